@@ -1,0 +1,155 @@
+"""What every family builder shares: input handling, the classifier head, weight loading, and
+the factory that turns a row of a family's `VARIANTS` table into a registered public builder
+with the keras.applications signature.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any, Callable
+
+import keras
+from keras import layers
+
+from kerasnets import registry
+
+BASE_ARGS = ("include_top", "weights", "input_tensor", "input_shape", "pooling", "classes",
+             "classifier_activation", "name")
+
+
+def model_input(input_tensor=None, input_shape=None, *, default_shape, min_size, model_name,
+                require_static=False):
+    """Validate the input and return `(inputs, x)`.
+
+    `input_shape` defaults to the registry's default shape; spatial sizes below `min_size`
+    raise a ValueError that names the minimum. `require_static` (flatten + dense heads) refuses
+    unknown spatial sizes.
+    """
+    if input_shape is None and input_tensor is not None:
+        input_shape = tuple(input_tensor.shape[1:])
+    if input_shape is None:
+        input_shape = tuple(default_shape)
+    input_shape = tuple(input_shape)
+    if len(input_shape) != 3:
+        raise ValueError(f"{model_name}: input_shape must be (height, width, channels), "
+                         f"got {input_shape}.")
+    height, width, channels = input_shape
+    if channels is None or channels < 1:
+        raise ValueError(f"{model_name}: the number of input channels must be known, "
+                         f"got input_shape={input_shape}.")
+    for side in (height, width):
+        if side is None:
+            if require_static:
+                raise ValueError(f"{model_name}: this model ends in a flatten + dense head and "
+                                 f"needs a fixed input size (got {input_shape}); pass "
+                                 f"include_top=False for variable sizes.")
+        elif side < min_size:
+            raise ValueError(f"{model_name}: input size {height}x{width} is too small; the "
+                             f"minimum is {min_size}x{min_size} (got input_shape={input_shape}).")
+    if input_tensor is None:
+        inputs = keras.Input(shape=input_shape, name="input")
+        return inputs, inputs
+    if not keras.backend.is_keras_tensor(input_tensor):
+        tensor = keras.Input(tensor=input_tensor, shape=input_shape)
+        return tensor, tensor
+    return keras.utils.get_source_inputs(input_tensor), input_tensor
+
+
+def pool_features(x, pooling, name="pool"):
+    """Pooling for `include_top=False`: None (4D features), "avg" or "max"."""
+    if pooling in (None, ""):
+        return x
+    if pooling == "avg":
+        return layers.GlobalAveragePooling2D(name=f"avg_{name}")(x)
+    if pooling == "max":
+        return layers.GlobalMaxPooling2D(name=f"max_{name}")(x)
+    raise ValueError(f"pooling must be None, 'avg' or 'max', got {pooling!r}.")
+
+
+def predictions(x, classes, classifier_activation, name="predictions"):
+    """The last Dense layer; `classifier_activation=None` gives logits."""
+    if classes is None or classes < 1:
+        raise ValueError(f"classes must be a positive integer, got {classes!r}.")
+    return layers.Dense(classes, activation=classifier_activation, name=name)(x)
+
+
+def gap_head(x, *, include_top, pooling, classes, classifier_activation, dropout=0.0):
+    """Global-average-pool + (dropout) + Dense head, or the pooled/unpooled features."""
+    if not include_top:
+        return pool_features(x, pooling)
+    x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    if dropout:
+        x = layers.Dropout(dropout, name="head_dropout")(x)
+    return predictions(x, classes, classifier_activation)
+
+
+def finish(inputs, outputs, *, name, weights=None):
+    """Create the functional model and load `weights` (None or a local file path)."""
+    model = keras.Model(inputs, outputs, name=name)
+    if weights is not None:
+        from kerasnets.weights import load_weights
+
+        load_weights(model, weights)
+    return model
+
+
+def check_overrides(spec, options: dict[str, Any], model_name: str):
+    """Split `options` into (spec, remaining options).
+
+    A keyword that names a field of the variant's frozen spec may repeat the variant's value but
+    not change it (`groups=8` for a variant fixed at 32 raises).
+    """
+    fields = {f.name for f in dataclasses.fields(spec)} if dataclasses.is_dataclass(spec) else set()
+    rest = {}
+    for key, value in options.items():
+        if key in fields:
+            fixed = getattr(spec, key)
+            if value != fixed:
+                raise ValueError(f"{model_name} fixes {key}={fixed!r}; got {key}={value!r}. "
+                                 f"Pick another variant or build a custom spec with the family's "
+                                 f"generic builder.")
+        else:
+            rest[key] = value
+    return spec, rest
+
+
+def variant_builder(builder_name: str, variant: str, generic: Callable[..., Any], spec, *,
+                    family: str, paper: registry.Paper, params: int, source: str,
+                    input_shape=(224, 224, 3), min_size: int = 32, classes: int = 1000,
+                    keras_equivalent: str | None = None, test_size: int | None = None,
+                    doc: str = "", defaults: dict[str, Any] | None = None):
+    """Make the public builder `builder_name` for one variant and register it as `variant`.
+
+    `generic(spec, *, include_top, weights, input_tensor, input_shape, pooling, classes,
+    classifier_activation, name, default_shape, min_size, **family_options)` is the family's
+    private builder (it passes `default_shape` and `min_size` on to `model_input`);
+    `defaults` are family options this variant sets unless the caller overrides them.
+    """
+    fixed_defaults = dict(defaults or {})
+    default_classes = classes
+    default_input_shape = tuple(input_shape)
+
+    def build(include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
+              classes=default_classes, classifier_activation="softmax", name=variant,
+              **options):
+        _, rest = check_overrides(spec, options, builder_name)
+        return generic(spec, include_top=include_top, weights=weights, input_tensor=input_tensor,
+                       input_shape=input_shape, pooling=pooling, classes=classes,
+                       classifier_activation=classifier_activation, name=name,
+                       default_shape=tuple(default_input_shape), min_size=min_size,
+                       **{**fixed_defaults, **rest})
+
+    build.__name__ = build.__qualname__ = builder_name
+    build.__doc__ = (
+        f"{doc or variant} ({paper}).\n\n"
+        f"Reference: {params:,} trainable parameters at {default_classes} classes ({source}); "
+        f"default input {tuple(input_shape)}.\n\n"
+        f"Arguments follow keras.applications: include_top, weights (None or a local .weights.h5 "
+        f"/ .keras / .h5 path), input_tensor, input_shape, pooling, classes, "
+        f"classifier_activation, name; then keyword-only options of the family.")
+    registry.register(registry.ModelEntry(
+        name=variant, family=family, builder=build, params=params, params_source=source,
+        paper=paper, input_shape=tuple(input_shape), min_size=min_size, classes=default_classes,
+        keras_equivalent=keras_equivalent, test_size=test_size))
+    return build

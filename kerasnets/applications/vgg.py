@@ -1,0 +1,106 @@
+"""VGG: "Very Deep Convolutional Networks for Large-Scale Image Recognition"
+(Simonyan & Zisserman, ICLR 2015, arXiv:1409.1556), Table 1 configurations A, A-LRN, B, C, D, E.
+
+All convolutions are 3x3 stride 1 "same" (configuration C ends stages 3-5 with a 1x1), each stage
+ends in a 2x2/2 max-pool, then FC-4096, FC-4096 (dropout 0.5 on both, as in the paper) and the
+classifier. `VGG16` and `VGG19` hold the same weights in the same order as keras.applications'
+(tested: copied weights give identical outputs). `batch_norm=True` inserts BatchNorm after every
+convolution (torchvision's `vgg*_bn`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from keras import layers
+
+from kerasnets.applications._common import finish, model_input, pool_features, predictions
+from kerasnets.applications._common import variant_builder
+from kerasnets.layers import LocalResponseNormalization
+from kerasnets.registry import Paper
+
+PAPER = Paper("Very Deep Convolutional Networks for Large-Scale Image Recognition",
+              "1409.1556", 2015)
+WIDTHS = (64, 128, 256, 512, 512)
+
+
+@dataclasses.dataclass(frozen=True)
+class VGGSpec:
+    kernels: tuple[tuple[int, ...], ...]  # per stage, the kernel size of each convolution
+    lrn: bool = False  # configuration A-LRN: LRN after the first convolution
+    batch_norm: bool = False
+
+
+def _config(depths, last_1x1=False):
+    return tuple(tuple([3] * (d - 1) + [1 if last_1x1 and s >= 2 else 3])
+                 for s, d in enumerate(depths))
+
+
+A, B, D, E = (1, 1, 2, 2, 2), (2, 2, 2, 2, 2), (2, 2, 3, 3, 3), (2, 2, 4, 4, 4)
+
+# name: (builder, spec, trainable params at 1000 classes, source)
+VARIANTS = {
+    "vgg11": ("VGG11", VGGSpec(_config(A)), 132_863_336, "torchvision vgg11"),
+    "vgg11_lrn": ("VGG11_LRN", VGGSpec(_config(A), lrn=True), 132_863_336,
+                  "= configuration A (LRN has no parameters); paper Table 2: 133M"),
+    "vgg13": ("VGG13", VGGSpec(_config(B)), 133_047_848, "torchvision vgg13"),
+    "vgg16c": ("VGG16C", VGGSpec(_config(D, last_1x1=True)), 133_638_952,
+               "paper Table 2: 134M for configuration C; exact count of Table 1's layers"),
+    "vgg16": ("VGG16", VGGSpec(_config(D)), 138_357_544, "keras.applications VGG16"),
+    "vgg19": ("VGG19", VGGSpec(_config(E)), 143_667_240, "keras.applications VGG19"),
+    "vgg11_bn": ("VGG11_BN", VGGSpec(_config(A), batch_norm=True), 132_868_840,
+                 "torchvision vgg11_bn"),
+    "vgg13_bn": ("VGG13_BN", VGGSpec(_config(B), batch_norm=True), 133_053_736,
+                 "torchvision vgg13_bn"),
+    "vgg16_bn": ("VGG16_BN", VGGSpec(_config(D), batch_norm=True), 138_365_992,
+                 "torchvision vgg16_bn"),
+    "vgg19_bn": ("VGG19_BN", VGGSpec(_config(E), batch_norm=True), 143_678_248,
+                 "torchvision vgg19_bn"),
+}
+
+
+def _vgg(spec: VGGSpec, *, include_top, weights, input_tensor, input_shape, pooling, classes,
+         classifier_activation, name, default_shape, min_size, fc_units=4096, dropout=0.5):
+    inputs, x = model_input(input_tensor, input_shape, default_shape=default_shape,
+                            min_size=min_size, model_name=name, require_static=include_top)
+    for s, kernels in enumerate(spec.kernels, start=1):
+        for b, k in enumerate(kernels, start=1):
+            prefix = f"stage{s}_block{b}"
+            x = layers.Conv2D(WIDTHS[s - 1], k, padding="same", use_bias=True,
+                              name=f"{prefix}_conv")(x)
+            if spec.batch_norm:
+                x = layers.BatchNormalization(epsilon=1e-5, name=f"{prefix}_bn")(x)
+            x = layers.Activation("relu", name=f"{prefix}_relu")(x)
+            if spec.lrn and s == 1 and b == 1:
+                x = LocalResponseNormalization(name=f"{prefix}_lrn")(x)
+        x = layers.MaxPooling2D(2, strides=2, name=f"stage{s}_pool")(x)
+        x = layers.Identity(name=f"stage{s}_out")(x)
+    if include_top:
+        x = layers.Flatten(name="flatten")(x)
+        for i in (1, 2):
+            x = layers.Dense(fc_units, activation="relu", name=f"fc{i}")(x)
+            if dropout:
+                x = layers.Dropout(dropout, name=f"fc{i}_dropout")(x)
+        x = predictions(x, classes, classifier_activation)
+    else:
+        x = pool_features(x, pooling)
+    return finish(inputs, x, name=name, weights=weights)
+
+
+_builders = {
+    variant: variant_builder(builder, variant, _vgg, spec, family="vgg", paper=PAPER,
+                             params=params, source=source, min_size=32, test_size=32,
+                             keras_equivalent={"vgg16": "VGG16", "vgg19": "VGG19"}.get(variant),
+                             doc=f"VGG configuration {variant.upper()}")
+    for variant, (builder, spec, params, source) in VARIANTS.items()
+}
+VGG11 = _builders["vgg11"]
+VGG11_LRN = _builders["vgg11_lrn"]
+VGG13 = _builders["vgg13"]
+VGG16C = _builders["vgg16c"]
+VGG16 = _builders["vgg16"]
+VGG19 = _builders["vgg19"]
+VGG11_BN = _builders["vgg11_bn"]
+VGG13_BN = _builders["vgg13_bn"]
+VGG16_BN = _builders["vgg16_bn"]
+VGG19_BN = _builders["vgg19_bn"]

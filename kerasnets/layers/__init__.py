@@ -1,0 +1,6 @@
+"""Family-agnostic building blocks."""
+
+from kerasnets.layers.conv import GroupedConv2D, conv2d, conv_bn_act
+from kerasnets.layers.normalization import LocalResponseNormalization
+
+__all__ = ["GroupedConv2D", "LocalResponseNormalization", "conv2d", "conv_bn_act"]

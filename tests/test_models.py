@@ -1,0 +1,124 @@
+"""Registry-wide checks: every registered variant, built the way users build it."""
+
+import collections
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import kerasnets
+from conftest import representatives
+from kerasnets.applications._common import BASE_ARGS
+
+ALL = kerasnets.list_models()
+REPS = representatives()
+
+
+def trainable_count(model) -> int:
+    return int(sum(np.prod(w.shape) for w in model.trainable_weights))
+
+
+def stage_taps(model) -> list[str]:
+    return [layer.name for layer in model.layers
+            if layer.name.startswith("stage") and layer.name.endswith("_out")]
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_reference_params_names_and_taps(name):
+    """Default build: trainable parameters equal the cited reference; unique names; stage taps."""
+    entry = kerasnets.get_entry(name)
+    model = kerasnets.create_model(name)
+    assert model.name == name
+    assert trainable_count(model) == entry.params, entry.params_source
+    names = [layer.name for layer in model.layers]
+    dupes = [n for n, c in collections.Counter(names).items() if c > 1]
+    assert not dupes, dupes
+    taps = stage_taps(model)
+    assert taps, "no stage{s}_out layers"
+    assert taps == [f"stage{s}_out" for s in range(1, len(taps) + 1)], taps
+    assert model.output_shape == (None, entry.classes)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_minimum_input_size(name):
+    """The registered minimum builds (headless, avg-pooled); one pixel less is a clear error."""
+    entry = kerasnets.get_entry(name)
+    size, channels = entry.min_size, entry.input_shape[2]
+    model = kerasnets.create_model(name, include_top=False, pooling="avg",
+                                   input_shape=(size, size, channels))
+    assert len(model.output_shape) == 2
+    with pytest.raises(ValueError, match=f"minimum is {size}x{size}"):
+        kerasnets.create_model(name, include_top=False, input_shape=(size - 1, size, channels))
+
+
+@pytest.mark.parametrize("name", REPS)
+def test_forward_backward_finite(name):
+    entry = kerasnets.get_entry(name)
+    size = entry.test_size or entry.min_size
+    shape = (size, size, entry.input_shape[2])
+    model = kerasnets.create_model(name, classes=5, input_shape=shape)
+    x = tf.random.uniform((2,) + shape)
+    y = tf.constant([1, 3])
+    with tf.GradientTape() as tape:
+        probs = model(x, training=True)
+        loss = keras.losses.sparse_categorical_crossentropy(y, probs)
+    grads = tape.gradient(loss, model.trainable_weights)
+    assert probs.shape == (2, 5)
+    np.testing.assert_allclose(np.sum(probs, axis=-1), 1.0, rtol=1e-5)
+    assert np.isfinite(loss.numpy()).all()
+    missing = [w.path for w, g in zip(model.trainable_weights, grads) if g is None]
+    assert not missing, f"no gradient for {missing}"
+    assert all(np.isfinite(g.numpy()).all() for g in grads)
+    assert sum(float(tf.reduce_sum(tf.abs(g))) for g in grads) > 0
+
+
+@pytest.mark.parametrize("name", REPS)
+def test_keras_file_round_trip(name, tmp_path):
+    entry = kerasnets.get_entry(name)
+    size = entry.test_size or entry.min_size
+    shape = (size, size, entry.input_shape[2])
+    model = kerasnets.create_model(name, classes=3, input_shape=shape)
+    x = np.random.default_rng(0).uniform(size=(2,) + shape).astype("float32")
+    path = os.path.join(tmp_path, f"{name}.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0),
+                               rtol=1e-5, atol=1e-6)
+    assert [layer.name for layer in loaded.layers] == [layer.name for layer in model.layers]
+
+
+KERAS_EQUIVALENT = [n for n in ALL if kerasnets.get_entry(n).keras_equivalent]
+
+
+@pytest.mark.parametrize("name", KERAS_EQUIVALENT)
+def test_same_weights_and_outputs_as_keras_applications(name):
+    """Copy keras.applications' (random) weights in order; the outputs must be identical."""
+    entry = kerasnets.get_entry(name)
+    size = max(entry.min_size, 32)
+    shape = (size, size, 3)
+    reference = getattr(keras.applications, entry.keras_equivalent)(weights=None, input_shape=shape)
+    ours = kerasnets.create_model(name, input_shape=shape)
+    assert ours.count_params() == reference.count_params()
+    ref_layers = [layer for layer in reference.layers if layer.weights]
+    our_layers = [layer for layer in ours.layers if layer.weights]
+    assert len(ref_layers) == len(our_layers)
+    for ref, mine in zip(ref_layers, our_layers):
+        mine.set_weights(ref.get_weights())
+    x = np.random.default_rng(1).uniform(0, 1, size=(2,) + shape).astype("float32")
+    np.testing.assert_allclose(ours.predict(x, verbose=0), reference.predict(x, verbose=0),
+                               rtol=1e-4, atol=1e-6)
+
+
+def test_registry_lists_public_builders():
+    """Each registered variant's builder is exported from kerasnets.applications."""
+    import inspect
+
+    from kerasnets import applications
+
+    for name in ALL:
+        builder = kerasnets.get_entry(name).builder
+        assert getattr(applications, builder.__name__) is builder, name
+        params = list(inspect.signature(builder).parameters)
+        assert tuple(params[: len(BASE_ARGS)]) == BASE_ARGS, (name, params)
