@@ -1,9 +1,23 @@
 """Public builders, one per registered variant, with the keras.applications signature.
 
-Importing this package registers every family in `kerasnets.registry`.
+Each family lives in one module of this package and lists its public builders in `__all__`;
+importing this package imports every family module (which registers its variants in
+`kerasnets.registry`) and re-exports those builders here, so a new family needs no other edit.
 """
 
-from kerasnets.applications.vgg import (VGG11, VGG11_BN, VGG11_LRN, VGG13, VGG13_BN, VGG16,
-                                        VGG16_BN, VGG16C, VGG19, VGG19_BN)
+import importlib as _importlib
+import pkgutil as _pkgutil
 
-__all__ = [name for name in dir() if not name.startswith("_") and name[0].isupper()]
+__all__: list[str] = []
+
+for _info in sorted(_pkgutil.iter_modules(__path__), key=lambda m: m.name):
+    if _info.name.startswith("_"):
+        continue
+    _module = _importlib.import_module(f"{__name__}.{_info.name}")
+    for _name in getattr(_module, "__all__", []):
+        if _name in globals():
+            raise ImportError(f"kerasnets.applications: {_name} is exported by two family modules "
+                              f"({globals()[_name].__module__} and {_module.__name__}).")
+        globals()[_name] = getattr(_module, _name)
+        __all__.append(_name)
+__all__.sort()

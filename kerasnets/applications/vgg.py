@@ -19,6 +19,9 @@ from kerasnets.applications._common import variant_builder
 from kerasnets.layers import LocalResponseNormalization
 from kerasnets.registry import Paper
 
+__all__ = ["VGG11", "VGG11_BN", "VGG11_LRN", "VGG13", "VGG13_BN", "VGG16", "VGG16_BN", "VGG16C",
+           "VGG19", "VGG19_BN"]
+
 PAPER = Paper("Very Deep Convolutional Networks for Large-Scale Image Recognition",
               "1409.1556", 2015)
 WIDTHS = (64, 128, 256, 512, 512)
