@@ -1,0 +1,89 @@
+"""The command-line tools, end to end on tiny inputs in a temporary directory."""
+
+import csv
+import os
+import subprocess
+import sys
+
+import pytest
+
+import kerasnets
+from kerasnets.utils import atomic_directory, atomic_write_text
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_tool(*args, check=True):
+    proc = subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True,
+                          text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    if check and proc.returncode:
+        raise AssertionError(proc.stdout[-3000:] + proc.stderr[-3000:])
+    return proc
+
+
+def test_benchmark_writes_table_with_keras_comparison(tmp_path):
+    out = tmp_path / "bench.csv"
+    run_tool("tools.benchmark", "--models", "vgg16,vgg11", "--input_size", "32",
+             "--batch_size", "2", "--steps", "1", "--warmup", "1", "--output", str(out))
+    rows = {r["model"]: r for r in csv.DictReader(open(out))}
+    assert set(rows) == {"vgg16", "vgg11"}
+    ours = kerasnets.create_model("vgg11", input_shape=(32, 32, 3))
+    assert int(rows["vgg11"]["params"]) == ours.count_params()
+    assert float(rows["vgg11"]["infer_img_s"]) > 0 and float(rows["vgg11"]["train_img_s"]) > 0
+    assert rows["vgg11"]["keras_model"] == ""
+    assert rows["vgg16"]["keras_model"] == "keras.applications.VGG16"
+    ratio = float(rows["vgg16"]["infer_ratio"])
+    assert ratio == pytest.approx(float(rows["vgg16"]["infer_img_s"])
+                                  / float(rows["vgg16"]["keras_infer_img_s"]), rel=0.01)
+    assert "| vgg16 |" in (tmp_path / "bench.md").read_text()
+
+
+def test_benchmark_unknown_model_fails_with_suggestion(tmp_path):
+    proc = run_tool("tools.benchmark", "--models", "resnet5O", "--output",
+                    str(tmp_path / "x.csv"), check=False)
+    assert proc.returncode != 0
+    assert "Unknown model name 'resnet5O'" in proc.stderr
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_models_table_lists_every_model(tmp_path):
+    out = tmp_path / "models.md"
+    run_tool("tools.models", "--output", str(out))
+    text = out.read_text()
+    for name in kerasnets.list_models():
+        assert f"| `{name}` |" in text
+        assert f"{kerasnets.get_entry(name).params:,}" in text
+
+
+def test_readme_lists_every_model_and_ci_runs_its_test_command():
+    readme = open(os.path.join(ROOT, "README.md")).read()
+    for name in kerasnets.list_models():
+        entry = kerasnets.get_entry(name)
+        assert f"| `{name}` | `{entry.builder_name}` | {entry.params:,} |" in readme, name
+    test_cmd = subprocess.run([sys.executable, os.path.join(ROOT, ".ci", "readme_command.py"), "test"],
+                       capture_output=True, text=True, check=True).stdout.strip()
+    assert "pytest" in test_cmd
+    assert "readme_command.py test" in open(os.path.join(ROOT, ".ci", "run")).read()
+
+
+def test_atomic_write_keeps_old_file_on_failure(tmp_path):
+    path = tmp_path / "table.csv"
+    atomic_write_text(path, "old")
+
+    with pytest.raises(TypeError):
+        atomic_write_text(path, 123)  # write() of a non-str fails midway
+    assert path.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["table.csv"]
+
+
+def test_atomic_directory_replaces_only_on_success(tmp_path):
+    target = tmp_path / "export"
+    with atomic_directory(target) as tmp:
+        open(os.path.join(tmp, "a"), "w").write("1")
+    assert (target / "a").read_text() == "1"
+    with pytest.raises(RuntimeError):
+        with atomic_directory(target) as tmp:
+            open(os.path.join(tmp, "b"), "w").write("2")
+            raise RuntimeError("interrupted")
+    assert sorted(p.name for p in target.iterdir()) == ["a"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["export"]

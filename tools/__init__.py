@@ -1,0 +1,1 @@
+"""Command-line tools (absl apps): `python -m tools.<name> --help`."""

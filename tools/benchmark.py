@@ -1,0 +1,108 @@
+"""Benchmark registry models: parameters, FLOPs, inference and training images/s.
+
+    python -m tools.benchmark --models 'resnet*' --input_size 64
+    python -m tools.benchmark --models resnet50,vgg16 --input_size 224 --batch_size 8 --steps 5
+
+One row per model; for models that keras.applications also has (same weights, same graph), the
+keras model is measured in the same run and the ratios kerasnets/keras are reported. FLOPs are
+multiply-adds of one forward pass per image at the measured input size (counted once).
+Writes a CSV and a Markdown table (default docs/results/benchmark.{csv,md}).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import platform
+
+from absl import app, flags
+
+from kerasnets.utils import atomic_write_text
+from tools import flags as shared
+
+shared.define_model_selection("resnet*")
+shared.define_device_flags()
+flags.DEFINE_integer("input_size", None, "Square input size; default: each model's own.")
+flags.DEFINE_integer("batch_size", 8, "Images per step.")
+flags.DEFINE_integer("steps", 5, "Timed steps per measurement.")
+flags.DEFINE_integer("warmup", 2, "Untimed steps first (tracing).")
+flags.DEFINE_bool("train", True, "Also measure training steps.")
+flags.DEFINE_bool("compare_keras", True, "Measure keras.applications' equivalent in the same run.")
+flags.DEFINE_string("output", "docs/results/benchmark.csv", "CSV path; a .md table is written "
+                    "beside it.")
+FLAGS = flags.FLAGS
+
+COLUMNS = ["model", "family", "input", "batch", "params", "gmacs", "infer_img_s", "train_img_s",
+           "keras_model", "keras_infer_img_s", "keras_train_img_s", "infer_ratio", "train_ratio"]
+
+
+def _fmt(value):
+    if isinstance(value, float):
+        return f"{value:.3g}" if value < 100 else f"{value:.0f}"
+    return "" if value is None else str(value)
+
+
+def to_markdown(rows, header) -> str:
+    lines = [header, "", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(_fmt(r.get(c)) for c in COLUMNS) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv):
+    del argv
+    import io
+
+    import keras
+    import tensorflow as tf
+
+    import kerasnets
+    from kerasnets.benchmark import benchmark_model
+
+    if FLAGS.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(FLAGS.threads)
+    names = shared.resolve_models(FLAGS.models)
+    rows = []
+    progress = keras.utils.Progbar(len(names), unit_name="model")
+    for i, name in enumerate(names):
+        entry = kerasnets.get_entry(name)
+        size = FLAGS.input_size or entry.input_shape[0]
+        if size < entry.min_size:
+            raise app.UsageError(f"--input_size={size} is below {name}'s minimum "
+                                 f"{entry.min_size}.")
+        shape = (size, size, entry.input_shape[2])
+        opts = dict(batch_size=FLAGS.batch_size, steps=FLAGS.steps, warmup=FLAGS.warmup,
+                    train=FLAGS.train)
+        ours = benchmark_model(lambda: kerasnets.create_model(name, input_shape=shape), **opts)
+        row = {"model": name, "family": entry.family, "input": size, "batch": FLAGS.batch_size,
+               "params": ours["params"], "gmacs": ours["flops"] / 1e9,
+               "infer_img_s": ours["infer_img_s"], "train_img_s": ours.get("train_img_s")}
+        if FLAGS.compare_keras and entry.keras_equivalent:
+            ref_builder = getattr(keras.applications, entry.keras_equivalent)
+            ref = benchmark_model(lambda: ref_builder(weights=None, input_shape=shape), **opts)
+            row.update(keras_model=f"keras.applications.{entry.keras_equivalent}",
+                       keras_infer_img_s=ref["infer_img_s"],
+                       keras_train_img_s=ref.get("train_img_s"),
+                       infer_ratio=ours["infer_img_s"] / ref["infer_img_s"])
+            if FLAGS.train:
+                row["train_ratio"] = ours["train_img_s"] / ref["train_img_s"]
+        rows.append(row)
+        progress.update(i + 1, values=[("infer_img_s", row["infer_img_s"])])
+
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS)
+    writer.writeheader()
+    writer.writerows({k: _fmt(r.get(k)) for k in COLUMNS} for r in rows)
+    atomic_write_text(FLAGS.output, buffer.getvalue())
+    header = (f"Benchmark: TensorFlow {tf.__version__}, Keras {keras.__version__}, "
+              f"{platform.machine()} with {os.cpu_count()} CPUs; batch {FLAGS.batch_size}, "
+              f"{FLAGS.steps} timed steps after {FLAGS.warmup} warm-up. gmacs = multiply-adds "
+              f"per image (forward, counted once). Ratios are kerasnets / keras.applications "
+              f"(> 1: kerasnets faster).")
+    markdown = to_markdown(rows, header)
+    atomic_write_text(os.path.splitext(FLAGS.output)[0] + ".md", markdown)
+    print("\n" + markdown)
+    print(f"Wrote {FLAGS.output} and {os.path.splitext(FLAGS.output)[0]}.md")
+
+
+if __name__ == "__main__":
+    app.run(main)
