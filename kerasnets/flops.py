@@ -1,8 +1,8 @@
 """Analytic FLOPs: multiply-adds of one forward pass, per image, from layer shapes.
 
-Convention: one multiply-add (MAC) counts once; only Conv / Depthwise / Separable / grouped
-convolutions and Dense layers are counted (biases, batch norm, activations, pooling and additions
-are left out, as in the papers' tables). Multiply by 2 for "FLOPs" in the
+Convention: one multiply-add (MAC) counts once; only Conv / Depthwise / Separable / grouped /
+transposed convolutions and Dense layers are counted (biases, batch norm, activations, pooling
+and additions are left out, as in the papers' tables). Multiply by 2 for "FLOPs" in the
 multiply-and-add-counted-twice convention.
 
 TensorFlow's profiler gives the same numbers for ungrouped convolutions (tested), but it takes
@@ -30,57 +30,85 @@ def _prod(values) -> int:
     return out
 
 
+def _channels(layer, shape) -> int:
+    """The channel count of a (batched) shape, channels_last or channels_first."""
+    first = getattr(layer, "data_format", "channels_last") == "channels_first"
+    return int(shape[1] if first else shape[-1])
+
+
+def _spatial(layer, shape) -> int:
+    first = getattr(layer, "data_format", "channels_last") == "channels_first"
+    return _prod(shape[2:] if first else shape[1:-1])
+
+
 def _conv_macs(conv, in_shape, out_shape) -> int:
     groups = getattr(conv, "groups", 1) or 1
-    return _prod(out_shape[1:]) * _prod(conv.kernel_size) * (int(in_shape[-1]) // groups)
+    return _prod(out_shape[1:]) * _prod(conv.kernel_size) * (_channels(conv, in_shape) // groups)
 
 
 def layer_macs(layer, in_shape, out_shape) -> int:
-    """Multiply-adds of one call of `layer` with these (batched) input/output shapes."""
+    """Multiply-adds of one call of `layer` with these (batched) input/output shapes.
+
+    A custom layer can count itself with a method `macs(input_shape, output_shape) -> int`.
+    """
+    if callable(getattr(layer, "macs", None)):
+        return int(layer.macs(in_shape, out_shape))
     if isinstance(layer, GroupedConv2D):
         g = layer.groups
         sub_in = tuple(in_shape[:-1]) + (int(in_shape[-1]) // g,)
         sub_out = tuple(out_shape[:-1]) + (int(out_shape[-1]) // g,)
         return g * _conv_macs(layer.convs[0], sub_in, sub_out)
-    if isinstance(layer, layers.SeparableConv2D):
-        depth = _prod(out_shape[1:-1]) * int(in_shape[-1]) * layer.depth_multiplier
-        return depth * _prod(layer.kernel_size) + depth * int(out_shape[-1])
-    if isinstance(layer, layers.DepthwiseConv2D):
+    if isinstance(layer, (layers.SeparableConv1D, layers.SeparableConv2D)):
+        depth = _spatial(layer, out_shape) * _channels(layer, in_shape) * layer.depth_multiplier
+        return depth * _prod(layer.kernel_size) + depth * _channels(layer, out_shape)
+    if isinstance(layer, (layers.DepthwiseConv1D, layers.DepthwiseConv2D)):
         return _prod(out_shape[1:]) * _prod(layer.kernel_size)
-    if isinstance(layer, (layers.Conv1D, layers.Conv2D, layers.Conv3D)) and not isinstance(
-            layer, (layers.Conv2DTranspose,)):
+    if isinstance(layer, (layers.Conv1DTranspose, layers.Conv2DTranspose, layers.Conv3DTranspose)):
+        # every input position scatters a kernel-sized patch onto every output channel
+        return (_spatial(layer, in_shape) * _prod(layer.kernel_size) * _channels(layer, in_shape)
+                * _channels(layer, out_shape))
+    if isinstance(layer, (layers.Conv1D, layers.Conv2D, layers.Conv3D)):
         return _conv_macs(layer, in_shape, out_shape)
     if isinstance(layer, layers.Dense):
         return _prod(in_shape[1:]) * int(out_shape[-1])
     return 0
 
 
-def _shape(t):
-    return tuple(t.shape)
+def _graph_nodes(model):
+    """The call nodes of `model`'s own graph, inputs first.
+
+    Only these count: a layer's `_inbound_nodes` also hold its calls in other graphs (a layer
+    shared with another model, a Sequential rebuilt after `add` or `build`).
+    """
+    graph = getattr(model, "_functional", None) or model  # a built Sequential wraps a Functional
+    by_depth = getattr(graph, "_nodes_by_depth", None)
+    if by_depth is None:
+        raise ValueError(f"count_flops needs a functional model or a built Sequential; "
+                         f"{model.name!r} ({type(model).__name__}) has no layer graph.")
+    return [node for depth in sorted(by_depth, reverse=True) for node in by_depth[depth]]
 
 
 def count_flops(model, per_layer: bool = False):
     """Multiply-adds of one forward pass for one image.
 
-    With `per_layer=True` returns `(total, {layer_name: macs})`. Nested functional models are
-    counted through their own layers.
+    With `per_layer=True` returns `(total, {layer_name: macs})`. Nested models are counted through
+    their own layers (as `outer/inner_layer`), once per call.
     """
     table: dict[str, int] = {}
 
     def visit(m, prefix=""):
-        for layer in m.layers:
-            if isinstance(layer, keras.Model) and hasattr(layer, "layers"):
+        for node in _graph_nodes(m):
+            layer = node.operation
+            if isinstance(layer, keras.Model):
                 visit(layer, prefix + layer.name + "/")
                 continue
-            total = 0
-            for node in getattr(layer, "_inbound_nodes", []):
-                ins = [t for t in node.input_tensors]
-                outs = list(node.outputs)
-                if not ins or not outs:
-                    continue
-                total += layer_macs(layer, _shape(ins[0]), _shape(outs[0]))
-            if total:
-                table[prefix + layer.name] = total
+            if not node.input_tensors or not node.outputs:
+                continue
+            macs = layer_macs(layer, tuple(node.input_tensors[0].shape),
+                              tuple(node.outputs[0].shape))
+            if macs:
+                key = prefix + layer.name
+                table[key] = table.get(key, 0) + macs
 
     visit(model)
     total = sum(table.values())

@@ -2,6 +2,7 @@
 
 import collections
 import os
+import re
 
 import keras
 import numpy as np
@@ -21,8 +22,7 @@ def trainable_count(model) -> int:
 
 
 def stage_taps(model) -> list[str]:
-    return [layer.name for layer in model.layers
-            if layer.name.startswith("stage") and layer.name.endswith("_out")]
+    return [layer.name for layer in model.layers if re.fullmatch(r"stage\d+_out", layer.name)]
 
 
 @pytest.mark.parametrize("name", ALL)

@@ -94,24 +94,26 @@ def finish(inputs, outputs, *, name, weights=None):
     return model
 
 
-def check_overrides(spec, options: dict[str, Any], model_name: str):
-    """Split `options` into (spec, remaining options).
+def check_overrides(spec, fixed: dict[str, Any], options: dict[str, Any], model_name: str):
+    """Return the family options for one build: the variant's `fixed` options plus the caller's.
 
-    A keyword that names a field of the variant's frozen spec may repeat the variant's value but
-    not change it (`groups=8` for a variant fixed at 32 raises).
+    A keyword that names a field of the variant's frozen spec, or an option the variant fixes
+    (e.g. AlexNet2Tower's `groups=2`), may repeat the variant's value but not change it
+    (`groups=8` for a variant fixed at 32 raises).
     """
-    fields = {f.name for f in dataclasses.fields(spec)} if dataclasses.is_dataclass(spec) else set()
-    rest = {}
+    pinned = dict(fixed)
+    if dataclasses.is_dataclass(spec):
+        pinned.update({f.name: getattr(spec, f.name) for f in dataclasses.fields(spec)})
+    rest = dict(fixed)
     for key, value in options.items():
-        if key in fields:
-            fixed = getattr(spec, key)
-            if value != fixed:
-                raise ValueError(f"{model_name} fixes {key}={fixed!r}; got {key}={value!r}. "
+        if key in pinned:
+            if value != pinned[key]:
+                raise ValueError(f"{model_name} fixes {key}={pinned[key]!r}; got {key}={value!r}. "
                                  f"Pick another variant or build a custom spec with the family's "
                                  f"generic builder.")
-        else:
-            rest[key] = value
-    return spec, rest
+            continue
+        rest[key] = value
+    return rest
 
 
 def variant_builder(builder_name: str, variant: str, generic: Callable[..., Any], spec, *,
@@ -124,21 +126,21 @@ def variant_builder(builder_name: str, variant: str, generic: Callable[..., Any]
     `generic(spec, *, include_top, weights, input_tensor, input_shape, pooling, classes,
     classifier_activation, name, default_shape, min_size, **family_options)` is the family's
     private builder (it passes `default_shape` and `min_size` on to `model_input`);
-    `defaults` are family options this variant sets unless the caller overrides them.
+    `defaults` are family options this variant fixes (a different value from the caller raises).
     """
-    fixed_defaults = dict(defaults or {})
+    fixed_options = dict(defaults or {})
     default_classes = classes
     default_input_shape = tuple(input_shape)
 
     def build(include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
               classes=default_classes, classifier_activation="softmax", name=variant,
               **options):
-        _, rest = check_overrides(spec, options, builder_name)
+        family_options = check_overrides(spec, fixed_options, options, builder_name)
         return generic(spec, include_top=include_top, weights=weights, input_tensor=input_tensor,
                        input_shape=input_shape, pooling=pooling, classes=classes,
                        classifier_activation=classifier_activation, name=name,
                        default_shape=tuple(default_input_shape), min_size=min_size,
-                       **{**fixed_defaults, **rest})
+                       **family_options)
 
     build.__name__ = build.__qualname__ = builder_name
     build.__doc__ = (

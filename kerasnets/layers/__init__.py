@@ -2,5 +2,7 @@
 
 from kerasnets.layers.conv import GroupedConv2D, conv2d, conv_bn_act
 from kerasnets.layers.normalization import LocalResponseNormalization
+from kerasnets.layers.pooling import CeilModeMaxPooling2D
 
-__all__ = ["GroupedConv2D", "LocalResponseNormalization", "conv2d", "conv_bn_act"]
+__all__ = ["CeilModeMaxPooling2D", "GroupedConv2D", "LocalResponseNormalization", "conv2d",
+           "conv_bn_act"]

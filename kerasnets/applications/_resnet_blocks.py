@@ -1,0 +1,215 @@
+"""What the ResNet families share (resnet, resnet_v2, resnet_cifar, wide_resnet; later ResNeXt and
+SE-ResNet): the spec, the stems, the residual blocks and the stage loop.
+
+Block layer names, for a block called `name` (`stage{s}_block{b}`): `{name}_0_*` is the shortcut
+branch (projection `_0_conv`/`_0_bn`, or the parameter-free `_0_pool`/`_0_pad`), `{name}_1_*`,
+`{name}_2_*`, `{name}_3_*` the convolutions of the residual branch in order (each with its `_bn`
+and `_relu`), and the merge `{name}_add`, followed in post-activation (v1) blocks by the ReLU
+`{name}_relu`; pre-activation blocks end in the addition. (keras.applications calls the block
+output `{name}_out`; here only stage outputs end in `_out`, the taps that tools look for.)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import keras
+from keras import layers, ops
+
+from kerasnets.layers import conv_bn_act
+
+EXPANSION = 4  # bottleneck blocks output 4x their base width (He et al., Table 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class ResNetSpec:
+    """One ResNet-like network: a block kind and, per stage, a depth and a width.
+
+    `widths` are the base widths: the output width of a basic block, the 1x1-reduced width of a
+    bottleneck (whose output is `EXPANSION` times wider). Inside, the bottleneck's 1x1 and 3x3 have
+    `widths[s] * width_per_group // 64 * groups` channels, the 3x3 in `groups` groups (torchvision),
+    so ResNeXt-50 (32x4d) is `groups=32, width_per_group=4` and WRN-50-2 `width_per_group=128`.
+    """
+
+    block: str  # "basic" | "bottleneck"
+    depths: tuple[int, ...]  # blocks per stage
+    widths: tuple[int, ...] = (64, 128, 256, 512)
+    stem_width: int = 64
+    groups: int = 1
+    width_per_group: int = 64
+
+    def __post_init__(self):
+        if self.block not in ("basic", "bottleneck"):
+            raise ValueError(f"block must be 'basic' or 'bottleneck', got {self.block!r}.")
+        if len(self.depths) != len(self.widths) or min(self.depths) < 1:
+            raise ValueError(f"depths {self.depths} and widths {self.widths} must pair up, one "
+                             f"block or more per stage.")
+        if self.block == "basic" and (self.groups, self.width_per_group) != (1, 64):
+            raise ValueError("basic blocks support only groups=1 and width_per_group=64.")
+
+
+@keras.saving.register_keras_serializable(package="kerasnets")
+class ZeroPadChannels(layers.Layer):
+    """Appends `extra` all-zero channels (channels-last): the identity shortcut of ResNet option A
+    when the width grows (fb.resnet.torch's `Concat(Identity, MulConstant(0))`)."""
+
+    def __init__(self, extra, **kwargs):
+        super().__init__(**kwargs)
+        if int(extra) < 1:
+            raise ValueError(f"ZeroPadChannels needs extra >= 1, got {extra}.")
+        self.extra = int(extra)
+
+    def call(self, inputs):
+        return ops.pad(inputs, [[0, 0]] * (len(inputs.shape) - 1) + [[0, self.extra]])
+
+    def compute_output_shape(self, input_shape):
+        channels = input_shape[-1]
+        return tuple(input_shape[:-1]) + (None if channels is None else channels + self.extra,)
+
+    def get_config(self):
+        return {**super().get_config(), "extra": self.extra}
+
+
+def _pad3(stride):
+    # A strided 3x3 pads 1 on every side (the papers, Caffe, PyTorch), not TF's asymmetric "same".
+    return 1 if stride > 1 else "same"
+
+
+def imagenet_stem(x, *, width=64, use_bias, batch_norm=True, bn_epsilon, kernel_initializer):
+    """7x7/2 convolution (+ BN + ReLU), then a 3x3/2 max-pool, both padded explicitly as in
+    keras.applications: `stem_pad`, `stem_conv`, [`stem_bn`, `stem_relu`], `stem_pool_pad`,
+    `stem_pool`."""
+    x = conv_bn_act(x, width, 7, strides=2, padding=3, use_bias=use_bias, batch_norm=batch_norm,
+                    activation="relu" if batch_norm else None, bn_epsilon=bn_epsilon,
+                    kernel_initializer=kernel_initializer, name="stem")
+    x = layers.ZeroPadding2D(1, name="stem_pool_pad")(x)
+    return layers.MaxPooling2D(3, strides=2, name="stem_pool")(x)
+
+
+def residual_stages(x, spec: ResNetSpec, strides, block, *, stride_on_last=False):
+    """`spec.depths[s]` blocks of width `spec.widths[s]` per stage, each stage closed by an
+    Identity `stage{s}_out`. The stage's stride goes to its first block (to its last with
+    `stride_on_last`, keras.applications' ResNetV2). `block(x, width, *, stride, name)`."""
+    for s, (depth, width, stride) in enumerate(zip(spec.depths, spec.widths, strides), start=1):
+        strided = depth if stride_on_last else 1
+        for b in range(1, depth + 1):
+            x = block(x, width, stride=stride if b == strided else 1, name=f"stage{s}_block{b}")
+        x = layers.Identity(name=f"stage{s}_out")(x)
+    return x
+
+
+def _projection(x, filters, *, stride, use_bias, bn_epsilon, kernel_initializer, name):
+    return conv_bn_act(x, filters, 1, strides=stride, padding="valid", use_bias=use_bias,
+                       activation=None, bn_epsilon=bn_epsilon,
+                       kernel_initializer=kernel_initializer, name=f"{name}_0")
+
+
+def _zero_pad_identity(x, filters, *, stride, name):
+    if stride > 1:  # 1x1 pooling with a stride: keeps every stride-th pixel
+        x = layers.MaxPooling2D(1, strides=stride, name=f"{name}_0_pool")(x)
+    if filters > x.shape[-1]:
+        x = ZeroPadChannels(filters - x.shape[-1], name=f"{name}_0_pad")(x)
+    return x
+
+
+def basic_block(x, filters, *, stride=1, shortcut="B", use_bias=False, bn_epsilon=1e-5,
+                kernel_initializer="he_normal", name):
+    """Two 3x3 convolutions (He et al., Fig. 2 left), post-activation. Where the shape changes
+    the shortcut is a 1x1 projection + BN (option "B") or the strided, zero-padded identity
+    (option "A", parameter-free)."""
+    conv = functools.partial(conv_bn_act, use_bias=use_bias, bn_epsilon=bn_epsilon,
+                             kernel_initializer=kernel_initializer)
+    if stride == 1 and x.shape[-1] == filters:
+        residual = x
+    elif shortcut == "A":
+        residual = _zero_pad_identity(x, filters, stride=stride, name=name)
+    else:
+        residual = _projection(x, filters, stride=stride, use_bias=use_bias,
+                               bn_epsilon=bn_epsilon, kernel_initializer=kernel_initializer,
+                               name=name)
+    y = conv(x, filters, 3, strides=stride, padding=_pad3(stride), name=f"{name}_1")
+    y = conv(y, filters, 3, activation=None, name=f"{name}_2")
+    y = layers.Add(name=f"{name}_add")([residual, y])
+    return layers.Activation("relu", name=f"{name}_relu")(y)
+
+
+def bottleneck_block(x, filters, *, stride=1, groups=1, width_per_group=64, stride_on_3x3=False,
+                     use_bias=False, bn_epsilon=1e-5, kernel_initializer="he_normal", name):
+    """1x1 reduce, 3x3 (grouped when `groups` > 1), 1x1 expand to `EXPANSION * filters`
+    (He et al., Fig. 5 right), post-activation, projection shortcut where the shape changes.
+
+    The stride sits on the first 1x1 (the paper's and keras.applications' v1) or, with
+    `stride_on_3x3`, on the 3x3 (v1.5, torchvision). The 1x1 and 3x3 in the middle have
+    `filters * width_per_group // 64 * groups` channels (see `ResNetSpec`). The shortcut is built
+    first, as keras.applications does, so that the weights come in the same order.
+    """
+    conv = functools.partial(conv_bn_act, use_bias=use_bias, bn_epsilon=bn_epsilon,
+                             kernel_initializer=kernel_initializer)
+    out, inner = EXPANSION * filters, filters * width_per_group // 64 * groups
+    if stride == 1 and x.shape[-1] == out:
+        residual = x
+    else:
+        residual = _projection(x, out, stride=stride, use_bias=use_bias, bn_epsilon=bn_epsilon,
+                               kernel_initializer=kernel_initializer, name=name)
+    first, middle = (1, stride) if stride_on_3x3 else (stride, 1)
+    y = conv(x, inner, 1, strides=first, padding="valid", name=f"{name}_1")
+    y = conv(y, inner, 3, strides=middle, padding=_pad3(middle), groups=groups, name=f"{name}_2")
+    y = conv(y, out, 1, padding="valid", activation=None, name=f"{name}_3")
+    y = layers.Add(name=f"{name}_add")([residual, y])
+    return layers.Activation("relu", name=f"{name}_relu")(y)
+
+
+def _preact(x, bn_epsilon, name):
+    x = layers.BatchNormalization(epsilon=bn_epsilon, name=f"{name}_preact_bn")(x)
+    return layers.Activation("relu", name=f"{name}_preact_relu")(x)
+
+
+def preact_bottleneck_block(x, filters, *, stride=1, groups=1, width_per_group=64,
+                            bn_epsilon=1.001e-5, kernel_initializer="glorot_uniform", name):
+    """Full pre-activation bottleneck (He et al. 2016b, Fig. 4e) exactly as keras.applications'
+    ResNetV2: BN-ReLU shared by both branches; a biased 1x1 projection where the width changes,
+    a 1x1 max-pool where only the size does; unbiased 1x1 and 3x3 with BN-ReLU; biased 1x1."""
+    out, inner = EXPANSION * filters, filters * width_per_group // 64 * groups
+    preact = _preact(x, bn_epsilon, name)
+    if x.shape[-1] != out:
+        residual = layers.Conv2D(out, 1, strides=stride, kernel_initializer=kernel_initializer,
+                                 name=f"{name}_0_conv")(preact)
+    elif stride > 1:
+        residual = layers.MaxPooling2D(1, strides=stride, name=f"{name}_0_pool")(x)
+    else:
+        residual = x
+    conv = functools.partial(conv_bn_act, use_bias=False, bn_epsilon=bn_epsilon,
+                             kernel_initializer=kernel_initializer)
+    y = conv(preact, inner, 1, padding="valid", name=f"{name}_1")
+    y = conv(y, inner, 3, strides=stride, padding=1, groups=groups, name=f"{name}_2")
+    y = layers.Conv2D(out, 1, kernel_initializer=kernel_initializer, name=f"{name}_3_conv")(y)
+    return layers.Add(name=f"{name}_add")([residual, y])
+
+
+def preact_basic_block(x, filters, *, stride=1, dropout=0.0, bn_epsilon=1e-5,
+                       kernel_initializer="he_normal", name):
+    """Wide ResNet's B(3,3) block (Zagoruyko & Komodakis, Fig. 1c/d): BN-ReLU-conv3x3
+    [-dropout]-BN-ReLU-conv3x3, unbiased; where the shape changes the shortcut is a 1x1
+    projection of the pre-activated input."""
+    preact = _preact(x, bn_epsilon, name)
+    if stride == 1 and x.shape[-1] == filters:
+        residual = x
+    else:
+        residual = layers.Conv2D(filters, 1, strides=stride, use_bias=False,
+                                 kernel_initializer=kernel_initializer,
+                                 name=f"{name}_0_conv")(preact)
+    y = conv_bn_act(preact, filters, 3, strides=stride, padding=_pad3(stride), use_bias=False,
+                    bn_epsilon=bn_epsilon, kernel_initializer=kernel_initializer,
+                    name=f"{name}_1")
+    if dropout:
+        y = layers.Dropout(dropout, name=f"{name}_dropout")(y)
+    y = layers.Conv2D(filters, 3, padding="same", use_bias=False,
+                      kernel_initializer=kernel_initializer, name=f"{name}_2_conv")(y)
+    return layers.Add(name=f"{name}_add")([residual, y])
+
+
+def post_norm(x, bn_epsilon):
+    """The final BN-ReLU of pre-activation networks (`post_bn`, `post_relu`, as in keras)."""
+    x = layers.BatchNormalization(epsilon=bn_epsilon, name="post_bn")(x)
+    return layers.Activation("relu", name="post_relu")(x)

@@ -1,0 +1,99 @@
+"""All-CNN: "Striving for Simplicity: The All Convolutional Net" (Springenberg, Dosovitskiy, Brox
+& Riedmiller, ICLR 2015 workshop, arXiv:1412.6806), Table 1 model C and Table 2's derived models.
+
+    Model C (Table 1)        Strided-CNN-C          ConvPool-CNN-C         All-CNN-C        out
+    3x3 conv 96              3x3 conv 96            3x3 conv 96            3x3 conv 96      32^2
+    3x3 conv 96              3x3 conv 96 stride 2   3x3 conv 96            3x3 conv 96
+                                                    3x3 conv 96            3x3 conv 96 st. 2
+    3x3 max-pool stride 2                           3x3 max-pool stride 2                   16^2
+    3x3 conv 192             3x3 conv 192           3x3 conv 192           3x3 conv 192
+    3x3 conv 192             3x3 conv 192 stride 2  3x3 conv 192           3x3 conv 192
+                                                    3x3 conv 192           3x3 conv 192 st. 2
+    3x3 max-pool stride 2                           3x3 max-pool stride 2                    8^2
+    3x3 conv 192 (valid), 1x1 conv 192                                                       6^2
+    1x1 conv 10 (classes), global averaging over 6x6, softmax                                1^2
+
+Every convolution is followed by a ReLU (the class-map one too). 32x32x3 inputs, 10 classes.
+Dropout as in the paper's CIFAR-10 setup: 20% on the input image and 50% after each pooling layer
+or the layer replacing it. The 3x3 convolutions pad 1 (also the stride-2 ones, Caffe-style: pad
+both sides, 32 -> 16 -> 8 -> 6 as in the table); the max-pools round up like Caffe's
+(`kerasnets.applications.nin.caffe_pool`). Parameters: 1,369,738 for All-CNN-C and
+ConvPool-CNN-C (the paper: ~1.4M in Table 3, ~1.3M in Table 4), 954,730 for model C and
+Strided-CNN-C. The class-map head maps onto keras.applications' arguments as in `nin.py`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from keras import layers
+
+from kerasnets.applications._common import finish, model_input, variant_builder
+from kerasnets.applications.nin import caffe_pool, class_map_head
+from kerasnets.layers import conv_bn_act
+from kerasnets.registry import Paper
+
+__all__ = ["AllCNN_C", "BaseCNN_C", "ConvPoolCNN_C", "StridedCNN_C"]
+
+PAPER = Paper("Striving for Simplicity: The All Convolutional Net", "1412.6806", 2015)
+
+
+@dataclasses.dataclass(frozen=True)
+class AllCNNSpec:
+    stages: tuple[tuple[tuple[int, int, int, int], ...], ...]  # (filters, kernel, stride, pad)
+    pool: bool  # a 3x3/2 max-pool ends every stage but the last
+
+
+def _c(block, pool):
+    """Model C's three stages with `block(width)` as the first two stages' convolutions."""
+    return AllCNNSpec((block(96), block(192), ((192, 3, 1, 0), (192, 1, 1, 0))), pool)
+
+
+# name: (builder, spec, trainable params at 10 classes, source, min_size, paper's name)
+VARIANTS = {
+    "allcnn_c": ("AllCNN_C", _c(lambda w: ((w, 3, 1, 1),) * 2 + ((w, 3, 2, 1),), pool=False),
+                 1_369_738, "exact count of Table 2's All-CNN-C; paper: ~1.4M (Table 3), "
+                 "~1.3M (Table 4)", 9, "All-CNN-C"),  # 3x3/2 pad-1 convs, valid 3x3: 9 -> 5 -> 3
+    "convpool_cnn_c": ("ConvPoolCNN_C", _c(lambda w: ((w, 3, 1, 1),) * 3, pool=True),
+                       1_369_738, "exact count of Table 2's ConvPool-CNN-C; paper Table 3: ~1.4M",
+                       12, "ConvPool-CNN-C"),  # ceil-mode pools, valid 3x3: 12 -> 6 -> 3
+    "strided_cnn_c": ("StridedCNN_C", _c(lambda w: ((w, 3, 1, 1), (w, 3, 2, 1)), pool=False),
+                      954_730, "exact count of Table 2's Strided-CNN-C (= model C's layers)", 9,
+                      "Strided-CNN-C"),
+    "base_cnn_c": ("BaseCNN_C", _c(lambda w: ((w, 3, 1, 1),) * 2, pool=True), 954_730,
+                   "exact count of Table 1's model C", 12, "Model C"),
+}
+
+
+def _allcnn(spec: AllCNNSpec, *, include_top, weights, input_tensor, input_shape, pooling,
+            classes, classifier_activation, name, default_shape, min_size, dropout=0.5,
+            input_dropout=0.2, class_map_activation="relu"):
+    inputs, x = model_input(input_tensor, input_shape, default_shape=default_shape,
+                            min_size=min_size, model_name=name)
+    for s, convs in enumerate(spec.stages, start=1):
+        rate = input_dropout if s == 1 else dropout  # the input, then each stage's downsampling
+        if rate:
+            x = layers.Dropout(rate, name=f"stage{s}_dropout")(x)
+        for b, (filters, kernel, stride, pad) in enumerate(convs, start=1):
+            padding = "same" if stride == 1 and 2 * pad == kernel - 1 else pad
+            x = conv_bn_act(x, filters, kernel, strides=stride, padding=padding,
+                            batch_norm=False, use_bias=True, name=f"stage{s}_block{b}")
+        if spec.pool and s < len(spec.stages):
+            x = caffe_pool(x, "max", name=f"stage{s}_pool")
+        x = layers.Identity(name=f"stage{s}_out")(x)
+    x = class_map_head(x, include_top=include_top, pooling=pooling, classes=classes,
+                       classifier_activation=classifier_activation,
+                       class_map_activation=class_map_activation)
+    return finish(inputs, x, name=name, weights=weights)
+
+
+_builders = {
+    variant: variant_builder(builder, variant, _allcnn, spec, family="allcnn", paper=PAPER,
+                             params=params, source=source, input_shape=(32, 32, 3), classes=10,
+                             min_size=min_size, test_size=32, doc=doc)
+    for variant, (builder, spec, params, source, min_size, doc) in VARIANTS.items()
+}
+AllCNN_C = _builders["allcnn_c"]
+ConvPoolCNN_C = _builders["convpool_cnn_c"]
+StridedCNN_C = _builders["strided_cnn_c"]
+BaseCNN_C = _builders["base_cnn_c"]

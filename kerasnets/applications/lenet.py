@@ -1,0 +1,271 @@
+"""LeNet-5: "Gradient-Based Learning Applied to Document Recognition" (LeCun, Bottou, Bengio &
+Haffner, Proceedings of the IEEE 86(11), 1998; not on arXiv), section II.B, Figure 2, Table I.
+
+Figure 2 reproduced (input 32x32x1, 10 classes), with each layer's trainable parameters:
+
+    C1      convolution 6@5x5                          -> 6@28x28   156
+    S2      subsampling 2x2, sum x coefficient + bias  -> 6@14x14   12
+    C3      convolution 16@5x5, Table I connections    -> 16@10x10  1,516
+    S4      subsampling 2x2                            -> 16@5x5    32
+    C5      convolution 120@5x5                        -> 120@1x1   48,120
+    F6      fully connected 84                                      10,164
+    OUTPUT  10 Euclidean RBF units, 84 x 10, no bias                840
+                                                       total        60,840
+
+(the paper: "about 60,000 trainable parameters"). Every layer up to F6 computes its weighted sum
+plus bias and then the squashing function, here `activation="tanh"` (default) or the paper's
+`"scaled_tanh"`, f(a) = 1.7159 tanh(2a/3) (Appendix A). The subsampling units add their 2x2
+inputs, multiply by a trainable coefficient and add a trainable bias, one pair per map
+(`TrainableSubsampling`). Table I connects C3's maps 0-5 to 3 contiguous S2 maps, 6-11 to 4
+contiguous, 12-14 to 4 non-contiguous and 15 to all six (`ConnectionTableConv2D`; `c3_table="full"`
+connects every map, 2,416 parameters).
+
+The output units compute y_i = sum_j (x_j - w_ij)^2 (`EuclideanRBF`). The layer returns -y_i, so
+that larger is better: these negative squared distances are the logits, and the default softmax
+with cross-entropy minimises y_correct + log sum_i exp(-y_i), the paper's discriminative criterion
+(section II.C) without its constant "rubbish class" term. `classifier_activation=None` returns -y.
+`output="dense"` replaces the RBF units by an ordinary Dense layer (850 parameters).
+
+Layer names: `stem_*` (C1, S2), stage 1 = C3 + S4, stage 2 = C5; F6 is `fc1`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import keras
+import numpy as np
+from keras import layers, ops
+
+from kerasnets.applications._common import finish, model_input, pool_features, predictions
+from kerasnets.applications._common import variant_builder
+from kerasnets.registry import Paper
+
+__all__ = ["LeNet5"]
+
+PAPER = Paper("Gradient-Based Learning Applied to Document Recognition", None, 1998)
+
+
+def _c3_table() -> tuple[tuple[int, ...], ...]:
+    """Table I: the S2 maps that each C3 map sees."""
+    contiguous = [tuple((j + i) % 6 for i in range(n)) for n in (3, 4) for j in range(6)]
+    return tuple(tuple(sorted(row)) for row in contiguous) + (
+        (0, 1, 3, 4), (1, 2, 4, 5), (0, 2, 3, 5), (0, 1, 2, 3, 4, 5))
+
+
+C3_TABLE = _c3_table()
+
+
+@keras.saving.register_keras_serializable(package="kerasnets")
+def scaled_tanh(x):
+    """LeCun's squashing function f(a) = 1.7159 tanh(2a/3) (f(1) = 1, f(-1) = -1)."""
+    return 1.7159 * ops.tanh(x * (2.0 / 3.0))
+
+
+@keras.saving.register_keras_serializable(package="kerasnets")
+class TrainableSubsampling(layers.Layer):
+    """LeNet's S-layers: the sum of each non-overlapping `pool_size` window, times a trainable
+    coefficient, plus a trainable bias (one coefficient and one bias per feature map).
+
+    The coefficient starts at 1 / pool_size**2, i.e. as average pooling.
+    """
+
+    def __init__(self, pool_size=2, **kwargs):
+        super().__init__(**kwargs)
+        self.pool_size = int(pool_size)
+
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        self.coefficient = self.add_weight(
+            name="coefficient", shape=(channels,),
+            initializer=keras.initializers.Constant(1.0 / self.pool_size ** 2))
+        self.bias = self.add_weight(name="bias", shape=(channels,), initializer="zeros")
+
+    def call(self, inputs):
+        area = float(self.pool_size ** 2)
+        window_sum = ops.average_pool(inputs, self.pool_size, self.pool_size, "valid") * area
+        return window_sum * self.coefficient + self.bias
+
+    def compute_output_shape(self, input_shape):
+        size = lambda n: None if n is None else n // self.pool_size  # noqa: E731
+        return (input_shape[0], size(input_shape[1]), size(input_shape[2]), input_shape[3])
+
+    def get_config(self):
+        return {**super().get_config(), "pool_size": self.pool_size}
+
+
+@keras.saving.register_keras_serializable(package="kerasnets")
+class ConnectionTableConv2D(layers.Layer):
+    """A valid, stride-1 convolution in which output map j sees only the input maps `table[j]`
+    (LeNet-5's C3). Parameters: one `kernel_size` x `kernel_size` kernel per connection and one
+    bias per output map, so the count is exactly the table's.
+
+    The kernels live in one (k, k, connections) variable and are scattered into a dense
+    (k, k, in, out) kernel with zeros elsewhere for a single convolution. `kernel_initializer`
+    initialises that dense kernel (so its fans are the usual ones); the table's entries are kept.
+    """
+
+    def __init__(self, table, kernel_size, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", **kwargs):
+        super().__init__(**kwargs)
+        self.table = tuple(tuple(int(i) for i in row) for row in table)
+        if not self.table or any(not row or len(set(row)) != len(row) for row in self.table):
+            raise ValueError(f"{self.name}: every output map needs one or more distinct inputs, "
+                             f"got table={self.table}.")
+        self.kernel_size = int(kernel_size)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+
+    @property
+    def filters(self):
+        return len(self.table)
+
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        if channels is None or max(max(row) for row in self.table) >= channels:
+            raise ValueError(f"{self.name}: the connection table refers to input maps beyond the "
+                             f"{channels} input channels.")
+        connections = [(i, j) for j, row in enumerate(self.table) for i in row]
+        scatter = np.zeros((len(connections), channels, self.filters), "float32")
+        for n, (i, j) in enumerate(connections):
+            scatter[n, i, j] = 1.0
+        self._scatter = scatter
+        k = self.kernel_size
+
+        def init_kernel(shape, dtype=None):
+            dense = self.kernel_initializer((k, k, channels, self.filters), dtype=dtype)
+            return ops.einsum("hwio,nio->hwn", dense, ops.cast(scatter, dense.dtype))
+
+        self.kernel = self.add_weight(name="kernel", shape=(k, k, len(connections)),
+                                      initializer=init_kernel)
+        self.bias = self.add_weight(name="bias", shape=(self.filters,),
+                                    initializer=self.bias_initializer)
+
+    def call(self, inputs):
+        scatter = ops.cast(self._scatter, self.kernel.dtype)
+        kernel = ops.einsum("hwn,nio->hwio", self.kernel, scatter)
+        return ops.conv(inputs, ops.cast(kernel, inputs.dtype), strides=1,
+                        padding="valid") + ops.cast(self.bias, inputs.dtype)
+
+    def macs(self, input_shape, output_shape):
+        """Multiply-adds of the table's connections only (the zeros of the dense kernel aside)."""
+        connections = sum(len(row) for row in self.table)
+        return int(np.prod(output_shape[1:3])) * connections * self.kernel_size ** 2
+
+    def compute_output_shape(self, input_shape):
+        size = lambda n: None if n is None else n - self.kernel_size + 1  # noqa: E731
+        return (input_shape[0], size(input_shape[1]), size(input_shape[2]), self.filters)
+
+    def get_config(self):
+        return {**super().get_config(), "table": [list(row) for row in self.table],
+                "kernel_size": self.kernel_size,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "bias_initializer": keras.initializers.serialize(self.bias_initializer)}
+
+
+@keras.saving.register_keras_serializable(package="kerasnets")
+class EuclideanRBF(layers.Layer):
+    """LeNet-5's output layer: unit i computes y_i = sum_j (x_j - w_ij)^2, the squared distance
+    from its input to its parameter vector; the layer returns `activation(-y)` (negative squared
+    distances as logits). The paper fixed the vectors to +-1 bitmaps of the characters; here they
+    are trainable and start uniform in [-1, 1].
+    """
+
+    def __init__(self, units, activation=None, kernel_initializer=None, **kwargs):
+        super().__init__(**kwargs)
+        self.units = int(units)
+        self.activation = keras.activations.get(activation)
+        self.kernel_initializer = keras.initializers.get(
+            kernel_initializer or keras.initializers.RandomUniform(-1.0, 1.0))
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(name="kernel", shape=(input_shape[-1], self.units),
+                                      initializer=self.kernel_initializer)
+
+    def call(self, inputs):
+        diff = ops.expand_dims(inputs, -1) - ops.cast(self.kernel, inputs.dtype)
+        return self.activation(-ops.sum(ops.square(diff), axis=-2))
+
+    def macs(self, input_shape, output_shape):
+        """One squared difference (a multiply-add) per input per unit."""
+        return int(np.prod(input_shape[1:])) * self.units
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.units,)
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units,
+                "activation": keras.activations.serialize(self.activation),
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer)}
+
+
+@dataclasses.dataclass(frozen=True)
+class LeNetSpec:
+    c1: int = 6
+    c3: int = 16
+    c5: int = 120
+    f6: int = 84
+    kernel: int = 5
+    subsampling: int = 2
+
+
+# name: (builder, spec, trainable params at 10 classes, source)
+VARIANTS = {
+    "lenet5": ("LeNet5", LeNetSpec(), 60_840,
+               "exact count of Figure 2 with Table I's C3, trainable subsampling and RBF outputs "
+               "(156 + 12 + 1,516 + 32 + 48,120 + 10,164 + 840); paper: 'about 60,000'"),
+}
+
+
+def _lenet(spec: LeNetSpec, *, include_top, weights, input_tensor, input_shape, pooling, classes,
+           classifier_activation, name, default_shape, min_size, activation="tanh",
+           c3_table="lecun", output="rbf"):
+    if c3_table not in ("lecun", "full"):
+        raise ValueError(f"{name}: c3_table must be 'lecun' (Table I) or 'full', got {c3_table!r}.")
+    if output not in ("rbf", "dense"):
+        raise ValueError(f"{name}: output must be 'rbf' or 'dense', got {output!r}.")
+    if spec.c3 != len(C3_TABLE) and c3_table == "lecun":
+        raise ValueError(f"{name}: Table I defines 16 C3 maps, the spec has {spec.c3}.")
+    act_name = activation if isinstance(activation, str) else "act"
+    act = scaled_tanh if activation == "scaled_tanh" else activation
+
+    def squash(x, prefix):
+        return layers.Activation(act, name=f"{prefix}_{act_name}")(x)
+
+    def subsample(x, prefix):
+        x = TrainableSubsampling(spec.subsampling, name=f"{prefix}_pool")(x)
+        return squash(x, f"{prefix}_pool")
+
+    inputs, x = model_input(input_tensor, input_shape, default_shape=default_shape,
+                            min_size=min_size, model_name=name, require_static=include_top)
+    x = layers.Conv2D(spec.c1, spec.kernel, name="stem_conv")(x)  # C1
+    x = subsample(squash(x, "stem"), "stem")  # S2
+    if c3_table == "lecun":  # C3
+        x = ConnectionTableConv2D(C3_TABLE, spec.kernel, name="stage1_block1_conv")(x)
+    else:
+        x = layers.Conv2D(spec.c3, spec.kernel, name="stage1_block1_conv")(x)
+    x = subsample(squash(x, "stage1_block1"), "stage1")  # S4
+    x = layers.Identity(name="stage1_out")(x)
+    x = layers.Conv2D(spec.c5, spec.kernel, name="stage2_block1_conv")(x)  # C5
+    x = layers.Identity(name="stage2_out")(squash(x, "stage2_block1"))
+    if include_top:
+        x = layers.Flatten(name="flatten")(x)
+        x = squash(layers.Dense(spec.f6, name="fc1")(x), "fc1")  # F6
+        if output == "dense":
+            x = predictions(x, classes, classifier_activation)
+        elif classes is None or classes < 1:
+            raise ValueError(f"classes must be a positive integer, got {classes!r}.")
+        else:
+            x = EuclideanRBF(classes, activation=classifier_activation, name="predictions")(x)
+    else:
+        x = pool_features(x, pooling)
+    return finish(inputs, x, name=name, weights=weights)
+
+
+_builders = {
+    variant: variant_builder(builder, variant, _lenet, spec, family="lenet", paper=PAPER,
+                             params=params, source=source, input_shape=(32, 32, 1), min_size=32,
+                             classes=10, doc="LeNet-5")
+    for variant, (builder, spec, params, source) in VARIANTS.items()
+}
+LeNet5 = _builders["lenet5"]

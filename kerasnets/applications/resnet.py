@@ -1,0 +1,107 @@
+"""ResNet: "Deep Residual Learning for Image Recognition" (He, Zhang, Ren & Sun, CVPR 2016,
+arXiv:1512.03385), Table 1, ImageNet networks.
+
+    stage (paper)  output   18-layer     34-layer     50-layer              101-layer  152-layer
+    stem (conv1)   112x112  7x7, 64, stride 2; 3x3 max-pool, stride 2
+    1 (conv2_x)     56x56   [3x3, 64]x2  [3x3, 64]x3  [1x1, 64;  3x3, 64;  1x1, 256]x3   x3   x3
+    2 (conv3_x)     28x28   [3x3,128]x2  [3x3,128]x4  [1x1,128;  3x3,128;  1x1, 512]x4   x4   x8
+    3 (conv4_x)     14x14   [3x3,256]x2  [3x3,256]x6  [1x1,256;  3x3,256;  1x1,1024]x6   x23  x36
+    4 (conv5_x)      7x7    [3x3,512]x2  [3x3,512]x3  [1x1,512;  3x3,512;  1x1,2048]x3   x3   x3
+    head             1x1    global average pool, 1000-d fc, softmax
+
+Stages 2-4 downsample in their first block; shortcuts are identities, or 1x1 projections + BN
+where the shape changes (option B). Two conventions, both exact reproductions of a published
+count (`version`, keyword-only):
+
+- `version="1"` (default): bottleneck networks follow keras.applications (stride 2 on the first
+  1x1 of the block as in the paper, biases on every convolution, BN epsilon 1.001e-5, Glorot
+  initialisation): `ResNet50/101/152` hold keras' weights in keras' order and give the same
+  outputs (tested).
+- `version="1.5"`: stride 2 on the 3x3 instead, no convolution biases, BN epsilon 1e-5, He
+  initialisation (torchvision; also registered as `resnet{50,101,152}_v1_5`).
+
+Basic-block networks (`ResNet18/34`) have no convolution biases and BN epsilon 1e-5 under both
+versions (the stride is on the first 3x3 either way): torchvision's layout, whose 11,689,512 and
+21,797,672 parameters are the published reference.
+"""
+
+from __future__ import annotations
+
+from kerasnets.applications._common import finish, gap_head, model_input, variant_builder
+from kerasnets.applications._resnet_blocks import (ResNetSpec, basic_block, bottleneck_block,
+                                                   imagenet_stem, residual_stages)
+from kerasnets.registry import Paper
+
+__all__ = ["ResNet18", "ResNet34", "ResNet50", "ResNet101", "ResNet152", "ResNet50_V1_5",
+           "ResNet101_V1_5", "ResNet152_V1_5"]
+
+PAPER = Paper("Deep Residual Learning for Image Recognition", "1512.03385", 2016)
+VERSIONS = ("1", "1.5")
+
+R18, R34, R50, R101, R152 = (2, 2, 2, 2), (3, 4, 6, 3), (3, 4, 6, 3), (3, 4, 23, 3), (3, 8, 36, 3)
+_KERAS = "keras.applications {}: {} parameters in all, of which {} are BatchNorm moving statistics"
+
+# name: (builder, spec, version fixed by the variant (None: free), trainable params at 1000
+#        classes, source, keras.applications equivalent)
+VARIANTS = {
+    "resnet18": ("ResNet18", ResNetSpec("basic", R18), None, 11_689_512,
+                 "torchvision resnet18", None),
+    "resnet34": ("ResNet34", ResNetSpec("basic", R34), None, 21_797_672,
+                 "torchvision resnet34", None),
+    "resnet50": ("ResNet50", ResNetSpec("bottleneck", R50), None, 25_583_592,
+                 _KERAS.format("ResNet50", "25,636,712", "53,120"), "ResNet50"),
+    "resnet101": ("ResNet101", ResNetSpec("bottleneck", R101), None, 44_601_832,
+                  _KERAS.format("ResNet101", "44,707,176", "105,344"), "ResNet101"),
+    "resnet152": ("ResNet152", ResNetSpec("bottleneck", R152), None, 60_268_520,
+                  _KERAS.format("ResNet152", "60,419,944", "151,424"), "ResNet152"),
+    "resnet50_v1_5": ("ResNet50_V1_5", ResNetSpec("bottleneck", R50), "1.5", 25_557_032,
+                      "torchvision resnet50", None),
+    "resnet101_v1_5": ("ResNet101_V1_5", ResNetSpec("bottleneck", R101), "1.5", 44_549_160,
+                       "torchvision resnet101", None),
+    "resnet152_v1_5": ("ResNet152_V1_5", ResNetSpec("bottleneck", R152), "1.5", 60_192_808,
+                       "torchvision resnet152", None),
+}
+
+
+def _resnet(spec: ResNetSpec, *, include_top, weights, input_tensor, input_shape, pooling,
+            classes, classifier_activation, name, default_shape, min_size, version="1"):
+    """The ImageNet ResNet of `spec` (also ResNeXt / Wide ResNet bottlenecks through `groups` and
+    `width_per_group`)."""
+    if version not in VERSIONS:
+        raise ValueError(f"{name}: version must be one of {VERSIONS}, got {version!r}.")
+    keras_style = spec.block == "bottleneck" and version == "1"
+    options = dict(use_bias=keras_style, bn_epsilon=1.001e-5 if keras_style else 1e-5,
+                   kernel_initializer="glorot_uniform" if keras_style else "he_normal")
+    inputs, x = model_input(input_tensor, input_shape, default_shape=default_shape,
+                            min_size=min_size, model_name=name)
+    x = imagenet_stem(x, width=spec.stem_width, **options)
+    if spec.block == "basic":
+        def block(x, width, **kw):
+            return basic_block(x, width, shortcut="B", **options, **kw)
+    else:
+        def block(x, width, **kw):
+            return bottleneck_block(x, width, groups=spec.groups,
+                                    width_per_group=spec.width_per_group,
+                                    stride_on_3x3=version == "1.5", **options, **kw)
+    x = residual_stages(x, spec, (1,) + (2,) * (len(spec.depths) - 1), block)
+    x = gap_head(x, include_top=include_top, pooling=pooling, classes=classes,
+                 classifier_activation=classifier_activation)
+    return finish(inputs, x, name=name, weights=weights)
+
+
+_builders = {
+    variant: variant_builder(builder, variant, _resnet, spec, family="resnet", paper=PAPER,
+                             params=params, source=source,
+                             min_size=32, test_size=32, keras_equivalent=keras_name,
+                             defaults={"version": version} if version else None,
+                             doc=f"ResNet-{variant[6:].replace('_v1_5', ' v1.5')}")
+    for variant, (builder, spec, version, params, source, keras_name) in VARIANTS.items()
+}
+ResNet18 = _builders["resnet18"]
+ResNet34 = _builders["resnet34"]
+ResNet50 = _builders["resnet50"]
+ResNet101 = _builders["resnet101"]
+ResNet152 = _builders["resnet152"]
+ResNet50_V1_5 = _builders["resnet50_v1_5"]
+ResNet101_V1_5 = _builders["resnet101_v1_5"]
+ResNet152_V1_5 = _builders["resnet152_v1_5"]

@@ -1,0 +1,66 @@
+"""ResNet V2: "Identity Mappings in Deep Residual Networks" (He, Zhang, Ren & Sun, ECCV 2016,
+arXiv:1603.05027), full pre-activation units (Fig. 4e) on the bottleneck ResNets of
+arXiv:1512.03385 Table 1, laid out exactly as keras.applications' ResNet50V2/101V2/152V2:
+
+    stem     7x7/2 conv, 64 (biased, no BN: the first unit pre-activates it), 3x3/2 max-pool
+    stage s  depths (3, 4, 6, 3) / (3, 4, 23, 3) / (3, 8, 36, 3) bottleneck units of base width
+             64, 128, 256, 512 (output 4x): BN-ReLU, then [1x1, 3x3, 1x1] with BN-ReLU between
+    head     post_bn + post_relu (the units end in a bare addition), global average pool, fc
+
+keras' layout, kept for weight compatibility (tested: same weights, same order, same outputs):
+stages 1-3 downsample in their LAST unit, whose shortcut is a 1x1 max-pool with stride 2, stage 4
+not at all; the first unit of each stage projects the pre-activated input with a biased 1x1
+convolution; the 3x3s and the first 1x1s are unbiased, the last 1x1s biased; BN epsilon 1.001e-5.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from kerasnets.applications._common import finish, gap_head, model_input, variant_builder
+from kerasnets.applications._resnet_blocks import (ResNetSpec, imagenet_stem, post_norm,
+                                                   preact_bottleneck_block, residual_stages)
+from kerasnets.registry import Paper
+
+__all__ = ["ResNet50V2", "ResNet101V2", "ResNet152V2"]
+
+PAPER = Paper("Identity Mappings in Deep Residual Networks", "1603.05027", 2016)
+BN_EPSILON = 1.001e-5
+_KERAS = "keras.applications {}: {} parameters in all, of which {} are BatchNorm moving statistics"
+
+# name: (builder, spec, trainable params at 1000 classes, source); each is keras' `builder`
+VARIANTS = {
+    "resnet50v2": ("ResNet50V2", ResNetSpec("bottleneck", (3, 4, 6, 3)), 25_568_360,
+                   _KERAS.format("ResNet50V2", "25,613,800", "45,440")),
+    "resnet101v2": ("ResNet101V2", ResNetSpec("bottleneck", (3, 4, 23, 3)), 44_577_896,
+                    _KERAS.format("ResNet101V2", "44,675,560", "97,664")),
+    "resnet152v2": ("ResNet152V2", ResNetSpec("bottleneck", (3, 8, 36, 3)), 60_236_904,
+                    _KERAS.format("ResNet152V2", "60,380,648", "143,744")),
+}
+
+
+def _resnet_v2(spec: ResNetSpec, *, include_top, weights, input_tensor, input_shape, pooling,
+               classes, classifier_activation, name, default_shape, min_size):
+    inputs, x = model_input(input_tensor, input_shape, default_shape=default_shape,
+                            min_size=min_size, model_name=name)
+    x = imagenet_stem(x, width=spec.stem_width, use_bias=True, batch_norm=False,
+                      bn_epsilon=BN_EPSILON, kernel_initializer="glorot_uniform")
+    block = functools.partial(preact_bottleneck_block, groups=spec.groups,
+                              width_per_group=spec.width_per_group, bn_epsilon=BN_EPSILON)
+    x = residual_stages(x, spec, (2,) * (len(spec.depths) - 1) + (1,), block,
+                        stride_on_last=True)
+    x = post_norm(x, BN_EPSILON)
+    x = gap_head(x, include_top=include_top, pooling=pooling, classes=classes,
+                 classifier_activation=classifier_activation)
+    return finish(inputs, x, name=name, weights=weights)
+
+
+_builders = {
+    variant: variant_builder(builder, variant, _resnet_v2, spec, family="resnet_v2", paper=PAPER,
+                             params=params, source=source, min_size=32, test_size=32,
+                             keras_equivalent=builder, doc=f"Pre-activation {builder}")
+    for variant, (builder, spec, params, source) in VARIANTS.items()
+}
+ResNet50V2 = _builders["resnet50v2"]
+ResNet101V2 = _builders["resnet101v2"]
+ResNet152V2 = _builders["resnet152v2"]

@@ -1,0 +1,47 @@
+"""Pooling layers that Keras does not ship."""
+
+from __future__ import annotations
+
+import keras
+from keras import layers, ops
+
+
+@keras.saving.register_keras_serializable(package="kerasnets")
+class CeilModeMaxPooling2D(layers.MaxPooling2D):
+    """Max pooling whose output size rounds up, as Caffe's pooling and PyTorch's `ceil_mode=True`:
+
+        out = ceil((n - pool_size) / strides) + 1        (Keras' "valid" rounds down)
+
+    The 2012-2014 Caffe / cuda-convnet models (CNN-F/M/S, ZFNet) need it for their published
+    feature-map sizes, e.g. 3x3/2 pooling of 26x26 maps gives 13x13, not 12x12. Implemented as
+    `strides - 1` rows and columns of -inf on the bottom/right followed by a valid max-pool, so a
+    padded value is never selected (requires `strides <= pool_size`: every window starts inside
+    the input). Channels-last only.
+    """
+
+    def __init__(self, pool_size=2, strides=None, padding="valid", data_format=None, **kwargs):
+        if padding != "valid":
+            raise ValueError(f"CeilModeMaxPooling2D pads by itself; padding must be 'valid', "
+                             f"got {padding!r}.")
+        super().__init__(pool_size, strides, padding="valid", data_format=data_format, **kwargs)
+        if self.data_format != "channels_last":
+            raise ValueError("CeilModeMaxPooling2D supports channels_last only.")
+        if any(s > p for s, p in zip(self.strides, self.pool_size)):
+            raise ValueError(f"CeilModeMaxPooling2D needs strides <= pool_size, got "
+                             f"strides={self.strides}, pool_size={self.pool_size}.")
+
+    def _extra(self):
+        return [s - 1 for s in self.strides]
+
+    def call(self, inputs):
+        rows, cols = self._extra()
+        padded = ops.pad(inputs, [[0, 0], [0, rows], [0, cols], [0, 0]],
+                         constant_values=float("-inf"))
+        return super().call(padded)
+
+    def compute_output_shape(self, input_shape):
+        batch, height, width, channels = input_shape
+        rows, cols = self._extra()
+        padded = (batch, None if height is None else height + rows,
+                  None if width is None else width + cols, channels)
+        return super().compute_output_shape(padded)
