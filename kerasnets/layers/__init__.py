@@ -3,6 +3,7 @@
 from kerasnets.layers.conv import GroupedConv2D, conv2d, conv_bn_act
 from kerasnets.layers.normalization import LocalResponseNormalization
 from kerasnets.layers.pooling import CeilModeMaxPooling2D
+from kerasnets.layers.squeeze_excite import squeeze_excite
 
 __all__ = ["CeilModeMaxPooling2D", "GroupedConv2D", "LocalResponseNormalization", "conv2d",
-           "conv_bn_act"]
+           "conv_bn_act", "squeeze_excite"]
