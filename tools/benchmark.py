@@ -24,7 +24,7 @@ shared.define_model_selection("resnet*")
 shared.define_device_flags()
 flags.DEFINE_integer("input_size", None, "Square input size; default: each model's own.")
 flags.DEFINE_integer("batch_size", 8, "Images per step.")
-flags.DEFINE_integer("steps", 5, "Timed steps per measurement.")
+flags.DEFINE_integer("steps", 5, "Timed steps per measurement (the median is reported).")
 flags.DEFINE_integer("warmup", 2, "Untimed steps first (tracing).")
 flags.DEFINE_bool("train", True, "Also measure training steps.")
 flags.DEFINE_bool("compare_keras", True, "Measure keras.applications' equivalent in the same run.")
@@ -56,7 +56,7 @@ def main(argv):
     import tensorflow as tf
 
     import kerasnets
-    from kerasnets.benchmark import benchmark_model
+    from kerasnets.benchmark import benchmark_models
 
     if FLAGS.threads:
         tf.config.threading.set_intra_op_parallelism_threads(FLAGS.threads)
@@ -70,15 +70,18 @@ def main(argv):
             raise app.UsageError(f"--input_size={size} is below {name}'s minimum "
                                  f"{entry.min_size}.")
         shape = (size, size, entry.input_shape[2])
-        opts = dict(batch_size=FLAGS.batch_size, steps=FLAGS.steps, warmup=FLAGS.warmup,
-                    train=FLAGS.train)
-        ours = benchmark_model(lambda: kerasnets.create_model(name, input_shape=shape), **opts)
+        builders = [lambda: kerasnets.create_model(name, input_shape=shape)]
+        if FLAGS.compare_keras and entry.keras_equivalent:
+            ref_builder = getattr(keras.applications, entry.keras_equivalent)
+            builders.append(lambda: ref_builder(weights=None, input_shape=shape))
+        measured = benchmark_models(builders, batch_size=FLAGS.batch_size, steps=FLAGS.steps,
+                                    warmup=FLAGS.warmup, train=FLAGS.train)
+        ours = measured[0]
         row = {"model": name, "family": entry.family, "input": size, "batch": FLAGS.batch_size,
                "params": ours["params"], "gmacs": ours["flops"] / 1e9,
                "infer_img_s": ours["infer_img_s"], "train_img_s": ours.get("train_img_s")}
-        if FLAGS.compare_keras and entry.keras_equivalent:
-            ref_builder = getattr(keras.applications, entry.keras_equivalent)
-            ref = benchmark_model(lambda: ref_builder(weights=None, input_shape=shape), **opts)
+        if len(measured) > 1:
+            ref = measured[1]
             row.update(keras_model=f"keras.applications.{entry.keras_equivalent}",
                        keras_infer_img_s=ref["infer_img_s"],
                        keras_train_img_s=ref.get("train_img_s"),
@@ -95,7 +98,8 @@ def main(argv):
     atomic_write_text(FLAGS.output, buffer.getvalue())
     header = (f"Benchmark: TensorFlow {tf.__version__}, Keras {keras.__version__}, "
               f"{platform.machine()} with {os.cpu_count()} CPUs; batch {FLAGS.batch_size}, "
-              f"{FLAGS.steps} timed steps after {FLAGS.warmup} warm-up. gmacs = multiply-adds "
+              f"median of {FLAGS.steps} timed steps after {FLAGS.warmup} warm-up, a keras.applications "
+              f"equivalent interleaved step by step with ours. gmacs = multiply-adds "
               f"per image (forward, counted once). Ratios are kerasnets / keras.applications "
               f"(> 1: kerasnets faster).")
     markdown = to_markdown(rows, header)
