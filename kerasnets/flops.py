@@ -54,10 +54,7 @@ def layer_macs(layer, in_shape, out_shape) -> int:
     if callable(getattr(layer, "macs", None)):
         return int(layer.macs(in_shape, out_shape))
     if isinstance(layer, GroupedConv2D):
-        g = layer.groups
-        sub_in = tuple(in_shape[:-1]) + (int(in_shape[-1]) // g,)
-        sub_out = tuple(out_shape[:-1]) + (int(out_shape[-1]) // g,)
-        return g * _conv_macs(layer.convs[0], sub_in, sub_out)
+        return _conv_macs(layer, in_shape, out_shape)
     if isinstance(layer, (layers.SeparableConv1D, layers.SeparableConv2D)):
         depth = _spatial(layer, out_shape) * _channels(layer, in_shape) * layer.depth_multiplier
         return depth * _prod(layer.kernel_size) + depth * _channels(layer, out_shape)

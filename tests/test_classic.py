@@ -63,10 +63,7 @@ def test_grouped_conv_equals_keras_grouped_conv(groups, strides, padding):
     ours = GroupedConv2D(12, 3, groups, strides=strides, padding=padding)
     want = reference(x)
     ours.build(x.shape)
-    kernel, bias = reference.get_weights()  # kernel (3, 3, 8 / groups, 12)
-    per = 12 // groups
-    for g, conv in enumerate(ours.convs):
-        conv.set_weights([kernel[..., g * per:(g + 1) * per], bias[g * per:(g + 1) * per]])
+    ours.set_weights(reference.get_weights())  # the same layout: kernel (3, 3, 8 / groups, 12)
     assert n_params(ours.weights) == n_params(reference.weights)
     np.testing.assert_allclose(np.asarray(ours(x)), np.asarray(want), rtol=1e-5, atol=1e-5)
 
@@ -307,3 +304,30 @@ def test_minimum_sizes_are_minimal(name):
         else:
             with pytest.raises(ValueError, match="zero or negative"):
                 generic(spec, **kwargs)
+
+
+@pytest.mark.parametrize("implementation", ["split", "native"])
+def test_grouped_conv_implementations_share_weights_and_gradients(implementation):
+    """One kernel layout for every implementation; the split route trains like Conv2D(groups)."""
+    x = tf.constant(np.random.default_rng(3).normal(size=(2, 8, 8, 16)).astype("float32"))
+    reference = keras.layers.Conv2D(8, 3, padding="same", groups=4)
+    ours = GroupedConv2D(8, 3, 4, padding="same", implementation=implementation)
+    reference.build(x.shape)
+    ours.build(x.shape)
+    assert [tuple(w.shape) for w in ours.weights] == [tuple(w.shape) for w in reference.weights]
+    ours.set_weights(reference.get_weights())
+    np.testing.assert_allclose(ours(x), reference(x), rtol=1e-5, atol=1e-5)
+    if implementation == "split":  # TF has no grouped-convolution gradient on CPU natively
+        grads = []
+        for layer in (reference, ours):
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_sum(tf.square(layer(x)))
+            grads.append(tape.gradient(loss, layer.trainable_weights))
+        for a, b in zip(*grads):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+    config = ours.get_config()
+    assert config["implementation"] == implementation
+    assert GroupedConv2D.from_config(config).compute_output_shape((None, 8, 8, 16)) == \
+        (None, 8, 8, 8)
+    with pytest.raises(ValueError, match="implementation must be"):
+        GroupedConv2D(8, 3, 4, implementation="fast")
