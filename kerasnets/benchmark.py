@@ -91,3 +91,22 @@ def benchmark_models(builders, *, batch_size=8, steps=5, warmup=2, train=True) -
     del models
     keras.backend.clear_session(free_memory=True)
     return rows
+
+
+def grouped_conv_models(input_shape=(56, 56, 128), filters=128, groups=32):
+    """Two one-layer classifiers that differ only in their grouped 3x3 convolution: Keras'
+    `Conv2D(groups=)` and kerasnets' `GroupedConv2D` (split route), with the same weights."""
+    from kerasnets.layers import GroupedConv2D
+
+    def build(conv):
+        inputs = keras.Input(input_shape)
+        x = conv(inputs)
+        x = keras.layers.GlobalAveragePooling2D()(x)
+        return keras.Model(inputs, keras.layers.Activation("softmax")(x), name=conv.name)
+
+    reference = build(keras.layers.Conv2D(filters, 3, padding="same", groups=groups,
+                                          name="keras_conv2d_groups"))
+    ours = build(GroupedConv2D(filters, 3, groups, padding="same", implementation="split",
+                               name="kerasnets_grouped_conv2d"))
+    ours.set_weights(reference.get_weights())
+    return reference, ours

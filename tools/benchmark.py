@@ -28,6 +28,8 @@ flags.DEFINE_integer("steps", 5, "Timed steps per measurement (the median is rep
 flags.DEFINE_integer("warmup", 2, "Untimed steps first (tracing).")
 flags.DEFINE_bool("train", True, "Also measure training steps.")
 flags.DEFINE_bool("compare_keras", True, "Measure keras.applications' equivalent in the same run.")
+flags.DEFINE_bool("grouped_conv", False, "Instead of models: time Keras Conv2D(groups=32) against "
+                  "kerasnets' GroupedConv2D on a batch of 56x56x128 maps (ResNeXt's grouped 3x3).")
 flags.DEFINE_string("output", "docs/results/benchmark.csv", "CSV path; a .md table is written "
                     "beside it.")
 FLAGS = flags.FLAGS
@@ -42,16 +44,53 @@ def _fmt(value):
     return "" if value is None else str(value)
 
 
-def to_markdown(rows, header) -> str:
-    lines = [header, "", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(_fmt(r.get(c)) for c in COLUMNS) + " |" for r in rows]
+def to_markdown(rows, header, columns=COLUMNS) -> str:
+    lines = [header, "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(_fmt(r.get(c)) for c in columns) + " |" for r in rows]
     return "\n".join(lines) + "\n"
+
+
+def grouped_conv(output):
+    import keras
+    import tensorflow as tf
+
+    from kerasnets.benchmark import grouped_conv_models, measure_interleaved
+
+    models = grouped_conv_models()
+    figures = measure_interleaved(models, batch_size=FLAGS.batch_size, steps=FLAGS.steps,
+                                  warmup=FLAGS.warmup, train=FLAGS.train)
+    columns = ["layer", "input", "batch", "infer_img_s", "train_img_s", "infer_speedup",
+               "train_speedup"]
+    rows = []
+    for model, fig in zip(models, figures):
+        row = {"layer": model.name, "input": "56x56x128, 128 filters, 3x3, groups=32",
+               "batch": FLAGS.batch_size, **fig}
+        for kind in ("infer", "train"):
+            if f"{kind}_img_s" in fig:
+                row[f"{kind}_speedup"] = fig[f"{kind}_img_s"] / figures[0][f"{kind}_img_s"]
+        rows.append(row)
+    header = (f"Grouped convolution: TensorFlow {tf.__version__}, Keras {keras.__version__}, "
+              f"{os.cpu_count()} CPUs; batch {FLAGS.batch_size}, median of {FLAGS.steps} "
+              f"interleaved steps. Speed-ups are against Keras' Conv2D(groups=32).")
+    _write_tables(rows, columns, header, output)
+
+
+def _write_tables(rows, columns, header, output):
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows({k: _fmt(r.get(k)) for k in columns} for r in rows)
+    atomic_write_text(output, buffer.getvalue())
+    markdown = to_markdown(rows, header, columns)
+    atomic_write_text(os.path.splitext(output)[0] + ".md", markdown)
+    print("\n" + markdown)
+    print(f"Wrote {output} and {os.path.splitext(output)[0]}.md")
 
 
 def main(argv):
     del argv
-    import io
-
     import keras
     import tensorflow as tf
 
@@ -60,6 +99,8 @@ def main(argv):
 
     if FLAGS.threads:
         tf.config.threading.set_intra_op_parallelism_threads(FLAGS.threads)
+    if FLAGS.grouped_conv:
+        return grouped_conv(FLAGS.output)
     names = shared.resolve_models(FLAGS.models)
     rows = []
     progress = keras.utils.Progbar(len(names), unit_name="model")
@@ -91,21 +132,13 @@ def main(argv):
         rows.append(row)
         progress.update(i + 1, values=[("infer_img_s", row["infer_img_s"])])
 
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS)
-    writer.writeheader()
-    writer.writerows({k: _fmt(r.get(k)) for k in COLUMNS} for r in rows)
-    atomic_write_text(FLAGS.output, buffer.getvalue())
     header = (f"Benchmark: TensorFlow {tf.__version__}, Keras {keras.__version__}, "
               f"{platform.machine()} with {os.cpu_count()} CPUs; batch {FLAGS.batch_size}, "
-              f"median of {FLAGS.steps} timed steps after {FLAGS.warmup} warm-up, a keras.applications "
-              f"equivalent interleaved step by step with ours. gmacs = multiply-adds "
-              f"per image (forward, counted once). Ratios are kerasnets / keras.applications "
-              f"(> 1: kerasnets faster).")
-    markdown = to_markdown(rows, header)
-    atomic_write_text(os.path.splitext(FLAGS.output)[0] + ".md", markdown)
-    print("\n" + markdown)
-    print(f"Wrote {FLAGS.output} and {os.path.splitext(FLAGS.output)[0]}.md")
+              f"median of {FLAGS.steps} timed steps after {FLAGS.warmup} warm-up, a "
+              f"keras.applications equivalent interleaved step by step with ours. gmacs = "
+              f"multiply-adds per image (forward, counted once). Ratios are kerasnets / "
+              f"keras.applications (> 1: kerasnets faster).")
+    _write_tables(rows, COLUMNS, header, FLAGS.output)
 
 
 if __name__ == "__main__":
