@@ -23,3 +23,28 @@ def _fresh_keras_session():
     keras.utils.set_random_seed(0)
     yield
     keras.backend.clear_session(free_memory=True)
+
+
+def randomize_weights(model, seed=0):
+    """He-scaled kernels and non-trivial BatchNorm / Normalization statistics, so activations
+    neither vanish nor explode: with Keras' default initialisation some networks (MobileNetV3)
+    output ~1e-11 logits at random weights, which would hide any difference between two models."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if not layer.weights:
+            continue
+        values = []
+        for weight in layer.weights:
+            shape, kind = tuple(weight.shape), weight.path.rsplit("/", 1)[-1]
+            if "float" not in str(weight.dtype):
+                values.append(np.asarray(weight.numpy()))
+            elif kind in ("kernel", "depthwise_kernel", "pointwise_kernel") and len(shape) > 1:
+                fan_in = np.prod(shape[:-1] if kind != "depthwise_kernel" else shape[:2])
+                values.append(rng.normal(0, np.sqrt(2 / fan_in), shape).astype("float32"))
+            elif kind in ("gamma", "moving_variance", "variance"):
+                values.append(rng.uniform(0.5, 1.5, shape).astype("float32"))
+            else:
+                values.append(rng.uniform(-0.2, 0.2, shape).astype("float32"))
+        layer.set_weights(values)
