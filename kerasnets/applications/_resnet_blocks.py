@@ -1,12 +1,13 @@
-"""What the ResNet families share (resnet, resnet_v2, resnet_cifar, wide_resnet; later ResNeXt and
-SE-ResNet): the spec, the stems, the residual blocks and the stage loop.
+"""What the ResNet families share (resnet, resnet_v2, resnet_cifar, wide_resnet, resnext, senet):
+the spec, the stems, the residual blocks and the stage loop.
 
 Block layer names, for a block called `name` (`stage{s}_block{b}`): `{name}_0_*` is the shortcut
 branch (projection `_0_conv`/`_0_bn`, or the parameter-free `_0_pool`/`_0_pad`), `{name}_1_*`,
 `{name}_2_*`, `{name}_3_*` the convolutions of the residual branch in order (each with its `_bn`
-and `_relu`), and the merge `{name}_add`, followed in post-activation (v1) blocks by the ReLU
-`{name}_relu`; pre-activation blocks end in the addition. (keras.applications calls the block
-output `{name}_out`; here only stage outputs end in `_out`, the taps that tools look for.)
+and `_relu`), its squeeze-excite `{name}_se_*` if any, and the merge `{name}_add`, followed in
+post-activation (v1) blocks by the ReLU `{name}_relu`; pre-activation blocks end in the addition.
+(keras.applications calls the block output `{name}_out`; here only stage outputs end in `_out`,
+the taps that tools look for.)
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import functools
 import keras
 from keras import layers, ops
 
-from kerasnets.layers import conv_bn_act
+from kerasnets.layers import conv_bn_act, squeeze_excite
 
 EXPANSION = 4  # bottleneck blocks output 4x their base width (He et al., Table 1)
 
@@ -30,6 +31,8 @@ class ResNetSpec:
     bottleneck (whose output is `EXPANSION` times wider). Inside, the bottleneck's 1x1 and 3x3 have
     `widths[s] * width_per_group // 64 * groups` channels, the 3x3 in `groups` groups (torchvision),
     so ResNeXt-50 (32x4d) is `groups=32, width_per_group=4` and WRN-50-2 `width_per_group=128`.
+    `se_reduction` r > 0 adds a squeeze-and-excitation module (Hu et al.) with `out // r` hidden
+    units to every block, on the residual branch before the addition (SE-ResNet, SE-ResNeXt).
     """
 
     block: str  # "basic" | "bottleneck"
@@ -38,6 +41,7 @@ class ResNetSpec:
     stem_width: int = 64
     groups: int = 1
     width_per_group: int = 64
+    se_reduction: int = 0  # squeeze-excite reduction ratio r; 0: no SE
 
     def __post_init__(self):
         if self.block not in ("basic", "bottleneck"):
@@ -47,6 +51,8 @@ class ResNetSpec:
                              f"block or more per stage.")
         if self.block == "basic" and (self.groups, self.width_per_group) != (1, 64):
             raise ValueError("basic blocks support only groups=1 and width_per_group=64.")
+        if self.se_reduction < 0:
+            raise ValueError(f"se_reduction must be >= 0 (0: no SE), got {self.se_reduction}.")
 
 
 @keras.saving.register_keras_serializable(package="kerasnets")
@@ -90,19 +96,31 @@ def imagenet_stem(x, *, width=64, use_bias, batch_norm=True, bn_epsilon, kernel_
 def residual_stages(x, spec: ResNetSpec, strides, block, *, stride_on_last=False):
     """`spec.depths[s]` blocks of width `spec.widths[s]` per stage, each stage closed by an
     Identity `stage{s}_out`. The stage's stride goes to its first block (to its last with
-    `stride_on_last`, keras.applications' ResNetV2). `block(x, width, *, stride, name)`."""
+    `stride_on_last`, keras.applications' ResNetV2). `block(x, width, *, stride, name)`, also
+    given `se_reduction` where the spec asks for squeeze-excite (a block without SE refuses it)."""
+    se = {"se_reduction": spec.se_reduction} if spec.se_reduction else {}
     for s, (depth, width, stride) in enumerate(zip(spec.depths, spec.widths, strides), start=1):
         strided = depth if stride_on_last else 1
         for b in range(1, depth + 1):
-            x = block(x, width, stride=stride if b == strided else 1, name=f"stage{s}_block{b}")
+            x = block(x, width, stride=stride if b == strided else 1, name=f"stage{s}_block{b}",
+                      **se)
         x = layers.Identity(name=f"stage{s}_out")(x)
     return x
 
 
-def _projection(x, filters, *, stride, use_bias, bn_epsilon, kernel_initializer, name):
-    return conv_bn_act(x, filters, 1, strides=stride, padding="valid", use_bias=use_bias,
-                       activation=None, bn_epsilon=bn_epsilon,
+def _projection(x, filters, *, stride, use_bias, bn_epsilon, kernel_initializer, name,
+                kernel_size=1):
+    # A k x k projection pads k // 2 on every side (SENet-154's 3x3 shortcuts); 1x1 pads nothing.
+    return conv_bn_act(x, filters, kernel_size, strides=stride, padding=kernel_size // 2,
+                       use_bias=use_bias, activation=None, bn_epsilon=bn_epsilon,
                        kernel_initializer=kernel_initializer, name=f"{name}_0")
+
+
+def _merge(residual, y, se_reduction, name):
+    """[squeeze-excite on the residual branch `y`], then the addition `{name}_add`."""
+    if se_reduction:
+        y = squeeze_excite(y, y.shape[-1] // se_reduction, name=f"{name}_se")
+    return layers.Add(name=f"{name}_add")([residual, y])
 
 
 def _zero_pad_identity(x, filters, *, stride, name):
@@ -113,11 +131,12 @@ def _zero_pad_identity(x, filters, *, stride, name):
     return x
 
 
-def basic_block(x, filters, *, stride=1, shortcut="B", use_bias=False, bn_epsilon=1e-5,
-                kernel_initializer="he_normal", name):
+def basic_block(x, filters, *, stride=1, shortcut="B", se_reduction=0, use_bias=False,
+                bn_epsilon=1e-5, kernel_initializer="he_normal", name):
     """Two 3x3 convolutions (He et al., Fig. 2 left), post-activation. Where the shape changes
     the shortcut is a 1x1 projection + BN (option "B") or the strided, zero-padded identity
-    (option "A", parameter-free)."""
+    (option "A", parameter-free). `se_reduction` > 0: squeeze-excite (`{name}_se_*`) before the
+    addition."""
     conv = functools.partial(conv_bn_act, use_bias=use_bias, bn_epsilon=bn_epsilon,
                              kernel_initializer=kernel_initializer)
     if stride == 1 and x.shape[-1] == filters:
@@ -130,19 +149,23 @@ def basic_block(x, filters, *, stride=1, shortcut="B", use_bias=False, bn_epsilo
                                name=name)
     y = conv(x, filters, 3, strides=stride, padding=_pad3(stride), name=f"{name}_1")
     y = conv(y, filters, 3, activation=None, name=f"{name}_2")
-    y = layers.Add(name=f"{name}_add")([residual, y])
+    y = _merge(residual, y, se_reduction, name)
     return layers.Activation("relu", name=f"{name}_relu")(y)
 
 
 def bottleneck_block(x, filters, *, stride=1, groups=1, width_per_group=64, stride_on_3x3=False,
-                     use_bias=False, bn_epsilon=1e-5, kernel_initializer="he_normal", name):
+                     se_reduction=0, reduce_width=None, shortcut_kernel=1, use_bias=False,
+                     bn_epsilon=1e-5, kernel_initializer="he_normal", name):
     """1x1 reduce, 3x3 (grouped when `groups` > 1), 1x1 expand to `EXPANSION * filters`
     (He et al., Fig. 5 right), post-activation, projection shortcut where the shape changes.
 
     The stride sits on the first 1x1 (the paper's and keras.applications' v1) or, with
     `stride_on_3x3`, on the 3x3 (v1.5, torchvision). The 1x1 and 3x3 in the middle have
-    `filters * width_per_group // 64 * groups` channels (see `ResNetSpec`). The shortcut is built
-    first, as keras.applications does, so that the weights come in the same order.
+    `filters * width_per_group // 64 * groups` channels (see `ResNetSpec`); `reduce_width`, if
+    given, overrides the first 1x1's (SENet-154: half the 3x3's). The shortcut is built first, as
+    keras.applications does, so that the weights come in the same order; a strided projection
+    has a `shortcut_kernel` x `shortcut_kernel` kernel (SENet-154: 3), an unstrided one is 1x1.
+    `se_reduction` > 0: squeeze-excite (`{name}_se_*`) after the last BN, before the addition.
     """
     conv = functools.partial(conv_bn_act, use_bias=use_bias, bn_epsilon=bn_epsilon,
                              kernel_initializer=kernel_initializer)
@@ -151,12 +174,13 @@ def bottleneck_block(x, filters, *, stride=1, groups=1, width_per_group=64, stri
         residual = x
     else:
         residual = _projection(x, out, stride=stride, use_bias=use_bias, bn_epsilon=bn_epsilon,
-                               kernel_initializer=kernel_initializer, name=name)
+                               kernel_initializer=kernel_initializer, name=name,
+                               kernel_size=shortcut_kernel if stride > 1 else 1)
     first, middle = (1, stride) if stride_on_3x3 else (stride, 1)
-    y = conv(x, inner, 1, strides=first, padding="valid", name=f"{name}_1")
+    y = conv(x, reduce_width or inner, 1, strides=first, padding="valid", name=f"{name}_1")
     y = conv(y, inner, 3, strides=middle, padding=_pad3(middle), groups=groups, name=f"{name}_2")
     y = conv(y, out, 1, padding="valid", activation=None, name=f"{name}_3")
-    y = layers.Add(name=f"{name}_add")([residual, y])
+    y = _merge(residual, y, se_reduction, name)
     return layers.Activation("relu", name=f"{name}_relu")(y)
 
 

@@ -1,0 +1,98 @@
+"""What the MobileNet families share (mobilenet, mobilenet_v2, mobilenet_v3): keras.applications'
+channel rounding and padding rules, the depthwise convolution unit, the inverted residual block
+and the grouping of a block table into `stage{s}` by resolution.
+
+Layer names, for a block called `name` (`stage{s}_block{b}`): `{name}_expand_*` (1x1 expansion),
+`{name}_dw_*` (depthwise, with `{name}_dw_pad` before a strided one), `{name}_se_*`
+(squeeze-excite), `{name}_project_*` (linear 1x1 projection) and `{name}_add` (residual).
+"""
+
+from __future__ import annotations
+
+from keras import layers
+
+from kerasnets.layers import conv_bn_act, squeeze_excite
+
+
+def make_divisible(value, divisor=8, min_value=None):
+    """Round `value` to the nearest multiple of `divisor`, never below `min_value` (default
+    `divisor`) and never more than 10% below `value` (keras.applications' `_make_divisible` /
+    `_depth`, the TF-slim rule used by MobileNet v2 and v3)."""
+    min_value = divisor if min_value is None else min_value
+    rounded = max(min_value, int(value + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < 0.9 * value else rounded
+
+
+def correct_pad(x, kernel_size):
+    """keras.applications' padding before a strided "valid" depthwise convolution: TF "same"
+    padding for even sides (one extra row/column at the end), symmetric for odd sides."""
+    height, width = x.shape[1:3]
+    adjust = [1 if side is None else 1 - side % 2 for side in (height, width)]
+    half = kernel_size // 2
+    return ((half - adjust[0], half), (half - adjust[1], half))
+
+
+def depthwise_bn_act(x, kernel_size, *, strides=1, pad=None, depth_multiplier=1,
+                     activation="relu6", bn_epsilon=1e-3, bn_momentum=0.99, name):
+    """Depthwise convolution (no bias) + BatchNorm (+ activation): `{name}_conv`, `{name}_bn`,
+    `{name}_{activation}`. A strided one is "valid" after `ZeroPadding2D(pad)` (`{name}_pad`;
+    default `correct_pad`), as in keras.applications; an unstrided one is "same"."""
+    if strides > 1:
+        x = layers.ZeroPadding2D(correct_pad(x, kernel_size) if pad is None else pad,
+                                 name=f"{name}_pad")(x)
+    x = layers.DepthwiseConv2D(kernel_size, strides=strides,
+                               padding="same" if strides == 1 else "valid",
+                               depth_multiplier=depth_multiplier, use_bias=False,
+                               name=f"{name}_conv")(x)
+    x = layers.BatchNormalization(epsilon=bn_epsilon, momentum=bn_momentum, name=f"{name}_bn")(x)
+    if activation:
+        x = layers.Activation(activation, name=f"{name}_{activation}")(x)
+    return x
+
+
+def inverted_residual(x, filters, *, expanded=None, kernel_size=3, strides=1,
+                      activation="relu6", se_filters=0, bn_epsilon=1e-3, bn_momentum=0.999,
+                      name):
+    """MobileNet v2's inverted residual with linear bottleneck (Sandler et al., Fig. 3b / Table 1)
+    and v3's variant with squeeze-excite (Howard et al., Fig. 4): 1x1 expansion to `expanded`
+    channels (none when `expanded` is None), k x k depthwise, optional SE with `se_filters`
+    reduced channels and a hard-sigmoid gate, linear 1x1 projection to `filters`; identity
+    shortcut when the shape is unchanged. Layer creation order is keras.applications'."""
+    shortcut = x
+    norm = dict(bn_epsilon=bn_epsilon, bn_momentum=bn_momentum)
+    if expanded is not None:
+        x = conv_bn_act(x, expanded, 1, padding="same", use_bias=False, activation=activation,
+                        name=f"{name}_expand", **norm)
+    x = depthwise_bn_act(x, kernel_size, strides=strides, activation=activation,
+                         name=f"{name}_dw", **norm)
+    if se_filters:
+        x = squeeze_excite(x, se_filters, activation="relu", gate="hard_sigmoid",
+                           name=f"{name}_se")
+    x = conv_bn_act(x, filters, 1, padding="same", use_bias=False, activation=None,
+                    name=f"{name}_project", **norm)
+    if strides == 1 and shortcut.shape[-1] == filters:
+        x = layers.Add(name=f"{name}_add")([shortcut, x])
+    return x
+
+
+def staged(strides):
+    """`(stage, block)` numbers (from 1) for blocks with these strides: a stage starts at the
+    first block and at every strided block, so each `stage{s}_out` closes one resolution."""
+    numbers, stage, block = [], 0, 0
+    for i, stride in enumerate(strides):
+        if i == 0 or stride > 1:
+            stage, block = stage + 1, 0
+        block += 1
+        numbers.append((stage, block))
+    return numbers
+
+
+def stage_loop(x, blocks, block_fn):
+    """Run `block_fn(x, *row, name=...)` for each row of `blocks` (whose stride is `row[-1]`),
+    closing each stage (see `staged`) with an Identity `stage{s}_out`."""
+    numbers = staged([row[-1] for row in blocks])
+    for i, (row, (s, b)) in enumerate(zip(blocks, numbers)):
+        x = block_fn(x, *row, name=f"stage{s}_block{b}")
+        if i + 1 == len(blocks) or numbers[i + 1][0] != s:
+            x = layers.Identity(name=f"stage{s}_out")(x)
+    return x

@@ -1,0 +1,194 @@
+"""DenseNet: "Densely Connected Convolutional Networks" (Huang, Liu, van der Maaten & Weinberger,
+CVPR 2017, arXiv:1608.06993), Table 1 (ImageNet) and section 4 / Table 2 (CIFAR DenseNet-BC).
+
+Every layer of a dense block takes the concatenation of all earlier feature maps of the block
+and adds k (the growth rate) new ones: BN-ReLU-Conv3x3(k), preceded in "B" (bottleneck) networks
+by BN-ReLU-Conv1x1(4k). A transition (BN-ReLU-Conv1x1 to floor(theta * m) channels ("C":
+compression theta < 1), 2x2/2 average pool) joins two blocks; the last block ends in BN-ReLU,
+global average pooling and the classifier. All convolutions are unbiased.
+
+    ImageNet (Table 1, k = 32)  121             169             201             264
+    stem         112x112 -> 56  7x7/2 conv, 2k (+ BN-ReLU); 3x3/2 max-pool
+    stage 1      56x56 -> 28    [1x1, 3x3] x 6, transition
+    stage 2      28x28 -> 14    [1x1, 3x3] x 12, transition
+    stage 3      14x14 -> 7     x 24            x 32            x 48            x 64,  transition
+    stage 4      7x7            x 16            x 32            x 32            x 48,  BN-ReLU
+    head                        global average pool, 1000-d fc, softmax
+
+    CIFAR DenseNet-BC (depth L = 6n + 4): 3x3 conv with 2k channels (no BN: the first dense layer
+    pre-activates it), 3 stages of n bottleneck layers on 32x32, 16x16, 8x8 with theta = 0.5
+    transitions between them, BN-ReLU, global average pool, 10-way fc (Table 2: L=100 k=12 0.8M,
+    L=250 k=24 15.3M, L=190 k=40 25.6M). Plain DenseNets (L = 3n + 4, no bottleneck, theta = 1,
+    16-channel stem) come from `cifar_spec(depth, k, bc=False)`.
+
+`DenseNet121/169/201` follow keras.applications (BN epsilon 1.001e-5, Glorot initialisation) and
+hold its weights in its order (tested: copied weights give identical outputs); keras' layer
+`conv{s+1}_block{b}_{0,1}_bn`/`_{1,2}_conv` is `stage{s}_block{b}_{1,2}_bn`/`_{1,2}_conv` here,
+`pool{s+1}_*` is `stage{s}_transition_*`, `bn`/`relu` are `post_bn`/`post_relu`. Each stage is a
+dense block and its transition; `stage{s}_out` follows the transition (the final BN-ReLU in the
+last stage). DenseNet-264 has 265 weighted layers counted as Table 1 counts the others; the
+paper's name is kept. The CIFAR models follow the authors' Torch code (liuzhuang13/DenseNet):
+BN epsilon 1e-5, He initialisation.
+
+`drop_rate` (keyword-only, default 0) adds dropout after every convolution but the stem, as the
+paper does (0.2) for CIFAR and SVHN without data augmentation. Memory-efficient (shared-buffer /
+recomputed concatenation, Pleiss et al. 2017) training is not provided: it saves memory, not
+parameters or results, and needs a custom gradient across the whole dense layer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from keras import layers
+
+from kerasnets.applications._common import finish, gap_head, model_input, variant_builder
+from kerasnets.applications._resnet_blocks import imagenet_stem
+from kerasnets.registry import Paper
+
+__all__ = ["DenseNet121", "DenseNet169", "DenseNet201", "DenseNet264", "DenseNetBC100_k12",
+           "DenseNetBC250_k24", "DenseNetBC190_k40"]
+
+PAPER = Paper("Densely Connected Convolutional Networks", "1608.06993", 2017)
+BOTTLENECK_WIDTH = 4  # the 1x1 convolution of a "B" layer produces 4k feature maps (section 3)
+# stem: (BN epsilon, kernel initializer) -- keras.applications / the authors' Torch code
+STYLES = {"imagenet": (1.001e-5, "glorot_uniform"), "cifar": (1e-5, "he_normal")}
+
+
+@dataclasses.dataclass(frozen=True)
+class DenseNetSpec:
+    blocks: tuple[int, ...]  # dense layers per dense block (one block per stage)
+    growth_rate: int = 32  # k
+    compression: float = 0.5  # theta: a transition keeps floor(theta * m) of m channels
+    bottleneck: bool = True  # "B": BN-ReLU-Conv1x1(4k) before each 3x3
+    stem: str = "imagenet"  # "imagenet" (7x7/2 conv-BN-ReLU, 3x3/2 max-pool) | "cifar" (3x3)
+    stem_width: int | None = None  # None: 2k
+
+    def __post_init__(self):
+        if self.stem not in STYLES:
+            raise ValueError(f"stem must be one of {tuple(STYLES)}, got {self.stem!r}.")
+        if not self.blocks or min(self.blocks) < 1 or self.growth_rate < 1:
+            raise ValueError(f"need one dense layer or more per block and growth_rate >= 1, got "
+                             f"blocks={self.blocks}, growth_rate={self.growth_rate}.")
+        if not 0.0 < self.compression <= 1.0:
+            raise ValueError(f"compression must be in (0, 1], got {self.compression}.")
+
+    @property
+    def stem_channels(self) -> int:
+        return self.stem_width or 2 * self.growth_rate
+
+
+def cifar_spec(depth: int, growth_rate: int, *, bc: bool = True) -> DenseNetSpec:
+    """DenseNet(-BC) with `depth` layers for CIFAR: 3 equal blocks of (depth - 4) / 6 bottleneck
+    layers with theta = 0.5 and a 2k stem (BC), or (depth - 4) / 3 plain layers with theta = 1 and
+    a 16-channel stem (section 3, "Implementation Details")."""
+    per_layer = 6 if bc else 3
+    if depth <= 4 or (depth - 4) % per_layer:
+        raise ValueError(f"CIFAR DenseNet{'-BC' if bc else ''}s have depth {per_layer}n + 4 "
+                         f"(n >= 1), got {depth}.")
+    n = (depth - 4) // per_layer
+    return DenseNetSpec((n,) * 3, growth_rate, compression=0.5 if bc else 1.0, bottleneck=bc,
+                        stem="cifar", stem_width=None if bc else 16)
+
+
+# CIFAR-10 DenseNet-BC: (depth, k): (trainable params at 10 classes, the paper's Table 2 figure)
+TABLE2 = {(100, 12): (769_162, "0.8M"), (250, 24): (15_324_406, "15.3M"),
+          (190, 40): (25_624_430, "25.6M")}
+_KERAS = "keras.applications {}: {} parameters in all, of which {} are BatchNorm moving statistics"
+
+# name: (builder, spec, trainable params at the default classes, source, keras equivalent)
+VARIANTS = {
+    "densenet121": ("DenseNet121", DenseNetSpec((6, 12, 24, 16)), 7_978_856,
+                    _KERAS.format("DenseNet121", "8,062,504", "83,648"), "DenseNet121"),
+    "densenet169": ("DenseNet169", DenseNetSpec((6, 12, 32, 32)), 14_149_480,
+                    _KERAS.format("DenseNet169", "14,307,880", "158,400"), "DenseNet169"),
+    "densenet201": ("DenseNet201", DenseNetSpec((6, 12, 48, 32)), 20_013_928,
+                    _KERAS.format("DenseNet201", "20,242,984", "229,056"), "DenseNet201"),
+    "densenet264": ("DenseNet264", DenseNetSpec((6, 12, 64, 48)), 33_337_704,
+                    "exact count of Table 1's DenseNet-264 (k=32), which gives no count; the same "
+                    "as lucid's densenet_264 (ChanLumerico/lucid docs)", None),
+    **{f"densenet_bc{depth}_k{k}": (f"DenseNetBC{depth}_k{k}", cifar_spec(depth, k), params,
+                                    f"imgclsmob (osmr) densenet{depth}_k{k}_bc_cifar10; "
+                                    f"paper Table 2: {figure}", None)
+       for (depth, k), (params, figure) in TABLE2.items()},
+}
+
+
+def _bn_relu_conv(x, filters, kernel_size, *, drop_rate, bn_epsilon, kernel_initializer, name):
+    """BN-ReLU-Conv (-Dropout): `{name}_bn`, `{name}_relu`, `{name}_conv`, `{name}_dropout`."""
+    x = layers.BatchNormalization(epsilon=bn_epsilon, name=f"{name}_bn")(x)
+    x = layers.Activation("relu", name=f"{name}_relu")(x)
+    x = layers.Conv2D(filters, kernel_size, padding="same", use_bias=False,
+                      kernel_initializer=kernel_initializer, name=f"{name}_conv")(x)
+    if drop_rate:
+        x = layers.Dropout(drop_rate, name=f"{name}_dropout")(x)
+    return x
+
+
+def dense_layer(x, growth_rate, *, bottleneck=True, name, **conv):
+    """One layer of a dense block: [BN-ReLU-Conv1x1(4k)] BN-ReLU-Conv3x3(k) (`{name}_1_*`,
+    `{name}_2_*`; `{name}_1_*` is the 3x3 without bottleneck), concatenated to its input
+    (`{name}_concat`)."""
+    y = x
+    if bottleneck:
+        y = _bn_relu_conv(y, BOTTLENECK_WIDTH * growth_rate, 1, name=f"{name}_1", **conv)
+    y = _bn_relu_conv(y, growth_rate, 3, name=f"{name}_{2 if bottleneck else 1}", **conv)
+    return layers.Concatenate(name=f"{name}_concat")([x, y])
+
+
+def transition(x, compression, *, name, **conv):
+    """BN-ReLU-Conv1x1 to floor(theta * m) channels, 2x2/2 average pool (`{name}_*`)."""
+    x = _bn_relu_conv(x, int(x.shape[-1] * compression), 1, name=name, **conv)
+    return layers.AveragePooling2D(2, strides=2, name=f"{name}_pool")(x)
+
+
+def _densenet(spec: DenseNetSpec, *, include_top, weights, input_tensor, input_shape, pooling,
+              classes, classifier_activation, name, default_shape, min_size, drop_rate=0.0):
+    if not 0.0 <= drop_rate < 1.0:
+        raise ValueError(f"{name}: drop_rate must be in [0, 1), got {drop_rate!r}.")
+    bn_epsilon, init = STYLES[spec.stem]
+    conv = dict(drop_rate=drop_rate, bn_epsilon=bn_epsilon, kernel_initializer=init)
+    inputs, x = model_input(input_tensor, input_shape, default_shape=default_shape,
+                            min_size=min_size, model_name=name)
+    if spec.stem == "imagenet":
+        x = imagenet_stem(x, width=spec.stem_channels, use_bias=False, bn_epsilon=bn_epsilon,
+                          kernel_initializer=init)
+    else:
+        x = layers.Conv2D(spec.stem_channels, 3, padding="same", use_bias=False,
+                          kernel_initializer=init, name="stem_conv")(x)
+    for s, depth in enumerate(spec.blocks, start=1):
+        for b in range(1, depth + 1):
+            x = dense_layer(x, spec.growth_rate, bottleneck=spec.bottleneck,
+                            name=f"stage{s}_block{b}", **conv)
+        if s < len(spec.blocks):
+            x = transition(x, spec.compression, name=f"stage{s}_transition", **conv)
+        else:
+            x = layers.BatchNormalization(epsilon=bn_epsilon, name="post_bn")(x)
+            x = layers.Activation("relu", name="post_relu")(x)
+        x = layers.Identity(name=f"stage{s}_out")(x)
+    x = gap_head(x, include_top=include_top, pooling=pooling, classes=classes,
+                 classifier_activation=classifier_activation)
+    return finish(inputs, x, name=name, weights=weights)
+
+
+def _doc(variant: str, spec: DenseNetSpec) -> str:
+    if spec.stem == "imagenet":
+        return f"DenseNet-{variant[8:]} (k={spec.growth_rate})"
+    return f"CIFAR DenseNet-BC (L={6 * spec.blocks[0] + 4}, k={spec.growth_rate})"
+
+
+_builders = {
+    variant: variant_builder(builder, variant, _densenet, spec, family="densenet", paper=PAPER,
+                             params=params, source=source, keras_equivalent=keras_name,
+                             **({} if spec.stem == "imagenet" else
+                                dict(input_shape=(32, 32, 3), classes=10)),
+                             min_size=32, test_size=32, doc=_doc(variant, spec))
+    for variant, (builder, spec, params, source, keras_name) in VARIANTS.items()
+}
+DenseNet121 = _builders["densenet121"]
+DenseNet169 = _builders["densenet169"]
+DenseNet201 = _builders["densenet201"]
+DenseNet264 = _builders["densenet264"]
+DenseNetBC100_k12 = _builders["densenet_bc100_k12"]
+DenseNetBC250_k24 = _builders["densenet_bc250_k24"]
+DenseNetBC190_k40 = _builders["densenet_bc190_k40"]

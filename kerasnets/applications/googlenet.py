@@ -1,0 +1,158 @@
+"""GoogLeNet (Inception v1): "Going Deeper with Convolutions" (Szegedy et al., CVPR 2015,
+arXiv:1409.4842), Table 1, the GoogLeNet incarnation of the Inception architecture:
+
+    type            patch/stride  output      #1x1 #3x3red #3x3 #5x5red #5x5 pool proj
+    convolution     7x7/2         112x112x64
+    max pool        3x3/2          56x56x64                                            + LRN
+    convolution     3x3/1          56x56x192        64     192                         + LRN
+    max pool        3x3/2          28x28x192
+    inception (3a)                 28x28x256   64    96     128    16     32    32
+    inception (3b)                 28x28x480  128   128     192    32     96    64
+    max pool        3x3/2          14x14x480
+    inception (4a)                 14x14x512  192    96     208    16     48    64
+    inception (4b)                 14x14x512  160   112     224    24     64    64
+    inception (4c)                 14x14x512  128   128     256    24     64    64
+    inception (4d)                 14x14x528  112   144     288    32     64    64
+    inception (4e)                 14x14x832  256   160     320    32    128   128
+    max pool        3x3/2           7x7x832
+    inception (5a)                  7x7x832   256   160     320    32    128   128
+    inception (5b)                  7x7x1024  384   192     384    48    128   128
+    avg pool        7x7/1           1x1x1024, dropout (40%), linear, softmax
+
+Every convolution has a bias and a ReLU, no BatchNorm (the paper predates it; the released Caffe
+model `bvlc_googlenet` likewise); `#3x3 reduce` / `#5x5 reduce` are 1x1 convolutions before the
+3x3 / 5x5 ones, `pool proj` a 1x1 convolution after the module's 3x3/1 max-pool. Layout details
+follow bvlc_googlenet: the stem is conv 7x7/2 (pad 3), max-pool, LRN, 1x1 64, 3x3 192, LRN,
+max-pool; the max-pools between stages round their output size up (Caffe), which gives Table 1's
+56 / 28 / 14 / 7 at 224; LRN is Caffe's (n=5, alpha=1e-4 divided by n, beta=0.75, k=1); the final
+7x7 average pool is a global average pool (the same at 224, and it accepts other input sizes).
+`lrn=False` leaves the two LRN layers out (they have no parameters).
+
+`aux_logits=True` adds the two auxiliary classifiers of section 5 on top of inception (4a) and
+(4d): 5x5/3 average pool, 1x1 convolution to 128 + ReLU, fully connected 1024 + ReLU, dropout 70%,
+linear classifier with `classifier_activation`. The model then has three outputs, [main, aux1,
+aux2] (layers `predictions`, `aux1_predictions`, `aux2_predictions`), so that
+`model.compile(loss=[loss] * 3, loss_weights=[1, 0.3, 0.3])` trains them as the paper did; at
+inference use the first output (or build without them, the default). The auxiliary heads flatten
+a 4x4x128 map at 224, so they need a fixed input size of `AUX_MIN_SIZE` or more.
+
+Layer names: `stem_{j}_*` (the stem's operations in order), `stage{s}_pool` (the max-pool that
+opens stages 2 and 3), `stage{s}_block{b}_*` for the inception modules (see `_inception`),
+`stage{s}_out` after 3b, 4e and 5b; head `avg_pool`, `head_dropout`, `predictions`.
+
+The registry count, 6,998,552, is the exact count of Table 1's layers with their biases (as in
+bvlc_googlenet without its auxiliary classifiers). Table 1's `params` column counts weights only,
+in K = 1024 (conv2's 112K and the classifier's 1000K are exact in that unit), and sums to 6.8M, as
+do this network's 6,990,272 weights. Row by row it matches for conv2, 3a, 3b, 4b and the
+classifier; its entries for 4a, 4c, 4d, 4e and 5b are misprints (the `ops` column, weights times
+output positions, agrees with this network there), and conv1 (2.7K / 34M against 9.4K / 118M) and
+5a (1072K / 54M against 1018K / 51M) disagree in both columns. tests/test_inception.py checks
+every row.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+from keras import layers
+
+from kerasnets.applications._common import finish, gap_head, model_input, variant_builder
+from kerasnets.applications._inception import Conv, Pool, apply, inception_module, pool
+from kerasnets.layers import LocalResponseNormalization, conv_bn_act
+from kerasnets.registry import Paper
+
+__all__ = ["GoogLeNet"]
+
+PAPER = Paper("Going Deeper with Convolutions", "1409.4842", 2015)
+
+LRN = "lrn"  # Caffe's LRN in the stem (bvlc_googlenet: local_size 5, alpha 1e-4, beta 0.75)
+STEM = (Conv(64, 7, 2, 3), Pool("max", 3, 2, "ceil"), LRN, Conv(64, 1), Conv(192, 3), LRN,
+        Pool("max", 3, 2, "ceil"))
+STAGE_POOL = Pool("max", 3, 2, "ceil")  # opens stages 2 and 3
+AUX_AFTER = ((2, 1), (2, 4))  # (stage, block) of inception (4a) and (4d)
+AUX_MIN_SIZE = 79  # smallest input whose 4a / 4d maps (>= 5x5) fit the 5x5/3 average pool
+MIN_SIZE = 31  # smallest input for which every ceil-mode max-pool has an input of 2x2 or more
+
+# Table 1, per stage and module: #1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj
+TABLE1 = (
+    ((64, 96, 128, 16, 32, 32), (128, 128, 192, 32, 96, 64)),                      # 3a, 3b
+    ((192, 96, 208, 16, 48, 64), (160, 112, 224, 24, 64, 64), (128, 128, 256, 24, 64, 64),
+     (112, 144, 288, 32, 64, 64), (256, 160, 320, 32, 128, 128)),                  # 4a - 4e
+    ((256, 160, 320, 32, 128, 128), (384, 192, 384, 48, 128, 128)),                # 5a, 5b
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class GoogLeNetSpec:
+    stages: tuple[tuple[tuple[int, ...], ...], ...] = TABLE1
+
+
+def module_branches(n1x1, n3x3_reduce, n3x3, n5x5_reduce, n5x5, pool_proj):
+    """One row of Table 1 as branches: 1x1 | 1x1 -> 3x3 | 1x1 -> 5x5 | 3x3/1 max-pool -> 1x1."""
+    return ((Conv(n1x1, 1),), (Conv(n3x3_reduce, 1), Conv(n3x3, 3)),
+            (Conv(n5x5_reduce, 1), Conv(n5x5, 5)), (Pool("max", 3, 1, "same"), Conv(pool_proj, 1)))
+
+
+_conv = functools.partial(conv_bn_act, batch_norm=False, use_bias=True)
+
+
+def auxiliary_classifier(x, classes, classifier_activation, *, name):
+    """Section 5's side classifier: layers `{name}_pool`, `{name}_1_conv` / `_relu`,
+    `{name}_flatten`, `{name}_fc`, `{name}_dropout`, `{name}_predictions`."""
+    x = layers.AveragePooling2D(5, 3, name=f"{name}_pool")(x)
+    x = _conv(x, 128, 1, name=f"{name}_1")
+    x = layers.Flatten(name=f"{name}_flatten")(x)
+    x = layers.Dense(1024, activation="relu", name=f"{name}_fc")(x)
+    x = layers.Dropout(0.7, name=f"{name}_dropout")(x)
+    return layers.Dense(classes, activation=classifier_activation, name=f"{name}_predictions")(x)
+
+
+def _googlenet(spec: GoogLeNetSpec, *, include_top, weights, input_tensor, input_shape, pooling,
+               classes, classifier_activation, name, default_shape, min_size, lrn=True,
+               aux_logits=False, dropout=0.4):
+    if aux_logits and not include_top:
+        raise ValueError(f"{name}: aux_logits=True adds classifiers; it needs include_top=True.")
+    inputs, x = model_input(input_tensor, input_shape, default_shape=default_shape,
+                            min_size=min_size, model_name=name, require_static=aux_logits)
+    for j, op in enumerate(STEM, start=1):
+        if op == LRN:
+            if lrn:
+                x = LocalResponseNormalization(size=5, k=1.0, alpha=1e-4 / 5, beta=0.75,
+                                               name=f"stem_{j}_lrn")(x)
+        else:
+            x = apply(x, op, _conv, name=f"stem_{j}")
+    aux = []
+    for s, rows in enumerate(spec.stages, start=1):
+        if s > 1:
+            x = pool(x, STAGE_POOL, name=f"stage{s}")
+        for b, row in enumerate(rows, start=1):
+            x = inception_module(x, module_branches(*row), _conv, name=f"stage{s}_block{b}")
+            if aux_logits and (s, b) in AUX_AFTER:
+                if min(x.shape[1:3]) < 5:
+                    raise ValueError(f"{name}: aux_logits=True needs an input of "
+                                     f"{AUX_MIN_SIZE}x{AUX_MIN_SIZE} or more (the auxiliary "
+                                     f"classifiers' 5x5 average pool); inception (4a) is "
+                                     f"{x.shape[1]}x{x.shape[2]}.")
+                aux.append(auxiliary_classifier(x, classes, classifier_activation,
+                                                name=f"aux{len(aux) + 1}"))
+        x = layers.Identity(name=f"stage{s}_out")(x)
+    x = gap_head(x, include_top=include_top, pooling=pooling, classes=classes,
+                 classifier_activation=classifier_activation, dropout=dropout)
+    return finish(inputs, [x] + aux if aux_logits else x, name=name, weights=weights)
+
+
+# name: (builder, spec, trainable params at 1000 classes, source)
+VARIANTS = {
+    "googlenet": ("GoogLeNet", GoogLeNetSpec(), 6_998_552,
+                  "exact count of Table 1's layers with biases (= Caffe bvlc_googlenet without "
+                  "its auxiliary classifiers); Table 1's params column: ~6.8M weights"),
+}
+
+_builders = {
+    variant: variant_builder(builder, variant, _googlenet, spec, family="googlenet", paper=PAPER,
+                             params=params, source=source, min_size=MIN_SIZE, test_size=32,
+                             doc="GoogLeNet (Inception v1)")
+    for variant, (builder, spec, params, source) in VARIANTS.items()
+}
+GoogLeNet = _builders["googlenet"]

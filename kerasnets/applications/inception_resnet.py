@@ -1,0 +1,173 @@
+"""Inception-ResNet v1 and v2: "Inception-v4, Inception-ResNet and the Impact of Residual
+Connections on Learning" (Szegedy, Ioffe, Vanhoucke & Alemi, AAAI 2017, arXiv:1602.07261),
+Figures 7, 10-19 and Table 1.
+
+    stage    v1 (Figures 14, 10, 7, 11, 12, 13, 15)        v2 (keras.applications / TF-slim)
+    stem     35x35x256: Figure 14                          35x35x320: 5 convolutions, 2 max-pools,
+                                                           Inception module "mixed_5b"
+    1        35x35x256: 5 x Inception-ResNet-A (Fig. 10)   35x35x320:  10 x block35
+    2        17x17x896: Reduction-A (Fig. 7, k=192, l=192, 17x17x1088: Reduction-A (k=256, l=256,
+             m=256, n=384), 10 x Inception-ResNet-B (11)   m=384, n=384), 20 x block17
+    3        8x8x1792: Reduction-B (Fig. 12),              8x8x1536:  Reduction-B (Fig. 18),
+             5 x Inception-ResNet-C (Fig. 13)              10 x block8 (the last linear), 1x1 1536
+    head     global average pool, dropout 0.2 (keep 0.8, Figure 15), fully connected, softmax
+
+An Inception-ResNet block is `relu(x + scale * conv1x1(concat(branches(x))))`: the branches are
+convolutions + BatchNorm + ReLU, the 1x1 "linear" expansion back to the input width has a bias
+and no BatchNorm (the paper puts BatchNorm on the traditional layers only, not on top of the
+summations), and the residual is scaled by `scale` (section 3.3: 0.1 to 0.3). `scale`
+(keyword-only) is one number for all blocks or one per block type (A, B, C); the default
+(0.17, 0.10, 0.20) is TF-slim's and keras'. BatchNorm follows TF-slim: epsilon 0.001 and no
+gamma (`scale=False`).
+
+`InceptionResNetV2` is keras.applications' InceptionResNetV2 (TF-slim's layout, which differs
+from the paper's Figures 3, 16-19: its stem ends in an Inception module at 320 channels, 10 / 20 /
+10 blocks instead of 5 / 10 / 5, 1088 and 2080 channels at 17x17 and 8x8, the last block8 linear
+with scale 1, and a final 1x1 convolution to 1536): same weights in the same order and the same
+outputs once they are copied (tested). keras has no dropout; dropout=0.0 reproduces it exactly.
+`InceptionResNetV1` is the paper's figures as drawn (5 / 10 / 5 blocks, every block with ReLU).
+
+Layer names as in `inception_v4`: operation j of branch i of block b of stage s is
+`stage{s}_block{b}_{i}_{j}_*`, then `_concat`, `_up_conv`, `_add`, `_relu`; the reductions open
+stages 2 and 3 as their `block1`; v2's last 1x1 convolution is `stage3_final_*`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import numbers
+
+from keras import layers
+
+from kerasnets.applications._common import finish, gap_head, model_input, variant_builder
+from kerasnets.applications._inception import Conv, inception_module
+from kerasnets.applications.inception_v4 import (AVG_POOL, MAX_POOL_V2, V, conv_bn, reduction_a,
+                                                 stem)
+from kerasnets.layers.residual import ScaledAdd
+from kerasnets.registry import Paper
+
+__all__ = ["InceptionResNetV1", "InceptionResNetV2"]
+
+PAPER = Paper("Inception-v4, Inception-ResNet and the Impact of Residual Connections on Learning",
+              "1602.07261", 2017)
+CONV = functools.partial(conv_bn, bn_scale=False)  # TF-slim: BatchNorm without gamma
+SCALES = (0.17, 0.10, 0.20)  # A, B, C residual scaling (TF-slim, keras.applications)
+
+
+@dataclasses.dataclass(frozen=True)
+class InceptionResNetSpec:
+    stem: tuple  # operations and modules up to the 35x35 grid
+    blocks: tuple[tuple, tuple, tuple]  # the branches of the A, B and C blocks
+    reductions: tuple[tuple, tuple]  # the branches of Reduction-A and Reduction-B
+    depths: tuple[int, int, int]  # A, B, C blocks
+    final_conv: int = 0  # a 1x1 convolution + BN + ReLU after the last C block (TF-slim v2)
+    linear_last_block: bool = False  # the last C block: scale 1, no ReLU (TF-slim v2)
+
+
+V1 = InceptionResNetSpec(
+    stem=(V(32, 3, 2), V(32, 3), Conv(64, 3), MAX_POOL_V2, V(80, 1), V(192, 3),
+          V(256, 3, 2)),  # Figure 14
+    blocks=(
+        ((Conv(32, 1),), (Conv(32, 1), Conv(32, 3)),
+         (Conv(32, 1), Conv(32, 3), Conv(32, 3))),  # Figure 10
+        ((Conv(128, 1),), (Conv(128, 1), Conv(128, (1, 7)), Conv(128, (7, 1)))),  # Figure 11
+        ((Conv(192, 1),), (Conv(192, 1), Conv(192, (1, 3)), Conv(192, (3, 1)))),  # Figure 13
+    ),
+    reductions=(
+        reduction_a(192, 192, 256, 384),  # Figure 7, Table 1
+        ((Conv(256, 1), V(384, 3, 2)), (Conv(256, 1), V(256, 3, 2)),
+         (Conv(256, 1), Conv(256, 3), V(256, 3, 2)), (MAX_POOL_V2,)),  # Figure 12
+    ),
+    depths=(5, 10, 5),  # Figure 15
+)
+V2 = InceptionResNetSpec(  # keras.applications.InceptionResNetV2, branch by branch
+    stem=(V(32, 3, 2), V(32, 3), Conv(64, 3), MAX_POOL_V2, V(80, 1), V(192, 3), MAX_POOL_V2,
+          ((Conv(96, 1),), (Conv(48, 1), Conv(64, 5)),
+           (Conv(64, 1), Conv(96, 3), Conv(96, 3)), (AVG_POOL, Conv(64, 1)))),  # mixed_5b
+    blocks=(
+        ((Conv(32, 1),), (Conv(32, 1), Conv(32, 3)),
+         (Conv(32, 1), Conv(48, 3), Conv(64, 3))),  # block35
+        ((Conv(192, 1),), (Conv(128, 1), Conv(160, (1, 7)), Conv(192, (7, 1)))),  # block17
+        ((Conv(192, 1),), (Conv(192, 1), Conv(224, (1, 3)), Conv(256, (3, 1)))),  # block8
+    ),
+    reductions=(
+        reduction_a(256, 256, 384, 384),  # mixed_6a
+        ((Conv(256, 1), V(384, 3, 2)), (Conv(256, 1), V(288, 3, 2)),
+         (Conv(256, 1), Conv(288, 3), V(320, 3, 2)), (MAX_POOL_V2,)),  # mixed_7a
+    ),
+    depths=(10, 20, 10),
+    final_conv=1536,  # conv_7b
+    linear_last_block=True,
+)
+
+# name: (builder, spec, trainable params at 1000 classes, source, keras.applications equivalent)
+VARIANTS = {
+    "inception_resnet_v1": (
+        "InceptionResNetV1", V1, 22_742_808,
+        "exact count of the paper's Figures 14, 10, 7, 11, 12, 13 and 15 (5 / 10 / 5 blocks) "
+        "with TF-slim's BatchNorm without gamma; no published total (facenet's and imgclsmob's "
+        "inception_resnet_v1 add a sixth, linear C block and a 512-d bottleneck head)", None),
+    "inception_resnet_v2": (
+        "InceptionResNetV2", V2, 55_813_192,
+        "keras.applications InceptionResNetV2: 55,873,736 parameters in all, of which 60,544 are "
+        "BatchNorm moving statistics", "InceptionResNetV2"),
+}
+
+
+def _scales(scale, name):
+    values = (scale,) * 3 if isinstance(scale, numbers.Real) else tuple(scale)
+    if len(values) != 3 or not all(isinstance(v, numbers.Real) and v > 0 for v in values):
+        raise ValueError(f"{name}: scale must be a positive number or one per block type "
+                         f"(A, B, C), got {scale!r}.")
+    return values
+
+
+def inception_resnet_block(x, branches, *, scale, activation=True, conv=CONV, name):
+    """Figures 10-13 / 16-19: the `branches`, concatenated (`{name}_concat`), a biased
+    1x1 convolution back to the input width (`{name}_up_conv`), `x + scale * that`
+    (`{name}_add`) and ReLU (`{name}_relu`, unless `activation=False`)."""
+    y = inception_module(x, branches, conv, name=name)
+    y = layers.Conv2D(x.shape[-1], 1, use_bias=True, name=f"{name}_up_conv")(y)
+    x = ScaledAdd(scale, name=f"{name}_add")([x, y])
+    return layers.Activation("relu", name=f"{name}_relu")(x) if activation else x
+
+
+def _inception_resnet(spec: InceptionResNetSpec, *, include_top, weights, input_tensor,
+                      input_shape, pooling, classes, classifier_activation, name, default_shape,
+                      min_size, scale=SCALES, dropout=0.2):
+    scales = _scales(scale, name)
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"{name}: dropout must be in [0, 1), got {dropout!r}.")
+    inputs, x = model_input(input_tensor, input_shape, default_shape=default_shape,
+                            min_size=min_size, model_name=name)
+    x = stem(x, spec.stem, CONV)
+    stages = zip((None,) + spec.reductions, spec.blocks, spec.depths, scales)
+    for s, (reduction, block, depth, block_scale) in enumerate(stages, start=1):
+        b = 0
+        if reduction is not None:
+            b += 1
+            x = inception_module(x, reduction, CONV, name=f"stage{s}_block{b}")
+        for i in range(depth):
+            b += 1
+            linear = spec.linear_last_block and s == len(spec.depths) and i == depth - 1
+            x = inception_resnet_block(x, block, scale=1.0 if linear else block_scale,
+                                       activation=not linear, name=f"stage{s}_block{b}")
+        if s == len(spec.depths) and spec.final_conv:
+            x = CONV(x, spec.final_conv, 1, name=f"stage{s}_final")
+        x = layers.Identity(name=f"stage{s}_out")(x)
+    x = gap_head(x, include_top=include_top, pooling=pooling, classes=classes,
+                 classifier_activation=classifier_activation, dropout=dropout)
+    return finish(inputs, x, name=name, weights=weights)
+
+
+_builders = {
+    variant: variant_builder(builder, variant, _inception_resnet, spec,
+                             family="inception_resnet", paper=PAPER, params=params,
+                             source=source, input_shape=(299, 299, 3), min_size=75, test_size=75,
+                             keras_equivalent=keras_name,
+                             doc=f"Inception-ResNet-{variant[-2:]}")
+    for variant, (builder, spec, params, source, keras_name) in VARIANTS.items()
+}
+InceptionResNetV1 = _builders["inception_resnet_v1"]
+InceptionResNetV2 = _builders["inception_resnet_v2"]

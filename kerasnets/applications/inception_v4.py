@@ -1,0 +1,141 @@
+"""Inception-v4: "Inception-v4, Inception-ResNet and the Impact of Residual Connections on
+Learning" (Szegedy, Ioffe, Vanhoucke & Alemi, AAAI 2017, arXiv:1602.07261), Figures 3-9.
+
+    stage    output     layers (Figure 9)
+    stem     35x35x384  Figure 3: 3x3/2 32 V, 3x3 32 V, 3x3 64; [3x3/2 max-pool V | 3x3/2 96 V];
+                        [1x1 64, 3x3 96 V | 1x1 64, 1x7 64, 7x1 64, 3x3 96 V];
+                        [3x3/2 192 V | 3x3/2 max-pool V]
+    1        35x35x384  4 x Inception-A (Figure 4)
+    2        17x17x1024 Reduction-A (Figure 7, k=192, l=224, m=256, n=384), 7 x Inception-B (Fig. 5)
+    3        8x8x1536   Reduction-B (Figure 8), 3 x Inception-C (Figure 6)
+    head                global average pool, dropout 0.2 (keep 0.8), fully connected, softmax
+
+Every convolution is unbiased and followed by BatchNorm (epsilon 0.001) and ReLU, as in Cadene's
+pretrainedmodels / timm `inception_v4` (ported from TF-slim's released checkpoint); branch and
+channel orders and the order of the factorised 1x7 / 7x1 convolutions follow that code, so its
+weights map one to one. No auxiliary classifier (not in the paper's Figure 9). Modules are data
+(`kerasnets.applications._inception`): operation j of branch i of block b of stage s is
+`stage{s}_block{b}_{i}_{j}_*`; the stem's j-th operation or module is `stem_{j}`. Reduction-A and
+Reduction-B open stages 2 and 3 as their `block1`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from keras import layers
+
+from kerasnets.applications._common import finish, gap_head, model_input, variant_builder
+from kerasnets.applications._inception import Conv, Pool, Split, apply, inception_module
+from kerasnets.registry import Paper
+
+__all__ = ["InceptionV4"]
+
+PAPER = Paper("Inception-v4, Inception-ResNet and the Impact of Residual Connections on Learning",
+              "1602.07261", 2017)
+MAX_POOL_V2 = Pool("max", 3, 2, "valid")  # the figures' 3x3/2 "V" max-pool
+AVG_POOL = Pool("avg", 3, 1, "same")  # the modules' pool branch (padding not averaged)
+
+
+def V(filters, kernel, strides=1) -> Conv:
+    """A valid-padded convolution (marked "V" in the figures; the others are "same")."""
+    return Conv(filters, kernel, strides, "valid")
+
+
+def reduction_a(k, l, m, n):
+    """Figure 7: 3x3/2 n V | 1x1 k, 3x3 l, 3x3/2 m V | 3x3/2 max-pool V, in the branch order of
+    TF-slim, keras.applications and timm (which fixes the channel order)."""
+    return ((V(n, 3, 2),), (Conv(k, 1), Conv(l, 3), V(m, 3, 2)), (MAX_POOL_V2,))
+
+
+def conv_bn(x, filters, kernel, *, strides=1, padding="same", bn_scale=True, name):
+    """Unbiased convolution, BatchNorm (epsilon 0.001; no gamma with `bn_scale=False`, as TF-slim
+    and keras.applications' InceptionResNetV2), ReLU: `{name}_conv`, `{name}_bn`, `{name}_relu`."""
+    x = layers.Conv2D(filters, kernel, strides=strides, padding=padding, use_bias=False,
+                      name=f"{name}_conv")(x)
+    x = layers.BatchNormalization(epsilon=1e-3, scale=bn_scale, name=f"{name}_bn")(x)
+    return layers.Activation("relu", name=f"{name}_relu")(x)
+
+
+def stem(x, ops, conv, *, name="stem"):
+    """Operations (`Conv`, `Pool`) and modules (tuples of branches) in order, the j-th named
+    `{name}_{j}`."""
+    for j, op in enumerate(ops, start=1):
+        x = (inception_module(x, op, conv, name=f"{name}_{j}") if isinstance(op, tuple)
+             else apply(x, op, conv, name=f"{name}_{j}"))
+    return x
+
+
+STEM = (  # Figure 3; a tuple of branches is an Inception module
+    V(32, 3, 2), V(32, 3), Conv(64, 3),
+    ((MAX_POOL_V2,), (V(96, 3, 2),)),
+    ((Conv(64, 1), V(96, 3)), (Conv(64, 1), Conv(64, (1, 7)), Conv(64, (7, 1)), V(96, 3))),
+    ((V(192, 3, 2),), (MAX_POOL_V2,)),
+)
+INCEPTION_A = (  # Figure 4
+    (Conv(96, 1),),
+    (Conv(64, 1), Conv(96, 3)),
+    (Conv(64, 1), Conv(96, 3), Conv(96, 3)),
+    (AVG_POOL, Conv(96, 1)),
+)
+INCEPTION_B = (  # Figure 5
+    (Conv(384, 1),),
+    (Conv(192, 1), Conv(224, (1, 7)), Conv(256, (7, 1))),
+    (Conv(192, 1), Conv(192, (7, 1)), Conv(224, (1, 7)), Conv(224, (7, 1)), Conv(256, (1, 7))),
+    (AVG_POOL, Conv(128, 1)),
+)
+INCEPTION_C = (  # Figure 6
+    (Conv(256, 1),),
+    (Conv(384, 1), Split(Conv(256, (1, 3)), Conv(256, (3, 1)))),
+    (Conv(384, 1), Conv(448, (3, 1)), Conv(512, (1, 3)),
+     Split(Conv(256, (1, 3)), Conv(256, (3, 1)))),
+    (AVG_POOL, Conv(256, 1)),
+)
+REDUCTION_B = (  # Figure 8
+    (Conv(192, 1), V(192, 3, 2)),
+    (Conv(256, 1), Conv(256, (1, 7)), Conv(320, (7, 1)), V(320, 3, 2)),
+    (MAX_POOL_V2,),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class InceptionV4Spec:
+    depths: tuple[int, int, int] = (4, 7, 3)  # Inception-A, -B, -C modules (Figure 9)
+    reduction_a: tuple[int, int, int, int] = (192, 224, 256, 384)  # k, l, m, n (Table 1)
+
+
+# name: (builder, spec, trainable params at 1000 classes, source)
+VARIANTS = {
+    "inception_v4": ("InceptionV4", InceptionV4Spec(), 42_679_816,
+                     "Cadene pretrainedmodels / timm inception_v4 (imgclsmob InceptionV4 table)"),
+}
+
+
+def _inception_v4(spec: InceptionV4Spec, *, include_top, weights, input_tensor, input_shape,
+                  pooling, classes, classifier_activation, name, default_shape, min_size,
+                  dropout=0.2):
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"{name}: dropout must be in [0, 1), got {dropout!r}.")
+    inputs, x = model_input(input_tensor, input_shape, default_shape=default_shape,
+                            min_size=min_size, model_name=name)
+    x = stem(x, STEM, conv_bn)
+    stages = ((None, INCEPTION_A), (reduction_a(*spec.reduction_a), INCEPTION_B),
+              (REDUCTION_B, INCEPTION_C))
+    for s, ((reduction, block), depth) in enumerate(zip(stages, spec.depths), start=1):
+        modules = ([reduction] if reduction else []) + [block] * depth
+        for b, module in enumerate(modules, start=1):
+            x = inception_module(x, module, conv_bn, name=f"stage{s}_block{b}")
+        x = layers.Identity(name=f"stage{s}_out")(x)
+    x = gap_head(x, include_top=include_top, pooling=pooling, classes=classes,
+                 classifier_activation=classifier_activation, dropout=dropout)
+    return finish(inputs, x, name=name, weights=weights)
+
+
+_builders = {
+    variant: variant_builder(builder, variant, _inception_v4, spec, family="inception_v4",
+                             paper=PAPER, params=params, source=source,
+                             input_shape=(299, 299, 3), min_size=75, test_size=75,
+                             doc="Inception-v4")
+    for variant, (builder, spec, params, source) in VARIANTS.items()
+}
+InceptionV4 = _builders["inception_v4"]

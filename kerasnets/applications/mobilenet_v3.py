@@ -1,0 +1,124 @@
+"""MobileNetV3: "Searching for MobileNetV3" (Howard et al., ICCV 2019, arXiv:1905.02244),
+Table 1 (Large) and Table 2 (Small), as keras.applications builds them.
+
+Blocks are v2's inverted residuals (`_mobilenet_blocks.inverted_residual`) with per-block kernel
+size, expansion, squeeze-excite (reduce to `_depth(expanded / 4)`, ReLU, hard-sigmoid gate) and
+non-linearity (ReLU or h-swish, x * ReLU6(x + 3) / 6). The stem is a 3x3/2 convolution with 16
+filters; after the blocks a 1x1 convolution to 6x the last width (`top_*`, with BN); the head is
+global average pooling -> 1x1 convolution with bias to 1024 (Small) / 1280 (Large) channels +
+non-linearity (no BN) -> dropout -> 1x1 convolution "logits" -> flatten -> "predictions".
+Stages group the blocks by resolution (a new `stage{s}` at every stride 2).
+
+`MobileNetV3Small` / `MobileNetV3Large` hold keras.applications' weights in its order and shapes
+and include its preprocessing: a `Rescaling(1 / 127.5, offset=-1)` layer (`stem_rescaling`) that
+maps [0, 255] inputs to [-1, 1] (`include_preprocessing=False` leaves it out). Keyword options as
+in keras: `alpha` (block widths `_depth(c * alpha)`; the stem stays at 16), `minimalistic`
+(3x3 kernels, ReLU, no SE: the paper's "minimalistic" models of section 6.1.1), `dropout_rate`,
+`include_preprocessing`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from keras import layers
+
+from kerasnets.applications._common import finish, model_input, pool_features, variant_builder
+from kerasnets.applications._mobilenet_blocks import inverted_residual, make_divisible, stage_loop
+from kerasnets.layers import conv_bn_act
+from kerasnets.registry import Paper
+
+__all__ = ["MobileNetV3Small", "MobileNetV3Large"]
+
+PAPER = Paper("Searching for MobileNetV3", "1905.02244", 2019)
+BN = dict(bn_epsilon=1e-3, bn_momentum=0.999)
+HS = "hard_swish"
+
+
+@dataclasses.dataclass(frozen=True)
+class MobileNetV3Spec:
+    # per block: (kernel, expansion, output channels, squeeze-excite, non-linearity, stride);
+    # expansion is relative to the block's input width, as in keras.applications
+    blocks: tuple[tuple[int, float, int, bool, str, int], ...]
+    head_filters: int  # width of the 1x1 convolution after pooling
+    stem_filters: int = 16
+    top_expansion: int = 6
+
+
+LARGE = MobileNetV3Spec((
+    (3, 1, 16, False, "relu", 1), (3, 4, 24, False, "relu", 2), (3, 3, 24, False, "relu", 1),
+    (5, 3, 40, True, "relu", 2), (5, 3, 40, True, "relu", 1), (5, 3, 40, True, "relu", 1),
+    (3, 6, 80, False, HS, 2), (3, 2.5, 80, False, HS, 1), (3, 2.3, 80, False, HS, 1),
+    (3, 2.3, 80, False, HS, 1), (3, 6, 112, True, HS, 1), (3, 6, 112, True, HS, 1),
+    (5, 6, 160, True, HS, 2), (5, 6, 160, True, HS, 1), (5, 6, 160, True, HS, 1)), 1280)
+SMALL = MobileNetV3Spec((
+    (3, 1, 16, True, "relu", 2), (3, 72 / 16, 24, False, "relu", 2),
+    (3, 88 / 24, 24, False, "relu", 1), (5, 4, 40, True, HS, 2), (5, 6, 40, True, HS, 1),
+    (5, 6, 40, True, HS, 1), (5, 3, 48, True, HS, 1), (5, 3, 48, True, HS, 1),
+    (5, 6, 96, True, HS, 2), (5, 6, 96, True, HS, 1), (5, 6, 96, True, HS, 1)), 1024)
+
+_KERAS = ("keras.applications {}: {} parameters in all, of which {} are BatchNorm moving "
+          "statistics; paper Table 3: {}")
+
+# name: (builder, spec, trainable params at 1000 classes, source)
+VARIANTS = {
+    "mobilenet_v3_small": ("MobileNetV3Small", SMALL, 2_542_856,
+                           _KERAS.format("MobileNetV3Small", "2,554,968", "12,112", "2.5M")),
+    "mobilenet_v3_large": ("MobileNetV3Large", LARGE, 5_483_032,
+                           _KERAS.format("MobileNetV3Large", "5,507,432", "24,400",
+                                         "5.4M (this count, = torchvision's, is 5.48M)")),
+}
+
+
+def _mobilenet_v3(spec: MobileNetV3Spec, *, include_top, weights, input_tensor, input_shape,
+                  pooling, classes, classifier_activation, name, default_shape, min_size,
+                  alpha=1.0, minimalistic=False, dropout_rate=0.2, include_preprocessing=True):
+    if alpha <= 0:
+        raise ValueError(f"{name}: alpha must be > 0, got {alpha}.")
+    act = "relu" if minimalistic else HS
+    inputs, x = model_input(input_tensor, input_shape, default_shape=default_shape,
+                            min_size=min_size, model_name=name)
+    if include_preprocessing:
+        x = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="stem_rescaling")(x)
+    x = conv_bn_act(x, spec.stem_filters, 3, strides=2, padding="same", use_bias=False,
+                    activation=act, name="stem", **BN)
+
+    def block(x, kernel, expansion, filters, se, activation, stride, *, name):
+        expanded = make_divisible(x.shape[-1] * expansion)
+        if minimalistic:
+            kernel, se, activation = 3, False, "relu"
+        return inverted_residual(
+            x, make_divisible(filters * alpha),
+            expanded=expanded if expansion != 1 else None, kernel_size=kernel, strides=stride,
+            activation=activation, se_filters=make_divisible(expanded * 0.25) if se else 0,
+            name=name, **BN)
+
+    x = stage_loop(x, spec.blocks, block)
+    x = conv_bn_act(x, make_divisible(x.shape[-1] * spec.top_expansion), 1, padding="same",
+                    use_bias=False, activation=act, name="top", **BN)
+    if include_top:
+        if classes is None or classes < 1:
+            raise ValueError(f"classes must be a positive integer, got {classes!r}.")
+        head = make_divisible(spec.head_filters * alpha) if alpha > 1.0 else spec.head_filters
+        x = layers.GlobalAveragePooling2D(keepdims=True, name="avg_pool")(x)
+        x = conv_bn_act(x, head, 1, padding="same", batch_norm=False, use_bias=True,
+                        activation=act, name="head")
+        if dropout_rate > 0:
+            x = layers.Dropout(dropout_rate, name="head_dropout")(x)
+        x = layers.Conv2D(classes, 1, padding="same", name="logits")(x)
+        x = layers.Flatten(name="flatten")(x)
+        x = layers.Activation(classifier_activation, name="predictions")(x)
+    else:
+        x = pool_features(x, pooling)
+    return finish(inputs, x, name=name, weights=weights)
+
+
+_builders = {
+    variant: variant_builder(builder, variant, _mobilenet_v3, spec, family="mobilenet_v3",
+                             paper=PAPER, params=params, source=source, min_size=32,
+                             test_size=32, keras_equivalent=builder,
+                             doc=f"MobileNetV3-{variant.rsplit('_', 1)[1].capitalize()} 1.0")
+    for variant, (builder, spec, params, source) in VARIANTS.items()
+}
+MobileNetV3Small = _builders["mobilenet_v3_small"]
+MobileNetV3Large = _builders["mobilenet_v3_large"]

@@ -1,0 +1,114 @@
+"""ShuffleNet v2: "ShuffleNet V2: Practical Guidelines for Efficient CNN Architecture Design"
+(Ma, Zhang, Zheng & Sun, ECCV 2018, arXiv:1807.11164), Table 5.
+
+    layer        output   stride  repeat  output channels  0.5x   1x    1.5x   2x
+    conv1        112x112  2       1                        24     24    24     24
+    max-pool      56x56   2                                24     24    24     24
+    stage 2       28x28   2 / 1   1 / 3                    48     116   176    244
+    stage 3       14x14   2 / 1   1 / 7                    96     232   352    488
+    stage 4        7x7    2 / 1   1 / 3                    192    464   704    976
+    conv5          7x7    1       1                        1024   1024  1024   2048
+    global average pool, 1000-d fc                         41M    146M  299M   591M FLOPs
+
+The paper's stages 2-4 are `stage1..stage3` here; conv5 is `post_conv` / `post_bn` / `post_relu`.
+A unit (Fig. 3c) splits the channels in two halves: the first passes unchanged, the second goes
+through 1x1 (+ BN + ReLU), 3x3 depthwise (+ BN) and 1x1 (+ BN + ReLU); the halves are concatenated
+and shuffled with 2 groups. The stride-2 unit (Fig. 3d) feeds the whole input to both branches, the
+first becoming 3x3/2 depthwise (+ BN) and 1x1 (+ BN + ReLU). Convolutions are unbiased and padded
+as in torchvision, whose layout and exact counts (1,366,792 / 2,278,604 / 3,503,624 / 7,393,996)
+this reproduces; Table 5's complexities are checked against `kerasnets.flops.count_flops`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from keras import layers
+
+from kerasnets.applications._common import finish, gap_head, model_input, variant_builder
+from kerasnets.applications.shufflenet import depthwise_bn, shufflenet_stem
+from kerasnets.layers import conv_bn_act
+from kerasnets.layers.shuffle import ChannelShuffle, ChannelSplit
+from kerasnets.registry import Paper
+
+__all__ = ["ShuffleNetV2_x0_5", "ShuffleNetV2_x1_0", "ShuffleNetV2_x1_5", "ShuffleNetV2_x2_0"]
+
+PAPER = Paper("ShuffleNet V2: Practical Guidelines for Efficient CNN Architecture Design",
+              "1807.11164", 2018)
+
+
+@dataclasses.dataclass(frozen=True)
+class ShuffleNetV2Spec:
+    widths: tuple[int, ...]  # output channels of stages 2-4 (even: two branches)
+    final_width: int = 1024  # conv5
+    stem_width: int = 24
+    depths: tuple[int, ...] = (4, 8, 4)  # units per stage, the first with stride 2
+
+    def __post_init__(self):
+        if len(self.depths) != len(self.widths) or min(self.depths) < 1:
+            raise ValueError(f"depths {self.depths} and widths {self.widths} must pair up, one "
+                             f"unit or more per stage.")
+        if any(w % 2 for w in self.widths):
+            raise ValueError(f"ShuffleNet v2 widths must be even, got {self.widths}.")
+
+
+# name: (builder, spec, trainable params at 1000 classes, source, Table 5 MFLOPs)
+VARIANTS = {
+    "shufflenet_v2_x0_5": ("ShuffleNetV2_x0_5", ShuffleNetV2Spec((48, 96, 192)), 1_366_792,
+                           "torchvision shufflenet_v2_x0_5; paper Table 5: 1.4M", 41),
+    "shufflenet_v2_x1_0": ("ShuffleNetV2_x1_0", ShuffleNetV2Spec((116, 232, 464)), 2_278_604,
+                           "torchvision shufflenet_v2_x1_0; paper Table 5: 2.3M", 146),
+    "shufflenet_v2_x1_5": ("ShuffleNetV2_x1_5", ShuffleNetV2Spec((176, 352, 704)), 3_503_624,
+                           "torchvision shufflenet_v2_x1_5; paper Table 5: 3.5M", 299),
+    "shufflenet_v2_x2_0": ("ShuffleNetV2_x2_0", ShuffleNetV2Spec((244, 488, 976), 2048),
+                           7_393_996, "torchvision shufflenet_v2_x2_0; paper Table 5: 7.4M", 591),
+}
+
+
+def shufflenet_v2_unit(x, filters, *, stride=1, name):
+    """ShuffleNet v2 unit (Fig. 3c/d) with `filters` output channels. Layers: `{name}_split`
+    (stride 1) or the strided shortcut branch `{name}_0_dw_*` (depthwise) + `{name}_0_*` (1x1);
+    the main branch `{name}_1_*` (1x1), `{name}_dw_*` (depthwise), `{name}_2_*` (1x1);
+    `{name}_concat`, `{name}_shuffle`."""
+    branch = filters // 2
+    conv = dict(padding="valid", kernel_initializer="he_normal")
+    if stride == 1:
+        shortcut, x = ChannelSplit(2, name=f"{name}_split")(x)
+    else:
+        shortcut = depthwise_bn(x, stride, name=f"{name}_0_dw")
+        shortcut = conv_bn_act(shortcut, branch, 1, **conv, name=f"{name}_0")
+    y = conv_bn_act(x, branch, 1, **conv, name=f"{name}_1")
+    y = depthwise_bn(y, stride, name=f"{name}_dw")
+    y = conv_bn_act(y, branch, 1, **conv, name=f"{name}_2")
+    y = layers.Concatenate(name=f"{name}_concat")([shortcut, y])
+    return ChannelShuffle(2, name=f"{name}_shuffle")(y)
+
+
+def _shufflenet_v2(spec: ShuffleNetV2Spec, *, include_top, weights, input_tensor, input_shape,
+                   pooling, classes, classifier_activation, name, default_shape, min_size):
+    inputs, x = model_input(input_tensor, input_shape, default_shape=default_shape,
+                            min_size=min_size, model_name=name)
+    x = shufflenet_stem(x, spec.stem_width)
+    for s, (depth, width) in enumerate(zip(spec.depths, spec.widths), start=1):
+        for b in range(1, depth + 1):
+            x = shufflenet_v2_unit(x, width, stride=2 if b == 1 else 1, name=f"stage{s}_block{b}")
+        x = layers.Identity(name=f"stage{s}_out")(x)
+    x = conv_bn_act(x, spec.final_width, 1, padding="valid", kernel_initializer="he_normal",
+                    name="post")
+    x = gap_head(x, include_top=include_top, pooling=pooling, classes=classes,
+                 classifier_activation=classifier_activation)
+    return finish(inputs, x, name=name, weights=weights)
+
+
+_builders = {
+    variant: variant_builder(builder, variant, _shufflenet_v2, spec, family="shufflenet_v2",
+                             paper=PAPER, params=params, source=source, min_size=32,
+                             test_size=32,
+                             doc=f"ShuffleNet v2 {variant[-3:].replace('_', '.')}x "
+                                 f"(paper: {mflops} MFLOPs)")
+    for variant, (builder, spec, params, source, mflops) in VARIANTS.items()
+}
+ShuffleNetV2_x0_5 = _builders["shufflenet_v2_x0_5"]
+ShuffleNetV2_x1_0 = _builders["shufflenet_v2_x1_0"]
+ShuffleNetV2_x1_5 = _builders["shufflenet_v2_x1_5"]
+ShuffleNetV2_x2_0 = _builders["shufflenet_v2_x2_0"]

@@ -1,0 +1,120 @@
+"""Xception: "Xception: Deep Learning with Depthwise Separable Convolutions" (Chollet, CVPR 2017,
+arXiv:1610.02357), Figure 5.
+
+    stage    output (299 in)  layers                                  flow    keras blocks
+    stem     147x147x64       3x3/2 32, 3x3 64 (valid)                entry   block1
+    1        74x74x128        [sep 3x3 128, sep 3x3 128, max-pool/2]  entry   block2
+    2        37x37x256        [ReLU, sep 256, ReLU, sep 256, pool/2]  entry   block3
+    3        19x19x728        [ReLU, sep 728, ReLU, sep 728, pool/2]  entry   block4
+                              8 x [ReLU, sep 728] x 3, identity        middle  block5-12
+    4        10x10x2048       [ReLU, sep 728, ReLU, sep 1024, pool/2] exit    block13
+                              sep 1536, ReLU, sep 2048, ReLU           exit    block14
+    head                      global average pool, dropout 0.5 (section 4.3), fully connected
+
+Every (separable) convolution is unbiased and followed by BatchNorm (epsilon 0.001); the blocks
+that downsample (3x3/2 max-pool, "same") have a 1x1/2 convolution + BatchNorm shortcut, the middle
+flow's an identity. Stages end at the grid reductions (strides 4, 8, 16, 32). The layers are
+keras.applications' Xception's, created in the same order: same weights, same outputs (tested).
+keras has no dropout; `dropout=0.0` reproduces it exactly. Names, for block b of stage s:
+`stage{s}_block{b}_0_conv` / `_0_bn` (projection shortcut), `_{j}_relu`, `_{j}_sepconv`, `_{j}_bn`
+per separable convolution, `_pool`, `_add`; block14 is `stage4_block2`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from keras import layers
+
+from kerasnets.applications._common import finish, gap_head, model_input, variant_builder
+from kerasnets.layers import conv_bn_act
+from kerasnets.registry import Paper
+
+__all__ = ["Xception"]
+
+PAPER = Paper("Xception: Deep Learning with Depthwise Separable Convolutions", "1610.02357", 2017)
+BN_EPSILON = 1e-3
+
+
+@dataclasses.dataclass(frozen=True)
+class XceptionSpec:
+    stem_widths: tuple[int, int] = (32, 64)
+    # per stage, per residual block: the widths of its separable convolutions; a block whose
+    # output width differs from its input downsamples (max-pool + 1x1/2 projection shortcut)
+    stages: tuple[tuple[tuple[int, ...], ...], ...] = (
+        ((128, 128),),
+        ((256, 256),),
+        ((728, 728),) + ((728, 728, 728),) * 8,
+        ((728, 1024),),
+    )
+    exit_widths: tuple[int, ...] = (1536, 2048)  # separable conv + BN + ReLU, no shortcut
+
+
+VARIANTS = {
+    "xception": ("Xception", XceptionSpec(), 22_855_952,
+                 "keras.applications Xception: 22,910,480 parameters in all, of which 54,528 are "
+                 "BatchNorm moving statistics", "Xception"),
+}
+
+
+def _bn(x, name):
+    return layers.BatchNormalization(epsilon=BN_EPSILON, name=name)(x)
+
+
+def _sepconv(x, filters, name):
+    return layers.SeparableConv2D(filters, 3, padding="same", use_bias=False,
+                                  name=f"{name}_sepconv")(x)
+
+
+def xception_block(x, widths, *, preact=True, name):
+    """ReLU -> separable 3x3 -> BN, once per width (no ReLU before the first when `preact` is
+    False: the stem ends in one); then, if the width changes, a 3x3/2 max-pool added to a 1x1/2
+    projection + BN of the input (`{name}_0_conv`, `{name}_0_bn`), else the input itself."""
+    downsample = widths[-1] != x.shape[-1]
+    if downsample:  # created first, as keras does
+        shortcut = layers.Conv2D(widths[-1], 1, strides=2, padding="same", use_bias=False,
+                                 name=f"{name}_0_conv")(x)
+        shortcut = _bn(shortcut, f"{name}_0_bn")
+    else:
+        shortcut = x
+    y = x
+    for j, width in enumerate(widths, start=1):
+        if preact or j > 1:
+            y = layers.Activation("relu", name=f"{name}_{j}_relu")(y)
+        y = _bn(_sepconv(y, width, f"{name}_{j}"), f"{name}_{j}_bn")
+    if downsample:
+        y = layers.MaxPooling2D(3, strides=2, padding="same", name=f"{name}_pool")(y)
+    return layers.Add(name=f"{name}_add")([y, shortcut])
+
+
+def _xception(spec: XceptionSpec, *, include_top, weights, input_tensor, input_shape, pooling,
+              classes, classifier_activation, name, default_shape, min_size, dropout=0.5):
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"{name}: dropout must be in [0, 1), got {dropout!r}.")
+    inputs, x = model_input(input_tensor, input_shape, default_shape=default_shape,
+                            min_size=min_size, model_name=name)
+    for j, (width, stride) in enumerate(zip(spec.stem_widths, (2, 1)), start=1):
+        x = conv_bn_act(x, width, 3, strides=stride, padding="valid", use_bias=False,
+                        bn_epsilon=BN_EPSILON, name=f"stem_{j}")
+    for s, blocks in enumerate(spec.stages, start=1):
+        for b, widths in enumerate(blocks, start=1):
+            x = xception_block(x, widths, preact=(s, b) != (1, 1), name=f"stage{s}_block{b}")
+        if s == len(spec.stages):
+            prefix = f"stage{s}_block{len(blocks) + 1}"
+            for j, width in enumerate(spec.exit_widths, start=1):
+                x = _bn(_sepconv(x, width, f"{prefix}_{j}"), f"{prefix}_{j}_bn")
+                x = layers.Activation("relu", name=f"{prefix}_{j}_relu")(x)
+        x = layers.Identity(name=f"stage{s}_out")(x)
+    x = gap_head(x, include_top=include_top, pooling=pooling, classes=classes,
+                 classifier_activation=classifier_activation, dropout=dropout)
+    return finish(inputs, x, name=name, weights=weights)
+
+
+_builders = {
+    variant: variant_builder(builder, variant, _xception, spec, family="xception", paper=PAPER,
+                             params=params, source=source, input_shape=(299, 299, 3),
+                             min_size=71, test_size=71, keras_equivalent=keras_name,
+                             doc="Xception")
+    for variant, (builder, spec, params, source, keras_name) in VARIANTS.items()
+}
+Xception = _builders["xception"]
