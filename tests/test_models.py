@@ -16,6 +16,26 @@ from kerasnets.applications._common import BASE_ARGS
 ALL = kerasnets.list_models()
 REPS = representatives()
 
+# The default suite checks every registered model's parameter count, names and taps. The more
+# expensive checks (a second build at the minimum size; the keras.applications weight copy) run
+# by default on light models and one keras-equivalent per family; heavy variants (> 40M
+# parameters, or a non-representative keras equivalent) run them under `pytest -m slow`.
+HEAVY_PARAMS = 40_000_000
+
+
+def _slow_unless(condition, name):
+    return name if condition else pytest.param(name, marks=pytest.mark.slow)
+
+
+def _first_keras_equivalent_per_family(names):
+    chosen = {}
+    for name in names:
+        entry = kerasnets.get_entry(name)
+        best = chosen.get(entry.family)
+        if best is None or entry.params < kerasnets.get_entry(best).params:
+            chosen[entry.family] = name
+    return set(chosen.values())
+
 
 def trainable_count(model) -> int:
     return int(sum(np.prod(w.shape) for w in model.trainable_weights))
@@ -41,7 +61,8 @@ def test_reference_params_names_and_taps(name):
     assert model.output_shape == (None, entry.classes)
 
 
-@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("name", [_slow_unless(kerasnets.get_entry(n).params <= HEAVY_PARAMS, n)
+                                  for n in ALL])
 def test_minimum_input_size(name):
     """The registered minimum builds (headless, avg-pooled); one pixel less is a clear error."""
     entry = kerasnets.get_entry(name)
@@ -90,9 +111,10 @@ def test_keras_file_round_trip(name, tmp_path):
 
 
 KERAS_EQUIVALENT = [n for n in ALL if kerasnets.get_entry(n).keras_equivalent]
+KERAS_DEFAULT = _first_keras_equivalent_per_family(KERAS_EQUIVALENT)
 
 
-@pytest.mark.parametrize("name", KERAS_EQUIVALENT)
+@pytest.mark.parametrize("name", [_slow_unless(n in KERAS_DEFAULT, n) for n in KERAS_EQUIVALENT])
 def test_same_weights_and_outputs_as_keras_applications(name):
     """Randomise keras.applications' weights (He-scaled, non-trivial BN statistics), copy them in
     order into ours: the logits must be identical."""

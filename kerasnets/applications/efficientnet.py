@@ -1,0 +1,281 @@
+"""EfficientNet: "EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks"
+(Tan & Le, ICML 2019, arXiv:1905.11946), Table 1 (the B0 baseline) and Table 2 (B0-B7).
+
+    stage (Table 1)  operator                  resolution  channels  layers
+    stem   (1)       Conv3x3 /2                224x224      32        1
+    1      (2)       MBConv1, k3x3             112x112      16        1
+    2      (3)       MBConv6, k3x3 /2          112x112      24        2
+    3      (4)       MBConv6, k5x5 /2           56x56       40        2
+    4      (5)       MBConv6, k3x3 /2           28x28       80        3
+    5      (6)       MBConv6, k5x5              14x14      112        3
+    6      (7)       MBConv6, k5x5 /2           14x14      192        4
+    7      (8)       MBConv6, k3x3               7x7       320        1
+    top    (9)       Conv1x1 & Pooling & FC      7x7      1280        1
+
+(resolution: the stage's input). MBConv{e} is MobileNet v2's inverted residual with expansion e,
+squeeze-excite on the depthwise output (reduced to a quarter of the block's *input* width),
+swish everywhere, and stochastic depth on the identity blocks (drop rate 0.2 * b / blocks,
+rising linearly with the block index b, implemented as keras does with
+`Dropout(noise_shape=(None, 1, 1, 1))`).
+
+Compound scaling (section 3.3, eq. 3): depth d = alpha^phi, width w = beta^phi, resolution
+r = gamma^phi with alpha = 1.2, beta = 1.1, gamma = 1.15 (alpha * beta^2 * gamma^2 ~ 2, so the
+FLOPs grow ~2^phi). The paper publishes no phi per variant: the official code (tensorflow/tpu,
+google/automl `efficientnetv1_params`) and keras.applications build B1-B7 from a rounded table
+(width, depth, resolution, dropout), which this module uses because keras' weights need it.
+`compound_spec(phi)` gives the unrounded formula; tests/test_efficientnet.py shows how the table
+relates to it: with the phi values fitted in tensorflow/tpu#390 (0, 0.5, 1, 2, 3.5, 5, 6, 7; the
+question is open upstream) the width is within 0.06 of beta^phi and the resolution within 4% of
+224 gamma^phi for every variant, the depth within 0.05 of alpha^phi up to B3, but B4-B7 are 5-14%
+shallower than alpha^phi.
+
+`EfficientNetB0..B7` hold keras.applications' weights in keras' order, including its input
+`Rescaling(1/255)` and (unadapted) `Normalization` layers, and give the same outputs (tested).
+keras adds a third layer, `Rescaling(1 / sqrt(std))`, only when it fetches its own "imagenet"
+weights (a correction for how their normalisation was converted, tensorflow/tensorflow#49930);
+loading those files from a path skips it, here as in keras. Convolutions use keras'
+VarianceScaling(2, fan_out) initialiser; the squeeze-excite convolutions and the classifier use
+the shared helpers' Glorot default (the weights' shapes and order are keras'). Layer names:
+`stem_*`, then per block `stage{s}_block{b}_{expand,dw,se,project}_*` and `_drop`/`_add`, then
+`top_*` and the head.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from typing import NamedTuple
+
+from keras import layers
+
+from kerasnets.applications._common import finish, gap_head, model_input, variant_builder
+from kerasnets.layers import conv_bn_act, squeeze_excite
+from kerasnets.registry import Paper
+
+__all__ = ["EfficientNetB0", "EfficientNetB1", "EfficientNetB2", "EfficientNetB3",
+           "EfficientNetB4", "EfficientNetB5", "EfficientNetB6", "EfficientNetB7"]
+
+PAPER = Paper("EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks",
+              "1905.11946", 2019)
+ALPHA, BETA, GAMMA = 1.2, 1.1, 1.15  # depth, width and resolution bases (section 3.3)
+ACTIVATION = "swish"
+BN_EPSILON = 1e-3
+CONV_INIT = {"class_name": "VarianceScaling",
+             "config": {"scale": 2.0, "mode": "fan_out", "distribution": "truncated_normal"}}
+
+
+class Stage(NamedTuple):
+    """One row of a block table: `repeats` blocks of one kind; the first has the stride."""
+
+    block: str  # "mbconv" | "fused" (EfficientNetV2's Fused-MBConv)
+    expand: int  # expansion ratio of the inner width
+    kernel: int
+    stride: int
+    filters: int  # output channels before width scaling
+    repeats: int  # blocks before depth scaling
+    se_ratio: float = 0.25  # squeeze-excite width / block input width; 0: no SE
+
+
+B0_STAGES = (  # Table 1, stages 2-8
+    Stage("mbconv", 1, 3, 1, 16, 1),
+    Stage("mbconv", 6, 3, 2, 24, 2),
+    Stage("mbconv", 6, 5, 2, 40, 2),
+    Stage("mbconv", 6, 3, 2, 80, 3),
+    Stage("mbconv", 6, 5, 1, 112, 3),
+    Stage("mbconv", 6, 5, 2, 192, 4),
+    Stage("mbconv", 6, 3, 1, 320, 1),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class EfficientNetSpec:
+    width: float  # width coefficient: channels x width, rounded to multiples of 8
+    depth: float  # depth coefficient: repeats x depth, rounded up
+    resolution: int  # default input size
+    dropout: float  # before the classifier
+    stages: tuple[Stage, ...] = B0_STAGES
+    stem_width: int = 32
+    top_width: int = 1280
+
+
+def compound_spec(phi: float, *, dropout: float = 0.2) -> EfficientNetSpec:
+    """The baseline scaled by eq. 3 without rounding: width beta^phi, depth alpha^phi,
+    resolution 224 gamma^phi (to the nearest pixel)."""
+    return EfficientNetSpec(BETA ** phi, ALPHA ** phi, round(224 * GAMMA ** phi), dropout)
+
+
+def round_filters(filters, width, divisor=8, *, floor_90=True):
+    """`filters * width` to the nearest multiple of `divisor` (at least `divisor`); with
+    `floor_90` (EfficientNet v1, as MobileNet's `make_divisible`) rounding down may not lose more
+    than 10%, EfficientNetV2 drops that rule."""
+    scaled = filters * width
+    rounded = max(divisor, int(scaled + divisor / 2) // divisor * divisor)
+    return rounded + divisor if floor_90 and rounded < 0.9 * scaled else rounded
+
+
+def correct_pad(x, kernel_size):
+    """keras.applications' padding before a strided "valid" convolution: TF "same" padding for
+    static sizes (an extra row/column at the end of even sides), even sides assumed if unknown."""
+    half = kernel_size // 2
+    return tuple((half - (1 if side is None else 1 - side % 2), half) for side in x.shape[1:3])
+
+
+def conv_bn_swish(x, filters, kernel_size, *, bn_momentum, activation=ACTIVATION, **kwargs):
+    """`conv_bn_act` with EfficientNet's settings: no bias, BN epsilon 1e-3, swish, keras'
+    VarianceScaling(2, fan_out) initialiser."""
+    return conv_bn_act(x, filters, kernel_size, use_bias=False, activation=activation,
+                       bn_epsilon=BN_EPSILON, bn_momentum=bn_momentum,
+                       kernel_initializer=CONV_INIT, **kwargs)
+
+
+def _squeeze_excite(x, in_channels, se_ratio, name):
+    if not se_ratio:
+        return x
+    return squeeze_excite(x, max(1, int(in_channels * se_ratio)), activation=ACTIVATION,
+                          name=f"{name}_se")
+
+
+def _skip(inputs, x, *, stride, drop_rate, name):
+    """Identity shortcut (with stochastic depth) where the shape is unchanged."""
+    if stride != 1 or inputs.shape[-1] != x.shape[-1]:
+        return x
+    if drop_rate > 0:
+        x = layers.Dropout(drop_rate, noise_shape=(None, 1, 1, 1), name=f"{name}_drop")(x)
+    return layers.Add(name=f"{name}_add")([x, inputs])
+
+
+def mbconv_block(x, filters, *, expand, kernel, stride=1, se_ratio=0.25, drop_rate=0.0,
+                 bn_momentum=0.99, explicit_pad=True, name):
+    """MBConv: [1x1 expansion] -> k x k depthwise -> [squeeze-excite] -> linear 1x1 projection
+    [-> stochastic depth -> + input]. A strided depthwise convolution is "valid" after
+    `correct_pad` (`explicit_pad`, keras' EfficientNet) or "same" (keras' EfficientNetV2)."""
+    in_channels = x.shape[-1]
+    y = x
+    if expand != 1:
+        y = conv_bn_swish(y, in_channels * expand, 1, bn_momentum=bn_momentum,
+                          name=f"{name}_expand")
+    padding = "same"
+    if stride > 1 and explicit_pad:
+        y = layers.ZeroPadding2D(correct_pad(y, kernel), name=f"{name}_dw_pad")(y)
+        padding = "valid"
+    y = layers.DepthwiseConv2D(kernel, strides=stride, padding=padding, use_bias=False,
+                               depthwise_initializer=CONV_INIT, name=f"{name}_dw_conv")(y)
+    y = layers.BatchNormalization(epsilon=BN_EPSILON, momentum=bn_momentum,
+                                  name=f"{name}_dw_bn")(y)
+    y = layers.Activation(ACTIVATION, name=f"{name}_dw_{ACTIVATION}")(y)
+    y = _squeeze_excite(y, in_channels, se_ratio, name)
+    y = conv_bn_swish(y, filters, 1, bn_momentum=bn_momentum, activation=None,
+                      name=f"{name}_project")
+    return _skip(x, y, stride=stride, drop_rate=drop_rate, name=name)
+
+
+def fused_mbconv_block(x, filters, *, expand, kernel, stride=1, se_ratio=0.0, drop_rate=0.0,
+                       bn_momentum=0.9, name):
+    """Fused-MBConv (EfficientNetV2, Fig. 2): the expansion and the depthwise convolution fused
+    into one k x k convolution, [squeeze-excite], linear 1x1 projection; without expansion a
+    single k x k convolution with BN and swish (`_project_*`)."""
+    y = x
+    if expand != 1:
+        y = conv_bn_swish(y, x.shape[-1] * expand, kernel, strides=stride,
+                          bn_momentum=bn_momentum, name=f"{name}_expand")
+    y = _squeeze_excite(y, x.shape[-1], se_ratio, name)
+    fused = expand == 1
+    y = conv_bn_swish(y, filters, kernel if fused else 1, strides=stride if fused else 1,
+                      bn_momentum=bn_momentum, activation=ACTIVATION if fused else None,
+                      name=f"{name}_project")
+    return _skip(x, y, stride=stride, drop_rate=drop_rate, name=name)
+
+
+BLOCKS = {"mbconv": mbconv_block, "fused": fused_mbconv_block}
+
+
+def efficientnet_stages(x, stages, *, width, depth, drop_connect_rate, blocks=BLOCKS,
+                        **block_options):
+    """Stage s runs `ceil(depth * repeats)` blocks of `width(filters)` channels and ends in
+    `stage{s}_out`; block b of all (from 0) drops its residual with `drop_connect_rate * b /
+    blocks`, blocks counted after depth scaling (the official code and keras' EfficientNet).
+    `blocks` maps a `Stage.block` kind to its block function."""
+    repeats = [int(math.ceil(depth * stage.repeats)) for stage in stages]
+    total, b = sum(repeats), 0
+    for s, (stage, n) in enumerate(zip(stages, repeats), start=1):
+        block = blocks[stage.block]
+        for i in range(1, n + 1):
+            x = block(x, width(stage.filters), expand=stage.expand, kernel=stage.kernel,
+                      stride=stage.stride if i == 1 else 1, se_ratio=stage.se_ratio,
+                      drop_rate=drop_connect_rate * b / total, name=f"stage{s}_block{i}",
+                      **block_options)
+            b += 1
+        x = layers.Identity(name=f"stage{s}_out")(x)
+    return x
+
+
+def _efficientnet(spec: EfficientNetSpec, *, include_top, weights, input_tensor, input_shape,
+                  pooling, classes, classifier_activation, name, default_shape, min_size,
+                  drop_connect_rate=0.2):
+    if not 0 <= drop_connect_rate < 1:
+        raise ValueError(f"{name}: drop_connect_rate must be in [0, 1), got {drop_connect_rate}.")
+    inputs, x = model_input(input_tensor, input_shape, default_shape=default_shape,
+                            min_size=min_size, model_name=name)
+    x = layers.Rescaling(1.0 / 255.0, name="stem_rescaling")(x)
+    x = layers.Normalization(axis=-1, name="stem_normalization")(x)
+    width = functools.partial(round_filters, width=spec.width)
+    x = conv_bn_swish(x, width(spec.stem_width), 3, strides=2, padding=correct_pad(x, 3),
+                      bn_momentum=0.99, name="stem")
+    x = efficientnet_stages(x, spec.stages, width=width, depth=spec.depth,
+                            drop_connect_rate=drop_connect_rate)
+    x = conv_bn_swish(x, width(spec.top_width), 1, bn_momentum=0.99, name="top")
+    x = gap_head(x, include_top=include_top, pooling=pooling, classes=classes,
+                 classifier_activation=classifier_activation, dropout=spec.dropout)
+    return finish(inputs, x, name=name, weights=weights)
+
+
+# Table 2 of the paper: parameters as published (rounded)
+TABLE2 = {"B0": "5.3M", "B1": "7.8M", "B2": "9.2M", "B3": "12M", "B4": "19M", "B5": "30M",
+          "B6": "43M", "B7": "66M"}
+
+
+def _source(b, total, frozen, note=""):
+    return (f"keras.applications EfficientNet{b}: {total} parameters in all, of which {frozen} are "
+            f"BatchNorm moving statistics and the input Normalization's mean/variance/count; "
+            f"paper Table 2: {TABLE2[b]}{note}")
+
+
+# name: (builder, spec = keras' (width, depth, resolution, dropout), trainable params at 1000
+#        classes, source)
+VARIANTS = {
+    "efficientnetb0": ("EfficientNetB0", EfficientNetSpec(1.0, 1.0, 224, 0.2), 5_288_548,
+                       _source("B0", "5,330,571", "42,023")),
+    "efficientnetb1": ("EfficientNetB1", EfficientNetSpec(1.0, 1.1, 240, 0.2), 7_794_184,
+                       _source("B1", "7,856,239", "62,055")),
+    "efficientnetb2": ("EfficientNetB2", EfficientNetSpec(1.1, 1.2, 260, 0.3), 9_109_994,
+                       _source("B2", "9,177,569", "67,575",
+                               " (the trainable count rounds to 9.1M; 9.2M is the total's)")),
+    "efficientnetb3": ("EfficientNetB3", EfficientNetSpec(1.2, 1.4, 300, 0.3), 12_233_232,
+                       _source("B3", "12,320,535", "87,303")),
+    "efficientnetb4": ("EfficientNetB4", EfficientNetSpec(1.4, 1.8, 380, 0.4), 19_341_616,
+                       _source("B4", "19,466,823", "125,207")),
+    "efficientnetb5": ("EfficientNetB5", EfficientNetSpec(1.6, 2.2, 456, 0.4), 30_389_784,
+                       _source("B5", "30,562,527", "172,743")),
+    "efficientnetb6": ("EfficientNetB6", EfficientNetSpec(1.8, 2.6, 528, 0.5), 43_040_704,
+                       _source("B6", "43,265,143", "224,439")),
+    "efficientnetb7": ("EfficientNetB7", EfficientNetSpec(2.0, 3.1, 600, 0.5), 66_347_960,
+                       _source("B7", "66,658,687", "310,727")),
+}
+
+_builders = {
+    variant: variant_builder(builder, variant, _efficientnet, spec, family="efficientnet",
+                             paper=PAPER, params=params, source=source,
+                             input_shape=(spec.resolution, spec.resolution, 3), min_size=32,
+                             test_size=32, keras_equivalent=builder,
+                             doc=f"EfficientNet-{builder[-2:]}")
+    for variant, (builder, spec, params, source) in VARIANTS.items()
+}
+EfficientNetB0 = _builders["efficientnetb0"]
+EfficientNetB1 = _builders["efficientnetb1"]
+EfficientNetB2 = _builders["efficientnetb2"]
+EfficientNetB3 = _builders["efficientnetb3"]
+EfficientNetB4 = _builders["efficientnetb4"]
+EfficientNetB5 = _builders["efficientnetb5"]
+EfficientNetB6 = _builders["efficientnetb6"]
+EfficientNetB7 = _builders["efficientnetb7"]

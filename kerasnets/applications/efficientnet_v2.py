@@ -1,0 +1,161 @@
+"""EfficientNetV2: "EfficientNetV2: Smaller Models and Faster Training" (Tan & Le, ICML 2021,
+arXiv:2104.00298), Table 4 (EfficientNetV2-S) and the official configurations of B0-B3, S, M
+and L (google/automl `efficientnetv2/effnetv2_configs.py`; Table 4 gives only S).
+
+    V2-S (Table 4)   operator                      stride  channels  layers
+    stem             Conv3x3                          2       24        1
+    1                Fused-MBConv1, k3x3              1       24        2
+    2                Fused-MBConv4, k3x3              2       48        4
+    3                Fused-MBConv4, k3x3              2       64        4
+    4                MBConv4, k3x3, SE0.25            2      128        6
+    5                MBConv6, k3x3, SE0.25            1      160        9
+    6                MBConv6, k3x3, SE0.25            2      256       15
+    top              Conv1x1 & Pooling & FC           -     1280        1
+
+Fused-MBConv (Fig. 2) replaces the 1x1 expansion and the depthwise convolution by one 3x3
+convolution; it is used in the early stages. M and L add a seventh stage; B0-B3 scale a smaller
+baseline with EfficientNet's (width, depth) coefficients, without the 10% rounding floor of v1.
+BatchNorm momentum 0.9 (v1: 0.99), "same" padding throughout, swish, stochastic depth 0.2.
+
+`EfficientNetV2B0..B3/S/M/L` hold keras.applications' weights in keras' order and give the same
+outputs (tested). As in keras, `include_preprocessing=True` (keyword-only, default) puts the
+input scaling in the model: B0-B3 with 3 channels rescale to [0, 1] and normalise with ImageNet's
+mean and standard deviation (a `Normalization` without weights), otherwise inputs are mapped to
+[-1, 1]. Two training-time settings follow the official code rather than keras (neither changes
+a weight or an inference output): the classifier dropout per variant (0.3 for B2, B3 and M, 0.4
+for L; keras uses 0.2 everywhere) and the stochastic depth schedule, whose rate grows as
+`0.2 * b / blocks` with blocks counted after depth scaling (keras divides by the unscaled count,
+so B1-B3's deepest blocks reach more than 0.2).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+from keras import layers
+
+from kerasnets.applications._common import finish, gap_head, model_input, variant_builder
+from kerasnets.applications.efficientnet import (BLOCKS, Stage, conv_bn_swish,
+                                                 efficientnet_stages, mbconv_block, round_filters)
+from kerasnets.registry import Paper
+
+__all__ = ["EfficientNetV2B0", "EfficientNetV2B1", "EfficientNetV2B2", "EfficientNetV2B3",
+           "EfficientNetV2S", "EfficientNetV2M", "EfficientNetV2L"]
+
+PAPER = Paper("EfficientNetV2: Smaller Models and Faster Training", "2104.00298", 2021)
+BN_MOMENTUM = 0.9
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def _table(*rows):
+    """Rows (block, expand, kernel, stride, filters, repeats); SE 0.25 on the MBConv blocks."""
+    return tuple(Stage(*row, se_ratio=0.25 if row[0] == "mbconv" else 0.0) for row in rows)
+
+
+BASE = _table(  # B0-B3 baseline, stem 32
+    ("fused", 1, 3, 1, 16, 1), ("fused", 4, 3, 2, 32, 2), ("fused", 4, 3, 2, 48, 2),
+    ("mbconv", 4, 3, 2, 96, 3), ("mbconv", 6, 3, 1, 112, 5), ("mbconv", 6, 3, 2, 192, 8))
+S = _table(  # Table 4, stem 24
+    ("fused", 1, 3, 1, 24, 2), ("fused", 4, 3, 2, 48, 4), ("fused", 4, 3, 2, 64, 4),
+    ("mbconv", 4, 3, 2, 128, 6), ("mbconv", 6, 3, 1, 160, 9), ("mbconv", 6, 3, 2, 256, 15))
+M = _table(  # stem 24
+    ("fused", 1, 3, 1, 24, 3), ("fused", 4, 3, 2, 48, 5), ("fused", 4, 3, 2, 80, 5),
+    ("mbconv", 4, 3, 2, 160, 7), ("mbconv", 6, 3, 1, 176, 14), ("mbconv", 6, 3, 2, 304, 18),
+    ("mbconv", 6, 3, 1, 512, 5))
+L = _table(  # stem 32
+    ("fused", 1, 3, 1, 32, 4), ("fused", 4, 3, 2, 64, 7), ("fused", 4, 3, 2, 96, 7),
+    ("mbconv", 4, 3, 2, 192, 10), ("mbconv", 6, 3, 1, 224, 19), ("mbconv", 6, 3, 2, 384, 25),
+    ("mbconv", 6, 3, 1, 640, 7))
+
+
+@dataclasses.dataclass(frozen=True)
+class EfficientNetV2Spec:
+    stages: tuple[Stage, ...]
+    stem_width: int
+    resolution: int  # default (evaluation) input size
+    dropout: float  # before the classifier (official configs)
+    width: float = 1.0
+    depth: float = 1.0
+    normalization: str = "imagenet"  # input preprocessing: "imagenet" (B0-B3) or "inception"
+    top_width: int = 1280
+
+
+def _efficientnet_v2(spec: EfficientNetV2Spec, *, include_top, weights, input_tensor,
+                     input_shape, pooling, classes, classifier_activation, name, default_shape,
+                     min_size, drop_connect_rate=0.2, include_preprocessing=True):
+    if not 0 <= drop_connect_rate < 1:
+        raise ValueError(f"{name}: drop_connect_rate must be in [0, 1), got {drop_connect_rate}.")
+    inputs, x = model_input(input_tensor, input_shape, default_shape=default_shape,
+                            min_size=min_size, model_name=name)
+    if include_preprocessing:
+        if spec.normalization == "imagenet" and x.shape[-1] == 3:
+            x = layers.Rescaling(1.0 / 255, name="stem_rescaling")(x)
+            x = layers.Normalization(mean=list(IMAGENET_MEAN),
+                                     variance=[s ** 2 for s in IMAGENET_STD], axis=-1,
+                                     name="stem_normalization")(x)
+        else:
+            x = layers.Rescaling(1.0 / 128.0, offset=-1, name="stem_rescaling")(x)
+    width = functools.partial(round_filters, width=spec.width, floor_90=False)
+    x = conv_bn_swish(x, width(spec.stem_width), 3, strides=2, padding="same",
+                      bn_momentum=BN_MOMENTUM, name="stem")
+    blocks = {**BLOCKS, "mbconv": functools.partial(mbconv_block, explicit_pad=False)}
+    x = efficientnet_stages(x, spec.stages, width=width, depth=spec.depth,
+                            drop_connect_rate=drop_connect_rate, blocks=blocks,
+                            bn_momentum=BN_MOMENTUM)
+    x = conv_bn_swish(x, width(spec.top_width), 1, bn_momentum=BN_MOMENTUM, name="top")
+    x = gap_head(x, include_top=include_top, pooling=pooling, classes=classes,
+                 classifier_activation=classifier_activation, dropout=spec.dropout)
+    return finish(inputs, x, name=name, weights=weights)
+
+
+# google/automl efficientnetv2/README.md: parameters as published (rounded)
+README = {"B0": "7.1M", "B1": "8.1M", "B2": "10.1M", "B3": "14.4M", "S": "21.5M", "M": "54.1M",
+          "L": "119.5M"}
+
+
+def _source(v, total, frozen, note=""):
+    return (f"keras.applications EfficientNetV2{v}: {total} parameters in all, of which {frozen} "
+            f"are BatchNorm moving statistics; google/automl README: {README[v]}{note}")
+
+
+# name: (builder, spec (official configs: stages, stem, eval size, dropout, width, depth),
+#        trainable params at 1000 classes, source)
+VARIANTS = {
+    "efficientnetv2b0": ("EfficientNetV2B0", EfficientNetV2Spec(BASE, 32, 224, 0.2), 7_139_704,
+                         _source("B0", "7,200,312", "60,608")),
+    "efficientnetv2b1": ("EfficientNetV2B1", EfficientNetV2Spec(BASE, 32, 240, 0.2, 1.0, 1.1),
+                         8_141_052, _source("B1", "8,212,124", "71,072")),
+    "efficientnetv2b2": ("EfficientNetV2B2", EfficientNetV2Spec(BASE, 32, 260, 0.3, 1.1, 1.2),
+                         10_096_086, _source("B2", "10,178,374", "82,288")),
+    "efficientnetv2b3": ("EfficientNetV2B3", EfficientNetV2Spec(BASE, 32, 300, 0.3, 1.2, 1.4),
+                         14_358_406, _source("B3", "14,467,622", "109,216")),
+    "efficientnetv2s": ("EfficientNetV2S", EfficientNetV2Spec(S, 24, 384, 0.2,
+                                                              normalization="inception"),
+                        21_458_488, _source("S", "21,612,360", "153,872")),
+    "efficientnetv2m": ("EfficientNetV2M", EfficientNetV2Spec(M, 24, 480, 0.3,
+                                                              normalization="inception"),
+                        54_139_356, _source("M", "54,431,388", "292,032")),
+    "efficientnetv2l": ("EfficientNetV2L", EfficientNetV2Spec(L, 32, 480, 0.4,
+                                                              normalization="inception"),
+                        118_515_272, _source("L", "119,027,848", "512,576",
+                                             " (unexplained: the official blocks, stem and head "
+                                             "are these; its trainable count is 118.5M)")),
+}
+
+_builders = {
+    variant: variant_builder(builder, variant, _efficientnet_v2, spec, family="efficientnet_v2",
+                             paper=PAPER, params=params, source=source,
+                             input_shape=(spec.resolution, spec.resolution, 3), min_size=32,
+                             test_size=32, keras_equivalent=builder,
+                             doc=f"EfficientNetV2-{builder[14:]}")
+    for variant, (builder, spec, params, source) in VARIANTS.items()
+}
+EfficientNetV2B0 = _builders["efficientnetv2b0"]
+EfficientNetV2B1 = _builders["efficientnetv2b1"]
+EfficientNetV2B2 = _builders["efficientnetv2b2"]
+EfficientNetV2B3 = _builders["efficientnetv2b3"]
+EfficientNetV2S = _builders["efficientnetv2s"]
+EfficientNetV2M = _builders["efficientnetv2m"]
+EfficientNetV2L = _builders["efficientnetv2l"]
