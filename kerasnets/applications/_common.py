@@ -56,6 +56,14 @@ def model_input(input_tensor=None, input_shape=None, *, default_shape, min_size,
     return keras.utils.get_source_inputs(input_tensor), input_tensor
 
 
+def correct_pad(x, kernel_size):
+    """keras.applications' padding before a strided "valid" convolution or pooling: TF "same"
+    padding for static sizes, `k // 2` on the bottom/right and one less on the top/left of even
+    (or unknown) sides. Shared by the MobileNet, EfficientNet and NASNet families."""
+    half = kernel_size // 2
+    return tuple((half - (1 if side is None else 1 - side % 2), half) for side in x.shape[1:3])
+
+
 def pool_features(x, pooling, name="pool"):
     """Pooling for `include_top=False`: None (4D features), "avg" or "max"."""
     if pooling in (None, ""):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from keras import layers
 
+from kerasnets.applications._common import correct_pad
 from kerasnets.layers import conv_bn_act, squeeze_excite
 
 
@@ -21,15 +22,6 @@ def make_divisible(value, divisor=8, min_value=None):
     min_value = divisor if min_value is None else min_value
     rounded = max(min_value, int(value + divisor / 2) // divisor * divisor)
     return rounded + divisor if rounded < 0.9 * value else rounded
-
-
-def correct_pad(x, kernel_size):
-    """keras.applications' padding before a strided "valid" depthwise convolution: TF "same"
-    padding for even sides (one extra row/column at the end), symmetric for odd sides."""
-    height, width = x.shape[1:3]
-    adjust = [1 if side is None else 1 - side % 2 for side in (height, width)]
-    half = kernel_size // 2
-    return ((half - adjust[0], half), (half - adjust[1], half))
 
 
 def depthwise_bn_act(x, kernel_size, *, strides=1, pad=None, depth_multiplier=1,

@@ -49,7 +49,8 @@ from typing import NamedTuple
 
 from keras import layers
 
-from kerasnets.applications._common import finish, gap_head, model_input, variant_builder
+from kerasnets.applications._common import (correct_pad, finish, gap_head, model_input,
+                                            variant_builder)
 from kerasnets.layers import conv_bn_act, squeeze_excite
 from kerasnets.registry import Paper
 
@@ -112,13 +113,6 @@ def round_filters(filters, width, divisor=8, *, floor_90=True):
     scaled = filters * width
     rounded = max(divisor, int(scaled + divisor / 2) // divisor * divisor)
     return rounded + divisor if floor_90 and rounded < 0.9 * scaled else rounded
-
-
-def correct_pad(x, kernel_size):
-    """keras.applications' padding before a strided "valid" convolution: TF "same" padding for
-    static sizes (an extra row/column at the end of even sides), even sides assumed if unknown."""
-    half = kernel_size // 2
-    return tuple((half - (1 if side is None else 1 - side % 2), half) for side in x.shape[1:3])
 
 
 def conv_bn_swish(x, filters, kernel_size, *, bn_momentum, activation=ACTIVATION, **kwargs):

@@ -33,7 +33,8 @@ import dataclasses
 
 from keras import layers
 
-from kerasnets.applications._common import finish, gap_head, model_input, variant_builder
+from kerasnets.applications._common import (correct_pad, finish, gap_head, model_input,
+                                            variant_builder)
 from kerasnets.registry import Paper
 
 __all__ = ["NASNetMobile", "NASNetLarge"]
@@ -99,13 +100,6 @@ VARIANTS = {
                      _KERAS.format("NASNetLarge", "88,949,818", "196,668", 2, "88.9M", 6, 4032),
                      331),
 }
-
-
-def correct_pad(x, kernel_size):
-    """keras.applications' padding before a stride-2 "valid" op: k // 2 on the bottom/right, one
-    less on the top/left of even (or unknown) sizes."""
-    half = kernel_size // 2
-    return tuple((half - (1 if size is None else 1 - size % 2), half) for size in x.shape[1:3])
 
 
 def _bn(x, name):
