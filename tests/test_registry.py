@@ -30,7 +30,6 @@ def test_create_model_matches_public_builder():
 
 
 def test_fixed_spec_keyword_raises_but_same_value_is_accepted():
-    spec = kerasnets.get_entry("vgg16").builder  # noqa: F841
     from kerasnets.applications.vgg import VARIANTS
 
     kernels = VARIANTS["vgg16"][1].kernels

@@ -16,7 +16,7 @@ from typing import Union
 
 from keras import layers
 
-from kerasnets.applications._common import finish, model_input, pool_features, predictions
+from kerasnets.applications._common import finish, flatten_fc_head, model_input
 from kerasnets.layers import CeilModeMaxPooling2D, LocalResponseNormalization, conv_bn_act
 
 
@@ -116,13 +116,7 @@ def chain_model(spec: ChainSpec, *, include_top, weights, input_tensor, input_sh
                 x = LocalResponseNormalization(name=f"{owner}_lrn")(x)
         if s:
             x = layers.Identity(name=f"{prefix}_out")(x)
-    if include_top:
-        x = layers.Flatten(name="flatten")(x)
-        for i, units in enumerate(spec.fc, start=1):
-            x = layers.Dense(units, activation="relu", name=f"fc{i}")(x)
-            if dropout:
-                x = layers.Dropout(dropout, name=f"fc{i}_dropout")(x)
-        x = predictions(x, classes, classifier_activation)
-    else:
-        x = pool_features(x, pooling)
+    x = flatten_fc_head(x, include_top=include_top, pooling=pooling, classes=classes,
+                        classifier_activation=classifier_activation, units=spec.fc,
+                        dropout=dropout)
     return finish(inputs, x, name=name, weights=weights)

@@ -6,7 +6,6 @@ with the keras.applications signature.
 from __future__ import annotations
 
 import dataclasses
-import functools
 from typing import Any, Callable
 
 import keras
@@ -89,6 +88,20 @@ def gap_head(x, *, include_top, pooling, classes, classifier_activation, dropout
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
     if dropout:
         x = layers.Dropout(dropout, name="head_dropout")(x)
+    return predictions(x, classes, classifier_activation)
+
+
+def flatten_fc_head(x, *, include_top, pooling, classes, classifier_activation, units,
+                    dropout=0.5):
+    """The 2012-2014 head: flatten, ReLU FC layers `fc1, fc2, ...` of `units` (each followed by
+    dropout `fc{i}_dropout`), then "predictions"; without the top, the (pooled) features."""
+    if not include_top:
+        return pool_features(x, pooling)
+    x = layers.Flatten(name="flatten")(x)
+    for i, width in enumerate(units, start=1):
+        x = layers.Dense(width, activation="relu", name=f"fc{i}")(x)
+        if dropout:
+            x = layers.Dropout(dropout, name=f"fc{i}_dropout")(x)
     return predictions(x, classes, classifier_activation)
 
 

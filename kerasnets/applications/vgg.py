@@ -14,7 +14,7 @@ import dataclasses
 
 from keras import layers
 
-from kerasnets.applications._common import finish, model_input, pool_features, predictions
+from kerasnets.applications._common import finish, flatten_fc_head, model_input
 from kerasnets.applications._common import variant_builder
 from kerasnets.layers import LocalResponseNormalization
 from kerasnets.registry import Paper
@@ -78,15 +78,9 @@ def _vgg(spec: VGGSpec, *, include_top, weights, input_tensor, input_shape, pool
                 x = LocalResponseNormalization(name=f"{prefix}_lrn")(x)
         x = layers.MaxPooling2D(2, strides=2, name=f"stage{s}_pool")(x)
         x = layers.Identity(name=f"stage{s}_out")(x)
-    if include_top:
-        x = layers.Flatten(name="flatten")(x)
-        for i in (1, 2):
-            x = layers.Dense(fc_units, activation="relu", name=f"fc{i}")(x)
-            if dropout:
-                x = layers.Dropout(dropout, name=f"fc{i}_dropout")(x)
-        x = predictions(x, classes, classifier_activation)
-    else:
-        x = pool_features(x, pooling)
+    x = flatten_fc_head(x, include_top=include_top, pooling=pooling, classes=classes,
+                        classifier_activation=classifier_activation, units=(fc_units, fc_units),
+                        dropout=dropout)
     return finish(inputs, x, name=name, weights=weights)
 
 
