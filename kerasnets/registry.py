@@ -52,6 +52,34 @@ class ModelEntry:
     def builder_name(self) -> str:
         return self.builder.__name__
 
+    @property
+    def preprocessing(self) -> str:
+        """How input pixels are normalised before the model: a key of `PREPROCESSING`.
+
+        keras.applications equivalents use keras' own `preprocess_input` mode, so its published
+        weights see what they were trained on; models that rescale inside (EfficientNet v1/v2,
+        MobileNetV3) take raw [0, 255] floats; every other model takes torchvision's ImageNet
+        mean/std normalisation."""
+        if self.family in _RAW_FAMILIES:
+            return "raw"
+        if self.keras_equivalent:
+            if self.keras_equivalent in _CAFFE_KERAS:
+                return "caffe"
+            return "torch" if self.keras_equivalent.startswith("DenseNet") else "tf"
+        return "torch"
+
+
+# Input normalisation modes, as keras.applications' `preprocess_input` names them.
+PREPROCESSING = {
+    "caffe": "RGB -> BGR, minus the ImageNet mean pixel (103.939, 116.779, 123.68), range 0..255",
+    "tf": "scaled to [-1, 1]",
+    "torch": "scaled to [0, 1], minus ImageNet mean (0.485, 0.456, 0.406), over std "
+             "(0.229, 0.224, 0.225)",
+    "raw": "float pixels in [0, 255]; the model rescales inside",
+}
+_RAW_FAMILIES = frozenset({"efficientnet", "efficientnet_v2", "mobilenet_v3"})
+_CAFFE_KERAS = frozenset({"VGG16", "VGG19", "ResNet50", "ResNet101", "ResNet152"})
+
 
 _REGISTRY: dict[str, ModelEntry] = {}
 _FLOPS_CACHE: dict[str, int] = {}
@@ -122,6 +150,7 @@ def model_info(name: str, *, flops: bool = True) -> dict[str, Any]:
         "params": entry.params,
         "params_source": entry.params_source,
         "keras_equivalent": entry.keras_equivalent,
+        "preprocessing": entry.preprocessing,
     }
     if flops:
         if entry.name not in _FLOPS_CACHE:

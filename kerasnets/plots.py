@@ -1,0 +1,78 @@
+"""Plots the tools write next to their metrics: training curves and line charts (matplotlib, Agg).
+
+Every function writes a PNG atomically (temporary file moved into place) and returns its path.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Mapping, Sequence
+
+
+def _figure():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path) -> str:
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".png")
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=120, bbox_inches="tight")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        _figure().close(fig)
+    return path
+
+
+def plot_history(history: Mapping[str, Sequence[float]], path, *, title: str = "",
+                 marks: Mapping[str, float] | None = None) -> str:
+    """Training curves from a Keras `History.history`-style dict: one panel per metric (loss,
+    accuracy, ...), train and `val_` series together. `marks` draws labelled vertical lines at
+    epochs (e.g. `{"backbone unfrozen": 3}`); epochs are numbered from 1."""
+    plt = _figure()
+    metrics = [k for k in history if not k.startswith("val_") and k not in ("lr", "learning_rate")]
+    metrics = metrics or list(history)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.5 * len(metrics), 3.5), squeeze=False)
+    for ax, key in zip(axes[0], metrics):
+        for series in (key, f"val_{key}"):
+            values = history.get(series)
+            if values:
+                ax.plot(range(1, len(values) + 1), values, marker="o", ms=3, label=series)
+        for label, epoch in (marks or {}).items():
+            ax.axvline(epoch, color="grey", ls="--", lw=1)
+            ax.annotate(label, (epoch, ax.get_ylim()[1]), fontsize=7, ha="left", va="top",
+                        rotation=90, color="grey")
+        ax.set_xlabel("epoch")
+        ax.set_title(key)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
+
+
+def plot_lines(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], path, *,
+               xlabel: str, ylabel: str, title: str = "") -> str:
+    """One chart with a line per entry of `series` (`label -> (xs, ys)`)."""
+    plt = _figure()
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for label, (xs, ys) in series.items():
+        ax.plot(list(xs), list(ys), marker="o", ms=4, label=label)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
