@@ -1,0 +1,362 @@
+"""One training loop for every `tf.distribute` strategy, and the papers' training presets.
+
+`fit` drives `model.train_step` inside `strategy.run` over a distributed dataset, with Keras'
+callbacks, metrics and progress bar; `evaluate` does the same with `model.test_step`. Keras'
+own `Model.fit` fails under `MultiWorkerMirroredStrategy` in Keras 3.15 (keras-team/keras#20585,
+"Attempt to convert a value (PerReplica:...)"): the failure is in how `fit` distributes its
+data, not in the step, so this loop distributes the data itself and reuses the step. Because it
+calls `train_step`, any `Model` subclass that overrides `compute_loss` (e.g.
+`keras.distillation.Distiller`) trains through it unchanged, and `keras.callbacks.BackupAndRestore`
+resumes a killed run where it stopped.
+
+Presets (`PRESETS`) collect each paper's optimiser, learning-rate schedule, weight decay, label
+smoothing and augmentation recipe; `make_optimizer` turns one into a Keras optimiser.
+
+    strategy = pipelines.strategy.make_strategy("mirrored")
+    with strategy.scope():
+        model = kerasnets.create_model("resnet20_cifar", classes=10)
+        model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
+    history = kerasnets.training.fit(model, train_ds, epochs=3, validation_data=val_ds,
+                                     strategy=strategy)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Callable
+
+import keras
+import tensorflow as tf
+
+
+# ----------------------------------------------------------------------------- the loop
+
+def _distribute(strategy, data):
+    """A distributed dataset plus the element spec of one global batch."""
+    if callable(data) and not isinstance(data, tf.data.Dataset):
+        spec = data(tf.distribute.InputContext()).element_spec
+        return strategy.distribute_datasets_from_function(data), spec, None
+    if not isinstance(data, tf.data.Dataset):
+        raise TypeError("training data must be a batched tf.data.Dataset or a function "
+                        f"InputContext -> tf.data.Dataset, got {type(data).__name__}.")
+    if data.element_spec is None or not isinstance(data.element_spec, (tuple, list, dict)):
+        raise ValueError("training data must yield (images, labels) batches; got elements of "
+                         f"spec {data.element_spec}.")
+    cardinality = int(data.cardinality())
+    steps = cardinality if cardinality > 0 else None
+    return strategy.experimental_distribute_dataset(data), data.element_spec, steps
+
+
+def _symbolic_build(model, spec, strategy) -> None:
+    """Create optimizer, loss and metric variables under the strategy before tracing steps."""
+    batch = tf.nest.map_structure(lambda s: keras.KerasTensor(
+        s.shape, keras.backend.standardize_dtype(s.dtype)), spec)
+    with strategy.scope():
+        model._symbolic_build(data_batch=batch)
+        if model.optimizer is not None and not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)
+
+
+def _step_function(model, strategy, step, jit_compile: bool):
+    inner = tf.function(step, jit_compile=True) if jit_compile else step
+
+    @tf.function(reduce_retracing=True)
+    def run(batch):
+        outputs = strategy.run(inner, args=(batch,))
+        # Step logs are for the progress bar only (epoch logs read the synchronised metrics):
+        # the first local replica's values. Keras' own "auto" reduction concatenates scalars
+        # under MultiWorkerMirroredStrategy and fails.
+        return tf.nest.map_structure(lambda v: strategy.experimental_local_results(v)[0],
+                                     outputs)
+
+    return run
+
+
+def _check_strategy(model, strategy):
+    if strategy is None:
+        strategy = model.distribute_strategy
+    if isinstance(strategy, tf.distribute.experimental.ParameterServerStrategy):
+        raise NotImplementedError(
+            "kerasnets.training.fit does not drive ParameterServerStrategy (it needs a "
+            "ClusterCoordinator schedule); use mirrored or multi_worker.")
+    if model.optimizer is None and not getattr(model, "compiled", False):
+        raise ValueError("Compile the model (under strategy.scope()) before training it.")
+    return strategy
+
+
+def fit(model, train_data, *, epochs: int, validation_data=None, strategy=None,
+        callbacks=None, initial_epoch: int = 0, steps_per_epoch: int | None = None,
+        validation_steps: int | None = None, verbose: int = 1, jit_compile: bool = False):
+    """Train `model` (compiled under `strategy.scope()`) like `Model.fit`, under any strategy.
+
+    `train_data` is a batched `tf.data.Dataset` of `(x, y)` with the *global* batch size, or a
+    function `tf.distribute.InputContext -> Dataset` (per-replica batches, sharded by the
+    function: `distribute_datasets_from_function`). `steps_per_epoch` caps an epoch (required
+    when the dataset's cardinality is unknown and every worker must agree on it).
+    Returns the `keras.callbacks.History`.
+    """
+    strategy = _check_strategy(model, strategy)
+    train_dist, spec, steps = _distribute(strategy, train_data)
+    steps = steps_per_epoch or steps
+    _symbolic_build(model, spec, strategy)
+    train_fn = _step_function(model, strategy, model.train_step, jit_compile)
+    if not isinstance(callbacks, keras.callbacks.CallbackList):
+        callbacks = keras.callbacks.CallbackList(
+            callbacks, add_history=True, add_progbar=verbose != 0, verbose=verbose,
+            epochs=epochs, steps=steps, model=model)
+    model.stop_training = False
+    model._initial_epoch = None
+    callbacks.on_train_begin()
+    initial_epoch = model._initial_epoch or initial_epoch  # set by BackupAndRestore
+    logs, epoch_logs = {}, None
+    for epoch in range(initial_epoch, epochs):
+        model.reset_metrics()
+        callbacks.on_epoch_begin(epoch)
+        for step, batch in enumerate(train_dist):
+            if steps_per_epoch is not None and step >= steps_per_epoch:
+                break
+            callbacks.on_train_batch_begin(step)
+            logs = train_fn(batch)
+            callbacks.on_train_batch_end(step, logs)
+            if model.stop_training:
+                break
+        epoch_logs = dict(model._get_metrics_result_or_logs(logs))
+        if validation_data is not None:
+            val_logs = evaluate(model, validation_data, strategy=strategy,
+                                steps=validation_steps, verbose=0, callbacks=callbacks)
+            epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
+        callbacks.on_epoch_end(epoch, epoch_logs)
+        if model.stop_training:
+            break
+    if isinstance(model.optimizer, keras.optimizers.Optimizer) and epochs > 0:
+        model.optimizer.finalize_variable_values(model.trainable_weights)
+    callbacks.on_train_end(logs=epoch_logs)
+    return model.history
+
+
+def evaluate(model, data, *, strategy=None, steps: int | None = None, verbose: int = 1,
+             callbacks=None) -> dict[str, float]:
+    """Loss and compiled metrics of `model` on `data` (like `Model.evaluate(return_dict=True)`),
+    under any strategy."""
+    strategy = _check_strategy(model, strategy)
+    dist, spec, n = _distribute(strategy, data)
+    _symbolic_build(model, spec, strategy)
+    test_fn = getattr(model, "_kerasnets_test_fn", None)
+    if test_fn is None or test_fn[0] is not strategy:
+        test_fn = (strategy, _step_function(model, strategy, model.test_step, False))
+        model._kerasnets_test_fn = test_fn
+    progbar = keras.utils.Progbar(steps or n, verbose=verbose, unit_name="step")
+    own_callbacks = callbacks is None
+    if own_callbacks:
+        callbacks = keras.callbacks.CallbackList([], model=model)
+    model.reset_metrics()
+    callbacks.on_test_begin()
+    logs = {}
+    for step, batch in enumerate(dist):
+        if steps is not None and step >= steps:
+            break
+        callbacks.on_test_batch_begin(step)
+        logs = test_fn[1](batch)
+        callbacks.on_test_batch_end(step, logs)
+        progbar.update(step + 1, [(k, float(v)) for k, v in logs.items()])
+    from keras.src.utils.python_utils import pythonify_logs
+
+    logs = pythonify_logs(model._get_metrics_result_or_logs(logs))
+    callbacks.on_test_end(logs)
+    return logs
+
+
+# ----------------------------------------------------------------------------- presets
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    """A paper's training recipe. `lr` is for a global batch of `lr_batch` (scaled linearly)."""
+
+    optimizer: str
+    lr: float
+    schedule: str                       # "step" | "cosine" | "plateau" | "exponential" | "constant"
+    weight_decay: float
+    recipe: str                         # pipelines.transforms recipe name
+    momentum: float = 0.9
+    lr_batch: int = 256
+    label_smoothing: float = 0.0
+    step_epochs: tuple[float, ...] = (1 / 3, 2 / 3)   # step schedule: fractions of the run
+    decay_rate: float = 0.1             # factor at each step / exponential decay per decay_epochs
+    decay_epochs: float = 1.0
+    warmup_epochs: float = 0.0
+    randaugment: bool = False
+    source: str = ""
+
+
+PRESETS: dict[str, Preset] = {
+    "alexnet": Preset("sgd", 0.01, "plateau", 5e-4, "alexnet", lr_batch=128,
+                      source="Krizhevsky et al. 2012, sec. 5: SGD momentum 0.9, batch 128, "
+                             "wd 5e-4, lr 0.01 divided by 10 when validation error stalls"),
+    "vgg": Preset("sgd", 0.01, "plateau", 5e-4, "vgg",
+                  source="Simonyan & Zisserman 2015, sec. 3.1: batch 256, momentum 0.9, "
+                         "wd 5e-4, dropout 0.5, lr 0.01 divided by 10 on plateau"),
+    "resnet": Preset("sgd", 0.1, "step", 1e-4, "inception",
+                     source="He et al. 2016, sec. 3.4 (+ Goyal et al. 2017 linear scaling): "
+                            "SGD 0.9, lr 0.1 per 256, wd 1e-4, /10 at 1/3 and 2/3 of the run"),
+    "mobilenet": Preset("rmsprop", 0.045, "exponential", 4e-5, "inception", momentum=0.9,
+                        lr_batch=96, decay_rate=0.98,
+                        source="Sandler et al. 2018, sec. 6.1: RMSProp decay 0.9 momentum 0.9, "
+                               "lr 0.045 decayed 0.98 per epoch, wd 4e-5, batch 96"),
+    "efficientnet": Preset("rmsprop", 0.016, "exponential", 1e-5, "inception", momentum=0.9,
+                           decay_rate=0.97, decay_epochs=2.4, label_smoothing=0.1,
+                           randaugment=True,
+                           source="Tan & Le 2019, sec. 5.2: RMSProp 0.9/0.9, lr 0.256 per 4096 "
+                                  "(0.016 per 256) decayed 0.97 every 2.4 epochs, wd 1e-5, "
+                                  "label smoothing 0.1, AutoAugment (RandAugment here)"),
+}
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "nadam")
+SCHEDULES = ("constant", "step", "cosine", "plateau", "exponential")
+
+
+def make_schedule(schedule: str, lr: float, *, epochs: int, steps_per_epoch: int,
+                  step_epochs=(1 / 3, 2 / 3), decay_rate: float = 0.1,
+                  decay_epochs: float = 1.0, warmup_epochs: float = 0.0):
+    """A learning rate or `LearningRateSchedule` (per step). "plateau" returns the float (the
+    caller adds `keras.callbacks.ReduceLROnPlateau`)."""
+    if schedule not in SCHEDULES:
+        raise ValueError(f"Unknown schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}.")
+    total = max(1, epochs * steps_per_epoch)
+    warmup = int(warmup_epochs * steps_per_epoch)
+    if schedule in ("constant", "plateau"):
+        return lr
+    if schedule == "step":
+        bounds = sorted({max(1, int(round(f * total))) for f in step_epochs if 0 < f < 1})
+        return keras.optimizers.schedules.PiecewiseConstantDecay(
+            bounds, [lr * decay_rate ** i for i in range(len(bounds) + 1)])
+    if schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(
+            0.0 if warmup else lr, max(1, total - warmup), warmup_target=lr if warmup else None,
+            warmup_steps=warmup)
+    return keras.optimizers.schedules.ExponentialDecay(
+        lr, max(1, int(decay_epochs * steps_per_epoch)), decay_rate, staircase=True)
+
+
+def make_optimizer(name: str, learning_rate, *, weight_decay: float = 0.0, momentum: float = 0.9):
+    """A Keras optimiser by name; `weight_decay` is Keras' decoupled decay (for plain SGD the
+    same update as an L2 penalty of weight_decay / 2)."""
+    wd = weight_decay or None
+    if name == "sgd":
+        return keras.optimizers.SGD(learning_rate, momentum=momentum, weight_decay=wd)
+    if name == "adam":
+        return keras.optimizers.Adam(learning_rate, weight_decay=wd)
+    if name == "adamw":
+        return keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay or 0.004)
+    if name == "rmsprop":
+        return keras.optimizers.RMSprop(learning_rate, rho=0.9, momentum=momentum, epsilon=1e-3,
+                                        weight_decay=wd)
+    if name == "nadam":
+        return keras.optimizers.Nadam(learning_rate, weight_decay=wd)
+    raise ValueError(f"Unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}.")
+
+
+def scaled_lr(preset: Preset, global_batch: int) -> float:
+    """The preset's learning rate scaled linearly to `global_batch` (Goyal et al. 2017)."""
+    return preset.lr * global_batch / preset.lr_batch
+
+
+def describe(preset_name: str, values: dict[str, Any]) -> str:
+    """One line a tool prints when a preset sets its flags."""
+    body = ", ".join(f"{k}={v}" for k, v in values.items())
+    return f"preset {preset_name}: {body} ({PRESETS[preset_name].source})"
+
+
+def steps_for(num_examples: int | None, batch_size: int, drop_remainder: bool) -> int | None:
+    if not num_examples:
+        return None
+    return num_examples // batch_size if drop_remainder else math.ceil(num_examples / batch_size)
+
+
+
+
+# ----------------------------------------------------------------------------- run artefacts
+
+class AtomicCheckpoint(keras.callbacks.Callback):
+    """Every epoch, the weights to `directory/epoch_{NNN}.weights.h5`, and the best model so far
+    (by `monitor`) to `directory/../best.keras`; each file is written beside its place and moved
+    into it, so a kill mid-write never leaves a truncated checkpoint."""
+
+    def __init__(self, directory, *, best_path=None, monitor="val_accuracy", mode="max",
+                 keep: int = 3):
+        super().__init__()
+        self.directory, self.best_path, self.monitor, self.keep = directory, best_path, monitor, keep
+        self.sign = 1.0 if mode == "max" else -1.0
+        self.best = -math.inf
+
+    def _atomic(self, path, save):
+        import os
+        import tempfile
+
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        suffix = ".weights.h5" if path.endswith(".weights.h5") else os.path.splitext(path)[1]
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".tmp-",
+                                   suffix=suffix)
+        os.close(fd)
+        try:
+            save(tmp)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+
+    def on_epoch_end(self, epoch, logs=None):
+        import glob
+        import os
+
+        path = os.path.join(self.directory, f"epoch_{epoch + 1:03d}.weights.h5")
+        self._atomic(path, self.model.save_weights)
+        for old in sorted(glob.glob(os.path.join(self.directory, "epoch_*.weights.h5")))[:-self.keep]:
+            os.remove(old)
+        value = (logs or {}).get(self.monitor)
+        if self.best_path and value is not None and self.sign * value > self.best:
+            self.best = self.sign * value
+            self._atomic(self.best_path, self.model.save)
+
+
+def run_callbacks(model_dir, *, monitor: str = "val_accuracy", chief: bool = True,
+                  tensorboard: bool = True) -> list:
+    """The callbacks of a training run in `model_dir`: resume state (`backup/`, Keras'
+    `BackupAndRestore`), per-epoch weights (`checkpoints/`), the best model (`best.keras`),
+    TensorBoard logs (`logs/`) and `history.csv`. Non-chief workers of a cluster keep their
+    backup in a private directory and write nothing else."""
+    import os
+    import tempfile
+
+    if not chief:
+        return [keras.callbacks.BackupAndRestore(tempfile.mkdtemp(prefix="kerasnets-worker-"))]
+    os.makedirs(model_dir, exist_ok=True)
+    callbacks = [
+        keras.callbacks.BackupAndRestore(os.path.join(model_dir, "backup")),
+        AtomicCheckpoint(os.path.join(model_dir, "checkpoints"),
+                         best_path=os.path.join(model_dir, "best.keras"), monitor=monitor),
+        keras.callbacks.CSVLogger(os.path.join(model_dir, "history.csv"), append=True),
+    ]
+    if tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(os.path.join(model_dir, "logs"),
+                                                     write_graph=False))
+    return callbacks
+
+
+def write_results(model_dir, results: dict, history: dict | None = None, *,
+                  title: str = "", marks: dict | None = None) -> dict:
+    """`metrics.json` (results + the history) and `curves.png`, written atomically."""
+    import json
+    import os
+
+    from kerasnets.plots import plot_history
+    from kerasnets.utils import atomic_write_text
+
+    payload = dict(results)
+    if history:
+        payload["history"] = {k: [float(v) for v in vs] for k, vs in history.items()}
+        payload["curves"] = plot_history(history, os.path.join(model_dir, "curves.png"),
+                                         title=title, marks=marks)
+    atomic_write_text(os.path.join(model_dir, "metrics.json"),
+                      json.dumps(payload, indent=2, default=str) + "\n")
+    return payload
