@@ -10,5 +10,22 @@ __version__ = "0.1.0"
 
 from kerasnets.registry import ModelEntry, Paper, create_model, get_entry, list_models, model_info
 
-__all__ = ["ModelEntry", "Paper", "create_model", "get_entry", "list_models", "model_info",
-           "__version__"]
+
+
+def load_model(path, *, compile: bool = True):
+    """`keras.saving.load_model` with kerasnets' custom layers registered first (a `.keras` file
+    of a kerasnets model names layers such as `kerasnets>TrainableSubsampling`). A missing file
+    is an error that names it."""
+    import os
+
+    import keras
+
+    from kerasnets import applications, layers  # noqa: F401  (registers the custom layers)
+
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"No saved model at {os.fspath(path)!r}.")
+    return keras.saving.load_model(path, compile=compile)
+
+
+__all__ = ["ModelEntry", "Paper", "create_model", "get_entry", "list_models", "load_model",
+           "model_info", "__version__"]

@@ -76,3 +76,31 @@ def plot_lines(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], pa
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return _save(fig, path)
+
+
+def plot_confusion(matrix, path, *, class_names: Sequence[str] | None = None,
+                   title: str = "") -> str:
+    """A confusion matrix (rows true, columns predicted) as a heat map with counts."""
+    import numpy as np
+
+    plt = _figure()
+    matrix = np.asarray(matrix)
+    n = matrix.shape[0]
+    size = min(12.0, 2.5 + 0.45 * n)
+    fig, ax = plt.subplots(figsize=(size, size))
+    ax.imshow(matrix, cmap="Blues")
+    names = list(class_names) if class_names is not None else [str(i) for i in range(n)]
+    if n <= 40:
+        ax.set_xticks(range(n), names, rotation=90, fontsize=7)
+        ax.set_yticks(range(n), names, fontsize=7)
+        if n <= 20:
+            peak = matrix.max() or 1
+            for i in range(n):
+                for j in range(n):
+                    ax.text(j, i, int(matrix[i, j]), ha="center", va="center", fontsize=7,
+                            color="white" if matrix[i, j] > peak / 2 else "black")
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    if title:
+        ax.set_title(title)
+    return _save(fig, path)

@@ -1,4 +1,10 @@
-"""tf.data input pipelines (sources, paper recipes, distribution strategies).
+"""tf.data input pipelines and tf.distribute strategies.
 
-Planned in the pipelines issue (#5); nothing is exported yet.
+- `pipelines.sources.load(source, split)`: (uint8 image, int64 label) datasets from the built-in
+  digits, TFDS, image folders and TFRecords, with a `DatasetInfo`.
+- `pipelines.transforms`: the papers' train / eval recipes (alexnet, vgg, inception, cifar,
+  none), normalisation per registry entry, MixUp / CutMix / RandAugment, batching.
+- `pipelines.evaluation`: centre, 10-crop and multi-scale evaluation protocols.
+- `pipelines.data.prepare`: both splits for one model in one call (what the tools use).
+- `pipelines.strategy`: strategies and mixed precision from names.
 """
