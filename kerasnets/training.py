@@ -168,6 +168,19 @@ def evaluate(model, data, *, strategy=None, steps: int | None = None, verbose: i
     return logs
 
 
+def set_bn_momentum(model, momentum: float) -> int:
+    """Set the moving-statistics momentum of every BatchNormalization layer (nested models
+    included); returns how many were changed. Keras' default 0.99 needs several hundred steps to
+    forget the initial statistics (mean 0, variance 1), so short runs evaluate badly with it;
+    0.9 is PyTorch's default (its `momentum=0.1`)."""
+    count = 0
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = float(momentum)
+            count += 1
+    return count
+
+
 # ----------------------------------------------------------------------------- presets
 
 @dataclasses.dataclass(frozen=True)

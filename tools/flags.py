@@ -24,3 +24,153 @@ def resolve_models(pattern: str) -> list[str]:
             raise ValueError(f"No registered model matches {part!r}.")
         names += [n for n in matched if n not in names]
     return names
+
+
+def define_data_flags(default_dataset="digits", default_recipe=None):
+    """Where the images come from and how they are prepared (pipelines.sources / transforms)."""
+    flags.DEFINE_string("dataset", default_dataset,
+                        "'digits' (built in, offline), a TFDS name ('cifar10', "
+                        "'imagenette/320px'), an image-folder path or TFRecord files.")
+    flags.DEFINE_string("data_dir", None, "TFDS data_dir (prepared datasets).")
+    flags.DEFINE_string("train_split", "train", "Split to train on.")
+    flags.DEFINE_string("eval_split", "test", "Split to validate / evaluate on.")
+    flags.DEFINE_list("classes", None, "Keep only these class indices (remapped to 0..k-1).")
+    flags.DEFINE_string("recipe", default_recipe, "Augmentation recipe: alexnet, vgg, inception, "
+                        "cifar, none (default: the preset's, else none).")
+    flags.DEFINE_integer("image_size", None, "Square input size (default: the model's).")
+    flags.DEFINE_integer("batch_size", 64, "Global batch size (split across replicas).")
+    flags.DEFINE_integer("seed", 0, "Seed for weights, shuffling and augmentation.")
+    flags.DEFINE_bool("cache", True, "Cache decoded images in memory.")
+    flags.DEFINE_float("mixup", 0.0, "MixUp alpha (0 = off).")
+    flags.DEFINE_float("cutmix", 0.0, "CutMix alpha (0 = off).")
+    flags.DEFINE_bool("randaugment", False, "RandAugment (Keras' layer).")
+
+
+def define_strategy_flags():
+    """tf.distribute strategy and precision (pipelines.strategy)."""
+    flags.DEFINE_enum("strategy", "auto", ["auto", "one_device", "mirrored", "multi_worker", "tpu",
+                                           "parameter_server"],
+                      "Distribution strategy; multi_worker reads TF_CONFIG.")
+    flags.DEFINE_string("tpu", None, "TPU name or grpc:// address ('' for a local TPU VM).")
+    flags.DEFINE_integer("num_gpus", None, "Use the first N GPUs (mirrored).")
+    flags.DEFINE_integer("logical_cpus", 0, "Split the CPU into N logical devices (mirrored on "
+                         "a CPU-only machine, for testing).")
+    flags.DEFINE_enum("mixed_precision", "auto", ["auto", "float32", "mixed_float16",
+                                                  "mixed_bfloat16"],
+                      "auto: float16 on GPU, bfloat16 on TPU, float32 on CPU.")
+    flags.DEFINE_bool("jit_compile", False, "XLA-compile the train step (helps ResNet-50 on CPU "
+                      "~2x, slows depthwise models ~9x: see tools.benchmark).")
+
+
+def define_training_flags(default_epochs=10):
+    """Optimiser, schedule and run directory (kerasnets.training)."""
+    flags.DEFINE_string("model_dir", None, "Run directory: checkpoints, logs, metrics.json, "
+                        "curves.png (default: runs/<model>).")
+    flags.DEFINE_integer("epochs", default_epochs, "Epochs.")
+    flags.DEFINE_integer("steps_per_epoch", None, "Cap the steps of an epoch.")
+    flags.DEFINE_enum("preset", None, ["alexnet", "vgg", "resnet", "mobilenet", "efficientnet"],
+                      "A paper's recipe: optimizer, lr schedule, weight decay, augmentation "
+                      "(flags given explicitly win).")
+    flags.DEFINE_enum("optimizer", "sgd", ["sgd", "adam", "adamw", "rmsprop", "nadam"],
+                      "Optimizer.")
+    flags.DEFINE_float("lr", None, "Learning rate (default: the preset's scaled to the batch, "
+                       "else 0.05 for sgd, 1e-3 otherwise).")
+    flags.DEFINE_enum("schedule", "cosine", ["constant", "step", "cosine", "plateau",
+                                             "exponential"], "Learning-rate schedule.")
+    flags.DEFINE_float("weight_decay", 0.0, "Decoupled weight decay.")
+    flags.DEFINE_float("label_smoothing", 0.0, "Label smoothing.")
+    flags.DEFINE_float("momentum", 0.9, "Momentum (sgd, rmsprop).")
+    flags.DEFINE_float("bn_momentum", 0.9, "BatchNorm moving-average momentum for this run "
+                       "(Keras' 0.99 needs hundreds of steps before evaluation is meaningful; "
+                       "0.9 is PyTorch's default). 0 keeps the model's own.")
+
+
+def start_strategy(FLAGS):
+    """Strategy and precision from the strategy flags; call before building anything."""
+    from pipelines import strategy as S
+
+    if FLAGS.logical_cpus:
+        S.configure_logical_cpus(FLAGS.logical_cpus)
+    strategy = S.make_strategy(FLAGS.strategy, tpu=FLAGS.tpu, num_gpus=FLAGS.num_gpus)
+    policy = S.set_mixed_precision(FLAGS.mixed_precision, strategy)
+    return strategy, policy
+
+
+def training_settings(FLAGS) -> dict:
+    """Optimizer / schedule / recipe settings from flags and the preset; explicit flags win.
+    Returns the settings (printed by the tool and stored in metrics.json)."""
+    from kerasnets import training
+
+    preset = training.PRESETS.get(FLAGS.preset) if FLAGS.preset else None
+    given = {name for name in ("optimizer", "lr", "schedule", "weight_decay", "label_smoothing",
+                               "recipe", "momentum", "randaugment")
+             if FLAGS[name].present}
+    s = {"optimizer": FLAGS.optimizer, "schedule": FLAGS.schedule,
+         "weight_decay": FLAGS.weight_decay, "label_smoothing": FLAGS.label_smoothing,
+         "recipe": FLAGS.recipe or "none", "momentum": FLAGS.momentum,
+         "randaugment": FLAGS.randaugment, "step_epochs": (1 / 3, 2 / 3), "decay_rate": 0.1,
+         "decay_epochs": 1.0}
+    if preset:
+        from_preset = {"optimizer": preset.optimizer, "schedule": preset.schedule,
+                       "weight_decay": preset.weight_decay,
+                       "label_smoothing": preset.label_smoothing, "recipe": preset.recipe,
+                       "momentum": preset.momentum, "randaugment": preset.randaugment,
+                       "lr": training.scaled_lr(preset, FLAGS.batch_size)}
+        s.update({k: v for k, v in from_preset.items() if k not in given})
+        s.update(step_epochs=preset.step_epochs, decay_rate=preset.decay_rate,
+                 decay_epochs=preset.decay_epochs)
+    if FLAGS.lr is not None:
+        s["lr"] = FLAGS.lr
+    s.setdefault("lr", 0.05 if s["optimizer"] == "sgd" else 1e-3)
+    return s
+
+
+def make_optimizer(settings: dict, epochs: int):
+    from kerasnets import training
+
+    lr = training.make_schedule(settings["schedule"], settings["lr"], epochs=epochs,
+                                steps_per_epoch=settings["steps_per_epoch"],
+                                step_epochs=settings["step_epochs"],
+                                decay_rate=settings["decay_rate"],
+                                decay_epochs=settings["decay_epochs"])
+    return training.make_optimizer(settings["optimizer"], lr,
+                                   weight_decay=settings["weight_decay"],
+                                   momentum=settings["momentum"])
+
+
+def data_from_flags(FLAGS, entry, **overrides):
+    """`pipelines.data.prepare` with the data flags (keywords override them)."""
+    from pipelines.data import prepare
+
+    options = dict(train_split=FLAGS.train_split, eval_split=FLAGS.eval_split,
+                   data_dir=FLAGS.data_dir,
+                   classes=[int(c) for c in FLAGS.classes] if FLAGS.classes else None,
+                   image_size=FLAGS.image_size, batch_size=FLAGS.batch_size,
+                   recipe=FLAGS.recipe or "none", seed=FLAGS.seed, cache=FLAGS.cache,
+                   mixup=FLAGS.mixup, cutmix=FLAGS.cutmix, randaugment=FLAGS.randaugment)
+    options.update(overrides)
+    return prepare(FLAGS.dataset, entry, **options)
+
+
+def run(main):
+    """`absl.app.run(main)`, where a bad input (ValueError, FileNotFoundError, the data
+    sources' DatasetUnavailableError) ends the tool with its message and exit status 2 instead
+    of a traceback; KERASNETS_TRACEBACK=1 shows the traceback."""
+    import os
+    import sys
+
+    from absl import app, logging
+
+    def guarded(argv):
+        try:
+            return main(argv)
+        except (ValueError, FileNotFoundError, RuntimeError) as e:
+            if os.environ.get("KERASNETS_TRACEBACK") or type(e).__name__ not in (
+                    "ValueError", "FileNotFoundError", "DatasetUnavailableError",
+                    "UsageError"):
+                raise
+            print(f"error: {e}", file=sys.stderr)
+            sys.exit(2)
+
+    logging.set_verbosity(logging.WARNING)
+    app.run(guarded)

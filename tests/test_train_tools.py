@@ -1,0 +1,121 @@
+"""tools.train and tools.evaluate end to end on the built-in digits (offline)."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from pipelines import sources
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": ROOT}
+
+
+def run_tool(*args, check=True, timeout=600):
+    proc = subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True,
+                          text=True, env=ENV, timeout=timeout)
+    if check and proc.returncode:
+        raise AssertionError(proc.stdout[-3000:] + proc.stderr[-3000:])
+    return proc
+
+
+def epochs_in(path):
+    return [int(r["epoch"]) for r in csv.DictReader(open(path))] if os.path.exists(path) else []
+
+
+@pytest.fixture(scope="module")
+def lenet_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("lenet")
+    proc = run_tool("tools.train", "--model", "lenet5", "--dataset", "digits", "--epochs", "3",
+                    "--batch_size", "32", "--lr", "0.05", "--model_dir", str(run))
+    return run, proc
+
+
+def test_train_learns_digits_and_writes_its_run(lenet_run):
+    run, proc = lenet_run
+    results = json.load(open(run / "metrics.json"))
+    assert results["final"]["accuracy"] > 0.7, results["final"]      # chance is 0.1
+    assert results["chance_accuracy"] == pytest.approx(0.1)
+    assert len(results["history"]["val_accuracy"]) == 3
+    assert "final test accuracy" in proc.stdout
+    assert sorted(os.listdir(run / "checkpoints"))[-1] == "epoch_003.weights.h5"
+    for name in ("best.keras", "final.keras", "curves.png", "history.csv"):
+        assert os.path.getsize(run / name) > 0, name
+    assert os.listdir(run / "logs")                                    # TensorBoard
+    assert not [f for f in os.listdir(run) if f.startswith(".tmp")]
+
+
+def test_evaluate_protocols_on_the_trained_model(lenet_run, tmp_path):
+    run, _ = lenet_run
+    n_test = len(sources.digits_arrays("test")[1])
+    trained = json.load(open(run / "metrics.json"))["final"]["accuracy"]
+    for protocol, views in (("center", 1), ("10crop", 10)):
+        out = tmp_path / protocol
+        proc = run_tool("tools.evaluate", "--keras_file", str(run / "best.keras"),
+                        "--dataset", "digits", "--protocol", protocol, "--output_dir", str(out))
+        result = json.load(open(out / "results.json"))
+        assert result["views"] == views and result["n"] == n_test
+        assert result["top1"] > 0.5, result["top1"]
+        assert sum(map(sum, result["confusion"])) == n_test
+        assert os.path.getsize(out / "confusion.png") > 0
+        assert "top-1" in proc.stdout
+    best = json.load(open(tmp_path / "center" / "results.json"))["top1"]
+    assert best >= trained - 0.15        # centre crop of an 8x8 digit cuts little
+
+
+def test_evaluate_refuses_mismatched_classes_and_missing_files(lenet_run, tmp_path):
+    run, _ = lenet_run
+    proc = run_tool("tools.evaluate", "--keras_file", str(run / "best.keras"), "--dataset",
+                    "digits", "--classes", "0,1,2", "--output_dir", str(tmp_path), check=False)
+    assert proc.returncode != 0 and "predicts 10 classes but digits has 3" in proc.stderr
+    proc = run_tool("tools.evaluate", "--keras_file", str(tmp_path / "nope.keras"),
+                    check=False)
+    assert proc.returncode != 0 and "nope.keras' does not exist" in proc.stderr
+
+
+def test_train_resumes_after_a_kill(tmp_path):
+    args = [sys.executable, "-m", "tools.train", "--model", "lenet5", "--dataset", "digits",
+            "--epochs", "4", "--steps_per_epoch", "4", "--batch_size", "16",
+            "--model_dir", str(tmp_path)]
+    history = tmp_path / "history.csv"
+    proc = subprocess.Popen(args, cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while len(epochs_in(history)) < 2 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = epochs_in(history)
+    assert 2 <= len(done) < 4, f"the run was not killed mid-way: {done}"
+    resumed = subprocess.run(args, cwd=ROOT, env=ENV, capture_output=True, text=True,
+                             timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"Epoch {len(done) + 1}/4" in resumed.stdout
+    assert "Epoch 1/4" not in resumed.stdout
+    assert epochs_in(history) == [0, 1, 2, 3]
+    assert len(json.load(open(tmp_path / "metrics.json"))["history"]["loss"]) == 4
+
+
+def test_train_preset_prints_what_it_sets_and_unknown_model_fails(tmp_path):
+    proc = run_tool("tools.train", "--model", "lenet5", "--dataset", "digits", "--epochs", "1",
+                    "--steps_per_epoch", "2", "--preset", "resnet", "--lr", "0.01",
+                    "--model_dir", str(tmp_path))
+    assert "preset resnet: optimizer=sgd, lr=0.01, schedule=step, weight_decay=0.0001" \
+        in proc.stdout
+    assert json.load(open(tmp_path / "metrics.json"))["settings"]["recipe"] == "inception"
+    proc = run_tool("tools.train", "--model", "resnet2O_cifar", "--model_dir", str(tmp_path),
+                    check=False)
+    assert proc.returncode == 2 and "Unknown model name 'resnet2O_cifar'" in proc.stderr
+    assert "resnet20_cifar" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_issue_command_resnet20_cifar_learns_digits(tmp_path):
+    run_tool("tools.train", "--model", "resnet20_cifar", "--dataset", "digits", "--epochs", "3",
+             "--model_dir", str(tmp_path))
+    assert json.load(open(tmp_path / "metrics.json"))["final"]["accuracy"] > 0.8
