@@ -1,0 +1,255 @@
+"""Grow a network with Net2Net while it trains, and train its final architecture from scratch
+for comparison: the experiment of Chen, Goodfellow & Shlens, "Net2Net: Accelerating Learning via
+Knowledge Transfer" (arXiv:1511.05641, section 3), at small scale.
+
+    python -m tools.net2net --model lenet5 --model_options activation=relu,output=dense \\
+        --dataset digits --image_size 32 --lr 0.01 \\
+        --schedule "train:3,wider:stem_conv:2x,train:3,deeper:fc1_relu,train:3"
+
+`--schedule` steps (comma-separated): `train:EPOCHS`, `wider:LAYER:WIDTH` (`2x`, `1.5x` or units),
+`deeper:LAYER[:conv|dense][:KERNEL_SIZE]` (the kind follows the layer's output rank when
+omitted); layer names are the model's (`stage2_out`, `stage1_block1_conv`, `fc1`, ...; inserted
+layers are `{LAYER}_deeper{n}_*`). The whole schedule is tried on the untrained model first, so
+a step that cannot apply fails before any training. Each growth step is checked on a validation
+batch (largest output change) and saved as `--model_dir/step{i}_{op}_{layer}.keras`; the trained
+result is `final.keras`. Then the final architecture is re-initialised at random and trained for
+the same number of epochs. Data flags are the shared ones (`tools/flags.py`); the optimiser is
+re-created after each growth (its variables change) with a constant learning rate.
+
+Writes the per-epoch table (CSV at `--output`, Markdown beside it) and two PNGs:
+`<output>.png` (validation accuracy, grown vs scratch) and `<output>_grown.png` (the grown run's
+curves with the growth steps marked).
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import io
+import os
+import platform
+import shlex
+import sys
+import tempfile
+import time
+
+from absl import flags
+
+from kerasnets.utils import atomic_write_text
+from tools import flags as shared
+
+shared.define_device_flags()
+shared.define_data_flags()
+flags.DEFINE_string("model", None, "Registry name of the starting model (e.g. lenet5, vgg11).")
+flags.DEFINE_string("model_options", "", "Builder keywords, 'key=value,...' (e.g. "
+                    "'activation=relu,output=dense' for LeNet-5, 'shortcut=\"B\"').")
+flags.DEFINE_string("schedule", None, "Growth schedule, e.g. 'train:3,wider:stage1_block1_conv:"
+                    "2x,train:3,deeper:stage2_out,train:3'.")
+flags.DEFINE_enum("optimizer", "sgd", ["sgd", "adam", "adamw", "rmsprop", "nadam"],
+                  "Optimizer (a fresh one after each growth step; constant learning rate).")
+flags.DEFINE_float("lr", None, "Learning rate (default 0.05 for sgd, 1e-3 otherwise).")
+flags.DEFINE_float("momentum", 0.9, "Momentum (sgd, rmsprop).")
+flags.DEFINE_float("bn_momentum", 0.9, "BatchNorm moving-average momentum for this run (as "
+                   "tools.train; 0 keeps the model's own).")
+flags.DEFINE_integer("steps_per_epoch", None, "Cap the steps of an epoch.")
+flags.DEFINE_float("noise", 0.0, "Net2WiderNet symmetry-breaking noise (x the kernel's std).")
+flags.DEFINE_bool("scratch", True, "Also train the final architecture from random init.")
+flags.DEFINE_string("output", "docs/results/net2net.csv", "CSV path; .md and .png beside it.")
+flags.DEFINE_string("model_dir", None, "Where grown models are saved (.keras; default "
+                    "runs/net2net_<model>).")
+flags.mark_flags_as_required(["model", "schedule"])
+FLAGS = flags.FLAGS
+
+COLUMNS = ["epoch", "grown_params", "grown_accuracy", "grown_val_accuracy", "scratch_accuracy",
+           "scratch_val_accuracy", "grown_val_loss", "scratch_val_loss", "then_grown",
+           "max_abs_diff"]
+
+
+def parse_options(text: str) -> dict:
+    """'a=1,b=relu' -> {'a': 1, 'b': 'relu'} (Python literals where they parse)."""
+    options = {}
+    for item in [s.strip() for s in text.split(",") if s.strip()]:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--model_options item {item!r} is not key=value.")
+        try:
+            options[key.strip()] = ast.literal_eval(value.strip())
+        except (ValueError, SyntaxError):
+            options[key.strip()] = value.strip()
+    return options
+
+
+def _compile(model, data):
+    """A fresh optimiser (the variables change with each growth step), the data's loss."""
+    from kerasnets import training
+
+    if FLAGS.bn_momentum:
+        training.set_bn_momentum(model, FLAGS.bn_momentum)
+    lr = FLAGS.lr if FLAGS.lr is not None else 0.05 if FLAGS.optimizer == "sgd" else 1e-3
+    model.compile(optimizer=training.make_optimizer(FLAGS.optimizer, lr, momentum=FLAGS.momentum),
+                  loss=data.loss, metrics=["accuracy"])
+    return model
+
+
+def _save_model(model, path) -> str:
+    """Save a .keras file through a temporary file moved into place."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".keras")
+    os.close(fd)
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def _fmt(value):
+    if isinstance(value, float):
+        return f"{value:.2e}" if 0 < abs(value) < 1e-3 else f"{value:.4f}"
+    return "" if value is None else str(value)
+
+
+def _train(model, data, epochs, initial_epoch):
+    """Epoch logs of training `model` from `initial_epoch` to `epochs`."""
+    from kerasnets import training
+
+    history = training.fit(model, data.train, epochs=epochs, initial_epoch=initial_epoch,
+                           validation_data=data.eval, steps_per_epoch=FLAGS.steps_per_epoch,
+                           verbose=2)
+    return [{k: float(v[i]) for k, v in history.history.items()}
+            for i in range(len(history.history["loss"]))]
+
+
+def _evaluate(model, data):
+    from kerasnets import training
+
+    return {f"val_{k}": float(v)
+            for k, v in training.evaluate(model, data.eval, verbose=0).items()}
+
+
+def main(argv):
+    del argv
+    import keras
+    import tensorflow as tf
+
+    import kerasnets
+    from kerasnets import net2net
+    from kerasnets.plots import plot_history, plot_lines
+
+    if FLAGS.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(FLAGS.threads)
+    try:
+        steps = net2net.parse_schedule(FLAGS.schedule)
+    except ValueError as e:
+        raise ValueError(str(e))
+    total_epochs = sum(s.epochs for s in steps)
+    if not total_epochs:
+        raise ValueError("--schedule has no train:EPOCHS step.")
+    entry = kerasnets.get_entry(FLAGS.model)
+    options = parse_options(FLAGS.model_options)
+    model_dir = FLAGS.model_dir or os.path.join("runs", f"net2net_{entry.name}")
+    data = shared.data_from_flags(FLAGS, entry)
+    size, channels, info = data.image_size, data.channels, data.info
+
+    keras.utils.set_random_seed(FLAGS.seed)
+    model = kerasnets.create_model(FLAGS.model, input_shape=(size, size, channels),
+                                   classes=info.num_classes, **options)
+    try:  # fail fast: every growth step must apply (a dry run on the untrained model)
+        check = model
+        for step in steps:
+            check = check if step.op == "train" else net2net.apply_step(check, step)
+        del check
+    except ValueError as e:
+        raise ValueError(f"The schedule cannot be applied to {FLAGS.model}: {e}")
+    model = _compile(model, data)
+    print(f"{FLAGS.model} ({model.count_params():,} parameters) on {info.name} "
+          f"({info.num_classes} classes) at {size}x{size}x{channels}; schedule: "
+          + ",".join(map(str, steps)))
+    rows = [{"epoch": 0, "grown_params": model.count_params(),
+             **{f"grown_{k}": v for k, v in _evaluate(model, data).items()}}]
+    # One validation batch (the cache is full now): checks each growth step's function
+    # preservation and gives deeper's BatchNorm statistics.
+    probe = next(iter(data.eval.take(1)))[0]
+    history, marks, epoch, start = {}, {}, 0, time.perf_counter()
+    for i, step in enumerate(steps, start=1):
+        if step.op == "train":
+            for logs in _train(model, data, epoch + step.epochs, epoch):
+                epoch += 1
+                for k, v in logs.items():
+                    history.setdefault(k, []).append(v)
+                rows.append({"epoch": epoch, "grown_params": model.count_params(),
+                             **{f"grown_{k}": v for k, v in logs.items()}})
+            continue
+        before = model.count_params()
+        grown = net2net.apply_step(model, step, noise=FLAGS.noise, seed=FLAGS.seed + i,
+                                   data=probe)
+        diff = net2net.max_output_difference(model, grown, probe)
+        model = _compile(grown, data)
+        path = _save_model(model, os.path.join(model_dir,
+                                               f"step{i:02d}_{step.op}_{step.layer}.keras"))
+        note = f"{step} ({before:,} -> {model.count_params():,})"
+        row = rows[-1]
+        row["then_grown"] = "; ".join(filter(None, [row.get("then_grown"), note]))
+        row["max_abs_diff"] = max(row.get("max_abs_diff", 0.0), diff)
+        marks[epoch + 0.5] = " + ".join(filter(None, [marks.get(epoch + 0.5), str(step)]))
+        print(f"{note}: max |output change| {diff:.2e} on a validation batch; saved {path}")
+    grown_seconds = time.perf_counter() - start
+    final_path = _save_model(model, os.path.join(model_dir, "final.keras"))
+
+    scratch_seconds = 0.0
+    if FLAGS.scratch:
+        keras.utils.set_random_seed(FLAGS.seed + 1)
+        scratch = _compile(keras.models.clone_model(model), data)  # fresh initialisers
+        print(f"From scratch: the final architecture ({scratch.count_params():,} parameters), "
+              f"{total_epochs} epochs.")
+        rows[0].update({f"scratch_{k}": v for k, v in _evaluate(scratch, data).items()})
+        start = time.perf_counter()
+        for row, logs in zip(rows[1:], _train(scratch, data, total_epochs, 0)):
+            row.update({f"scratch_{k}": v for k, v in logs.items()})
+        scratch_seconds = time.perf_counter() - start
+
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows({k: _fmt(r.get(k)) for k in COLUMNS} for r in rows)
+    atomic_write_text(FLAGS.output, buffer.getvalue())
+    stem = os.path.splitext(FLAGS.output)[0]
+    lr = FLAGS.lr if FLAGS.lr is not None else 0.05 if FLAGS.optimizer == "sgd" else 1e-3
+    header = (
+        f"Net2Net on {info.name}: `{FLAGS.model}`"
+        + (f" ({FLAGS.model_options})" if FLAGS.model_options else "")
+        + f" at {size}x{size}x{channels}, {info.num_classes} classes, schedule "
+        f"`{','.join(map(str, steps))}`; batch {FLAGS.batch_size}, {FLAGS.optimizer} lr {lr} "
+        f"(a fresh optimiser after each growth step), recipe {FLAGS.recipe or 'none'}, noise "
+        f"{FLAGS.noise}, seed {FLAGS.seed}. `grown`: trained while growing (epoch 0: before "
+        f"training; `then_grown`: the steps applied after that epoch, with the parameters before "
+        f"-> after, and `max_abs_diff` the largest change of any output on a validation batch); "
+        f"`scratch`: the final architecture ({model.count_params():,} parameters) from random "
+        f"init for the same {total_epochs} epochs. Wall time {grown_seconds:.0f} s grown, "
+        f"{scratch_seconds:.0f} s scratch; TensorFlow {tf.__version__}, Keras "
+        f"{keras.__version__}, {platform.machine()} with {os.cpu_count()} CPUs.\n\n"
+        f"    python -m tools.net2net {' '.join(shlex.quote(a) for a in sys.argv[1:])}")
+    lines = [header, "", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(_fmt(r.get(c)) for c in COLUMNS) + " |" for r in rows]
+    markdown = "\n".join(lines) + "\n"
+    atomic_write_text(stem + ".md", markdown)
+
+    epochs = [r["epoch"] for r in rows]
+    series = {"Net2Net (grown)": (epochs, [r.get("grown_val_accuracy") for r in rows])}
+    if FLAGS.scratch:
+        series["random init (final architecture)"] = (
+            epochs, [r.get("scratch_val_accuracy") for r in rows])
+    plot_lines(series, stem + ".png", xlabel="epoch", ylabel="validation accuracy",
+               title=f"Net2Net: {FLAGS.model} on {info.name}")
+    plot_history(history, stem + "_grown.png", title=f"{FLAGS.model} grown while training",
+                 marks={label: at for at, label in marks.items()})
+    print("\n" + markdown)
+    print(f"Wrote {FLAGS.output}, {stem}.md, {stem}.png, {stem}_grown.png; models in "
+          f"{os.path.dirname(final_path)}")
+
+
+if __name__ == "__main__":
+    shared.run(main)
