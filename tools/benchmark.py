@@ -2,6 +2,10 @@
 
     python -m tools.benchmark --models 'resnet*' --input_size 64
     python -m tools.benchmark --models resnet50,vgg16 --input_size 224 --batch_size 8 --steps 5
+    python -m tools.benchmark --pipeline --models resnet50 --batch_size 16 --steps 3 \
+        --output docs/results/pipeline_resnet50_224.csv   # input pipeline vs training images/s
+    python -m tools.benchmark --serving --models resnet20_cifar --steps 20 \
+        --output docs/results/serving_32px.csv   # Keras vs SavedModel vs TFLite vs ONNX latency
 
 One row per model; for models that keras.applications also has (same weights, same graph), the
 keras model is measured in the same run and the ratios kerasnets/keras are reported. FLOPs are
@@ -30,6 +34,20 @@ flags.DEFINE_bool("train", True, "Also measure training steps.")
 flags.DEFINE_bool("compare_keras", True, "Measure keras.applications' equivalent in the same run.")
 flags.DEFINE_bool("grouped_conv", False, "Instead of models: time Keras Conv2D(groups=32) against "
                   "kerasnets' GroupedConv2D on a batch of 56x56x128 maps (ResNeXt's grouped 3x3).")
+flags.DEFINE_bool("pipeline", False, "Instead of models: images/s of the input pipeline "
+                  "(decode + each recipe of --recipes) on a JPEG folder, against --models' "
+                  "training images/s (pipelines.benchmark).")
+flags.DEFINE_string("data_dir", None, "--pipeline: a folder of class sub-folders of JPEGs; "
+                    "default: --pipeline_images random 300-500 px JPEGs in a temporary folder.")
+flags.DEFINE_list("recipes", "alexnet,vgg,inception,cifar,none,inception+randaugment",
+                  "--pipeline: recipe specs (a recipe, optionally +randaugment/+mixup/+cutmix).")
+flags.DEFINE_integer("pipeline_images", 300, "--pipeline: random JPEGs to write.")
+flags.DEFINE_integer("pipeline_batches", 10, "--pipeline: timed batches per recipe.")
+flags.DEFINE_bool("serving", False, "Instead of training: serving latency (batch 1) and images/s "
+                  "(larger batches) of each model in Keras against its verified SavedModel, "
+                  "TFLite and ONNX exports (kerasnets.serving).")
+flags.DEFINE_list("serving_runtimes", "keras,saved_model,tflite,onnx", "--serving: runtimes.")
+flags.DEFINE_list("serving_batches", "1,32", "--serving: batch sizes.")
 flags.DEFINE_string("output", "docs/results/benchmark.csv", "CSV path; a .md table is written "
                     "beside it.")
 FLAGS = flags.FLAGS
@@ -75,6 +93,80 @@ def grouped_conv(output):
     _write_tables(rows, columns, header, output)
 
 
+def pipeline(output):
+    import keras
+    import tensorflow as tf
+
+    from pipelines.benchmark import benchmark_pipeline
+
+    names = shared.resolve_models(FLAGS.models) if FLAGS["models"].present else ["resnet50"]
+    if len(names) != 1:
+        raise app.UsageError(f"--pipeline compares with one model; --models gives {names}.")
+    progress = keras.utils.Progbar(len(FLAGS.recipes), unit_name="recipe")
+    rows = benchmark_pipeline(
+        FLAGS.data_dir, model_name=names[0], recipes=FLAGS.recipes, image_size=FLAGS.input_size,
+        batch_size=FLAGS.batch_size, batches=FLAGS.pipeline_batches, warmup=FLAGS.warmup,
+        model_steps=FLAGS.steps, model_warmup=FLAGS.warmup, num_images=FLAGS.pipeline_images,
+        callback=lambda i, row: progress.update(i + 1, [("img_s", row["pipeline_img_s"])]))
+    columns = ["recipe", "model", "input", "batch", "pipeline_img_s", "model_train_img_s",
+               "ratio", "images", "seconds"]
+    source = FLAGS.data_dir or f"{FLAGS.pipeline_images} random JPEGs of 300-500 px"
+    header = (f"Input pipeline: TensorFlow {tf.__version__}, Keras {keras.__version__}, "
+              f"{platform.machine()} with {os.cpu_count()} CPUs; {source}. pipeline_img_s = "
+              f"read + decode + recipe + normalise + batch {FLAGS.batch_size} (tf.data, "
+              f"AUTOTUNE), {FLAGS.pipeline_batches} batches after {FLAGS.warmup}; "
+              f"model_train_img_s = {names[0]}'s training step on random data (median of "
+              f"{FLAGS.steps}); ratio = pipeline / model (target >= 10).")
+    if not FLAGS["output"].present:
+        size = rows[0]["input"]
+        output = f"docs/results/pipeline_{names[0]}_{size}.csv"
+    _write_tables(rows, columns, header, output)
+
+
+def serving(output):
+    import tempfile
+
+    import keras
+    import tensorflow as tf
+
+    import kerasnets
+    from kerasnets.serving import serving_benchmark
+
+    names = shared.resolve_models(FLAGS.models)
+    batches = [int(b) for b in FLAGS.serving_batches]
+    threads = FLAGS.threads or os.cpu_count()
+    rows = []
+    progress = keras.utils.Progbar(len(names), unit_name="model")
+    for i, name in enumerate(names):
+        entry = kerasnets.get_entry(name)
+        size = FLAGS.input_size or entry.input_shape[0]
+        if size < entry.min_size:
+            raise app.UsageError(f"--input_size={size} is below {name}'s minimum "
+                                 f"{entry.min_size}.")
+        model = kerasnets.create_model(name, input_shape=(size, size, entry.input_shape[2]))
+        with tempfile.TemporaryDirectory() as workdir:
+            rows += [{"model": name, "input": size, **row} for row in serving_benchmark(
+                model, workdir, runtimes=FLAGS.serving_runtimes, batch_sizes=batches,
+                preprocessing=entry.preprocessing, steps=FLAGS.steps, warmup=FLAGS.warmup,
+                threads=threads, log=None)]
+        del model
+        keras.backend.clear_session(free_memory=True)
+        progress.update(i + 1)
+    columns = ["model", "input", "runtime", "size_mb"] + [
+        f"b{b}_{k}" for b in batches for k in ("ms", "img_s", "speedup")]
+    header = (f"Serving: TensorFlow {tf.__version__}, Keras {keras.__version__}, "
+              f"{platform.machine()} with {os.cpu_count()} CPUs; numpy in, numpy out: keras = "
+              f"tf.function over the model, saved_model = its serving_default signature after "
+              f"tf.saved_model.load, tflite = ai-edge-litert's interpreter ({threads} threads), "
+              f"onnx = onnxruntime (CPU provider); every export verified after reload. Median "
+              f"of {FLAGS.steps} interleaved calls after {FLAGS.warmup} warm-up; b1_ms = "
+              f"latency at batch 1, b{batches[-1]}_img_s = images/s at batch {batches[-1]}; "
+              f"speedup = Keras' time / the runtime's (> 1: faster than Keras).")
+    if not FLAGS["output"].present:
+        output = f"docs/results/serving_{FLAGS.input_size or 'default'}px.csv"
+    _write_tables(rows, columns, header, output)
+
+
 def _write_tables(rows, columns, header, output):
     import io
 
@@ -101,6 +193,10 @@ def main(argv):
         tf.config.threading.set_intra_op_parallelism_threads(FLAGS.threads)
     if FLAGS.grouped_conv:
         return grouped_conv(FLAGS.output)
+    if FLAGS.pipeline:
+        return pipeline(FLAGS.output)
+    if FLAGS.serving:
+        return serving(FLAGS.output)
     names = shared.resolve_models(FLAGS.models)
     rows = []
     progress = keras.utils.Progbar(len(names), unit_name="model")

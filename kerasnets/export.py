@@ -1,0 +1,559 @@
+"""Export a kerasnets classifier for serving, verified after reload.
+
+Formats (`FORMATS`), each written into a temporary directory beside `output` and moved into place
+only once the artifact has been reloaded and its outputs match the Keras model's, so a server
+never sees a half-written or wrong export:
+
+- `saved_model` -- a TensorFlow SavedModel written by Keras' `keras.export.ExportArchive` (what
+  `Model.export` uses) with named signatures returning `probabilities`, `top_k_classes`,
+  `top_k_probabilities` and, when class names are given, `top_k_class_names`:
+  `serving_default` takes the model's input (`input_dtype`: model-ready float32 images, uint8
+  pixels normalised inside, or encoded image bytes) and, with `include_preprocessing`,
+  `serving_bytes` takes a string tensor of encoded JPEG / PNG / GIF / BMP images and decodes,
+  converts channels, resizes and normalises them exactly as the evaluation pipeline
+  (`pipelines.transforms.to_channels`, `center_crop_resize`, `normalize` with the registry
+  entry's `preprocessing`).
+- `tflite` -- LiteRT flatbuffer by Keras' `Model.export(format="litert")`, built-in ops only (no
+  Flex delegate in ai-edge-litert), float32 or `dynamic_range` / `float16` quantised; checked
+  with ai-edge-litert's interpreter (`tf.lite.Interpreter` is deprecated).
+- `onnx` -- by Keras' `Model.export(format="onnx")` (tf2onnx 1.17), checked with onnxruntime.
+- `keras` -- the `.keras` file, reloaded with `keras.saving.load_model`.
+
+TFLite and ONNX hold the probabilities only (one input, one output). Every grouped convolution
+(`kerasnets.layers.GroupedConv2D`) is traced on its split route whatever the device, so exports
+are the same everywhere and ONNX never sees Keras' native grouped convolution (tf2onnx cannot map
+it and onnxruntime rejects the result as INVALID_GRAPH). An op a format cannot express raises
+`UnsupportedOpError` naming the op(s).
+
+The output directory holds the artifact (`saved_model`: the directory itself; otherwise
+`model.tflite` / `model.onnx` / `model.keras`) and `export.json` (input, preprocessing,
+signatures, class names, the verification's max abs difference). `load_export` reloads any
+export as a `Served` predictor.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import re
+from typing import Callable, Sequence
+
+import keras
+import numpy as np
+
+FORMATS = ("saved_model", "tflite", "onnx", "keras")
+INPUT_DTYPES = ("float32", "uint8", "string")
+QUANTIZATIONS = ("none", "dynamic_range", "float16")
+PREPROCESSING_MODES = ("caffe", "tf", "torch", "raw")
+ARTIFACTS = {"saved_model": ".", "tflite": "model.tflite", "onnx": "model.onnx",
+             "keras": "model.keras"}
+METADATA = "export.json"
+BYTES_SIGNATURE = "serving_bytes"
+# Max abs difference of probabilities (raw outputs for `keras`) between reload and Keras.
+DEFAULT_TOLERANCE = {"none": 1e-4, "float16": 1e-2, "dynamic_range": 0.1}
+
+
+class ExportError(RuntimeError):
+    """The artifact could not be written, reloaded, or does not match the Keras model."""
+
+
+class UnsupportedOpError(ExportError):
+    """The model uses ops the target format cannot express; `ops` names them."""
+
+    def __init__(self, fmt: str, ops: Sequence[str], detail: str = ""):
+        self.format, self.ops = fmt, tuple(ops)
+        super().__init__(f"Cannot export to {fmt}: unsupported op(s) {', '.join(self.ops)}"
+                         f"{detail}.")
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportResult:
+    output: str                  # the export directory
+    artifact: str                # the SavedModel directory or the model file
+    format: str
+    signatures: tuple[str, ...]  # checked signatures (one for formats without named signatures)
+    max_abs_diff: float          # largest over every checked signature and batch size
+    tolerance: float
+    checked_inputs: int
+
+
+# ---------------------------------------------------------------------------------------------
+# Building the serving graph.
+
+def ends_in_softmax(model) -> bool:
+    """Whether the model's last layer applies softmax (else its outputs are taken as logits)."""
+    last = model.layers[-1]
+    return (isinstance(last, keras.layers.Softmax)
+            or getattr(getattr(last, "activation", None), "__name__", "") == "softmax")
+
+
+@contextlib.contextmanager
+def split_grouped_convolutions(model):
+    """Trace every `GroupedConv2D` of `model` (nested models included) on its split route, then
+    restore each layer's `implementation`."""
+    from kerasnets.layers import GroupedConv2D
+
+    layers = [layer for layer in model._flatten_layers(include_self=False, recursive=True)
+              if isinstance(layer, GroupedConv2D)]
+    saved = [layer.implementation for layer in layers]
+    try:
+        for layer in layers:
+            layer.implementation = "split"
+        yield layers
+    finally:
+        for layer, implementation in zip(layers, saved):
+            layer.implementation = implementation
+
+
+class _Normalize(keras.layers.Layer):
+    """uint8 / float pixels in [0, 255] -> model input, by the registry's preprocessing mode
+    (`pipelines.transforms.normalize`). Used only inside exported graphs, never saved."""
+
+    def __init__(self, mode: str, **kwargs):
+        super().__init__(**kwargs)
+        self.mode = mode
+
+    def call(self, pixels):
+        from pipelines.transforms import normalize
+
+        return normalize(keras.ops.cast(pixels, "float32"), self.mode)
+
+
+def serving_model(model, input_dtype: str = "float32", preprocessing: str | None = None):
+    """A functional wrapper: `images` (model-ready float32, or uint8 pixels normalised inside)
+    -> probabilities (softmax added when the model outputs logits)."""
+    shape = tuple(model.input_shape[1:])
+    inputs = keras.Input(shape, dtype=input_dtype, name="images")
+    x = _Normalize(preprocessing, name="normalize")(inputs) if input_dtype == "uint8" else inputs
+    y = model(x, training=False)
+    if not ends_in_softmax(model):
+        y = keras.layers.Softmax(name="probabilities")(y)
+    return keras.Model(inputs, y, name=f"{model.name}_serving")
+
+
+def decode_images(image_bytes, size: int, channels: int, preprocessing: str,
+                  crop_fraction: float = 0.875):
+    """Encoded images (string tensor [N]) -> model input [N, size, size, channels], exactly as
+    the evaluation pipeline: decode as RGB, convert to `channels`, centre crop + resize
+    (`center_crop_resize`), normalise (`normalize`)."""
+    import tensorflow as tf
+
+    from pipelines.transforms import center_crop_resize, normalize, to_channels
+
+    def one(data):
+        image = tf.io.decode_image(data, channels=3, expand_animations=False)
+        image = center_crop_resize(to_channels(image, channels), size, crop_fraction)
+        return tf.cast(image, tf.float32)
+
+    images = tf.map_fn(one, image_bytes,
+                       fn_output_signature=tf.TensorSpec((size, size, channels), tf.float32))
+    return normalize(images, preprocessing)
+
+
+def _named_outputs(probabilities, top_k: int, class_names):
+    import tensorflow as tf
+
+    top = tf.math.top_k(probabilities, k=top_k)
+    out = {"probabilities": probabilities, "top_k_classes": top.indices,
+           "top_k_probabilities": top.values}
+    if class_names:
+        out["top_k_class_names"] = tf.gather(tf.constant(list(class_names)), top.indices)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Writers, one per format.
+
+def _write_saved_model(model, path, *, input_dtype, preprocessing, include_preprocessing,
+                       crop_fraction, class_names, top_k):
+    import tensorflow as tf
+
+    size, channels = model.input_shape[1], model.input_shape[3]
+    float_net = serving_model(model)
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    bytes_spec = tf.TensorSpec((None,), tf.string, name="image_bytes")
+
+    def from_bytes(image_bytes):
+        x = decode_images(image_bytes, size, channels, preprocessing, crop_fraction)
+        return _named_outputs(float_net(x), top_k, class_names)
+
+    if input_dtype == "string":
+        archive.add_endpoint("serving_default", from_bytes, input_signature=[bytes_spec])
+    else:
+        net = float_net if input_dtype == "float32" else serving_model(model, input_dtype,
+                                                                       preprocessing)
+        archive.add_endpoint(
+            "serving_default", lambda images: _named_outputs(net(images), top_k, class_names),
+            input_signature=[tf.TensorSpec((None,) + tuple(model.input_shape[1:]),
+                                           tf.as_dtype(input_dtype), name="images")])
+        if include_preprocessing:
+            archive.add_endpoint(BYTES_SIGNATURE, from_bytes, input_signature=[bytes_spec])
+    archive.write_out(path, verbose=False)
+
+
+_TFLITE_OP = re.compile(r"'tf\.(\w+)' op is neither a custom op nor a flex op")
+
+
+def _write_tflite(model, path, *, input_dtype, preprocessing, quantization):
+    import tensorflow as tf
+
+    options = {"target_spec": {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]}}
+    if quantization != "none":
+        options["optimizations"] = [tf.lite.Optimize.DEFAULT]
+    if quantization == "float16":
+        options["target_spec"]["supported_types"] = [tf.float16]
+    net = serving_model(model, input_dtype, preprocessing)
+    try:
+        net.export(path, format="litert", verbose=False, **options)
+    except Exception as error:  # the converter's error lists the ops without builtin kernels
+        ops = sorted(set(_TFLITE_OP.findall(str(error))))
+        if ops:
+            raise UnsupportedOpError("tflite", ops, " (no TFLite built-in kernel; ai-edge-litert "
+                                                   "has no Flex delegate for TensorFlow ops)") \
+                from None
+        raise
+
+
+def _write_onnx(model, path, *, input_dtype, preprocessing):
+    import onnx
+    import tensorflow as tf
+
+    net = serving_model(model, input_dtype, preprocessing)
+    spec = tf.TensorSpec((None,) + tuple(model.input_shape[1:]), tf.as_dtype(input_dtype),
+                         name="images")
+    logger = logging.getLogger("tf2onnx")  # its INFO lines would flood a tool's output
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        net.export(path, format="onnx", verbose=False, input_signature=[spec])
+    finally:
+        logger.setLevel(level)
+    # tf2onnx only logs ops it cannot map and leaves them in the graph as TensorFlow ops.
+    graph = onnx.load(path, load_external_data=False).graph
+    bad = {}
+    for node in graph.node:
+        if node.domain in ("", "ai.onnx") and not onnx.defs.has(node.op_type, node.domain):
+            bad.setdefault(node.op_type, node.name)
+    if bad:
+        raise UnsupportedOpError("onnx", sorted(bad), " (no ONNX equivalent in tf2onnx; at "
+                                 + ", ".join(f"{n!r}" for n in bad.values()) + ")")
+
+
+# ---------------------------------------------------------------------------------------------
+# Reloading.
+
+class Served:
+    """A reloaded export. `predict(inputs, signature)` returns the probabilities (raw model
+    outputs for the `keras` format) as numpy; `outputs` returns every named output of a
+    SavedModel signature."""
+
+    def __init__(self, path, *, threads: int | None = None):
+        self.path = os.fspath(path)
+        meta_path = os.path.join(self.path, METADATA)
+        if not os.path.exists(meta_path):
+            raise FileNotFoundError(f"{self.path!r} is not a kerasnets export (no {METADATA}).")
+        with open(meta_path) as f:
+            self.metadata = json.load(f)
+        self.format = self.metadata["format"]
+        artifact = os.path.join(self.path, ARTIFACTS[self.format])
+        if self.format == "saved_model":
+            import tensorflow as tf
+
+            self._loaded = tf.saved_model.load(artifact)
+            self.signatures = tuple(self._loaded.signatures)
+        elif self.format == "tflite":
+            from ai_edge_litert.interpreter import Interpreter
+
+            self._interpreter = Interpreter(model_path=artifact, num_threads=threads)
+            self._runner = self._interpreter.get_signature_runner("serving_default")
+            self._input = self._interpreter.get_signature_list()["serving_default"]["inputs"][0]
+            self.signatures = ("serving_default",)
+        elif self.format == "onnx":
+            import onnxruntime as ort
+
+            options = ort.SessionOptions()
+            if threads:
+                options.intra_op_num_threads = threads
+            self._session = ort.InferenceSession(artifact, options,
+                                                 providers=["CPUExecutionProvider"])
+            self._input = self._session.get_inputs()[0].name
+            self.signatures = ("serving_default",)
+        else:
+            import kerasnets.applications  # noqa: F401  (registers every custom layer)
+
+            self._model = keras.saving.load_model(artifact, compile=False)
+            self.signatures = ("serving_default",)
+
+    def outputs(self, inputs, signature: str = "serving_default") -> dict[str, np.ndarray]:
+        if self.format != "saved_model":
+            return {"probabilities": self.predict(inputs, signature)}
+        import tensorflow as tf
+
+        function = self._loaded.signatures[signature]
+        (name,) = function.structured_input_signature[1]
+        return {k: v.numpy() for k, v in function(**{name: tf.constant(inputs)}).items()}
+
+    def predict(self, inputs, signature: str = "serving_default") -> np.ndarray:
+        if signature not in self.signatures:
+            raise ValueError(f"{self.path!r} has no signature {signature!r}; it has "
+                             f"{', '.join(self.signatures)}.")
+        if self.format == "saved_model":
+            return self.outputs(inputs, signature)["probabilities"]
+        if self.format == "tflite":
+            (out,) = self._runner(**{self._input: np.asarray(inputs)}).values()
+            return out
+        if self.format == "onnx":
+            return self._session.run(None, {self._input: np.asarray(inputs)})[0]
+        return np.asarray(self._model(np.asarray(inputs), training=False))
+
+
+def load_export(path, *, threads: int | None = None) -> Served:
+    """Reload an export written by `export` (any format)."""
+    return Served(path, threads=threads)
+
+
+# ---------------------------------------------------------------------------------------------
+# Checking inputs and the export itself.
+
+def check_inputs(model, *, preprocessing=None, num=4, seed=0, crop_fraction=0.875
+                 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Inputs for the reload check by input dtype, each with the model-ready float32 images they
+    stand for: random pixels (`uint8`), the same normalised (`float32`; in [-1, 1] when
+    `preprocessing` is unknown) and, with `preprocessing`, encoded images (`string`: PNG and
+    JPEG files of another, non-square size, alternating)."""
+    import tensorflow as tf
+
+    from pipelines.transforms import normalize
+
+    height, width, channels = model.input_shape[1:]
+    rng = np.random.default_rng(seed)
+    pixels = rng.integers(0, 256, size=(num, height, width, channels), dtype=np.uint8)
+    if preprocessing is None:  # unknown normalisation: inputs in [-1, 1]
+        model_ready = pixels.astype("float32") / 127.5 - 1.0
+    else:
+        model_ready = normalize(pixels.astype("float32"), preprocessing).numpy()
+    kinds = {"float32": (model_ready, model_ready), "uint8": (pixels, model_ready)}
+    if preprocessing is not None:
+        big = rng.integers(0, 256, size=(num, height * 5 // 4 + 3, width * 3 // 2, 3),
+                           dtype=np.uint8)
+        encoded = np.array([(tf.io.encode_png if i % 2 == 0 else tf.io.encode_jpeg)(image)
+                            .numpy() for i, image in enumerate(big)], dtype=object)
+        decoded = decode_images(tf.constant(encoded), height, channels, preprocessing,
+                                crop_fraction).numpy()
+        kinds["string"] = (encoded, decoded)
+    return kinds
+
+
+def _reference(model, images) -> np.ndarray:
+    out = np.asarray(model(images, training=False))
+    return out if ends_in_softmax(model) else np.asarray(keras.ops.softmax(out))
+
+
+def verify_export(path, model, *, input_dtype="float32", preprocessing=None, tolerance=1e-4,
+                  num=4, seed=0, crop_fraction=0.875, log: Callable[[str], None] | None = print
+                  ) -> tuple[float, tuple[str, ...]]:
+    """Reload the export at `path`, run every signature on `num` check inputs (as one batch and
+    as a batch of one) and compare with the Keras model. Returns (max abs difference, checked
+    signatures); raises ExportError above `tolerance`."""
+    try:
+        served = load_export(path)
+    except Exception as error:
+        raise ExportError(f"The exported {_format_of(path)} artifact cannot be reloaded: "
+                          f"{str(error).strip()[:2000]}") from error
+    kinds = check_inputs(model, preprocessing=preprocessing, num=num, seed=seed,
+                         crop_fraction=crop_fraction)
+    plan = {"serving_default": input_dtype}
+    if BYTES_SIGNATURE in served.signatures:
+        plan[BYTES_SIGNATURE] = "string"
+    worst = 0.0
+    for signature, kind in plan.items():
+        inputs, model_ready = kinds[kind]
+        expected = (np.asarray(model(model_ready, training=False)) if served.format == "keras"
+                    else _reference(model, model_ready))
+        diffs = []
+        for batch in (slice(None), slice(0, 1)):
+            got = served.predict(inputs[batch], signature)
+            if got.shape != expected[batch].shape:
+                raise ExportError(f"{signature}: the reloaded {served.format} model returns shape "
+                                  f"{got.shape}, the Keras model {expected[batch].shape}.")
+            diffs.append(float(np.max(np.abs(got - expected[batch]))))
+            if not diffs[-1] <= tolerance:  # also catches NaN
+                raise ExportError(f"{signature}: the reloaded {served.format} model differs from "
+                                  f"the Keras model by {diffs[-1]:.3g} (max abs, tolerance "
+                                  f"{tolerance:g}) on {len(got)} check input(s).")
+        if served.format == "saved_model":
+            named = served.outputs(inputs, signature)
+            best = np.take_along_axis(named["probabilities"], named["top_k_classes"][:, :1], -1)
+            if not np.array_equal(best[:, 0], named["probabilities"].max(-1)):
+                raise ExportError(f"{signature}: top_k_classes does not start at the most "
+                                  f"probable class.")
+        worst = max([worst] + diffs)
+        if log:
+            log(f"  {signature}: max abs difference {max(diffs):.3g} (tolerance {tolerance:g}) "
+                f"on {num} {kind} input(s), batches of {num} and 1")
+    return worst, tuple(plan)
+
+
+def _format_of(path):
+    try:
+        with open(os.path.join(path, METADATA)) as f:
+            return json.load(f)["format"]
+    except (OSError, ValueError, KeyError):
+        return "model"
+
+
+# ---------------------------------------------------------------------------------------------
+# The one entry point.
+
+# Python modules each format needs to be written and checked, and the extra that installs them.
+_RUNTIME_MODULES = {"tflite": (("ai_edge_litert", "ai-edge-litert"), "tflite"),
+                    "onnx": (("tf2onnx", "tf2onnx"), ("onnxruntime", "onnxruntime"), "onnx")}
+
+
+def _require(fmt):
+    import importlib.util
+
+    *modules, extra = _RUNTIME_MODULES.get(fmt, ("",))
+    missing = [package for module, package in modules if importlib.util.find_spec(module) is None]
+    if missing:
+        raise ExportError(f"Format {fmt!r} needs {', '.join(missing)}: pip install "
+                          f"'kerasnets[{extra}]'.")
+
+
+def _validate(model, fmt, input_dtype, preprocessing, include_preprocessing, quantization,
+              class_names, top_k, crop_fraction):
+    def choice(name, value, allowed):
+        if value not in allowed:
+            raise ValueError(f"Unknown {name} {value!r}; expected one of {', '.join(allowed)}.")
+
+    choice("format", fmt, FORMATS)
+    _require(fmt)
+    choice("input dtype", input_dtype, INPUT_DTYPES)
+    choice("quantization", quantization, QUANTIZATIONS)
+    if preprocessing is not None:
+        choice("preprocessing mode", preprocessing, PREPROCESSING_MODES)
+    shape = tuple(model.input_shape)
+    if len(shape) != 4 or None in shape[1:]:
+        raise ValueError(f"export needs one image input of known size (batch, height, width, "
+                         f"channels); {model.name} takes {shape}. Rebuild it with a fixed "
+                         f"input_shape.")
+    if len(model.output_shape) != 2:
+        raise ValueError(f"export needs a classifier with outputs (batch, classes); "
+                         f"{model.name} returns {model.output_shape} (include_top=False?).")
+    classes = model.output_shape[-1]
+    if fmt != "saved_model" and (input_dtype == "string" or include_preprocessing):
+        raise ValueError(f"Encoded image bytes (--dtype string / --include_preprocessing) need "
+                         f"image decoding ops, which only the saved_model format has; for "
+                         f"{fmt}, use --dtype uint8 to take pixels and normalise inside.")
+    if fmt == "keras" and input_dtype != "float32":
+        raise ValueError("The keras format saves the model as it is: input dtype float32 only.")
+    if fmt != "tflite" and quantization != "none":
+        raise ValueError(f"Quantization {quantization!r} is a TFLite option; format {fmt!r} "
+                         f"exports float32.")
+    needs_mode = input_dtype != "float32" or include_preprocessing
+    if needs_mode and preprocessing is None:
+        raise ValueError("Pixels or image bytes in need the model's input normalisation: pass "
+                         f"preprocessing= (one of {', '.join(PREPROCESSING_MODES)}; a registry "
+                         f"entry's .preprocessing).")
+    if class_names is not None and len(class_names) != classes:
+        raise ValueError(f"{len(class_names)} class names given, the model has {classes} "
+                         f"classes.")
+    if not isinstance(top_k, int) or top_k < 1:
+        raise ValueError(f"top_k must be a positive integer, got {top_k!r}.")
+    if not 0 < crop_fraction <= 1:
+        raise ValueError(f"crop_fraction must be in (0, 1], got {crop_fraction}.")
+
+
+def export(model, output, *, format: str = "saved_model", input_dtype: str = "float32",
+           preprocessing: str | None = None, include_preprocessing: bool = False,
+           crop_fraction: float = 0.875, class_names: Sequence[str] | None = None,
+           top_k: int = 5, quantization: str = "none", tolerance: float | None = None,
+           num_checks: int = 4, seed: int = 0,
+           log: Callable[[str], None] | None = print) -> ExportResult:
+    """Export a classifier to `output` (a directory), reload it, check it, move it into place.
+
+    `preprocessing` is the registry entry's mode ("caffe" | "tf" | "torch" | "raw"), needed for
+    uint8 / string inputs and `include_preprocessing`; `crop_fraction` is the eval recipe's
+    centre crop for image bytes. `tolerance` (default `DEFAULT_TOLERANCE[quantization]`) bounds
+    the max abs difference of probabilities on `num_checks` random inputs per signature.
+    Raises ValueError for bad arguments, UnsupportedOpError naming ops a format cannot express,
+    ExportError when the reloaded artifact fails or differs; `output` is then left as it was.
+    """
+    from kerasnets.utils import atomic_directory
+
+    _validate(model, format, input_dtype, preprocessing, include_preprocessing, quantization,
+              class_names, top_k, crop_fraction)
+    tolerance = DEFAULT_TOLERANCE[quantization] if tolerance is None else float(tolerance)
+    top_k = min(top_k, model.output_shape[-1])
+    class_names = [str(n) for n in class_names] if class_names is not None else None
+    output = os.path.abspath(os.fspath(output))
+    with atomic_directory(output) as tmp:
+        artifact = os.path.join(tmp, ARTIFACTS[format])
+        with split_grouped_convolutions(model):
+            if format == "saved_model":
+                _write_saved_model(model, tmp, input_dtype=input_dtype,
+                                   preprocessing=preprocessing,
+                                   include_preprocessing=include_preprocessing,
+                                   crop_fraction=crop_fraction, class_names=class_names,
+                                   top_k=top_k)
+            elif format == "tflite":
+                _write_tflite(model, artifact, input_dtype=input_dtype,
+                              preprocessing=preprocessing, quantization=quantization)
+            elif format == "onnx":
+                _write_onnx(model, artifact, input_dtype=input_dtype,
+                            preprocessing=preprocessing)
+            else:
+                model.save(artifact)
+        metadata = _metadata(model, format, input_dtype, preprocessing, include_preprocessing,
+                             crop_fraction, class_names, top_k, quantization)
+        with open(os.path.join(tmp, METADATA), "w") as f:
+            json.dump(metadata, f, indent=1)
+        if log:
+            log(f"Wrote {format} export of {model.name}; checking it after reload:")
+        worst, signatures = verify_export(tmp, model, input_dtype=input_dtype,
+                                          preprocessing=preprocessing, tolerance=tolerance,
+                                          num=num_checks, seed=seed, crop_fraction=crop_fraction,
+                                          log=log)
+        metadata["check"] = {"max_abs_diff": worst, "tolerance": tolerance,
+                             "inputs_per_signature": num_checks, "signatures": list(signatures)}
+        with open(os.path.join(tmp, METADATA), "w") as f:
+            json.dump(metadata, f, indent=1)
+    return ExportResult(output=output, artifact=os.path.normpath(os.path.join(
+        output, ARTIFACTS[format])), format=format, signatures=signatures, max_abs_diff=worst,
+        tolerance=tolerance, checked_inputs=num_checks)
+
+
+def _metadata(model, fmt, input_dtype, preprocessing, include_preprocessing, crop_fraction,
+              class_names, top_k, quantization) -> dict:
+    import tensorflow as tf
+
+    import kerasnets
+
+    signatures = {}
+    if fmt == "saved_model":
+        outputs = ["probabilities", "top_k_classes", "top_k_probabilities"] + (
+            ["top_k_class_names"] if class_names else [])
+        signatures["serving_default"] = {
+            "input": "image_bytes" if input_dtype == "string" else "images",
+            "dtype": input_dtype, "outputs": outputs}
+        if include_preprocessing and input_dtype != "string":
+            signatures[BYTES_SIGNATURE] = {"input": "image_bytes", "dtype": "string",
+                                           "outputs": outputs}
+    else:
+        signatures["serving_default"] = {"input": "images", "dtype": input_dtype, "outputs": [
+            "probabilities" if fmt != "keras" or ends_in_softmax(model) else "logits"]}
+    return {
+        "model": model.name, "format": fmt, "artifact": ARTIFACTS[fmt],
+        "input_shape": list(model.input_shape[1:]), "classes": int(model.output_shape[-1]),
+        "input_dtype": input_dtype, "preprocessing": preprocessing,
+        "crop_fraction": crop_fraction if (input_dtype == "string" or include_preprocessing)
+        else None,
+        "quantization": quantization, "top_k": top_k, "class_names": class_names,
+        "signatures": signatures,
+        "versions": {"kerasnets": kerasnets.__version__, "tensorflow": tf.__version__,
+                     "keras": keras.__version__},
+    }

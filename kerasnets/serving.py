@@ -1,0 +1,114 @@
+"""Serving latency of a Keras classifier against its exports, as `python -m tools.benchmark
+--serving` reports it.
+
+Each runtime is called the way a server calls it, numpy in and numpy out: the Keras model as a
+compiled `tf.function` (the fastest way to call it in TensorFlow), the SavedModel's
+`serving_default` signature after `tf.saved_model.load`, the TFLite flatbuffer through
+ai-edge-litert's interpreter (XNNPACK, `threads` threads), the ONNX file through onnxruntime
+(CPU provider). Every export is written and verified by `kerasnets.export.export` first. Like
+`kerasnets.benchmark`, warm-up calls come first, then the runtimes' calls are interleaved
+(keras, saved_model, tflite, onnx, keras, ...) so that load on the machine hits them alike, and
+each figure is a median: latency in ms per call at batch 1, images/s at larger batches.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+RUNTIMES = ("keras", "saved_model", "tflite", "onnx")
+
+
+def keras_predictor(model) -> Callable[[np.ndarray], np.ndarray]:
+    """`model` as a compiled tf.function over any batch size, numpy in and out."""
+    import tensorflow as tf
+
+    spec = tf.TensorSpec((None,) + tuple(model.input_shape[1:]), tf.float32)
+    function = tf.function(lambda x: model(x, training=False), input_signature=[spec])
+    return lambda x: function(x).numpy()
+
+
+def interleaved_times(calls: Mapping[str, Callable[[], Any]], *, steps: int, warmup: int
+                      ) -> dict[str, list[float]]:
+    """Seconds per call of each zero-argument callable: `warmup` untimed calls each, then
+    `steps` rounds calling every one once."""
+    if steps < 1 or warmup < 0:
+        raise ValueError(f"steps must be >= 1 and warmup >= 0, got {steps} and {warmup}.")
+    for call in calls.values():
+        for _ in range(warmup):
+            call()
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(steps):
+        for name, call in calls.items():
+            start = time.perf_counter()
+            call()
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def measure_serving(predictors: Mapping[str, Callable[[np.ndarray], Any]], input_shape,
+                    *, batch_sizes: Sequence[int] = (1, 32), steps: int = 20, warmup: int = 3,
+                    seed: int = 0) -> dict[str, dict[str, float]]:
+    """Per predictor and batch size b: `b{b}_ms` (median ms per call), `b{b}_p90_ms` and
+    `b{b}_img_s` (b / median), on random float32 inputs of `input_shape` (without batch)."""
+    rng = np.random.default_rng(seed)
+    figures: dict[str, dict[str, float]] = {name: {} for name in predictors}
+    for batch in batch_sizes:
+        x = rng.uniform(-1, 1, size=(batch,) + tuple(input_shape)).astype("float32")
+        times = interleaved_times({name: (lambda p=p: p(x)) for name, p in predictors.items()},
+                                  steps=steps, warmup=warmup)
+        for name, t in times.items():
+            median = statistics.median(t)
+            figures[name].update({f"b{batch}_ms": 1e3 * median,
+                                  f"b{batch}_p90_ms": 1e3 * float(np.percentile(t, 90)),
+                                  f"b{batch}_img_s": batch / median})
+    return figures
+
+
+def _size_mb(path) -> float:
+    if os.path.isfile(path):
+        return os.path.getsize(path) / 2**20
+    return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path)
+               for f in files) / 2**20
+
+
+def serving_benchmark(model, workdir, *, runtimes: Sequence[str] = RUNTIMES,
+                      preprocessing: str | None = None, batch_sizes: Sequence[int] = (1, 32),
+                      steps: int = 20, warmup: int = 3, threads: int | None = None,
+                      log: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+    """Export `model` to every runtime of `runtimes` but keras (under `workdir`, verified),
+    reload, and measure them interleaved with the Keras model. One row per runtime: `runtime`,
+    `size_mb` (artifact), the `measure_serving` figures and `b{b}_speedup` (Keras' median time
+    over the runtime's; > 1: faster than Keras)."""
+    from kerasnets.export import export, load_export
+
+    unknown = [r for r in runtimes if r not in RUNTIMES]
+    if unknown or not runtimes:
+        raise ValueError(f"Unknown serving runtime(s) {unknown or runtimes}; expected some of "
+                         f"{', '.join(RUNTIMES)}.")
+    threads = threads or os.cpu_count()
+    predictors, sizes = {}, {}
+    for runtime in runtimes:
+        if runtime == "keras":
+            predictors[runtime] = keras_predictor(model)
+            sizes[runtime] = None
+            continue
+        result = export(model, os.path.join(workdir, runtime), format=runtime,
+                        preprocessing=preprocessing, log=log)
+        served = load_export(result.output, threads=threads)
+        predictors[runtime] = served.predict
+        sizes[runtime] = _size_mb(result.artifact)
+    figures = measure_serving(predictors, model.input_shape[1:], batch_sizes=batch_sizes,
+                              steps=steps, warmup=warmup)
+    rows = []
+    for runtime in runtimes:
+        row = {"runtime": runtime, "size_mb": sizes[runtime], **figures[runtime]}
+        if "keras" in figures:
+            for b in batch_sizes:
+                row[f"b{b}_speedup"] = figures["keras"][f"b{b}_ms"] / figures[runtime][f"b{b}_ms"]
+        rows.append(row)
+    return rows

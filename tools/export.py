@@ -1,0 +1,144 @@
+"""Export a model for serving: SavedModel, TFLite, ONNX or .keras, checked after reload.
+
+    python -m tools.export --model resnet20_cifar --weights ckpt.weights.h5 --classes 10 \\
+        --format saved_model --include_preprocessing --class_names names.txt --output export/r20
+    python -m tools.export --keras_file model.keras --model resnet18 --format tflite \\
+        --quantization float16 --output export/r18_tflite
+    python -m tools.export --model mobilenet_025 --input_size 128 --format onnx --dtype uint8 \\
+        --weights w.weights.h5 --output export/mobilenet_onnx
+
+`--model` alone builds the registry model (at `--input_size`, `--classes`) and loads `--weights`;
+with `--keras_file`, the model comes from the file and `--model` only names the registry entry
+whose input normalisation image inputs need (default: the entry named like the saved model).
+The export is written to a temporary directory, reloaded, compared with the Keras model on random
+inputs (the max abs difference is printed; over `--tolerance` fails), and only then moved to
+`--output`. Library: `kerasnets.export`.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from absl import app, flags
+
+flags.DEFINE_string("model", None, "Registry name: the model to build (with --weights), or with "
+                    "--keras_file the entry whose preprocessing image inputs use.")
+flags.DEFINE_string("weights", None, "Weights file for --model (.weights.h5, .keras, .h5).")
+flags.DEFINE_string("keras_file", None, "A saved .keras model to export instead of --model.")
+flags.DEFINE_integer("classes", None, "Classes of --model (default: the registry's).")
+flags.DEFINE_integer("input_size", None, "Square input size (default: the registry's, or the "
+                     "saved model's).")
+flags.DEFINE_enum("format", "saved_model", ["saved_model", "tflite", "onnx", "keras"],
+                  "Export format.")
+flags.DEFINE_string("output", None, "Output directory (replaced atomically).")
+flags.DEFINE_enum("dtype", "float32", ["float32", "uint8", "string"],
+                  "serving_default input: model-ready float32 images, uint8 pixels (normalised "
+                  "inside), or encoded image bytes (saved_model only).")
+flags.DEFINE_bool("include_preprocessing", False, "saved_model: add the 'serving_bytes' "
+                  "signature taking encoded JPEG/PNG bytes, decoded and normalised as the eval "
+                  "recipe.")
+flags.DEFINE_float("crop_fraction", 0.875, "Eval recipe's centre crop for image bytes (shorter "
+                   "side to size / crop_fraction, then the centre crop).")
+flags.DEFINE_enum("preprocessing", None, ["caffe", "tf", "torch", "raw"],
+                  "Input normalisation (default: the registry entry's).")
+flags.DEFINE_enum("quantization", "none", ["none", "dynamic_range", "float16"], "TFLite only.")
+flags.DEFINE_string("class_names", None, "Text file with one class name per line.")
+flags.DEFINE_integer("top_k", 5, "Classes in the top_k outputs.")
+flags.DEFINE_float("tolerance", None, "Max abs difference allowed after reload (default by "
+                   "quantization: 1e-4, float16 1e-2, dynamic_range 0.1).")
+flags.DEFINE_integer("num_checks", 4, "Random check inputs per signature.")
+flags.mark_flag_as_required("output")
+FLAGS = flags.FLAGS
+
+
+@flags.multi_flags_validator(["format", "dtype", "include_preprocessing", "quantization"],
+                             message="Encoded image bytes (--dtype string, "
+                             "--include_preprocessing) need the saved_model format (the only one "
+                             "with image decoding ops; use --dtype uint8 for pixels in), and "
+                             "--quantization is a tflite option.")
+def _format_options(values):  # checked at parse time, before TensorFlow is imported
+    image_bytes = values["dtype"] == "string" or values["include_preprocessing"]
+    return not ((image_bytes and values["format"] != "saved_model")
+                or (values["quantization"] != "none" and values["format"] != "tflite"))
+
+
+def _entry_or_none(name):
+    import kerasnets
+
+    try:
+        return kerasnets.get_entry(name)
+    except ValueError:
+        return None
+
+
+def build_model():
+    """The model to export and its registry entry (None when unknown)."""
+    import keras
+
+    import kerasnets
+
+    if not (FLAGS.model or FLAGS.keras_file):
+        raise ValueError("Pass --model NAME [--weights PATH] or --keras_file PATH.")
+    if FLAGS.keras_file:
+        if FLAGS.weights or FLAGS.classes:
+            raise ValueError("--weights and --classes go with --model alone; --keras_file holds "
+                             "its weights and classes.")
+        import kerasnets.applications  # noqa: F401  (registers every custom layer)
+
+        model = keras.saving.load_model(FLAGS.keras_file, compile=False)
+        entry = kerasnets.get_entry(FLAGS.model) if FLAGS.model else _entry_or_none(model.name)
+        height, width, channels = model.input_shape[1:]
+        size = FLAGS.input_size
+        if height is None or width is None:
+            size = size or (entry.input_shape[0] if entry else None)
+            if size is None:
+                raise ValueError(f"{FLAGS.keras_file} takes any input size: pass --input_size.")
+            inputs = keras.Input((size, size, channels), name="input")
+            model = keras.Model(inputs, model(inputs), name=model.name)
+        elif size and (size, size) != (height, width):
+            raise ValueError(f"--input_size={size}, but {FLAGS.keras_file} takes {height}x{width} "
+                             f"images.")
+        return model, entry
+    entry = kerasnets.get_entry(FLAGS.model)
+    size = FLAGS.input_size or entry.input_shape[0]
+    if size < entry.min_size:
+        raise ValueError(f"--input_size={size} is below {entry.name}'s minimum {entry.min_size}.")
+    if not FLAGS.weights:
+        print(f"Warning: no --weights; exporting {entry.name} with freshly initialised weights.",
+              file=sys.stderr)
+    model = kerasnets.create_model(entry.name, input_shape=(size, size, entry.input_shape[2]),
+                                   classes=FLAGS.classes or entry.classes, weights=FLAGS.weights)
+    return model, entry
+
+
+def read_class_names(path):
+    with open(path) as f:
+        names = [line.strip() for line in f if line.strip()]
+    if not names:
+        raise ValueError(f"{path} holds no class names (one per line).")
+    return names
+
+
+def main(argv):
+    del argv
+    from kerasnets.export import ExportError, export
+
+    try:
+        model, entry = build_model()
+        preprocessing = FLAGS.preprocessing or (entry.preprocessing if entry else None)
+        result = export(
+            model, FLAGS.output, format=FLAGS.format, input_dtype=FLAGS.dtype,
+            preprocessing=preprocessing, include_preprocessing=FLAGS.include_preprocessing,
+            crop_fraction=FLAGS.crop_fraction, top_k=FLAGS.top_k,
+            class_names=read_class_names(FLAGS.class_names) if FLAGS.class_names else None,
+            quantization=FLAGS.quantization, tolerance=FLAGS.tolerance,
+            num_checks=FLAGS.num_checks)
+    except (ValueError, FileNotFoundError, ExportError) as error:
+        sys.exit(f"export failed: {error}")
+    print(f"Exported {model.name} ({FLAGS.format}, signatures: {', '.join(result.signatures)}) "
+          f"to {result.artifact}; max abs difference after reload {result.max_abs_diff:.3g} "
+          f"(tolerance {result.tolerance:g}).")
+
+
+if __name__ == "__main__":
+    app.run(main)
