@@ -84,3 +84,118 @@ def test_missing_file_bad_hash_and_format(tmp_path):
     with pytest.raises(ValueError, match="local path"):
         applications.VGG11(weights="imagenet")
     assert os.path.exists(path)
+
+
+# ----------------------------------------------------------------------------- weights="imagenet"
+
+def _keras_sources() -> str:
+    import glob
+
+    folder = os.path.dirname(keras.src.applications.resnet.__file__)
+    return "".join(open(p).read() for p in sorted(glob.glob(os.path.join(folder, "*.py"))))
+
+
+def test_published_table_matches_keras_and_the_registry():
+    import kerasnets
+    from kerasnets.weights import PUBLISHED
+
+    text = _keras_sources()
+    for name, published in PUBLISHED.items():
+        assert hasattr(keras.applications, name), name
+        for md5 in (published.top_md5, published.notop_md5):
+            assert md5 is None or f'"{md5}"' in text, (name, md5)
+        assert published.base.rstrip("/").split("/")[-1] in text, name
+    equivalents = {kerasnets.get_entry(n).keras_equivalent for n in kerasnets.list_models()}
+    assert equivalents - {None} <= set(PUBLISHED)
+    assert PUBLISHED["ResNet50"].file(False) == (
+        "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        "https://storage.googleapis.com/tensorflow/keras-applications/resnet/"
+        "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        "4d473c1dd8becc155b73f8504c6f6626")
+    assert PUBLISHED["MobileNet"].file(True, 160)[0] == "mobilenet_1_0_160_tf.h5"
+    assert PUBLISHED["MobileNet"].file(True, 32)[0] == "mobilenet_1_0_224_tf.h5"
+
+
+def _publish(reference, path):
+    """Write `reference`'s weights the way keras.applications' files are: legacy HDF5, one
+    group per layer in order, attributes `layer_names` / `weight_names`."""
+    from keras.src.legacy.saving import legacy_h5_format
+
+    with h5py.File(path, "w") as f:
+        legacy_h5_format.save_weights_to_hdf5_group(f, reference)
+    return path
+
+
+@pytest.fixture
+def fake_download(tmp_path, monkeypatch):
+    """keras.utils.get_file answered from local files; records what was asked for."""
+    from kerasnets import weights
+
+    files, calls = {}, []
+
+    def get_file(fname, origin, cache_subdir="datasets", file_hash=None, **kwargs):
+        calls.append((fname, origin, cache_subdir, file_hash))
+        return files[fname]
+
+    monkeypatch.setattr(keras.utils, "get_file", get_file)
+    monkeypatch.setattr(weights, "_keras_cache_dir", lambda: str(tmp_path / "cache"))
+    monkeypatch.setattr("pipelines.sources.network_available", lambda *a, **k: True)
+    return files, calls
+
+
+@pytest.mark.parametrize("include_top", [False, True])
+def test_imagenet_loads_keras_published_h5_into_resnet50(tmp_path, fake_download, include_top):
+    from conftest import randomize_weights
+    from kerasnets.weights import PUBLISHED
+
+    files, calls = fake_download
+    reference = keras.applications.ResNet50(weights=None, include_top=include_top,
+                                            input_shape=SHAPE, classifier_activation=None)
+    randomize_weights(reference)
+    fname, url, md5 = PUBLISHED["ResNet50"].file(include_top)
+    files[fname] = _publish(reference, str(tmp_path / fname))
+    ours = applications.ResNet50(weights="imagenet", include_top=include_top, input_shape=SHAPE,
+                                 classifier_activation=None)
+    assert calls == [(fname, url, "models", md5)]
+    x = np.random.default_rng(0).uniform(0, 255, size=(2,) + SHAPE).astype("float32")
+    want = reference.predict(x, verbose=0)
+    assert np.std(want) > 1e-3                   # not a degenerate output
+    np.testing.assert_allclose(ours.predict(x, verbose=0), want, rtol=1e-4, atol=1e-4)
+
+
+def test_imagenet_backbone_of_a_transfer_classifier(tmp_path, fake_download):
+    from conftest import randomize_weights
+    from kerasnets import transfer
+    from kerasnets.weights import PUBLISHED
+
+    files, calls = fake_download
+    reference = keras.applications.MobileNet(weights=None, include_top=False, input_shape=SHAPE)
+    randomize_weights(reference)
+    fname = PUBLISHED["MobileNet"].file(False, SHAPE[0])[0]
+    files[fname] = _publish(reference, str(tmp_path / fname))
+    model = transfer.build_classifier("mobilenet", 5, input_shape=SHAPE, weights="imagenet")
+    assert calls[0][0] == "mobilenet_1_0_224_tf_no_top.h5"
+    features = keras.Model(model.input, model.get_layer(transfer.BACKBONE_OUT).output)
+    x = np.random.default_rng(0).uniform(-1, 1, size=(2,) + SHAPE).astype("float32")
+    np.testing.assert_allclose(features.predict(x, verbose=0), reference.predict(x, verbose=0),
+                               rtol=1e-4, atol=1e-4)
+
+
+def test_imagenet_offline_fails_fast_saying_how_to_pass_a_file(tmp_path, monkeypatch):
+    import time
+
+    from kerasnets import weights
+    from kerasnets.weights import WeightsUnavailableError, imagenet_weights
+
+    monkeypatch.setattr(weights, "_keras_cache_dir", lambda: str(tmp_path))
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")   # a closed port: no route out
+    start = time.time()
+    with pytest.raises(WeightsUnavailableError,
+                       match=r"resnet50_weights_tf_dim_ordering_tf_kernels_notop\.h5.*no network"
+                             r".*pass its local path \(weights='/path/to/resnet50_weights"):
+        applications.ResNet50(weights="imagenet", include_top=False)
+    assert time.time() - start < 10
+    with pytest.raises(ValueError, match="classes=1000"):
+        imagenet_weights("resnet50", include_top=True, classes=10)
+    with pytest.raises(ValueError, match="no published keras.applications weights.*resnet50"):
+        imagenet_weights("resnet18", include_top=False)

@@ -106,7 +106,8 @@ def flatten_fc_head(x, *, include_top, pooling, classes, classifier_activation, 
 
 
 def finish(inputs, outputs, *, name, weights=None):
-    """Create the functional model and load `weights` (None or a local file path)."""
+    """Create the functional model and load `weights` (None or a local file path; the public
+    builders have already turned "imagenet" into the path of Keras' published file)."""
     model = keras.Model(inputs, outputs, name=name)
     if weights is not None:
         from kerasnets.weights import load_weights
@@ -157,6 +158,13 @@ def variant_builder(builder_name: str, variant: str, generic: Callable[..., Any]
               classes=default_classes, classifier_activation="softmax", name=variant,
               **options):
         family_options = check_overrides(spec, fixed_options, options, builder_name)
+        if isinstance(weights, str) and weights == "imagenet":  # Keras' published file, fetched
+            from kerasnets.weights import imagenet_weights
+
+            shape = input_shape or (input_tensor.shape[1:] if input_tensor is not None
+                                    else default_input_shape)
+            weights = imagenet_weights(variant, include_top=include_top, classes=classes,
+                                       input_size=shape[0])
         return generic(spec, include_top=include_top, weights=weights, input_tensor=input_tensor,
                        input_shape=input_shape, pooling=pooling, classes=classes,
                        classifier_activation=classifier_activation, name=name,
@@ -168,8 +176,9 @@ def variant_builder(builder_name: str, variant: str, generic: Callable[..., Any]
         f"{doc or variant} ({paper}).\n\n"
         f"Reference: {params:,} trainable parameters at {default_classes} classes ({source}); "
         f"default input {tuple(input_shape)}.\n\n"
-        f"Arguments follow keras.applications: include_top, weights (None or a local .weights.h5 "
-        f"/ .keras / .h5 path), input_tensor, input_shape, pooling, classes, "
+        f"Arguments follow keras.applications: include_top, weights (None, a local .weights.h5 "
+        f"/ .keras / .h5 path, or 'imagenet' where keras.applications publishes the weights), "
+        f"input_tensor, input_shape, pooling, classes, "
         f"classifier_activation, name; then keyword-only options of the family.")
     registry.register(registry.ModelEntry(
         name=variant, family=family, builder=build, params=params, params_source=source,

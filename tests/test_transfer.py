@@ -1,0 +1,288 @@
+"""kerasnets.transfer (freezing, schedules, Yosinski networks) and tools.finetune / tools.transfer
+end to end on tiny inputs."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kerasnets import training, transfer
+from kerasnets.weights import WeightsMismatchError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHAPE = (32, 32, 3)
+
+
+def _classifier(classes=3, **kw):
+    return transfer.build_classifier("resnet20_cifar", classes, input_shape=SHAPE, **kw)
+
+
+def _tiny(classes=3, channels=3):
+    """A three-stage backbone named like the registry's (stem_*, stage{s}_block1_*, stage{s}_out)
+    with BatchNorm, small enough that training steps trace in a second."""
+    inputs = keras.Input(SHAPE[:2] + (channels,), name="input")
+    x = keras.layers.Conv2D(4, 3, strides=2, padding="same", name="stem_conv")(inputs)
+    x = keras.layers.BatchNormalization(name="stem_bn")(x)
+    x = keras.layers.ReLU(name="stem_relu")(x)
+    for s, width in enumerate((4, 8, 8), start=1):
+        x = keras.layers.Conv2D(width, 3, strides=2 if s > 1 else 1, padding="same",
+                                name=f"stage{s}_block1_conv")(x)
+        x = keras.layers.BatchNormalization(name=f"stage{s}_block1_bn")(x)
+        x = keras.layers.ReLU(name=f"stage{s}_block1_relu")(x)
+        x = keras.layers.Identity(name=f"stage{s}_out")(x)
+    return transfer.build_classifier(keras.Model(inputs, x, name="tiny"), classes)
+
+
+def _data(n=24, classes=3, seed=0, batch=8):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n,) + SHAPE).astype("float32")
+    y = (np.arange(n) % classes).astype("int64")
+    x += y[:, None, None, None]            # learnable
+    return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch)
+
+
+def _compile(model, lr=0.05):
+    model.compile(optimizer=keras.optimizers.SGD(lr), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+
+
+def _snapshot(model, names):
+    return {n: [w.numpy().copy() for w in model.get_layer(n).weights] for n in names}
+
+
+def _changed(before, model):
+    return {n for n, ws in before.items()
+            if any(not np.array_equal(a, w.numpy()) for a, w in zip(ws, model.get_layer(n).weights))}
+
+
+def _weighted(model, names):
+    return [n for n in names if model.get_layer(n).weights]
+
+
+def test_build_classifier_head_and_errors():
+    model = _classifier(4, dropout=0.2)
+    names = [layer.name for layer in model.layers]
+    assert names[-4:] == ["backbone_out", "head_pool", "head_dropout", "predictions"]
+    assert transfer.stage_taps(model) == ["stage1_out", "stage2_out", "stage3_out"]
+    assert model.output_shape == (None, 4)
+    with pytest.raises(ValueError, match="pooling"):
+        _classifier(pooling="mean")
+    with pytest.raises(ValueError, match="classes"):
+        _classifier(0)
+    with pytest.raises(ValueError, match="Unknown model name"):
+        transfer.build_classifier("resnet2O_cifar", 3)
+
+
+def test_freeze_by_stage_by_name_and_whole_backbone():
+    model = _classifier()
+    frozen = transfer.freeze(model, 1)
+    assert frozen[0] == "input" and frozen[-1] == "stage1_out"
+    assert {n.split("_")[0] for n in frozen} == {"input", "stem", "stage1"}
+    assert all(model.get_layer(n).trainable is False for n in frozen)
+    rest = [layer for layer in model.layers if layer.name not in frozen]
+    assert all(layer.trainable for layer in rest)
+    assert {v.path.split("/")[0] for v in model.trainable_variables} == \
+        {layer.name for layer in rest if layer.weights}
+
+    transfer.freeze(model)                     # the whole backbone
+    assert [v.path for v in model.trainable_variables] == ["predictions/kernel",
+                                                           "predictions/bias"]
+    frozen = transfer.freeze(model, "stage2_block1_1_conv")
+    assert frozen[-1] == "stage2_block1_1_conv" and "stage2_block1_1_bn" not in frozen
+    assert transfer.unfreeze(model, 3) == transfer.layers_upto(model, 2)
+    assert transfer.unfreeze(model, 1) == [] and all(layer.trainable for layer in model.layers)
+    with pytest.raises(ValueError, match=r"has 3 stages \(stage1_out, stage2_out, stage3_out\)"):
+        transfer.freeze(model, 4)
+    with pytest.raises(ValueError, match="Did you mean: stage2_out"):
+        transfer.freeze(model, "stage2_ot")
+
+
+def test_frozen_batchnorm_statistics_do_not_change_while_the_head_trains():
+    model = _tiny()
+    bns = [layer.name for layer in model.layers
+           if isinstance(layer, keras.layers.BatchNormalization)]
+    backbone = _weighted(model, transfer.layers_upto(model, transfer.BACKBONE_OUT))
+    transfer.freeze(model)
+    _compile(model)
+    before = _snapshot(model, backbone + ["predictions"])
+    training.fit(model, _data(), epochs=2, verbose=0)
+    assert _changed(before, model) == {"predictions"}
+    assert set(bns) <= set(backbone)
+    # The same training with the backbone trainable moves the statistics: the test can fail.
+    transfer.unfreeze(model)
+    _compile(model)
+    before = _snapshot(model, bns)
+    training.fit(model, _data(), epochs=1, verbose=0)
+    assert _changed(before, model) == set(bns)
+
+
+def test_warmup_then_unfreeze_changes_only_what_it_should():
+    model = _tiny()
+    early = _weighted(model, transfer.layers_upto(model, 1))       # stem + stage 1
+    later = _weighted(model, [n for n in transfer.layers_upto(model, transfer.BACKBONE_OUT)
+                              if n not in early])
+    start = _snapshot(model, early + later + ["predictions"])
+    at_unfreeze = {}
+
+    def phase_callbacks(phase):
+        if phase != "warmup":
+            return []
+        return [keras.callbacks.LambdaCallback(
+            on_train_end=lambda logs: at_unfreeze.update(_snapshot(model, early + later)))]
+
+    result = transfer.fine_tune(
+        model, _data(), _data(seed=1), epochs=3, lr=0.05, unfreeze_at_epoch=2,
+        unfreeze_from_stage=2, fine_tune_lr=0.005, make_optimizer=lambda lr, e:
+        keras.optimizers.SGD(lr), loss="sparse_categorical_crossentropy",
+        callbacks=phase_callbacks, verbose=0)
+    assert result.unfrozen_at == 2 and len(result.history["loss"]) == 3
+    assert "val_accuracy" in result.history
+    assert all(np.array_equal(a, b) for n in early + later
+               for a, b in zip(start[n], at_unfreeze[n]))      # warm-up: backbone untouched
+    assert _changed(start, model) == set(later) | {"predictions"}   # stem + stage 1 stay frozen
+    assert result.frozen_finetune == transfer.layers_upto(model, 1)
+
+
+def test_cached_features_train_the_same_head():
+    model = _tiny()
+    transfer.freeze(model, 2)
+    data = _data()
+    x = next(iter(data))[0]
+    tail = transfer.tail_model(model, 2)
+    features, _ = transfer.extract_features(model, data, 2)
+    np.testing.assert_allclose(tail(features[:8]), model(x, training=False), rtol=1e-5,
+                               atol=1e-6)
+    before = _snapshot(model, ["predictions", "stage3_block1_conv", "stage1_block1_conv"])
+    result = transfer.fine_tune(model, data, data, epochs=1, lr=0.05, freeze_upto=2,
+                                make_optimizer=lambda lr, e: keras.optimizers.SGD(lr),
+                                loss="sparse_categorical_crossentropy", cache_features=True,
+                                verbose=0)
+    assert result.cached_features
+    assert training.evaluate(model, data, verbose=0)["accuracy"] >= 0   # compiled for use
+    # Training the tail on cached features trains the full model's own layers.
+    assert _changed(before, model) == {"predictions", "stage3_block1_conv"}
+
+
+def test_discriminative_learning_rates_per_stage():
+    model = _tiny()
+    optimizer = transfer.discriminative_optimizer(
+        model, lambda scale: keras.optimizers.SGD(0.1 * scale), 0.5)
+    groups = dict(transfer.stage_groups(model))
+    expected = {**{n: 0.1 * 0.5 ** (4 - s) for s in (1, 2, 3) for n in groups[f"stage{s}"]},
+                **{n: 0.1 for n in groups["top"]}}
+    _compile(model)
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy")
+    training.fit(model, _data(n=8), epochs=1, verbose=0)
+    for variable in model.trainable_variables:
+        lr = float(optimizer._optimizer_map(variable).learning_rate.numpy())
+        assert lr == pytest.approx(expected[variable.path.split("/")[0]]), variable.path
+    assert isinstance(transfer.discriminative_optimizer(model, keras.optimizers.SGD, 1.0),
+                      keras.optimizers.SGD)
+    with pytest.raises(ValueError, match="factor"):
+        transfer.discriminative_optimizer(model, keras.optimizers.SGD, 1.5)
+
+
+def test_transferred_copies_first_stages_and_reinitialises_the_rest():
+    keras.utils.set_random_seed(1)
+    source = _tiny()
+    copied = _weighted(source, transfer.layers_upto(source, 2))
+    keras.utils.set_random_seed(2)
+    frozen = transfer.transferred(_tiny, source, 2, fine_tune=False)
+    keras.utils.set_random_seed(2)
+    plus = transfer.transferred(_tiny, source, 2, fine_tune=True)
+    for model in (frozen, plus):
+        for name in copied:
+            for a, b in zip(source.get_layer(name).weights, model.get_layer(name).weights):
+                np.testing.assert_array_equal(a.numpy(), b.numpy())
+        assert not np.array_equal(source.get_layer("stage3_block1_conv").weights[0].numpy(),
+                                  model.get_layer("stage3_block1_conv").weights[0].numpy())
+    assert not frozen.get_layer("stage2_out").trainable and frozen.get_layer("stage3_out").trainable
+    assert all(layer.trainable for layer in plus.layers)
+    with pytest.raises(WeightsMismatchError, match="stem_conv"):
+        transfer.copy_weights(_tiny(channels=1), source, 1)
+
+
+def test_recalibrate_batchnorm_averages_batch_statistics():
+    inputs = keras.Input((4,))
+    outputs = keras.layers.BatchNormalization(name="bn")(inputs)
+    model = keras.Model(inputs, outputs)
+    rng = np.random.default_rng(0)
+    batches = [rng.normal(loc=i, scale=1 + i, size=(16, 4)).astype("float32") for i in range(3)]
+    data = tf.data.Dataset.from_tensor_slices((np.concatenate(batches), np.zeros(48))).batch(16)
+    assert transfer.recalibrate_batchnorm(model, data) == 3
+    bn = model.get_layer("bn")
+    np.testing.assert_allclose(bn.moving_mean.numpy(), np.mean([b.mean(0) for b in batches], 0),
+                               rtol=1e-5)
+    np.testing.assert_allclose(bn.moving_variance.numpy(),
+                               np.mean([b.var(0) for b in batches], 0), rtol=1e-4)
+    assert bn.momentum == 0.99
+
+
+# ----------------------------------------------------------------------------- tools
+
+def run_tool(*args, env=None):
+    return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})})
+
+
+def test_finetune_tool_end_to_end(tmp_path):
+    run_dir = tmp_path / "run"
+    proc = run_tool("tools.finetune", "--backbone", "lenet5", "--freeze",
+                    "--unfreeze_at_epoch", "1", "--unfreeze_from_stage", "2", "--epochs", "2",
+                    "--pretrain_epochs", "1", "--steps_per_epoch", "4", "--model_dir",
+                    str(run_dir), "--output", str(tmp_path / "summary.md"))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    metrics = json.load(open(run_dir / "metrics.json"))
+    assert metrics["weights"] == "pretrain" and metrics["schedule"] == "2.B"
+    assert metrics["source_classes"] == ["0", "1", "2", "3", "4"]
+    assert metrics["target_classes"] == ["5", "6", "7", "8", "9"]
+    assert metrics["unfrozen_at_epoch"] == 1 and len(metrics["history"]["loss"]) == 2
+    assert 0 <= metrics["target_accuracy"] <= 1 and 0 <= metrics["baseline_accuracy"] <= 1
+    for path in ("curves.png", "final.keras", "pretrain/final.weights.h5", "pretrain/best.keras",
+                 "finetune/history.csv", "summary.md"):
+        assert (run_dir / path).exists(), path
+    rows = list(csv.DictReader(open(tmp_path / "summary.csv")))
+    assert rows[0]["target accuracy"] == f"{metrics['target_accuracy']:.4f}"
+    assert rows[1]["backbone weights"] == "random (baseline)"
+    assert "vs frozen random features" in proc.stdout
+
+
+def test_finetune_tool_imagenet_offline_fails_fast_with_how_to(tmp_path):
+    start = time.time()
+    proc = run_tool("tools.finetune", "--backbone", "resnet50", "--weights", "imagenet",
+                    "--model_dir", str(tmp_path / "run"),
+                    env={"HTTPS_PROXY": "http://127.0.0.1:9", "KERAS_HOME": str(tmp_path)})
+    assert proc.returncode != 0
+    assert "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5" in proc.stderr
+    assert "--weights /path/to/" in proc.stderr and "no network" in proc.stderr
+    assert not (tmp_path / "run").exists()
+    assert time.time() - start < 120     # TensorFlow's import included, on a loaded machine
+
+
+@pytest.mark.slow
+def test_transfer_tool_writes_table_and_plot(tmp_path):
+    out = tmp_path / "table.md"
+    proc = run_tool("tools.transfer", "--model", "lenet5", "--stages", "1,2", "--epochs",
+                    "1", "--steps_per_epoch", "3", "--model_dir", str(tmp_path / "run"),
+                    "--output", str(out))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    rows = list(csv.DictReader(open(tmp_path / "table.csv")))
+    assert [r["n"] for r in rows] == ["1", "2"]
+    assert all(0 <= float(r[k]) <= 1 for r in rows for k in ("BnB", "BnB+", "AnB", "AnB+"))
+    assert (tmp_path / "table.png").stat().st_size > 1000
+    assert "| 1 |" in out.read_text()
+    state = json.load(open(tmp_path / "run" / "runs.json"))
+    assert set(state["runs"]) == {"baseA", "baseB"} | {f"{k} n={n}" for n in (1, 2)
+                                                       for k in ("BnB", "BnB+", "AnB", "AnB+")}
+    # Started again, it finds every network done and only rewrites the table.
+    again = run_tool("tools.transfer", "--model", "lenet5", "--stages", "1,2",
+                     "--epochs", "1", "--steps_per_epoch", "3", "--model_dir",
+                     str(tmp_path / "run"), "--output", str(out))
+    assert again.returncode == 0 and list(csv.DictReader(open(tmp_path / "table.csv"))) == rows

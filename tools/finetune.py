@@ -1,0 +1,303 @@
+"""Fine-tune a registry backbone on a dataset: a new head, the backbone frozen (schedule 2.A) or
+warmed up frozen and then unfrozen with a much smaller learning rate (2.B).
+
+    python -m tools.finetune --backbone resnet50 --freeze           # offline demo on digits
+    python -m tools.finetune --backbone resnet50 --freeze --unfreeze_at_epoch 5 \\
+        --unfreeze_from_stage 3 --fine_tune_lr 1e-4 --discriminative 0.5 --epochs 10
+    python -m tools.finetune --backbone mobilenet_v2 --weights imagenet --dataset tf_flowers \\
+        --freeze --image_size 160 --epochs 5
+
+Weights (`--weights`): `imagenet` (Keras' published file for models marked keras.applications;
+offline it fails within seconds and says how to pass the file), a local `.weights.h5` /
+`.keras` / `.h5` file, `pretrain` (train the backbone first on `--source_classes` of the same
+dataset, then transfer it to the target classes `--classes`), `none` (random), or `auto`
+(the default: `imagenet` where the backbone has it and it is cached or downloadable, else
+`pretrain`). On the built-in digits set the source classes default to 0-4, the target classes
+to 5-9 and the image size to 32 (the 8x8 digits are resized and made RGB by the pipeline).
+
+Unless `--nobaseline`, the same head is also trained on the frozen features of a *randomly
+initialised* backbone, and the target accuracy is reported beside it. With the backbone frozen
+and no augmentation, its features are computed once and only the head trains on them
+(`--cache_features`, on by default): BatchNorm of a frozen backbone runs in inference mode, so
+this is the same computation, much cheaper.
+
+The run directory (`--model_dir`, default runs/finetune_<backbone>) receives one subdirectory per
+phase (`pretrain/`, `warmup/`, `finetune/`, `baseline/`), each with Keras' resume state, per-epoch
+checkpoints, `best.keras`, `history.csv` and TensorBoard logs; then `final.keras`,
+`metrics.json`, `curves.png` (the epoch where the backbone was unfrozen marked) and
+`summary.{md,csv}` (also written to `--output` when given).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from absl import app, flags, logging
+
+from tools import flags as shared
+
+DIGITS_SOURCE, DIGITS_TARGET = ("0", "1", "2", "3", "4"), ("5", "6", "7", "8", "9")
+
+flags.DEFINE_string("backbone", "resnet50", "Registry model name (kerasnets.list_models()).")
+flags.DEFINE_string("weights", "auto", "auto | imagenet | pretrain | none | a local weights file.")
+flags.DEFINE_bool("freeze", False, "Freeze the backbone (2.A; with --unfreeze_at_epoch, 2.B).")
+flags.DEFINE_string("freeze_upto", None, "Freeze only up to here instead of the whole backbone: "
+                    "a number of stages (stage{s}_out) or a layer name. Implies --freeze.")
+flags.DEFINE_integer("unfreeze_at_epoch", None, "Unfreeze after this many epochs (2.B).")
+flags.DEFINE_integer("unfreeze_from_stage", 1, "Unfreeze stage S and later (1: everything).")
+flags.DEFINE_float("fine_tune_lr", None, "Learning rate after unfreezing (default: --lr / 10).")
+flags.DEFINE_float("discriminative", 1.0, "After unfreezing, each stage below the top trains at "
+                   "this factor of the rate of the stage above (1: one rate).")
+flags.DEFINE_enum("pooling", "avg", ["avg", "max", "flatten"], "Pooling of the new head.")
+flags.DEFINE_float("dropout", 0.0, "Dropout before the new classifier.")
+flags.DEFINE_list("source_classes", None, "Classes to pre-train on with --weights pretrain "
+                  "(digits: 0-4).")
+flags.DEFINE_integer("pretrain_epochs", 3, "Epochs of --weights pretrain on the source classes.")
+flags.DEFINE_float("pretrain_lr", None, "Learning rate of the pre-training (default: --lr).")
+flags.DEFINE_bool("baseline", True, "Also train the head on frozen random features.")
+flags.DEFINE_bool("cache_features", True, "Train a frozen backbone's head on features computed "
+                  "once (only without augmentation).")
+flags.DEFINE_string("output", None, "Also write the summary table here (Markdown; CSV beside).")
+shared.define_data_flags(default_dataset="digits")
+shared.define_strategy_flags()
+shared.define_training_flags(default_epochs=10)
+flags.FLAGS.set_default("optimizer", "adam")
+flags.FLAGS.set_default("batch_size", 32)
+FLAGS = flags.FLAGS
+
+
+def choose_weights(entry, source, image_size) -> tuple[str, str | None]:
+    """`(kind, path)`: kind in imagenet / file / pretrain / none; path for imagenet and file.
+    `imagenet` is fetched here, before anything is built, so offline it fails fast."""
+    from kerasnets import weights as W
+
+    choice = FLAGS.weights
+    if choice == "auto":
+        if entry.keras_equivalent:
+            try:
+                return "imagenet", W.imagenet_weights(entry.name, include_top=False,
+                                                      input_size=image_size)
+            except W.WeightsUnavailableError:
+                if not source:
+                    raise
+                print(f"--weights auto: keras.applications' ImageNet weights for {entry.name} "
+                      f"are not cached and cannot be downloaded here; pre-training on classes "
+                      f"{','.join(source)} instead.")
+        if source:
+            return "pretrain", None
+        raise ValueError(f"--weights auto: {entry.name} has no published ImageNet weights here "
+                         f"and there are no --source_classes to pre-train on; pass --weights "
+                         f"PATH, --weights none, or --source_classes.")
+    if choice == "imagenet":
+        return "imagenet", W.imagenet_weights(entry.name, include_top=False,
+                                              input_size=image_size)
+    if choice == "pretrain":
+        if not source:
+            raise ValueError("--weights pretrain needs --source_classes (classes of the same "
+                             "dataset to pre-train the backbone on).")
+        return "pretrain", None
+    if choice == "none":
+        return "none", None
+    if not os.path.exists(choice):
+        raise FileNotFoundError(f"--weights {choice!r}: no such file (expected auto, imagenet, "
+                                f"pretrain, none or a local .weights.h5 / .keras / .h5 file).")
+    return "file", choice
+
+
+def summary_table(rows: list[dict]) -> tuple[str, str]:
+    """Markdown and CSV of the summary rows."""
+    import csv
+    import io
+
+    keys = list(rows[0])
+    md = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    md += ["| " + " | ".join(str(r[k]) for k in keys) + " |" for r in rows]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=keys, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return "\n".join(md) + "\n", buf.getvalue()
+
+
+def main(argv):
+    del argv
+    start = time.time()
+    strategy, policy = shared.start_strategy(FLAGS)   # before TensorFlow touches a device
+    import keras
+
+    import kerasnets
+    from kerasnets import training, transfer
+    from kerasnets import weights as W
+    from kerasnets.utils import atomic_write_text
+    from pipelines import strategy as S
+
+    entry = kerasnets.get_entry(FLAGS.backbone)
+    digits = FLAGS.dataset == "digits"
+    target = tuple(FLAGS.classes or (DIGITS_TARGET if digits else ()))
+    source = tuple(FLAGS.source_classes or (DIGITS_SOURCE if digits else ()))
+    if set(source) & set(target):
+        raise ValueError(f"--source_classes {','.join(source)} and --classes "
+                         f"{','.join(target)} overlap.")
+    image_size = FLAGS.image_size or (32 if digits else entry.input_shape[0])
+    try:
+        kind, weights_path = choose_weights(entry, source, image_size)
+    except (W.WeightsUnavailableError, ValueError, FileNotFoundError) as e:
+        sys.exit(f"tools.finetune: {e}")
+    keras.utils.set_random_seed(FLAGS.seed)
+    settings = shared.training_settings(FLAGS)
+    mixing = FLAGS.mixup > 0 or FLAGS.cutmix > 0
+    cache = FLAGS.cache_features and settings["recipe"] == "none" and not mixing and \
+        not settings["randaugment"]
+
+    def data_for(classes):
+        return shared.data_from_flags(
+            FLAGS, entry, classes=[int(c) for c in classes] if classes else None,
+            image_size=image_size, recipe=settings["recipe"], randaugment=settings["randaugment"],
+            label_smoothing=settings["label_smoothing"])
+
+    data = data_for(target)
+    steps = FLAGS.steps_per_epoch or data.steps_per_epoch or 100
+    shape = (image_size, image_size, data.channels)
+    model_dir = FLAGS.model_dir or os.path.join("runs", f"finetune_{entry.name}")
+    chief = S.is_chief()
+    freeze_upto = FLAGS.freeze_upto or (transfer.BACKBONE_OUT if FLAGS.freeze else None)
+    if FLAGS.unfreeze_at_epoch is not None and not freeze_upto:
+        sys.exit("tools.finetune: --unfreeze_at_epoch needs --freeze (or --freeze_upto): "
+                 "nothing is frozen to unfreeze.")
+    schedule = ("2.B" if FLAGS.unfreeze_at_epoch is not None else "2.A") if freeze_upto \
+        else "full"
+    print(f"{entry.name} on {data.info.name} classes {','.join(data.info.class_names)} "
+          f"({data.image_size}px), weights {kind}{' ' + weights_path if weights_path else ''}, "
+          f"schedule {schedule}; strategy {type(strategy).__name__} "
+          f"x{strategy.num_replicas_in_sync}, {policy}; run directory {model_dir}")
+
+    def optimizer_for(lr, epochs, steps_per_epoch=steps):
+        return shared.make_optimizer(dict(settings, lr=lr, steps_per_epoch=steps_per_epoch),
+                                     epochs)
+
+    def callbacks_for(phase):
+        return training.run_callbacks(os.path.join(model_dir, phase), chief=chief)
+
+    def build(classes, path=None):
+        with strategy.scope():
+            return transfer.build_classifier(entry.name, classes, input_shape=shape,
+                                             weights=path, pooling=FLAGS.pooling,
+                                             dropout=FLAGS.dropout)
+
+    seconds, results = {}, {}
+    # -- pre-training on the source classes (--weights pretrain)
+    source_model = None
+    if kind == "pretrain":
+        t = time.time()
+        source_data = data_for(source)
+        source_model = build(source_data.info.num_classes)
+        done = os.path.join(model_dir, "pretrain", "final.weights.h5")
+        if os.path.exists(done):
+            print(f"pre-training already done: {done}")
+            W.load_weights(source_model, done)
+        else:
+            print(f"pre-training {entry.name} on classes {','.join(source)} for "
+                  f"{FLAGS.pretrain_epochs} epochs")
+            with strategy.scope():
+                source_model.compile(optimizer=optimizer_for(
+                    FLAGS.pretrain_lr or settings["lr"], FLAGS.pretrain_epochs,
+                    source_data.steps_per_epoch or steps), loss=source_data.loss,
+                    metrics=source_data.metrics)
+            training.fit(source_model, source_data.train, epochs=FLAGS.pretrain_epochs,
+                         validation_data=source_data.eval, strategy=strategy,
+                         callbacks=callbacks_for("pretrain"),
+                         steps_per_epoch=FLAGS.steps_per_epoch)
+            # Short runs leave Keras' moving averages (momentum 0.99) far from the data's
+            # statistics; frozen features run in inference mode and would use them.
+            transfer.recalibrate_batchnorm(source_model, source_data.train)
+            if chief:
+                transfer.save_model(source_model, done)
+        results["source_accuracy"] = training.evaluate(
+            source_model, source_data.eval, strategy=strategy, verbose=0)["accuracy"]
+        seconds["pretrain"] = round(time.time() - t, 1)
+        print(f"source ({','.join(source)}) accuracy {results['source_accuracy']:.4f}")
+
+    # -- the target run
+    t = time.time()
+    model = build(data.info.num_classes, weights_path)
+    if source_model is not None:
+        transfer.copy_weights(source_model, model)
+    common = dict(lr=settings["lr"], make_optimizer=optimizer_for, loss=data.loss,
+                  metrics=data.metrics, strategy=strategy, seed=FLAGS.seed,
+                  steps_per_epoch=FLAGS.steps_per_epoch, cache_features=cache)
+    run = transfer.fine_tune(model, data.train, data.eval, epochs=FLAGS.epochs,
+                             freeze_upto=freeze_upto, unfreeze_at_epoch=FLAGS.unfreeze_at_epoch,
+                             unfreeze_from_stage=FLAGS.unfreeze_from_stage,
+                             fine_tune_lr=FLAGS.fine_tune_lr,
+                             discriminative=FLAGS.discriminative, callbacks=callbacks_for,
+                             **common)
+    final = training.evaluate(model, data.eval, strategy=strategy, verbose=0)
+    seconds["target"] = round(time.time() - t, 1)
+
+    # -- the baseline: the same head on frozen random features
+    baseline = None
+    if FLAGS.baseline:
+        t = time.time()
+        keras.utils.set_random_seed(FLAGS.seed + 1)
+        random_model = build(data.info.num_classes)
+        transfer.fine_tune(random_model, data.train, data.eval, epochs=FLAGS.epochs,
+                           freeze_upto=transfer.BACKBONE_OUT,
+                           callbacks=lambda phase: callbacks_for("baseline"), **common)
+        baseline = training.evaluate(random_model, data.eval, strategy=strategy, verbose=0)
+        seconds["baseline"] = round(time.time() - t, 1)
+    if not chief:
+        return
+
+    transfer.save_model(model, os.path.join(model_dir, "final.keras"))
+    seconds["total"] = round(time.time() - start, 1)
+    label = {"imagenet": "ImageNet (keras.applications)", "file": weights_path,
+             "pretrain": f"pre-trained on classes {','.join(source)}", "none": "random"}[kind]
+    how = {"2.A": "frozen backbone, head trained",
+           "2.B": f"frozen {FLAGS.unfreeze_at_epoch} epochs, then unfrozen from stage "
+                  f"{FLAGS.unfreeze_from_stage} at lr {FLAGS.fine_tune_lr or settings['lr'] / 10:g}"
+                  + (f", discriminative x{FLAGS.discriminative:g}" if FLAGS.discriminative != 1
+                     else ""),
+           "full": "whole network trained"}[schedule]
+    rows = [{"backbone weights": label, "schedule": how,
+             "target accuracy": f"{final['accuracy']:.4f}"}]
+    if baseline is not None:
+        rows.append({"backbone weights": "random (baseline)",
+                     "schedule": "frozen backbone, head trained",
+                     "target accuracy": f"{baseline['accuracy']:.4f}"})
+    rows.append({"backbone weights": "(chance)", "schedule": "",
+                 "target accuracy": f"{1 / data.info.num_classes:.4f}"})
+    results.update({
+        "backbone": entry.name, "dataset": data.info.name,
+        "target_classes": list(data.info.class_names), "source_classes": list(source),
+        "weights": kind, "weights_path": weights_path, "image_size": data.image_size,
+        "schedule": schedule, "freeze_upto": freeze_upto,
+        "unfrozen_at_epoch": run.unfrozen_at, "unfreeze_from_stage": FLAGS.unfreeze_from_stage,
+        "cached_features": run.cached_features, "epochs": FLAGS.epochs,
+        "batch_size": FLAGS.batch_size, "settings": settings, "strategy": type(strategy).__name__,
+        "precision": policy, "target": final, "target_accuracy": final["accuracy"],
+        "baseline_random_frozen": baseline,
+        "baseline_accuracy": baseline["accuracy"] if baseline else None,
+        "chance_accuracy": 1 / data.info.num_classes, "seconds": seconds})
+    marks = {"backbone unfrozen": run.unfrozen_at + 0.5} if run.unfrozen_at else None
+    training.write_results(model_dir, results, run.history, marks=marks,
+                           title=f"{entry.name} on {data.info.name} ({label})")
+    md, csv_text = summary_table(rows)
+    title = (f"# tools.finetune: {entry.name} on {data.info.name} classes "
+             f"{','.join(data.info.class_names)}\n\n")
+    for path in filter(None, [os.path.join(model_dir, "summary.md"), FLAGS.output]):
+        base = path[:-3] if path.endswith(".md") else path
+        atomic_write_text(base + ".md", title + md)
+        atomic_write_text(base + ".csv", csv_text)
+    print(md, end="")
+    line = f"target accuracy {final['accuracy']:.4f}"
+    if baseline is not None:
+        line += f" vs frozen random features {baseline['accuracy']:.4f}"
+    print(f"{line} (chance {1 / data.info.num_classes:.3f}); {seconds['total']:.0f} s; results "
+          f"in {os.path.join(model_dir, 'metrics.json')}")
+
+
+if __name__ == "__main__":
+    logging.set_verbosity(logging.WARNING)
+    app.run(main)
