@@ -121,8 +121,11 @@ def list_models(pattern: str = "*", family: str | None = None) -> list[str]:
                   if fnmatch.fnmatchcase(n, pattern) and (family is None or e.family == family))
 
 
-def create_model(name: str, **kwargs):
+def create_model(name: str, /, **kwargs):
     """Build a registered model: `create_model("resnet18", classes=10)`.
+
+    `name` is positional-only, so the model's own name can be passed through:
+    `create_model("resnet18", name="student")`.
 
     Keyword arguments go to the public builder (keras.applications signature plus the family's
     options); a keyword that the variant fixes raises if given a different value.

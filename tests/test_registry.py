@@ -27,6 +27,7 @@ def test_create_model_matches_public_builder():
     assert a.count_params() == b.count_params()
     assert a.output_shape == (None, 7)
     assert [layer.name for layer in a.layers] == [layer.name for layer in b.layers]
+    assert kerasnets.create_model("lenet5", name="student").name == "student"
 
 
 def test_fixed_spec_keyword_raises_but_same_value_is_accepted():
