@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import os
 import statistics
-import tempfile
 import time
 from typing import Callable, Mapping, Sequence
 
@@ -365,16 +364,10 @@ def compute_teacher_logits(teacher: keras.Model, examples: tf.data.Dataset, *,
     predict = tf.function(lambda x: teacher(x, training=False), reduce_retracing=True)
     logits = np.concatenate([np.asarray(predict(x), dtype="float32") for x in batched])
     if path is not None:
-        directory = os.path.dirname(os.path.abspath(path))
-        os.makedirs(directory, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".npz")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, logits=logits, key=np.array(key))
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        from kerasnets.utils import atomic_file
+
+        with atomic_file(path) as tmp, open(tmp, "wb") as f:
+            np.savez(f, logits=logits, key=np.array(key))
     return logits
 
 

@@ -6,7 +6,6 @@ Every function writes a PNG atomically (temporary file moved into place) and ret
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import Mapping, Sequence
 
 
@@ -20,19 +19,14 @@ def _figure():
 
 
 def _save(fig, path) -> str:
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".png")
-    os.close(fd)
+    from kerasnets.utils import atomic_file
+
     try:
-        fig.savefig(tmp, dpi=120, bbox_inches="tight")
-        os.replace(tmp, path)
+        with atomic_file(path) as tmp:
+            fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png")
     finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
         _figure().close(fig)
-    return path
+    return os.fspath(path)
 
 
 def plot_history(history: Mapping[str, Sequence[float]], path, *, title: str = "",

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Callable
+from typing import Any
 
 import keras
 import tensorflow as tf
@@ -303,20 +303,10 @@ class AtomicCheckpoint(keras.callbacks.Callback):
         self.best = -math.inf
 
     def _atomic(self, path, save):
-        import os
-        import tempfile
+        from kerasnets.utils import atomic_file
 
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        suffix = ".weights.h5" if path.endswith(".weights.h5") else os.path.splitext(path)[1]
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".tmp-",
-                                   suffix=suffix)
-        os.close(fd)
-        try:
+        with atomic_file(path) as tmp:
             save(tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
 
     def on_epoch_end(self, epoch, logs=None):
         import glob

@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import difflib
-import os
 import re
 from typing import Any, Callable, Sequence
 
@@ -384,20 +383,4 @@ def fine_tune(model, train_data, eval_data=None, *, epochs: int, lr: float,
                           frozen_warmup, frozen_after, cached)
 
 
-def save_model(model, path) -> str:
-    """`model.save(path)` through a temporary file beside it (a kill never leaves half a file)."""
-    import tempfile
-
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    suffix = ".weights.h5" if path.endswith(".weights.h5") else os.path.splitext(path)[1]
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=suffix)
-    os.close(fd)
-    try:
-        (model.save_weights if suffix == ".weights.h5" else model.save)(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+from kerasnets.utils import save_model  # noqa: E402  (re-exported: transfer.save_model)

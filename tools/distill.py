@@ -34,11 +34,11 @@ import io
 import json
 import os
 import platform
-import tempfile
 import time
 
 from absl import app, flags, logging
 
+from kerasnets.utils import save_model
 from tools import flags as shared
 
 MLP_NAMES = ("mlp_1200", "mlp_800")
@@ -119,31 +119,6 @@ def _check_name(name: str, flag: str) -> str:
         except ValueError as e:
             raise app.UsageError(f"--{flag}: {e} (or one of {', '.join(MLP_NAMES)})") from None
     return name
-
-
-def _save_model(model, path):
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".keras")
-    os.close(fd)
-    try:
-        model.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def _save_weights(model, path):
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    tmp = os.path.join(directory, f".tmp-{os.getpid()}-{os.path.basename(path)}")
-    try:
-        model.save_weights(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -357,7 +332,7 @@ def teachers_for(run: Run, model_dir: str, names: list[str]):
             histories.append(run.fit(teacher, run.teacher_train, FLAGS.train_teacher_epochs,
                                      validate=not run.mixing))
             if S.is_chief():
-                _save_weights(teacher, os.path.join(model_dir, f"seed{run.seed}",
+                save_model(teacher, os.path.join(model_dir, f"seed{run.seed}",
                                                     f"teacher{k}.weights.h5"))
         errs.append(errors(teacher, run.eval))
         models.append(teacher)
@@ -616,7 +591,7 @@ def main(argv):
     final = build(FLAGS.student, input_shape=run.input_shape, classes=run.num_classes,
                   activation="softmax", model_name=FLAGS.student)
     final.set_weights(student.get_weights())
-    _save_model(final, os.path.join(model_dir, "student.keras"))
+    save_model(final, os.path.join(model_dir, "student.keras"))
     marks = {"KD starts": FLAGS.hint_epochs + 0.5} if hints else None
     history = {}
     for k, v in result.get("hint_history", {}).items():

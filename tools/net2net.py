@@ -30,12 +30,11 @@ import os
 import platform
 import shlex
 import sys
-import tempfile
 import time
 
 from absl import flags
 
-from kerasnets.utils import atomic_write_text
+from kerasnets.utils import atomic_write_text, save_model
 from tools import flags as shared
 
 shared.define_device_flags()
@@ -89,21 +88,6 @@ def _compile(model, data):
     model.compile(optimizer=training.make_optimizer(FLAGS.optimizer, lr, momentum=FLAGS.momentum),
                   loss=data.loss, metrics=["accuracy"])
     return model
-
-
-def _save_model(model, path) -> str:
-    """Save a .keras file through a temporary file moved into place."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".keras")
-    os.close(fd)
-    try:
-        model.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
 
 
 def _fmt(value):
@@ -188,7 +172,7 @@ def main(argv):
                                    data=probe)
         diff = net2net.max_output_difference(model, grown, probe)
         model = _compile(grown, data)
-        path = _save_model(model, os.path.join(model_dir,
+        path = save_model(model, os.path.join(model_dir,
                                                f"step{i:02d}_{step.op}_{step.layer}.keras"))
         note = f"{step} ({before:,} -> {model.count_params():,})"
         row = rows[-1]
@@ -197,7 +181,7 @@ def main(argv):
         marks[epoch + 0.5] = " + ".join(filter(None, [marks.get(epoch + 0.5), str(step)]))
         print(f"{note}: max |output change| {diff:.2e} on a validation batch; saved {path}")
     grown_seconds = time.perf_counter() - start
-    final_path = _save_model(model, os.path.join(model_dir, "final.keras"))
+    final_path = save_model(model, os.path.join(model_dir, "final.keras"))
 
     scratch_seconds = 0.0
     if FLAGS.scratch:

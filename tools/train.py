@@ -19,8 +19,9 @@ import csv
 import os
 import time
 
-from absl import app, flags
+from absl import flags
 
+from kerasnets.utils import save_model
 from tools import flags as shared
 
 flags.DEFINE_string("model", "resnet20_cifar", "Registry model name (kerasnets.list_models()).")
@@ -87,9 +88,7 @@ def main(argv):
     final = training.evaluate(model, data.eval, strategy=strategy, verbose=0)
     if not S.is_chief():
         return
-    model.save(os.path.join(model_dir, ".final.keras.tmp.keras"))
-    os.replace(os.path.join(model_dir, ".final.keras.tmp.keras"),
-               os.path.join(model_dir, "final.keras"))
+    save_model(model, os.path.join(model_dir, "final.keras"))
     history = read_history(os.path.join(model_dir, "history.csv"))
     results = {"model": entry.name, "dataset": data.info.name,
                "classes": data.info.num_classes, "image_size": data.image_size,
