@@ -198,6 +198,43 @@ def extract_features(model, data, upto, *, training: bool = False):
     return np.concatenate(features), np.concatenate(labels)
 
 
+def linear_probe(model, train_data, eval_data, taps=None, *, max_iter: int = 3000,
+                 verbose: int = 0) -> list[dict[str, Any]]:
+    """How linearly separable `model`'s features are at each tap: for each layer in `taps`
+    (default: every `stage{s}_out`, then `backbone_out` when present), its inference-mode
+    output on `train_data` / `eval_data` (batched `(images, labels)`), average-pooled over
+    space, standardised on the training set, and a converged multinomial logistic regression
+    (scikit-learn) fitted on train and scored on eval. Returns `[{"tap", "dim", "accuracy"}]`.
+
+    The answer to "from which layer do these features transfer?" (Yosinski et al.), without the
+    optimiser settings of a trained head in the way. `verbose=1` shows a progress bar."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    if taps is None:
+        taps = stage_taps(model) + ([BACKBONE_OUT] if BACKBONE_OUT in
+                                    [layer.name for layer in model.layers] else [])
+    if not taps:
+        raise ValueError(f"{model.name} has no stage{{s}}_out layers; pass taps=[layer names].")
+    rows = []
+    progress = keras.utils.Progbar(len(taps), unit_name="tap") if verbose else None
+    for tap in taps:
+        pooled = []
+        for data in (train_data, eval_data):
+            x, y = extract_features(model, data, tap)
+            x = x.reshape(len(x), -1) if x.ndim == 2 else x.mean(axis=tuple(range(1, x.ndim - 1)))
+            pooled.append((x, y.reshape(len(y), -1).argmax(-1) if y.ndim > 1 and y.shape[-1] > 1
+                           else y.reshape(-1)))
+        (x_train, y_train), (x_eval, y_eval) = pooled
+        scaler = StandardScaler().fit(x_train)
+        classifier = LogisticRegression(max_iter=max_iter).fit(scaler.transform(x_train), y_train)
+        rows.append({"tap": resolve_tap(model, tap), "dim": int(x_train.shape[1]),
+                     "accuracy": float(classifier.score(scaler.transform(x_eval), y_eval))})
+        if progress:
+            progress.add(1, [("accuracy", rows[-1]["accuracy"])])
+    return rows
+
+
 def features_dataset(model, data, upto, *, shuffle: bool = False, seed: int = 0,
                      batch_size: int | None = None):
     """`data` with its images replaced by the (inference-mode) output of `upto`, computed once:
@@ -383,4 +420,6 @@ def fine_tune(model, train_data, eval_data=None, *, epochs: int, lr: float,
                           frozen_warmup, frozen_after, cached)
 
 
-from kerasnets.utils import save_model  # noqa: E402  (re-exported: transfer.save_model)
+from kerasnets import utils as _utils  # noqa: E402
+
+save_model = _utils.save_model  # `.keras` / `.weights.h5`, written atomically

@@ -170,6 +170,20 @@ def test_cached_features_train_the_same_head():
     assert _changed(before, model) == {"predictions", "stage3_block1_conv"}
 
 
+def test_linear_probe_scores_every_stage_and_the_backbone():
+    model = _tiny()
+    data = _data(n=48)
+    rows = transfer.linear_probe(model, data, data)
+    assert [r["tap"] for r in rows] == ["stage1_out", "stage2_out", "stage3_out", "backbone_out"]
+    assert [r["dim"] for r in rows] == [4, 8, 8, 8]
+    assert rows[0]["accuracy"] >= 0.9          # labels shift every pixel: separable early on
+    shuffled = _data(n=48).map(lambda x, y: (x, tf.random.stateless_uniform(
+        tf.shape(y), (1, 2), maxval=3, dtype=tf.int64)))
+    assert transfer.linear_probe(model, shuffled, _data(n=48), taps=[1])[0]["accuracy"] < 0.9
+    with pytest.raises(ValueError, match="has no layer 'stage9_out'"):
+        transfer.linear_probe(model, data, data, taps=["stage9_out"])
+
+
 def test_discriminative_learning_rates_per_stage():
     model = _tiny()
     optimizer = transfer.discriminative_optimizer(
@@ -236,8 +250,8 @@ def test_finetune_tool_end_to_end(tmp_path):
     run_dir = tmp_path / "run"
     proc = run_tool("tools.finetune", "--backbone", "lenet5", "--freeze",
                     "--unfreeze_at_epoch", "1", "--unfreeze_from_stage", "2", "--epochs", "2",
-                    "--pretrain_epochs", "1", "--steps_per_epoch", "4", "--model_dir",
-                    str(run_dir), "--output", str(tmp_path / "summary.md"))
+                    "--pretrain_epochs", "1", "--steps_per_epoch", "4", "--linear_probe",
+                    "--model_dir", str(run_dir), "--output", str(tmp_path / "summary.md"))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     metrics = json.load(open(run_dir / "metrics.json"))
     assert metrics["weights"] == "pretrain" and metrics["schedule"] == "2.B"
@@ -252,6 +266,10 @@ def test_finetune_tool_end_to_end(tmp_path):
     assert rows[0]["target accuracy"] == f"{metrics['target_accuracy']:.4f}"
     assert rows[1]["backbone weights"] == "random (baseline)"
     assert "vs frozen random features" in proc.stdout
+    probe = list(csv.DictReader(open(run_dir / "probe.csv")))
+    assert [r["features"] for r in probe][-1] == "backbone_out" and len(probe) >= 2
+    assert all(0 <= float(r["random backbone"]) <= 1 for r in probe)
+    assert metrics["linear_probe"][0]["tap"] == probe[0]["features"]
 
 
 def test_finetune_tool_imagenet_offline_fails_fast_with_how_to(tmp_path):

@@ -25,7 +25,9 @@ The run directory (`--model_dir`, default runs/finetune_<backbone>) receives one
 phase (`pretrain/`, `warmup/`, `finetune/`, `baseline/`), each with Keras' resume state, per-epoch
 checkpoints, `best.keras`, `history.csv` and TensorBoard logs; then `final.keras`,
 `metrics.json`, `curves.png` (the epoch where the backbone was unfrozen marked) and
-`summary.{md,csv}` (also written to `--output` when given).
+`summary.{md,csv}` (also written to `--output` when given). `--linear_probe` adds `probe.{md,csv}`:
+a logistic regression on the pooled features of every stage, of this backbone and of a random
+one (which depth transfers, free of the head's optimiser settings).
 """
 
 from __future__ import annotations
@@ -59,6 +61,9 @@ flags.DEFINE_float("pretrain_lr", None, "Learning rate of the pre-training (defa
 flags.DEFINE_bool("baseline", True, "Also train the head on frozen random features.")
 flags.DEFINE_bool("cache_features", True, "Train a frozen backbone's head on features computed "
                   "once (only without augmentation).")
+flags.DEFINE_bool("linear_probe", False, "Also fit a logistic regression on the pooled features "
+                  "of every stage of the transferred and the random backbone (which depth "
+                  "transfers?); table in probe.{md,csv}.")
 flags.DEFINE_string("output", None, "Also write the summary table here (Markdown; CSV beside).")
 shared.define_data_flags(default_dataset="digits")
 shared.define_strategy_flags()
@@ -247,6 +252,16 @@ def main(argv):
                            callbacks=lambda phase: callbacks_for("baseline"), **common)
         baseline = training.evaluate(random_model, data.eval, strategy=strategy, verbose=0)
         seconds["baseline"] = round(time.time() - t, 1)
+    probe = None
+    if FLAGS.linear_probe:
+        t = time.time()
+        print(f"linear probes on every stage of the {kind} and of a random backbone")
+        probe = [dict(r, random=b["accuracy"]) for r, b in zip(
+            transfer.linear_probe(model, data.train, data.eval, verbose=1),
+            transfer.linear_probe(random_model if FLAGS.baseline else build(
+                data.info.num_classes), data.train, data.eval, verbose=1))]
+        seconds["linear_probe"] = round(time.time() - t, 1)
+        results["linear_probe"] = probe
     if not chief:
         return
 
@@ -290,6 +305,16 @@ def main(argv):
         base = path[:-3] if path.endswith(".md") else path
         atomic_write_text(base + ".md", title + md)
         atomic_write_text(base + ".csv", csv_text)
+    if probe:
+        ours = "random backbone (seed)" if kind == "none" else "pre-trained backbone"
+        rows = [{"features": r["tap"], "dim": r["dim"], ours: f"{r['accuracy']:.4f}",
+                 "random backbone": f"{r['random']:.4f}"} for r in probe]
+        probe_md, probe_csv = summary_table(rows)
+        atomic_write_text(os.path.join(model_dir, "probe.md"),
+                          "# Linear probes (logistic regression on pooled features)\n\n"
+                          + probe_md)
+        atomic_write_text(os.path.join(model_dir, "probe.csv"), probe_csv)
+        md += "\nLinear probes:\n\n" + probe_md
     print(md, end="")
     line = f"target accuracy {final['accuracy']:.4f}"
     if baseline is not None:
