@@ -46,17 +46,18 @@ def prepare(dataset: str, entry, *, train_split: str = "train", eval_split: str 
             data_dir=None, classes=None, image_size: int | None = None, batch_size: int = 64,
             recipe: str = "none", seed: int = 0, cache: bool = True, mixup: float = 0.0,
             cutmix: float = 0.0, randaugment: bool = False, label_smoothing: float = 0.0,
-            eval_batch_size: int | None = None) -> Data:
+            eval_batch_size: int | None = None, on_error: str = "raise") -> Data:
     """Both splits of `dataset`, batched for the registry `entry` (input size, channels and
-    normalisation from the entry unless `image_size` is given)."""
+    normalisation from the entry unless `image_size` is given). `on_error` ("raise" / "skip")
+    is what an image folder does with bad files (`pipelines.sources`)."""
     import tensorflow as tf
 
     from pipelines import sources, transforms
 
     train_raw, info = sources.load(dataset, train_split, data_dir=data_dir, classes=classes,
-                                   seed=seed)
+                                   seed=seed, on_error=on_error)
     eval_raw, _ = sources.load(dataset, eval_split, data_dir=data_dir, classes=classes,
-                               seed=seed)
+                               seed=seed, on_error=on_error)
     size = image_size or entry.input_shape[0]
     channels = entry.input_shape[2]
     mixing = mixup > 0 or cutmix > 0

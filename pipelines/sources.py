@@ -472,7 +472,8 @@ def _handle_problems(problems: list[tuple[str, str]], on_error: str, where: str)
     more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
     if on_error == "raise":
         raise ValueError(f"{len(problems)} bad file(s) in {where}: {listing}{more}. Fix or "
-                         f"remove them, or pass on_error='skip' to leave them out.")
+                         f"remove them, or pass on_error='skip' (tools: --on_error skip) to "
+                         f"leave them out.")
     log.warning("Skipped %d bad file(s) in %s: %s%s", len(problems), where, listing, more)
     return tuple(p for p, _ in problems)
 

@@ -119,3 +119,18 @@ def test_issue_command_resnet20_cifar_learns_digits(tmp_path):
     run_tool("tools.train", "--model", "resnet20_cifar", "--dataset", "digits", "--epochs", "3",
              "--model_dir", str(tmp_path))
     assert json.load(open(tmp_path / "metrics.json"))["final"]["accuracy"] > 0.8
+
+
+def test_train_on_a_folder_with_bad_files_fails_naming_them_or_skips_them(tmp_path):
+    from test_sources import make_folder
+
+    root = make_folder(tmp_path / "pets", per_class=6)
+    common = ("tools.train", "--model", "lenet5", "--dataset", str(root), "--eval_split",
+              "validation", "--image_size", "32", "--epochs", "1", "--batch_size", "4")
+    proc = run_tool(*common, "--model_dir", str(tmp_path / "raise"), check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert str(root / "cat" / "corrupt.jpg") in proc.stderr and "--on_error skip" in proc.stderr
+    assert not os.path.exists(tmp_path / "raise" / "metrics.json")
+    run_tool(*common, "--on_error", "skip", "--model_dir", str(tmp_path / "skip"))
+    metrics = json.load(open(tmp_path / "skip" / "metrics.json"))
+    assert metrics["classes"] == 3 and len(metrics["history"]["loss"]) == 1

@@ -231,7 +231,7 @@ class Run:
 
         self.strategy, self.seed, self.settings = strategy, seed, dict(settings)
         classes = [int(c) for c in FLAGS.classes] if FLAGS.classes else None
-        load = dict(data_dir=FLAGS.data_dir, classes=classes, seed=seed)
+        load = dict(data_dir=FLAGS.data_dir, classes=classes, seed=seed, on_error=FLAGS.on_error)
         train_raw, info = sources.load(FLAGS.dataset, FLAGS.train_split, shuffle_files=False,
                                        **load)
         eval_raw, _ = sources.load(FLAGS.dataset, FLAGS.eval_split, **load)

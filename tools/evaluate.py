@@ -25,6 +25,8 @@ flags.DEFINE_string("keras_file", None, "A whole saved model (.keras), e.g. a ru
 flags.DEFINE_string("dataset", "digits", "Dataset (as tools.train).")
 flags.DEFINE_string("data_dir", None, "TFDS data_dir.")
 flags.DEFINE_string("split", "test", "Split to evaluate.")
+flags.DEFINE_enum("on_error", "raise", ["raise", "skip"], "Bad files in an image folder: fail "
+                  "naming them, or leave them out with one counted warning.")
 flags.DEFINE_list("classes", None, "Class subset (as in training).")
 flags.DEFINE_enum("protocol", "center", ["center", "10crop", "ten_crop", "multiscale"],
                   "Evaluation protocol.")
@@ -47,7 +49,8 @@ def main(argv):
     if bool(FLAGS.keras_file) == bool(FLAGS.model):
         raise app.UsageError("Give either --keras_file or --model (with --weights).")
     classes = [int(c) for c in FLAGS.classes] if FLAGS.classes else None
-    ds, info = sources.load(FLAGS.dataset, FLAGS.split, data_dir=FLAGS.data_dir, classes=classes)
+    ds, info = sources.load(FLAGS.dataset, FLAGS.split, data_dir=FLAGS.data_dir, classes=classes,
+                            on_error=FLAGS.on_error)
     if FLAGS.keras_file:
         if not os.path.exists(FLAGS.keras_file):
             raise app.UsageError(f"--keras_file {FLAGS.keras_file!r} does not exist.")

@@ -34,6 +34,9 @@ def define_data_flags(default_dataset="digits", default_recipe=None):
     flags.DEFINE_string("data_dir", None, "TFDS data_dir (prepared datasets).")
     flags.DEFINE_string("train_split", "train", "Split to train on.")
     flags.DEFINE_string("eval_split", "test", "Split to validate / evaluate on.")
+    flags.DEFINE_enum("on_error", "raise", ["raise", "skip"], "Bad files in an image folder "
+                      "(corrupt, truncated, not an image, empty class folder): fail naming "
+                      "them, or leave them out with one counted warning.")
     flags.DEFINE_list("classes", None, "Keep only these class indices (remapped to 0..k-1).")
     flags.DEFINE_string("recipe", default_recipe, "Augmentation recipe: alexnet, vgg, inception, "
                         "cifar, none (default: the preset's, else none).")
@@ -143,7 +146,7 @@ def data_from_flags(FLAGS, entry, **overrides):
     from pipelines.data import prepare
 
     options = dict(train_split=FLAGS.train_split, eval_split=FLAGS.eval_split,
-                   data_dir=FLAGS.data_dir,
+                   data_dir=FLAGS.data_dir, on_error=FLAGS.on_error,
                    classes=[int(c) for c in FLAGS.classes] if FLAGS.classes else None,
                    image_size=FLAGS.image_size, batch_size=FLAGS.batch_size,
                    recipe=FLAGS.recipe or "none", seed=FLAGS.seed, cache=FLAGS.cache,

@@ -82,7 +82,8 @@ def main(argv):
     from pipelines import strategy as S
 
     entry = kerasnets.get_entry(FLAGS.model)
-    _, info = sources.load(FLAGS.dataset, FLAGS.train_split, data_dir=FLAGS.data_dir)
+    _, info = sources.load(FLAGS.dataset, FLAGS.train_split, data_dir=FLAGS.data_dir,
+                           on_error=FLAGS.on_error)
     half = info.num_classes // 2
     split_a = [int(c) for c in FLAGS.split_a] if FLAGS.split_a else list(range(half))
     split_b = [int(c) for c in FLAGS.split_b] if FLAGS.split_b else \
