@@ -277,11 +277,17 @@ def test_finetune_tool_imagenet_offline_fails_fast_with_how_to(tmp_path):
     proc = run_tool("tools.finetune", "--backbone", "resnet50", "--weights", "imagenet",
                     "--model_dir", str(tmp_path / "run"),
                     env={"HTTPS_PROXY": "http://127.0.0.1:9", "KERAS_HOME": str(tmp_path)})
-    assert proc.returncode != 0
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5" in proc.stderr
     assert "--weights /path/to/" in proc.stderr and "no network" in proc.stderr
     assert not (tmp_path / "run").exists()
     assert time.time() - start < 120     # TensorFlow's import included, on a loaded machine
+    for args, message in [(["--backbone", "resnet5O"], "Unknown model name 'resnet5O'"),
+                          (["--unfreeze_at_epoch", "1"], "--unfreeze_at_epoch needs --freeze"),
+                          (["--weights", str(tmp_path / "nope.h5")], "no such file")]:
+        proc = run_tool("tools.finetune", *args, "--model_dir", str(tmp_path / "run"))
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+        assert message in proc.stderr and not (tmp_path / "run").exists()
 
 
 @pytest.mark.slow

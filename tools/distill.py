@@ -36,7 +36,7 @@ import os
 import platform
 import time
 
-from absl import app, flags, logging
+from absl import app, flags
 
 from kerasnets.utils import save_model
 from tools import flags as shared
@@ -630,5 +630,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    logging.set_verbosity(logging.WARNING)
-    app.run(main)
+    shared.run(main)

@@ -33,10 +33,9 @@ one (which depth transfers, free of the head's optimiser settings).
 from __future__ import annotations
 
 import os
-import sys
 import time
 
-from absl import app, flags, logging
+from absl import flags
 
 from tools import flags as shared
 
@@ -146,10 +145,7 @@ def main(argv):
         raise ValueError(f"--source_classes {','.join(source)} and --classes "
                          f"{','.join(target)} overlap.")
     image_size = FLAGS.image_size or (32 if digits else entry.input_shape[0])
-    try:
-        kind, weights_path = choose_weights(entry, source, image_size)
-    except (W.WeightsUnavailableError, ValueError, FileNotFoundError) as e:
-        sys.exit(f"tools.finetune: {e}")
+    kind, weights_path = choose_weights(entry, source, image_size)
     keras.utils.set_random_seed(FLAGS.seed)
     settings = shared.training_settings(FLAGS)
     mixing = FLAGS.mixup > 0 or FLAGS.cutmix > 0
@@ -169,8 +165,8 @@ def main(argv):
     chief = S.is_chief()
     freeze_upto = FLAGS.freeze_upto or (transfer.BACKBONE_OUT if FLAGS.freeze else None)
     if FLAGS.unfreeze_at_epoch is not None and not freeze_upto:
-        sys.exit("tools.finetune: --unfreeze_at_epoch needs --freeze (or --freeze_upto): "
-                 "nothing is frozen to unfreeze.")
+        raise ValueError("--unfreeze_at_epoch needs --freeze (or --freeze_upto): nothing is "
+                         "frozen to unfreeze.")
     schedule = ("2.B" if FLAGS.unfreeze_at_epoch is not None else "2.A") if freeze_upto \
         else "full"
     print(f"{entry.name} on {data.info.name} classes {','.join(data.info.class_names)} "
@@ -324,5 +320,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    logging.set_verbosity(logging.WARNING)
-    app.run(main)
+    shared.run(main)

@@ -157,7 +157,7 @@ def data_from_flags(FLAGS, entry, **overrides):
 
 def run(main):
     """`absl.app.run(main)`, where a bad input (ValueError, FileNotFoundError, the data
-    sources' DatasetUnavailableError) ends the tool with its message and exit status 2 instead
+    sources' DatasetUnavailableError, kerasnets.weights' errors) ends the tool with its message and exit status 2 instead
     of a traceback; KERASNETS_TRACEBACK=1 shows the traceback."""
     import os
     import sys
@@ -170,7 +170,7 @@ def run(main):
         except (ValueError, FileNotFoundError, RuntimeError) as e:
             if os.environ.get("KERASNETS_TRACEBACK") or type(e).__name__ not in (
                     "ValueError", "FileNotFoundError", "DatasetUnavailableError",
-                    "UsageError"):
+                    "WeightsUnavailableError", "WeightsMismatchError", "UsageError"):
                 raise
             print(f"error: {e}", file=sys.stderr)
             sys.exit(2)

@@ -29,7 +29,7 @@ import json
 import os
 import time
 
-from absl import app, flags, logging
+from absl import app, flags
 
 from tools import flags as shared
 
@@ -199,5 +199,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    logging.set_verbosity(logging.WARNING)
-    app.run(main)
+    shared.run(main)
