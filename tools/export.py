@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import sys
 
-from absl import app, flags
+from absl import flags
+
+from tools import flags as shared
 
 flags.DEFINE_string("model", None, "Registry name: the model to build (with --weights), or with "
                     "--keras_file the entry whose preprocessing image inputs use.")
@@ -121,24 +123,21 @@ def read_class_names(path):
 
 def main(argv):
     del argv
-    from kerasnets.export import ExportError, export
+    from kerasnets.export import export
 
-    try:
-        model, entry = build_model()
-        preprocessing = FLAGS.preprocessing or (entry.preprocessing if entry else None)
-        result = export(
-            model, FLAGS.output, format=FLAGS.format, input_dtype=FLAGS.dtype,
-            preprocessing=preprocessing, include_preprocessing=FLAGS.include_preprocessing,
-            crop_fraction=FLAGS.crop_fraction, top_k=FLAGS.top_k,
-            class_names=read_class_names(FLAGS.class_names) if FLAGS.class_names else None,
-            quantization=FLAGS.quantization, tolerance=FLAGS.tolerance,
-            num_checks=FLAGS.num_checks)
-    except (ValueError, FileNotFoundError, ExportError) as error:
-        sys.exit(f"export failed: {error}")
+    model, entry = build_model()
+    preprocessing = FLAGS.preprocessing or (entry.preprocessing if entry else None)
+    result = export(   # bad input / a failed check raises, and tools.flags.run says why
+        model, FLAGS.output, format=FLAGS.format, input_dtype=FLAGS.dtype,
+        preprocessing=preprocessing, include_preprocessing=FLAGS.include_preprocessing,
+        crop_fraction=FLAGS.crop_fraction, top_k=FLAGS.top_k,
+        class_names=read_class_names(FLAGS.class_names) if FLAGS.class_names else None,
+        quantization=FLAGS.quantization, tolerance=FLAGS.tolerance,
+        num_checks=FLAGS.num_checks)
     print(f"Exported {model.name} ({FLAGS.format}, signatures: {', '.join(result.signatures)}) "
           f"to {result.artifact}; max abs difference after reload {result.max_abs_diff:.3g} "
           f"(tolerance {result.tolerance:g}).")
 
 
 if __name__ == "__main__":
-    app.run(main)
+    shared.run(main)

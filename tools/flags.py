@@ -170,7 +170,8 @@ def run(main):
         except (ValueError, FileNotFoundError, RuntimeError) as e:
             if os.environ.get("KERASNETS_TRACEBACK") or type(e).__name__ not in (
                     "ValueError", "FileNotFoundError", "DatasetUnavailableError",
-                    "WeightsUnavailableError", "WeightsMismatchError", "UsageError"):
+                    "WeightsUnavailableError", "WeightsMismatchError", "UsageError",
+                    "ExportError", "UnsupportedOpError"):
                 raise
             print(f"error: {e}", file=sys.stderr)
             sys.exit(2)

@@ -13,7 +13,9 @@ is checked before anything is written (bad files raise, or are skipped and count
 
 from __future__ import annotations
 
-from absl import app, flags
+from absl import flags
+
+from tools import flags as shared
 
 flags.DEFINE_string("input_dir", None, "Image folder: input_dir/<class>/<images>.", required=True)
 flags.DEFINE_string("output", None, "Output prefix, e.g. data/flowers (writes data/flowers-"
@@ -46,14 +48,11 @@ def main(argv):
         if done == total or done % 64 == 0:
             progress.update(done)
 
-    try:
-        meta = sources.write_tfrecords(
-            FLAGS.input_dir, FLAGS.output, num_shards=FLAGS.num_shards,
-            validation_fraction=FLAGS.validation_fraction, split_seed=FLAGS.split_seed,
-            seed=FLAGS.seed, on_error=FLAGS.on_error, verify=FLAGS.verify,
-            channels=FLAGS.channels, progress=report)
-    except (ValueError, FileNotFoundError) as e:  # bad input: the message says what and where
-        raise SystemExit(f"make_tfrecords: {e}") from e
+    meta = sources.write_tfrecords(   # bad input raises, saying what and where (tools.flags.run)
+        FLAGS.input_dir, FLAGS.output, num_shards=FLAGS.num_shards,
+        validation_fraction=FLAGS.validation_fraction, split_seed=FLAGS.split_seed,
+        seed=FLAGS.seed, on_error=FLAGS.on_error, verify=FLAGS.verify,
+        channels=FLAGS.channels, progress=report)
     counts = ", ".join(f"{split} {s['num_examples']} images in {len(s['files'])} shard(s)"
                        for split, s in meta["splits"].items())
     skipped = f"; skipped {len(meta['skipped'])} bad file(s)" if meta["skipped"] else ""
@@ -61,4 +60,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    shared.run(main)

@@ -9,7 +9,7 @@ default input, paper. With --flops, multiply-adds at the default input (builds e
 
 from __future__ import annotations
 
-from absl import app, flags
+from absl import flags
 
 from tools import flags as shared
 
@@ -54,4 +54,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    shared.run(main)
