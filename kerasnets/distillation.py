@@ -457,7 +457,10 @@ def hinton_mlp(hidden: Sequence[int], *, input_shape=(28, 28, 1), classes: int =
         if dropout:
             x = layers.Dropout(dropout, name=f"stage{s}_block1_dropout")(x)
         x = layers.Identity(name=f"stage{s}_out")(x)
-    outputs = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
+    from kerasnets.applications._common import head_dtype
+
+    outputs = layers.Dense(classes, activation=classifier_activation, name="predictions",
+                           dtype=head_dtype())(x)
     return keras.Model(inputs, outputs, name=name)
 
 

@@ -74,8 +74,10 @@ def build_classifier(backbone, classes: int, *, input_shape=None, weights=None,
         x = head(name="head_pool")(x)
     if dropout:
         x = keras.layers.Dropout(dropout, name="head_dropout")(x)
+    from kerasnets.applications._common import head_dtype
+
     outputs = keras.layers.Dense(int(classes), activation=classifier_activation,
-                                 name="predictions")(x)
+                                 name="predictions", dtype=head_dtype())(x)
     return keras.Model(base.input, outputs, name=name or f"{base.name}_transfer")
 
 

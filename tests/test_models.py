@@ -98,6 +98,22 @@ def test_forward_backward_finite(name):
 
 
 @pytest.mark.parametrize("name", REPS)
+def test_mixed_precision_outputs_float32(name):
+    """Under mixed_float16 the body computes in float16 and the classifier stays float32."""
+    entry = kerasnets.get_entry(name)
+    size = entry.test_size or entry.min_size
+    keras.mixed_precision.set_dtype_policy("mixed_float16")
+    try:
+        model = kerasnets.create_model(name, classes=5,
+                                       input_shape=(size, size, entry.input_shape[2]))
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")
+    assert model.output.dtype == "float32"
+    assert model.get_layer("predictions").compute_dtype == "float32"
+    assert any(layer.compute_dtype == "float16" for layer in model.layers if layer.weights)
+
+
+@pytest.mark.parametrize("name", REPS)
 def test_keras_file_round_trip(name, tmp_path):
     entry = kerasnets.get_entry(name)
     size = entry.test_size or entry.min_size

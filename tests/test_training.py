@@ -168,3 +168,26 @@ def test_multi_worker_two_processes_train_identical_weights(tmp_path):
     for key in keys:
         np.testing.assert_array_equal(a[key], b[key])
     assert a["loss"][-1] < a["loss"][0]
+
+
+def test_mixed_precision_and_xla_train_through_the_same_loop():
+    """--mixed_precision mixed_float16: float16 compute, float32 variables and outputs, a loss
+    scale optimizer, finite losses. --jit_compile: the same weights as without XLA."""
+    x, y = _data()
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
+    S.set_mixed_precision("mixed_float16")
+    try:
+        model = _model()
+        assert model.get_layer("stem_conv").compute_dtype == "float16"
+        assert all(w.dtype == "float32" for w in model.trainable_weights)
+        assert model(x[:2]).dtype == "float32"          # the classifier outputs float32
+        history = training.fit(model, ds, epochs=1, verbose=0)
+        assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+        assert np.isfinite(history.history["loss"]).all()
+    finally:
+        S.set_mixed_precision("float32")
+    eager, xla = _model(), _model()
+    training.fit(eager, ds, epochs=1, verbose=0)
+    training.fit(xla, ds, epochs=1, verbose=0, jit_compile=True)
+    for a, b in zip(eager.get_weights(), xla.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)

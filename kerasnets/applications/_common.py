@@ -74,11 +74,20 @@ def pool_features(x, pooling, name="pool"):
     raise ValueError(f"pooling must be None, 'avg' or 'max', got {pooling!r}.")
 
 
+def head_dtype():
+    """The dtype of a classifier's last layer: float32 under a mixed global policy (Keras'
+    mixed-precision guidance: the softmax and the outputs the loss sees stay float32), else None
+    (the global policy)."""
+    policy = keras.config.dtype_policy()
+    return "float32" if policy.compute_dtype != policy.variable_dtype else None
+
+
 def predictions(x, classes, classifier_activation, name="predictions"):
     """The last Dense layer; `classifier_activation=None` gives logits."""
     if classes is None or classes < 1:
         raise ValueError(f"classes must be a positive integer, got {classes!r}.")
-    return layers.Dense(classes, activation=classifier_activation, name=name)(x)
+    return layers.Dense(classes, activation=classifier_activation, name=name,
+                        dtype=head_dtype())(x)
 
 
 def gap_head(x, *, include_top, pooling, classes, classifier_activation, dropout=0.0):

@@ -38,7 +38,7 @@ import numpy as np
 from keras import layers, ops
 
 from kerasnets.applications._common import finish, model_input, pool_features, predictions
-from kerasnets.applications._common import variant_builder
+from kerasnets.applications._common import head_dtype, variant_builder
 from kerasnets.registry import Paper
 
 __all__ = ["LeNet5"]
@@ -256,7 +256,8 @@ def _lenet(spec: LeNetSpec, *, include_top, weights, input_tensor, input_shape, 
         elif classes is None or classes < 1:
             raise ValueError(f"classes must be a positive integer, got {classes!r}.")
         else:
-            x = EuclideanRBF(classes, activation=classifier_activation, name="predictions")(x)
+            x = EuclideanRBF(classes, activation=classifier_activation, name="predictions",
+                             dtype=head_dtype())(x)
     else:
         x = pool_features(x, pooling)
     return finish(inputs, x, name=name, weights=weights)

@@ -33,7 +33,8 @@ import dataclasses
 
 from keras import layers
 
-from kerasnets.applications._common import finish, model_input, pool_features, variant_builder
+from kerasnets.applications._common import (finish, head_dtype, model_input, pool_features,
+                                            variant_builder)
 from kerasnets.applications._mobilenet_blocks import depthwise_bn_act, stage_loop
 from kerasnets.layers import conv_bn_act
 from kerasnets.registry import Paper
@@ -114,7 +115,7 @@ def _mobilenet(spec: MobileNetSpec, *, include_top, weights, input_tensor, input
         x = layers.Dropout(dropout, name="head_dropout")(x)
         x = layers.Conv2D(classes, 1, padding="same", name="conv_preds")(x)
         x = layers.Reshape((classes,), name="reshape")(x)
-        x = layers.Activation(classifier_activation, name="predictions")(x)
+        x = layers.Activation(classifier_activation, name="predictions", dtype=head_dtype())(x)
     else:
         x = pool_features(x, pooling)
     return finish(inputs, x, name=name, weights=weights)

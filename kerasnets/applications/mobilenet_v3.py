@@ -23,7 +23,8 @@ import dataclasses
 
 from keras import layers
 
-from kerasnets.applications._common import finish, model_input, pool_features, variant_builder
+from kerasnets.applications._common import (finish, head_dtype, model_input, pool_features,
+                                            variant_builder)
 from kerasnets.applications._mobilenet_blocks import inverted_residual, make_divisible, stage_loop
 from kerasnets.layers import conv_bn_act
 from kerasnets.registry import Paper
@@ -107,7 +108,7 @@ def _mobilenet_v3(spec: MobileNetV3Spec, *, include_top, weights, input_tensor, 
             x = layers.Dropout(dropout_rate, name="head_dropout")(x)
         x = layers.Conv2D(classes, 1, padding="same", name="logits")(x)
         x = layers.Flatten(name="flatten")(x)
-        x = layers.Activation(classifier_activation, name="predictions")(x)
+        x = layers.Activation(classifier_activation, name="predictions", dtype=head_dtype())(x)
     else:
         x = pool_features(x, pooling)
     return finish(inputs, x, name=name, weights=weights)

@@ -32,7 +32,8 @@ import dataclasses
 
 from keras import layers
 
-from kerasnets.applications._common import finish, model_input, pool_features, variant_builder
+from kerasnets.applications._common import (finish, head_dtype, model_input, pool_features,
+                                            variant_builder)
 from kerasnets.layers import conv_bn_act
 from kerasnets.registry import Paper
 
@@ -98,7 +99,7 @@ def class_map_head(x, *, include_top, pooling, classes, classifier_activation,
     x = conv_bn_act(x, classes, 1, padding="valid", batch_norm=False, use_bias=True,
                     activation=class_map_activation, name="classifier")
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    return layers.Activation(classifier_activation, name="predictions")(x)
+    return layers.Activation(classifier_activation, name="predictions", dtype=head_dtype())(x)
 
 
 def _nin(spec: NINSpec, *, include_top, weights, input_tensor, input_shape, pooling, classes,

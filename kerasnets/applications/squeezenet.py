@@ -32,7 +32,8 @@ import dataclasses
 
 from keras import initializers, layers
 
-from kerasnets.applications._common import finish, model_input, pool_features, variant_builder
+from kerasnets.applications._common import (finish, head_dtype, model_input, pool_features,
+                                            variant_builder)
 from kerasnets.layers import CeilModeMaxPooling2D, conv_bn_act
 from kerasnets.registry import Paper
 
@@ -118,7 +119,7 @@ def _squeezenet(spec: SqueezeNetSpec, *, include_top, weights, input_tensor, inp
                         kernel_initializer=initializers.RandomNormal(stddev=0.01),
                         name="classifier")
         x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        x = layers.Activation(classifier_activation, name="predictions")(x)
+        x = layers.Activation(classifier_activation, name="predictions", dtype=head_dtype())(x)
     else:
         x = pool_features(x, pooling)
     return finish(inputs, x, name=name, weights=weights)

@@ -31,7 +31,8 @@ import functools
 
 from keras import layers
 
-from kerasnets.applications._common import finish, model_input, pool_features, variant_builder
+from kerasnets.applications._common import (finish, head_dtype, model_input, pool_features,
+                                            variant_builder)
 from kerasnets.layers import CeilModeMaxPooling2D, conv_bn_act
 from kerasnets.registry import Paper
 
@@ -108,7 +109,7 @@ def _squeezenext(spec: SqueezeNextSpec, *, include_top, weights, input_tensor, i
             raise ValueError(f"classes must be a positive integer, got {classes!r}.")
         x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
         x = layers.Dense(classes, use_bias=False, activation=classifier_activation,
-                         name="predictions")(x)
+                         name="predictions", dtype=head_dtype())(x)
     else:
         x = pool_features(x, pooling)
     return finish(inputs, x, name=name, weights=weights)
