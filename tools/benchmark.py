@@ -123,6 +123,18 @@ def pipeline(output):
     _write_tables(rows, columns, header, output)
 
 
+def _entry_and_shape(name):
+    """The registry entry and the `--input_size` input shape of `name`, checked against the
+    model's minimum."""
+    import kerasnets
+
+    entry = kerasnets.get_entry(name)
+    size = FLAGS.input_size or entry.input_shape[0]
+    if size < entry.min_size:
+        raise app.UsageError(f"--input_size={size} is below {name}'s minimum {entry.min_size}.")
+    return entry, (size, size, entry.input_shape[2])
+
+
 def serving(output):
     import tempfile
 
@@ -138,12 +150,9 @@ def serving(output):
     rows = []
     progress = keras.utils.Progbar(len(names), unit_name="model")
     for i, name in enumerate(names):
-        entry = kerasnets.get_entry(name)
-        size = FLAGS.input_size or entry.input_shape[0]
-        if size < entry.min_size:
-            raise app.UsageError(f"--input_size={size} is below {name}'s minimum "
-                                 f"{entry.min_size}.")
-        model = kerasnets.create_model(name, input_shape=(size, size, entry.input_shape[2]))
+        entry, shape = _entry_and_shape(name)
+        size = shape[0]
+        model = kerasnets.create_model(name, input_shape=shape)
         with tempfile.TemporaryDirectory() as workdir:
             rows += [{"model": name, "input": size, **row} for row in serving_benchmark(
                 model, workdir, runtimes=FLAGS.serving_runtimes, batch_sizes=batches,
@@ -201,12 +210,8 @@ def main(argv):
     rows = []
     progress = keras.utils.Progbar(len(names), unit_name="model")
     for i, name in enumerate(names):
-        entry = kerasnets.get_entry(name)
-        size = FLAGS.input_size or entry.input_shape[0]
-        if size < entry.min_size:
-            raise app.UsageError(f"--input_size={size} is below {name}'s minimum "
-                                 f"{entry.min_size}.")
-        shape = (size, size, entry.input_shape[2])
+        entry, shape = _entry_and_shape(name)
+        size = shape[0]
         builders = [lambda: kerasnets.create_model(name, input_shape=shape)]
         if FLAGS.compare_keras and entry.keras_equivalent:
             ref_builder = getattr(keras.applications, entry.keras_equivalent)
