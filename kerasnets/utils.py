@@ -47,6 +47,38 @@ def save_model(model, path) -> str:
     return path
 
 
+def _cell(value) -> str:
+    return "" if value is None else str(value)
+
+
+def tables(rows, columns, *, fmt=_cell, markdown_columns=None) -> tuple[str, str]:
+    """`(markdown, csv)` texts of `rows` (dicts) over `columns`, each cell through `fmt`
+    (missing keys and None give empty cells). `markdown_columns` (default `columns`) lets the
+    Markdown show fewer columns than the CSV."""
+    import csv
+    import io
+
+    shown = markdown_columns or columns
+    markdown = ["| " + " | ".join(shown) + " |", "|" + "---|" * len(shown)]
+    markdown += ["| " + " | ".join(fmt(r.get(c)) for c in shown) + " |" for r in rows]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({c: fmt(r.get(c)) for c in columns} for r in rows)
+    return "\n".join(markdown) + "\n", buffer.getvalue()
+
+
+def write_tables(path, rows, columns, *, header: str = "", fmt=_cell, **options) -> str:
+    """`tables(...)` written atomically to `path` (its extension replaced: `.csv` and `.md`,
+    the Markdown after `header` and a blank line); returns the Markdown written."""
+    stem = os.path.splitext(os.fspath(path))[0]
+    markdown, csv_text = tables(rows, columns, fmt=fmt, **options)
+    markdown = f"{header}\n\n{markdown}" if header else markdown
+    atomic_write_text(stem + ".csv", csv_text)
+    atomic_write_text(stem + ".md", markdown)
+    return markdown
+
+
 def atomic_directory(path):
     """Context manager yielding a temporary directory beside `path` that replaces `path` only
     when the block succeeds (exports, checkpoints); on failure it is removed."""

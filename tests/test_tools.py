@@ -8,7 +8,7 @@ import sys
 import pytest
 
 import kerasnets
-from kerasnets.utils import atomic_directory, atomic_write_text
+from kerasnets.utils import atomic_directory, atomic_write_text, tables, write_tables
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -87,3 +87,13 @@ def test_atomic_directory_replaces_only_on_success(tmp_path):
             raise RuntimeError("interrupted")
     assert sorted(p.name for p in target.iterdir()) == ["a"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["export"]
+
+
+def test_tables_markdown_and_csv(tmp_path):
+    rows = [{"model": "a", "acc": 0.5, "note": None}, {"model": "b,c", "acc": 1.0}]
+    md, text = tables(rows, ["model", "acc", "note"], markdown_columns=["model", "acc"])
+    assert md == "| model | acc |\n|---|---|\n| a | 0.5 |\n| b,c | 1.0 |\n"
+    assert text == 'model,acc,note\na,0.5,\n"b,c",1.0,\n'
+    written = write_tables(tmp_path / "t.csv", rows, ["model"], header="# T", fmt=str.upper)
+    assert written == (tmp_path / "t.md").read_text() == "# T\n\n| model |\n|---|\n| A |\n| B,C |\n"
+    assert (tmp_path / "t.csv").read_text() == 'model\nA\n"B,C"\n'

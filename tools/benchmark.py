@@ -15,13 +15,12 @@ Writes a CSV and a Markdown table (default docs/results/benchmark.{csv,md}).
 
 from __future__ import annotations
 
-import csv
 import os
 import platform
 
 from absl import app, flags
 
-from kerasnets.utils import atomic_write_text
+from kerasnets.utils import write_tables
 from tools import flags as shared
 
 shared.define_model_selection("resnet*")
@@ -60,12 +59,6 @@ def _fmt(value):
     if isinstance(value, float):
         return f"{value:.3g}" if value < 100 else f"{value:.0f}"
     return "" if value is None else str(value)
-
-
-def to_markdown(rows, header, columns=COLUMNS) -> str:
-    lines = [header, "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(_fmt(r.get(c)) for c in columns) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
 
 
 def grouped_conv(output):
@@ -177,15 +170,7 @@ def serving(output):
 
 
 def _write_tables(rows, columns, header, output):
-    import io
-
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns)
-    writer.writeheader()
-    writer.writerows({k: _fmt(r.get(k)) for k in columns} for r in rows)
-    atomic_write_text(output, buffer.getvalue())
-    markdown = to_markdown(rows, header, columns)
-    atomic_write_text(os.path.splitext(output)[0] + ".md", markdown)
+    markdown = write_tables(output, rows, columns, header=header, fmt=_fmt)
     print("\n" + markdown)
     print(f"Wrote {output} and {os.path.splitext(output)[0]}.md")
 

@@ -29,8 +29,6 @@ step against a plain student step (cached and live teacher) and writes
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 import platform
@@ -130,16 +128,9 @@ def _fmt(value):
 
 
 def write_table(rows, columns, header, path) -> None:
-    from kerasnets.utils import atomic_write_text
+    from kerasnets.utils import write_tables
 
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns)
-    writer.writeheader()
-    writer.writerows({c: _fmt(r.get(c)) for c in columns} for r in rows)
-    atomic_write_text(path, buffer.getvalue())
-    lines = [header, "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(_fmt(r.get(c)) for c in columns) + " |" for r in rows]
-    atomic_write_text(os.path.splitext(path)[0] + ".md", "\n".join(lines) + "\n")
+    write_tables(path, rows, columns, header=header, fmt=_fmt)
 
 
 def predict(model, dataset):

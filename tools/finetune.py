@@ -110,21 +110,6 @@ def choose_weights(entry, source, image_size) -> tuple[str, str | None]:
     return "file", choice
 
 
-def summary_table(rows: list[dict]) -> tuple[str, str]:
-    """Markdown and CSV of the summary rows."""
-    import csv
-    import io
-
-    keys = list(rows[0])
-    md = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
-    md += ["| " + " | ".join(str(r[k]) for k in keys) + " |" for r in rows]
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=keys, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return "\n".join(md) + "\n", buf.getvalue()
-
-
 def main(argv):
     del argv
     start = time.time()
@@ -134,7 +119,7 @@ def main(argv):
     import kerasnets
     from kerasnets import training, transfer
     from kerasnets import weights as W
-    from kerasnets.utils import atomic_write_text
+    from kerasnets.utils import tables, write_tables
     from pipelines import strategy as S
 
     entry = kerasnets.get_entry(FLAGS.backbone)
@@ -294,23 +279,18 @@ def main(argv):
     marks = {"backbone unfrozen": run.unfrozen_at + 0.5} if run.unfrozen_at else None
     training.write_results(model_dir, results, run.history, marks=marks,
                            title=f"{entry.name} on {data.info.name} ({label})")
-    md, csv_text = summary_table(rows)
     title = (f"# tools.finetune: {entry.name} on {data.info.name} classes "
-             f"{','.join(data.info.class_names)}\n\n")
+             f"{','.join(data.info.class_names)}")
     for path in filter(None, [os.path.join(model_dir, "summary.md"), FLAGS.output]):
-        base = path[:-3] if path.endswith(".md") else path
-        atomic_write_text(base + ".md", title + md)
-        atomic_write_text(base + ".csv", csv_text)
+        write_tables(path, rows, list(rows[0]), header=title)
+    md = tables(rows, list(rows[0]))[0]
     if probe:
         ours = "random backbone (seed)" if kind == "none" else "pre-trained backbone"
         rows = [{"features": r["tap"], "dim": r["dim"], ours: f"{r['accuracy']:.4f}",
                  "random backbone": f"{r['random']:.4f}"} for r in probe]
-        probe_md, probe_csv = summary_table(rows)
-        atomic_write_text(os.path.join(model_dir, "probe.md"),
-                          "# Linear probes (logistic regression on pooled features)\n\n"
-                          + probe_md)
-        atomic_write_text(os.path.join(model_dir, "probe.csv"), probe_csv)
-        md += "\nLinear probes:\n\n" + probe_md
+        write_tables(os.path.join(model_dir, "probe.md"), rows, list(rows[0]),
+                      header="# Linear probes (logistic regression on pooled features)")
+        md += "\nLinear probes:\n\n" + tables(rows, list(rows[0]))[0]
     print(md, end="")
     line = f"target accuracy {final['accuracy']:.4f}"
     if baseline is not None:

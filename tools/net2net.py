@@ -24,8 +24,6 @@ curves with the growth steps marked).
 from __future__ import annotations
 
 import ast
-import csv
-import io
 import os
 import platform
 import shlex
@@ -34,7 +32,7 @@ import time
 
 from absl import flags
 
-from kerasnets.utils import atomic_write_text, save_model
+from kerasnets.utils import save_model, write_tables
 from tools import flags as shared
 
 shared.define_device_flags()
@@ -195,11 +193,6 @@ def main(argv):
             row.update({f"scratch_{k}": v for k, v in logs.items()})
         scratch_seconds = time.perf_counter() - start
 
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows({k: _fmt(r.get(k)) for k in COLUMNS} for r in rows)
-    atomic_write_text(FLAGS.output, buffer.getvalue())
     stem = os.path.splitext(FLAGS.output)[0]
     lr = FLAGS.lr if FLAGS.lr is not None else 0.05 if FLAGS.optimizer == "sgd" else 1e-3
     header = (
@@ -216,10 +209,7 @@ def main(argv):
         f"{scratch_seconds:.0f} s scratch; TensorFlow {tf.__version__}, Keras "
         f"{keras.__version__}, {platform.machine()} with {os.cpu_count()} CPUs.\n\n"
         f"    python -m tools.net2net {' '.join(shlex.quote(a) for a in sys.argv[1:])}")
-    lines = [header, "", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(_fmt(r.get(c)) for c in COLUMNS) + " |" for r in rows]
-    markdown = "\n".join(lines) + "\n"
-    atomic_write_text(stem + ".md", markdown)
+    markdown = write_tables(FLAGS.output, rows, COLUMNS, header=header, fmt=_fmt)
 
     epochs = [r["epoch"] for r in rows]
     series = {"Net2Net (grown)": (epochs, [r.get("grown_val_accuracy") for r in rows])}

@@ -55,17 +55,14 @@ FLAGS = flags.FLAGS
 
 def table(rows: dict, stages, base: dict) -> tuple[str, str]:
     """Markdown and CSV of the accuracies: one row per n, one column per kind."""
-    header = ["n", *KINDS]
-    md = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    csv_lines = [",".join(header + ["baseB"])]
-    for n in stages:
-        cells = [f"{rows[f'{k} n={n}']['accuracy']:.4f}" for k in KINDS]
-        md.append(f"| {n} | " + " | ".join(cells) + " |")
-        csv_lines.append(",".join([str(n), *cells, f"{base['baseB']['accuracy']:.4f}"]))
-    md.append("")
-    md.append(f"baseB (trained on B): **{base['baseB']['accuracy']:.4f}**; baseA on A: "
-              f"{base['baseA']['accuracy']:.4f}. Accuracy on B's test split.")
-    return "\n".join(md) + "\n", "\n".join(csv_lines) + "\n"
+    from kerasnets.utils import tables
+
+    table_rows = [{"n": n, **{k: f"{rows[f'{k} n={n}']['accuracy']:.4f}" for k in KINDS},
+                   "baseB": f"{base['baseB']['accuracy']:.4f}"} for n in stages]
+    md, csv_text = tables(table_rows, ["n", *KINDS, "baseB"], markdown_columns=["n", *KINDS])
+    md += (f"\nbaseB (trained on B): **{base['baseB']['accuracy']:.4f}**; baseA on A: "
+           f"{base['baseA']['accuracy']:.4f}. Accuracy on B's test split.\n")
+    return md, csv_text
 
 
 def main(argv):
