@@ -203,9 +203,9 @@ def extract_features(model, data, upto, *, training: bool = False):
 def linear_probe(model, train_data, eval_data, taps=None, *, max_iter: int = 3000,
                  verbose: int = 0) -> list[dict[str, Any]]:
     """How linearly separable `model`'s features are at each tap: for each layer in `taps`
-    (default: every `stage{s}_out`, then `backbone_out` when present), its inference-mode
-    output on `train_data` / `eval_data` (batched `(images, labels)`), average-pooled over
-    space, standardised on the training set, and a converged multinomial logistic regression
+    (default: every `stage{s}_out`, then `backbone_out` when present; all taps come from one
+    forward pass per batch), its inference-mode output on `train_data` / `eval_data` (batched
+    `(images, labels)`), average-pooled over space, standardised on the training set, and a converged multinomial logistic regression
     (scikit-learn) fitted on train and scored on eval. Returns `[{"tap", "dim", "accuracy"}]`.
 
     The answer to "from which layer do these features transfer?" (Yosinski et al.), without the
@@ -218,19 +218,35 @@ def linear_probe(model, train_data, eval_data, taps=None, *, max_iter: int = 300
                                     [layer.name for layer in model.layers] else [])
     if not taps:
         raise ValueError(f"{model.name} has no stage{{s}}_out layers; pass taps=[layer names].")
+    import tensorflow as tf
+
+    names = [resolve_tap(model, tap) for tap in taps]
+    extractor = keras.Model(model.inputs, [model.get_layer(n).output for n in names])
+
+    @tf.function(reduce_retracing=True)
+    def pooled_features(x):        # every tap in one forward pass, pooled over space in-graph
+        outputs = keras.tree.flatten(extractor(x, training=False))
+        return [tf.cast(tf.reduce_mean(f, axis=list(range(1, len(f.shape) - 1)))
+                        if len(f.shape) > 2 else f, "float32") for f in outputs]
+
+    def features(data):
+        parts, labels = [[] for _ in names], []
+        for x, y in data:
+            for part, f in zip(parts, pooled_features(x)):
+                part.append(np.asarray(f))
+            y = np.asarray(y)
+            labels.append(y.argmax(-1) if y.ndim > 1 and y.shape[-1] > 1 else y.reshape(-1))
+        if not labels:
+            raise ValueError("linear_probe: the dataset is empty.")
+        return [np.concatenate(p) for p in parts], np.concatenate(labels)
+
+    (train_x, y_train), (eval_x, y_eval) = features(train_data), features(eval_data)
     rows = []
-    progress = keras.utils.Progbar(len(taps), unit_name="tap") if verbose else None
-    for tap in taps:
-        pooled = []
-        for data in (train_data, eval_data):
-            x, y = extract_features(model, data, tap)
-            x = x.reshape(len(x), -1) if x.ndim == 2 else x.mean(axis=tuple(range(1, x.ndim - 1)))
-            pooled.append((x, y.reshape(len(y), -1).argmax(-1) if y.ndim > 1 and y.shape[-1] > 1
-                           else y.reshape(-1)))
-        (x_train, y_train), (x_eval, y_eval) = pooled
+    progress = keras.utils.Progbar(len(names), unit_name="tap") if verbose else None
+    for name, x_train, x_eval in zip(names, train_x, eval_x):
         scaler = StandardScaler().fit(x_train)
         classifier = LogisticRegression(max_iter=max_iter).fit(scaler.transform(x_train), y_train)
-        rows.append({"tap": resolve_tap(model, tap), "dim": int(x_train.shape[1]),
+        rows.append({"tap": name, "dim": int(x_train.shape[1]),
                      "accuracy": float(classifier.score(scaler.transform(x_eval), y_eval))})
         if progress:
             progress.add(1, [("accuracy", rows[-1]["accuracy"])])
