@@ -205,8 +205,9 @@ def linear_probe(model, train_data, eval_data, taps=None, *, max_iter: int = 300
     """How linearly separable `model`'s features are at each tap: for each layer in `taps`
     (default: every `stage{s}_out`, then `backbone_out` when present; all taps come from one
     forward pass per batch), its inference-mode output on `train_data` / `eval_data` (batched
-    `(images, labels)`), average-pooled over space, standardised on the training set, and a converged multinomial logistic regression
-    (scikit-learn) fitted on train and scored on eval. Returns `[{"tap", "dim", "accuracy"}]`.
+    `(images, labels)`), average-pooled over space, standardised on the training set, and a
+    converged multinomial logistic regression (scikit-learn) fitted on train and scored on
+    eval. Returns `[{"tap", "dim", "accuracy"}]`.
 
     The answer to "from which layer do these features transfer?" (Yosinski et al.), without the
     optimiser settings of a trained head in the way. `verbose=1` shows a progress bar."""
