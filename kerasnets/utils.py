@@ -5,7 +5,12 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import socket
 import tempfile
+import threading
+
+# Where Keras' and TFDS' published files are served from: the host a network probe tries.
+NETWORK_PROBE = ("storage.googleapis.com", 443)
 
 
 def _suffix(path: str) -> str:
@@ -103,3 +108,26 @@ def atomic_directory(path):
             shutil.rmtree(old, ignore_errors=True)
 
     return _ctx()
+
+
+def network_available(host_port: tuple[str, int] = NETWORK_PROBE, timeout: float = 3.0) -> bool:
+    """Whether a TCP connection to `host_port` (or to $HTTPS_PROXY's host) opens within
+    `timeout` seconds; name resolution is bounded too (the probe runs in a thread)."""
+    proxy = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy")
+    if proxy:
+        from urllib.parse import urlparse
+        parsed = urlparse(proxy if "://" in proxy else "http://" + proxy)
+        host_port = (parsed.hostname or host_port[0], parsed.port or 80)
+    ok = []
+
+    def probe():
+        try:
+            socket.create_connection(host_port, timeout=timeout).close()
+            ok.append(True)
+        except OSError:
+            pass
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return bool(ok)

@@ -58,7 +58,7 @@ from typing import Callable, Sequence
 import numpy as np
 import tensorflow as tf
 
-from kerasnets.utils import atomic_write_text
+from kerasnets.utils import atomic_write_text, network_available  # noqa: F401 (re-export)
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ AUTOTUNE = tf.data.AUTOTUNE
 HELD_OUT = ("validation", "val", "test")  # names of a single folder's held-out part
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".jxl")
 TFRECORD_FORMAT = "kerasnets.tfrecords.v1"
-NETWORK_PROBE = ("storage.googleapis.com", 443)  # where TFDS downloads prepared datasets from
+from kerasnets.utils import NETWORK_PROBE  # noqa: E402 - where TFDS downloads prepared datasets from
 
 _DIGITS_LOW, _DIGITS_HIGH = (0, 1, 2, 3, 4), (5, 6, 7, 8, 9)
 _BUILTINS: dict[str, tuple[tuple[int, ...] | None, str]] = {
@@ -282,29 +282,6 @@ def _load_digits(name, split, classes, split_seed, *, seed, shuffle_files, deter
 
 
 # ----------------------------------------------------------------------------- TFDS
-
-def network_available(host_port: tuple[str, int] = NETWORK_PROBE, timeout: float = 3.0) -> bool:
-    """Whether a TCP connection to `host_port` (or to $HTTPS_PROXY's host) opens within
-    `timeout` seconds; name resolution is bounded too (the probe runs in a thread)."""
-    proxy = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy")
-    if proxy:
-        from urllib.parse import urlparse
-        parsed = urlparse(proxy if "://" in proxy else "http://" + proxy)
-        host_port = (parsed.hostname or host_port[0], parsed.port or 80)
-    ok = []
-
-    def probe():
-        try:
-            socket.create_connection(host_port, timeout=timeout).close()
-            ok.append(True)
-        except OSError:
-            pass
-
-    thread = threading.Thread(target=probe, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    return bool(ok)
-
 
 def _tfds_builder(name: str, data_dir):
     import tensorflow_datasets as tfds

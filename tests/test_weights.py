@@ -129,7 +129,7 @@ def _publish(reference, path):
 @pytest.fixture
 def fake_download(tmp_path, monkeypatch):
     """keras.utils.get_file answered from local files; records what was asked for."""
-    from kerasnets import weights
+    from kerasnets.weights import keras_files as weights
 
     files, calls = {}, []
 
@@ -139,7 +139,7 @@ def fake_download(tmp_path, monkeypatch):
 
     monkeypatch.setattr(keras.utils, "get_file", get_file)
     monkeypatch.setattr(weights, "_keras_cache_dir", lambda: str(tmp_path / "cache"))
-    monkeypatch.setattr("pipelines.sources.network_available", lambda *a, **k: True)
+    monkeypatch.setattr("kerasnets.utils.network_available", lambda *a, **k: True)
     return files, calls
 
 
@@ -184,7 +184,7 @@ def test_imagenet_backbone_of_a_transfer_classifier(tmp_path, fake_download):
 def test_imagenet_offline_fails_fast_saying_how_to_pass_a_file(tmp_path, monkeypatch):
     import time
 
-    from kerasnets import weights
+    from kerasnets.weights import keras_files as weights
     from kerasnets.weights import WeightsUnavailableError, imagenet_weights
 
     monkeypatch.setattr(weights, "_keras_cache_dir", lambda: str(tmp_path))

@@ -1,4 +1,4 @@
-"""Loading weights into kerasnets models from local files or keras.applications' published files.
+"""Keras-format weights: local files and keras.applications' published files.
 
 Supported files:
 - `.weights.h5` (Keras 3 `save_weights`),
@@ -15,7 +15,7 @@ resolves, through `imagenet_weights`, to Keras' published `.h5` file for that mo
 name, URL and md5 of `keras/src/applications/*.py` (Keras 3.15; `PUBLISHED`), fetched with
 `keras.utils.get_file` into Keras' cache (`$KERAS_HOME/models`, default `~/.keras/models`) and
 loaded through the legacy `.h5` path above. A cached file needs no network; otherwise the host is
-probed first (`pipelines.sources.network_available`, a few seconds at most), so an offline
+probed first (`kerasnets.utils.network_available`, a few seconds at most), so an offline
 machine fails fast with a message saying how to pass the file by hand.
 """
 
@@ -284,9 +284,9 @@ def imagenet_weights(model_name: str, *, include_top: bool = True, classes: int 
     fname, url, md5 = published.file(include_top, input_size)
     cached = os.path.join(_keras_cache_dir(), "models", fname)
     if not os.path.exists(cached):
-        from pipelines.sources import network_available
+        from kerasnets import utils
 
-        if not network_available():
+        if not utils.network_available():
             raise WeightsUnavailableError(
                 f"weights='imagenet' for {entry.name} needs keras.applications' file {fname} "
                 f"({url}), which is not in Keras' cache ({cached}) and cannot be downloaded: no "
