@@ -131,3 +131,22 @@ def network_available(host_port: tuple[str, int] = NETWORK_PROBE, timeout: float
     thread.start()
     thread.join(timeout)
     return bool(ok)
+
+
+# Keras' graph walks (`map_graph`, serialisation) recurse once per layer of the deepest path;
+# ResNet-1202 needs ~1,200 frames against Python's default limit of 1,000.
+DEEP_GRAPH_RECURSION_LIMIT = 20_000
+
+
+@contextlib.contextmanager
+def deep_graphs(limit: int = DEEP_GRAPH_RECURSION_LIMIT):
+    """Raise the interpreter's recursion limit to at least `limit` inside the block (restored
+    afterwards), so deep functional graphs build whatever headroom the interpreter has."""
+    import sys
+
+    before = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(before, limit))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(before)

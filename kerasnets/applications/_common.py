@@ -12,6 +12,7 @@ import keras
 from keras import layers
 
 from kerasnets import registry
+from kerasnets.utils import deep_graphs
 
 BASE_ARGS = ("include_top", "weights", "input_tensor", "input_shape", "pooling", "classes",
              "classifier_activation", "name")
@@ -147,6 +148,24 @@ def check_overrides(spec, fixed: dict[str, Any], options: dict[str, Any], model_
     return rest
 
 
+def _torch_weights(variant, weights, include_top, classes):
+    """`weights` when it is to be loaded as a torch checkpoint after the build: "imagenet" for a
+    variant whose ImageNet weights are published as a torch checkpoint only (a
+    keras.applications twin keeps Keras' own file), or the path of a `.pth` / `.safetensors`
+    file; else None."""
+    from kerasnets.weights import pretrained
+
+    if isinstance(weights, str) and weights == "imagenet":
+        if registry.get_entry(variant).keras_equivalent or not pretrained.torch_weights(variant):
+            return None
+        if include_top and classes not in (None, 1000):
+            raise ValueError(f"weights='imagenet' with include_top=True needs classes=1000 (got "
+                             f"classes={classes}); build with include_top=False (or "
+                             f"kerasnets.transfer.build_classifier) for a new head.")
+        return "imagenet"
+    return weights if pretrained.is_torch_checkpoint(weights) else None
+
+
 def variant_builder(builder_name: str, variant: str, generic: Callable[..., Any], spec, *,
                     family: str, paper: registry.Paper, params: int, source: str,
                     input_shape=(224, 224, 3), min_size: int = 32, classes: int = 1000,
@@ -167,18 +186,31 @@ def variant_builder(builder_name: str, variant: str, generic: Callable[..., Any]
               classes=default_classes, classifier_activation="softmax", name=variant,
               **options):
         family_options = check_overrides(spec, fixed_options, options, builder_name)
-        if isinstance(weights, str) and weights == "imagenet":  # Keras' published file, fetched
+        torch_weights = _torch_weights(variant, weights, include_top, classes)
+        if torch_weights is not None:
+            weights = None  # loaded below, once the model exists
+        elif isinstance(weights, str) and weights == "imagenet":  # Keras' file, fetched
             from kerasnets.weights import imagenet_weights
 
             shape = input_shape or (input_tensor.shape[1:] if input_tensor is not None
                                     else default_input_shape)
             weights = imagenet_weights(variant, include_top=include_top, classes=classes,
                                        input_size=shape[0])
-        return generic(spec, include_top=include_top, weights=weights, input_tensor=input_tensor,
-                       input_shape=input_shape, pooling=pooling, classes=classes,
-                       classifier_activation=classifier_activation, name=name,
-                       default_shape=tuple(default_input_shape), min_size=min_size,
-                       **family_options)
+        with deep_graphs():
+            model = generic(spec, include_top=include_top, weights=weights,
+                            input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
+                            classes=classes, classifier_activation=classifier_activation,
+                            name=name, default_shape=tuple(default_input_shape),
+                            min_size=min_size, **family_options)
+        model.kerasnets_variant = variant
+        if torch_weights is not None:
+            from kerasnets.weights import pretrained
+
+            if torch_weights == "imagenet":
+                pretrained.load_imagenet(model, variant)
+            else:
+                pretrained.load_torch_checkpoint(model, torch_weights, variant=variant)
+        return model
 
     build.__name__ = build.__qualname__ = builder_name
     build.__doc__ = (

