@@ -113,12 +113,22 @@ def get_entry(name: str) -> ModelEntry:
     raise ValueError(f"Unknown model name {name!r}.{hint}")
 
 
-def list_models(pattern: str = "*", family: str | None = None) -> list[str]:
-    """Registered model names matching an fnmatch `pattern` (case-insensitive), sorted."""
+def list_models(pattern: str = "*", family: str | None = None,
+                pretrained: bool | None = None) -> list[str]:
+    """Registered model names matching an fnmatch `pattern` (case-insensitive), sorted.
+
+    `pretrained=True` keeps the variants with published ImageNet weights (keras.applications'
+    files, torchvision / timm checkpoints, or a package's file: `model_info(name)["pretrained"]`
+    lists them), `False` those without."""
     _ensure_loaded()
     pattern = pattern.lower()
-    return sorted(n for n, e in _REGISTRY.items()
-                  if fnmatch.fnmatchcase(n, pattern) and (family is None or e.family == family))
+    names = sorted(n for n, e in _REGISTRY.items()
+                   if fnmatch.fnmatchcase(n, pattern) and (family is None or e.family == family))
+    if pretrained is not None:
+        from kerasnets.weights.pretrained import has_pretrained
+
+        names = [n for n in names if has_pretrained(n) == pretrained]
+    return names
 
 
 def create_model(name: str, /, **kwargs):
@@ -131,6 +141,12 @@ def create_model(name: str, /, **kwargs):
     options); a keyword that the variant fixes raises if given a different value.
     """
     return get_entry(name).builder(**kwargs)
+
+
+def _pretrained(name: str) -> list[str]:
+    from kerasnets.weights.pretrained import pretrained_sources
+
+    return pretrained_sources(name)
 
 
 def model_info(name: str, *, flops: bool = True) -> dict[str, Any]:
@@ -154,6 +170,7 @@ def model_info(name: str, *, flops: bool = True) -> dict[str, Any]:
         "params_source": entry.params_source,
         "keras_equivalent": entry.keras_equivalent,
         "preprocessing": entry.preprocessing,
+        "pretrained": _pretrained(entry.name),
     }
     if flops:
         if entry.name not in _FLOPS_CACHE:
