@@ -45,3 +45,46 @@ class CeilModeMaxPooling2D(layers.MaxPooling2D):
         padded = (batch, None if height is None else height + rows,
                   None if width is None else width + cols, channels)
         return super().compute_output_shape(padded)
+
+
+@keras.saving.register_keras_serializable(package="kerasnets")
+class PaddedMaxPooling2D(layers.MaxPooling2D):
+    """PyTorch's `MaxPool2d(pool_size, strides, padding=pad)`: `pad` rows and columns of -inf on
+    every side, then a valid max-pool, so out = floor((n + 2 * pad - pool_size) / strides) + 1 and
+    a padded value is never selected. Keras' "same" pads only the bottom/right of even sides
+    (TF's rule), which picks other windows: ports of PyTorch models (timm's legacy Xception) need
+    this one. `pad <= pool_size // 2`, as PyTorch requires. Channels-last only.
+    """
+
+    def __init__(self, pool_size=2, strides=None, pad=0, padding="valid", data_format=None,
+                 **kwargs):
+        if padding != "valid":
+            raise ValueError(f"PaddedMaxPooling2D pads by itself (pad={pad!r}); padding must be "
+                             f"'valid', got {padding!r}.")
+        super().__init__(pool_size, strides, padding="valid", data_format=data_format, **kwargs)
+        if self.data_format != "channels_last":
+            raise ValueError("PaddedMaxPooling2D supports channels_last only.")
+        pads = (pad, pad) if isinstance(pad, int) else tuple(pad)
+        if len(pads) != 2 or any(not isinstance(p, int) or p < 0 for p in pads):
+            raise ValueError(f"PaddedMaxPooling2D pad must be a non-negative int or a pair of "
+                             f"them, got {pad!r}.")
+        if any(p > k // 2 for p, k in zip(pads, self.pool_size)):
+            raise ValueError(f"PaddedMaxPooling2D needs pad <= pool_size // 2 (as PyTorch), got "
+                             f"pad={pad!r}, pool_size={self.pool_size}.")
+        self.pad = pads
+
+    def call(self, inputs):
+        rows, cols = self.pad
+        padded = ops.pad(inputs, [[0, 0], [rows, rows], [cols, cols], [0, 0]],
+                         constant_values=float("-inf"))
+        return super().call(padded)
+
+    def compute_output_shape(self, input_shape):
+        batch, height, width, channels = input_shape
+        rows, cols = self.pad
+        padded = (batch, None if height is None else height + 2 * rows,
+                  None if width is None else width + 2 * cols, channels)
+        return super().compute_output_shape(padded)
+
+    def get_config(self):
+        return {**super().get_config(), "pad": list(self.pad)}
