@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import re
 
 import keras
 from keras import layers, ops
 
 from kerasnets.layers import conv_bn_act, squeeze_excite
+from kerasnets.weights.convert import TorchMapping
 
 EXPANSION = 4  # bottleneck blocks output 4x their base width (He et al., Table 1)
 
@@ -237,3 +239,62 @@ def post_norm(x, bn_epsilon):
     """The final BN-ReLU of pre-activation networks (`post_bn`, `post_relu`, as in keras)."""
     x = layers.BatchNormalization(epsilon=bn_epsilon, name="post_bn")(x)
     return layers.Activation("relu", name="post_relu")(x)
+
+
+# --- PyTorch names (torchvision ResNet / ResNeXt / Wide ResNet, timm ResNet and legacy SENet) ---
+# Every torch module path of the family maps to a layer through one table of regex rules
+# (fullmatch, first rule wins). Named groups are copied into the template; `b`, the torch block
+# index, counts from 0 there and from 1 here.
+
+_BLOCK = r"layer(?P<s>\d)\.(?P<b>\d+)\."
+TORCH_BLOCK_RULES = (
+    (_BLOCK + r"conv(?P<i>[123])", "stage{s}_block{b}_{i}_conv"),
+    (_BLOCK + r"bn(?P<i>[123])", "stage{s}_block{b}_{i}_bn"),
+    (_BLOCK + r"downsample\.0", "stage{s}_block{b}_0_conv"),
+    (_BLOCK + r"downsample\.1", "stage{s}_block{b}_0_bn"),
+    (_BLOCK + r"(se|se_module)\.fc1", "stage{s}_block{b}_se_reduce"),  # timm | legacy SENet
+    (_BLOCK + r"(se|se_module)\.fc2", "stage{s}_block{b}_se_expand"),
+    (r"fc|last_linear", "predictions"),
+)
+TORCH_STEM_RULES = {
+    # 7x7 stem: torchvision / timm `conv1`, `bn1`; legacy SENet `layer0.conv1`, `layer0.bn1`
+    "7x7": ((r"(layer0\.)?conv1", "stem_conv"), (r"(layer0\.)?bn1", "stem_bn")),
+    # three 3x3 (SENet-154): timm `conv1` = Sequential(conv, bn, relu, conv, bn, relu, conv) then
+    # `bn1`; legacy SENet `layer0.conv{i}`, `layer0.bn{i}`
+    "deep": ((r"conv1\.0", "stem_1_conv"), (r"conv1\.1", "stem_1_bn"),
+             (r"conv1\.3", "stem_2_conv"), (r"conv1\.4", "stem_2_bn"),
+             (r"conv1\.6", "stem_3_conv"), (r"bn1", "stem_3_bn"),
+             (r"layer0\.conv(?P<i>[123])", "stem_{i}_conv"),
+             (r"layer0\.bn(?P<i>[123])", "stem_{i}_bn")),
+}
+
+
+def regex_rename(rules):
+    """`rename(module_path)` from `(pattern, template)` rules; a path no rule matches is returned
+    unchanged (the conversion then names it as a layer the model does not have)."""
+    compiled = [(re.compile(pattern), template) for pattern, template in rules]
+
+    def rename(path):
+        for pattern, template in compiled:
+            match = pattern.fullmatch(path)
+            if match:
+                groups = {k: v for k, v in match.groupdict().items() if v is not None}
+                if "b" in groups:
+                    groups["b"] = int(groups["b"]) + 1
+                return template.format(**groups)
+        return path
+
+    return rename
+
+
+def torch_mapping(stem="7x7", stages=4) -> TorchMapping:
+    """The family's `TorchMapping`: block rules + the `stem` rules; `stage{s}_out` is torch's
+    `layer{s}`."""
+    if stem not in TORCH_STEM_RULES:
+        raise ValueError(f"stem must be one of {sorted(TORCH_STEM_RULES)}, got {stem!r}.")
+    return TorchMapping(regex_rename(TORCH_STEM_RULES[stem] + TORCH_BLOCK_RULES),
+                        taps={f"stage{s}_out": f"layer{s}" for s in range(1, stages + 1)})
+
+
+TORCH_MAPPING = torch_mapping("7x7")
+TORCH_DEEP_STEM_MAPPING = torch_mapping("deep")

@@ -28,9 +28,11 @@ versions (the stride is on the first 3x3 either way): torchvision's layout, whos
 from __future__ import annotations
 
 from kerasnets.applications._common import finish, gap_head, model_input, variant_builder
-from kerasnets.applications._resnet_blocks import (ResNetSpec, basic_block, bottleneck_block,
-                                                   imagenet_stem, residual_stages)
+from kerasnets.applications._resnet_blocks import (TORCH_MAPPING, ResNetSpec, basic_block,
+                                                   bottleneck_block, imagenet_stem,
+                                                   residual_stages)
 from kerasnets.registry import Paper
+from kerasnets.weights.pretrained import TorchWeights, register_torch_weights
 
 __all__ = ["ResNet18", "ResNet34", "ResNet50", "ResNet101", "ResNet152", "ResNet50_V1_5",
            "ResNet101_V1_5", "ResNet152_V1_5"]
@@ -105,3 +107,22 @@ ResNet152 = _builders["resnet152"]
 ResNet50_V1_5 = _builders["resnet50_v1_5"]
 ResNet101_V1_5 = _builders["resnet101_v1_5"]
 ResNet152_V1_5 = _builders["resnet152_v1_5"]
+
+
+TV_URL = "https://download.pytorch.org/models/{}-{}.pth"
+_V2 = ("IMAGENET1K_V2, torchvision's DEFAULT (new training recipe; evaluated at resize 232, "
+       "crop 224); IMAGENET1K_V1 is {}-{}.pth")
+
+# variant: (torchvision builder, file hash prefix of its DEFAULT weights, published top-1, note).
+# ResNet-18/34 and the v1.5 bottlenecks are torchvision's networks layer for layer (tested).
+TORCHVISION = {
+    "resnet18": ("resnet18", "f37072fd", 69.758, "IMAGENET1K_V1 (torchvision's DEFAULT)"),
+    "resnet34": ("resnet34", "b627a593", 73.314, "IMAGENET1K_V1 (torchvision's DEFAULT)"),
+    "resnet50_v1_5": ("resnet50", "11ad3fa6", 80.858, _V2.format("resnet50", "0676ba61")),
+    "resnet101_v1_5": ("resnet101", "cd907fc2", 81.886, _V2.format("resnet101", "63fe2227")),
+    "resnet152_v1_5": ("resnet152", "f82ba261", 82.284, _V2.format("resnet152", "394f9c45")),
+}
+for _variant, (_model, _hash, _top1, _note) in TORCHVISION.items():
+    register_torch_weights(_variant, TORCH_MAPPING, TorchWeights(
+        "torchvision", _model, url=TV_URL.format(_model, _hash), sha256=_hash, top1=_top1,
+        note=_note))

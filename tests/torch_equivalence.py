@@ -1,0 +1,171 @@
+"""Equality of a kerasnets variant and the PyTorch model whose checkpoints it loads.
+
+    from torch_equivalence import assert_matches_torch, importorskip
+    torch, torchvision = importorskip("torch", "torchvision")
+    ...
+    assert_matches_torch("resnet18", torchvision.models.resnet18(), source="torchvision",
+                         input_size=64)
+
+The torch model is put in eval mode and its BatchNorm layers are made non-trivial with a fixed
+seed (random affine parameters, running statistics measured on a random batch and then
+perturbed), so that a wrong epsilon, a swapped gamma / beta or a missing BN shows up in the
+logits. Its state dict is converted with `kerasnets.weights.convert.load_torch_state_dict` onto
+`kerasnets.create_model(variant, input_shape=(s, s, 3), classifier_activation=None)`, both models
+see the same random input (NCHW vs NHWC), and the logits and the `stage{s}_out` taps of the
+family's `TorchMapping` (through torch forward hooks) must agree to `rtol` times the largest
+torch value. Degenerate outputs (near-uniform logits) are refused, since they would hide any
+difference.
+
+torch is imported lazily. Import it through `importorskip` (or import this module before
+torch): torchvision and timm import triton, whose native library crashes the process
+(segmentation fault) when TensorFlow was loaded first, as it always is under our conftest.
+Triton is torch.compile's GPU code generator, never used here, so it is hidden from them.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+import kerasnets
+from kerasnets.weights.convert import load_torch_state_dict
+
+
+# torch falls back cleanly when triton cannot be imported; a None entry makes `import triton`
+# raise ImportError instead of loading the library that segfaults after TensorFlow.
+sys.modules.setdefault("triton", None)
+
+
+def importorskip(*names):
+    """`pytest.importorskip` for each of `names` ("torch", "torchvision", "timm"), after hiding
+    triton (see the module docstring); returns the modules (one module for one name)."""
+    sys.modules.setdefault("triton", None)
+    modules = [pytest.importorskip(name) for name in names]
+    return modules[0] if len(modules) == 1 else modules
+
+
+def torch_param_count(torch_model) -> int:
+    """Trainable parameters of a torch model (BatchNorm running statistics are buffers, not
+    parameters): the same count as the registry's reference."""
+    return int(sum(p.numel() for p in torch_model.parameters() if p.requires_grad))
+
+
+def randomize_torch_batchnorm(torch_model, input_size: int, *, seed: int = 0,
+                              batch: int = 4) -> None:
+    """Random BN affine parameters (gamma in [0.5, 1.5], beta in [-0.2, 0.2]); running statistics
+    measured on a random batch (so activations keep a sane scale through deep networks), then
+    perturbed (mean + U(-0.1, 0.1) * std, var * U(0.7, 1.3)) so that BN is not a plain
+    normalisation either."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+
+    def uniform(like, low, high):
+        return torch.rand(like.shape, generator=generator) * (high - low) + low
+
+    norms = [m for m in torch_model.modules()
+             if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    with torch.no_grad():
+        for m in norms:
+            if m.affine:
+                m.weight.copy_(uniform(m.weight, 0.5, 1.5))
+                m.bias.copy_(uniform(m.bias, -0.2, 0.2))
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average: one batch sets the statistics exactly
+        torch_model.train()
+        torch_model(torch.randn(batch, 3, input_size, input_size, generator=generator))
+        torch_model.eval()
+        for m in norms:
+            m.momentum = 0.1
+            std = m.running_var.sqrt()
+            m.running_mean.add_(uniform(m.running_mean, -0.1, 0.1) * std)
+            m.running_var.mul_(uniform(m.running_var, 0.7, 1.3))
+
+
+def _relative(a, b) -> float:
+    scale = float(np.max(np.abs(b)))
+    return float(np.max(np.abs(a - b))) / max(scale, 1e-12)
+
+
+def compare_with_torch(variant: str, torch_model, *, source: str, input_size: int,
+                       taps=True, seed: int = 0, batch: int = 2, randomize: bool = True,
+                       mapping=None) -> dict[str, float]:
+    """Relative differences `{"logits": r, "stage2_out": r, ...}` between `variant` (weights
+    converted from `torch_model`) and `torch_model` on one random batch; `r = max|keras - torch|
+    / max|torch|`. `taps`: True (every tap of the variant's mapping), False (none) or a dict
+    keras tap -> torch module path."""
+    import torch
+
+    from kerasnets.weights import pretrained
+
+    torch_model.eval()
+    if randomize:
+        randomize_torch_batchnorm(torch_model, input_size, seed=seed)
+    mapping = mapping or pretrained.torch_mapping(variant, source)
+    if taps is True:
+        taps = dict(mapping.taps)
+    taps = dict(taps or {})
+
+    model = kerasnets.create_model(variant, input_shape=(input_size, input_size, 3),
+                                   classifier_activation=None)
+    state = {k: v.detach().cpu().numpy() for k, v in torch_model.state_dict().items()}
+    load_torch_state_dict(model, state, source, variant=variant, mapping=mapping)
+
+    modules = dict(torch_model.named_modules())
+    missing = [path for path in taps.values() if path not in modules]
+    assert not missing, f"torch modules {missing} (taps of {variant}) are not in the torch model"
+    captured, hooks = {}, []
+    for tap, path in taps.items():
+        def hook(module, args, output, tap=tap):
+            captured[tap] = output.detach().cpu().numpy().transpose(0, 2, 3, 1)
+        hooks.append(modules[path].register_forward_hook(hook))
+
+    x = np.random.default_rng(seed).standard_normal(
+        (batch, 3, input_size, input_size)).astype(np.float32)
+    try:
+        with torch.no_grad():
+            expected = torch_model(torch.from_numpy(x)).cpu().numpy()
+    finally:
+        for h in hooks:
+            h.remove()
+
+    import keras
+
+    probe = keras.Model(model.inputs, [model.get_layer(t).output for t in taps] + [model.output])
+    outputs = probe([x.transpose(0, 2, 3, 1)], training=False)
+    outputs = [np.asarray(keras.ops.convert_to_numpy(o)) for o in outputs]
+
+    # The comparison means nothing on degenerate logits (all equal, vanishing or non-finite).
+    assert np.all(np.isfinite(expected)), f"{variant}: torch logits are not finite"
+    spread = float(np.min(np.std(expected, axis=-1)))
+    assert spread > 1e-3 * max(float(np.max(np.abs(expected))), 1e-12) and spread > 1e-6, (
+        f"{variant}: torch logits are near-uniform (std across classes {spread:.3g}); the test "
+        f"would not see a difference")
+
+    result = {}
+    for tap, got in zip(taps, outputs[:-1]):
+        assert got.shape == captured[tap].shape, (
+            f"{variant}: tap {tap} has shape {got.shape}, torch {taps[tap]} gives "
+            f"{captured[tap].shape}")
+        result[tap] = _relative(got, captured[tap])
+    assert outputs[-1].shape == expected.shape, (
+        f"{variant}: logits shape {outputs[-1].shape} vs torch {expected.shape}")
+    result["logits"] = _relative(outputs[-1], expected)
+    return result
+
+
+def assert_matches_torch(variant: str, torch_model, *, source: str, input_size: int, taps=True,
+                         rtol: float = 1e-4, seed: int = 0, mapping=None) -> dict[str, float]:
+    """`compare_with_torch`, asserting every relative difference <= rtol and that at least one
+    tap was compared when `taps` is not False; returns the differences (for reports)."""
+    diffs = compare_with_torch(variant, torch_model, source=source, input_size=input_size,
+                               taps=taps, seed=seed, mapping=mapping)
+    if taps is not False:
+        assert len(diffs) > 1, f"{variant}: no stage tap was compared (mapping has no taps)"
+    worst = max(diffs, key=diffs.get)
+    assert diffs[worst] <= rtol, (
+        f"{variant} vs {source}: {worst} differs by {diffs[worst]:.3g} of the largest torch value "
+        f"(rtol {rtol}); all: {', '.join(f'{k}={v:.2g}' for k, v in diffs.items())}")
+    return diffs
