@@ -10,6 +10,8 @@
   download -> verify -> convert -> cache path behind `weights="imagenet"`.
 """
 
+from kerasnets.weights.checkpoint import (CheckpointError, UnsafeCheckpointError,  # noqa: F401
+                                          read_checkpoint)
 from kerasnets.weights.keras_files import (PUBLISHED, Published, WeightsMismatchError,  # noqa: F401
                                            WeightsUnavailableError, imagenet_weights,
                                            load_weights, sha256sum)

@@ -1,0 +1,477 @@
+"""Read PyTorch checkpoints and safetensors files into numpy arrays, safely and without torch.
+
+`read_checkpoint(path) -> {"layer1.0.conv1.weight": numpy.ndarray, ...}` reads:
+
+- `.safetensors`, through the `safetensors` library (`safetensors.numpy.load_file`; a JSON header
+  and raw little-endian bytes, no code). bfloat16, which numpy has no type for, is upcast to
+  float32 exactly; every other dtype keeps its numpy type (float16 stays float16).
+- PyTorch `.pth` / `.pt` / `.bin` in both formats `torch.save` writes:
+
+  * zip (torch >= 1.6, the default): a zip archive (entries stored, not compressed) holding
+    `<top>/data.pkl` (the pickled object), `<top>/data/<key>` (one record per storage: its raw
+    bytes) and optionally `<top>/byteorder` (`little` | `big`; absent means little). `<top>` is
+    `archive` for recent torch and the file's stem for older ones, so any single top folder is
+    accepted. A tensor is pickled as `torch._utils._rebuild_tensor_v2(storage, offset, size,
+    stride, requires_grad, hooks[, metadata])`, its storage as the persistent id
+    `("storage", torch.<T>Storage, key, location, numel)`.
+  * legacy stream (`_use_new_zipfile_serialization=False`, torch < 1.6): five things back to
+    back: the pickled magic number `0x1950a86a20f9469cfc6c`, the protocol version `1001`, a
+    `sys_info` dict (`little_endian`, type sizes), the main pickle, and the pickled list of
+    storage keys; then, for each key in that order, the storage's element count as an int64 in
+    the file's byte order followed by its raw bytes. Storage persistent ids are `("storage",
+    torch.<T>Storage, root_key, location, numel, view)`, where `view` is None or `(view_key,
+    offset, size)` (both in elements), a slice of the root storage that tensors index into.
+
+  Every pickle (the legacy header pickles included) goes through `_RestrictedUnpickler`, whose
+  `find_class` allows only `collections.OrderedDict`, `torch._utils._rebuild_tensor_v2`,
+  `_rebuild_tensor`, `_rebuild_parameter` (implemented here over numpy) and the storage types in
+  `STORAGE_TYPES` (markers holding a numpy dtype; they cannot be called). Any other global -
+  `os.system`, `builtins.eval`, `torch.storage._load_from_bytes` (which runs an unrestricted
+  `torch.load`), a pickled `nn.Module` class - raises `UnsafeCheckpointError` naming the global
+  and the file, before anything it refers to is called. Tensors are rebuilt after unpickling:
+  `numpy.lib.stride_tricks.as_strided` over their storage from `storage_offset` with torch's
+  strides (in elements), bounds-checked against the storage first, then copied to a contiguous
+  array, so non-contiguous views and tensors sharing a storage come back exactly as torch
+  loads them.
+
+The state dict is the pickled dict itself or, when that dict is a training checkpoint, the dict
+under its first key in `STATE_DICT_KEYS` (`state_dict`, `model_state_dict`, `model`,
+`state_dict_ema`, `model_ema`; pass `key=` to choose another). Every value must be a tensor;
+non-float tensors (`num_batches_tracked`) are kept as numpy integers for the converter to skip.
+A pickle that is not such a dict, a truncated or corrupt file (cut-off stream, zip without a
+storage record, garbage bytes, a bad safetensors header) raises `CheckpointError` naming the file.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import io
+import json
+import os
+import pickle
+import struct
+import zipfile
+from typing import Any
+
+import numpy as np
+
+__all__ = ["CheckpointError", "UnsafeCheckpointError", "read_checkpoint", "STATE_DICT_KEYS",
+           "STORAGE_TYPES"]
+
+LEGACY_MAGIC = 0x1950a86a20f9469cfc6c
+LEGACY_PROTOCOL = 1001
+STATE_DICT_KEYS = ("state_dict", "model_state_dict", "model", "state_dict_ema", "model_ema")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file is corrupt, truncated, or does not hold a state dict of tensors."""
+
+
+class UnsafeCheckpointError(CheckpointError):
+    """A checkpoint's pickle refers to a global outside the allow-list (it could run code)."""
+
+
+class _Sealed:
+    """Objects the unpickler hands out refuse pickle's BUILD opcode, which would otherwise write
+    the file's values straight into their `__dict__` (a shared storage-type marker included)."""
+
+    def __setstate__(self, state):
+        raise CheckpointError(f"the pickle sets the state of a {type(self).__name__.lstrip('_')}")
+
+
+@dataclasses.dataclass(frozen=True)
+class _StorageType(_Sealed):
+    """What `torch.<name>` (a storage class) stands for here: its element type. Not callable."""
+
+    name: str
+    dtype: str          # numpy dtype of one element as stored (bfloat16 is read as uint16)
+    bfloat16: bool = False
+
+    @property
+    def itemsize(self) -> int:
+        return np.dtype(self.dtype).itemsize
+
+
+STORAGE_TYPES = {t.name: t for t in (
+    _StorageType("FloatStorage", "float32"),
+    _StorageType("HalfStorage", "float16"),
+    _StorageType("BFloat16Storage", "uint16", bfloat16=True),
+    _StorageType("DoubleStorage", "float64"),
+    _StorageType("LongStorage", "int64"),
+    _StorageType("IntStorage", "int32"),
+    _StorageType("ShortStorage", "int16"),
+    _StorageType("CharStorage", "int8"),
+    _StorageType("ByteStorage", "uint8"),
+    _StorageType("BoolStorage", "bool"),
+)}
+
+
+class _Storage(_Sealed):
+    """One storage of the file: its element type and count; its bytes come later (legacy) or
+    are read on first use (zip). `base`/`offset` make a legacy view: a slice of a root storage."""
+
+    def __init__(self, key: str, type_: _StorageType, numel: int, loader=None):
+        self.key, self.type, self.numel = key, type_, numel
+        self.loader = loader                      # () -> bytes, for zip records
+        self.data: bytes | None = None
+        self.base: _Storage | None = None
+        self.offset = 0
+
+    def elements(self, byteorder: str) -> np.ndarray:
+        """The storage as a flat read-only numpy array of its stored dtype."""
+        if self.base is not None:
+            flat = self.base.elements(byteorder)
+            return flat[self.offset:self.offset + self.numel]
+        if self.data is None:
+            if self.loader is None:
+                raise CheckpointError(f"the bytes of storage {self.key!r} are missing")
+            self.data = self.loader()
+        dtype = np.dtype(self.type.dtype).newbyteorder("<" if byteorder == "little" else ">")
+        return np.frombuffer(self.data, dtype=dtype, count=self.numel)
+
+
+@dataclasses.dataclass
+class _TensorRef(_Sealed):
+    """A tensor as pickled: rebuilt into a numpy array once its storage's bytes are known."""
+
+    storage: _Storage
+    offset: int
+    size: tuple[int, ...]
+    stride: tuple[int, ...]
+
+    def materialize(self, byteorder: str) -> np.ndarray:
+        storage, offset, size, stride = self.storage, self.offset, self.size, self.stride
+        if len(size) != len(stride):
+            raise CheckpointError(f"a tensor has size {size} but stride {stride}")
+        if offset < 0 or any(n < 0 for n in size) or any(s < 0 for s in stride):
+            raise CheckpointError(f"a tensor has a negative offset, size or stride "
+                                  f"(offset {offset}, size {size}, stride {stride})")
+        elements = storage.elements(byteorder)
+        if 0 in size:
+            array = np.empty(size, dtype=elements.dtype)
+        else:
+            last = offset + sum((n - 1) * s for n, s in zip(size, stride))
+            if last >= storage.numel:
+                raise CheckpointError(
+                    f"a tensor (offset {offset}, size {size}, stride {stride}) reaches element "
+                    f"{last} of storage {storage.key!r}, which holds {storage.numel}")
+            itemsize = elements.dtype.itemsize
+            view = np.lib.stride_tricks.as_strided(
+                elements[offset:], shape=size, strides=tuple(s * itemsize for s in stride),
+                writeable=False)
+            array = np.array(view, copy=True, order="C")
+        array = array.astype(array.dtype.newbyteorder("="), copy=False)
+        if storage.type.bfloat16:
+            array = (array.astype(np.uint32) << 16).view(np.float32)
+        return array
+
+
+def _ints(value, what: str) -> tuple[int, ...]:
+    if not isinstance(value, (tuple, list)) or not all(
+            isinstance(v, int) and not isinstance(v, bool) for v in value):
+        raise CheckpointError(f"a tensor's {what} is {value!r}, not a tuple of ints")
+    return tuple(value)
+
+
+def _rebuild_tensor(storage, storage_offset, size, stride):
+    if not isinstance(storage, _Storage):
+        raise CheckpointError(f"a tensor is rebuilt from {type(storage).__name__}, not a storage")
+    if not isinstance(storage_offset, int) or isinstance(storage_offset, bool):
+        raise CheckpointError(f"a tensor's storage offset is {storage_offset!r}, not an int")
+    return _TensorRef(storage, storage_offset, _ints(size, "size"), _ints(stride, "stride"))
+
+
+def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=False,
+                       backward_hooks=None, metadata=None):
+    if metadata and any(metadata.values()):
+        raise CheckpointError(f"tensors with metadata {metadata!r} (conjugate / negative "
+                              f"views) are not supported")
+    return _rebuild_tensor(storage, storage_offset, size, stride)
+
+
+def _rebuild_parameter(data, requires_grad=True, backward_hooks=None):
+    if not isinstance(data, _TensorRef):
+        raise CheckpointError(f"a Parameter wraps {type(data).__name__}, not a tensor")
+    return data
+
+
+_ALLOWED = {
+    ("collections", "OrderedDict"): collections.OrderedDict,
+    ("torch._utils", "_rebuild_tensor"): _rebuild_tensor,
+    ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor_v2,
+    ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
+    **{("torch", name): type_ for name, type_ in STORAGE_TYPES.items()},
+}
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    """`pickle.Unpickler` whose globals come from `_ALLOWED` only; storages through `storage`."""
+
+    def __init__(self, file, path: str, storage=None):
+        super().__init__(file)
+        self._path, self._storage = path, storage
+
+    def find_class(self, module, name):
+        try:
+            return _ALLOWED[(module, name)]
+        except (KeyError, TypeError):
+            raise UnsafeCheckpointError(
+                f"{self._path}: refusing to load global {module}.{name}: a checkpoint may only "
+                f"hold tensors and dicts (allowed: "
+                f"{', '.join(sorted(m + '.' + n for m, n in _ALLOWED))}). Re-save the state "
+                f"dict alone with torch.save(model.state_dict(), path), or as .safetensors, "
+                f"from a trusted environment.") from None
+
+    def persistent_load(self, pid):
+        if self._storage is None:
+            raise CheckpointError(f"{self._path}: unexpected persistent id {pid!r}")
+        if not isinstance(pid, tuple) or not pid:
+            raise CheckpointError(f"{self._path}: persistent id {pid!r} is not a tuple")
+        kind = pid[0].decode("ascii") if isinstance(pid[0], bytes) else pid[0]
+        if kind != "storage":
+            raise CheckpointError(f"{self._path}: persistent id of kind {kind!r} (saved modules "
+                                  f"with their source code are not supported)")
+        return self._storage(pid[1:])
+
+
+def _unpickle(file, path: str, storage=None):
+    try:
+        return _RestrictedUnpickler(file, path, storage).load()
+    except CheckpointError:
+        raise
+    except Exception as e:  # noqa: BLE001 - every unpickling failure means a corrupt file
+        raise CheckpointError(f"{path}: corrupt or truncated pickle "
+                              f"({type(e).__name__}: {e})") from e
+
+
+def _storage_type(path, type_, key, numel) -> _StorageType:
+    if not isinstance(type_, _StorageType):
+        raise CheckpointError(f"{path}: storage {key!r} has type {type_!r}, not a storage type")
+    if not isinstance(numel, int) or isinstance(numel, bool) or numel < 0:
+        raise CheckpointError(f"{path}: storage {key!r} has {numel!r} elements")
+    return type_
+
+
+def _read_zip(path: str, archive: zipfile.ZipFile):
+    names = archive.namelist()
+    pickles = [n for n in names if n.endswith("/data.pkl") and n.count("/") == 1]
+    if len(pickles) != 1:
+        found = "none" if not pickles else ", ".join(pickles)
+        if any(n.endswith("constants.pkl") or "/code/" in n for n in names):
+            found += "; it looks like a TorchScript archive (torch.jit.save)"
+        raise CheckpointError(f"{path}: a zip checkpoint holds one <folder>/data.pkl, found "
+                              f"{found}")
+    top = pickles[0][:-len("data.pkl")]
+    byteorder = "little"
+    if top + "byteorder" in names:
+        byteorder = archive.read(top + "byteorder").decode("ascii", "replace").strip()
+        if byteorder not in ("little", "big"):
+            raise CheckpointError(f"{path}: unknown byte order {byteorder!r}")
+    storages: dict[str, _Storage] = {}
+
+    def storage(data):
+        if len(data) != 4:
+            raise CheckpointError(f"{path}: storage persistent id {data!r} is not "
+                                  f"(type, key, location, numel)")
+        type_, key, _, numel = data
+        type_ = _storage_type(path, type_, key, numel)
+        key = str(key)
+        if key in storages:
+            if storages[key].type != type_:
+                raise CheckpointError(f"{path}: storage {key!r} is read as both "
+                                      f"{storages[key].type.name} and {type_.name}")
+            return storages[key]
+        record, nbytes = f"{top}data/{key}", numel * type_.itemsize
+
+        def load(record=record, nbytes=nbytes, key=key):
+            try:
+                info = archive.getinfo(record)
+            except KeyError:
+                raise CheckpointError(f"storage record {record!r} is missing (truncated or "
+                                      f"corrupt checkpoint)") from None
+            if info.file_size != nbytes:
+                raise CheckpointError(f"storage record {record!r} holds {info.file_size} "
+                                      f"bytes, expected {nbytes}")
+            try:
+                return archive.read(info)
+            except Exception as e:  # noqa: BLE001 - bad CRC, cut-off or undecompressable record
+                raise CheckpointError(f"cannot read storage record {record!r} "
+                                      f"({type(e).__name__}: {e})") from e
+
+        storages[key] = _Storage(key, type_, numel, loader=load)
+        return storages[key]
+
+    with archive.open(pickles[0]) as f:
+        obj = _unpickle(io.BytesIO(f.read()), path, storage)
+    return obj, byteorder
+
+
+def _read_legacy(path: str, f) -> tuple[Any, str]:
+    magic = _unpickle(f, path)
+    if magic != LEGACY_MAGIC:
+        raise CheckpointError(f"{path}: not a PyTorch checkpoint (no legacy magic number)")
+    protocol = _unpickle(f, path)
+    if protocol != LEGACY_PROTOCOL:
+        raise CheckpointError(f"{path}: unsupported legacy protocol version {protocol!r}")
+    sys_info = _unpickle(f, path)
+    if not isinstance(sys_info, dict):
+        raise CheckpointError(f"{path}: legacy sys_info is {type(sys_info).__name__}, not a dict")
+    byteorder = "little" if sys_info.get("little_endian", True) else "big"
+    roots: dict[str, _Storage] = {}
+    views: dict[str, _Storage] = {}
+
+    def storage(data):
+        if len(data) != 5:
+            raise CheckpointError(f"{path}: storage persistent id {data!r} is not "
+                                  f"(type, key, location, numel, view)")
+        type_, key, _, numel, view = data
+        type_ = _storage_type(path, type_, key, numel)
+        key = str(key)
+        root = roots.get(key)
+        if root is None:
+            root = roots[key] = _Storage(key, type_, numel)
+        elif root.type != type_:
+            raise CheckpointError(f"{path}: storage {key!r} is read as both {root.type.name} "
+                                  f"and {type_.name}")
+        if view is None:
+            return root
+        if not (isinstance(view, tuple) and len(view) == 3):
+            raise CheckpointError(f"{path}: storage view {view!r} is not (key, offset, size)")
+        view_key, offset, size = str(view[0]), view[1], view[2]
+        if view_key not in views:
+            if not all(isinstance(v, int) and v >= 0 for v in (offset, size)):
+                raise CheckpointError(f"{path}: storage view {view!r} has a bad offset or size")
+            if offset + size > numel:
+                raise CheckpointError(f"{path}: storage view {view!r} runs past its storage "
+                                      f"of {numel} elements")
+            views[view_key] = _Storage(view_key, type_, size)
+            views[view_key].base, views[view_key].offset = root, offset
+        return views[view_key]
+
+    obj = _unpickle(f, path, storage)
+    keys = _unpickle(f, path)
+    if not isinstance(keys, list) or set(map(str, keys)) != set(roots):
+        raise CheckpointError(f"{path}: the legacy storage key list does not match the storages "
+                              f"the pickle uses")
+    count = struct.Struct("<q" if byteorder == "little" else ">q")
+    for key in map(str, keys):
+        root = roots[key]
+        header = f.read(count.size)
+        if len(header) != count.size:
+            raise CheckpointError(f"{path}: truncated: the bytes of storage {key!r} are missing")
+        (numel,) = count.unpack(header)
+        if numel != root.numel:
+            raise CheckpointError(f"{path}: storage {key!r} holds {numel} elements, the pickle "
+                                  f"says {root.numel}")
+        nbytes = numel * root.type.itemsize
+        root.data = f.read(nbytes)
+        if len(root.data) != nbytes:
+            raise CheckpointError(f"{path}: truncated: storage {key!r} has {len(root.data)} of "
+                                  f"its {nbytes} bytes")
+    return obj, byteorder
+
+
+def _state_dict(path: str, obj, key: str | None, byteorder: str) -> dict[str, np.ndarray]:
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"{path}: holds a {type(obj).__name__}, not a state dict")
+    if key is not None:
+        if not isinstance(obj.get(key), dict):
+            raise CheckpointError(f"{path}: has no state dict under key {key!r} (keys: "
+                                  f"{', '.join(map(repr, list(obj)[:20]))})")
+        obj = obj[key]
+    elif not any(isinstance(v, _TensorRef) for v in obj.values()):
+        for candidate in STATE_DICT_KEYS:
+            if isinstance(obj.get(candidate), dict):
+                obj = obj[candidate]
+                break
+    if not obj:
+        raise CheckpointError(f"{path}: the state dict is empty")
+    result = {}
+    for name, value in obj.items():
+        if not isinstance(name, str):
+            raise CheckpointError(f"{path}: state dict key {name!r} is not a string")
+        if not isinstance(value, _TensorRef):
+            raise CheckpointError(f"{path}: state dict entry {name!r} is a "
+                                  f"{type(value).__name__}, not a tensor (keys tried for a "
+                                  f"nested state dict: {', '.join(STATE_DICT_KEYS)})")
+        try:
+            result[name] = value.materialize(byteorder)
+        except CheckpointError as e:
+            raise CheckpointError(f"{path}: {name}: {e}") from None
+    return result
+
+
+def _read_safetensors(path: str) -> dict[str, np.ndarray]:
+    try:
+        import safetensors
+        import safetensors.numpy
+    except ImportError:
+        raise CheckpointError(f"{path}: reading .safetensors needs the safetensors package "
+                              f"(pip install safetensors)") from None
+    try:
+        arrays = safetensors.numpy.load_file(path)
+        # where ml_dtypes registered numpy a bfloat16 (TensorFlow does), it loads as that type
+        return {name: array.astype(np.float32) if array.dtype.name == "bfloat16" else array
+                for name, array in arrays.items()}
+    except TypeError:
+        pass                                  # a dtype numpy lacks (bfloat16): tensor by tensor
+    except Exception as e:  # noqa: BLE001 - SafetensorError derives from Exception only
+        raise CheckpointError(f"{path}: not a valid safetensors file ({e})") from e
+    try:
+        with open(path, "rb") as f:
+            (length,) = struct.unpack("<Q", f.read(8))
+            header = json.loads(f.read(length))
+        start = 8 + length
+        result = {}
+        with safetensors.safe_open(path, framework="np") as f:
+            for name in f.keys():
+                dtype = f.get_slice(name).get_dtype()
+                if dtype != "BF16":
+                    result[name] = np.array(f.get_tensor(name))
+                    continue
+                begin, end = header[name]["data_offsets"]
+                raw = np.fromfile(path, dtype="<u2", count=(end - begin) // 2,
+                                  offset=start + begin)
+                result[name] = (raw.astype(np.uint32) << 16).view(np.float32).reshape(
+                    header[name]["shape"])
+        return result
+    except Exception as e:  # noqa: BLE001
+        raise CheckpointError(f"{path}: cannot read safetensors file ({type(e).__name__}: "
+                              f"{e})") from e
+
+
+def read_checkpoint(path, *, key: str | None = None) -> dict[str, np.ndarray]:
+    """The state dict in a `.safetensors` or PyTorch (`.pth`, `.pt`, `.bin`, zip or legacy)
+    file as `{name: numpy.ndarray}`, without importing torch or running any code from the file.
+
+    `key` picks the nested state dict of a training checkpoint (`{"epoch": 3, "model": {...}}`);
+    by default a dict whose values are not tensors is searched for `STATE_DICT_KEYS` in order
+    (`state_dict`, then `model_state_dict`, `model`, `state_dict_ema`, `model_ema`). bfloat16
+    tensors become float32 (exactly); other dtypes keep their numpy type. Raises
+    `FileNotFoundError` for a missing file, `UnsafeCheckpointError` for a pickle that refers to
+    anything but tensors and dicts, and `CheckpointError` for a corrupt, truncated or
+    non-state-dict file; the messages name the file.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"No checkpoint file at {path}")
+    with open(path, "rb") as f:
+        head = f.read(9)
+    if path.endswith(".safetensors"):
+        return _read_safetensors(path)
+    if head[:4] == b"PK\x03\x04":
+        try:
+            with zipfile.ZipFile(path) as archive:
+                obj, byteorder = _read_zip(path, archive)
+                return _state_dict(path, obj, key, byteorder)
+        except zipfile.BadZipFile as e:
+            raise CheckpointError(f"{path}: corrupt or truncated zip checkpoint ({e})") from e
+    if head[:1] == b"\x80":                       # a pickle (protocol >= 2): the legacy stream
+        with open(path, "rb") as f:
+            obj, byteorder = _read_legacy(path, f)
+            return _state_dict(path, obj, key, byteorder)
+    if head[8:9] == b"{":                         # a safetensors file under another name
+        return _read_safetensors(path)
+    raise CheckpointError(f"{path}: not a PyTorch (zip or legacy) or safetensors checkpoint "
+                          f"(starts with {head[:8]!r})")
