@@ -1,23 +1,35 @@
-"""Throughput measurement used by `python -m tools.benchmark`.
+"""Throughput measurement: the one interleaved timing loop, the machine's matmul peaks, MFU, and
+kerasnets' default training / inference path against keras.applications' `model.fit` /
+`model.predict` defaults (`python -m tools.benchmark`).
 
-Inference and training images/s are measured on random data with compiled `tf.function` steps
-(SGD for training) after warm-up steps that absorb tracing. When a kerasnets model is compared
-with its keras.applications counterpart, both are built first and their steps are *interleaved*
-(ours, theirs, ours, ...), and each figure is the batch size over the *median* step time, so a
-load that comes and goes on the machine hits both alike. Figures are only comparable within one
-run on one machine: report ratios.
+Every figure in kerasnets that compares speeds comes from `interleaved_times`: warm-up calls
+first (tracing, compilation, buffers), then rounds that call each candidate once (ours, theirs,
+ours, ...), and each figure is taken from the *median* time, so a load that comes and goes on the
+machine hits every candidate alike. The distillation step benchmark, the serving benchmark, the
+precision probe (`kerasnets.precision`) and the tables of `tools.benchmark` all go through it.
+Figures are only comparable within one run on one machine: report ratios.
+
+MFU (model FLOPs utilisation) is achieved FLOP/s over the peak FLOP/s of the precision used,
+both measured in the same run: the peak is a large square matmul (`matmul_gflops`, the kernel
+convolutions lower to), the achieved rate is images/s x 2 x multiply-adds per image
+(`kerasnets.flops`), times 3 for a training step (forward, gradient of the input, gradient of
+the weights).
 """
 
 from __future__ import annotations
 
 import statistics
 import time
+from typing import Any, Callable, Mapping
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from kerasnets.flops import count_flops
+
+# Peak precision of a Keras dtype policy: what its matmuls and convolutions compute in.
+COMPUTE_DTYPE = {"float32": "float32", "mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}
 
 
 def trainable_params(model) -> int:
@@ -27,52 +39,78 @@ def trainable_params(model) -> int:
 def _sync(out):
     # Materialise the result so asynchronous execution is inside the timed region.
     tf.nest.map_structure(lambda t: t.numpy() if hasattr(t, "numpy") else t, out)
+    return out
 
 
-def _steps_for(model, batch_size, train, seed=0):
-    """Compiled inference and training steps of `model`, with their random batch bound."""
-    shape = (batch_size,) + tuple(model.input_shape[1:])
+def interleaved_times(calls: Mapping[str, Callable[[], Any]], *, steps: int, warmup: int,
+                      max_seconds: float | None = None) -> dict[str, list[float]]:
+    """Seconds per call of each zero-argument callable (its result materialised): `warmup`
+    untimed calls each, then up to `steps` rounds calling every one once. With `max_seconds`,
+    no new round starts once the timed rounds have taken that long (at least one round runs)."""
+    if steps < 1 or warmup < 0:
+        raise ValueError(f"steps must be >= 1 and warmup >= 0, got {steps} and {warmup}.")
+    for call in calls.values():
+        for _ in range(warmup):
+            _sync(call())
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    begin = time.perf_counter()
+    for _ in range(steps):
+        for name, call in calls.items():
+            start = time.perf_counter()
+            _sync(call())
+            times[name].append(time.perf_counter() - start)
+        if max_seconds is not None and time.perf_counter() - begin > max_seconds:
+            break
+    return times
+
+
+def medians(times: Mapping[str, list[float]]) -> dict[str, float]:
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def random_batch(input_shape, batch_size: int, classes: int, seed: int = 0):
+    """A constant (images in [0, 1), integer labels) batch."""
     rng = np.random.default_rng(seed)
-    x = tf.constant(rng.uniform(0, 1, size=shape).astype("float32"))
-    y = tf.constant(rng.integers(0, model.output_shape[-1], size=(batch_size,)))
+    x = tf.constant(rng.uniform(0, 1, size=(batch_size,) + tuple(input_shape)).astype("float32"))
+    y = tf.constant(rng.integers(0, classes, size=(batch_size,)))
+    return x, y
 
-    @tf.function
-    def infer():
-        return model(x, training=False)
 
-    steps = {"infer": infer}
-    if train:
-        optimizer = keras.optimizers.SGD(0.01)
-        loss_fn = keras.losses.SparseCategoricalCrossentropy()
+def train_step(model, x, y, *, jit_compile: bool = False, optimizer=None) -> Callable[[], Any]:
+    """One SGD step of `model` on the batch (x, y) as a zero-argument compiled function."""
+    optimizer = optimizer or keras.optimizers.SGD(0.01)
+    loss_fn = keras.losses.SparseCategoricalCrossentropy()
 
-        @tf.function
-        def train_step():
-            with tf.GradientTape() as tape:
-                loss = loss_fn(y, model(x, training=True))
-            grads = tape.gradient(loss, model.trainable_weights)
-            optimizer.apply_gradients(zip(grads, model.trainable_weights))
-            return loss
+    @tf.function(jit_compile=jit_compile)
+    def step():
+        with tf.GradientTape() as tape:
+            loss = loss_fn(y, model(x, training=True))
+        grads = tape.gradient(loss, model.trainable_weights)
+        optimizer.apply_gradients(zip(grads, model.trainable_weights))
+        return loss
 
-        steps["train"] = train_step
-    return steps
+    return step
+
+
+def infer_step(model, x, *, jit_compile: bool = False) -> Callable[[], Any]:
+    return tf.function(lambda: model(x, training=False), jit_compile=jit_compile)
 
 
 def measure_interleaved(models, *, batch_size=8, steps=5, warmup=2, train=True) -> list[dict]:
     """Images/s (inference, training) of each model, their steps interleaved, median step time."""
-    compiled = [_steps_for(m, batch_size, train) for m in models]
+    steps_of = []
+    for model in models:
+        x, y = random_batch(model.input_shape[1:], batch_size, model.output_shape[-1])
+        fns = {"infer": infer_step(model, x)}
+        if train:
+            fns["train"] = train_step(model, x, y)
+        steps_of.append(fns)
     results = [{} for _ in models]
     for kind in ("infer", "train") if train else ("infer",):
-        for fns in compiled:
-            for _ in range(warmup):
-                _sync(fns[kind]())
-        times = [[] for _ in models]
-        for _ in range(steps):
-            for i, fns in enumerate(compiled):
-                start = time.perf_counter()
-                _sync(fns[kind]())
-                times[i].append(time.perf_counter() - start)
-        for i, t in enumerate(times):
-            results[i][f"{kind}_img_s"] = batch_size / statistics.median(t)
+        times = medians(interleaved_times({i: fns[kind] for i, fns in enumerate(steps_of)},
+                                          steps=steps, warmup=warmup))
+        for i, t in times.items():
+            results[i][f"{kind}_img_s"] = batch_size / t
     return results
 
 
@@ -91,6 +129,100 @@ def benchmark_models(builders, *, batch_size=8, steps=5, warmup=2, train=True) -
     del models
     keras.backend.clear_session(free_memory=True)
     return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# The machine's peaks and MFU.
+
+def matmul_gflops(dtype: str = "float32", *, n: int = 4096, steps: int = 3, warmup: int = 1
+                  ) -> float:
+    """GFLOP/s of an n x n by n x n matmul in `dtype` (2 n^3 FLOPs, median of `steps`)."""
+    rng = np.random.default_rng(0)
+    a = tf.cast(tf.constant(rng.standard_normal((n, n), dtype="float32")), dtype)
+    b = tf.cast(tf.constant(rng.standard_normal((n, n), dtype="float32")), dtype)
+    matmul = tf.function(lambda: tf.reduce_sum(tf.cast(tf.matmul(a, b)[:1, :1], "float32")))
+    t = medians(interleaved_times({"mm": matmul}, steps=steps, warmup=warmup))["mm"]
+    return 2 * n ** 3 / t / 1e9
+
+
+def machine_peaks(dtypes=("float32", "bfloat16"), *, n: int = 4096, steps: int = 3
+                  ) -> dict[str, float]:
+    """Matmul GFLOP/s of each dtype on this machine, now."""
+    return {dtype: matmul_gflops(dtype, n=n, steps=steps) for dtype in dtypes}
+
+
+def mfu(img_s: float, macs_per_image: float, peak_gflops: float, *, train: bool) -> float:
+    """Achieved FLOP/s (2 FLOPs per multiply-add, x3 for a training step) over the peak."""
+    flops = img_s * 2 * macs_per_image * (3 if train else 1)
+    return flops / (peak_gflops * 1e9)
+
+
+# ---------------------------------------------------------------------------------------------
+# kerasnets' default path against keras.applications' defaults.
+
+def _fit_default_steps(model, x, y, optimizer):
+    """`model.fit` / `model.predict` steps as Keras runs them: compile with Keras' defaults
+    (jit_compile="auto", steps_per_execution=1), then the functions `fit` and `predict` make,
+    fed from a tf.data iterator."""
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy")
+    train_iterator = iter(tf.data.Dataset.from_tensors((x, y)).repeat())
+    predict_iterator = iter(tf.data.Dataset.from_tensors((x,)).repeat())
+    train_fn = model.make_train_function()
+    predict_fn = model.make_predict_function()
+    return {"train": lambda: train_fn(train_iterator),
+            "infer": lambda: predict_fn(predict_iterator)}
+
+
+def _kerasnets_default_steps(model, x, y, optimizer, jit_compile: bool):
+    """The training step of `kerasnets.training.fit` (the model's `train_step` inside
+    `strategy.run`, fed from a distributed dataset) and `model.predict`'s inference step."""
+    from kerasnets import training
+
+    strategy = tf.distribute.get_strategy()
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy")
+    data = tf.data.Dataset.from_tensors((x, y)).repeat()
+    dist = strategy.experimental_distribute_dataset(data)
+    training._symbolic_build(model, data.element_spec, strategy)
+    train_fn = training._step_function(model, strategy, model.train_step, jit_compile)
+    iterator = iter(dist)
+    predict_iterator = iter(tf.data.Dataset.from_tensors((x,)).repeat())
+    predict_fn = model.make_predict_function()
+    return {"train": lambda: train_fn(next(iterator)),
+            "infer": lambda: predict_fn(predict_iterator)}
+
+
+def compare_default_paths(build_ours: Callable[[], Any], build_keras: Callable[[], Any] | None,
+                          *, choice, batch_size: int = 16, steps: int = 5, warmup: int = 2,
+                          train: bool = True, seed: int = 0) -> dict[str, dict]:
+    """Images/s of kerasnets' default path and keras.applications' defaults, interleaved.
+
+    `choice` is a `kerasnets.precision.Choice`: ours is built under its precision and trains
+    through `kerasnets.training.fit`'s step (with its jit_compile); the keras.applications model
+    is built under float32 (Keras' default policy) and runs `model.fit`'s / `model.predict`'s
+    own step functions. Both use SGD (momentum 0.9) and the same random batch. Returns
+    {"ours": {...}, "keras": {...}} with `infer_img_s`, `train_img_s`, `params`, `flops`."""
+    previous = keras.mixed_precision.global_policy()
+    try:
+        keras.mixed_precision.set_dtype_policy(choice.precision)
+        ours = build_ours()
+        keras.mixed_precision.set_dtype_policy("float32")
+        theirs = build_keras() if build_keras is not None else None
+    finally:
+        keras.mixed_precision.set_dtype_policy(previous)
+    x, y = random_batch(ours.input_shape[1:], batch_size, ours.output_shape[-1], seed)
+    models = {"ours": ours} if theirs is None else {"ours": ours, "keras": theirs}
+    fns = {"ours": _kerasnets_default_steps(ours, x, y, keras.optimizers.SGD(0.01, 0.9),
+                                            choice.jit_compile)}
+    if theirs is not None:
+        fns["keras"] = _fit_default_steps(theirs, x, y, keras.optimizers.SGD(0.01, 0.9))
+    out = {name: {"params": trainable_params(m), "flops": count_flops(m)}
+           for name, m in models.items()}
+    for kind in ("infer", "train") if train else ("infer",):
+        times = medians(interleaved_times({name: f[kind] for name, f in fns.items()},
+                                          steps=steps, warmup=warmup))
+        for name, t in times.items():
+            out[name][f"{kind}_img_s"] = batch_size / t
+    return out
 
 
 def grouped_conv_models(input_shape=(56, 56, 128), filters=128, groups=32):

@@ -47,8 +47,6 @@ The teacher is frozen and runs in inference mode. Training goes through
 from __future__ import annotations
 
 import os
-import statistics
-import time
 from typing import Callable, Mapping, Sequence
 
 import keras
@@ -484,10 +482,6 @@ def build_mlp(name: str, *, input_shape, classes: int, classifier_activation=Non
 
 # ----------------------------------------------------------------------------- step timing
 
-def _sync(out):
-    tf.nest.map_structure(lambda t: t.numpy() if hasattr(t, "numpy") else t, out)
-
-
 def _compiled_step(model: keras.Model, batch):
     """`model.train_step` as a tf.function, after one `fit` step that builds the optimizer and
     metrics (the first call is a warm-up)."""
@@ -523,13 +517,6 @@ def measure_step_times(teacher: keras.Model, student_builder: Callable[[], keras
            "kd_live": _compiled_step(live, (x, y)),
            "kd_cached": _compiled_step(cached, ({IMAGES: x, TEACHER_LOGITS: z}, y)),
            "teacher_forward": forward}
-    for fn in fns.values():
-        for _ in range(warmup):
-            _sync(fn())
-    times = {k: [] for k in fns}
-    for _ in range(steps):
-        for k, fn in fns.items():
-            start = time.perf_counter()
-            _sync(fn())
-            times[k].append(time.perf_counter() - start)
-    return {k: statistics.median(v) for k, v in times.items()}
+    from kerasnets.benchmark import interleaved_times, medians  # the one timing loop
+
+    return medians(interleaved_times(fns, steps=steps, warmup=warmup))

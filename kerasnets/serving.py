@@ -6,19 +6,21 @@ compiled `tf.function` (the fastest way to call it in TensorFlow), the SavedMode
 `serving_default` signature after `tf.saved_model.load`, the TFLite flatbuffer through
 ai-edge-litert's interpreter (XNNPACK, `threads` threads), the ONNX file through onnxruntime
 (CPU provider). Every export is written and verified by `kerasnets.export.export` first. Like
-`kerasnets.benchmark`, warm-up calls come first, then the runtimes' calls are interleaved
-(keras, saved_model, tflite, onnx, keras, ...) so that load on the machine hits them alike, and
-each figure is a median: latency in ms per call at batch 1, images/s at larger batches.
+`kerasnets.benchmark` (whose `interleaved_times` it uses), warm-up calls come first, then the
+runtimes' calls are interleaved (keras, saved_model, tflite, onnx, keras, ...) so that load on
+the machine hits them alike, and each figure is a median: latency in ms per call at batch 1,
+images/s at larger batches.
 """
 
 from __future__ import annotations
 
 import os
 import statistics
-import time
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
+
+from kerasnets.benchmark import interleaved_times  # the one interleaved timing loop
 
 RUNTIMES = ("keras", "saved_model", "tflite", "onnx")
 
@@ -30,24 +32,6 @@ def keras_predictor(model) -> Callable[[np.ndarray], np.ndarray]:
     spec = tf.TensorSpec((None,) + tuple(model.input_shape[1:]), tf.float32)
     function = tf.function(lambda x: model(x, training=False), input_signature=[spec])
     return lambda x: function(x).numpy()
-
-
-def interleaved_times(calls: Mapping[str, Callable[[], Any]], *, steps: int, warmup: int
-                      ) -> dict[str, list[float]]:
-    """Seconds per call of each zero-argument callable: `warmup` untimed calls each, then
-    `steps` rounds calling every one once."""
-    if steps < 1 or warmup < 0:
-        raise ValueError(f"steps must be >= 1 and warmup >= 0, got {steps} and {warmup}.")
-    for call in calls.values():
-        for _ in range(warmup):
-            call()
-    times: dict[str, list[float]] = {name: [] for name in calls}
-    for _ in range(steps):
-        for name, call in calls.items():
-            start = time.perf_counter()
-            call()
-            times[name].append(time.perf_counter() - start)
-    return times
 
 
 def measure_serving(predictors: Mapping[str, Callable[[np.ndarray], Any]], input_shape,
