@@ -58,8 +58,15 @@ class ModelEntry:
 
         keras.applications equivalents use keras' own `preprocess_input` mode, so its published
         weights see what they were trained on; models that rescale inside (EfficientNet v1/v2,
-        MobileNetV3) take raw [0, 255] floats; every other model takes torchvision's ImageNet
-        mean/std normalisation."""
+        MobileNetV3) take raw [0, 255] floats; a torch port without a keras.applications twin
+        takes what its preferred checkpoint expects; every other model takes torchvision's
+        ImageNet mean/std normalisation."""
+        if not self.keras_equivalent:  # a torch port (mobilenet_v3_large_tv): as its checkpoint
+            from kerasnets.weights.pretrained import torch_weights
+
+            checkpoints = torch_weights(self.name)
+            if checkpoints:
+                return checkpoints[0].preprocessing
         if self.family in _RAW_FAMILIES:
             return "raw"
         if self.keras_equivalent:

@@ -5,14 +5,36 @@ and the grouping of a block table into `stage{s}` by resolution.
 Layer names, for a block called `name` (`stage{s}_block{b}`): `{name}_expand_*` (1x1 expansion),
 `{name}_dw_*` (depthwise, with `{name}_dw_pad` before a strided one), `{name}_se_*`
 (squeeze-excite), `{name}_project_*` (linear 1x1 projection) and `{name}_add` (residual).
+
+Padding of strided convolutions (`padding=`): "keras" pads as keras.applications and TF "same"
+(`correct_pad`: one pixel less on the top/left of even sides), "torch" pads `k // 2` on every side
+as PyTorch's `Conv2d(padding=(k - 1) // 2)`. Output sizes are the same; the sampled pixels are
+shifted by one on even inputs, so weights trained with one padding are only exact with it.
+`torch_block_rename` maps torchvision's module paths of such blocks onto these names.
 """
 
 from __future__ import annotations
+
+import re
 
 from keras import layers
 
 from kerasnets.applications._common import correct_pad
 from kerasnets.layers import conv_bn_act, squeeze_excite
+
+PADDINGS = ("keras", "torch")
+
+
+def check_padding(padding, model_name):
+    if padding not in PADDINGS:
+        raise ValueError(f"{model_name}: padding must be one of {PADDINGS}, got {padding!r}.")
+    return padding
+
+
+def strided_pad(x, kernel_size, padding):
+    """The explicit padding before a strided "valid" convolution of `kernel_size`: keras'
+    `correct_pad` or PyTorch's symmetric `k // 2`."""
+    return correct_pad(x, kernel_size) if padding == "keras" else kernel_size // 2
 
 
 def make_divisible(value, divisor=8, min_value=None):
@@ -25,7 +47,8 @@ def make_divisible(value, divisor=8, min_value=None):
 
 
 def depthwise_bn_act(x, kernel_size, *, strides=1, pad=None, depth_multiplier=1,
-                     activation="relu6", bn_epsilon=1e-3, bn_momentum=0.99, name):
+                     activation="relu6", bn_epsilon=1e-3, bn_momentum=0.99,
+                     depthwise_initializer="glorot_uniform", name):
     """Depthwise convolution (no bias) + BatchNorm (+ activation): `{name}_conv`, `{name}_bn`,
     `{name}_{activation}`. A strided one is "valid" after `ZeroPadding2D(pad)` (`{name}_pad`;
     default `correct_pad`), as in keras.applications; an unstrided one is "same"."""
@@ -35,6 +58,7 @@ def depthwise_bn_act(x, kernel_size, *, strides=1, pad=None, depth_multiplier=1,
     x = layers.DepthwiseConv2D(kernel_size, strides=strides,
                                padding="same" if strides == 1 else "valid",
                                depth_multiplier=depth_multiplier, use_bias=False,
+                               depthwise_initializer=depthwise_initializer,
                                name=f"{name}_conv")(x)
     x = layers.BatchNormalization(epsilon=bn_epsilon, momentum=bn_momentum, name=f"{name}_bn")(x)
     if activation:
@@ -44,18 +68,20 @@ def depthwise_bn_act(x, kernel_size, *, strides=1, pad=None, depth_multiplier=1,
 
 def inverted_residual(x, filters, *, expanded=None, kernel_size=3, strides=1,
                       activation="relu6", se_filters=0, bn_epsilon=1e-3, bn_momentum=0.999,
-                      name):
+                      padding="keras", name):
     """MobileNet v2's inverted residual with linear bottleneck (Sandler et al., Fig. 3b / Table 1)
     and v3's variant with squeeze-excite (Howard et al., Fig. 4): 1x1 expansion to `expanded`
-    channels (none when `expanded` is None), k x k depthwise, optional SE with `se_filters`
-    reduced channels and a hard-sigmoid gate, linear 1x1 projection to `filters`; identity
-    shortcut when the shape is unchanged. Layer creation order is keras.applications'."""
+    channels (none when `expanded` is None), k x k depthwise (strided: `padding` "keras" or
+    "torch"), optional SE with `se_filters` reduced channels and a hard-sigmoid gate, linear 1x1
+    projection to `filters`; identity shortcut when the shape is unchanged. Layer creation order
+    is keras.applications'."""
     shortcut = x
     norm = dict(bn_epsilon=bn_epsilon, bn_momentum=bn_momentum)
     if expanded is not None:
         x = conv_bn_act(x, expanded, 1, padding="same", use_bias=False, activation=activation,
                         name=f"{name}_expand", **norm)
     x = depthwise_bn_act(x, kernel_size, strides=strides, activation=activation,
+                         pad=strided_pad(x, kernel_size, padding) if strides > 1 else None,
                          name=f"{name}_dw", **norm)
     if se_filters:
         x = squeeze_excite(x, se_filters, activation="relu", gate="hard_sigmoid",
@@ -88,3 +114,35 @@ def stage_loop(x, blocks, block_fn):
         if i + 1 == len(blocks) or numbers[i + 1][0] != s:
             x = layers.Identity(name=f"stage{s}_out")(x)
     return x
+
+
+_TORCH_PART = re.compile(r"(?P<block>.+?)\.(?:block|conv)\.(?P<part>\d+)(?:\.(?P<sub>0|1|fc1|fc2))?")
+# torchvision's submodules of one block part -> kerasnets layer suffix: Conv2dNormActivation's
+# conv and BN, SqueezeExcitation's two 1x1 convolutions, or a bare layer (MobileNetV2's project)
+_TORCH_SUB = {"0": "_conv", "1": "_bn", "fc1": "_reduce", "fc2": "_expand", None: ""}
+
+
+def torch_block_rename(fixed, blocks):
+    """A `TorchMapping.rename` for torchvision's inverted-residual families (MobileNetV2/V3,
+    EfficientNet v1/v2): `fixed` maps whole module paths (stem, top, classifier) to layer names;
+    `blocks` maps a block's module path (`features.3` or `features.2.1`) to its kerasnets prefix
+    and the names of its numbered parts, e.g. `("stage2_block1", ("expand", "dw", "se",
+    "project"))`: `features.3.block.2.fc1` -> `stage2_block1_se_reduce`. MobileNetV2 numbers its
+    projection's convolution and BN as parts of their own (`project_conv`, `project_bn`)."""
+    fixed, blocks = dict(fixed), dict(blocks)
+
+    def rename(path):
+        if path in fixed:
+            return fixed[path]
+        match = _TORCH_PART.fullmatch(path)
+        if match and match["block"] in blocks:
+            prefix, parts = blocks[match["block"]]
+            index = int(match["part"])
+            if index < len(parts):
+                return f"{prefix}_{parts[index]}{_TORCH_SUB[match['sub']]}"
+        from kerasnets.weights import WeightsMismatchError
+
+        raise WeightsMismatchError(f"torch module {path!r} is not part of this architecture "
+                                   f"(blocks {', '.join(list(blocks)[:3])}, ...).")
+
+    return rename

@@ -23,6 +23,13 @@ resolution (a new `stage{s}` at every stride 2).
 Keyword option `alpha` (width multiplier): widths become `_make_divisible(c * alpha, 8)`, the
 stem `_make_divisible(32 * alpha, 8)`, the last 1x1 convolution stays 1280 unless alpha > 1
 (keras' and the paper's rule).
+
+`mobilenet_v2_tv` is torchvision's `mobilenet_v2` (same layers and count): strided convolutions
+padded by 1 on every side (`padding="torch"`; keras pads TF-"same"), BatchNorm epsilon 1e-5 and
+momentum 0.9 (PyTorch's defaults; keras: 1e-3, 0.999) and dropout 0.2 before the classifier. It
+loads torchvision's ImageNet weights (`kerasnets.weights.load_torch_state_dict`) and gives
+torchvision's outputs (tests/test_torch_mobile.py). Options for any variant: `padding`
+("keras" | "torch"), `bn_epsilon`, `bn_momentum`, `dropout_rate`.
 """
 
 from __future__ import annotations
@@ -30,14 +37,18 @@ from __future__ import annotations
 import dataclasses
 
 from kerasnets.applications._common import finish, gap_head, model_input, variant_builder
-from kerasnets.applications._mobilenet_blocks import inverted_residual, make_divisible, stage_loop
+from kerasnets.applications._mobilenet_blocks import (check_padding, inverted_residual,
+                                                      make_divisible, stage_loop, staged,
+                                                      torch_block_rename)
 from kerasnets.layers import conv_bn_act
 from kerasnets.registry import Paper
+from kerasnets.weights.convert import TorchMapping
+from kerasnets.weights.pretrained import TorchWeights, register_torch_weights
 
-__all__ = ["MobileNetV2"]
+__all__ = ["MobileNetV2", "MobileNetV2TV"]
 
 PAPER = Paper("MobileNetV2: Inverted Residuals and Linear Bottlenecks", "1801.04381", 2018)
-BN = dict(bn_epsilon=1e-3, bn_momentum=0.999)
+TORCHVISION = dict(padding="torch", bn_epsilon=1e-5, bn_momentum=0.9, dropout_rate=0.2)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,45 +61,86 @@ class MobileNetV2Spec:
     top_filters: int = 1280
 
 
-# name: (builder, spec, trainable params at 1000 classes, source)
+# name: (builder, spec, trainable params at 1000 classes, source, keras equivalent, fixed options)
 VARIANTS = {
     "mobilenet_v2": ("MobileNetV2", MobileNetV2Spec(), 3_504_872,
                      "keras.applications MobileNetV2: 3,538,984 parameters in all, of which "
                      "34,112 are BatchNorm moving statistics; paper Table 4: 3.4M (this count, "
-                     "= torchvision's, is 3.50M)"),
+                     "= torchvision's, is 3.50M)", "MobileNetV2", {}),
+    "mobilenet_v2_tv": ("MobileNetV2TV", MobileNetV2Spec(), 3_504_872,
+                        "torchvision mobilenet_v2 (num_params 3,504,872)", None, TORCHVISION),
 }
+
+
+def _blocks(spec: MobileNetV2Spec):
+    """Table 2 expanded to one `(t, c, stride)` per block."""
+    return [(t, c, s if i == 0 else 1) for t, c, n, s in spec.rows for i in range(n)]
 
 
 def _mobilenet_v2(spec: MobileNetV2Spec, *, include_top, weights, input_tensor, input_shape,
                   pooling, classes, classifier_activation, name, default_shape, min_size,
-                  alpha=1.0):
+                  alpha=1.0, padding="keras", bn_epsilon=1e-3, bn_momentum=0.999,
+                  dropout_rate=0.0):
     if alpha <= 0:
         raise ValueError(f"{name}: alpha must be > 0, got {alpha}.")
+    if not 0 <= dropout_rate < 1:
+        raise ValueError(f"{name}: dropout_rate must be in [0, 1), got {dropout_rate}.")
+    check_padding(padding, name)
+    norm = dict(bn_epsilon=bn_epsilon, bn_momentum=bn_momentum)
     inputs, x = model_input(input_tensor, input_shape, default_shape=default_shape,
                             min_size=min_size, model_name=name)
-    x = conv_bn_act(x, make_divisible(spec.stem_filters * alpha), 3, strides=2, padding="same",
-                    use_bias=False, activation="relu6", name="stem", **BN)
-    blocks = [(t, c, s if i == 0 else 1)
-              for t, c, n, s in spec.rows for i in range(n)]
+    x = conv_bn_act(x, make_divisible(spec.stem_filters * alpha), 3, strides=2,
+                    padding="same" if padding == "keras" else 1, use_bias=False,
+                    activation="relu6", name="stem", **norm)
 
     def block(x, t, c, stride, *, name):
         return inverted_residual(x, make_divisible(int(c * alpha)),
                                  expanded=t * x.shape[-1] if t != 1 else None, strides=stride,
-                                 activation="relu6", name=name, **BN)
+                                 activation="relu6", padding=padding, name=name, **norm)
 
-    x = stage_loop(x, blocks, block)
+    x = stage_loop(x, _blocks(spec), block)
     top = make_divisible(spec.top_filters * alpha) if alpha > 1.0 else spec.top_filters
     x = conv_bn_act(x, top, 1, padding="valid", use_bias=False, activation="relu6", name="top",
-                    **BN)
+                    **norm)
     x = gap_head(x, include_top=include_top, pooling=pooling, classes=classes,
-                 classifier_activation=classifier_activation)
+                 classifier_activation=classifier_activation, dropout=dropout_rate)
     return finish(inputs, x, name=name, weights=weights)
 
 
 _builders = {
     variant: variant_builder(builder, variant, _mobilenet_v2, spec, family="mobilenet_v2",
                              paper=PAPER, params=params, source=source, min_size=32,
-                             test_size=32, keras_equivalent=builder, doc="MobileNetV2 1.0")
-    for variant, (builder, spec, params, source) in VARIANTS.items()
+                             test_size=32, keras_equivalent=keras, defaults=fixed,
+                             doc="MobileNetV2 1.0" + (" (torchvision's padding and BatchNorm)"
+                                                      if fixed else ""))
+    for variant, (builder, spec, params, source, keras, fixed) in VARIANTS.items()
 }
 MobileNetV2 = _builders["mobilenet_v2"]
+MobileNetV2TV = _builders["mobilenet_v2_tv"]
+
+
+def torch_mapping(spec: MobileNetV2Spec) -> TorchMapping:
+    """torchvision's `features.{i}` (stem 0, blocks 1..17, top 18) and `classifier.1`."""
+    blocks = _blocks(spec)
+    names = [f"stage{s}_block{b}" for s, b in staged([row[-1] for row in blocks])]
+    parts = {f"features.{i}": (name, ("expand",) * (t != 1) + ("dw", "project_conv", "project_bn"))
+             for i, (name, (t, _, _)) in enumerate(zip(names, blocks), start=1)}
+    top = len(blocks) + 1
+    fixed = {"features.0.0": "stem_conv", "features.0.1": "stem_bn",
+             f"features.{top}.0": "top_conv", f"features.{top}.1": "top_bn",
+             "classifier.1": "predictions"}
+    taps = {f"{name.split('_')[0]}_out": f"features.{i}"  # a stage's last block
+            for i, name in enumerate(names, start=1)}
+    return TorchMapping(torch_block_rename(fixed, parts), taps)
+
+
+register_torch_weights(
+    "mobilenet_v2_tv", torch_mapping(VARIANTS["mobilenet_v2_tv"][1]),
+    TorchWeights("torchvision", "mobilenet_v2",
+                 url="https://download.pytorch.org/models/mobilenet_v2-7ebf99e0.pth",
+                 sha256="7ebf99e0", top1=72.154,
+                 note="IMAGENET1K_V2 (torchvision's DEFAULT): resize 232, crop 224, bilinear"),
+    TorchWeights("torchvision", "mobilenet_v2",
+                 url="https://download.pytorch.org/models/mobilenet_v2-b0353104.pth",
+                 sha256="b0353104", top1=71.878,
+                 note="IMAGENET1K_V1: resize 256, crop 224, bilinear"))

@@ -15,6 +15,14 @@ maps [0, 255] inputs to [-1, 1] (`include_preprocessing=False` leaves it out). K
 in keras: `alpha` (block widths `_depth(c * alpha)`; the stem stays at 16), `minimalistic`
 (3x3 kernels, ReLU, no SE: the paper's "minimalistic" models of section 6.1.1), `dropout_rate`,
 `include_preprocessing`.
+
+`mobilenet_v3_small_tv` / `mobilenet_v3_large_tv` are torchvision's `mobilenet_v3_small` /
+`mobilenet_v3_large` (same widths, SE widths, hard-sigmoid gate, BN epsilon 1e-3 and count as
+keras'): strided convolutions padded `k // 2` on every side (`padding="torch"`), no rescaling
+inside (inputs take torchvision's mean/std normalisation), BN momentum 0.99 (PyTorch's 0.01), and
+the head as torchvision's `Linear` layers after pooling (`head="linear"`: `avg_pool`, `head_fc`
+(Dense + h-swish), `head_dropout`, `predictions` (Dense)) instead of keras' 1x1 convolutions. They
+load torchvision's ImageNet weights and give its outputs (tests/test_torch_mobile.py).
 """
 
 from __future__ import annotations
@@ -25,15 +33,20 @@ from keras import layers
 
 from kerasnets.applications._common import (finish, head_dtype, model_input, pool_features,
                                             variant_builder)
-from kerasnets.applications._mobilenet_blocks import inverted_residual, make_divisible, stage_loop
+from kerasnets.applications._mobilenet_blocks import (check_padding, inverted_residual,
+                                                      make_divisible, stage_loop, staged,
+                                                      torch_block_rename)
 from kerasnets.layers import conv_bn_act
 from kerasnets.registry import Paper
+from kerasnets.weights.convert import TorchMapping
+from kerasnets.weights.pretrained import TorchWeights, register_torch_weights
 
-__all__ = ["MobileNetV3Small", "MobileNetV3Large"]
+__all__ = ["MobileNetV3Small", "MobileNetV3Large", "MobileNetV3SmallTV", "MobileNetV3LargeTV"]
 
 PAPER = Paper("Searching for MobileNetV3", "1905.02244", 2019)
-BN = dict(bn_epsilon=1e-3, bn_momentum=0.999)
 HS = "hard_swish"
+HEADS = ("conv", "linear")
+TORCHVISION = dict(padding="torch", include_preprocessing=False, bn_momentum=0.99, head="linear")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,28 +74,42 @@ SMALL = MobileNetV3Spec((
 _KERAS = ("keras.applications {}: {} parameters in all, of which {} are BatchNorm moving "
           "statistics; paper Table 3: {}")
 
-# name: (builder, spec, trainable params at 1000 classes, source)
+# name: (builder, spec, trainable params at 1000 classes, source, keras equivalent, fixed options)
 VARIANTS = {
     "mobilenet_v3_small": ("MobileNetV3Small", SMALL, 2_542_856,
-                           _KERAS.format("MobileNetV3Small", "2,554,968", "12,112", "2.5M")),
+                           _KERAS.format("MobileNetV3Small", "2,554,968", "12,112", "2.5M"),
+                           "MobileNetV3Small", {}),
     "mobilenet_v3_large": ("MobileNetV3Large", LARGE, 5_483_032,
                            _KERAS.format("MobileNetV3Large", "5,507,432", "24,400",
-                                         "5.4M (this count, = torchvision's, is 5.48M)")),
+                                         "5.4M (this count, = torchvision's, is 5.48M)"),
+                           "MobileNetV3Large", {}),
+    "mobilenet_v3_small_tv": ("MobileNetV3SmallTV", SMALL, 2_542_856,
+                              "torchvision mobilenet_v3_small (num_params 2,542,856)", None,
+                              TORCHVISION),
+    "mobilenet_v3_large_tv": ("MobileNetV3LargeTV", LARGE, 5_483_032,
+                              "torchvision mobilenet_v3_large (num_params 5,483,032)", None,
+                              TORCHVISION),
 }
 
 
 def _mobilenet_v3(spec: MobileNetV3Spec, *, include_top, weights, input_tensor, input_shape,
                   pooling, classes, classifier_activation, name, default_shape, min_size,
-                  alpha=1.0, minimalistic=False, dropout_rate=0.2, include_preprocessing=True):
+                  alpha=1.0, minimalistic=False, dropout_rate=0.2, include_preprocessing=True,
+                  padding="keras", bn_momentum=0.999, head="conv"):
     if alpha <= 0:
         raise ValueError(f"{name}: alpha must be > 0, got {alpha}.")
+    check_padding(padding, name)
+    if head not in HEADS:
+        raise ValueError(f"{name}: head must be one of {HEADS}, got {head!r}.")
+    norm = dict(bn_epsilon=1e-3, bn_momentum=bn_momentum)
     act = "relu" if minimalistic else HS
     inputs, x = model_input(input_tensor, input_shape, default_shape=default_shape,
                             min_size=min_size, model_name=name)
     if include_preprocessing:
         x = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="stem_rescaling")(x)
-    x = conv_bn_act(x, spec.stem_filters, 3, strides=2, padding="same", use_bias=False,
-                    activation=act, name="stem", **BN)
+    x = conv_bn_act(x, spec.stem_filters, 3, strides=2,
+                    padding="same" if padding == "keras" else 1, use_bias=False, activation=act,
+                    name="stem", **norm)
 
     def block(x, kernel, expansion, filters, se, activation, stride, *, name):
         expanded = make_divisible(x.shape[-1] * expansion)
@@ -92,17 +119,26 @@ def _mobilenet_v3(spec: MobileNetV3Spec, *, include_top, weights, input_tensor, 
             x, make_divisible(filters * alpha),
             expanded=expanded if expansion != 1 else None, kernel_size=kernel, strides=stride,
             activation=activation, se_filters=make_divisible(expanded * 0.25) if se else 0,
-            name=name, **BN)
+            padding=padding, name=name, **norm)
 
     x = stage_loop(x, spec.blocks, block)
     x = conv_bn_act(x, make_divisible(x.shape[-1] * spec.top_expansion), 1, padding="same",
-                    use_bias=False, activation=act, name="top", **BN)
+                    use_bias=False, activation=act, name="top", **norm)
     if include_top:
         if classes is None or classes < 1:
             raise ValueError(f"classes must be a positive integer, got {classes!r}.")
-        head = make_divisible(spec.head_filters * alpha) if alpha > 1.0 else spec.head_filters
+        width = make_divisible(spec.head_filters * alpha) if alpha > 1.0 else spec.head_filters
+        if head == "linear":  # torchvision: Linear layers on the pooled vector
+            x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+            x = layers.Dense(width, name="head_fc")(x)
+            x = layers.Activation(act, name=f"head_{act}")(x)
+            if dropout_rate > 0:
+                x = layers.Dropout(dropout_rate, name="head_dropout")(x)
+            x = layers.Dense(classes, activation=classifier_activation, name="predictions",
+                             dtype=head_dtype())(x)
+            return finish(inputs, x, name=name, weights=weights)
         x = layers.GlobalAveragePooling2D(keepdims=True, name="avg_pool")(x)
-        x = conv_bn_act(x, head, 1, padding="same", batch_norm=False, use_bias=True,
+        x = conv_bn_act(x, width, 1, padding="same", batch_norm=False, use_bias=True,
                         activation=act, name="head")
         if dropout_rate > 0:
             x = layers.Dropout(dropout_rate, name="head_dropout")(x)
@@ -117,9 +153,42 @@ def _mobilenet_v3(spec: MobileNetV3Spec, *, include_top, weights, input_tensor, 
 _builders = {
     variant: variant_builder(builder, variant, _mobilenet_v3, spec, family="mobilenet_v3",
                              paper=PAPER, params=params, source=source, min_size=32,
-                             test_size=32, keras_equivalent=builder,
-                             doc=f"MobileNetV3-{variant.rsplit('_', 1)[1].capitalize()} 1.0")
-    for variant, (builder, spec, params, source) in VARIANTS.items()
+                             test_size=32, keras_equivalent=keras, defaults=fixed,
+                             doc=f"MobileNetV3-{'Small' if spec is SMALL else 'Large'} 1.0"
+                                 + (" (torchvision's padding and head)" if fixed else ""))
+    for variant, (builder, spec, params, source, keras, fixed) in VARIANTS.items()
 }
 MobileNetV3Small = _builders["mobilenet_v3_small"]
 MobileNetV3Large = _builders["mobilenet_v3_large"]
+MobileNetV3SmallTV = _builders["mobilenet_v3_small_tv"]
+MobileNetV3LargeTV = _builders["mobilenet_v3_large_tv"]
+
+
+def torch_mapping(spec: MobileNetV3Spec) -> TorchMapping:
+    """torchvision's `features.{i}` (stem 0, one block each, top last) and
+    `classifier.{0,3}`."""
+    names = [f"stage{s}_block{b}" for s, b in staged([row[-1] for row in spec.blocks])]
+    parts = {f"features.{i}": (name, ("expand",) * (expansion != 1) + ("dw",) + ("se",) * se
+                               + ("project",))
+             for i, (name, (_, expansion, _, se, _, _)) in enumerate(zip(names, spec.blocks),
+                                                                    start=1)}
+    top = len(spec.blocks) + 1
+    fixed = {"features.0.0": "stem_conv", "features.0.1": "stem_bn",
+             f"features.{top}.0": "top_conv", f"features.{top}.1": "top_bn",
+             "classifier.0": "head_fc", "classifier.3": "predictions"}
+    taps = {f"{name.split('_')[0]}_out": f"features.{i}" for i, name in enumerate(names, start=1)}
+    return TorchMapping(torch_block_rename(fixed, parts), taps, head=("head_fc", "predictions"))
+
+
+_TV = "https://download.pytorch.org/models/"
+register_torch_weights(
+    "mobilenet_v3_large_tv", torch_mapping(LARGE),
+    TorchWeights("torchvision", "mobilenet_v3_large", url=_TV + "mobilenet_v3_large-5c1a4163.pth",
+                 sha256="5c1a4163", top1=75.274,
+                 note="IMAGENET1K_V2 (torchvision's DEFAULT): resize 232, crop 224, bilinear"),
+    TorchWeights("torchvision", "mobilenet_v3_large", url=_TV + "mobilenet_v3_large-8738ca79.pth",
+                 sha256="8738ca79", top1=74.042, note="IMAGENET1K_V1: resize 256, crop 224"))
+register_torch_weights(
+    "mobilenet_v3_small_tv", torch_mapping(SMALL),
+    TorchWeights("torchvision", "mobilenet_v3_small", url=_TV + "mobilenet_v3_small-047dcff4.pth",
+                 sha256="047dcff4", top1=67.668, note="IMAGENET1K_V1: resize 256, crop 224"))
