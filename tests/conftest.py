@@ -1,6 +1,11 @@
 import os
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# With TensorFlow loaded first, importing triton (torch._dynamo does, through timm and
+# torchvision.models) crashes the process (its LLVM clashes with TensorFlow's): segmentation
+# fault. The torch equivalence tests run torch on CPU and never need it.
+sys.modules.setdefault("triton", None)
 
 import keras  # noqa: E402
 import pytest  # noqa: E402
