@@ -171,7 +171,8 @@ def run(main):
             if os.environ.get("KERASNETS_TRACEBACK") or type(e).__name__ not in (
                     "ValueError", "FileNotFoundError", "DatasetUnavailableError",
                     "WeightsUnavailableError", "WeightsMismatchError", "UsageError",
-                    "ExportError", "UnsupportedOpError"):
+                    "ExportError", "UnsupportedOpError", "CheckpointError",
+                    "UnsafeCheckpointError"):
                 raise
             print(f"error: {e}", file=sys.stderr)
             sys.exit(2)

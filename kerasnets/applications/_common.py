@@ -156,10 +156,12 @@ def _torch_weights(variant, weights, include_top, classes):
     from kerasnets.weights import pretrained
 
     if isinstance(weights, str) and weights == "imagenet":
-        if registry.get_entry(variant).keras_equivalent or not pretrained.torch_weights(variant):
+        entry = registry.get_entry(variant)
+        if entry.keras_equivalent or not pretrained.torch_weights(variant):
             return None
-        if include_top and classes not in (None, 1000):
-            raise ValueError(f"weights='imagenet' with include_top=True needs classes=1000 (got "
+        if include_top and classes not in (None, entry.classes):
+            raise ValueError(f"weights='imagenet' with include_top=True needs classes="
+                             f"{entry.classes} (got "
                              f"classes={classes}); build with include_top=False (or "
                              f"kerasnets.transfer.build_classifier) for a new head.")
         return "imagenet"

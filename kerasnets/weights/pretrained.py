@@ -204,7 +204,8 @@ def checkpoint_file(weights: TorchWeights, variant: str) -> str:
         raise WeightsUnavailableError(f"{what} needs {fname}, which is not cached and cannot be "
                                       f"downloaded: no network. {how[0].upper() + how[1:]}.")
     try:
-        path = keras.utils.get_file(fname, weights.url, cache_subdir=os.path.join("models", "torch"))
+        path = keras.utils.get_file(fname, weights.url, cache_dir=_keras_cache_dir(),
+                                    cache_subdir=os.path.join("models", "torch"))
     except Exception as e:  # noqa: BLE001 - urllib and file errors alike
         raise WeightsUnavailableError(f"Could not fetch {weights.url} for {what} "
                                       f"({type(e).__name__}: {e}); {how}.") from e
@@ -222,9 +223,9 @@ def preferred_weights(variant: str) -> TorchWeights:
     return installed[0] if installed else weights[0]
 
 
-def _has_full_top(model, mapping: TorchMapping) -> bool:
+def _has_full_top(model, mapping: TorchMapping, classes: int) -> bool:
     names = {layer.name for layer in model.layers}
-    return all(name in names for name in mapping.head) and model.output_shape[-1] == 1000
+    return all(name in names for name in mapping.head) and model.output_shape[-1] == classes
 
 
 def load_torch_checkpoint(model, path, *, variant: str, source: str | None = None):
@@ -249,10 +250,11 @@ def load_imagenet(model, variant: str):
 
     weights = preferred_weights(variant)
     mapping = torch_mapping(variant)
-    name = _loaded().get_entry(variant).name
+    entry = _loaded().get_entry(variant)
+    name = entry.name
     cache = os.path.join(_cache_dir(), f"{name}--{weights.label.replace(':', '--').replace('/', '_')}"
                                        f".weights.h5")
-    full_top = _has_full_top(model, mapping)
+    full_top = _has_full_top(model, mapping, entry.classes)
     if full_top and os.path.exists(cache):
         try:
             model.load_weights(cache)
