@@ -17,11 +17,15 @@ and shuffled with 2 groups. The stride-2 unit (Fig. 3d) feeds the whole input to
 first becoming 3x3/2 depthwise (+ BN) and 1x1 (+ BN + ReLU). Convolutions are unbiased and padded
 as in torchvision, whose layout and exact counts (1,366,792 / 2,278,604 / 3,503,624 / 7,393,996)
 this reproduces; Table 5's complexities are checked against `kerasnets.flops.count_flops`.
+Each variant is torchvision's model of the same name: it loads torchvision's ImageNet weights
+(`kerasnets.weights.load_torch_state_dict`; torchvision's `stage{s}` is `stage{s - 1}` here) and
+gives its outputs (tests/test_torch_mobile.py).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 
 from keras import layers
 
@@ -30,6 +34,8 @@ from kerasnets.applications.shufflenet import depthwise_bn, shufflenet_stem
 from kerasnets.layers import conv_bn_act
 from kerasnets.layers.shuffle import ChannelShuffle, ChannelSplit
 from kerasnets.registry import Paper
+from kerasnets.weights.convert import TorchMapping
+from kerasnets.weights.pretrained import TorchWeights, register_torch_weights
 
 __all__ = ["ShuffleNetV2_x0_5", "ShuffleNetV2_x1_0", "ShuffleNetV2_x1_5", "ShuffleNetV2_x2_0"]
 
@@ -112,3 +118,38 @@ ShuffleNetV2_x0_5 = _builders["shufflenet_v2_x0_5"]
 ShuffleNetV2_x1_0 = _builders["shufflenet_v2_x1_0"]
 ShuffleNetV2_x1_5 = _builders["shufflenet_v2_x1_5"]
 ShuffleNetV2_x2_0 = _builders["shufflenet_v2_x2_0"]
+
+
+# torchvision's module paths -> layer names: stem, conv5 and fc whole; a unit's branch1 (strided
+# shortcut: depthwise, BN, 1x1, BN) and branch2 (1x1, BN, ReLU, depthwise, BN, 1x1, BN) by part
+_TORCH_FIXED = {"conv1.0": "stem_conv", "conv1.1": "stem_bn", "conv5.0": "post_conv",
+                "conv5.1": "post_bn", "fc": "predictions"}
+_TORCH_BRANCH = {"branch1.0": "0_dw_conv", "branch1.1": "0_dw_bn", "branch1.2": "0_conv",
+                 "branch1.3": "0_bn", "branch2.0": "1_conv", "branch2.1": "1_bn",
+                 "branch2.3": "dw_conv", "branch2.4": "dw_bn", "branch2.5": "2_conv",
+                 "branch2.6": "2_bn"}
+_TORCH_UNIT = re.compile(r"stage(?P<stage>\d+)\.(?P<unit>\d+)\.(?P<part>branch[12]\.\d+)")
+
+
+def _torch_rename(path):
+    if path in _TORCH_FIXED:
+        return _TORCH_FIXED[path]
+    match = _TORCH_UNIT.fullmatch(path)
+    if match and match["part"] in _TORCH_BRANCH:
+        return (f"stage{int(match['stage']) - 1}_block{int(match['unit']) + 1}_"
+                f"{_TORCH_BRANCH[match['part']]}")
+    from kerasnets.weights import WeightsMismatchError
+
+    raise WeightsMismatchError(f"torch module {path!r} is not part of torchvision's ShuffleNetV2.")
+
+
+TORCH_MAPPING = TorchMapping(_torch_rename, {f"stage{s}_out": f"stage{s + 1}" for s in (1, 2, 3)})
+_TV = "https://download.pytorch.org/models/"
+for _variant, _file, _top1, _note in (
+        ("shufflenet_v2_x0_5", "shufflenetv2_x0.5-f707e7126e.pth", 60.552, "resize 256, crop 224"),
+        ("shufflenet_v2_x1_0", "shufflenetv2_x1-5666bf0f80.pth", 69.362, "resize 256, crop 224"),
+        ("shufflenet_v2_x1_5", "shufflenetv2_x1_5-3c479a10.pth", 72.996, "resize 232, crop 224"),
+        ("shufflenet_v2_x2_0", "shufflenetv2_x2_0-8be3c8ee.pth", 76.230, "resize 232, crop 224")):
+    register_torch_weights(_variant, TORCH_MAPPING, TorchWeights(
+        "torchvision", _variant, url=_TV + _file, sha256=_file.rsplit("-", 1)[1][:-4], top1=_top1,
+        note=f"IMAGENET1K_V1: {_note}"))
