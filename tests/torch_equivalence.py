@@ -169,3 +169,21 @@ def assert_matches_torch(variant: str, torch_model, *, source: str, input_size: 
         f"{variant} vs {source}: {worst} differs by {diffs[worst]:.3g} of the largest torch value "
         f"(rtol {rtol}); all: {', '.join(f'{k}={v:.2g}' for k, v in diffs.items())}")
     return diffs
+
+
+def source_model(variant: str, index: int = 0):
+    """`(source, torch model)`: the PyTorch original of the variant's `index`-th registered
+    checkpoint, built at random initialisation (nothing downloaded) with the checkpoint's
+    `source_kwargs` (torchvision's `get_model`, timm's `create_model` without the pretrained
+    tag)."""
+    from kerasnets.weights import pretrained
+
+    weights = pretrained.torch_weights(variant)[index]
+    kwargs = dict(weights.source_kwargs)
+    if weights.source == "torchvision":
+        torchvision = importorskip("torchvision")
+        return "torchvision", torchvision.models.get_model(weights.model, weights=None, **kwargs)
+    if weights.source == "timm":
+        timm = importorskip("timm")
+        return "timm", timm.create_model(weights.model.split(".")[0], pretrained=False, **kwargs)
+    raise ValueError(f"{variant}: {weights.label} has no PyTorch model to build")

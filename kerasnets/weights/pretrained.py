@@ -48,6 +48,10 @@ class TorchWeights:
     top1: float | None = None
     preprocessing: str = "torch"
     note: str = ""
+    # keyword arguments that build the source model as its checkpoint expects, e.g.
+    # torchvision's GoogLeNet: (("transform_input", True), ("aux_logits", True)); the equality
+    # tests and docs/results/pretrained.md build the PyTorch original with them.
+    source_kwargs: tuple[tuple[str, object], ...] = ()
 
     def __post_init__(self):
         if self.source not in SOURCES:
