@@ -17,17 +17,24 @@ weights map one to one. No auxiliary classifier (not in the paper's Figure 9). M
 (`kerasnets.applications._inception`): operation j of branch i of block b of stage s is
 `stage{s}_block{b}_{i}_{j}_*`; the stem's j-th operation or module is `stem_{j}`. Reduction-A and
 Reduction-B open stages 2 and 3 as their `block1`.
+
+`inception_v4` is timm's `inception_v4` layer for layer (valid strided convolutions, symmetric
+padding of the stride-1 ones, average pools that do not count the padding): it loads timm's
+`inception_v4.tf_in1k` checkpoint through `TIMM_MAPPING` (tested equal on random weights).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 
 from keras import layers
 
 from kerasnets.applications._common import finish, gap_head, model_input, variant_builder
 from kerasnets.applications._inception import Conv, Pool, Split, apply, inception_module
 from kerasnets.registry import Paper
+from kerasnets.weights.convert import TorchMapping
+from kerasnets.weights.pretrained import TorchWeights, register_torch_weights
 
 __all__ = ["InceptionV4"]
 
@@ -139,3 +146,62 @@ _builders = {
     for variant, (builder, spec, params, source) in VARIANTS.items()
 }
 InceptionV4 = _builders["inception_v4"]
+
+
+# timm / Cadene's Inception ports: module path -> layer name, as tables of (pattern, rename)
+# rules; the first pattern that matches the whole path wins. Inside a module, `branch{b}` (a
+# single ConvNormAct), `branch{b}.{j}` (a Sequential, pools included) and `branch{b}_{j}{a|b}`
+# (Inception-C's split convolutions) are our operation j+1 of branch b+1.
+TIMM_BRANCH_RULES = (
+    (r"branch(\d)\.(\d+)\.(conv|bn)", lambda b, j, t: f"{int(b) + 1}_{int(j) + 1}_{t}"),
+    (r"branch(\d)\.(conv|bn)", lambda b, t: f"{int(b) + 1}_1_{t}"),
+    (r"branch(\d)_(\d)([ab]?)\.(conv|bn)",
+     lambda b, j, ab, t: f"{int(b) + 1}_{int(j) + 1}{ab}_{t}"),
+)
+
+
+def apply_rules(rules, path: str, *, prefix: str = ""):
+    """`prefix` + the first matching rule's name for `path`; a path that no rule matches comes
+    back unchanged, so the conversion names it as a tensor the model has no layer for."""
+    for pattern, rename in rules:
+        match = re.fullmatch(pattern, path)
+        if match:
+            name = rename(*match.groups())
+            return None if name is None else prefix + name
+    return path
+
+
+# timm `features.{i}` -> our module; Mixed3a's and Mixed5a's lone `conv` is their branch 2 / 1.
+_V4_MODULES = (["stem_1", "stem_2", "stem_3", "stem_4", "stem_5", "stem_6"]
+               + [f"stage1_block{b}" for b in range(1, 5)]
+               + [f"stage2_block{b}" for b in range(1, 9)]
+               + [f"stage3_block{b}" for b in range(1, 5)])
+_V4_LONE_CONV = {3: "2_1", 5: "1_1"}
+_V4_STEM_RULES = ((r"(conv|bn)", lambda t: t),)  # features.0-2: plain ConvNormAct
+
+
+def _timm_v4_rename(path: str):
+    match = re.fullmatch(r"features\.(\d+)\.(.+)", path)
+    if match is None or int(match.group(1)) >= len(_V4_MODULES):
+        return "predictions" if path == "last_linear" else path
+    i, rest = int(match.group(1)), match.group(2)
+    rules = _V4_STEM_RULES + TIMM_BRANCH_RULES
+    if i in _V4_LONE_CONV:
+        rules += ((r"conv\.(conv|bn)", lambda t: f"{_V4_LONE_CONV[i]}_{t}"),)
+    renamed = apply_rules(rules, rest, prefix=f"{_V4_MODULES[i]}_")
+    return path if renamed == rest else renamed
+
+
+TIMM_MAPPING = TorchMapping(
+    _timm_v4_rename,
+    taps={"stage1_out": "features.9", "stage2_out": "features.17", "stage3_out": "features.21"},
+    head=("predictions",))
+
+register_torch_weights(
+    "inception_v4", TIMM_MAPPING,
+    TorchWeights("timm", "inception_v4.tf_in1k",
+                 url="https://huggingface.co/timm/inception_v4.tf_in1k/resolve/main/"
+                     "model.safetensors",
+                 top1=80.156, preprocessing="tf",
+                 note="Cadene's port of TF-slim's checkpoint; input scaled to [-1, 1], 299 px, "
+                      "crop 0.875, bicubic"))
