@@ -200,6 +200,42 @@ def extract_features(model, data, upto, *, training: bool = False):
     return np.concatenate(features), np.concatenate(labels)
 
 
+def pooled_features(model, data, taps) -> tuple[list[np.ndarray], np.ndarray]:
+    """`([features per tap], labels)`: each tap's inference-mode output on the batched
+    `(images, labels)` dataset `data`, average-pooled over space, every tap from one forward
+    pass per batch; labels as class indices."""
+    import tensorflow as tf
+
+    names = [resolve_tap(model, tap) for tap in taps]
+    extractor = keras.Model(model.inputs, [model.get_layer(n).output for n in names])
+
+    @tf.function(reduce_retracing=True)
+    def pooled(x):        # every tap in one forward pass, pooled over space in-graph
+        outputs = keras.tree.flatten(extractor(x, training=False))
+        return [tf.cast(tf.reduce_mean(f, axis=list(range(1, len(f.shape) - 1)))
+                        if len(f.shape) > 2 else f, "float32") for f in outputs]
+
+    parts, labels = [[] for _ in names], []
+    for x, y in data:
+        for part, f in zip(parts, pooled(x)):
+            part.append(np.asarray(f))
+        y = np.asarray(y)
+        labels.append(y.argmax(-1) if y.ndim > 1 and y.shape[-1] > 1 else y.reshape(-1))
+    if not labels:
+        raise ValueError("the dataset is empty.")
+    return [np.concatenate(p) for p in parts], np.concatenate(labels)
+
+
+def _probe_accuracy(x_train, y_train, x_eval, y_eval, max_iter: int = 3000) -> float:
+    """A converged multinomial logistic regression on standardised features, scored on eval."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    scaler = StandardScaler().fit(x_train)
+    classifier = LogisticRegression(max_iter=max_iter).fit(scaler.transform(x_train), y_train)
+    return float(classifier.score(scaler.transform(x_eval), y_eval))
+
+
 def linear_probe(model, train_data, eval_data, taps=None, *, max_iter: int = 3000,
                  verbose: int = 0) -> list[dict[str, Any]]:
     """How linearly separable `model`'s features are at each tap: for each layer in `taps`
@@ -211,47 +247,131 @@ def linear_probe(model, train_data, eval_data, taps=None, *, max_iter: int = 300
 
     The answer to "from which layer do these features transfer?" (Yosinski et al.), without the
     optimiser settings of a trained head in the way. `verbose=1` shows a progress bar."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import StandardScaler
-
     if taps is None:
         taps = stage_taps(model) + ([BACKBONE_OUT] if BACKBONE_OUT in
                                     [layer.name for layer in model.layers] else [])
     if not taps:
         raise ValueError(f"{model.name} has no stage{{s}}_out layers; pass taps=[layer names].")
-    import tensorflow as tf
-
     names = [resolve_tap(model, tap) for tap in taps]
-    extractor = keras.Model(model.inputs, [model.get_layer(n).output for n in names])
-
-    @tf.function(reduce_retracing=True)
-    def pooled_features(x):        # every tap in one forward pass, pooled over space in-graph
-        outputs = keras.tree.flatten(extractor(x, training=False))
-        return [tf.cast(tf.reduce_mean(f, axis=list(range(1, len(f.shape) - 1)))
-                        if len(f.shape) > 2 else f, "float32") for f in outputs]
-
-    def features(data):
-        parts, labels = [[] for _ in names], []
-        for x, y in data:
-            for part, f in zip(parts, pooled_features(x)):
-                part.append(np.asarray(f))
-            y = np.asarray(y)
-            labels.append(y.argmax(-1) if y.ndim > 1 and y.shape[-1] > 1 else y.reshape(-1))
-        if not labels:
-            raise ValueError("linear_probe: the dataset is empty.")
-        return [np.concatenate(p) for p in parts], np.concatenate(labels)
-
-    (train_x, y_train), (eval_x, y_eval) = features(train_data), features(eval_data)
+    train_x, y_train = pooled_features(model, train_data, names)
+    eval_x, y_eval = pooled_features(model, eval_data, names)
     rows = []
     progress = keras.utils.Progbar(len(names), unit_name="tap") if verbose else None
     for name, x_train, x_eval in zip(names, train_x, eval_x):
-        scaler = StandardScaler().fit(x_train)
-        classifier = LogisticRegression(max_iter=max_iter).fit(scaler.transform(x_train), y_train)
         rows.append({"tap": name, "dim": int(x_train.shape[1]),
-                     "accuracy": float(classifier.score(scaler.transform(x_eval), y_eval))})
+                     "accuracy": _probe_accuracy(x_train, y_train, x_eval, y_eval, max_iter)})
         if progress:
             progress.add(1, [("accuracy", rows[-1]["accuracy"])])
     return rows
+
+
+def few_shot(model, train_data, eval_data, shots: Sequence[int] = (5, 20), *,
+             tap: str = BACKBONE_OUT, seeds: int = 5, max_iter: int = 3000) -> list[dict[str, Any]]:
+    """Few-shot transfer of frozen features: for each k in `shots`, `seeds` random draws of k
+    training images per class, a logistic regression on the pooled `tap` features of those
+    images only (`_probe_accuracy`), scored on all of `eval_data`. Returns
+    `[{"shots": k, "accuracy": mean, "std": std, "seeds": n}]`; a class with fewer than k
+    training images raises."""
+    (train_x,), y_train = pooled_features(model, train_data, [tap])
+    (eval_x,), y_eval = pooled_features(model, eval_data, [tap])
+    classes = np.unique(y_train)
+    rows = []
+    for k in shots:
+        short = [int(c) for c in classes if np.sum(y_train == c) < k]
+        if short:
+            raise ValueError(f"few_shot: classes {short} have fewer than {k} training images.")
+        scores = []
+        for seed in range(seeds):
+            rng = np.random.default_rng(seed)
+            pick = np.concatenate([rng.choice(np.flatnonzero(y_train == c), k, replace=False)
+                                   for c in classes])
+            scores.append(_probe_accuracy(train_x[pick], y_train[pick], eval_x, y_eval,
+                                          max_iter))
+        rows.append({"shots": int(k), "accuracy": float(np.mean(scores)),
+                     "std": float(np.std(scores)), "seeds": int(seeds)})
+    return rows
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Stops training once `seconds` of wall time have passed since training began (checked
+    after every batch): "the same network trained from scratch for the same time"."""
+
+    def __init__(self, seconds: float):
+        super().__init__()
+        if seconds <= 0:
+            raise ValueError(f"TimeBudget needs seconds > 0, got {seconds}.")
+        self.seconds = float(seconds)
+        self.start = None
+        self.stopped_at = None
+
+    def on_train_begin(self, logs=None):
+        import time
+
+        self.start = time.time()
+
+    def on_train_batch_end(self, batch, logs=None):
+        import time
+
+        if time.time() - self.start >= self.seconds:
+            self.model.stop_training = True
+            self.stopped_at = batch
+
+
+def choose_weights(name: str, choice: str = "auto", *, can_pretrain: bool = False,
+                   input_size: int | None = None) -> tuple[str, str | None]:
+    """The backbone weights for a transfer run: `(kind, weights)`, kind one of `imagenet`,
+    `file`, `pretrain`, `none`; `weights` is what the builder takes (a local path, "imagenet",
+    or None).
+
+    `choice` is "auto", "imagenet", "pretrain", "none" or a local file. "auto" takes ImageNet
+    weights where the variant has them and they are here or can be fetched (a package's file,
+    a cached or downloadable keras.applications / torchvision / timm file), else "pretrain"
+    when `can_pretrain` (source classes of the same dataset exist), else raises. ImageNet files
+    are fetched here, before anything is built, so an offline machine fails within seconds."""
+    import os
+
+    from kerasnets import registry
+    from kerasnets.weights import WeightsUnavailableError, imagenet_weights, pretrained
+
+    entry = registry.get_entry(name)
+
+    def imagenet():
+        if entry.keras_equivalent:
+            return "imagenet", imagenet_weights(entry.name, include_top=False,
+                                                input_size=input_size)
+        if pretrained.torch_weights(entry.name):
+            pretrained.checkpoint_file(pretrained.preferred_weights(entry.name), entry.name)
+            return "imagenet", "imagenet"
+        raise ValueError(f"weights imagenet: {entry.name} has no published ImageNet weights "
+                         f"(kerasnets.list_models(pretrained=True) lists those that do).")
+
+    if choice == "auto":
+        if pretrained.has_pretrained(entry.name):
+            try:
+                return imagenet()
+            except WeightsUnavailableError as e:
+                if not can_pretrain:
+                    raise
+                print(f"weights auto: {e}\nPre-training on the source classes instead.")
+        if can_pretrain:
+            return "pretrain", None
+        raise ValueError(f"weights auto: {entry.name} has no ImageNet weights here and there "
+                         f"are no source classes to pre-train on; pass a weights file, none, "
+                         f"or source classes.")
+    if choice == "imagenet":
+        return imagenet()
+    if choice == "pretrain":
+        if not can_pretrain:
+            raise ValueError("weights pretrain needs source classes (classes of the same "
+                             "dataset to pre-train the backbone on).")
+        return "pretrain", None
+    if choice == "none":
+        return "none", None
+    if not os.path.exists(choice):
+        raise FileNotFoundError(f"weights {choice!r}: no such file (expected auto, imagenet, "
+                                f"pretrain, none or a local .weights.h5 / .keras / .h5 / .pth / "
+                                f".safetensors file).")
+    return "file", choice
 
 
 def features_dataset(model, data, upto, *, shuffle: bool = False, seed: int = 0,
