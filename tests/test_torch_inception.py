@@ -22,3 +22,10 @@ def test_inception_v4_is_timm_inception_v4():
     assert torch_param_count(model) == kerasnets.get_entry("inception_v4").params
     assert_matches_torch("inception_v4", model, source="timm", input_size=75)
     assert pretrained.variant_for("timm", "inception_v4") == "inception_v4"
+
+
+def test_inception_resnet_v2_timm_is_timm_inception_resnet_v2():
+    model = timm_model("inception_resnet_v2")
+    assert torch_param_count(model) == kerasnets.get_entry("inception_resnet_v2_timm").params
+    assert_matches_torch("inception_resnet_v2_timm", model, source="timm", input_size=75)
+    assert pretrained.variant_for("timm", "inception_resnet_v2") == "inception_resnet_v2_timm"

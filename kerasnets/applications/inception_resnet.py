@@ -26,6 +26,10 @@ from the paper's Figures 3, 16-19: its stem ends in an Inception module at 320 c
 with scale 1, and a final 1x1 convolution to 1536): same weights in the same order and the same
 outputs once they are copied (tested). keras has no dropout; dropout=0.0 reproduces it exactly.
 `InceptionResNetV1` is the paper's figures as drawn (5 / 10 / 5 blocks, every block with ReLU).
+`InceptionResNetV2Timm` (`inception_resnet_v2_timm`) is timm's `inception_resnet_v2` (Cadene's
+port of the same TF-slim checkpoint): keras' layout, but every BatchNorm has a gamma (30,272 more
+parameters), so it loads timm's `inception_resnet_v2.tf_in1k` through `TIMM_MAPPING` (tested
+equal on random weights).
 
 Layer names as in `inception_v4`: operation j of branch i of block b of stage s is
 `stage{s}_block{b}_{i}_{j}_*`, then `_concat`, `_up_conv`, `_add`, `_relu`; the reductions open
@@ -37,17 +41,20 @@ from __future__ import annotations
 import dataclasses
 import functools
 import numbers
+import re
 
 from keras import layers
 
 from kerasnets.applications._common import finish, gap_head, model_input, variant_builder
 from kerasnets.applications._inception import Conv, inception_module
-from kerasnets.applications.inception_v4 import (AVG_POOL, MAX_POOL_V2, V, conv_bn, reduction_a,
-                                                 stem)
+from kerasnets.applications.inception_v4 import (AVG_POOL, MAX_POOL_V2, TIMM_BRANCH_RULES, V,
+                                                 apply_rules, conv_bn, reduction_a, stem)
 from kerasnets.layers.residual import ScaledAdd
 from kerasnets.registry import Paper
+from kerasnets.weights.convert import TorchMapping
+from kerasnets.weights.pretrained import TorchWeights, register_torch_weights
 
-__all__ = ["InceptionResNetV1", "InceptionResNetV2"]
+__all__ = ["InceptionResNetV1", "InceptionResNetV2", "InceptionResNetV2Timm"]
 
 PAPER = Paper("Inception-v4, Inception-ResNet and the Impact of Residual Connections on Learning",
               "1602.07261", 2017)
@@ -63,6 +70,7 @@ class InceptionResNetSpec:
     depths: tuple[int, int, int]  # A, B, C blocks
     final_conv: int = 0  # a 1x1 convolution + BN + ReLU after the last C block (TF-slim v2)
     linear_last_block: bool = False  # the last C block: scale 1, no ReLU (TF-slim v2)
+    bn_scale: bool = False  # BatchNorm with gamma (timm's port); TF-slim's has none
 
 
 V1 = InceptionResNetSpec(
@@ -101,6 +109,8 @@ V2 = InceptionResNetSpec(  # keras.applications.InceptionResNetV2, branch by bra
     linear_last_block=True,
 )
 
+V2_TIMM = dataclasses.replace(V2, bn_scale=True)
+
 # name: (builder, spec, trainable params at 1000 classes, source, keras.applications equivalent)
 VARIANTS = {
     "inception_resnet_v1": (
@@ -112,6 +122,10 @@ VARIANTS = {
         "InceptionResNetV2", V2, 55_813_192,
         "keras.applications InceptionResNetV2: 55,873,736 parameters in all, of which 60,544 are "
         "BatchNorm moving statistics", "InceptionResNetV2"),
+    "inception_resnet_v2_timm": (
+        "InceptionResNetV2Timm", V2_TIMM, 55_843_464,
+        "timm inception_resnet_v2 (Cadene's port of TF-slim's checkpoint): keras' 55,813,192 "
+        "plus a BatchNorm gamma on each of its 30,272 BatchNorm channels", None),
 }
 
 
@@ -141,20 +155,22 @@ def _inception_resnet(spec: InceptionResNetSpec, *, include_top, weights, input_
         raise ValueError(f"{name}: dropout must be in [0, 1), got {dropout!r}.")
     inputs, x = model_input(input_tensor, input_shape, default_shape=default_shape,
                             min_size=min_size, model_name=name)
-    x = stem(x, spec.stem, CONV)
+    conv = functools.partial(conv_bn, bn_scale=spec.bn_scale)
+    x = stem(x, spec.stem, conv)
     stages = zip((None,) + spec.reductions, spec.blocks, spec.depths, scales)
     for s, (reduction, block, depth, block_scale) in enumerate(stages, start=1):
         b = 0
         if reduction is not None:
             b += 1
-            x = inception_module(x, reduction, CONV, name=f"stage{s}_block{b}")
+            x = inception_module(x, reduction, conv, name=f"stage{s}_block{b}")
         for i in range(depth):
             b += 1
             linear = spec.linear_last_block and s == len(spec.depths) and i == depth - 1
             x = inception_resnet_block(x, block, scale=1.0 if linear else block_scale,
-                                       activation=not linear, name=f"stage{s}_block{b}")
+                                       activation=not linear, conv=conv,
+                                       name=f"stage{s}_block{b}")
         if s == len(spec.depths) and spec.final_conv:
-            x = CONV(x, spec.final_conv, 1, name=f"stage{s}_final")
+            x = conv(x, spec.final_conv, 1, name=f"stage{s}_final")
         x = layers.Identity(name=f"stage{s}_out")(x)
     x = gap_head(x, include_top=include_top, pooling=pooling, classes=classes,
                  classifier_activation=classifier_activation, dropout=dropout)
@@ -166,8 +182,48 @@ _builders = {
                              family="inception_resnet", paper=PAPER, params=params,
                              source=source, input_shape=(299, 299, 3), min_size=75, test_size=75,
                              keras_equivalent=keras_name,
-                             doc=f"Inception-ResNet-{variant[-2:]}")
+                             doc=f"Inception-ResNet-{variant.split('_')[2]}"
+                                 + (" (timm's layout)" if variant.endswith("_timm") else ""))
     for variant, (builder, spec, params, source, keras_name) in VARIANTS.items()
 }
 InceptionResNetV1 = _builders["inception_resnet_v1"]
 InceptionResNetV2 = _builders["inception_resnet_v2"]
+InceptionResNetV2Timm = _builders["inception_resnet_v2_timm"]
+
+
+# timm's inception_resnet_v2: top-level modules -> our modules (the stem's two max-pools are
+# stem_4 and stem_7); `repeat*` hold the residual blocks after each stage's reduction.
+_IRV2_STEM = {"1a": "stem_1", "2a": "stem_2", "2b": "stem_3", "3b": "stem_5", "4a": "stem_6",
+              "7b": "stage3_final"}
+_IRV2_BLOCK_RULES = TIMM_BRANCH_RULES + ((r"conv2d", lambda: "up_conv"),)
+
+
+def _block(prefix):
+    return lambda rest: apply_rules(_IRV2_BLOCK_RULES, rest, prefix=f"{prefix}_")
+
+
+_IRV2_RULES = (
+    (r"conv2d_(1a|2a|2b|3b|4a|7b)\.(conv|bn)", lambda k, t: f"{_IRV2_STEM[k]}_{t}"),
+    (r"mixed_5b\.(.+)", _block("stem_8")),
+    (r"repeat\.(\d+)\.(.+)", lambda b, rest: _block(f"stage1_block{int(b) + 1}")(rest)),
+    (r"mixed_6a\.(.+)", _block("stage2_block1")),
+    (r"repeat_1\.(\d+)\.(.+)", lambda b, rest: _block(f"stage2_block{int(b) + 2}")(rest)),
+    (r"mixed_7a\.(.+)", _block("stage3_block1")),
+    (r"repeat_2\.(\d+)\.(.+)", lambda b, rest: _block(f"stage3_block{int(b) + 2}")(rest)),
+    (r"block8\.(.+)", _block("stage3_block11")),
+    (r"classif", lambda: "predictions"),
+)
+
+TIMM_MAPPING = TorchMapping(
+    lambda path: apply_rules(_IRV2_RULES, path),
+    taps={"stage1_out": "repeat", "stage2_out": "repeat_1", "stage3_out": "conv2d_7b"},
+    head=("predictions",))
+
+register_torch_weights(
+    "inception_resnet_v2_timm", TIMM_MAPPING,
+    TorchWeights("timm", "inception_resnet_v2.tf_in1k",
+                 url="https://huggingface.co/timm/inception_resnet_v2.tf_in1k/resolve/main/"
+                     "model.safetensors",
+                 top1=80.462, preprocessing="tf",
+                 note="Cadene's port of TF-slim's checkpoint; input scaled to [-1, 1], 299 px, "
+                      "crop 0.8975, bicubic"))
