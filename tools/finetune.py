@@ -58,6 +58,12 @@ flags.DEFINE_list("source_classes", None, "Classes to pre-train on with --weight
 flags.DEFINE_integer("pretrain_epochs", 3, "Epochs of --weights pretrain on the source classes.")
 flags.DEFINE_float("pretrain_lr", None, "Learning rate of the pre-training (default: --lr).")
 flags.DEFINE_bool("baseline", True, "Also train the head on frozen random features.")
+flags.DEFINE_bool("scratch", True, "Also train the same network from random initialisation, "
+                  "whole, for as long as the target run took (wall time).")
+flags.DEFINE_list("few_shot", ["5", "20"], "Few-shot rows: k training images per class, a "
+                  "logistic regression on the frozen pooled features (mean of --few_shot_draws "
+                  "draws); empty to skip.")
+flags.DEFINE_integer("few_shot_draws", 5, "Random draws of the k images per class.")
 flags.DEFINE_bool("cache_features", True, "Train a frozen backbone's head on features computed "
                   "once (only without augmentation).")
 flags.DEFINE_bool("linear_probe", False, "Also fit a logistic regression on the pooled features "
@@ -70,44 +76,6 @@ shared.define_training_flags(default_epochs=10)
 flags.FLAGS.set_default("optimizer", "adam")
 flags.FLAGS.set_default("batch_size", 32)
 FLAGS = flags.FLAGS
-
-
-def choose_weights(entry, source, image_size) -> tuple[str, str | None]:
-    """`(kind, path)`: kind in imagenet / file / pretrain / none; path for imagenet and file.
-    `imagenet` is fetched here, before anything is built, so offline it fails fast."""
-    from kerasnets import weights as W
-
-    choice = FLAGS.weights
-    if choice == "auto":
-        if entry.keras_equivalent:
-            try:
-                return "imagenet", W.imagenet_weights(entry.name, include_top=False,
-                                                      input_size=image_size)
-            except W.WeightsUnavailableError:
-                if not source:
-                    raise
-                print(f"--weights auto: keras.applications' ImageNet weights for {entry.name} "
-                      f"are not cached and cannot be downloaded here; pre-training on classes "
-                      f"{','.join(source)} instead.")
-        if source:
-            return "pretrain", None
-        raise ValueError(f"--weights auto: {entry.name} has no published ImageNet weights here "
-                         f"and there are no --source_classes to pre-train on; pass --weights "
-                         f"PATH, --weights none, or --source_classes.")
-    if choice == "imagenet":
-        return "imagenet", W.imagenet_weights(entry.name, include_top=False,
-                                              input_size=image_size)
-    if choice == "pretrain":
-        if not source:
-            raise ValueError("--weights pretrain needs --source_classes (classes of the same "
-                             "dataset to pre-train the backbone on).")
-        return "pretrain", None
-    if choice == "none":
-        return "none", None
-    if not os.path.exists(choice):
-        raise FileNotFoundError(f"--weights {choice!r}: no such file (expected auto, imagenet, "
-                                f"pretrain, none or a local .weights.h5 / .keras / .h5 file).")
-    return "file", choice
 
 
 def main(argv):
@@ -130,7 +98,9 @@ def main(argv):
         raise ValueError(f"--source_classes {','.join(source)} and --classes "
                          f"{','.join(target)} overlap.")
     image_size = FLAGS.image_size or (32 if digits else entry.input_shape[0])
-    kind, weights_path = choose_weights(entry, source, image_size)
+    kind, weights_path = transfer.choose_weights(entry.name, FLAGS.weights,
+                                                 can_pretrain=bool(source),
+                                                 input_size=image_size)
     keras.utils.set_random_seed(FLAGS.seed)
     settings = shared.training_settings(FLAGS)
     mixing = FLAGS.mixup > 0 or FLAGS.cutmix > 0
@@ -210,6 +180,13 @@ def main(argv):
     model = build(data.info.num_classes, weights_path)
     if source_model is not None:
         transfer.copy_weights(source_model, model)
+    shots = [int(k) for k in FLAGS.few_shot]
+    few = None
+    if shots:  # on the transferred features as they are, before any training changes them
+        t_few = time.time()
+        few = transfer.few_shot(model, data.train, data.eval, shots, seeds=FLAGS.few_shot_draws)
+        seconds["few_shot"] = round(time.time() - t_few, 1)
+        t += time.time() - t_few
     common = dict(lr=settings["lr"], make_optimizer=optimizer_for, loss=data.loss,
                   metrics=data.metrics, strategy=strategy, seed=FLAGS.seed,
                   steps_per_epoch=FLAGS.steps_per_epoch, cache_features=cache)
@@ -233,6 +210,28 @@ def main(argv):
                            callbacks=lambda phase: callbacks_for("baseline"), **common)
         baseline = training.evaluate(random_model, data.eval, strategy=strategy, verbose=0)
         seconds["baseline"] = round(time.time() - t, 1)
+        if shots:
+            few_random = transfer.few_shot(random_model, data.train, data.eval, shots,
+                                           seeds=FLAGS.few_shot_draws)
+            few = [dict(r, random=b["accuracy"], random_std=b["std"])
+                   for r, b in zip(few, few_random)]
+
+    # -- the same network from scratch, whole, for the target run's wall time
+    scratch = None
+    if FLAGS.scratch:
+        t = time.time()
+        keras.utils.set_random_seed(FLAGS.seed + 2)
+        scratch_model = build(data.info.num_classes)
+        budget = transfer.TimeBudget(seconds["target"])
+        scratch_epochs = max(FLAGS.epochs, 1000)  # the time budget ends it
+        transfer.fine_tune(scratch_model, data.train, data.eval, epochs=scratch_epochs,
+                           freeze_upto=None, callbacks=lambda phase: [budget],
+                           **dict(common, cache_features=False))
+        # as after pre-training: a short run leaves BN's moving averages behind the data
+        transfer.recalibrate_batchnorm(scratch_model, data.train)
+        scratch = training.evaluate(scratch_model, data.eval, strategy=strategy, verbose=0)
+        scratch["steps"] = None if budget.stopped_at is None else int(budget.stopped_at)
+        seconds["scratch"] = round(time.time() - t, 1)
     probe = None
     if FLAGS.linear_probe:
         t = time.time()
@@ -248,7 +247,10 @@ def main(argv):
 
     transfer.save_model(model, os.path.join(model_dir, "final.keras"))
     seconds["total"] = round(time.time() - start, 1)
-    label = {"imagenet": "ImageNet (keras.applications)", "file": weights_path,
+    imagenet_label = ("ImageNet (keras.applications)" if entry.keras_equivalent else
+                      "ImageNet (" + ", ".join(kerasnets.model_info(entry.name, flops=False)[
+                          "pretrained"]) + ")")
+    label = {"imagenet": imagenet_label, "file": weights_path,
              "pretrain": f"pre-trained on classes {','.join(source)}", "none": "random"}[kind]
     how = {"2.A": "frozen backbone, head trained",
            "2.B": f"frozen {FLAGS.unfreeze_at_epoch} epochs, then unfrozen from stage "
@@ -262,6 +264,20 @@ def main(argv):
         rows.append({"backbone weights": "random (baseline)",
                      "schedule": "frozen backbone, head trained",
                      "target accuracy": f"{baseline['accuracy']:.4f}"})
+    if scratch is not None:
+        rows.append({"backbone weights": "random, trained from scratch",
+                     "schedule": f"whole network trained for {seconds['target']:.0f} s (the "
+                                 f"target run's time)",
+                     "target accuracy": f"{scratch['accuracy']:.4f}"})
+    for r in few or []:
+        rows.append({"backbone weights": label,
+                     "schedule": f"frozen, {r['shots']} images per class (logistic regression, "
+                                 f"{r['seeds']} draws)",
+                     "target accuracy": f"{r['accuracy']:.4f} ± {r['std']:.4f}"})
+        if "random" in r:
+            rows.append({"backbone weights": "random (baseline)",
+                         "schedule": f"frozen, {r['shots']} images per class",
+                         "target accuracy": f"{r['random']:.4f} ± {r['random_std']:.4f}"})
     rows.append({"backbone weights": "(chance)", "schedule": "",
                  "target accuracy": f"{1 / data.info.num_classes:.4f}"})
     results.update({
@@ -275,6 +291,7 @@ def main(argv):
         "precision": policy, "target": final, "target_accuracy": final["accuracy"],
         "baseline_random_frozen": baseline,
         "baseline_accuracy": baseline["accuracy"] if baseline else None,
+        "scratch_same_time": scratch, "few_shot": few,
         "chance_accuracy": 1 / data.info.num_classes, "seconds": seconds})
     marks = {"backbone unfrozen": run.unfrozen_at + 0.5} if run.unfrozen_at else None
     training.write_results(model_dir, results, run.history, marks=marks,
@@ -295,6 +312,8 @@ def main(argv):
     line = f"target accuracy {final['accuracy']:.4f}"
     if baseline is not None:
         line += f" vs frozen random features {baseline['accuracy']:.4f}"
+    if scratch is not None:
+        line += f" vs from scratch for the same time {scratch['accuracy']:.4f}"
     print(f"{line} (chance {1 / data.info.num_classes:.3f}); {seconds['total']:.0f} s; results "
           f"in {os.path.join(model_dir, 'metrics.json')}")
 
