@@ -88,16 +88,21 @@ def _check_strategy(model, strategy):
 
 def fit(model, train_data, *, epochs: int, validation_data=None, strategy=None,
         callbacks=None, initial_epoch: int = 0, steps_per_epoch: int | None = None,
-        validation_steps: int | None = None, verbose: int = 1, jit_compile: bool = False):
+        validation_steps: int | None = None, verbose: int = 1, jit_compile="auto"):
     """Train `model` (compiled under `strategy.scope()`) like `Model.fit`, under any strategy.
 
     `train_data` is a batched `tf.data.Dataset` of `(x, y)` with the *global* batch size, or a
     function `tf.distribute.InputContext -> Dataset` (per-replica batches, sharded by the
     function: `distribute_datasets_from_function`). `steps_per_epoch` caps an epoch (required
     when the dataset's cardinality is unknown and every worker must agree on it).
+    `jit_compile` (True, False or "auto") XLA-compiles the step; "auto" follows the choice
+    `kerasnets.precision.apply` made (XLA on GPU, off on CPU without one).
     Returns the `keras.callbacks.History`.
     """
+    from kerasnets.precision import resolve_jit
+
     strategy = _check_strategy(model, strategy)
+    jit_compile = resolve_jit(jit_compile, strategy)
     train_dist, spec, steps = _distribute(strategy, train_data)
     steps = steps_per_epoch or steps
     _symbolic_build(model, spec, strategy)

@@ -1,4 +1,4 @@
-"""tf.distribute strategies and precision from names (`--strategy`, `--mixed_precision`).
+"""tf.distribute strategies and precision from names (`--strategy`, `--precision`, `--jit_compile`).
 
 `make_strategy("auto")` picks what the machine offers: a TPU when one is named, all GPUs with
 `MirroredStrategy` when there are several, `MultiWorkerMirroredStrategy` when `TF_CONFIG` names
@@ -6,9 +6,10 @@ more than one worker, else one device. Every strategy trains through the same lo
 `kerasnets.training.fit` (Keras' own `fit` fails under `MultiWorkerMirroredStrategy` in Keras
 3.15, keras-team/keras#20585).
 
-Measured on a 2-core AVX2 CPU: bfloat16 is 8-10x slower than float32 and XLA slows depthwise
-models ~9x, so neither is on by default on CPU (`mixed_precision="auto"` means float16 on GPU,
-bfloat16 on TPU, float32 elsewhere).
+Precision and XLA are chosen by `kerasnets.precision` (`configure_precision` here applies the
+choice for a strategy): `auto` is float16 + XLA on GPU, bfloat16 on TPU, and on CPU float32
+unless the CPU computes bfloat16 natively (AVX512_BF16 / AMX) *and* a short cached probe of the
+model says bf16 trains faster; XLA stays off on CPU (measured slower, 0.13-0.64x).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import os
 
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker", "tpu", "parameter_server")
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+JIT_CHOICES = ("auto", "true", "false")
 
 
 def configure_logical_cpus(n: int) -> None:
@@ -59,13 +61,24 @@ def is_chief() -> bool:
     return kind == "worker" and index == 0 and "chief" not in cluster
 
 
-def make_strategy(name: str = "auto", *, tpu: str | None = None, num_gpus: int | None = None):
+def make_strategy(name: str = "auto", *, tpu: str | None = None, num_gpus: int | None = None,
+                  precision: str | None = None, jit_compile="auto", **model):
     """A `tf.distribute.Strategy` by name (one of `STRATEGIES`).
 
     `mirrored` uses the first `num_gpus` GPUs (all by default) or, with none, every logical CPU
     device (see `configure_logical_cpus`). `multi_worker` reads the cluster from `TF_CONFIG`;
-    `tpu` connects to `tpu` (a name or grpc:// address; "" for a local TPU VM).
+    `tpu` connects to `tpu` (a name or grpc:// address; "" for a local TPU VM). With
+    `precision` (and `jit_compile`, and the `model=`, `input_shape=`, `batch_size=`,
+    `classes=` a probe needs), the choice is made and applied for the new strategy
+    (`configure_precision`; `kerasnets.precision.applied()` returns it).
     """
+    strategy = _make_strategy(name, tpu=tpu, num_gpus=num_gpus)
+    if precision is not None:
+        configure_precision(precision, jit_compile, strategy, **model)
+    return strategy
+
+
+def _make_strategy(name, *, tpu, num_gpus):
     import tensorflow as tf
 
     if name not in STRATEGIES:
@@ -104,23 +117,33 @@ def make_strategy(name: str = "auto", *, tpu: str | None = None, num_gpus: int |
     return tf.distribute.ParameterServerStrategy(resolver)
 
 
-def resolve_precision(policy: str, strategy=None) -> str:
-    """The Keras dtype policy for `policy` (one of `PRECISIONS`) on this machine."""
-    import tensorflow as tf
+def configure_precision(precision: str = "auto", jit_compile="auto", strategy=None, *,
+                        model=None, input_shape=None, batch_size: int | None = None,
+                        classes: int | None = None, log=print, **options):
+    """Choose precision and XLA for training `model` (a registry name) at `input_shape` and
+    `batch_size` under `strategy` (`kerasnets.precision.choose`, probing where `auto` needs it),
+    apply it (Keras' global dtype policy; `fit(jit_compile="auto")` follows it) and return the
+    `Choice`. Call before building the model."""
+    from kerasnets import precision as P
+
+    choice = P.choose(precision, jit_compile, model=model, input_shape=input_shape,
+                      batch_size=batch_size, classes=classes, strategy=strategy, log=log,
+                      **options)
+    return P.apply(choice)
+
+
+def resolve_precision(policy: str, strategy=None, **model) -> str:
+    """The Keras dtype policy for `policy` (one of `PRECISIONS`) on this machine; `auto` as
+    `kerasnets.precision.choose` decides it (without `model=`, float32 on CPU)."""
+    from kerasnets import precision as P
 
     if policy not in PRECISIONS:
         raise ValueError(f"Unknown precision {policy!r}; choose one of {', '.join(PRECISIONS)}.")
     if policy != "auto":
         return policy
-    if strategy is not None and isinstance(strategy, tf.distribute.TPUStrategy):
-        return "mixed_bfloat16"
-    return "mixed_float16" if tf.config.list_logical_devices("GPU") else "float32"
+    return P.choose(policy, "auto", strategy=strategy, **model).precision
 
 
-def set_mixed_precision(policy: str = "auto", strategy=None) -> str:
+def set_mixed_precision(policy: str = "auto", strategy=None, **model) -> str:
     """Set Keras' global dtype policy (before building the model); returns the policy set."""
-    import keras
-
-    resolved = resolve_precision(policy, strategy)
-    keras.mixed_precision.set_dtype_policy(resolved)
-    return resolved
+    return configure_precision(policy, "auto", strategy, log=None, **model).precision

@@ -58,11 +58,16 @@ def define_strategy_flags():
     flags.DEFINE_integer("num_gpus", None, "Use the first N GPUs (mirrored).")
     flags.DEFINE_integer("logical_cpus", 0, "Split the CPU into N logical devices (mirrored on "
                          "a CPU-only machine, for testing).")
-    flags.DEFINE_enum("mixed_precision", "auto", ["auto", "float32", "mixed_float16",
-                                                  "mixed_bfloat16"],
-                      "auto: float16 on GPU, bfloat16 on TPU, float32 on CPU.")
-    flags.DEFINE_bool("jit_compile", False, "XLA-compile the train step (helps ResNet-50 on CPU "
-                      "~2x, slows depthwise models ~9x: see tools.benchmark).")
+    flags.DEFINE_enum("precision", "auto", ["auto", "float32", "mixed_bfloat16",
+                                            "mixed_float16"],
+                      "Keras dtype policy. auto: float16 on GPU, bfloat16 on TPU; on CPU "
+                      "bfloat16 only where the CPU has native bf16 (AVX512_BF16 / AMX) and a "
+                      "short probe of the model (cached per machine) trains faster with it, "
+                      "else float32 (kerasnets.precision).")
+    flags.DEFINE_alias("mixed_precision", "precision")
+    flags.DEFINE_enum("jit_compile", "auto", ["auto", "true", "false"],
+                      "XLA-compile the train step. auto: on for GPU, off on CPU (measured "
+                      "0.13-0.64x there: kerasnets.precision).")
 
 
 def define_training_flags(default_epochs=10):
@@ -88,15 +93,32 @@ def define_training_flags(default_epochs=10):
                        "0.9 is PyTorch's default). 0 keeps the model's own.")
 
 
-def start_strategy(FLAGS):
-    """Strategy and precision from the strategy flags; call before building anything."""
+def start_strategy(FLAGS, *, model: str | None = None, image_size: int | None = None,
+                   classes: int | None = None):
+    """Strategy, precision and XLA from the strategy flags; call before building anything.
+    `--precision auto` may probe `model` (default: the tool's --model / --backbone / --student)
+    at `image_size` (default: --image_size, else the model's) and --batch_size; the choice and
+    its reason are printed (`pipelines.strategy.configure_precision`)."""
     from pipelines import strategy as S
 
     if FLAGS.logical_cpus:
         S.configure_logical_cpus(FLAGS.logical_cpus)
     strategy = S.make_strategy(FLAGS.strategy, tpu=FLAGS.tpu, num_gpus=FLAGS.num_gpus)
-    policy = S.set_mixed_precision(FLAGS.mixed_precision, strategy)
-    return strategy, policy
+    name = model or next((FLAGS[f].value for f in ("model", "backbone", "student")
+                          if f in FLAGS and isinstance(FLAGS[f].value, str)), None)
+    shape = None
+    size = image_size or (FLAGS.image_size if "image_size" in FLAGS else None)
+    if name and size:
+        import kerasnets
+
+        try:
+            shape = (size, size, kerasnets.get_entry(name).input_shape[2])
+        except ValueError:
+            shape = None
+    batch = FLAGS.batch_size if "batch_size" in FLAGS else None
+    choice = S.configure_precision(FLAGS.precision, FLAGS.jit_compile, strategy, model=name,
+                                   input_shape=shape, batch_size=batch, classes=classes)
+    return strategy, choice.precision
 
 
 def training_settings(FLAGS) -> dict:
