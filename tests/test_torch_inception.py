@@ -29,3 +29,12 @@ def test_inception_resnet_v2_timm_is_timm_inception_resnet_v2():
     assert torch_param_count(model) == kerasnets.get_entry("inception_resnet_v2_timm").params
     assert_matches_torch("inception_resnet_v2_timm", model, source="timm", input_size=75)
     assert pretrained.variant_for("timm", "inception_resnet_v2") == "inception_resnet_v2_timm"
+
+
+def test_legacy_xception_is_timm_legacy_xception():
+    """At 75 px the entry flow pools 35x35 and 18x18 maps: the even one tells PyTorch's padding
+    from keras' "same"."""
+    model = timm_model("legacy_xception")
+    assert torch_param_count(model) == kerasnets.get_entry("legacy_xception").params
+    assert_matches_torch("legacy_xception", model, source="timm", input_size=75)
+    assert pretrained.variant_for("timm", "legacy_xception") == "legacy_xception"

@@ -18,19 +18,28 @@ keras.applications' Xception's, created in the same order: same weights, same ou
 keras has no dropout; `dropout=0.0` reproduces it exactly. Names, for block b of stage s:
 `stage{s}_block{b}_0_conv` / `_0_bn` (projection shortcut), `_{j}_relu`, `_{j}_sepconv`, `_{j}_bn`
 per separable convolution, `_pool`, `_add`; block14 is `stage4_block2`.
+
+`legacy_xception` is timm's `legacy_xception` (Cadene's PyTorch port of keras' weights): the same
+layers and parameters, but BatchNorm epsilon 1e-5 (PyTorch's default) and PyTorch's max-pool
+padding (one row / column of -inf on every side, `PaddedMaxPooling2D`), which picks other windows
+than keras' "same" on even-sized maps (74x74 at 299 px). It loads timm's `legacy_xception.tf_in1k`
+through `TIMM_MAPPING` (tested equal on random weights).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 
 from keras import layers
 
 from kerasnets.applications._common import finish, gap_head, model_input, variant_builder
-from kerasnets.layers import conv_bn_act
+from kerasnets.layers import PaddedMaxPooling2D, conv_bn_act
 from kerasnets.registry import Paper
+from kerasnets.weights.convert import TorchMapping
+from kerasnets.weights.pretrained import TorchWeights, register_torch_weights
 
-__all__ = ["Xception"]
+__all__ = ["LegacyXception", "Xception"]
 
 PAPER = Paper("Xception: Deep Learning with Depthwise Separable Convolutions", "1610.02357", 2017)
 BN_EPSILON = 1e-3
@@ -48,17 +57,27 @@ class XceptionSpec:
         ((728, 1024),),
     )
     exit_widths: tuple[int, ...] = (1536, 2048)  # separable conv + BN + ReLU, no shortcut
+    bn_epsilon: float = BN_EPSILON
+    pool_padding: str = "same"  # "same" (keras, TF) or "torch" (-inf on every side, PyTorch)
+
+    def __post_init__(self):
+        if self.pool_padding not in ("same", "torch"):
+            raise ValueError(f"pool_padding must be 'same' or 'torch', got "
+                             f"{self.pool_padding!r}.")
 
 
 VARIANTS = {
     "xception": ("Xception", XceptionSpec(), 22_855_952,
                  "keras.applications Xception: 22,910,480 parameters in all, of which 54,528 are "
                  "BatchNorm moving statistics", "Xception"),
+    "legacy_xception": ("LegacyXception",
+                        XceptionSpec(bn_epsilon=1e-5, pool_padding="torch"), 22_855_952,
+                        "timm legacy_xception (Cadene's port of keras' Xception weights)", None),
 }
 
 
-def _bn(x, name):
-    return layers.BatchNormalization(epsilon=BN_EPSILON, name=name)(x)
+def _bn(x, name, epsilon=BN_EPSILON):
+    return layers.BatchNormalization(epsilon=epsilon, name=name)(x)
 
 
 def _sepconv(x, filters, name):
@@ -66,23 +85,26 @@ def _sepconv(x, filters, name):
                                   name=f"{name}_sepconv")(x)
 
 
-def xception_block(x, widths, *, preact=True, name):
+def xception_block(x, widths, *, preact=True, bn_epsilon=BN_EPSILON, pool_padding="same", name):
     """ReLU -> separable 3x3 -> BN, once per width (no ReLU before the first when `preact` is
-    False: the stem ends in one); then, if the width changes, a 3x3/2 max-pool added to a 1x1/2
-    projection + BN of the input (`{name}_0_conv`, `{name}_0_bn`), else the input itself."""
+    False: the stem ends in one); then, if the width changes, a 3x3/2 max-pool (`pool_padding`
+    "same" or "torch") added to a 1x1/2 projection + BN of the input (`{name}_0_conv`,
+    `{name}_0_bn`), else the input itself."""
     downsample = widths[-1] != x.shape[-1]
     if downsample:  # created first, as keras does
         shortcut = layers.Conv2D(widths[-1], 1, strides=2, padding="same", use_bias=False,
                                  name=f"{name}_0_conv")(x)
-        shortcut = _bn(shortcut, f"{name}_0_bn")
+        shortcut = _bn(shortcut, f"{name}_0_bn", bn_epsilon)
     else:
         shortcut = x
     y = x
     for j, width in enumerate(widths, start=1):
         if preact or j > 1:
             y = layers.Activation("relu", name=f"{name}_{j}_relu")(y)
-        y = _bn(_sepconv(y, width, f"{name}_{j}"), f"{name}_{j}_bn")
-    if downsample:
+        y = _bn(_sepconv(y, width, f"{name}_{j}"), f"{name}_{j}_bn", bn_epsilon)
+    if downsample and pool_padding == "torch":
+        y = PaddedMaxPooling2D(3, strides=2, pad=1, name=f"{name}_pool")(y)
+    elif downsample:
         y = layers.MaxPooling2D(3, strides=2, padding="same", name=f"{name}_pool")(y)
     return layers.Add(name=f"{name}_add")([y, shortcut])
 
@@ -95,14 +117,15 @@ def _xception(spec: XceptionSpec, *, include_top, weights, input_tensor, input_s
                             min_size=min_size, model_name=name)
     for j, (width, stride) in enumerate(zip(spec.stem_widths, (2, 1)), start=1):
         x = conv_bn_act(x, width, 3, strides=stride, padding="valid", use_bias=False,
-                        bn_epsilon=BN_EPSILON, name=f"stem_{j}")
+                        bn_epsilon=spec.bn_epsilon, name=f"stem_{j}")
     for s, blocks in enumerate(spec.stages, start=1):
         for b, widths in enumerate(blocks, start=1):
-            x = xception_block(x, widths, preact=(s, b) != (1, 1), name=f"stage{s}_block{b}")
+            x = xception_block(x, widths, preact=(s, b) != (1, 1), bn_epsilon=spec.bn_epsilon,
+                               pool_padding=spec.pool_padding, name=f"stage{s}_block{b}")
         if s == len(spec.stages):
             prefix = f"stage{s}_block{len(blocks) + 1}"
             for j, width in enumerate(spec.exit_widths, start=1):
-                x = _bn(_sepconv(x, width, f"{prefix}_{j}"), f"{prefix}_{j}_bn")
+                x = _bn(_sepconv(x, width, f"{prefix}_{j}"), f"{prefix}_{j}_bn", spec.bn_epsilon)
                 x = layers.Activation("relu", name=f"{prefix}_{j}_relu")(x)
         x = layers.Identity(name=f"stage{s}_out")(x)
     x = gap_head(x, include_top=include_top, pooling=pooling, classes=classes,
@@ -114,7 +137,59 @@ _builders = {
     variant: variant_builder(builder, variant, _xception, spec, family="xception", paper=PAPER,
                              params=params, source=source, input_shape=(299, 299, 3),
                              min_size=71, test_size=71, keras_equivalent=keras_name,
-                             doc="Xception")
+                             doc="Xception" + (" (timm's legacy_xception)" if keras_name is None
+                                               else ""))
     for variant, (builder, spec, params, source, keras_name) in VARIANTS.items()
 }
 Xception = _builders["xception"]
+LegacyXception = _builders["legacy_xception"]
+
+
+def _block_name(n: int) -> str:
+    """timm's `block{n}` (1-12) -> ours: entry flow stages 1-3, middle flow blocks 2-9 of stage 3,
+    block12 opens stage 4."""
+    return {1: "stage1_block1", 2: "stage2_block1", 12: "stage4_block1"}.get(
+        n, f"stage3_block{n - 2}")
+
+
+# `rep` holds [ReLU,] separable, BN per width (then the pool): index i is width i // 3 + 1 with
+# and without the leading ReLU; the exit flow's conv3 / conv4 are stage4_block2's 1st / 2nd.
+_TIMM_RULES = (
+    (r"conv([12])", lambda i: f"stem_{i}_conv"),
+    (r"bn([12])", lambda i: f"stem_{i}_bn"),
+    (r"block(\d+)\.skip", lambda n: f"{_block_name(int(n))}_0_conv"),
+    (r"block(\d+)\.skipbn", lambda n: f"{_block_name(int(n))}_0_bn"),
+    (r"block(\d+)\.rep\.(\d+)\.conv1",
+     lambda n, i: f"{_block_name(int(n))}_{int(i) // 3 + 1}_sepconv/depthwise"),
+    (r"block(\d+)\.rep\.(\d+)\.pointwise",
+     lambda n, i: f"{_block_name(int(n))}_{int(i) // 3 + 1}_sepconv/pointwise"),
+    (r"block(\d+)\.rep\.(\d+)", lambda n, i: f"{_block_name(int(n))}_{int(i) // 3 + 1}_bn"),
+    (r"conv([34])\.conv1", lambda i: f"stage4_block2_{int(i) - 2}_sepconv/depthwise"),
+    (r"conv([34])\.pointwise", lambda i: f"stage4_block2_{int(i) - 2}_sepconv/pointwise"),
+    (r"bn([34])", lambda i: f"stage4_block2_{int(i) - 2}_bn"),
+    (r"fc", lambda: "predictions"),
+)
+
+
+def _timm_rename(path: str):
+    for pattern, rename in _TIMM_RULES:
+        match = re.fullmatch(pattern, path)
+        if match:
+            return rename(*match.groups())
+    return path  # reported by the conversion as a layer the model does not have
+
+
+TIMM_MAPPING = TorchMapping(
+    _timm_rename,
+    taps={"stage1_out": "block1", "stage2_out": "block2", "stage3_out": "block11",
+          "stage4_out": "act4"},
+    head=("predictions",))
+
+register_torch_weights(
+    "legacy_xception", TIMM_MAPPING,
+    TorchWeights("timm", "legacy_xception.tf_in1k",
+                 url="https://github.com/rwightman/pytorch-image-models/releases/download/"
+                     "v0.1-cadene/xception-43020ad28.pth",
+                 top1=79.040, preprocessing="tf",
+                 note="Cadene's port of keras' Xception weights; input scaled to [-1, 1], 299 px "
+                      "(resize 333, centre crop), bicubic"))
