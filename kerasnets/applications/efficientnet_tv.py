@@ -1,0 +1,257 @@
+"""EfficientNet B0-B7 and EfficientNetV2-S/M/L as torchvision builds them
+(`torchvision.models.efficientnet_b0` ... `efficientnet_v2_l`), so that torchvision's ImageNet
+weights load and give torchvision's outputs. Papers: "EfficientNet: Rethinking Model Scaling for
+Convolutional Neural Networks" (Tan & Le, ICML 2019, arXiv:1905.11946), Tables 1-2, and
+"EfficientNetV2: Smaller Models and Faster Training" (Tan & Le, ICML 2021, arXiv:2104.00298),
+Table 4.
+
+The networks are keras.applications' (`efficientnetb0` ... `efficientnetv2l` in
+`efficientnet.py` / `efficientnet_v2.py`): the same block tables, channel and depth rounding,
+squeeze-excite widths (a quarter of the block's input), stochastic-depth schedule, classifier
+dropout, layer names and parameter counts (torchvision's `num_params` equal keras' trainable
+counts). torchvision differs in what a checkpoint is sensitive to:
+
+    keras.applications                         torchvision (these variants)
+    strided convs padded TF "same"             padded k // 2 on every side (PyTorch
+      (one pixel less top/left on even sides)    Conv2d(padding=(k - 1) // 2)): `{name}_pad`
+    Rescaling + Normalization inside           none: inputs normalised outside, ImageNet
+                                                 mean/std (V2-L: [-1, 1], its ported weights)
+    BatchNorm epsilon 1e-3                     B0-B4 1e-5 (PyTorch's default), B5-B7 and V2
+                                                 1e-3 (weights ported from TF / V2 recipe)
+    BatchNorm momentum 0.99 (V2: 0.9)          1 - PyTorch's: 0.9, B5-B7 0.99
+    default input: the paper's resolution      torchvision's evaluation crop (B2: 288)
+
+Blocks: MBConv = [1x1 expansion] -> k x k depthwise -> squeeze-excite (swish, sigmoid gate) ->
+linear 1x1 projection; Fused-MBConv (V2's early stages) = k x k expansion -> 1x1 projection, or
+one k x k convolution when the expansion is 1; identity blocks add their input after stochastic
+depth (`_drop`, Dropout with one mask per sample: torchvision's `StochasticDepth(mode="row")`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+from keras import layers
+
+from kerasnets.applications._common import finish, gap_head, model_input, variant_builder
+from kerasnets.applications._mobilenet_blocks import depthwise_bn_act, torch_block_rename
+from kerasnets.applications.efficientnet import (B0_STAGES, CONV_INIT, Stage,
+                                                 efficientnet_stages, round_filters)
+from kerasnets.applications.efficientnet import PAPER as PAPER_V1
+from kerasnets.applications.efficientnet_v2 import L as V2_L
+from kerasnets.applications.efficientnet_v2 import M as V2_M
+from kerasnets.applications.efficientnet_v2 import PAPER as PAPER_V2
+from kerasnets.applications.efficientnet_v2 import S as V2_S
+from kerasnets.layers import conv_bn_act, squeeze_excite
+from kerasnets.weights.convert import TorchMapping
+from kerasnets.weights.pretrained import TorchWeights, register_torch_weights
+
+__all__ = ["EfficientNetB0TV", "EfficientNetB1TV", "EfficientNetB2TV", "EfficientNetB3TV",
+           "EfficientNetB4TV", "EfficientNetB5TV", "EfficientNetB6TV", "EfficientNetB7TV",
+           "EfficientNetV2STV", "EfficientNetV2MTV", "EfficientNetV2LTV"]
+
+ACTIVATION = "swish"  # torch.nn.SiLU
+
+
+@dataclasses.dataclass(frozen=True)
+class TorchEfficientNetSpec:
+    stages: tuple[Stage, ...]
+    width: float  # width coefficient (channels rounded to multiples of 8)
+    depth: float  # depth coefficient (repeats rounded up)
+    resolution: int  # torchvision's evaluation crop: the default input size
+    dropout: float  # before the classifier
+    bn_epsilon: float
+    bn_momentum: float  # Keras' convention: 1 - PyTorch's momentum
+    stem_width: int = 32
+    top_width: int = 1280
+
+
+def _conv(x, filters, kernel, *, stride=1, activation=ACTIVATION, bn_epsilon, bn_momentum,
+          name):
+    """Convolution (no bias) + BN (+ swish); a strided one padded `k // 2` on every side."""
+    return conv_bn_act(x, filters, kernel, strides=stride,
+                       padding=kernel // 2 if stride > 1 else "same", use_bias=False,
+                       activation=activation, bn_epsilon=bn_epsilon, bn_momentum=bn_momentum,
+                       kernel_initializer=CONV_INIT, name=name)
+
+
+def _residual(inputs, x, *, stride, drop_rate, name):
+    """torchvision's `use_res_connect`: stochastic depth, then + input, where the shape holds."""
+    if stride != 1 or inputs.shape[-1] != x.shape[-1]:
+        return x
+    if drop_rate > 0:
+        x = layers.Dropout(drop_rate, noise_shape=(None, 1, 1, 1), name=f"{name}_drop")(x)
+    return layers.Add(name=f"{name}_add")([x, inputs])
+
+
+def torch_mbconv(x, filters, *, expand, kernel, stride=1, se_ratio=0.25, drop_rate=0.0,
+                 bn_epsilon, bn_momentum, name):
+    """torchvision's `MBConv`: `{name}_expand_*` (1x1, when expand > 1), `{name}_dw_*`,
+    `{name}_se_*`, `{name}_project_*`, then `{name}_drop` / `{name}_add`."""
+    norm = dict(bn_epsilon=bn_epsilon, bn_momentum=bn_momentum)
+    in_channels = x.shape[-1]
+    y = x
+    if expand != 1:
+        y = _conv(y, in_channels * expand, 1, name=f"{name}_expand", **norm)
+    y = depthwise_bn_act(y, kernel, strides=stride, pad=kernel // 2, activation=ACTIVATION,
+                         depthwise_initializer=CONV_INIT, name=f"{name}_dw", **norm)
+    if se_ratio:
+        y = squeeze_excite(y, max(1, int(in_channels * se_ratio)), activation=ACTIVATION,
+                           name=f"{name}_se")
+    y = _conv(y, filters, 1, activation=None, name=f"{name}_project", **norm)
+    return _residual(x, y, stride=stride, drop_rate=drop_rate, name=name)
+
+
+def torch_fused_mbconv(x, filters, *, expand, kernel, stride=1, se_ratio=0.0, drop_rate=0.0,
+                       bn_epsilon, bn_momentum, name):
+    """torchvision's `FusedMBConv`: `{name}_expand_*` (k x k, strided) + `{name}_project_*`
+    (1x1, linear), or for expand 1 a single k x k `{name}_project_*` with swish; no SE."""
+    if se_ratio:
+        raise ValueError(f"{name}: torchvision's Fused-MBConv has no squeeze-excite "
+                         f"(se_ratio={se_ratio}).")
+    norm = dict(bn_epsilon=bn_epsilon, bn_momentum=bn_momentum)
+    if expand != 1:
+        y = _conv(x, x.shape[-1] * expand, kernel, stride=stride, name=f"{name}_expand", **norm)
+        y = _conv(y, filters, 1, activation=None, name=f"{name}_project", **norm)
+    else:
+        y = _conv(x, filters, kernel, stride=stride, name=f"{name}_project", **norm)
+    return _residual(x, y, stride=stride, drop_rate=drop_rate, name=name)
+
+
+TORCH_BLOCKS = {"mbconv": torch_mbconv, "fused": torch_fused_mbconv}
+
+
+def _efficientnet_tv(spec: TorchEfficientNetSpec, *, include_top, weights, input_tensor,
+                     input_shape, pooling, classes, classifier_activation, name, default_shape,
+                     min_size, drop_connect_rate=0.2):
+    if not 0 <= drop_connect_rate < 1:
+        raise ValueError(f"{name}: drop_connect_rate must be in [0, 1), got {drop_connect_rate}.")
+    inputs, x = model_input(input_tensor, input_shape, default_shape=default_shape,
+                            min_size=min_size, model_name=name)
+    norm = dict(bn_epsilon=spec.bn_epsilon, bn_momentum=spec.bn_momentum)
+    width = functools.partial(round_filters, width=spec.width)
+    x = _conv(x, width(spec.stem_width), 3, stride=2, name="stem", **norm)
+    x = efficientnet_stages(x, spec.stages, width=width, depth=spec.depth,
+                            drop_connect_rate=drop_connect_rate, blocks=TORCH_BLOCKS, **norm)
+    x = _conv(x, width(spec.top_width), 1, name="top", **norm)
+    x = gap_head(x, include_top=include_top, pooling=pooling, classes=classes,
+                 classifier_activation=classifier_activation, dropout=spec.dropout)
+    return finish(inputs, x, name=name, weights=weights)
+
+
+_B = functools.partial(TorchEfficientNetSpec, B0_STAGES)
+_B_PORTED = dict(bn_epsilon=1e-3, bn_momentum=0.99)  # B5-B7: BatchNorm2d(eps=1e-3, momentum=0.01)
+_TORCH_BN = dict(bn_epsilon=1e-5, bn_momentum=0.9)  # PyTorch's BatchNorm2d defaults
+_V2_BN = dict(bn_epsilon=1e-3, bn_momentum=0.9)  # BatchNorm2d(eps=1e-3)
+
+# name: (builder, paper, spec (torchvision's width, depth, crop, dropout, BN), trainable params
+#        at 1000 classes = torchvision's num_params)
+VARIANTS = {
+    "efficientnet_b0": ("EfficientNetB0TV", PAPER_V1, _B(1.0, 1.0, 224, 0.2, **_TORCH_BN),
+                        5_288_548),
+    "efficientnet_b1": ("EfficientNetB1TV", PAPER_V1, _B(1.0, 1.1, 240, 0.2, **_TORCH_BN),
+                        7_794_184),
+    "efficientnet_b2": ("EfficientNetB2TV", PAPER_V1, _B(1.1, 1.2, 288, 0.3, **_TORCH_BN),
+                        9_109_994),
+    "efficientnet_b3": ("EfficientNetB3TV", PAPER_V1, _B(1.2, 1.4, 300, 0.3, **_TORCH_BN),
+                        12_233_232),
+    "efficientnet_b4": ("EfficientNetB4TV", PAPER_V1, _B(1.4, 1.8, 380, 0.4, **_TORCH_BN),
+                        19_341_616),
+    "efficientnet_b5": ("EfficientNetB5TV", PAPER_V1, _B(1.6, 2.2, 456, 0.4, **_B_PORTED),
+                        30_389_784),
+    "efficientnet_b6": ("EfficientNetB6TV", PAPER_V1, _B(1.8, 2.6, 528, 0.5, **_B_PORTED),
+                        43_040_704),
+    "efficientnet_b7": ("EfficientNetB7TV", PAPER_V1, _B(2.0, 3.1, 600, 0.5, **_B_PORTED),
+                        66_347_960),
+    "efficientnet_v2_s": ("EfficientNetV2STV", PAPER_V2,
+                          TorchEfficientNetSpec(V2_S, 1.0, 1.0, 384, 0.2, stem_width=24,
+                                                **_V2_BN), 21_458_488),
+    "efficientnet_v2_m": ("EfficientNetV2MTV", PAPER_V2,
+                          TorchEfficientNetSpec(V2_M, 1.0, 1.0, 480, 0.3, stem_width=24,
+                                                **_V2_BN), 54_139_356),
+    "efficientnet_v2_l": ("EfficientNetV2LTV", PAPER_V2,
+                          TorchEfficientNetSpec(V2_L, 1.0, 1.0, 480, 0.4, stem_width=32,
+                                                **_V2_BN), 118_515_272),
+}
+
+_builders = {
+    variant: variant_builder(
+        builder, variant, _efficientnet_tv, spec,
+        family="efficientnet_v2" if "_v2_" in variant else "efficientnet", paper=paper,
+        params=params, source=f"torchvision {variant} (num_params {params:,})",
+        input_shape=(spec.resolution, spec.resolution, 3), min_size=32, test_size=32,
+        doc=f"EfficientNet{'V2' if '_v2_' in variant else ''}-{variant.rsplit('_', 1)[1].upper()}"
+            f" as torchvision builds it")
+    for variant, (builder, paper, spec, params) in VARIANTS.items()
+}
+EfficientNetB0TV = _builders["efficientnet_b0"]
+EfficientNetB1TV = _builders["efficientnet_b1"]
+EfficientNetB2TV = _builders["efficientnet_b2"]
+EfficientNetB3TV = _builders["efficientnet_b3"]
+EfficientNetB4TV = _builders["efficientnet_b4"]
+EfficientNetB5TV = _builders["efficientnet_b5"]
+EfficientNetB6TV = _builders["efficientnet_b6"]
+EfficientNetB7TV = _builders["efficientnet_b7"]
+EfficientNetV2STV = _builders["efficientnet_v2_s"]
+EfficientNetV2MTV = _builders["efficientnet_v2_m"]
+EfficientNetV2LTV = _builders["efficientnet_v2_l"]
+
+
+def torch_mapping(spec: TorchEfficientNetSpec) -> TorchMapping:
+    """torchvision's `features.0` (stem), `features.{s}.{b}` (stage s, block b + 1),
+    `features.{last}` (top) and `classifier.1`."""
+    import math
+
+    parts = {}
+    for s, stage in enumerate(spec.stages, start=1):
+        if stage.block == "fused":
+            names = ("expand", "project") if stage.expand != 1 else ("project",)
+        else:
+            names = (("expand",) if stage.expand != 1 else ()) + ("dw",) + (
+                ("se",) if stage.se_ratio else ()) + ("project",)
+        for b in range(int(math.ceil(spec.depth * stage.repeats))):
+            parts[f"features.{s}.{b}"] = (f"stage{s}_block{b + 1}", names)
+    top = len(spec.stages) + 1
+    fixed = {"features.0.0": "stem_conv", "features.0.1": "stem_bn",
+             f"features.{top}.0": "top_conv", f"features.{top}.1": "top_bn",
+             "classifier.1": "predictions"}
+    taps = {f"stage{s}_out": f"features.{s}" for s in range(1, top)}
+    return TorchMapping(torch_block_rename(fixed, parts), taps)
+
+
+_TV = "https://download.pytorch.org/models/"
+# variant: ((file, top-1, torchvision's eval transform), ...), torchvision's DEFAULT first
+_WEIGHTS = {
+    "efficientnet_b0": (("efficientnet_b0_rwightman-7f5810bc.pth", 77.692,
+                         "IMAGENET1K_V1 (ported from timm): resize 256, crop 224, bicubic"),),
+    "efficientnet_b1": (("efficientnet_b1-c27df63c.pth", 79.838,
+                         "IMAGENET1K_V2 (torchvision's DEFAULT): resize 255, crop 240, bilinear"),
+                        ("efficientnet_b1_rwightman-bac287d4.pth", 78.642,
+                         "IMAGENET1K_V1 (ported from timm): resize 256, crop 240, bicubic")),
+    "efficientnet_b2": (("efficientnet_b2_rwightman-c35c1473.pth", 80.608,
+                         "IMAGENET1K_V1 (ported from timm): resize 288, crop 288, bicubic"),),
+    "efficientnet_b3": (("efficientnet_b3_rwightman-b3899882.pth", 82.008,
+                         "IMAGENET1K_V1 (ported from timm): resize 320, crop 300, bicubic"),),
+    "efficientnet_b4": (("efficientnet_b4_rwightman-23ab8bcd.pth", 83.384,
+                         "IMAGENET1K_V1 (ported from timm): resize 384, crop 380, bicubic"),),
+    "efficientnet_b5": (("efficientnet_b5_lukemelas-1a07897c.pth", 83.444,
+                         "IMAGENET1K_V1 (ported from TF): resize 456, crop 456, bicubic"),),
+    "efficientnet_b6": (("efficientnet_b6_lukemelas-24a108a5.pth", 84.008,
+                         "IMAGENET1K_V1 (ported from TF): resize 528, crop 528, bicubic"),),
+    "efficientnet_b7": (("efficientnet_b7_lukemelas-c5b4e57e.pth", 84.122,
+                         "IMAGENET1K_V1 (ported from TF): resize 600, crop 600, bicubic"),),
+    "efficientnet_v2_s": (("efficientnet_v2_s-dd5fe13b.pth", 84.228,
+                           "IMAGENET1K_V1: resize 384, crop 384, bilinear"),),
+    "efficientnet_v2_m": (("efficientnet_v2_m-dc08266a.pth", 85.112,
+                           "IMAGENET1K_V1: resize 480, crop 480, bilinear"),),
+    "efficientnet_v2_l": (("efficientnet_v2_l-59c71312.pth", 85.808,
+                           "IMAGENET1K_V1 (ported from google/automl): resize 480, crop 480, "
+                           "bicubic, mean = std = 0.5"),),
+}
+for _variant, _files in _WEIGHTS.items():
+    register_torch_weights(_variant, torch_mapping(VARIANTS[_variant][2]), *(
+        TorchWeights("torchvision", _variant, url=_TV + file,
+                     sha256=file.rsplit("-", 1)[1].split(".")[0], top1=top1, note=note,
+                     preprocessing="tf" if _variant == "efficientnet_v2_l" else "torch")
+        for file, top1, note in _files))
