@@ -9,6 +9,8 @@
 __version__ = "0.1.0"
 
 from kerasnets.registry import ModelEntry, Paper, create_model, get_entry, list_models, model_info
+from kerasnets.imagenet import decode_predictions
+from kerasnets.preprocessing import preprocess_input
 
 
 
@@ -27,5 +29,5 @@ def load_model(path, *, compile: bool = True):
     return keras.saving.load_model(path, compile=compile)
 
 
-__all__ = ["ModelEntry", "Paper", "create_model", "get_entry", "list_models", "load_model",
-           "model_info", "__version__"]
+__all__ = ["ModelEntry", "Paper", "create_model", "decode_predictions", "get_entry",
+           "list_models", "load_model", "model_info", "preprocess_input", "__version__"]

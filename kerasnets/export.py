@@ -44,10 +44,11 @@ from typing import Callable, Sequence
 import keras
 import numpy as np
 
+from kerasnets.preprocessing import MODES as PREPROCESSING_MODES
+
 FORMATS = ("saved_model", "tflite", "onnx", "keras")
 INPUT_DTYPES = ("float32", "uint8", "string")
 QUANTIZATIONS = ("none", "dynamic_range", "float16")
-PREPROCESSING_MODES = ("caffe", "tf", "torch", "raw")
 ARTIFACTS = {"saved_model": ".", "tflite": "model.tflite", "onnx": "model.onnx",
              "keras": "model.keras"}
 METADATA = "export.json"
@@ -110,14 +111,14 @@ def split_grouped_convolutions(model):
 
 class _Normalize(keras.layers.Layer):
     """uint8 / float pixels in [0, 255] -> model input, by the registry's preprocessing mode
-    (`pipelines.transforms.normalize`). Used only inside exported graphs, never saved."""
+    (`kerasnets.preprocessing.normalize`). Used only inside exported graphs, never saved."""
 
     def __init__(self, mode: str, **kwargs):
         super().__init__(**kwargs)
         self.mode = mode
 
     def call(self, pixels):
-        from pipelines.transforms import normalize
+        from kerasnets.preprocessing import normalize
 
         return normalize(keras.ops.cast(pixels, "float32"), self.mode)
 
@@ -141,7 +142,8 @@ def decode_images(image_bytes, size: int, channels: int, preprocessing: str,
     (`center_crop_resize`), normalise (`normalize`)."""
     import tensorflow as tf
 
-    from pipelines.transforms import center_crop_resize, normalize, to_channels
+    from kerasnets.preprocessing import normalize
+    from pipelines.transforms import center_crop_resize, to_channels
 
     def one(data):
         image = tf.io.decode_image(data, channels=3, expand_animations=False)
@@ -327,7 +329,7 @@ def check_inputs(model, *, preprocessing=None, num=4, seed=0, crop_fraction=0.87
     JPEG files of another, non-square size, alternating)."""
     import tensorflow as tf
 
-    from pipelines.transforms import normalize
+    from kerasnets.preprocessing import normalize
 
     height, width, channels = model.input_shape[1:]
     rng = np.random.default_rng(seed)

@@ -60,7 +60,10 @@ class ModelEntry:
         weights see what they were trained on; models that rescale inside (EfficientNet v1/v2,
         MobileNetV3) take raw [0, 255] floats; a torch port without a keras.applications twin
         takes what its preferred checkpoint expects; every other model takes torchvision's
-        ImageNet mean/std normalisation."""
+        ImageNet mean/std normalisation; families trained with their own statistics say so in
+        `_FAMILY_PREPROCESSING` (EfficientNet-Lite: `lite`)."""
+        if self.family in _FAMILY_PREPROCESSING:
+            return _FAMILY_PREPROCESSING[self.family]
         if not self.keras_equivalent:  # a torch port (mobilenet_v3_large_tv): as its checkpoint
             from kerasnets.weights.pretrained import torch_weights
 
@@ -83,8 +86,11 @@ PREPROCESSING = {
     "torch": "scaled to [0, 1], minus ImageNet mean (0.485, 0.456, 0.406), over std "
              "(0.229, 0.224, 0.225)",
     "raw": "float pixels in [0, 255]; the model rescales inside",
+    "lite": "(x - 127) / 128, EfficientNet-Lite's inception-style statistics (tensorflow/tpu "
+            "efficientnet_lite_builder MEAN_RGB / STDDEV_RGB)",
 }
 _RAW_FAMILIES = frozenset({"efficientnet", "efficientnet_v2", "mobilenet_v3"})
+_FAMILY_PREPROCESSING = {"efficientnet_lite": "lite"}
 _CAFFE_KERAS = frozenset({"VGG16", "VGG19", "ResNet50", "ResNet101", "ResNet152"})
 
 

