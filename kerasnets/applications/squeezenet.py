@@ -24,6 +24,10 @@ Parameter counts: v1.0 1,248,424 = Table 1's sum (4.8 MiB of float32, Table 3's 
 simple bypass adds none (Table 3: 4.8MB too); complex bypass adds 341,248: 1,589,672 = 6.1 MiB,
 where Table 3 says 7.7MB (about 2.0M parameters), which this reading of section 6 and Figure 2
 (four 1x1 convolutions, fires 2, 4, 6, 8) does not reproduce.
+
+`squeezenet1_0` and `squeezenet1_1` are torchvision's networks layer for layer (ceil-mode pools,
+the same fire order, conv10 + ReLU + global average pool) and load its ImageNet checkpoints
+through the mapping registered below (tested: equal logits).
 """
 
 from __future__ import annotations
@@ -34,8 +38,11 @@ from keras import initializers, layers
 
 from kerasnets.applications._common import (finish, head_dtype, model_input, pool_features,
                                             variant_builder)
+from kerasnets.applications._torch_names import rename_rules
 from kerasnets.layers import CeilModeMaxPooling2D, conv_bn_act
 from kerasnets.registry import Paper
+from kerasnets.weights.convert import TorchMapping
+from kerasnets.weights.pretrained import TorchWeights, register_torch_weights
 
 __all__ = ["SqueezeNet1_0", "SqueezeNet1_1", "SqueezeNet1_0_SimpleBypass",
            "SqueezeNet1_0_ComplexBypass"]
@@ -137,3 +144,28 @@ SqueezeNet1_0 = _builders["squeezenet1_0"]
 SqueezeNet1_1 = _builders["squeezenet1_1"]
 SqueezeNet1_0_SimpleBypass = _builders["squeezenet1_0_simple_bypass"]
 SqueezeNet1_0_ComplexBypass = _builders["squeezenet1_0_complex_bypass"]
+
+
+def torch_mapping(spec: SqueezeNetSpec) -> TorchMapping:
+    """torchvision's SqueezeNet: `features` is conv1, ReLU, max-pool, then the fires with a max-pool
+    before every stage but the first, so the fire indices follow from the spec; `classifier.1` is
+    conv10."""
+    rules = [(r"features\.0", "stem_conv"), (r"classifier\.1", "classifier_conv")]
+    taps, index = {}, 3
+    for s, fires in enumerate(spec.stages, start=1):
+        index += 1 if s > 1 else 0  # the max-pool that opens the stage
+        for b in range(1, len(fires) + 1):
+            rules.append((rf"features\.{index}\.(?P<part>squeeze|expand1x1|expand3x3)",
+                          f"stage{s}_block{b}_{{part}}_conv"))
+            index += 1
+        taps[f"stage{s}_out"] = f"features.{index - 1}"
+    return TorchMapping(rename_rules(rules), taps=taps, head=("classifier_conv",))
+
+
+# variant: (spec, file hash prefix of torchvision's IMAGENET1K_V1 = DEFAULT weights, top-1)
+TORCHVISION = {"squeezenet1_0": (V1_0, "b66bff10", 58.092),
+               "squeezenet1_1": (V1_1, "b8a52dc0", 58.178)}
+for _variant, (_spec, _hash, _top1) in TORCHVISION.items():
+    register_torch_weights(_variant, torch_mapping(_spec), TorchWeights(
+        "torchvision", _variant, url=f"https://download.pytorch.org/models/{_variant}-{_hash}.pth",
+        sha256=_hash, top1=_top1, note="IMAGENET1K_V1 (torchvision's DEFAULT)"))

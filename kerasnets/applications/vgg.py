@@ -6,6 +6,12 @@ ends in a 2x2/2 max-pool, then FC-4096, FC-4096 (dropout 0.5 on both, as in the 
 classifier. `VGG16` and `VGG19` hold the same weights in the same order as keras.applications'
 (tested: copied weights give identical outputs). `batch_norm=True` inserts BatchNorm after every
 convolution (torchvision's `vgg*_bn`).
+
+torchvision's `vgg11` ... `vgg19_bn` are these networks layer for layer (`features.{i}` ->
+`stage{s}_block{b}_conv` / `_bn`, `classifier.{0,3,6}` -> `fc1`, `fc2`, `predictions`), and their
+ImageNet checkpoints load through the mapping registered below (tested: equal logits). Their
+AdaptiveAvgPool2d(7) before the flatten is the identity at 224x224 only, so with the top the
+weights fit a 224x224 build; without the top any size. Configurations A-LRN and C have none.
 """
 
 from __future__ import annotations
@@ -16,8 +22,11 @@ from keras import layers
 
 from kerasnets.applications._common import finish, flatten_fc_head, model_input
 from kerasnets.applications._common import variant_builder
+from kerasnets.applications._torch_names import rename_rules
 from kerasnets.layers import LocalResponseNormalization
 from kerasnets.registry import Paper
+from kerasnets.weights.convert import TorchMapping
+from kerasnets.weights.pretrained import TorchWeights, register_torch_weights
 
 __all__ = ["VGG11", "VGG11_BN", "VGG11_LRN", "VGG13", "VGG13_BN", "VGG16", "VGG16_BN", "VGG16C",
            "VGG19", "VGG19_BN"]
@@ -101,3 +110,38 @@ VGG11_BN = _builders["vgg11_bn"]
 VGG13_BN = _builders["vgg13_bn"]
 VGG16_BN = _builders["vgg16_bn"]
 VGG19_BN = _builders["vgg19_bn"]
+
+
+def torch_mapping(spec: VGGSpec) -> TorchMapping:
+    """torchvision's VGG: `features` is one Sequential of conv, (BN,) ReLU per convolution and a
+    max-pool per stage, so its indices follow from the spec; `classifier` is Linear, ReLU,
+    Dropout, Linear, ReLU, Dropout, Linear."""
+    rules, taps, index = [], {}, 0
+    for s, kernels in enumerate(spec.kernels, start=1):
+        for b in range(1, len(kernels) + 1):
+            for part in ("conv", "bn") if spec.batch_norm else ("conv",):
+                rules.append((rf"features\.{index}", f"stage{s}_block{b}_{part}"))
+                index += 1
+            index += 1  # ReLU
+        taps[f"stage{s}_out"] = f"features.{index}"  # the stage's max-pool
+        index += 1
+    rules += [(r"classifier\.0", "fc1"), (r"classifier\.3", "fc2"),
+              (r"classifier\.6", "predictions")]
+    return TorchMapping(rename_rules(rules), taps=taps, head=("fc1", "fc2", "predictions"))
+
+
+TV_URL = "https://download.pytorch.org/models/{}-{}.pth"
+_NOTE = ("torchvision's AdaptiveAvgPool2d(7) is the identity at 224x224: with the top, build at "
+         "224x224 (without it, any size)")
+
+# variant: (file hash prefix of torchvision's IMAGENET1K_V1 = DEFAULT weights, published top-1)
+TORCHVISION = {
+    "vgg11": ("8a719046", 69.020), "vgg13": ("19584684", 69.928), "vgg16": ("397923af", 71.592),
+    "vgg19": ("dcbb9e9d", 72.376), "vgg11_bn": ("6002323d", 70.370),
+    "vgg13_bn": ("abd245e5", 71.586), "vgg16_bn": ("6c64b313", 73.360),
+    "vgg19_bn": ("c79401a0", 74.218),
+}
+for _variant, (_hash, _top1) in TORCHVISION.items():
+    register_torch_weights(_variant, torch_mapping(VARIANTS[_variant][1]), TorchWeights(
+        "torchvision", _variant, url=TV_URL.format(_variant, _hash), sha256=_hash, top1=_top1,
+        note=_NOTE))
