@@ -27,15 +27,28 @@ each GPU's 48 / 128 maps separately, while here the 5-map window also crosses th
 
 Layer names: `stem_*` (conv1, LRN, pool1), stage 1 = conv2 + LRN + pool2, stage 2 = conv3-conv5 +
 pool3 (see `kerasnets.applications._chain`); fc6 / fc7 are `fc1` / `fc2`.
+
+`AlexNetTV` (`alexnet_tv`) is torchvision's `alexnet`, the single-GPU network of "One weird trick
+for parallelizing convolutional neural networks" (Krizhevsky, 2014, arXiv:1404.5997): conv1-conv5
+with 64, 192, 384, 256, 256 filters (sizes, strides and padding as above), no LRN, then
+torchvision's AdaptiveAvgPool2d(6) (`avg_pool`, the identity at 224x224; other sizes are averaged
+to 6x6 exactly as torch does) and the classifier with dropout on the *inputs* of fc6 and fc7
+(`fc1_dropout`, `fc2_dropout` come before `fc1`, `fc2`); 61,100,840 parameters. It loads
+torchvision's ImageNet checkpoint (registered below; tested: equal logits).
 """
 
 from __future__ import annotations
 
-from kerasnets.applications._chain import LRN, ChainSpec, Conv, Pool, chain_model, min_input_size
-from kerasnets.applications._common import variant_builder
-from kerasnets.registry import Paper
+from keras import layers
 
-__all__ = ["AlexNet", "AlexNet2Tower"]
+from kerasnets.applications._chain import LRN, ChainSpec, Conv, Pool, chain_model, min_input_size
+from kerasnets.applications._common import finish, pool_features, predictions, variant_builder
+from kerasnets.applications._torch_names import rename_rules
+from kerasnets.registry import Paper
+from kerasnets.weights.convert import TorchMapping
+from kerasnets.weights.pretrained import TorchWeights, register_torch_weights
+
+__all__ = ["AlexNet", "AlexNet2Tower", "AlexNetTV"]
 
 PAPER = Paper("ImageNet Classification with Deep Convolutional Neural Networks", None, 2012)
 
@@ -46,6 +59,14 @@ ALEXNET = ChainSpec(
              Conv(256, 3, 1, 1, split=True), Pool(3, 2))),
 )
 
+# torchvision's alexnet ("one weird trick", arXiv:1404.5997): no LRN, 64 / 192 first filters
+ALEXNET_TV = ChainSpec(
+    stem=(Conv(64, 11, 4, 2), Pool(3, 2)),
+    stages=((Conv(192, 5, 1, 2), Pool(3, 2)),
+            (Conv(384, 3, 1, 1), Conv(256, 3, 1, 1), Conv(256, 3, 1, 1), Pool(3, 2))),
+)
+TV_POOL = 6  # torchvision's AdaptiveAvgPool2d((6, 6)) before the classifier
+
 # name: (builder, spec, family options it sets, trainable params at 1000 classes, source)
 VARIANTS = {
     "alexnet": ("AlexNet", ALEXNET, {}, 62_378_344,
@@ -54,6 +75,7 @@ VARIANTS = {
     "alexnet_2tower": ("AlexNet2Tower", ALEXNET, {"groups": 2}, 60_965_224,
                        "paper: '60 million parameters' (abstract), with Figure 2's two-GPU "
                        "connectivity; exact count"),
+    "alexnet_tv": ("AlexNetTV", ALEXNET_TV, {}, 61_100_840, "torchvision alexnet"),
 }
 
 
@@ -65,12 +87,48 @@ def _alexnet(spec: ChainSpec, *, groups=1, dropout=0.5, **base):
     return chain_model(spec, groups=groups, dropout=dropout, **base)
 
 
+def _alexnet_tv(spec: ChainSpec, *, include_top, weights, pooling, classes,
+                classifier_activation, name, dropout=0.5, **base):
+    """torchvision's layout: the convolutions of `spec`, then AdaptiveAvgPool2d(6), flatten, and
+    dropout before each of fc6 and fc7 (`dropout` on both)."""
+    features = chain_model(spec, include_top=False, weights=None, pooling=None, classes=classes,
+                           classifier_activation=classifier_activation, name=name, **base)
+    x = features.output
+    if include_top:
+        x = layers.AdaptiveAveragePooling2D(TV_POOL, name="avg_pool")(x)
+        x = layers.Flatten(name="flatten")(x)
+        for i, width in enumerate(spec.fc, start=1):
+            if dropout:
+                x = layers.Dropout(dropout, name=f"fc{i}_dropout")(x)
+            x = layers.Dense(width, activation="relu", name=f"fc{i}")(x)
+        x = predictions(x, classes, classifier_activation)
+    else:
+        x = pool_features(x, pooling)
+    return finish(features.input, x, name=name, weights=weights)
+
+
+_GENERIC = {"alexnet_tv": _alexnet_tv}
+_DOC = {"alexnet_2tower": "AlexNet (two towers)",
+        "alexnet_tv": "AlexNet, torchvision's one-weird-trick network"}
+
 _builders = {
-    variant: variant_builder(builder, variant, _alexnet, spec, family="alexnet", paper=PAPER,
-                             params=params, source=source, min_size=min_input_size(spec),
-                             defaults=defaults,
-                             doc="AlexNet" + (" (two towers)" if defaults else ""))
+    variant: variant_builder(builder, variant, _GENERIC.get(variant, _alexnet), spec,
+                             family="alexnet", paper=PAPER, params=params, source=source,
+                             min_size=min_input_size(spec), defaults=defaults,
+                             doc=_DOC.get(variant, "AlexNet"))
     for variant, (builder, spec, defaults, params, source) in VARIANTS.items()
 }
 AlexNet = _builders["alexnet"]
 AlexNet2Tower = _builders["alexnet_2tower"]
+AlexNetTV = _builders["alexnet_tv"]
+
+TV_MAPPING = TorchMapping(
+    rename_rules([(r"features\.0", "stem_conv"), (r"features\.3", "stage1_block1_conv"),
+                  (r"features\.6", "stage2_block1_conv"), (r"features\.8", "stage2_block2_conv"),
+                  (r"features\.10", "stage2_block3_conv"), (r"classifier\.1", "fc1"),
+                  (r"classifier\.4", "fc2"), (r"classifier\.6", "predictions")]),
+    taps={"stage1_out": "features.5", "stage2_out": "features.12"},
+    head=("fc1", "fc2", "predictions"))
+register_torch_weights("alexnet_tv", TV_MAPPING, TorchWeights(
+    "torchvision", "alexnet", url="https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
+    sha256="7be5be79", top1=56.522, note="IMAGENET1K_V1 (torchvision's DEFAULT)"))
