@@ -30,6 +30,14 @@ last stage). DenseNet-264 has 265 weighted layers counted as Table 1 counts the 
 paper's name is kept. The CIFAR models follow the authors' Torch code (liuzhuang13/DenseNet):
 BN epsilon 1e-5, He initialisation.
 
+torchvision's `densenet121/169/201` are these networks layer for layer but for the BN epsilon
+(1e-5 there, keras' 1.001e-5 here: each BN's scale changes by sqrt(1 + 1e-8 / (var + 1e-5)) - 1,
+under 5e-6 for running variances above 1e-3, 5e-4 at var = 0; tests/test_torch_classic.py
+compares the logits), so they map directly. `DenseNet161` is torchvision's `densenet161` (k=48,
+a 96-channel stem, blocks 6-12-36-24; torchvision only, so with its epsilon 1e-5). All four load
+torchvision's ImageNet checkpoints through the mapping registered below (the published files'
+old `norm.1` / `conv.1` module names included).
+
 `drop_rate` (keyword-only, default 0) adds dropout after every convolution but the stem, as the
 paper does (0.2) for CIFAR and SVHN without data augmentation. Memory-efficient (shared-buffer /
 recomputed concatenation, Pleiss et al. 2017) training is not provided: it saves memory, not
@@ -44,10 +52,13 @@ from keras import layers
 
 from kerasnets.applications._common import finish, gap_head, model_input, variant_builder
 from kerasnets.applications._resnet_blocks import imagenet_stem
+from kerasnets.applications._torch_names import rename_rules
 from kerasnets.registry import Paper
+from kerasnets.weights.convert import TorchMapping
+from kerasnets.weights.pretrained import TorchWeights, register_torch_weights
 
-__all__ = ["DenseNet121", "DenseNet169", "DenseNet201", "DenseNet264", "DenseNetBC100_k12",
-           "DenseNetBC250_k24", "DenseNetBC190_k40"]
+__all__ = ["DenseNet121", "DenseNet161", "DenseNet169", "DenseNet201", "DenseNet264",
+           "DenseNetBC100_k12", "DenseNetBC250_k24", "DenseNetBC190_k40"]
 
 PAPER = Paper("Densely Connected Convolutional Networks", "1608.06993", 2017)
 BOTTLENECK_WIDTH = 4  # the 1x1 convolution of a "B" layer produces 4k feature maps (section 3)
@@ -63,6 +74,7 @@ class DenseNetSpec:
     bottleneck: bool = True  # "B": BN-ReLU-Conv1x1(4k) before each 3x3
     stem: str = "imagenet"  # "imagenet" (7x7/2 conv-BN-ReLU, 3x3/2 max-pool) | "cifar" (3x3)
     stem_width: int | None = None  # None: 2k
+    bn_epsilon: float | None = None  # None: the stem style's (STYLES)
 
     def __post_init__(self):
         if self.stem not in STYLES:
@@ -100,6 +112,8 @@ _KERAS = "keras.applications {}: {} parameters in all, of which {} are BatchNorm
 VARIANTS = {
     "densenet121": ("DenseNet121", DenseNetSpec((6, 12, 24, 16)), 7_978_856,
                     _KERAS.format("DenseNet121", "8,062,504", "83,648"), "DenseNet121"),
+    "densenet161": ("DenseNet161", DenseNetSpec((6, 12, 36, 24), 48, bn_epsilon=1e-5), 28_681_000,
+                    "torchvision densenet161", None),
     "densenet169": ("DenseNet169", DenseNetSpec((6, 12, 32, 32)), 14_149_480,
                     _KERAS.format("DenseNet169", "14,307,880", "158,400"), "DenseNet169"),
     "densenet201": ("DenseNet201", DenseNetSpec((6, 12, 48, 32)), 20_013_928,
@@ -147,6 +161,8 @@ def _densenet(spec: DenseNetSpec, *, include_top, weights, input_tensor, input_s
     if not 0.0 <= drop_rate < 1.0:
         raise ValueError(f"{name}: drop_rate must be in [0, 1), got {drop_rate!r}.")
     bn_epsilon, init = STYLES[spec.stem]
+    if spec.bn_epsilon is not None:
+        bn_epsilon = spec.bn_epsilon
     conv = dict(drop_rate=drop_rate, bn_epsilon=bn_epsilon, kernel_initializer=init)
     inputs, x = model_input(input_tensor, input_shape, default_shape=default_shape,
                             min_size=min_size, model_name=name)
@@ -186,9 +202,33 @@ _builders = {
     for variant, (builder, spec, params, source, keras_name) in VARIANTS.items()
 }
 DenseNet121 = _builders["densenet121"]
+DenseNet161 = _builders["densenet161"]
 DenseNet169 = _builders["densenet169"]
 DenseNet201 = _builders["densenet201"]
 DenseNet264 = _builders["densenet264"]
 DenseNetBC100_k12 = _builders["densenet_bc100_k12"]
 DenseNetBC250_k24 = _builders["densenet_bc250_k24"]
 DenseNetBC190_k40 = _builders["densenet_bc190_k40"]
+
+
+_LAYER = r"features\.denseblock(?P<s>\d)\.denselayer(?P<b>\d+)\."
+TORCH_MAPPING = TorchMapping(
+    rename_rules([
+        (r"features\.conv0", "stem_conv"), (r"features\.norm0", "stem_bn"),
+        # torchvision's `norm1`; its published files still say `norm.1` (torchvision renames)
+        (_LAYER + r"norm\.?(?P<i>[12])", "stage{s}_block{b}_{i}_bn"),
+        (_LAYER + r"conv\.?(?P<i>[12])", "stage{s}_block{b}_{i}_conv"),
+        (r"features\.transition(?P<s>\d)\.norm", "stage{s}_transition_bn"),
+        (r"features\.transition(?P<s>\d)\.conv", "stage{s}_transition_conv"),
+        (r"features\.norm5", "post_bn"), (r"classifier", "predictions")]),
+    taps={"stage1_out": "features.transition1", "stage2_out": "features.transition2",
+          "stage3_out": "features.transition3", "post_bn": "features.norm5"})
+
+# variant: (file hash prefix of torchvision's IMAGENET1K_V1 = DEFAULT weights, published top-1)
+TORCHVISION = {"densenet121": ("a639ec97", 74.434), "densenet161": ("8d451a50", 77.138),
+               "densenet169": ("b2777c0a", 75.600), "densenet201": ("c1103571", 76.896)}
+for _variant, (_hash, _top1) in TORCHVISION.items():
+    register_torch_weights(_variant, TORCH_MAPPING, TorchWeights(
+        "torchvision", _variant, url=f"https://download.pytorch.org/models/{_variant}-{_hash}.pth",
+        sha256=_hash, top1=_top1, note="IMAGENET1K_V1 (torchvision's DEFAULT)"
+        + ("" if _variant == "densenet161" else "; BN epsilon 1e-5 there, 1.001e-5 here")))
