@@ -86,6 +86,18 @@ def apply(x, op: Op, conv: ConvFn, *, name):
     return conv(x, op.filters, op.kernel, strides=op.strides, padding=op.padding, name=name)
 
 
+# torchvision's `transform_input` (GoogLeNet, Inception v3): weights trained on [-1, 1] inputs fed
+# ImageNet mean / std normalised ones, turned back per channel into (pixel - 0.5) / 0.5
+TORCH_MEAN, TORCH_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+def transform_input(x, *, name):
+    """torchvision's `transform_input` as one `Rescaling` layer `name`: x * std / 0.5 +
+    (mean - 0.5) / 0.5 per channel."""
+    return layers.Rescaling(scale=[std / 0.5 for std in TORCH_STD],
+                            offset=[(mean - 0.5) / 0.5 for mean in TORCH_MEAN], name=name)(x)
+
+
 def inception_module(x, branches: tuple[Branch, ...], conv: ConvFn, *, name):
     """The branches of one module side by side, concatenated along the channels in table order."""
     outputs = []

@@ -48,6 +48,21 @@ classifier; its entries for 4a, 4c, 4d, 4e and 5b are misprints (the `ops` colum
 output positions, agrees with this network there), and conv1 (2.7K / 34M against 9.4K / 118M) and
 5a (1072K / 54M against 1018K / 51M) disagree in both columns. tests/test_inception.py checks
 every row.
+
+`GoogLeNetTV` (`googlenet_tv`) is torchvision's `googlenet`, whose ImageNet weights were ported
+from a TensorFlow re-training, not from bvlc_googlenet; it differs from the above in: every
+convolution unbiased and followed by BatchNorm (epsilon 1e-3) and ReLU; no LRN; the "5x5" branch
+convolves 3x3 (a known slip, pytorch/vision#906, kept since the weights have it); the max-pool
+before 5a is 2x2/2 (ceil mode); dropout 0.2 before the classifier; and `transform_input`: the
+weights expect [-1, 1] inputs, so torchvision turns ImageNet mean/std input into them
+((x * std + mean - 0.5) / 0.5, per channel) in the model. Here that is a `Rescaling` layer
+`stem_transform_input` before the stem, on by default for `googlenet_tv` as in
+`torchvision.models.googlenet(weights=...)` (`transform_input=False` feeds [-1, 1] inputs
+directly). Its auxiliary classifiers (`aux_logits=True`) follow torchvision too: adaptive average
+pool to 4x4, 1x1 convolution to 128 (+BN), fc 1024, dropout 70%, classifier. 6,624,904
+parameters (torchvision's, without the side heads, which torchvision does not publish trained);
+its checkpoint loads through the mapping registered below (tested: equal logits), the side heads
+left out.
 """
 
 from __future__ import annotations
@@ -58,11 +73,15 @@ import functools
 from keras import layers
 
 from kerasnets.applications._common import finish, gap_head, model_input, variant_builder
-from kerasnets.applications._inception import Conv, Pool, apply, inception_module, pool
+from kerasnets.applications._inception import (Conv, Pool, apply, inception_module, pool,
+                                               transform_input as torch_input_transform)
+from kerasnets.applications._torch_names import rename_rules
 from kerasnets.layers import LocalResponseNormalization, conv_bn_act
 from kerasnets.registry import Paper
+from kerasnets.weights.convert import TorchMapping
+from kerasnets.weights.pretrained import TorchWeights, register_torch_weights
 
-__all__ = ["GoogLeNet"]
+__all__ = ["GoogLeNet", "GoogLeNetTV"]
 
 PAPER = Paper("Going Deeper with Convolutions", "1409.4842", 2015)
 
@@ -73,6 +92,14 @@ STAGE_POOL = Pool("max", 3, 2, "ceil")  # opens stages 2 and 3
 AUX_AFTER = ((2, 1), (2, 4))  # (stage, block) of inception (4a) and (4d)
 AUX_MIN_SIZE = 79  # smallest input whose 4a / 4d maps (>= 5x5) fit the 5x5/3 average pool
 MIN_SIZE = 31  # smallest input for which every ceil-mode max-pool has an input of 2x2 or more
+
+# torchvision's googlenet: no LRN in the stem, a 2x2/2 max-pool before 5a
+TV_STEM = (Conv(64, 7, 2, 3), Pool("max", 3, 2, "ceil"), Conv(64, 1), Conv(192, 3),
+           Pool("max", 3, 2, "ceil"))
+TV_STAGE_POOLS = {2: Pool("max", 3, 2, "ceil"), 3: Pool("max", 2, 2, "ceil")}
+TV_MIN_SIZE = 15  # = torchvision's min_size: the last ceil-mode pool needs an input of 1x1
+TV_AUX_POOL = 4  # torchvision's side heads average-pool adaptively to 4x4
+STYLES = ("bvlc", "torchvision")
 
 # Table 1, per stage and module: #1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj
 TABLE1 = (
@@ -86,22 +113,34 @@ TABLE1 = (
 @dataclasses.dataclass(frozen=True)
 class GoogLeNetSpec:
     stages: tuple[tuple[tuple[int, ...], ...], ...] = TABLE1
+    style: str = "bvlc"  # "bvlc" (the paper as Caffe released it) | "torchvision"
+
+    def __post_init__(self):
+        if self.style not in STYLES:
+            raise ValueError(f"GoogLeNet style must be one of {STYLES}, got {self.style!r}.")
 
 
-def module_branches(n1x1, n3x3_reduce, n3x3, n5x5_reduce, n5x5, pool_proj):
-    """One row of Table 1 as branches: 1x1 | 1x1 -> 3x3 | 1x1 -> 5x5 | 3x3/1 max-pool -> 1x1."""
+def module_branches(n1x1, n3x3_reduce, n3x3, n5x5_reduce, n5x5, pool_proj, *, kernel5=5):
+    """One row of Table 1 as branches: 1x1 | 1x1 -> 3x3 | 1x1 -> 5x5 | 3x3/1 max-pool -> 1x1
+    (`kernel5=3`: torchvision's "5x5" branch)."""
     return ((Conv(n1x1, 1),), (Conv(n3x3_reduce, 1), Conv(n3x3, 3)),
-            (Conv(n5x5_reduce, 1), Conv(n5x5, 5)), (Pool("max", 3, 1, "same"), Conv(pool_proj, 1)))
+            (Conv(n5x5_reduce, 1), Conv(n5x5, kernel5)),
+            (Pool("max", 3, 1, "same"), Conv(pool_proj, 1)))
 
 
 _conv = functools.partial(conv_bn_act, batch_norm=False, use_bias=True)
+_tv_conv = functools.partial(conv_bn_act, batch_norm=True, use_bias=False, bn_epsilon=1e-3)
 
 
-def auxiliary_classifier(x, classes, classifier_activation, *, name):
+def auxiliary_classifier(x, classes, classifier_activation, *, conv=_conv, adaptive=False, name):
     """Section 5's side classifier: layers `{name}_pool`, `{name}_1_conv` / `_relu`,
-    `{name}_flatten`, `{name}_fc`, `{name}_dropout`, `{name}_predictions`."""
-    x = layers.AveragePooling2D(5, 3, name=f"{name}_pool")(x)
-    x = _conv(x, 128, 1, name=f"{name}_1")
+    `{name}_flatten`, `{name}_fc`, `{name}_dropout`, `{name}_predictions`. `adaptive`:
+    torchvision's adaptive average pool to 4x4 instead of the 5x5/3 pool."""
+    if adaptive:
+        x = layers.AdaptiveAveragePooling2D(TV_AUX_POOL, name=f"{name}_pool")(x)
+    else:
+        x = layers.AveragePooling2D(5, 3, name=f"{name}_pool")(x)
+    x = conv(x, 128, 1, name=f"{name}_1")
     x = layers.Flatten(name=f"{name}_flatten")(x)
     x = layers.Dense(1024, activation="relu", name=f"{name}_fc")(x)
     x = layers.Dropout(0.7, name=f"{name}_dropout")(x)
@@ -109,33 +148,47 @@ def auxiliary_classifier(x, classes, classifier_activation, *, name):
 
 
 def _googlenet(spec: GoogLeNetSpec, *, include_top, weights, input_tensor, input_shape, pooling,
-               classes, classifier_activation, name, default_shape, min_size, lrn=True,
-               aux_logits=False, dropout=0.4):
+               classes, classifier_activation, name, default_shape, min_size, lrn=None,
+               aux_logits=False, dropout=None, transform_input=None):
+    """`lrn`, `dropout` and `transform_input` default to the style's: bvlc True, 0.4, False;
+    torchvision False, 0.2, True."""
+    tv = spec.style == "torchvision"
+    if lrn is None:
+        lrn = not tv
+    elif lrn and tv:
+        raise ValueError(f"{name}: torchvision's GoogLeNet has no LRN layers; lrn must be False.")
+    dropout = (0.2 if tv else 0.4) if dropout is None else dropout
+    transform_input = tv if transform_input is None else transform_input
+    conv = _tv_conv if tv else _conv
     if aux_logits and not include_top:
         raise ValueError(f"{name}: aux_logits=True adds classifiers; it needs include_top=True.")
     inputs, x = model_input(input_tensor, input_shape, default_shape=default_shape,
-                            min_size=min_size, model_name=name, require_static=aux_logits)
-    for j, op in enumerate(STEM, start=1):
+                            min_size=min_size, model_name=name,
+                            require_static=aux_logits and not tv)
+    if transform_input:
+        x = torch_input_transform(x, name="stem_transform_input")
+    for j, op in enumerate(TV_STEM if tv else STEM, start=1):
         if op == LRN:
             if lrn:
                 x = LocalResponseNormalization(size=5, k=1.0, alpha=1e-4 / 5, beta=0.75,
                                                name=f"stem_{j}_lrn")(x)
         else:
-            x = apply(x, op, _conv, name=f"stem_{j}")
+            x = apply(x, op, conv, name=f"stem_{j}")
     aux = []
     for s, rows in enumerate(spec.stages, start=1):
         if s > 1:
-            x = pool(x, STAGE_POOL, name=f"stage{s}")
+            x = pool(x, TV_STAGE_POOLS[s] if tv else STAGE_POOL, name=f"stage{s}")
         for b, row in enumerate(rows, start=1):
-            x = inception_module(x, module_branches(*row), _conv, name=f"stage{s}_block{b}")
+            x = inception_module(x, module_branches(*row, kernel5=3 if tv else 5), conv,
+                                 name=f"stage{s}_block{b}")
             if aux_logits and (s, b) in AUX_AFTER:
-                if min(x.shape[1:3]) < 5:
+                if not tv and min(x.shape[1:3]) < 5:
                     raise ValueError(f"{name}: aux_logits=True needs an input of "
                                      f"{AUX_MIN_SIZE}x{AUX_MIN_SIZE} or more (the auxiliary "
                                      f"classifiers' 5x5 average pool); inception (4a) is "
                                      f"{x.shape[1]}x{x.shape[2]}.")
-                aux.append(auxiliary_classifier(x, classes, classifier_activation,
-                                                name=f"aux{len(aux) + 1}"))
+                aux.append(auxiliary_classifier(x, classes, classifier_activation, conv=conv,
+                                                adaptive=tv, name=f"aux{len(aux) + 1}"))
         x = layers.Identity(name=f"stage{s}_out")(x)
     x = gap_head(x, include_top=include_top, pooling=pooling, classes=classes,
                  classifier_activation=classifier_activation, dropout=dropout)
@@ -147,12 +200,44 @@ VARIANTS = {
     "googlenet": ("GoogLeNet", GoogLeNetSpec(), 6_998_552,
                   "exact count of Table 1's layers with biases (= Caffe bvlc_googlenet without "
                   "its auxiliary classifiers); Table 1's params column: ~6.8M weights"),
+    "googlenet_tv": ("GoogLeNetTV", GoogLeNetSpec(style="torchvision"), 6_624_904,
+                     "torchvision googlenet (without the auxiliary classifiers)"),
 }
 
 _builders = {
     variant: variant_builder(builder, variant, _googlenet, spec, family="googlenet", paper=PAPER,
-                             params=params, source=source, min_size=MIN_SIZE, test_size=32,
-                             doc="GoogLeNet (Inception v1)")
+                             params=params, source=source,
+                             min_size=TV_MIN_SIZE if spec.style == "torchvision" else MIN_SIZE,
+                             test_size=32, doc="GoogLeNet (Inception v1)"
+                             + (", torchvision's" if spec.style == "torchvision" else ""))
     for variant, (builder, spec, params, source) in VARIANTS.items()
 }
 GoogLeNet = _builders["googlenet"]
+GoogLeNetTV = _builders["googlenet_tv"]
+
+
+def _tv_rules():
+    """torchvision module paths: `conv1..3` (BasicConv2d: `.conv`, `.bn`), `inception3a..5b` with
+    `branch1`, `branch2.{0,1}`, `branch3.{0,1}`, `branch4.1` (`branch4.0` is the max-pool)."""
+    rules = [(r"conv1\.(?P<kind>conv|bn)", "stem_1_{kind}"),
+             (r"conv2\.(?P<kind>conv|bn)", "stem_3_{kind}"),
+             (r"conv3\.(?P<kind>conv|bn)", "stem_4_{kind}"),
+             (r"aux[12]\..*", None),  # side heads: published untrained, not loaded
+             (r"fc", "predictions")]
+    labels = (("3a", "3b"), ("4a", "4b", "4c", "4d", "4e"), ("5a", "5b"))
+    branches = (("branch1", "1_1"), (r"branch2\.0", "2_1"), (r"branch2\.1", "2_2"),
+                (r"branch3\.0", "3_1"), (r"branch3\.1", "3_2"), (r"branch4\.1", "4_2"))
+    for s, stage in enumerate(labels, start=1):
+        for b, label in enumerate(stage, start=1):
+            rules += [(rf"inception{label}\.{branch}\.(?P<kind>conv|bn)",
+                       f"stage{s}_block{b}_{ij}_{{kind}}") for branch, ij in branches]
+    return rules
+
+
+TV_MAPPING = TorchMapping(rename_rules(_tv_rules()),
+                          taps={"stage1_out": "inception3b", "stage2_out": "inception4e",
+                                "stage3_out": "inception5b"})
+register_torch_weights("googlenet_tv", TV_MAPPING, TorchWeights(
+    "torchvision", "googlenet", url="https://download.pytorch.org/models/googlenet-1378be20.pth",
+    sha256="1378be20", top1=69.778,
+    note="IMAGENET1K_V1 (torchvision's DEFAULT), ported from TensorFlow; transform_input=True"))
