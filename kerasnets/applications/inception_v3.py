@@ -33,20 +33,36 @@ average pool, 1x1 convolution to 128, 5x5 convolution to 768 (both with BatchNor
 average pool, linear classifier with `classifier_activation` (layers `aux_*`, output
 `aux_predictions`). The model then returns [main, aux], e.g. for `loss_weights=[1, 0.4]`. The
 side head needs the 17x17 grid to be 17x17 or larger, i.e. inputs of 299x299 or more.
+
+`InceptionV3TV` (`inception_v3_tv`) is torchvision's `inception_v3` (Google's TF-slim weights,
+ported), which differs from keras' in two places: its BatchNorm has a scale (gamma; epsilon 1e-3
+as in keras), and the 3x3/1 average pools of the module's pool branches pad explicitly and count
+the padding (PyTorch's `count_include_pad`: border pixels are averaged over 9), where keras
+averages over the pixels inside. It also applies torchvision's `transform_input` (a `Rescaling`
+layer `stem_transform_input`: ImageNet mean/std input back to the [-1, 1] the weights expect),
+on by default as in `torchvision.models.inception_v3(weights=...)`. 23,834,568 parameters
+without the side head (torchvision's 27,161,264 counts it); torchvision's checkpoint loads
+through the mapping registered below (tested: equal logits), its side head (`AuxLogits`) left
+out.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 from keras import layers
 
 from kerasnets.applications._common import finish, gap_head, model_input, predictions
 from kerasnets.applications._common import variant_builder
-from kerasnets.applications._inception import Conv, Pool, Split, apply, inception_module
+from kerasnets.applications._inception import (Conv, Pool, Split, apply, inception_module,
+                                               transform_input as torch_input_transform)
+from kerasnets.applications._torch_names import rename_rules
 from kerasnets.registry import Paper
+from kerasnets.weights.convert import TorchMapping
+from kerasnets.weights.pretrained import TorchWeights, register_torch_weights
 
-__all__ = ["InceptionV3"]
+__all__ = ["InceptionV3", "InceptionV3TV"]
 
 PAPER = Paper("Rethinking the Inception Architecture for Computer Vision", "1512.00567", 2016)
 AUX_AFTER = (2, 5)  # (stage, block): mixed7, the last 17x17 module
@@ -54,19 +70,21 @@ AUX_MIN_SIZE = 299  # smallest input whose 17x17 grid is at least 17x17 (pooled 
 
 STEM = (Conv(32, 3, 2, "valid"), Conv(32, 3, 1, "valid"), Conv(64, 3), Pool("max", 3, 2, "valid"),
         Conv(80, 1, 1, "valid"), Conv(192, 3, 1, "valid"), Pool("max", 3, 2, "valid"))
-AVG = Pool("avg", 3, 1, "same")
+AVG = Pool("avg", 3, 1, "same")  # keras: averages over the pixels inside
+TV_AVG = Pool("avg", 3, 1, 1)  # torchvision: zero padding counted (count_include_pad)
 MAX2 = Pool("max", 3, 2, "valid")
+STYLES = ("keras", "torchvision")
 
 
-def _fig5(pool_proj):  # 35x35: 1x1 | 1x1 -> 5x5 | 1x1 -> 3x3 -> 3x3 | avg -> 1x1
+def _fig5(pool_proj, avg=AVG):  # 35x35: 1x1 | 1x1 -> 5x5 | 1x1 -> 3x3 -> 3x3 | avg -> 1x1
     return ((Conv(64, 1),), (Conv(48, 1), Conv(64, 5)), (Conv(64, 1), Conv(96, 3), Conv(96, 3)),
-            (AVG, Conv(pool_proj, 1)))
+            (avg, Conv(pool_proj, 1)))
 
 
-def _fig6(n):  # 17x17, 7x7 factorized with n inner channels
+def _fig6(n, avg=AVG):  # 17x17, 7x7 factorized with n inner channels
     return ((Conv(192, 1),), (Conv(n, 1), Conv(n, (1, 7)), Conv(192, (7, 1))),
             (Conv(n, 1), Conv(n, (7, 1)), Conv(n, (1, 7)), Conv(n, (7, 1)), Conv(192, (1, 7))),
-            (AVG, Conv(192, 1)))
+            (avg, Conv(192, 1)))
 
 
 def _split(n):
@@ -78,80 +96,147 @@ REDUCE_35 = ((Conv(384, 3, 2, "valid"),), (Conv(64, 1), Conv(96, 3), Conv(96, 3,
 REDUCE_17 = ((Conv(192, 1), Conv(320, 3, 2, "valid")),
              (Conv(192, 1), Conv(192, (1, 7)), Conv(192, (7, 1)), Conv(192, 3, 2, "valid")),
              (MAX2,))
-FIG7 = ((Conv(320, 1),), (Conv(384, 1), _split(384)), (Conv(448, 1), Conv(384, 3), _split(384)),
-        (AVG, Conv(192, 1)))
 
-# per stage, the branches of each module (keras' mixed0 ... mixed10)
-MODULES = (
-    (_fig5(32), _fig5(64), _fig5(64)),
-    (REDUCE_35, _fig6(128), _fig6(160), _fig6(160), _fig6(192)),
-    (REDUCE_17, FIG7, FIG7),
-)
+
+def _fig7(avg=AVG):
+    return ((Conv(320, 1),), (Conv(384, 1), _split(384)),
+            (Conv(448, 1), Conv(384, 3), _split(384)), (avg, Conv(192, 1)))
+
+
+FIG7 = _fig7()
+
+
+def _modules(avg):
+    """Per stage, the branches of each module (keras' mixed0 ... mixed10), with the pool
+    branches' average pool `avg`."""
+    return ((_fig5(32, avg), _fig5(64, avg), _fig5(64, avg)),
+            (REDUCE_35, _fig6(128, avg), _fig6(160, avg), _fig6(160, avg), _fig6(192, avg)),
+            (REDUCE_17, _fig7(avg), _fig7(avg)))
+
+
+MODULES = _modules(AVG)
+TV_MODULES = _modules(TV_AVG)
 
 
 @dataclasses.dataclass(frozen=True)
 class InceptionV3Spec:
     stem: tuple = STEM
     stages: tuple = MODULES
+    style: str = "keras"  # "keras" (BN without scale) | "torchvision" (BN with scale)
+
+    def __post_init__(self):
+        if self.style not in STYLES:
+            raise ValueError(f"Inception v3 style must be one of {STYLES}, got {self.style!r}.")
 
 
-def conv_bn(x, filters, kernel, *, strides=1, padding="same", name):
+def conv_bn(x, filters, kernel, *, strides=1, padding="same", scale=False, name):
     """keras.applications' `conv2d_bn`: unbiased convolution, BatchNorm without scale (default
-    epsilon 1e-3), ReLU. Layers `{name}_conv`, `{name}_bn`, `{name}_relu`."""
+    epsilon 1e-3; `scale=True`: torchvision's BasicConv2d), ReLU. Layers `{name}_conv`,
+    `{name}_bn`, `{name}_relu`. An int `padding` pads explicitly first (`{name}_pad`)."""
+    if not isinstance(padding, str):
+        x = layers.ZeroPadding2D(padding, name=f"{name}_pad")(x)
+        padding = "valid"
     x = layers.Conv2D(filters, kernel, strides=strides, padding=padding, use_bias=False,
                       name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(scale=False, name=f"{name}_bn")(x)
+    x = layers.BatchNormalization(scale=scale, name=f"{name}_bn")(x)
     return layers.Activation("relu", name=f"{name}_relu")(x)
 
 
-def auxiliary_classifier(x, classes, classifier_activation, *, name="aux"):
+def auxiliary_classifier(x, classes, classifier_activation, *, conv=conv_bn, name="aux"):
     """Fig. 8's side head (TF-slim / torchvision layout): layers `{name}_pool`, `{name}_1_*`,
     `{name}_2_*`, `{name}_avg_pool`, `{name}_predictions`."""
     x = layers.AveragePooling2D(5, 3, name=f"{name}_pool")(x)
-    x = conv_bn(x, 128, 1, name=f"{name}_1")
-    x = conv_bn(x, 768, 5, padding="valid", name=f"{name}_2")
+    x = conv(x, 128, 1, name=f"{name}_1")
+    x = conv(x, 768, 5, padding="valid", name=f"{name}_2")
     x = layers.GlobalAveragePooling2D(name=f"{name}_avg_pool")(x)
     return predictions(x, classes, classifier_activation, name=f"{name}_predictions")
 
 
 def _inception_v3(spec: InceptionV3Spec, *, include_top, weights, input_tensor, input_shape,
                   pooling, classes, classifier_activation, name, default_shape, min_size,
-                  aux_logits=False):
+                  aux_logits=False, transform_input=None):
+    """`transform_input` (default: on for the torchvision style) adds torchvision's input
+    transform before the stem."""
     if aux_logits and not include_top:
         raise ValueError(f"{name}: aux_logits=True adds a classifier; it needs include_top=True.")
+    tv = spec.style == "torchvision"
+    conv = functools.partial(conv_bn, scale=tv)
     inputs, x = model_input(input_tensor, input_shape, default_shape=default_shape,
                             min_size=min_size, model_name=name)
+    if transform_input is None:
+        transform_input = tv
+    if transform_input:
+        x = torch_input_transform(x, name="stem_transform_input")
     for j, op in enumerate(spec.stem, start=1):
-        x = apply(x, op, conv_bn, name=f"stem_{j}")
+        x = apply(x, op, conv, name=f"stem_{j}")
     aux = None
     for s, modules in enumerate(spec.stages, start=1):
         for b, branches in enumerate(modules, start=1):
-            x = inception_module(x, branches, conv_bn, name=f"stage{s}_block{b}")
+            x = inception_module(x, branches, conv, name=f"stage{s}_block{b}")
             if aux_logits and (s, b) == AUX_AFTER:
                 if any(side is not None and side < 17 for side in x.shape[1:3]):
                     raise ValueError(f"{name}: aux_logits=True needs an input of "
                                      f"{AUX_MIN_SIZE}x{AUX_MIN_SIZE} or more (the auxiliary "
                                      f"classifier's 5x5/3 pool and 5x5 convolution); mixed7 is "
                                      f"{x.shape[1]}x{x.shape[2]}.")
-                aux = auxiliary_classifier(x, classes, classifier_activation)
+                aux = auxiliary_classifier(x, classes, classifier_activation, conv=conv)
         x = layers.Identity(name=f"stage{s}_out")(x)
     x = gap_head(x, include_top=include_top, pooling=pooling, classes=classes,
                  classifier_activation=classifier_activation)
     return finish(inputs, [x, aux] if aux_logits else x, name=name, weights=weights)
 
 
-# name: (builder, spec, trainable params at 1000 classes, source)
+# name: (builder, spec, trainable params at 1000 classes, source, keras.applications twin)
 VARIANTS = {
     "inception_v3": ("InceptionV3", InceptionV3Spec(), 23_817_352,
                      "keras.applications InceptionV3: 23,851,784 parameters in all, of which "
-                     "34,432 are BatchNorm moving statistics"),
+                     "34,432 are BatchNorm moving statistics", "InceptionV3"),
+    "inception_v3_tv": ("InceptionV3TV", InceptionV3Spec(stages=TV_MODULES, style="torchvision"),
+                        23_834_568, "torchvision inception_v3 without its auxiliary classifier "
+                        "(27,161,264 with it)", None),
 }
 
 _builders = {
     variant: variant_builder(builder, variant, _inception_v3, spec, family="inception_v3",
                              paper=PAPER, params=params, source=source, input_shape=(299, 299, 3),
-                             min_size=75, test_size=75, keras_equivalent="InceptionV3",
-                             doc="Inception v3")
-    for variant, (builder, spec, params, source) in VARIANTS.items()
+                             min_size=75, test_size=75, keras_equivalent=keras_name,
+                             doc="Inception v3" + ("" if keras_name else ", torchvision's"))
+    for variant, (builder, spec, params, source, keras_name) in VARIANTS.items()
 }
 InceptionV3 = _builders["inception_v3"]
+InceptionV3TV = _builders["inception_v3_tv"]
+
+# torchvision's module names per module type (InceptionA ... E): branch -> (branch i, op j) here
+_A = {"branch1x1": "1_1", "branch5x5_1": "2_1", "branch5x5_2": "2_2", "branch3x3dbl_1": "3_1",
+      "branch3x3dbl_2": "3_2", "branch3x3dbl_3": "3_3", "branch_pool": "4_2"}
+_B = {"branch3x3": "1_1", "branch3x3dbl_1": "2_1", "branch3x3dbl_2": "2_2",
+      "branch3x3dbl_3": "2_3"}
+_C = {"branch1x1": "1_1", **{f"branch7x7_{j}": f"2_{j}" for j in (1, 2, 3)},
+      **{f"branch7x7dbl_{j}": f"3_{j}" for j in (1, 2, 3, 4, 5)}, "branch_pool": "4_2"}
+_D = {"branch3x3_1": "1_1", "branch3x3_2": "1_2",
+      **{f"branch7x7x3_{j}": f"2_{j}" for j in (1, 2, 3, 4)}}
+_E = {"branch1x1": "1_1", "branch3x3_1": "2_1", "branch3x3_2a": "2_2a", "branch3x3_2b": "2_2b",
+      "branch3x3dbl_1": "3_1", "branch3x3dbl_2": "3_2", "branch3x3dbl_3a": "3_3a",
+      "branch3x3dbl_3b": "3_3b", "branch_pool": "4_2"}
+# torchvision module -> (stage, block, its branches)
+_MIXED = {"Mixed_5b": (1, 1, _A), "Mixed_5c": (1, 2, _A), "Mixed_5d": (1, 3, _A),
+          "Mixed_6a": (2, 1, _B), "Mixed_6b": (2, 2, _C), "Mixed_6c": (2, 3, _C),
+          "Mixed_6d": (2, 4, _C), "Mixed_6e": (2, 5, _C),
+          "Mixed_7a": (3, 1, _D), "Mixed_7b": (3, 2, _E), "Mixed_7c": (3, 3, _E)}
+_TV_STEM = {"Conv2d_1a_3x3": 1, "Conv2d_2a_3x3": 2, "Conv2d_2b_3x3": 3, "Conv2d_3b_1x1": 5,
+            "Conv2d_4a_3x3": 6}
+_KIND = r"\.(?P<kind>conv|bn)"
+
+TV_MAPPING = TorchMapping(
+    rename_rules([(rf"{module}{_KIND}", f"stem_{j}_{{kind}}") for module, j in _TV_STEM.items()]
+                 + [(rf"{module}\.{branch}{_KIND}", f"stage{s}_block{b}_{ij}_{{kind}}")
+                    for module, (s, b, branches) in _MIXED.items()
+                    for branch, ij in branches.items()]
+                 + [(r"AuxLogits\..*", None), (r"fc", "predictions")]),
+    taps={"stage1_out": "Mixed_5d", "stage2_out": "Mixed_6e", "stage3_out": "Mixed_7c"})
+register_torch_weights("inception_v3_tv", TV_MAPPING, TorchWeights(
+    "torchvision", "inception_v3",
+    url="https://download.pytorch.org/models/inception_v3_google-0cc3c7bd.pth",
+    sha256="0cc3c7bd", top1=77.294,
+    note="IMAGENET1K_V1 (torchvision's DEFAULT), Google's weights ported; evaluated at resize "
+         "342, crop 299; transform_input=True"))
