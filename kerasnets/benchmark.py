@@ -166,11 +166,15 @@ def _fit_default_steps(model, x, y, optimizer):
     fed from a tf.data iterator."""
     model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy")
     train_iterator = iter(tf.data.Dataset.from_tensors((x, y)).repeat())
-    predict_iterator = iter(tf.data.Dataset.from_tensors((x,)).repeat())
-    train_fn = model.make_train_function()
-    predict_fn = model.make_predict_function()
-    return {"train": lambda: train_fn(train_iterator),
-            "infer": lambda: predict_fn(predict_iterator)}
+    model.make_train_function()
+    return {"train": lambda: model.train_function(train_iterator), "infer": _predict_step(model, x)}
+
+
+def _predict_step(model, x):
+    """`model.predict`'s step as its loop calls it: a list of one batch from an iterator."""
+    iterator = iter(tf.data.Dataset.from_tensors((x,)).repeat())
+    model.make_predict_function()
+    return lambda: model.predict_function([next(iterator)])
 
 
 def _kerasnets_default_steps(model, x, y, optimizer, jit_compile: bool):
@@ -185,10 +189,7 @@ def _kerasnets_default_steps(model, x, y, optimizer, jit_compile: bool):
     training._symbolic_build(model, data.element_spec, strategy)
     train_fn = training._step_function(model, strategy, model.train_step, jit_compile)
     iterator = iter(dist)
-    predict_iterator = iter(tf.data.Dataset.from_tensors((x,)).repeat())
-    predict_fn = model.make_predict_function()
-    return {"train": lambda: train_fn(next(iterator)),
-            "infer": lambda: predict_fn(predict_iterator)}
+    return {"train": lambda: train_fn(next(iterator)), "infer": _predict_step(model, x)}
 
 
 def compare_default_paths(build_ours: Callable[[], Any], build_keras: Callable[[], Any] | None,

@@ -7,10 +7,16 @@
     python -m tools.benchmark --serving --models resnet20_cifar --steps 20 \
         --output docs/results/serving_32px.csv   # Keras vs SavedModel vs TFLite vs ONNX latency
 
-One row per model; for models that keras.applications also has (same weights, same graph), the
-keras model is measured in the same run and the ratios kerasnets/keras are reported. FLOPs are
-multiply-adds of one forward pass per image at the measured input size (counted once).
-Writes a CSV and a Markdown table (default docs/results/benchmark.{csv,md}).
+One row per model, measured through kerasnets' default path: the precision and XLA setting
+`--precision auto` / `--jit_compile auto` choose on this machine (`kerasnets.precision`, which
+may probe the model once and cache the result), the training step of `kerasnets.training.fit`,
+Keras' `predict` step. For models that keras.applications also has (same weights, same graph),
+the keras model is measured in the same run with `model.fit` / `model.predict` defaults (float32,
+Keras' jit_compile="auto") and the ratios kerasnets/keras are reported. The machine's matmul
+peaks (float32, bfloat16) are measured first in the same run, its CPU flags printed, and each
+row's MFU is the achieved FLOP/s (2 x multiply-adds per image, x3 for training) over the peak of
+the precision used. gmacs are multiply-adds of one forward pass per image at the measured input
+size. Writes a CSV and a Markdown table (default docs/results/benchmark.{csv,md}).
 """
 
 from __future__ import annotations
@@ -31,6 +37,11 @@ flags.DEFINE_integer("steps", 5, "Timed steps per measurement (the median is rep
 flags.DEFINE_integer("warmup", 2, "Untimed steps first (tracing).")
 flags.DEFINE_bool("train", True, "Also measure training steps.")
 flags.DEFINE_bool("compare_keras", True, "Measure keras.applications' equivalent in the same run.")
+flags.DEFINE_enum("precision", "auto", ["auto", "float32", "mixed_bfloat16", "mixed_float16"],
+                  "kerasnets' precision (auto: kerasnets.precision decides per machine and model).")
+flags.DEFINE_enum("jit_compile", "auto", ["auto", "true", "false"], "XLA for kerasnets' step.")
+flags.DEFINE_integer("peak_size", 4096, "Square matmul size for the machine's peaks (0: skip the "
+                     "peaks and MFU).")
 flags.DEFINE_bool("grouped_conv", False, "Instead of models: time Keras Conv2D(groups=32) against "
                   "kerasnets' GroupedConv2D on a batch of 56x56x128 maps (ResNeXt's grouped 3x3).")
 flags.DEFINE_bool("pipeline", False, "Instead of models: images/s of the input pipeline "
@@ -51,8 +62,9 @@ flags.DEFINE_string("output", "docs/results/benchmark.csv", "CSV path; a .md tab
                     "beside it.")
 FLAGS = flags.FLAGS
 
-COLUMNS = ["model", "family", "input", "batch", "params", "gmacs", "infer_img_s", "train_img_s",
-           "keras_model", "keras_infer_img_s", "keras_train_img_s", "infer_ratio", "train_ratio"]
+COLUMNS = ["model", "family", "input", "batch", "precision", "jit_compile", "params", "gmacs",
+           "infer_img_s", "train_img_s", "mfu", "infer_mfu", "keras_model", "keras_infer_img_s",
+           "keras_train_img_s", "infer_ratio", "train_ratio"]
 
 
 def _fmt(value):
@@ -175,13 +187,30 @@ def _write_tables(rows, columns, header, output):
     print(f"Wrote {output} and {os.path.splitext(output)[0]}.md")
 
 
+def machine_report(peak_size):
+    """The CPU, its relevant flags and the matmul peaks (GFLOP/s by dtype), printed."""
+    from kerasnets.benchmark import machine_peaks
+    from kerasnets.precision import cpu_info
+
+    cpu = cpu_info()
+    flags_text = ", ".join(cpu.relevant_flags) or "none found"
+    print(f"CPU: {cpu.model}, {os.cpu_count()} cores; flags: {flags_text}; native bf16: "
+          f"{'yes' if cpu.native_bf16 else 'no'}")
+    peaks = machine_peaks(n=peak_size) if peak_size else {}
+    if peaks:
+        print("matmul peaks " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in peaks.items())
+              + f" ({peak_size}x{peak_size}, median of 3)")
+    return cpu, flags_text, peaks
+
+
 def main(argv):
     del argv
     import keras
     import tensorflow as tf
 
     import kerasnets
-    from kerasnets.benchmark import benchmark_models
+    from kerasnets.benchmark import COMPUTE_DTYPE, compare_default_paths, mfu
+    from kerasnets.precision import choose
 
     if FLAGS.threads:
         tf.config.threading.set_intra_op_parallelism_threads(FLAGS.threads)
@@ -192,23 +221,39 @@ def main(argv):
     if FLAGS.serving:
         return serving(FLAGS.output)
     names = shared.resolve_models(FLAGS.models)
+    cpu, flags_text, peaks = machine_report(FLAGS.peak_size)
     rows = []
     progress = keras.utils.Progbar(len(names), unit_name="model")
     for i, name in enumerate(names):
         entry, shape = _entry_and_shape(name)
         size = shape[0]
-        builders = [lambda: kerasnets.create_model(name, input_shape=shape)]
+        choice = choose(FLAGS.precision, FLAGS.jit_compile, model=name, input_shape=shape,
+                        batch_size=FLAGS.batch_size, log=lambda line: print(f"{name}: {line}"))
+        ref_builder = None
         if FLAGS.compare_keras and entry.keras_equivalent:
-            ref_builder = getattr(keras.applications, entry.keras_equivalent)
-            builders.append(lambda: ref_builder(weights=None, input_shape=shape))
-        measured = benchmark_models(builders, batch_size=FLAGS.batch_size, steps=FLAGS.steps,
-                                    warmup=FLAGS.warmup, train=FLAGS.train)
-        ours = measured[0]
+            keras_cls = getattr(keras.applications, entry.keras_equivalent)
+            ref_builder = lambda: keras_cls(weights=None, input_shape=shape)  # noqa: E731
+        measured = compare_default_paths(
+            lambda: kerasnets.create_model(name, input_shape=shape), ref_builder, choice=choice,
+            batch_size=FLAGS.batch_size, steps=FLAGS.steps, warmup=FLAGS.warmup,
+            train=FLAGS.train)
+        ours = measured["ours"]
         row = {"model": name, "family": entry.family, "input": size, "batch": FLAGS.batch_size,
+               "precision": choice.precision, "jit_compile": choice.jit_compile,
                "params": ours["params"], "gmacs": ours["flops"] / 1e9,
                "infer_img_s": ours["infer_img_s"], "train_img_s": ours.get("train_img_s")}
-        if len(measured) > 1:
-            ref = measured[1]
+        peak = peaks.get(COMPUTE_DTYPE[choice.precision])
+        if peak is None and peaks:
+            from kerasnets.benchmark import matmul_gflops
+
+            peak = peaks[COMPUTE_DTYPE[choice.precision]] = matmul_gflops(
+                COMPUTE_DTYPE[choice.precision], n=FLAGS.peak_size)
+        if peak:
+            row["infer_mfu"] = mfu(ours["infer_img_s"], ours["flops"], peak, train=False)
+            if FLAGS.train:
+                row["mfu"] = mfu(ours["train_img_s"], ours["flops"], peak, train=True)
+        if "keras" in measured:
+            ref = measured["keras"]
             row.update(keras_model=f"keras.applications.{entry.keras_equivalent}",
                        keras_infer_img_s=ref["infer_img_s"],
                        keras_train_img_s=ref.get("train_img_s"),
@@ -216,13 +261,22 @@ def main(argv):
             if FLAGS.train:
                 row["train_ratio"] = ours["train_img_s"] / ref["train_img_s"]
         rows.append(row)
+        keras.backend.clear_session(free_memory=True)
         progress.update(i + 1, values=[("infer_img_s", row["infer_img_s"])])
 
+    peak_text = ("; matmul peaks " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in peaks.items())
+                 + f" ({FLAGS.peak_size}^2, same run)") if peaks else ""
     header = (f"Benchmark: TensorFlow {tf.__version__}, Keras {keras.__version__}, "
-              f"{platform.machine()} with {os.cpu_count()} CPUs; batch {FLAGS.batch_size}, "
-              f"median of {FLAGS.steps} timed steps after {FLAGS.warmup} warm-up, a "
-              f"keras.applications equivalent interleaved step by step with ours. gmacs = "
-              f"multiply-adds per image (forward, counted once). Ratios are kerasnets / "
+              f"{platform.machine()} with {os.cpu_count()} CPUs ({cpu.model}; flags "
+              f"{flags_text}){peak_text}. Batch {FLAGS.batch_size}, median of {FLAGS.steps} timed "
+              f"steps after {FLAGS.warmup} warm-up, a keras.applications equivalent interleaved "
+              f"step by step with ours. kerasnets runs its default path: precision and "
+              f"jit_compile as `--precision {FLAGS.precision} --jit_compile {FLAGS.jit_compile}` "
+              f"chose them (kerasnets.precision), the step of kerasnets.training.fit; "
+              f"keras.applications runs model.fit / model.predict's steps with Keras' defaults "
+              f"(float32; both SGD). gmacs = multiply-adds per image (forward, counted once); "
+              f"mfu (training) and infer_mfu = achieved FLOP/s (2 x gmacs x img/s, x3 for "
+              f"training) / the matmul peak of the precision used. Ratios are kerasnets / "
               f"keras.applications (> 1: kerasnets faster).")
     _write_tables(rows, COLUMNS, header, FLAGS.output)
 
