@@ -98,3 +98,32 @@ def plot_confusion(matrix, path, *, class_names: Sequence[str] | None = None,
     if title:
         ax.set_title(title)
     return _save(fig, path)
+
+
+def plot_predictions(image, predictions: Sequence[tuple[str, float]], path, *,
+                     title: str = "") -> str:
+    """One image (HxWxC, uint8 or float in [0, 255]) beside horizontal bars of its top
+    predictions `[(label, probability), ...]`, highest at the top."""
+    import numpy as np
+
+    plt = _figure()
+    image = np.asarray(image)
+    image = np.clip(image, 0, 255).astype("uint8") if image.dtype != np.uint8 else image
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.6),
+                                      gridspec_kw={"width_ratios": [1, 1.3]})
+    left.imshow(image[..., 0] if image.shape[-1] == 1 else image,
+                cmap="gray" if image.shape[-1] == 1 else None)
+    left.axis("off")
+    labels = [label for label, _ in predictions][::-1]
+    probs = [float(p) for _, p in predictions][::-1]
+    bars = right.barh(range(len(probs)), probs, color="tab:blue")
+    right.set_yticks(range(len(labels)), labels, fontsize=9)
+    right.set_xlim(0, 1)
+    right.set_xlabel("probability")
+    for bar, p in zip(bars, probs):
+        right.text(min(p + 0.02, 0.85), bar.get_y() + bar.get_height() / 2, f"{p:.1%}",
+                   va="center", fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path)

@@ -1,0 +1,111 @@
+"""Classify images with an ImageNet model: top-k labels with probabilities, optionally plotted.
+
+    python -m tools.predict --model efficientnet_lite0 cat.jpg coffee.png
+    python -m tools.predict --model resnet50 --weights resnet50.weights.h5 --top 3 \\
+        --plot predictions/ photos/*.jpg
+
+Each image is decoded (JPEG, PNG, GIF, BMP), its shorter side resized to size / 0.875 and the
+centre size x size cropped (the standard evaluation geometry, `pipelines.transforms`), then
+normalised as the model expects (`kerasnets.preprocess_input`, the registry's preprocessing).
+Labels are the ImageNet class index shipped with kerasnets (`kerasnets.decode_predictions`).
+`--plot DIR` writes `DIR/<image name>.png`: the crop the model saw beside its top-k bars.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from absl import flags
+
+from tools import flags as shared
+
+flags.DEFINE_string("model", None, "Registry model name (e.g. efficientnet_lite0, resnet50).")
+flags.DEFINE_string("weights", "imagenet", "'imagenet' (the model's published ImageNet weights) "
+                    "or a weights file (.weights.h5 / .keras / .h5 / .pth / .safetensors).")
+flags.DEFINE_integer("top", 5, "How many classes to print per image.")
+flags.DEFINE_string("plot", None, "Directory for one PNG per image: the image and its top-k.")
+flags.DEFINE_integer("image_size", None, "Input size (default: the model's).")
+flags.DEFINE_float("crop_fraction", 0.875, "Centre crop: shorter side to size / crop_fraction.")
+FLAGS = flags.FLAGS
+
+
+def read_image(path: str, channels: int):
+    """uint8 HxWxC of an image file; missing or undecodable files raise naming the path."""
+    import tensorflow as tf
+
+    from pipelines.transforms import to_channels
+
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"No image file at {path!r}.")
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        image = tf.io.decode_image(data, channels=3, expand_animations=False)
+    except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError) as e:
+        message = re.sub(r"\{\{.*?\}\}\s*|\s*\[Op:\w+\]", "",
+                         getattr(e, "message", str(e)).splitlines()[0])
+        raise ValueError(f"{path!r} is not an image TensorFlow can decode (JPEG, PNG, GIF, BMP): "
+                         f"{message}") from None
+    return to_channels(image, channels)
+
+
+def plot_names(paths) -> list[str]:
+    """A PNG name per image: its file name, numbered where two images share one."""
+    stems = [os.path.splitext(os.path.basename(p))[0] for p in paths]
+    return [f"{stem}.png" if stems.count(stem) == 1 else f"{stem}_{i}.png"
+            for i, stem in enumerate(stems, start=1)]
+
+
+def main(argv):
+    import numpy as np
+
+    import kerasnets
+    from kerasnets.imagenet import NUM_CLASSES
+    from pipelines.transforms import center_crop_resize
+
+    paths = argv[1:]
+    if not FLAGS.model:
+        raise ValueError("Give --model (a registry name).")
+    if not paths:
+        raise ValueError("Give one or more image files after the flags.")
+    if not 1 <= FLAGS.top <= NUM_CLASSES:
+        raise ValueError(f"--top must be in [1, {NUM_CLASSES}], got {FLAGS.top}.")
+    entry = kerasnets.get_entry(FLAGS.model)
+    if FLAGS.weights != "imagenet" and not os.path.exists(FLAGS.weights):
+        raise FileNotFoundError(f"--weights {FLAGS.weights!r} does not exist.")
+    size = FLAGS.image_size or entry.input_shape[0]
+    channels = entry.input_shape[2]
+
+    # Every image is read before the model is built, so a bad path fails in a second.
+    images = [read_image(path, channels) for path in paths]
+    crops = np.stack([np.clip(center_crop_resize(image, size, FLAGS.crop_fraction).numpy(),
+                              0, 255) for image in images])
+
+    model = kerasnets.create_model(entry.name, weights=FLAGS.weights,
+                                   input_shape=(size, size, channels))
+    if model.output_shape[-1] != NUM_CLASSES:
+        raise ValueError(f"{entry.name} with --weights {FLAGS.weights} predicts "
+                         f"{model.output_shape[-1]} classes; tools.predict names ImageNet's "
+                         f"{NUM_CLASSES}.")
+    probs = model.predict(kerasnets.preprocess_input(entry.name, crops), batch_size=16,
+                          verbose=0)
+    decoded = kerasnets.decode_predictions(probs, top=FLAGS.top)
+
+    names = plot_names(paths) if FLAGS.plot else [None] * len(paths)
+    for path, image, crop, top, name in zip(paths, images, crops, decoded, names):
+        height, width = image.shape[:2]
+        print(f"{path} ({width}x{height}; {entry.name}, centre {size}x{size}):")
+        for rank, (wnid, label, prob) in enumerate(top, start=1):
+            print(f"  {rank}. {label:<30s} {prob:7.2%}  {wnid}")
+        if name:
+            from kerasnets.plots import plot_predictions
+
+            written = plot_predictions(crop, [(label, prob) for _, label, prob in top],
+                                       os.path.join(FLAGS.plot, name),
+                                       title=f"{entry.name}: {os.path.basename(path)}")
+            print(f"  plot: {written}")
+
+
+if __name__ == "__main__":
+    shared.run(main)
