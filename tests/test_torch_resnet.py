@@ -1,23 +1,167 @@
 """The ResNet families against the PyTorch models whose checkpoints they load: torchvision's
-ResNet / ResNeXt / Wide ResNet and timm's SE-ResNet(X)t / SENet-154 (legacy Cadene ports and
-timm's own ResNet layout). Each mapped variant, with the torch model's weights converted, gives
-the torch model's logits and stage outputs (`torch_equivalence`); one per family runs in the
-default suite at 64 px, every other variant under `-m slow`."""
+ResNet / ResNeXt / Wide ResNet and timm's SE-ResNet(X)t / SENet-154 (the legacy Cadene-layout
+ports onto our Cadene-layout variants, timm's own ResNet layout onto the `*_timm` variants). With
+the torch model's weights converted, each variant gives the torch model's logits and stage
+outputs (`torch_equivalence`); one variant per family runs in the default suite at 64 px, every
+other mapped variant under `-m slow`."""
 
+import numpy as np
 import pytest
 
 from torch_equivalence import assert_matches_torch, importorskip, torch_param_count
 
-torch, torchvision = importorskip("torch", "torchvision")
+torch, torchvision, timm = importorskip("torch", "torchvision", "timm")
 
 import kerasnets  # noqa: E402
+from kerasnets.weights import pretrained  # noqa: E402
 
 
 def tv(name):
     return getattr(torchvision.models, name)(weights=None)
 
 
-def test_resnet18_is_torchvision_resnet18():
-    model = tv("resnet18")
-    assert torch_param_count(model) == kerasnets.get_entry("resnet18").params
-    assert_matches_torch("resnet18", model, source="torchvision", input_size=64)
+def tm(name):
+    return timm.create_model(name, pretrained=False)
+
+
+# variant: (source, factory of the torch model); the source's name is the registered one
+TORCHVISION = ["resnet18", "resnet34", "resnet50_v1_5", "resnet101_v1_5", "resnet152_v1_5",
+               "resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d", "wide_resnet50_2",
+               "wide_resnet101_2"]
+TIMM = ["resnext101_32x4d", "legacy_seresnet18", "legacy_seresnet34", "seresnet50", "seresnet101",
+        "seresnet152", "seresnext50_32x4d", "seresnext101_32x4d", "senet154", "seresnet50_timm",
+        "seresnext50_32x4d_timm", "seresnext101_32x4d_timm", "senet154_timm"]
+DEFAULT_SUITE = {"resnet18", "legacy_seresnet18"}
+
+
+def shallow(variant):
+    """(source, torch model, Keras logits model) of `variant`'s layout with one block per stage:
+    the same code paths, stem, strides, shortcuts, SE and name mapping as the full variant, at a
+    fraction of its cost (the full variants run under -m slow)."""
+    import dataclasses
+
+    from timm.models import resnet as timm_resnet
+    from timm.models import senet as timm_senet
+    from torchvision.models import resnet as tv_resnet
+
+    from kerasnets.applications import resnet, resnext, senet, wide_resnet
+
+    one = (1, 1, 1, 1)
+    se = dict(block_args=dict(attn_layer="se"))
+    torch_models = {
+        "resnext50_32x4d": lambda: tv_resnet.ResNet(tv_resnet.Bottleneck, one, groups=32,
+                                                    width_per_group=4),
+        "wide_resnet50_2": lambda: tv_resnet.ResNet(tv_resnet.Bottleneck, one,
+                                                    width_per_group=128),
+        "seresnet50": lambda: timm_senet.SENet(timm_senet.SEResNetBottleneck, one, groups=1,
+                                               reduction=16),
+        "senet154": lambda: timm_senet.SENet(timm_senet.SEBottleneck, one, groups=64,
+                                             reduction=16, downsample_kernel_size=3,
+                                             downsample_padding=1, inplanes=128,
+                                             input_3x3=True),
+        "seresnet50_timm": lambda: timm_resnet.ResNet(timm_resnet.Bottleneck, one, **se),
+        "senet154_timm": lambda: timm_resnet.ResNet(
+            timm_resnet.Bottleneck, one, cardinality=64, base_width=4, stem_type="deep",
+            down_kernel_size=3, block_reduce_first=2, **se),
+    }
+    tables = {"resnext50_32x4d": (resnext.IMAGENET_VARIANTS, resnet._resnet, {"version": "1.5"}),
+              "wide_resnet50_2": (wide_resnet.IMAGENET_VARIANTS, resnet._resnet,
+                                  {"version": "1.5"})}
+    table, generic, options = tables.get(variant, (senet.VARIANTS, senet._senet, {}))
+    spec = dataclasses.replace(table[variant][1], depths=one)
+    model = generic(spec, include_top=True, weights=None, input_tensor=None,
+                    input_shape=(64, 64, 3), pooling=None, classes=1000,
+                    classifier_activation=None, name=f"{variant}_shallow",
+                    default_shape=(64, 64, 3), min_size=32, **options)
+    return pretrained.torch_weights(variant)[0].source, torch_models[variant](), model
+
+
+SHALLOW = ["resnext50_32x4d", "seresnet50", "seresnet50_timm", "senet154_timm",
+           pytest.param("wide_resnet50_2", marks=pytest.mark.slow),
+           pytest.param("senet154", marks=pytest.mark.slow)]
+# where the stride of a downsampling bottleneck sits: Caffe's (Cadene's) SE-ResNet on the first
+# 1x1, timm's ResNet on the 3x3
+STRIDED_CONV = {"seresnet50": "1", "seresnet50_timm": "2"}
+
+
+def source_model(variant):
+    """(source, torch model) of the variant's first registered checkpoint."""
+    weights = pretrained.torch_weights(variant)[0]
+    name = weights.model.split(".")[0]
+    return weights.source, (tv(name) if weights.source == "torchvision" else tm(name))
+
+
+def check(variant, input_size):
+    source, model = source_model(variant)
+    assert torch_param_count(model) == kerasnets.get_entry(variant).params
+    return assert_matches_torch(variant, model, source=source, input_size=input_size)
+
+
+def test_every_mapped_variant_is_listed():
+    mapped = {v for v in kerasnets.list_models() if kerasnets.get_entry(v).family in
+              ("resnet", "resnext", "wide_resnet", "senet") and pretrained.torch_weights(v)}
+    assert mapped == set(TORCHVISION) | set(TIMM)
+    for variant in TORCHVISION:
+        assert pretrained.torch_weights(variant)[0].source == "torchvision"
+    for variant in TIMM:
+        assert pretrained.torch_weights(variant)[0].source == "timm"
+
+
+@pytest.mark.parametrize("variant", sorted(DEFAULT_SUITE))
+def test_matches_torch(variant):
+    check(variant, 64)
+
+
+@pytest.mark.parametrize("variant", SHALLOW)
+def test_layout_matches_torch_one_block_per_stage(variant):
+    source, torch_model, model = shallow(variant)
+    assert torch_param_count(torch_model) == sum(int(np.prod(w.shape))
+                                                 for w in model.trainable_weights)
+    if variant in STRIDED_CONV:
+        strided = {i: (2, 2) if i == STRIDED_CONV[variant] else (1, 1) for i in "12"}
+        assert {i: getattr(torch_model.layer2[0], f"conv{i}").stride for i in "12"} == strided
+        assert {i: model.get_layer(f"stage2_block1_{i}_conv").strides for i in "12"} == strided
+    assert_matches_torch(variant, torch_model, source=source, input_size=64, model=model)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", sorted(set(TORCHVISION + TIMM) - DEFAULT_SUITE))
+def test_matches_torch_slow(variant):
+    diffs = check(variant, 64)
+    print(variant, f"{max(diffs.values()):.2e}")
+
+
+def test_legacy_and_timm_stem_pools_differ():
+    """Cadene's unpadded ceil-mode pool and timm's padded pool give the same size at even inputs
+    but different windows: the two layouts are different variants, not one."""
+    from timm.models import resnet as timm_resnet
+    from timm.models import senet as timm_senet
+
+    from kerasnets.applications.senet import VARIANTS
+
+    one = (1, 1, 1, 1)
+    legacy = timm_senet.SENet(timm_senet.SEResNeXtBottleneck, one, groups=32, reduction=16)
+    new = timm_resnet.ResNet(timm_resnet.Bottleneck, one, cardinality=32, base_width=4)
+    assert (legacy.pool0.ceil_mode, legacy.pool0.padding) == (True, 0)
+    assert (new.maxpool.ceil_mode, new.maxpool.padding) == (False, 1)
+    assert VARIANTS["seresnext50_32x4d"][1].stem_pool == "ceil"
+    assert VARIANTS["seresnext50_32x4d_timm"][1].stem_pool == "pad"
+
+
+def test_variant_for_finds_the_layout():
+    assert pretrained.variant_for("torchvision", "resnet50") == "resnet50_v1_5"
+    assert pretrained.variant_for("timm", "legacy_seresnet50") == "seresnet50"
+    assert pretrained.variant_for("timm", "seresnet50.a1_in1k") == "seresnet50_timm"
+    assert pretrained.variant_for("timm", "senet154") == "senet154_timm"
+
+
+def test_unmapped_module_is_named():
+    """A torch module that no rule of the family table matches is reported by name."""
+    from kerasnets.weights import WeightsMismatchError
+    from kerasnets.weights.convert import load_torch_state_dict
+
+    model = kerasnets.create_model("resnet18", input_shape=(32, 32, 3))
+    state = {k: v.numpy() for k, v in tv("resnet18").state_dict().items()}
+    state["layer1.0.extra.weight"] = state["fc.weight"]
+    with pytest.raises(WeightsMismatchError, match="layer1.0.extra"):
+        load_torch_state_dict(model, state, "torchvision")

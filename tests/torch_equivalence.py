@@ -91,11 +91,13 @@ def _relative(a, b) -> float:
 
 def compare_with_torch(variant: str, torch_model, *, source: str, input_size: int,
                        taps=True, seed: int = 0, batch: int = 2, randomize: bool = True,
-                       mapping=None) -> dict[str, float]:
+                       mapping=None, model=None) -> dict[str, float]:
     """Relative differences `{"logits": r, "stage2_out": r, ...}` between `variant` (weights
     converted from `torch_model`) and `torch_model` on one random batch; `r = max|keras - torch|
     / max|torch|`. `taps`: True (every tap of the variant's mapping), False (none) or a dict
-    keras tap -> torch module path."""
+    keras tap -> torch module path. `model`: an already built Keras model (logits) to use instead
+    of `create_model(variant)`, e.g. a shallow build of the variant's spec that proves its layout
+    and mapping cheaply against an equally shallow torch model."""
     import torch
 
     from kerasnets.weights import pretrained
@@ -108,8 +110,9 @@ def compare_with_torch(variant: str, torch_model, *, source: str, input_size: in
         taps = dict(mapping.taps)
     taps = dict(taps or {})
 
-    model = kerasnets.create_model(variant, input_shape=(input_size, input_size, 3),
-                                   classifier_activation=None)
+    if model is None:
+        model = kerasnets.create_model(variant, input_shape=(input_size, input_size, 3),
+                                       classifier_activation=None)
     state = {k: v.detach().cpu().numpy() for k, v in torch_model.state_dict().items()}
     load_torch_state_dict(model, state, source, variant=variant, mapping=mapping)
 
@@ -118,8 +121,8 @@ def compare_with_torch(variant: str, torch_model, *, source: str, input_size: in
     assert not missing, f"torch modules {missing} (taps of {variant}) are not in the torch model"
     captured, hooks = {}, []
     for tap, path in taps.items():
-        def hook(module, args, output, tap=tap):
-            captured[tap] = output.detach().cpu().numpy().transpose(0, 2, 3, 1)
+        def hook(module, args, output, tap=tap):  # a copy: later in-place ReLUs change it
+            captured[tap] = output.detach().cpu().clone().numpy().transpose(0, 2, 3, 1)
         hooks.append(modules[path].register_forward_hook(hook))
 
     x = np.random.default_rng(seed).standard_normal(
@@ -157,11 +160,12 @@ def compare_with_torch(variant: str, torch_model, *, source: str, input_size: in
 
 
 def assert_matches_torch(variant: str, torch_model, *, source: str, input_size: int, taps=True,
-                         rtol: float = 1e-4, seed: int = 0, mapping=None) -> dict[str, float]:
+                         rtol: float = 1e-4, seed: int = 0, mapping=None,
+                         model=None) -> dict[str, float]:
     """`compare_with_torch`, asserting every relative difference <= rtol and that at least one
     tap was compared when `taps` is not False; returns the differences (for reports)."""
     diffs = compare_with_torch(variant, torch_model, source=source, input_size=input_size,
-                               taps=taps, seed=seed, mapping=mapping)
+                               taps=taps, seed=seed, mapping=mapping, model=model)
     if taps is not False:
         assert len(diffs) > 1, f"{variant}: no stage tap was compared (mapping has no taps)"
     worst = max(diffs, key=diffs.get)

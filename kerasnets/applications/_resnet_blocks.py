@@ -133,12 +133,13 @@ def _zero_pad_identity(x, filters, *, stride, name):
     return x
 
 
-def basic_block(x, filters, *, stride=1, shortcut="B", se_reduction=0, use_bias=False,
-                bn_epsilon=1e-5, kernel_initializer="he_normal", name):
+def basic_block(x, filters, *, stride=1, shortcut="B", se_reduction=0, residual_relu=False,
+                use_bias=False, bn_epsilon=1e-5, kernel_initializer="he_normal", name):
     """Two 3x3 convolutions (He et al., Fig. 2 left), post-activation. Where the shape changes
     the shortcut is a 1x1 projection + BN (option "B") or the strided, zero-padded identity
     (option "A", parameter-free). `se_reduction` > 0: squeeze-excite (`{name}_se_*`) before the
-    addition."""
+    addition. `residual_relu`: a ReLU (`{name}_2_relu`) after the second BN too, before SE and the
+    addition (timm's legacy SE-ResNet-18/34 block)."""
     conv = functools.partial(conv_bn_act, use_bias=use_bias, bn_epsilon=bn_epsilon,
                              kernel_initializer=kernel_initializer)
     if stride == 1 and x.shape[-1] == filters:
@@ -150,7 +151,7 @@ def basic_block(x, filters, *, stride=1, shortcut="B", se_reduction=0, use_bias=
                                bn_epsilon=bn_epsilon, kernel_initializer=kernel_initializer,
                                name=name)
     y = conv(x, filters, 3, strides=stride, padding=_pad3(stride), name=f"{name}_1")
-    y = conv(y, filters, 3, activation=None, name=f"{name}_2")
+    y = conv(y, filters, 3, activation="relu" if residual_relu else None, name=f"{name}_2")
     y = _merge(residual, y, se_reduction, name)
     return layers.Activation("relu", name=f"{name}_relu")(y)
 

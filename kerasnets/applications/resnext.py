@@ -32,10 +32,12 @@ of the same network) would round to 68.2M.
 from __future__ import annotations
 
 from kerasnets.applications._common import finish, gap_head, model_input, variant_builder
-from kerasnets.applications._resnet_blocks import ResNetSpec, bottleneck_block, residual_stages
-from kerasnets.applications.resnet import _resnet
+from kerasnets.applications._resnet_blocks import (TORCH_MAPPING, ResNetSpec, bottleneck_block,
+                                                   residual_stages)
+from kerasnets.applications.resnet import _V2, TV_URL, _resnet
 from kerasnets.layers import conv_bn_act
 from kerasnets.registry import Paper
+from kerasnets.weights.pretrained import TorchWeights, register_torch_weights
 
 __all__ = ["ResNeXt50", "ResNeXt50_2x40d", "ResNeXt50_4x24d", "ResNeXt50_8x14d", "ResNeXt101",
            "ResNeXt101_32x8d", "ResNeXt101_64x4d", "ResNeXt29_8x64d", "ResNeXt29_16x64d"]
@@ -134,3 +136,24 @@ ResNeXt101_32x8d = _builders["resnext101_32x8d"]
 ResNeXt101_64x4d = _builders["resnext101_64x4d"]
 ResNeXt29_8x64d = _builders["resnext29_8x64d"]
 ResNeXt29_16x64d = _builders["resnext29_16x64d"]
+
+
+# --- PyTorch checkpoints: torchvision's DEFAULT weights; timm's default tag where torchvision has
+# none (ResNeXt-101 32x4d: torchvision's layout in timm's ResNet). Every ImageNet ResNeXt here is
+# torchvision's network layer for layer (tested).
+register_torch_weights("resnext50_32x4d", TORCH_MAPPING, TorchWeights(
+    "torchvision", "resnext50_32x4d", url=TV_URL.format("resnext50_32x4d", "1a0047aa"),
+    sha256="1a0047aa", top1=81.198, note=_V2.format("resnext50_32x4d", "7cdf4587")))
+register_torch_weights("resnext101_32x8d", TORCH_MAPPING, TorchWeights(
+    "torchvision", "resnext101_32x8d", url=TV_URL.format("resnext101_32x8d", "110c445d"),
+    sha256="110c445d", top1=82.834, note=_V2.format("resnext101_32x8d", "8ba56ff5")))
+register_torch_weights("resnext101_64x4d", TORCH_MAPPING, TorchWeights(
+    "torchvision", "resnext101_64x4d", url=TV_URL.format("resnext101_64x4d", "173b62eb"),
+    sha256="173b62eb", top1=83.246,
+    note="IMAGENET1K_V1, torchvision's DEFAULT (new training recipe; resize 232, crop 224)"))
+register_torch_weights("resnext101_32x4d", TORCH_MAPPING, TorchWeights(
+    "timm", "resnext101_32x4d.fb_ssl_yfcc100m_ft_in1k",
+    url="https://huggingface.co/timm/resnext101_32x4d.fb_ssl_yfcc100m_ft_in1k/resolve/main/"
+        "model.safetensors", top1=80.924,
+    note="timm's default tag: Facebook's semi-supervised YFCC100M pre-training, ImageNet "
+         "fine-tuned (timm results-imagenet.csv); bilinear resize, crop 0.875"))

@@ -24,6 +24,17 @@ models), which fixes the choices that the paper leaves open:
 SE-ResNet-18/34 (not in Cadene's set) are ResNet-18/34 basic blocks (torchvision layout) with the
 same SE module and stem: the osmr/imgclsmob `seresnet18/34` counts. (timm's SE layers round the
 hidden width up to a multiple of 8, 8 instead of 4 in stage 1, so its `seresnet18/34` differ.)
+The Cadene-layout SE-ResNet-50/101/152, SE-ResNeXt-50/101 and SENet-154 load timm's `legacy_se*`
+checkpoints (Cadene's ports) unchanged, layer for layer (tested). timm's `legacy_seresnet18/34`
+blocks differ from the imgclsmob ones: a ReLU follows their second BN, before SE (same count), so
+they are the variants `legacy_seresnet18/34`.
+
+The `*_timm` variants are timm's own ResNet layout with SE (`seresnet50`, `seresnext50_32x4d`,
+`seresnext101_32x4d`, `senet154` in timm's `resnet.py`): torchvision's ResNet plus the same SE
+module (hidden width c // 16, a multiple of 8 for every bottleneck width), so they differ from the
+Cadene layout only in the stem pool, a 3x3/2 max-pool padded by 1 (not Caffe's ceil mode), in
+SE-ResNet-50's stride, which sits on the 3x3, and in SENet-154's classifier dropout (none). The
+parameter counts are the same as Cadene's.
 """
 
 from __future__ import annotations
@@ -32,13 +43,18 @@ import dataclasses
 import functools
 
 from kerasnets.applications._common import finish, gap_head, model_input, variant_builder
-from kerasnets.applications._resnet_blocks import (ResNetSpec, basic_block, bottleneck_block,
+from keras import layers
+
+from kerasnets.applications._resnet_blocks import (TORCH_DEEP_STEM_MAPPING, TORCH_MAPPING,
+                                                   ResNetSpec, basic_block, bottleneck_block,
                                                    residual_stages)
 from kerasnets.layers import CeilModeMaxPooling2D, conv_bn_act
 from kerasnets.registry import Paper
+from kerasnets.weights.pretrained import TorchWeights, register_torch_weights
 
 __all__ = ["SEResNet18", "SEResNet34", "SEResNet50", "SEResNet101", "SEResNet152", "SEResNeXt50",
-           "SEResNeXt101", "SENet154"]
+           "SEResNeXt101", "SENet154", "LegacySEResNet18", "LegacySEResNet34", "SEResNet50Timm", "SEResNeXt50Timm", "SEResNeXt101Timm",
+           "SENet154Timm"]
 
 PAPER = Paper("Squeeze-and-Excitation Networks", "1709.01507", 2018)
 
@@ -52,9 +68,15 @@ class SENetSpec(ResNetSpec):
     reduce_factor: int = 0  # first 1x1 is `reduce_factor` x the stage's base width (0: = the 3x3)
     shortcut_kernel: int = 1  # kernel of the strided projection shortcuts
     dropout: float = 0.0  # before the classifier
+    stem_pool: str = "ceil"  # "ceil": Caffe's unpadded ceil-mode 3x3/2; "pad": padded 1 (timm)
+    residual_relu: bool = False  # basic blocks: ReLU after the second BN, before SE (timm legacy)
 
     def __post_init__(self):
         super().__post_init__()
+        if self.residual_relu and self.block != "basic":
+            raise ValueError("residual_relu applies to basic blocks only.")
+        if self.stem_pool not in ("ceil", "pad"):
+            raise ValueError(f"stem_pool must be 'ceil' or 'pad', got {self.stem_pool!r}.")
         if self.shortcut_kernel < 1 or self.shortcut_kernel % 2 == 0:
             raise ValueError(f"shortcut_kernel must be odd, got {self.shortcut_kernel}.")
         if not 0.0 <= self.dropout < 1.0:
@@ -67,6 +89,7 @@ def _se(block, depths, **kw) -> SENetSpec:
 
 R18, R34, R50, R101, R152 = (2, 2, 2, 2), (3, 4, 6, 3), (3, 4, 6, 3), (3, 4, 23, 3), (3, 8, 36, 3)
 _CADENE = "Cadene pretrainedmodels {} (osmr/imgclsmob's count of the port)"
+_TIMM = "timm {} (timm's ResNet layout with SE)"
 
 # name: (builder, spec, trainable params at 1000 classes, source)
 VARIANTS = {
@@ -86,6 +109,25 @@ VARIANTS = {
                                  deep_stem=True, reduce_factor=2, shortcut_kernel=3,
                                  dropout=0.2),
                  115_088_984, _CADENE.format("senet154")),
+    # timm's legacy SE-ResNet-18/34: the Cadene-style SENet with basic blocks that apply a ReLU
+    # after their second BN, before SE (not in the osmr/imgclsmob layout above)
+    "legacy_seresnet18": ("LegacySEResNet18", _se("basic", R18, residual_relu=True), 11_778_592,
+                          "timm legacy_seresnet18"),
+    "legacy_seresnet34": ("LegacySEResNet34", _se("basic", R34, residual_relu=True), 21_958_868,
+                          "timm legacy_seresnet34"),
+    # timm's ResNet layout: padded stem pool, stride on the 3x3, no SENet-154 dropout
+    "seresnet50_timm": ("SEResNet50Timm", _se("bottleneck", R50, stem_pool="pad"), 28_088_024,
+                        _TIMM.format("seresnet50")),
+    "seresnext50_32x4d_timm": ("SEResNeXt50Timm", _se("bottleneck", R50, groups=32,
+                                                      width_per_group=4, stem_pool="pad"),
+                               27_559_896, _TIMM.format("seresnext50_32x4d")),
+    "seresnext101_32x4d_timm": ("SEResNeXt101Timm", _se("bottleneck", R101, groups=32,
+                                                        width_per_group=4, stem_pool="pad"),
+                                48_955_416, _TIMM.format("seresnext101_32x4d")),
+    "senet154_timm": ("SENet154Timm", _se("bottleneck", R152, stem_width=128, groups=64,
+                                          width_per_group=4, deep_stem=True, reduce_factor=2,
+                                          shortcut_kernel=3, stem_pool="pad"),
+                      115_088_984, _TIMM.format("senet154")),
 }
 
 
@@ -96,6 +138,9 @@ def _stem(x, spec: SENetSpec, conv):
                      name=f"stem_{i}")
     else:
         x = conv(x, spec.stem_width, 7, strides=2, padding=3, name="stem")
+    if spec.stem_pool == "pad":  # zero padding is -inf padding here: the input is post-ReLU
+        x = layers.ZeroPadding2D(1, name="stem_pool_pad")(x)
+        return layers.MaxPooling2D(3, strides=2, name="stem_pool")(x)
     return CeilModeMaxPooling2D(3, strides=2, name="stem_pool")(x)
 
 
@@ -106,7 +151,8 @@ def _senet(spec: SENetSpec, *, include_top, weights, input_tensor, input_shape, 
                             min_size=min_size, model_name=name)
     x = _stem(x, spec, functools.partial(conv_bn_act, **options))
     if spec.block == "basic":
-        block = functools.partial(basic_block, shortcut="B", **options)
+        block = functools.partial(basic_block, shortcut="B", residual_relu=spec.residual_relu,
+                                  **options)
     else:
         def block(x, width, **kw):
             return bottleneck_block(x, width, groups=spec.groups,
@@ -121,12 +167,19 @@ def _senet(spec: SENetSpec, *, include_top, weights, input_tensor, input_shape, 
 
 
 def _label(variant):
-    """seresnext50_32x4d -> SE-ResNeXt-50 (32x4d)."""
-    head, _, shape = variant.partition("_")
+    """seresnext50_32x4d -> SE-ResNeXt-50 (32x4d); seresnet50_timm -> SE-ResNet-50, timm's ResNet
+    layout; legacy_seresnet18 -> SE-ResNet-18, timm's legacy block."""
+    base, suffix = variant, ""
+    if base.endswith("_timm"):
+        base, suffix = base[:-5], ", timm's ResNet layout"
+    if base.startswith("legacy_"):
+        base, suffix = base[7:], ", timm's legacy block (ReLU before SE)"
+    head, _, shape = base.partition("_")
     for prefix, kind in (("seresnext", "SE-ResNeXt-"), ("seresnet", "SE-ResNet-"),
                          ("senet", "SENet-")):
         if head.startswith(prefix):
-            return kind + head[len(prefix):] + (f" ({shape})" if shape else "")
+            return kind + head[len(prefix):] + (f" ({shape})" if shape else "") + suffix
+    raise ValueError(f"no label for {variant!r}")
 
 
 _builders = {
@@ -143,3 +196,50 @@ SEResNet152 = _builders["seresnet152"]
 SEResNeXt50 = _builders["seresnext50_32x4d"]
 SEResNeXt101 = _builders["seresnext101_32x4d"]
 SENet154 = _builders["senet154"]
+LegacySEResNet18 = _builders["legacy_seresnet18"]
+LegacySEResNet34 = _builders["legacy_seresnet34"]
+SEResNet50Timm = _builders["seresnet50_timm"]
+SEResNeXt50Timm = _builders["seresnext50_32x4d_timm"]
+SEResNeXt101Timm = _builders["seresnext101_32x4d_timm"]
+SENet154Timm = _builders["senet154_timm"]
+
+# --- PyTorch checkpoints (timm) --------------------------------------------------------------------
+# timm publishes no file hashes; top-1 from timm's results-imagenet.csv (at the listed eval size).
+HF_URL = "https://huggingface.co/{}/resolve/main/model.safetensors"
+_RELEASES = "https://github.com/rwightman/pytorch-image-models/releases/download/"
+_LEGACY_NOTE = "timm's legacy (Cadene-layout) port; evaluated with bilinear resize, crop 0.875"
+
+# variant: (timm model with its default pretrained tag, url, top-1, note)
+TIMM = {
+    "legacy_seresnet18": ("legacy_seresnet18.in1k", _RELEASES + "v0.1-weights/seresnet18-4bb0ce65.pth",
+                   71.766, "timm's legacy SE-ResNet-18; bicubic resize, crop 0.875"),
+    "legacy_seresnet34": ("legacy_seresnet34.in1k", _RELEASES + "v0.1-weights/seresnet34-a4004e63.pth",
+                   74.808, _LEGACY_NOTE),
+    "seresnet50": ("legacy_seresnet50.in1k", _RELEASES + "v0.1-cadene/se_resnet50-ce0d4300.pth",
+                   77.644, _LEGACY_NOTE),
+    "seresnet101": ("legacy_seresnet101.in1k",
+                    _RELEASES + "v0.1-cadene/se_resnet101-7e38fcc6.pth", 78.386, _LEGACY_NOTE),
+    "seresnet152": ("legacy_seresnet152.in1k",
+                    _RELEASES + "v0.1-cadene/se_resnet152-d17c99b7.pth", 78.660, _LEGACY_NOTE),
+    "seresnext50_32x4d": ("legacy_seresnext50_32x4d.in1k",
+                          _RELEASES + "v0.1-weights/legacy_se_resnext50_32x4d-f3651bad.pth",
+                          79.076, _LEGACY_NOTE),
+    "seresnext101_32x4d": ("legacy_seresnext101_32x4d.in1k",
+                           _RELEASES + "v0.1-weights/legacy_se_resnext101_32x4d-37725eac.pth",
+                           80.230, _LEGACY_NOTE),
+    "senet154": ("legacy_senet154.in1k", _RELEASES + "v0.1-weights/legacy_senet154-e9eb9fe6.pth",
+                 81.308, _LEGACY_NOTE),
+    "seresnet50_timm": ("seresnet50.a1_in1k", None, 81.102,
+                        "timm's default tag; top-1 at 288 px, crop 1.0 (bicubic)"),
+    "seresnext50_32x4d_timm": ("seresnext50_32x4d.racm_in1k", None, 82.196,
+                               "top-1 at 288 px, crop 0.95 (bicubic)"),
+    "seresnext101_32x4d_timm": ("seresnext101_32x4d.gluon_in1k", None, 80.892,
+                                "Gluon weights; bicubic resize, crop 0.875"),
+    "senet154_timm": ("senet154.gluon_in1k", None, 81.226,
+                      "Gluon weights; bicubic resize, crop 0.875"),
+}
+for _variant, (_model, _url, _top1, _note) in TIMM.items():
+    register_torch_weights(
+        _variant, TORCH_DEEP_STEM_MAPPING if VARIANTS[_variant][1].deep_stem else TORCH_MAPPING,
+        TorchWeights("timm", _model, url=_url or HF_URL.format("timm/" + _model), top1=_top1,
+                     note=_note))

@@ -24,11 +24,12 @@ from __future__ import annotations
 import functools
 
 from kerasnets.applications._common import finish, gap_head, model_input, variant_builder
-from kerasnets.applications._resnet_blocks import (ResNetSpec, post_norm, preact_basic_block,
-                                                   residual_stages)
-from kerasnets.applications.resnet import _resnet
+from kerasnets.applications._resnet_blocks import (TORCH_MAPPING, ResNetSpec, post_norm,
+                                                   preact_basic_block, residual_stages)
+from kerasnets.applications.resnet import _V2, TV_URL, _resnet
 from kerasnets.layers import conv_bn_act
 from kerasnets.registry import Paper
+from kerasnets.weights.pretrained import TorchWeights, register_torch_weights
 
 __all__ = ["WideResNet28_10", "WideResNet50_2", "WideResNet101_2"]
 
@@ -91,3 +92,12 @@ _builders = {
 WideResNet28_10 = _builders["wide_resnet28_10"]
 WideResNet50_2 = _builders["wide_resnet50_2"]
 WideResNet101_2 = _builders["wide_resnet101_2"]
+
+
+# PyTorch checkpoints: torchvision's DEFAULT weights (the ImageNet WRNs are torchvision's networks
+# layer for layer, tested).
+for _variant, _hash, _top1, _v1 in (("wide_resnet50_2", "9ba9bcbe", 81.602, "95faca4d"),
+                                    ("wide_resnet101_2", "d733dc28", 82.510, "32ee1156")):
+    register_torch_weights(_variant, TORCH_MAPPING, TorchWeights(
+        "torchvision", _variant, url=TV_URL.format(_variant, _hash), sha256=_hash, top1=_top1,
+        note=_V2.format(_variant, _v1)))
