@@ -1,0 +1,146 @@
+"""The mobile / efficient families against torchvision, whose checkpoints they load:
+MobileNetV2 and V3 (`*_tv` variants: PyTorch's symmetric padding, BatchNorm and head),
+ShuffleNetV2 (our variants are torchvision's), EfficientNet B0-B7 and V2-S/M/L
+(`efficientnet_tv.py`). Each mapped variant, with the torch model's weights converted, gives the
+torch model's logits and stage outputs (`torch_equivalence`); one per family runs in the default
+suite at 64 px, every other variant under `-m slow`.
+
+EfficientNet is compared in float64 (both frameworks), to 1e-8 of the largest torch value. With
+`torch_equivalence`'s random BatchNorm statistics (measured on 4 random images, then perturbed)
+the randomly initialised EfficientNets amplify float32 rounding by 1e2-1e4 (B0 at 64 px: logits
+differ by 2e-5 to 8e-4 of their scale in float32 depending on torch's initialisation seed, by
+1e-13 in float64; V2-S at 64 px, whose last stages see 2x2 maps: 0.4 in float32, 3e-8 in float64),
+so a float32 bound would have to be loose enough to miss a wrong BatchNorm epsilon. The slow
+EfficientNet checks run at 128 px for the same reason.
+"""
+
+import pytest
+
+import kerasnets
+from kerasnets.applications._mobilenet_blocks import torch_block_rename
+from kerasnets.weights import WeightsMismatchError, pretrained
+
+
+def _check(variant, input_size, *, float64=False):
+    """The variant against its registered torchvision original (torch's initialisation seeded),
+    after checking that their trainable parameter counts are equal."""
+    from torch_equivalence import (assert_matches_torch, compare_with_torch, importorskip,
+                                   randomize_torch_batchnorm, source_model, torch_param_count)
+
+    torch = importorskip("torch")
+    torch.manual_seed(0)
+    source, model = source_model(variant)
+    assert torch_param_count(model) == kerasnets.get_entry(variant).params
+    if not float64:
+        return assert_matches_torch(variant, model, source=source, input_size=input_size)
+    import keras
+
+    model.eval()
+    randomize_torch_batchnorm(model, input_size)  # in float32: every value is exact in float64
+    model.double()
+    model.register_forward_pre_hook(lambda module, args: tuple(a.double() for a in args))
+    floatx = keras.config.floatx()
+    keras.config.set_floatx("float64")
+    try:
+        ours = kerasnets.create_model(variant, input_shape=(input_size, input_size, 3),
+                                      classifier_activation=None)
+    finally:
+        keras.config.set_floatx(floatx)
+    assert ours.get_layer("stem_conv").kernel.dtype == "float64"
+    diffs = compare_with_torch(variant, model, source=source, input_size=input_size,
+                               randomize=False, model=ours)
+    assert len(diffs) > 1 and max(diffs.values()) <= 1e-8, diffs
+    return diffs
+
+
+def _slow(*names):
+    return [pytest.param(name, marks=pytest.mark.slow) for name in names]
+
+
+# default suite: one variant per family, 64 px
+def test_mobilenet_v2_tv_is_torchvision_mobilenet_v2():
+    _check("mobilenet_v2_tv", 64)
+
+
+def test_mobilenet_v3_small_tv_is_torchvision_mobilenet_v3_small():
+    _check("mobilenet_v3_small_tv", 64)
+
+
+def test_shufflenet_v2_x0_5_is_torchvision_shufflenet_v2_x0_5():
+    _check("shufflenet_v2_x0_5", 64)
+
+
+def test_efficientnet_b0_is_torchvision_efficientnet_b0():
+    _check("efficientnet_b0", 64, float64=True)
+
+
+@pytest.mark.slow
+def test_mobilenet_v3_large_tv_is_torchvision_mobilenet_v3_large():
+    _check("mobilenet_v3_large_tv", 64)
+
+
+@pytest.mark.parametrize("variant", _slow("shufflenet_v2_x1_0", "shufflenet_v2_x1_5",
+                                          "shufflenet_v2_x2_0"))
+def test_shufflenet_v2(variant):
+    _check(variant, 64)
+
+
+@pytest.mark.parametrize("variant", _slow(*(f"efficientnet_b{i}" for i in range(1, 8)),
+                                          "efficientnet_v2_s", "efficientnet_v2_m",
+                                          "efficientnet_v2_l"))
+def test_efficientnet(variant):
+    _check(variant, 128, float64=True)
+
+
+# what the torch variants promise without running torch
+def test_torchvision_names_find_their_variants():
+    expected = {"mobilenet_v2": "mobilenet_v2_tv", "mobilenet_v3_large": "mobilenet_v3_large_tv",
+                "mobilenet_v3_small": "mobilenet_v3_small_tv",
+                "shufflenet_v2_x1_5": "shufflenet_v2_x1_5", "efficientnet_b3": "efficientnet_b3",
+                "efficientnet_v2_m": "efficientnet_v2_m"}
+    assert {name: pretrained.variant_for("torchvision", name) for name in expected} == expected
+    # keras.applications twins keep keras' weights and preprocessing; the ports take torch's
+    assert not pretrained.torch_weights("mobilenet_v2")
+    assert kerasnets.get_entry("mobilenet_v3_large").preprocessing == "raw"
+    assert kerasnets.get_entry("mobilenet_v3_large_tv").preprocessing == "torch"
+    assert kerasnets.get_entry("efficientnet_b0").preprocessing == "torch"
+    assert kerasnets.get_entry("efficientnet_v2_l").preprocessing == "tf"  # ported, mean=std=0.5
+
+
+def test_torch_variants_have_no_rescaling_and_pad_symmetrically():
+    keras_model = kerasnets.create_model("mobilenet_v3_small", input_shape=(64, 64, 3))
+    torch_model = kerasnets.create_model("mobilenet_v3_small_tv", input_shape=(64, 64, 3))
+    assert "stem_rescaling" in [layer.name for layer in keras_model.layers]
+    assert "stem_rescaling" not in [layer.name for layer in torch_model.layers]
+    # a 3x3/2 depthwise on a 32x32 map: keras pads (0, 1), PyTorch (1, 1)
+    assert keras_model.get_layer("stage2_block1_dw_pad").padding == ((0, 1), (0, 1))
+    assert torch_model.get_layer("stage2_block1_dw_pad").padding == ((1, 1), (1, 1))
+    b0 = kerasnets.create_model("efficientnet_b0", input_shape=(64, 64, 3))
+    assert b0.get_layer("stem_pad").padding == ((1, 1), (1, 1))
+    assert b0.get_layer("stage3_block1_dw_pad").padding == ((2, 2), (2, 2))  # 5x5/2
+    assert b0.get_layer("stage1_block1_dw_bn").epsilon == 1e-5  # B5-B7 and V2: 1e-3
+    from kerasnets.applications.efficientnet_tv import VARIANTS
+
+    assert {name: spec.bn_epsilon for name, (_, _, spec, _) in VARIANTS.items()
+            if spec.bn_epsilon != 1e-5} == {name: 1e-3 for name in (
+                "efficientnet_b5", "efficientnet_b6", "efficientnet_b7", "efficientnet_v2_s",
+                "efficientnet_v2_m", "efficientnet_v2_l")}
+
+
+def test_torch_variants_fix_their_options():
+    with pytest.raises(ValueError, match="fixes padding='torch'"):
+        kerasnets.create_model("mobilenet_v2_tv", padding="keras")
+    with pytest.raises(ValueError, match="padding must be one of"):
+        kerasnets.create_model("mobilenet_v2", padding="reflect")
+    with pytest.raises(ValueError, match="head must be one of"):
+        kerasnets.create_model("mobilenet_v3_small", head="mlp")
+
+
+def test_unknown_torch_module_is_named():
+    rename = torch_block_rename({"features.0.0": "stem_conv"},
+                                {"features.1": ("stage1_block1", ("dw", "project"))})
+    assert rename("features.1.block.1.1") == "stage1_block1_project_bn"
+    with pytest.raises(WeightsMismatchError, match="'features.1.block.2.0'"):
+        rename("features.1.block.2.0")
+    with pytest.raises(WeightsMismatchError, match="'features.9.block.0.0'"):
+        pretrained.torch_mapping("efficientnet_b0").rename("features.9.block.0.0")
