@@ -7,6 +7,8 @@ import pytest
 torch = pytest.importorskip("torch")
 timm = pytest.importorskip("timm")
 
+import numpy as np  # noqa: E402
+
 import kerasnets  # noqa: E402
 from torch_equivalence import assert_matches_torch, torch_param_count  # noqa: E402
 from kerasnets.weights import pretrained  # noqa: E402
@@ -38,3 +40,33 @@ def test_legacy_xception_is_timm_legacy_xception():
     assert torch_param_count(model) == kerasnets.get_entry("legacy_xception").params
     assert_matches_torch("legacy_xception", model, source="timm", input_size=75)
     assert pretrained.variant_for("timm", "legacy_xception") == "legacy_xception"
+
+
+def test_narrow_nasnetalarge_layout_and_mapping_match_timm():
+    """timm's NASNet-A Large code at 96 penultimate filters and a stem of 8 (the full model is
+    under -m slow): the same cells, padding and names as `nasnetalarge`, in seconds."""
+    import dataclasses
+
+    from kerasnets.applications.nasnet import VARIANTS, _nasnet
+
+    spec = dataclasses.replace(VARIANTS["nasnetalarge"][1], penultimate_filters=96,
+                               stem_block_filters=8)
+    model = _nasnet(spec, include_top=True, weights=None, input_tensor=None,
+                    input_shape=(32, 32, 3), pooling=None, classes=10, classifier_activation=None,
+                    name="narrow_nasnetalarge", default_shape=(331, 331, 3), min_size=32)
+    torch_model = timm_model("nasnetalarge", num_features=96, stem_size=8, num_classes=10)
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    assert torch_param_count(torch_model) == trainable
+    assert_matches_torch("nasnetalarge", torch_model, source="timm", input_size=32, model=model)
+
+
+def test_nasnetalarge_counts_timm_nasnetalarge():
+    model = timm_model("nasnetalarge", device="meta")  # shapes only: nothing is initialised
+    assert torch_param_count(model) == kerasnets.get_entry("nasnetalarge").params
+    assert pretrained.variant_for("timm", "nasnetalarge") == "nasnetalarge"
+
+
+@pytest.mark.slow
+def test_nasnetalarge_is_timm_nasnetalarge():
+    assert_matches_torch("nasnetalarge", timm_model("nasnetalarge"), source="timm",
+                         input_size=32)

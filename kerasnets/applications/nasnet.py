@@ -25,19 +25,29 @@ Large) the cell after a reduction cell takes as "p" the state before the reducti
 give the same outputs (tested); layers follow this project's names (`stem_*`,
 `stage{s}_block{b}_*` with block 1 of stages 2-3 the reduction cell, `stage{s}_out` after the last
 Normal cell of each stage).
+
+`nasnetalarge` is timm's `nasnetalarge` (TF-slim's NASNet-A Large as timm ports it, with TF
+"SAME" padding throughout): the layers and parameters of `nasnet_large`, but its three strided
+3x3 max-pools per reduction cell pad with -inf (TF's "SAME", as TF-slim trained it), where keras
+pads with zeros before a valid pool (which changes a window's maximum where all its values are
+negative). Strided average pools count the zero padding in both. It loads timm's
+`nasnetalarge.tf_in1k` through `TIMM_MAPPING` (tested equal on random weights).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 
 from keras import layers
 
 from kerasnets.applications._common import (correct_pad, finish, gap_head, model_input,
                                             variant_builder)
 from kerasnets.registry import Paper
+from kerasnets.weights.convert import TorchMapping
+from kerasnets.weights.pretrained import TorchWeights, register_torch_weights
 
-__all__ = ["NASNetMobile", "NASNetLarge"]
+__all__ = ["NASNetALarge", "NASNetMobile", "NASNetLarge"]
 
 PAPER = Paper("Learning Transferable Architectures for Scalable Image Recognition", "1707.07012",
               2018)
@@ -53,6 +63,9 @@ class NASNetSpec:
     stem_block_filters: int  # the first 3x3 convolution
     skip_reduction: bool  # the cell after a reduction skips it for its "p" input
     filter_multiplier: int = 2  # width growth per reduction
+    # strided max-pools: "zeros" (keras: zero padding, then a valid pool) or "same" (TF's SAME,
+    # padding never selected: TF-slim, timm)
+    max_pool_padding: str = "zeros"
 
     def __post_init__(self):
         if self.penultimate_filters % (24 * self.filter_multiplier ** 2):
@@ -61,6 +74,9 @@ class NASNetSpec:
                              f"{self.penultimate_filters}.")
         if self.num_blocks < 1:
             raise ValueError(f"num_blocks must be >= 1, got {self.num_blocks}.")
+        if self.max_pool_padding not in ("zeros", "same"):
+            raise ValueError(f"max_pool_padding must be 'zeros' or 'same', got "
+                             f"{self.max_pool_padding!r}.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,14 +107,19 @@ REDUCTION_CELL = Cell((("sep5/2", "h", "sep7/2", "p"),
 _KERAS = ("keras.applications {}: {} parameters in all, of which {} are BatchNorm moving "
           "statistics; paper Table {}: {} for NASNet-A ({} @ {})")
 
-# name: (builder, spec, trainable params at 1000 classes, source, default input size)
+# name: (builder, spec, trainable params at 1000 classes, source, default input size,
+#        keras.applications equivalent)
 VARIANTS = {
     "nasnet_mobile": ("NASNetMobile", NASNetSpec(1056, 4, 32, skip_reduction=False), 5_289_978,
                       _KERAS.format("NASNetMobile", "5,326,716", "36,738", 3, "5.3M", 4, 1056),
-                      224),
+                      224, "NASNetMobile"),
     "nasnet_large": ("NASNetLarge", NASNetSpec(4032, 6, 96, skip_reduction=True), 88_753_150,
                      _KERAS.format("NASNetLarge", "88,949,818", "196,668", 2, "88.9M", 6, 4032),
-                     331),
+                     331, "NASNetLarge"),
+    "nasnetalarge": ("NASNetALarge",
+                     NASNetSpec(4032, 6, 96, skip_reduction=True, max_pool_padding="same"),
+                     88_753_150, "timm nasnetalarge (TF-slim's NASNet-A Large, TF SAME padding)",
+                     331, None),
 }
 
 
@@ -145,7 +166,7 @@ def adjust_block(p, x, filters, *, reduce, name):
     return p
 
 
-def _op(op, key, states, padded, filters, *, name):
+def _op(op, key, states, padded, filters, *, max_pool_padding="zeros", name):
     """Apply `op` (see `Cell`) to the hidden state `states[key]`."""
     x = states[key]
     kind, _, stride = op.partition("/")
@@ -155,14 +176,16 @@ def _op(op, key, states, padded, filters, *, name):
     if kind.startswith("sep"):
         return separable_block(x, filters, int(kind[3:]), strides=strides, name=name)
     pool = {"avg": layers.AveragePooling2D, "max": layers.MaxPooling2D}[kind[:3]]
+    if strides > 1 and kind.startswith("max") and max_pool_padding == "same":
+        return pool(int(kind[3:]), strides=strides, padding="same", name=f"{name}_maxpool")(x)
     if strides > 1:
         return pool(int(kind[3:]), strides=strides, name=f"{name}_{kind[:3]}pool")(padded(key))
     return pool(int(kind[3:]), strides=1, padding="same", name=f"{name}_{kind[:3]}pool")(x)
 
 
-def nasnet_cell(x, p, cell: Cell, filters, *, reduce_p, name):
+def nasnet_cell(x, p, cell: Cell, filters, *, reduce_p, max_pool_padding="zeros", name):
     """One cell on the current input `x` and the previous hidden state `p` (None: use `x`);
-    `reduce_p` says that `p` has twice `x`'s resolution."""
+    `reduce_p` says that `p` has twice `x`'s resolution; `max_pool_padding` as in `NASNetSpec`."""
     p = x if p is None else adjust_block(p, x, filters, reduce=reduce_p, name=f"{name}_adjust")
     h = layers.Activation("relu", name=f"{name}_h_relu")(x)
     h = _bn(_conv1x1(h, filters, f"{name}_h_conv"), f"{name}_h_bn")
@@ -176,8 +199,10 @@ def nasnet_cell(x, p, cell: Cell, filters, *, reduce_p, name):
         return pads[key]
 
     for i, (left, left_in, right, right_in) in enumerate(cell.combinations, start=1):
-        a = _op(left, left_in, states, padded, filters, name=f"{name}_comb{i}_left")
-        b = _op(right, right_in, states, padded, filters, name=f"{name}_comb{i}_right")
+        a = _op(left, left_in, states, padded, filters, max_pool_padding=max_pool_padding,
+                name=f"{name}_comb{i}_left")
+        b = _op(right, right_in, states, padded, filters, max_pool_padding=max_pool_padding,
+                name=f"{name}_comb{i}_right")
         states[i] = layers.Add(name=f"{name}_comb{i}_add")([a, b])
     return layers.Concatenate(name=f"{name}_concat")([states[k] for k in cell.concat])
 
@@ -201,7 +226,8 @@ def _nasnet(spec: NASNetSpec, *, include_top, weights, input_tensor, input_shape
     # p, and whether p has twice x's resolution; p is None before the first cell
     p, p_reduced = None, False
     for cell, width, cell_name, closes in plan:
-        out = nasnet_cell(x, p, cell, width, reduce_p=p_reduced, name=cell_name)
+        out = nasnet_cell(x, p, cell, width, reduce_p=p_reduced,
+                          max_pool_padding=spec.max_pool_padding, name=cell_name)
         if closes:
             out = layers.Identity(name=f"stage{closes}_out")(out)
         if cell.reduction and spec.skip_reduction and cell_name.startswith("stage"):
@@ -218,9 +244,63 @@ def _nasnet(spec: NASNetSpec, *, include_top, weights, input_tensor, input_shape
 _builders = {
     variant: variant_builder(builder, variant, _nasnet, spec, family="nasnet", paper=PAPER,
                              params=params, source=source, input_shape=(size, size, 3),
-                             min_size=32, test_size=32, keras_equivalent=builder,
-                             doc=f"NASNet-A ({spec.num_blocks} @ {spec.penultimate_filters})")
-    for variant, (builder, spec, params, source, size) in VARIANTS.items()
+                             min_size=32, test_size=32, keras_equivalent=keras_name,
+                             doc=f"NASNet-A ({spec.num_blocks} @ {spec.penultimate_filters})"
+                                 + ("" if keras_name else " (timm's nasnetalarge)"))
+    for variant, (builder, spec, params, source, size, keras_name) in VARIANTS.items()
 }
 NASNetMobile = _builders["nasnet_mobile"]
 NASNetLarge = _builders["nasnet_large"]
+NASNetALarge = _builders["nasnetalarge"]
+
+
+def _cell_name(cell: str) -> str:
+    """timm's cell -> ours: `cell_{k}` are the Normal cells, 6 per stage after each reduction."""
+    if cell.startswith("cell_stem_"):
+        return f"stem_reduce{int(cell[-1]) + 1}"
+    if cell.startswith("reduction_cell_"):
+        return f"stage{int(cell[-1]) + 2}_block1"
+    k = int(cell[5:])
+    return f"stage{k // 6 + 1}_block{k % 6 + 1 + (k >= 6)}"
+
+
+_SIDE = r"comb_iter_(\d)_(left|right)"
+# inside a cell: (pattern, rename) on the path after the cell's name
+_TIMM_CELL_RULES = (
+    (r"conv_1x1\.(conv|bn)", lambda t: f"h_{t}"),
+    (r"conv_prev_1x1\.(conv|bn)", lambda t: f"adjust_{t}"),  # width projection of p
+    (r"path_([12])\.conv", lambda i: f"adjust_conv{i}"),  # factorized reduction of p
+    (r"final_path_bn", lambda: "adjust_bn"),
+    (_SIDE + r"\.separable_([12])\.(depthwise|pointwise)_conv2d",
+     lambda i, side, k, part: f"comb{int(i) + 1}_{side}_sep{k}/{part}"),
+    (_SIDE + r"\.bn_sep_([12])", lambda i, side, k: f"comb{int(i) + 1}_{side}_bn{k}"),
+)
+
+
+def _timm_rename(path: str):
+    if path in ("conv0.conv", "conv0.bn"):
+        return f"stem_{path[6:]}"
+    if path == "last_linear":
+        return "predictions"
+    match = re.fullmatch(r"(cell_stem_[01]|reduction_cell_[01]|cell_\d+)\.(.+)", path)
+    if match:
+        for pattern, rename in _TIMM_CELL_RULES:
+            inner = re.fullmatch(pattern, match.group(2))
+            if inner:
+                return f"{_cell_name(match.group(1))}_{rename(*inner.groups())}"
+    return path  # reported by the conversion as a layer the model does not have
+
+
+TIMM_MAPPING = TorchMapping(
+    _timm_rename,
+    taps={"stage1_out": "cell_5", "stage2_out": "cell_11", "stage3_out": "cell_17"},
+    head=("predictions",))
+
+register_torch_weights(
+    "nasnetalarge", TIMM_MAPPING,
+    TorchWeights("timm", "nasnetalarge.tf_in1k",
+                 url="https://huggingface.co/timm/nasnetalarge.tf_in1k/resolve/main/"
+                     "model.safetensors",
+                 top1=82.626, preprocessing="tf",
+                 note="TF-slim's checkpoint as ported by Cadene / timm; input scaled to "
+                      "[-1, 1], 331 px, crop 0.911, bicubic"))
