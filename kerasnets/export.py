@@ -11,8 +11,8 @@ never sees a half-written or wrong export:
   pixels normalised inside, or encoded image bytes) and, with `include_preprocessing`,
   `serving_bytes` takes a string tensor of encoded JPEG / PNG / GIF / BMP images and decodes,
   converts channels, resizes and normalises them exactly as the evaluation pipeline
-  (`pipelines.transforms.to_channels`, `center_crop_resize`, `normalize` with the registry
-  entry's `preprocessing`).
+  (`kerasnets.preprocessing.to_channels`, `center_crop_resize`, `normalize` with the registry
+  entry's `preprocessing`, which `pipelines.transforms` re-exports).
 - `tflite` -- LiteRT flatbuffer by Keras' `Model.export(format="litert")`, built-in ops only (no
   Flex delegate in ai-edge-litert), float32 or `dynamic_range` / `float16` quantised; checked
   with ai-edge-litert's interpreter (`tf.lite.Interpreter` is deprecated).
@@ -143,7 +143,7 @@ def decode_images(image_bytes, size: int, channels: int, preprocessing: str,
     import tensorflow as tf
 
     from kerasnets.preprocessing import normalize
-    from pipelines.transforms import center_crop_resize, to_channels
+    from kerasnets.preprocessing import center_crop_resize, to_channels
 
     def one(data):
         image = tf.io.decode_image(data, channels=3, expand_animations=False)

@@ -15,6 +15,8 @@ channel uses the channel means of those statistics.
 
 from __future__ import annotations
 
+import math
+
 from kerasnets.registry import PREPROCESSING
 
 MODES = tuple(PREPROCESSING)
@@ -86,3 +88,76 @@ def preprocess_input(name: str, images):
                              f"got values in [{low:g}, {high:g}].")
     out = normalize(images, entry.preprocessing)
     return out.numpy() if is_numpy else out
+
+
+# ---------------------------------------------------------------------------------------------
+# Geometry of evaluation and serving (pipelines.transforms re-exports these; exported graphs
+# decode image bytes with them).
+
+_GRAY_WEIGHTS = (0.2989, 0.5870, 0.1140)  # tf.image.rgb_to_grayscale (ITU-R BT.601)
+
+
+def to_channels(image: tf.Tensor, channels: int) -> tf.Tensor:
+    """Grayscale <-> RGB: gray (and gray + alpha) is repeated to 3 channels; RGB (and RGBA)
+    becomes BT.601 luma for 1. Keeps the dtype (uint8 stays uint8)."""
+    import tensorflow as tf
+
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3, got {channels}.")
+    image = tf.convert_to_tensor(image)
+    if image.shape.rank != 3:
+        raise ValueError(f"Expected one HxWxC image, got shape {image.shape}; pipelines take "
+                         "unbatched datasets.")
+
+    def from_gray(x):
+        return tf.tile(x[..., :1], [1, 1, channels])
+
+    def from_rgb(x):
+        if channels == 3:
+            return x[..., :3]
+        y = tf.tensordot(tf.cast(x[..., :3], tf.float32), tf.constant(_GRAY_WEIGHTS), [[2], [0]])
+        y = tf.expand_dims(y, -1)
+        return tf.cast(tf.round(y), x.dtype) if x.dtype.is_integer else tf.cast(y, x.dtype)
+
+    c = image.shape[-1]
+    if c is None:  # e.g. decode_image(channels=0): decide at run time
+        c = tf.shape(image)[-1]
+        rgb = tf.pad(image, [[0, 0], [0, 0], [0, tf.maximum(0, 3 - c)]])
+        out = tf.cond(c <= 2, lambda: from_gray(image),
+                      lambda: from_rgb(tf.ensure_shape(rgb, [None, None, None])))
+    else:
+        out = from_gray(image) if c <= 2 else from_rgb(image)
+    return tf.ensure_shape(out, [None, None, channels])
+
+
+def resize_shorter(image: tf.Tensor, size) -> tf.Tensor:
+    """Isotropic resize so that the shorter side is `size` (int or scalar tensor); float32 out,
+    antialiased when shrinking."""
+    import tensorflow as tf
+
+    shape = tf.shape(image)
+    h, w = tf.cast(shape[0], tf.float32), tf.cast(shape[1], tf.float32)
+    size_f = tf.cast(size, tf.float32)
+    scale = size_f / tf.minimum(h, w)
+    new = tf.maximum(size_f, tf.round(tf.stack([h, w]) * scale))
+    return tf.image.resize(tf.cast(image, tf.float32), tf.cast(new, tf.int32), antialias=True)
+
+
+def _crop(image, top, left, size):
+    return image[top:top + size, left:left + size]
+
+
+def central_crop(image: tf.Tensor, size: int) -> tf.Tensor:
+    """The centre size x size window (the image must be at least that large)."""
+    import tensorflow as tf
+
+    shape = tf.shape(image)
+    out = _crop(image, (shape[0] - size) // 2, (shape[1] - size) // 2, size)
+    return tf.ensure_shape(out, [size, size, image.shape[-1]])
+
+
+def center_crop_resize(image: tf.Tensor, size: int, crop_fraction: float = 0.875) -> tf.Tensor:
+    """The eval geometry: shorter side to round(size / crop_fraction), centre size x size crop."""
+    if not 0 < crop_fraction <= 1:
+        raise ValueError(f"crop_fraction must be in (0, 1], got {crop_fraction}.")
+    return central_crop(resize_shorter(image, int(math.floor(size / crop_fraction + 0.5))), size)

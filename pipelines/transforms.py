@@ -41,8 +41,10 @@ from typing import Any, Mapping
 import keras
 import tensorflow as tf
 
-# The model's input normalisation lives in kerasnets (its one home); re-exported here.
-from kerasnets.preprocessing import MODES, normalize  # noqa: F401
+# The model's input normalisation and the eval geometry live in kerasnets (their one home, used
+# by exported graphs too); re-exported here.
+from kerasnets.preprocessing import (MODES, central_crop, center_crop_resize,  # noqa: F401
+                                     normalize, resize_shorter, to_channels)
 
 AUTOTUNE = tf.data.AUTOTUNE
 RECIPES = ("alexnet", "vgg", "inception", "cifar", "none")
@@ -54,7 +56,6 @@ PCA_EIGVAL = (0.2175, 0.0188, 0.0045)
 PCA_EIGVEC = ((-0.5675, 0.7192, 0.4009),
               (-0.5808, -0.0045, -0.8140),
               (-0.5836, -0.6948, 0.4203))
-_GRAY_WEIGHTS = (0.2989, 0.5870, 0.1140)  # tf.image.rgb_to_grayscale (ITU-R BT.601)
 
 
 def scaled(size: float, image_size: int, reference: int = 224) -> int:
@@ -71,64 +72,8 @@ def _check(name: str, value: str, allowed) -> str:
 # ---------------------------------------------------------------------------------------------
 # Pixels: channels, normalisation, geometry.
 
-def to_channels(image: tf.Tensor, channels: int) -> tf.Tensor:
-    """Grayscale <-> RGB: gray (and gray + alpha) is repeated to 3 channels; RGB (and RGBA)
-    becomes BT.601 luma for 1. Keeps the dtype (uint8 stays uint8)."""
-    if channels not in (1, 3):
-        raise ValueError(f"channels must be 1 or 3, got {channels}.")
-    image = tf.convert_to_tensor(image)
-    if image.shape.rank != 3:
-        raise ValueError(f"Expected one HxWxC image, got shape {image.shape}; pipelines take "
-                         "unbatched datasets.")
-
-    def from_gray(x):
-        return tf.tile(x[..., :1], [1, 1, channels])
-
-    def from_rgb(x):
-        if channels == 3:
-            return x[..., :3]
-        y = tf.tensordot(tf.cast(x[..., :3], tf.float32), tf.constant(_GRAY_WEIGHTS), [[2], [0]])
-        y = tf.expand_dims(y, -1)
-        return tf.cast(tf.round(y), x.dtype) if x.dtype.is_integer else tf.cast(y, x.dtype)
-
-    c = image.shape[-1]
-    if c is None:  # e.g. decode_image(channels=0): decide at run time
-        c = tf.shape(image)[-1]
-        rgb = tf.pad(image, [[0, 0], [0, 0], [0, tf.maximum(0, 3 - c)]])
-        out = tf.cond(c <= 2, lambda: from_gray(image),
-                      lambda: from_rgb(tf.ensure_shape(rgb, [None, None, None])))
-    else:
-        out = from_gray(image) if c <= 2 else from_rgb(image)
-    return tf.ensure_shape(out, [None, None, channels])
-
-
-def resize_shorter(image: tf.Tensor, size) -> tf.Tensor:
-    """Isotropic resize so that the shorter side is `size` (int or scalar tensor); float32 out,
-    antialiased when shrinking."""
-    shape = tf.shape(image)
-    h, w = tf.cast(shape[0], tf.float32), tf.cast(shape[1], tf.float32)
-    size_f = tf.cast(size, tf.float32)
-    scale = size_f / tf.minimum(h, w)
-    new = tf.maximum(size_f, tf.round(tf.stack([h, w]) * scale))
-    return tf.image.resize(tf.cast(image, tf.float32), tf.cast(new, tf.int32), antialias=True)
-
-
 def _crop(image, top, left, size):
     return image[top:top + size, left:left + size]
-
-
-def central_crop(image: tf.Tensor, size: int) -> tf.Tensor:
-    """The centre size x size window (the image must be at least that large)."""
-    shape = tf.shape(image)
-    out = _crop(image, (shape[0] - size) // 2, (shape[1] - size) // 2, size)
-    return tf.ensure_shape(out, [size, size, image.shape[-1]])
-
-
-def center_crop_resize(image: tf.Tensor, size: int, crop_fraction: float = 0.875) -> tf.Tensor:
-    """The eval geometry: shorter side to round(size / crop_fraction), centre size x size crop."""
-    if not 0 < crop_fraction <= 1:
-        raise ValueError(f"crop_fraction must be in (0, 1], got {crop_fraction}.")
-    return central_crop(resize_shorter(image, int(math.floor(size / crop_fraction + 0.5))), size)
 
 
 def resize_square(image: tf.Tensor, size: int) -> tf.Tensor:
