@@ -23,10 +23,12 @@ def load_model(path, *, compile: bool = True):
     import keras
 
     from kerasnets import applications, layers  # noqa: F401  (registers the custom layers)
+    from kerasnets.utils import deep_graphs
 
     if not os.path.exists(path):
         raise FileNotFoundError(f"No saved model at {os.fspath(path)!r}.")
-    return keras.saving.load_model(path, compile=compile)
+    with deep_graphs():  # rebuilding the graph walks it recursively, like building it
+        return keras.saving.load_model(path, compile=compile)
 
 
 __all__ = ["ModelEntry", "Paper", "create_model", "decode_predictions", "get_entry",

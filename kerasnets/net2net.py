@@ -40,6 +40,8 @@ import keras
 import numpy as np
 from keras import layers
 
+from kerasnets.utils import deep_graphs
+
 __all__ = ["Step", "apply_step", "deeper", "layer_widths", "max_output_difference",
            "parse_schedule", "resolve_width", "wider"]
 
@@ -156,8 +158,9 @@ def _rebuild(model, overrides=None, weights=None, after=None, inserted=()):
     inputs = keras.tree.map_structure(  # keep the input layers' names
         lambda t: keras.Input(batch_shape=t.shape, dtype=t.dtype,
                               name=t._keras_history.operation.name), model.input)
-    new = keras.models.clone_model(model, input_tensors=inputs, clone_function=clone,
-                                   call_function=call)
+    with deep_graphs():  # cloning walks the graph recursively, like building it
+        new = keras.models.clone_model(model, input_tensors=inputs, clone_function=clone,
+                                       call_function=call)
     for layer in new.layers:
         if layer.name in weights:
             layer.set_weights(weights[layer.name])

@@ -117,8 +117,10 @@ def flatten_fc_head(x, *, include_top, pooling, classes, classifier_activation, 
 
 def finish(inputs, outputs, *, name, weights=None):
     """Create the functional model and load `weights` (None or a local file path; the public
-    builders have already turned "imagenet" into the path of Keras' published file)."""
-    model = keras.Model(inputs, outputs, name=name)
+    builders have already turned "imagenet" into the path of Keras' published file). Runs under
+    `deep_graphs()` too, so a family's generic builder called directly builds deep graphs."""
+    with deep_graphs():
+        model = keras.Model(inputs, outputs, name=name)
     if weights is not None:
         from kerasnets.weights import load_weights
 
