@@ -134,9 +134,13 @@ def test_real_probe_measures_every_candidate_and_restores_the_policy():
     assert keras.mixed_precision.global_policy().name == "float32"
 
 
+@pytest.mark.slow
 def test_bfloat16_training_reaches_float32_accuracy_on_digits():
     """resnet20_cifar on the built-in digits, trained the same way in float32 and in
-    mixed_bfloat16 (float32 variables, bf16 compute, float32 logits), ends within 1 point."""
+    mixed_bfloat16 (float32 variables, bf16 compute, float32 logits), ends within 1 point.
+    8 epochs of Adam bring both to ~99% (measured: 98.9 / 99.2 and 99.2 / 99.2 for seeds 0 and
+    1); at 4-5 epochs they are still moving and two float32 seeds already differ by 1-3 points.
+    About a minute on 2 quiet cores, hence slow."""
     if not P.cpu_info().native_bf16:
         pytest.skip("this CPU has no native bfloat16 (AVX512_BF16 / AMX-BF16): emulated bf16 "
                     "is several times slower than float32 and the comparison would take minutes")
@@ -146,19 +150,19 @@ def test_bfloat16_training_reaches_float32_accuracy_on_digits():
 
     entry = kerasnets.get_entry("resnet20_cifar")
     data = prepare("digits", entry, batch_size=64, seed=0)
-    epochs = 4
+    epochs = 8
     accuracy = {}
     for policy in ("float32", "mixed_bfloat16"):
         P.apply(P.Choice(policy, False, "test"))
         keras.utils.set_random_seed(0)
         model = kerasnets.create_model("resnet20_cifar", classes=10)
         training.set_bn_momentum(model, 0.9)
-        schedule = keras.optimizers.schedules.CosineDecay(0.1, epochs * data.steps_per_epoch)
-        model.compile(optimizer=keras.optimizers.SGD(schedule, momentum=0.9),
+        schedule = keras.optimizers.schedules.CosineDecay(3e-3, epochs * data.steps_per_epoch)
+        model.compile(optimizer=keras.optimizers.Adam(schedule),
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         if policy == "mixed_bfloat16":
             assert model.get_layer("stem_conv").compute_dtype == "bfloat16"
         training.fit(model, data.train, epochs=epochs, verbose=0)
         accuracy[policy] = training.evaluate(model, data.eval, verbose=0)["accuracy"]
-    assert accuracy["float32"] > 0.9, accuracy
+    assert accuracy["float32"] > 0.97, accuracy
     assert abs(accuracy["mixed_bfloat16"] - accuracy["float32"]) <= 0.01, accuracy
