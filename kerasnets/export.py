@@ -14,9 +14,15 @@ never sees a half-written or wrong export:
   (`kerasnets.preprocessing.to_channels`, `center_crop_resize`, `normalize` with the registry
   entry's `preprocessing`, which `pipelines.transforms` re-exports).
 - `tflite` -- LiteRT flatbuffer by Keras' `Model.export(format="litert")`, built-in ops only (no
-  Flex delegate in ai-edge-litert), float32 or `dynamic_range` / `float16` quantised; checked
-  with ai-edge-litert's interpreter (`tf.lite.Interpreter` is deprecated).
-- `onnx` -- by Keras' `Model.export(format="onnx")` (tf2onnx 1.17), checked with onnxruntime.
+  Flex delegate in ai-edge-litert), float32, `dynamic_range` / `float16` quantised, or `int8`:
+  full-integer post-training quantisation (every op an int8 built-in kernel, activations
+  calibrated on `calibration_data`; float32 / uint8 in and float32 probabilities out, quantised
+  at the edges); checked with ai-edge-litert's interpreter (`tf.lite.Interpreter` is
+  deprecated).
+- `onnx` -- by Keras' `Model.export(format="onnx")` (tf2onnx 1.17), checked with onnxruntime;
+  `int8` is onnxruntime's static quantisation in QDQ form (`onnxruntime.quantization`:
+  per-channel int8 weights, int8 activations calibrated on `calibration_data`), which
+  onnxruntime fuses into integer kernels when it loads the file.
 - `keras` -- the `.keras` file, reloaded with `keras.saving.load_model`.
 
 TFLite and ONNX hold the probabilities only (one input, one output). Every grouped convolution
@@ -29,6 +35,12 @@ The output directory holds the artifact (`saved_model`: the directory itself; ot
 `model.tflite` / `model.onnx` / `model.keras`) and `export.json` (input, preprocessing,
 signatures, class names, the verification's max abs difference). `load_export` reloads any
 export as a `Served` predictor.
+
+An int8 model is not expected to match float32 to 1e-4: it is checked by its top-1 agreement
+with the float32 Keras model on `check_data` (real images; by default the calibration images),
+at least `min_agreement` (`DEFAULT_AGREEMENT`), and the agreement is stored in `export.json`.
+The calibration images come from the caller (`tools.export` draws them from a pipeline):
+kerasnets never imports `pipelines`.
 """
 
 from __future__ import annotations
@@ -48,13 +60,18 @@ from kerasnets.preprocessing import MODES as PREPROCESSING_MODES
 
 FORMATS = ("saved_model", "tflite", "onnx", "keras")
 INPUT_DTYPES = ("float32", "uint8", "string")
-QUANTIZATIONS = ("none", "dynamic_range", "float16")
+QUANTIZATIONS = ("none", "dynamic_range", "float16", "int8")
+# Quantisations each format offers.
+FORMAT_QUANTIZATIONS = {"tflite": QUANTIZATIONS, "onnx": ("none", "int8")}
 ARTIFACTS = {"saved_model": ".", "tflite": "model.tflite", "onnx": "model.onnx",
              "keras": "model.keras"}
 METADATA = "export.json"
 BYTES_SIGNATURE = "serving_bytes"
 # Max abs difference of probabilities (raw outputs for `keras`) between reload and Keras.
-DEFAULT_TOLERANCE = {"none": 1e-4, "float16": 1e-2, "dynamic_range": 0.1}
+# int8 is judged by top-1 agreement instead (its probabilities need only be finite and in range).
+DEFAULT_TOLERANCE = {"none": 1e-4, "float16": 1e-2, "dynamic_range": 0.1, "int8": 1.0}
+DEFAULT_AGREEMENT = 0.9      # int8: minimum top-1 agreement with float32 Keras on check_data
+MIN_CALIBRATION = 100        # int8: calibration images at least
 
 
 class ExportError(RuntimeError):
@@ -79,6 +96,8 @@ class ExportResult:
     max_abs_diff: float          # largest over every checked signature and batch size
     tolerance: float
     checked_inputs: int
+    agreement: float | None = None   # int8: top-1 agreement with float32 Keras on check_data
+    agreement_inputs: int = 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -200,7 +219,10 @@ def _write_saved_model(model, path, *, input_dtype, preprocessing, include_prepr
 _TFLITE_OP = re.compile(r"'tf\.(\w+)' op is neither a custom op nor a flex op")
 
 
-def _write_tflite(model, path, *, input_dtype, preprocessing, quantization):
+_TFLITE_INT8_OP = re.compile(r"Quantization not yet supported for op: '(\w+)'")
+
+
+def _write_tflite(model, path, *, input_dtype, preprocessing, quantization, calibration=None):
     import tensorflow as tf
 
     options = {"target_spec": {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]}}
@@ -208,6 +230,11 @@ def _write_tflite(model, path, *, input_dtype, preprocessing, quantization):
         options["optimizations"] = [tf.lite.Optimize.DEFAULT]
     if quantization == "float16":
         options["target_spec"]["supported_types"] = [tf.float16]
+    if quantization == "int8":
+        # Full integer: only int8 kernels; the converter fails naming an op that has none.
+        options["target_spec"]["supported_ops"] = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        options["representative_dataset"] = lambda: ([calibration[i:i + 1]]
+                                                     for i in range(len(calibration)))
     net = serving_model(model, input_dtype, preprocessing)
     try:
         net.export(path, format="litert", verbose=False, **options)
@@ -217,10 +244,17 @@ def _write_tflite(model, path, *, input_dtype, preprocessing, quantization):
             raise UnsupportedOpError("tflite", ops, " (no TFLite built-in kernel; ai-edge-litert "
                                                    "has no Flex delegate for TensorFlow ops)") \
                 from None
+        ops = sorted(set(_TFLITE_INT8_OP.findall(str(error))))
+        if ops:
+            raise UnsupportedOpError("tflite int8", ops, " (no int8 TFLite kernel)") from None
         raise
 
 
-def _write_onnx(model, path, *, input_dtype, preprocessing):
+def _write_onnx(model, path, *, input_dtype, preprocessing, quantization="none",
+                calibration=None):
+    if quantization == "int8":
+        return _write_onnx_int8(model, path, input_dtype=input_dtype,
+                                preprocessing=preprocessing, calibration=calibration)
     import onnx
     import tensorflow as tf
 
@@ -243,6 +277,38 @@ def _write_onnx(model, path, *, input_dtype, preprocessing):
     if bad:
         raise UnsupportedOpError("onnx", sorted(bad), " (no ONNX equivalent in tf2onnx; at "
                                  + ", ".join(f"{n!r}" for n in bad.values()) + ")")
+
+
+def _write_onnx_int8(model, path, *, input_dtype, preprocessing, calibration):
+    """The float32 ONNX graph, then onnxruntime's static quantisation in QDQ form: per-channel
+    int8 weights and int8 activations whose ranges are calibrated (min-max) on `calibration`.
+    The intermediate float files are written beside `path` and removed."""
+    from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType,
+                                          quantize_static)
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    stem = os.path.splitext(path)[0]
+    float_path, prepared_path = stem + ".float.onnx", stem + ".prepared.onnx"
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.batches = iter(range(len(calibration)))
+
+        def get_next(self):
+            i = next(self.batches, None)
+            return None if i is None else {"images": calibration[i:i + 1]}
+
+    try:
+        _write_onnx(model, float_path, input_dtype=input_dtype, preprocessing=preprocessing)
+        # Shape inference and graph clean-up first, as onnxruntime recommends for quantisation.
+        quant_pre_process(float_path, prepared_path, skip_symbolic_shape=True)
+        quantize_static(prepared_path, path, Reader(), quant_format=QuantFormat.QDQ,
+                        per_channel=True, activation_type=QuantType.QInt8,
+                        weight_type=QuantType.QInt8)
+    finally:
+        for leftover in (float_path, prepared_path):
+            if os.path.exists(leftover):
+                os.remove(leftover)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -355,12 +421,42 @@ def _reference(model, images) -> np.ndarray:
     return out if ends_in_softmax(model) else np.asarray(keras.ops.softmax(out))
 
 
+def model_ready(images, input_dtype: str, preprocessing: str | None) -> np.ndarray:
+    """What the Keras model sees for serving inputs `images`: uint8 pixels normalised by
+    `preprocessing`, float32 inputs as they are."""
+    if input_dtype != "uint8":
+        return np.asarray(images, "float32")
+    from kerasnets.preprocessing import normalize
+
+    return normalize(np.asarray(images).astype("float32"), preprocessing).numpy()
+
+
+def top1_agreement(served, model, images, *, input_dtype="float32", preprocessing=None,
+                   batch_size: int = 32) -> float:
+    """Fraction of `images` (serving inputs) whose most probable class is the same from the
+    reloaded export `served` as from the Keras model."""
+    images = np.asarray(images)
+    same = 0
+    for start in range(0, len(images), batch_size):
+        chunk = images[start:start + batch_size]
+        got = served.predict(chunk)
+        expected = _reference(model, model_ready(chunk, input_dtype, preprocessing))
+        if not np.all(np.isfinite(got)):
+            raise ExportError(f"The reloaded {served.format} model returns non-finite values.")
+        same += int(np.sum(got.argmax(-1) == expected.argmax(-1)))
+    return same / len(images)
+
+
 def verify_export(path, model, *, input_dtype="float32", preprocessing=None, tolerance=1e-4,
-                  num=4, seed=0, crop_fraction=0.875, log: Callable[[str], None] | None = print
-                  ) -> tuple[float, tuple[str, ...]]:
+                  num=4, seed=0, crop_fraction=0.875, agreement_data=None,
+                  min_agreement: float | None = None,
+                  log: Callable[[str], None] | None = print
+                  ) -> tuple[float, tuple[str, ...]] | tuple[float, tuple[str, ...], float]:
     """Reload the export at `path`, run every signature on `num` check inputs (as one batch and
     as a batch of one) and compare with the Keras model. Returns (max abs difference, checked
-    signatures); raises ExportError above `tolerance`."""
+    signatures); raises ExportError above `tolerance`. With `agreement_data` (serving inputs,
+    real images), also the top-1 agreement with the Keras model on them, as a third value;
+    below `min_agreement` raises ExportError."""
     try:
         served = load_export(path)
     except Exception as error:
@@ -397,7 +493,19 @@ def verify_export(path, model, *, input_dtype="float32", preprocessing=None, tol
         if log:
             log(f"  {signature}: max abs difference {max(diffs):.3g} (tolerance {tolerance:g}) "
                 f"on {num} {kind} input(s), batches of {num} and 1")
-    return worst, tuple(plan)
+    if agreement_data is None:
+        return worst, tuple(plan)
+    agreement = top1_agreement(served, model, agreement_data, input_dtype=input_dtype,
+                               preprocessing=preprocessing)
+    if log:
+        log(f"  top-1 agreement with the float32 Keras model: {agreement:.1%} of "
+            f"{len(agreement_data)} image(s)"
+            + (f" (at least {min_agreement:.1%} required)" if min_agreement is not None else ""))
+    if min_agreement is not None and agreement < min_agreement:
+        raise ExportError(f"The reloaded {served.format} model agrees with the Keras model on "
+                          f"the top-1 class of {agreement:.1%} of {len(agreement_data)} check "
+                          f"image(s), below the {min_agreement:.1%} required.")
+    return worst, tuple(plan), agreement
 
 
 def _format_of(path):
@@ -427,7 +535,7 @@ def _require(fmt):
 
 
 def _validate(model, fmt, input_dtype, preprocessing, include_preprocessing, quantization,
-              class_names, top_k, crop_fraction):
+              class_names, top_k, crop_fraction, calibration_data=None, check_data=None):
     def choice(name, value, allowed):
         if value not in allowed:
             raise ValueError(f"Unknown {name} {value!r}; expected one of {', '.join(allowed)}.")
@@ -453,9 +561,18 @@ def _validate(model, fmt, input_dtype, preprocessing, include_preprocessing, qua
                          f"{fmt}, use --dtype uint8 to take pixels and normalise inside.")
     if fmt == "keras" and input_dtype != "float32":
         raise ValueError("The keras format saves the model as it is: input dtype float32 only.")
-    if fmt != "tflite" and quantization != "none":
-        raise ValueError(f"Quantization {quantization!r} is a TFLite option; format {fmt!r} "
-                         f"exports float32.")
+    if quantization not in FORMAT_QUANTIZATIONS.get(fmt, ("none",)):
+        offered = [q for q in FORMAT_QUANTIZATIONS.get(fmt, ()) if q != "none"]
+        raise ValueError(f"Quantization {quantization!r} is not offered for format {fmt!r}"
+                         + (f" (it offers {', '.join(offered)})" if offered else
+                            f"; {fmt} exports float32") + ".")
+    if quantization == "int8":
+        _check_images("calibration_data", calibration_data, model, input_dtype,
+                      minimum=MIN_CALIBRATION)
+        if check_data is not None:
+            _check_images("check_data", check_data, model, input_dtype, minimum=1)
+    elif calibration_data is not None:
+        raise ValueError(f"calibration_data is for quantization='int8', not {quantization!r}.")
     needs_mode = input_dtype != "float32" or include_preprocessing
     if needs_mode and preprocessing is None:
         raise ValueError("Pixels or image bytes in need the model's input normalisation: pass "
@@ -470,11 +587,32 @@ def _validate(model, fmt, input_dtype, preprocessing, include_preprocessing, qua
         raise ValueError(f"crop_fraction must be in (0, 1], got {crop_fraction}.")
 
 
+def _check_images(what, images, model, input_dtype, *, minimum):
+    """Images given for int8 calibration / checking: serving inputs of the model's shape."""
+    if images is None:
+        raise ValueError(f"quantization='int8' needs {what}: at least {minimum} images as the "
+                         f"export's input takes them (model-ready float32, or uint8 pixels "
+                         f"with input_dtype='uint8'), e.g. from the training pipeline.")
+    shape = tuple(getattr(images, "shape", ()))
+    want = tuple(model.input_shape[1:])
+    if len(shape) != 4 or shape[1:] != want:
+        raise ValueError(f"{what} must be a batch of images of shape (n,) + {want}, got "
+                         f"{shape or type(images).__name__}.")
+    if shape[0] < minimum:
+        raise ValueError(f"{what} holds {shape[0]} image(s); int8 calibration needs at least "
+                         f"{minimum} (a few hundred are better).")
+    dtype = str(images.dtype)
+    if (input_dtype == "uint8") != (dtype == "uint8"):
+        raise ValueError(f"{what} is {dtype} but the export takes {input_dtype} inputs; pass "
+                         f"images as the export's input takes them.")
+
+
 def export(model, output, *, format: str = "saved_model", input_dtype: str = "float32",
            preprocessing: str | None = None, include_preprocessing: bool = False,
            crop_fraction: float = 0.875, class_names: Sequence[str] | None = None,
            top_k: int = 5, quantization: str = "none", tolerance: float | None = None,
-           num_checks: int = 4, seed: int = 0,
+           num_checks: int = 4, seed: int = 0, calibration_data=None, check_data=None,
+           min_agreement: float | None = None,
            log: Callable[[str], None] | None = print) -> ExportResult:
     """Export a classifier to `output` (a directory), reload it, check it, move it into place.
 
@@ -482,13 +620,23 @@ def export(model, output, *, format: str = "saved_model", input_dtype: str = "fl
     uint8 / string inputs and `include_preprocessing`; `crop_fraction` is the eval recipe's
     centre crop for image bytes. `tolerance` (default `DEFAULT_TOLERANCE[quantization]`) bounds
     the max abs difference of probabilities on `num_checks` random inputs per signature.
+    `quantization="int8"` (tflite or onnx) calibrates on `calibration_data` (at least
+    `MIN_CALIBRATION` real images as the export takes them: model-ready float32, or uint8 pixels
+    with `input_dtype="uint8"`) and is checked by its top-1 agreement with the Keras model on
+    `check_data` (default: the calibration images), at least `min_agreement` (default
+    `DEFAULT_AGREEMENT`).
     Raises ValueError for bad arguments, UnsupportedOpError naming ops a format cannot express,
     ExportError when the reloaded artifact fails or differs; `output` is then left as it was.
     """
     from kerasnets.utils import atomic_directory
 
     _validate(model, format, input_dtype, preprocessing, include_preprocessing, quantization,
-              class_names, top_k, crop_fraction)
+              class_names, top_k, crop_fraction, calibration_data, check_data)
+    int8 = quantization == "int8"
+    if int8:
+        calibration_data = np.asarray(calibration_data)
+        check_data = calibration_data if check_data is None else np.asarray(check_data)
+        min_agreement = DEFAULT_AGREEMENT if min_agreement is None else float(min_agreement)
     tolerance = DEFAULT_TOLERANCE[quantization] if tolerance is None else float(tolerance)
     top_k = min(top_k, model.output_shape[-1])
     class_names = [str(n) for n in class_names] if class_names is not None else None
@@ -504,10 +652,12 @@ def export(model, output, *, format: str = "saved_model", input_dtype: str = "fl
                                    top_k=top_k)
             elif format == "tflite":
                 _write_tflite(model, artifact, input_dtype=input_dtype,
-                              preprocessing=preprocessing, quantization=quantization)
+                              preprocessing=preprocessing, quantization=quantization,
+                              calibration=calibration_data)
             elif format == "onnx":
                 _write_onnx(model, artifact, input_dtype=input_dtype,
-                            preprocessing=preprocessing)
+                            preprocessing=preprocessing, quantization=quantization,
+                            calibration=calibration_data)
             else:
                 model.save(artifact)
         metadata = _metadata(model, format, input_dtype, preprocessing, include_preprocessing,
@@ -516,17 +666,24 @@ def export(model, output, *, format: str = "saved_model", input_dtype: str = "fl
             json.dump(metadata, f, indent=1)
         if log:
             log(f"Wrote {format} export of {model.name}; checking it after reload:")
-        worst, signatures = verify_export(tmp, model, input_dtype=input_dtype,
-                                          preprocessing=preprocessing, tolerance=tolerance,
-                                          num=num_checks, seed=seed, crop_fraction=crop_fraction,
-                                          log=log)
+        worst, signatures, *agreement = verify_export(
+            tmp, model, input_dtype=input_dtype, preprocessing=preprocessing,
+            tolerance=tolerance, num=num_checks, seed=seed, crop_fraction=crop_fraction,
+            agreement_data=check_data if int8 else None,
+            min_agreement=min_agreement if int8 else None, log=log)
+        agreement = agreement[0] if agreement else None
         metadata["check"] = {"max_abs_diff": worst, "tolerance": tolerance,
                              "inputs_per_signature": num_checks, "signatures": list(signatures)}
+        if int8:
+            metadata["check"].update(top1_agreement=agreement, min_agreement=min_agreement,
+                                     agreement_images=len(check_data))
+            metadata["calibration_images"] = len(calibration_data)
         with open(os.path.join(tmp, METADATA), "w") as f:
             json.dump(metadata, f, indent=1)
     return ExportResult(output=output, artifact=os.path.normpath(os.path.join(
         output, ARTIFACTS[format])), format=format, signatures=signatures, max_abs_diff=worst,
-        tolerance=tolerance, checked_inputs=num_checks)
+        tolerance=tolerance, checked_inputs=num_checks, agreement=agreement,
+        agreement_inputs=len(check_data) if int8 else 0)
 
 
 def _metadata(model, fmt, input_dtype, preprocessing, include_preprocessing, crop_fraction,

@@ -221,7 +221,17 @@ def test_verification_fails_on_a_different_model(tmp_path):
     (dict(format="pb"), "Unknown format 'pb'"),
     (dict(format="tflite", input_dtype="string", preprocessing="tf"), "only the saved_model"),
     (dict(format="onnx", include_preprocessing=True, preprocessing="tf"), "only the saved_model"),
-    (dict(format="onnx", quantization="float16"), "is a TFLite option"),
+    (dict(format="onnx", quantization="float16"), "not offered for format 'onnx'"),
+    (dict(format="saved_model", quantization="int8"), "not offered for format 'saved_model'"),
+    (dict(format="tflite", quantization="int8"), "needs calibration_data"),
+    (dict(format="onnx", quantization="int8", calibration_data=np.zeros((50, 8, 8, 3), "float32")),
+     "holds 50 image"),
+    (dict(format="onnx", quantization="int8", calibration_data=np.zeros((100, 8, 8, 1), "float32")),
+     r"shape \(n,\) \+ \(8, 8, 3\)"),
+    (dict(format="tflite", quantization="int8", input_dtype="uint8", preprocessing="tf",
+          calibration_data=np.zeros((100, 8, 8, 3), "float32")), "takes uint8 inputs"),
+    (dict(format="tflite", calibration_data=np.zeros((100, 8, 8, 3), "float32")),
+     "calibration_data is for quantization='int8'"),
     (dict(input_dtype="uint8"), "pass preprocessing="),
     (dict(preprocessing="imagenet"), "Unknown preprocessing mode"),
     (dict(class_names=["a", "b"]), "2 class names given, the model has 3 classes"),
@@ -327,3 +337,86 @@ def test_tool_exports_keras_file_to_tflite_taking_pixels(tmp_path):
     got = E.load_export(tmp_path / "e").predict(pixels)
     np.testing.assert_allclose(got, model(normalize(pixels.astype("float32"), "torch")),
                                atol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------
+# int8: full-integer TFLite and onnxruntime's static QDQ quantisation, checked by top-1 agreement.
+
+@pytest.fixture(scope="module")
+def digits_lenet(tmp_path_factory):
+    """lenet5 trained 2 epochs on the built-in digits (~92% test accuracy, a few seconds), its
+    weights file, and model-ready digits: 192 training images to calibrate on, the 359 test
+    images to check agreement on."""
+    from kerasnets import training
+    from pipelines.data import prepare
+
+    entry = kerasnets.get_entry("lenet5")
+    data = prepare("digits", entry, batch_size=64, seed=0)
+    keras.utils.set_random_seed(0)
+    model = kerasnets.create_model("lenet5", classes=10)
+    training.set_bn_momentum(model, 0.9)
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy")
+    training.fit(model, data.train, epochs=2, verbose=0)
+    path = tmp_path_factory.mktemp("lenet") / "digits.weights.h5"
+    model.save_weights(path)
+    calibration = np.concatenate([x.numpy() for x, _ in data.train.take(3)])
+    check = np.concatenate([x.numpy() for x, _ in data.eval])
+    return path, calibration, check
+
+
+@pytest.mark.parametrize("fmt", ["tflite", "onnx"])
+def test_int8_export_reloads_agreeing_with_float32(tmp_path, digits_lenet, fmt):
+    path, calibration, check = digits_lenet
+    model = kerasnets.create_model("lenet5", classes=10, weights=str(path))
+    result = E.export(model, tmp_path / "q", format=fmt, quantization="int8", log=None,
+                      calibration_data=calibration, check_data=check, preprocessing="torch")
+    assert result.agreement >= 0.97 and result.agreement_inputs == len(check) == 359
+    assert os.path.getsize(result.artifact) < 0.45 * 4 * model.count_params()  # ~1/3 of float32
+    meta = json.load(open(tmp_path / "q" / "export.json"))
+    assert meta["quantization"] == "int8" and meta["calibration_images"] == len(calibration)
+    assert meta["check"]["top1_agreement"] == result.agreement
+    assert sorted(os.listdir(tmp_path / "q")) == ["export.json", os.path.basename(result.artifact)]
+    # The weights really are int8, and a reload predicts what the check measured.
+    if fmt == "tflite":
+        from ai_edge_litert.interpreter import Interpreter
+
+        kinds = {d["op_name"] for d in Interpreter(model_path=result.artifact)._get_ops_details()}
+        assert {"CONV_2D", "QUANTIZE", "DEQUANTIZE"} <= kinds
+        tensors = Interpreter(model_path=result.artifact).get_tensor_details()
+        assert any(t["dtype"] == np.int8 and len(t["shape"]) == 4 for t in tensors)
+    else:
+        import onnx
+
+        graph = onnx.load(result.artifact).graph
+        assert {"QuantizeLinear", "DequantizeLinear", "Conv"} <= {n.op_type for n in graph.node}
+        assert any(t.data_type == onnx.TensorProto.INT8 for t in graph.initializer)
+    served = E.load_export(result.output)
+    got = served.predict(check[:64])
+    assert got.shape == (64, 10) and np.allclose(got.sum(-1), 1, atol=0.02)
+    assert np.mean(got.argmax(-1) == np.asarray(model(check[:64])).argmax(-1)) >= 0.95
+
+
+def test_int8_below_the_agreement_required_fails_and_writes_nothing(tmp_path, digits_lenet):
+    path, calibration, check = digits_lenet
+    model = kerasnets.create_model("lenet5", classes=10, weights=str(path))
+    with pytest.raises(E.ExportError, match=r"agrees with the Keras model on the top-1 class"):
+        E.export(model, tmp_path / "q", format="tflite", quantization="int8", log=None,
+                 calibration_data=calibration, check_data=check, min_agreement=1.01)
+    assert os.listdir(tmp_path) == []
+
+
+def test_tool_exports_int8_calibrated_on_the_digits_pipeline(tmp_path, digits_lenet):
+    path, _, _ = digits_lenet
+    proc = run_tool("tools.export", "--model", "lenet5", "--classes", "10", "--weights",
+                    str(path), "--format", "tflite", "--quantization", "int8", "--dtype",
+                    "uint8", "--calibration_images", "120", "--check_images", "150",
+                    "--output", str(tmp_path / "e"))
+    assert "top-1 agreement with float32" in proc.stdout
+    meta = json.load(open(tmp_path / "e" / "export.json"))
+    assert meta["input_dtype"] == "uint8" and meta["calibration_images"] == 120
+    assert meta["check"]["agreement_images"] == 150 and meta["check"]["top1_agreement"] >= 0.95
+    proc = run_tool("tools.export", "--model", "lenet5", "--format", "tflite", "--quantization",
+                    "int8", "--calibration_images", "20", "--output", str(tmp_path / "f"),
+                    check=False)
+    assert proc.returncode == 2 and "at least 100" in proc.stderr
+    assert not (tmp_path / "f").exists()

@@ -6,13 +6,19 @@
         --quantization float16 --output export/r18_tflite
     python -m tools.export --model mobilenet_025 --input_size 128 --format onnx --dtype uint8 \\
         --weights w.weights.h5 --output export/mobilenet_onnx
+    python -m tools.export --model efficientnet_lite0 --weights imagenet --format tflite \\
+        --quantization int8 --calibration_dataset imagenette/320px --output export/lite0_int8
 
 `--model` alone builds the registry model (at `--input_size`, `--classes`) and loads `--weights`;
 with `--keras_file`, the model comes from the file and `--model` only names the registry entry
 whose input normalisation image inputs need (default: the entry named like the saved model).
 The export is written to a temporary directory, reloaded, compared with the Keras model on random
 inputs (the max abs difference is printed; over `--tolerance` fails), and only then moved to
-`--output`. Library: `kerasnets.export`.
+`--output`. `--quantization int8` (tflite: full-integer post-training quantisation; onnx:
+onnxruntime's static QDQ quantisation) calibrates on `--calibration_images` images drawn through
+the evaluation pipeline from `--calibration_dataset` (default: the built-in digits) and is
+checked by its top-1 agreement with the float32 model on `--check_images` images of the
+evaluation split (at least `--min_agreement`). Library: `kerasnets.export`.
 """
 
 from __future__ import annotations
@@ -43,7 +49,22 @@ flags.DEFINE_float("crop_fraction", 0.875, "Eval recipe's centre crop for image 
                    "side to size / crop_fraction, then the centre crop).")
 flags.DEFINE_enum("preprocessing", None, ["caffe", "tf", "torch", "raw"],
                   "Input normalisation (default: the registry entry's).")
-flags.DEFINE_enum("quantization", "none", ["none", "dynamic_range", "float16"], "TFLite only.")
+flags.DEFINE_enum("quantization", "none", ["none", "dynamic_range", "float16", "int8"],
+                  "tflite: dynamic_range, float16 or int8 (full integer); onnx: int8 (static, "
+                  "QDQ). int8 calibrates on --calibration_dataset.")
+flags.DEFINE_string("calibration_dataset", "digits", "--quantization int8: where calibration and "
+                    "check images come from ('digits', a TFDS name, an image folder or "
+                    "TFRecords; pipelines.sources).")
+flags.DEFINE_string("calibration_split", "train", "Split the calibration images come from.")
+flags.DEFINE_string("check_split", "test", "Split the top-1 agreement is checked on.")
+flags.DEFINE_string("data_dir", None, "TFDS data_dir for --calibration_dataset.")
+flags.DEFINE_integer("calibration_images", 200, "int8: calibration images (at least 100).")
+flags.DEFINE_integer("check_images", 200, "int8: images the top-1 agreement is measured on.")
+flags.DEFINE_enum("calibration_recipe", None, ["alexnet", "vgg", "inception", "cifar", "none"],
+                  "Evaluation geometry of the calibration images (default: none, a square "
+                  "resize, for digits; inception, a 0.875 centre crop, otherwise).")
+flags.DEFINE_float("min_agreement", None, "int8: minimum top-1 agreement with float32 (default "
+                   "kerasnets.export.DEFAULT_AGREEMENT).")
 flags.DEFINE_string("class_names", None, "Text file with one class name per line.")
 flags.DEFINE_integer("top_k", 5, "Classes in the top_k outputs.")
 flags.DEFINE_float("tolerance", None, "Max abs difference allowed after reload (default by "
@@ -57,11 +78,13 @@ FLAGS = flags.FLAGS
                              message="Encoded image bytes (--dtype string, "
                              "--include_preprocessing) need the saved_model format (the only one "
                              "with image decoding ops; use --dtype uint8 for pixels in), and "
-                             "--quantization is a tflite option.")
+                             "--quantization is a tflite option (dynamic_range, float16, int8) "
+                             "or, for int8 only, an onnx one.")
 def _format_options(values):  # checked at parse time, before TensorFlow is imported
     image_bytes = values["dtype"] == "string" or values["include_preprocessing"]
+    offered = {"tflite": ("none", "dynamic_range", "float16", "int8"), "onnx": ("none", "int8")}
     return not ((image_bytes and values["format"] != "saved_model")
-                or (values["quantization"] != "none" and values["format"] != "tflite"))
+                or values["quantization"] not in offered.get(values["format"], ("none",)))
 
 
 def _entry_or_none(name):
@@ -121,22 +144,66 @@ def read_class_names(path):
     return names
 
 
+def pipeline_images(split: str, count: int, *, size: int, channels: int, input_dtype: str,
+                    preprocessing: str | None):
+    """`count` images of `split` of --calibration_dataset as the export takes them (uint8
+    pixels, or model-ready float32), through the evaluation pipeline."""
+    import numpy as np
+
+    from pipelines import sources, transforms
+
+    raw, _ = sources.load(FLAGS.calibration_dataset, split, data_dir=FLAGS.data_dir)
+    recipe = FLAGS.calibration_recipe or ("none" if FLAGS.calibration_dataset == "digits"
+                                          else "inception")
+    # "raw" keeps pixels in [0, 255]; normalisation follows the export's input.
+    ds = transforms.make_dataset(raw.take(count), training=False, batch_size=64,
+                                 image_size=size, recipe=recipe, preprocessing="raw",
+                                 channels=channels)
+    pixels = np.concatenate([x.numpy() for x, _ in ds])[:count]
+    if len(pixels) < count:
+        raise ValueError(f"--calibration_dataset {FLAGS.calibration_dataset} split {split!r} "
+                         f"holds {len(pixels)} images; {count} are asked for.")
+    if input_dtype == "uint8":
+        return np.clip(np.round(pixels), 0, 255).astype("uint8")
+    if preprocessing is None:
+        raise ValueError("int8 calibration of float32 inputs needs the model's normalisation: "
+                         "pass --preprocessing (or --model naming its registry entry).")
+    return transforms.normalize(pixels, preprocessing).numpy()
+
+
 def main(argv):
     del argv
-    from kerasnets.export import export
+    from kerasnets.export import MIN_CALIBRATION, export
 
     model, entry = build_model()
     preprocessing = FLAGS.preprocessing or (entry.preprocessing if entry else None)
+    int8 = {}
+    if FLAGS.quantization == "int8":
+        if FLAGS.calibration_images < MIN_CALIBRATION or FLAGS.check_images < 1:
+            raise ValueError(f"--calibration_images must be at least {MIN_CALIBRATION} and "
+                             f"--check_images at least 1.")
+        size, _, channels = model.input_shape[1:]
+        common = dict(size=size, channels=channels, input_dtype=FLAGS.dtype,
+                      preprocessing=preprocessing)
+        int8 = dict(calibration_data=pipeline_images(FLAGS.calibration_split,
+                                                     FLAGS.calibration_images, **common),
+                    check_data=pipeline_images(FLAGS.check_split, FLAGS.check_images, **common),
+                    min_agreement=FLAGS.min_agreement)
+        print(f"int8: calibrating on {FLAGS.calibration_images} {FLAGS.calibration_split} images "
+              f"of {FLAGS.calibration_dataset}, checking top-1 agreement on "
+              f"{FLAGS.check_images} {FLAGS.check_split} images")
     result = export(   # bad input / a failed check raises, and tools.flags.run says why
         model, FLAGS.output, format=FLAGS.format, input_dtype=FLAGS.dtype,
         preprocessing=preprocessing, include_preprocessing=FLAGS.include_preprocessing,
         crop_fraction=FLAGS.crop_fraction, top_k=FLAGS.top_k,
         class_names=read_class_names(FLAGS.class_names) if FLAGS.class_names else None,
         quantization=FLAGS.quantization, tolerance=FLAGS.tolerance,
-        num_checks=FLAGS.num_checks)
+        num_checks=FLAGS.num_checks, **int8)
+    agreement = (f"; top-1 agreement with float32 {result.agreement:.1%} of "
+                 f"{result.agreement_inputs} images" if result.agreement is not None else "")
     print(f"Exported {model.name} ({FLAGS.format}, signatures: {', '.join(result.signatures)}) "
           f"to {result.artifact}; max abs difference after reload {result.max_abs_diff:.3g} "
-          f"(tolerance {result.tolerance:g}).")
+          f"(tolerance {result.tolerance:g}){agreement}.")
 
 
 if __name__ == "__main__":
