@@ -233,27 +233,64 @@ OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "nadam")
 SCHEDULES = ("constant", "step", "cosine", "plateau", "exponential")
 
 
+@dataclasses.dataclass(frozen=True)
+class Schedule:
+    """A learning-rate schedule as a training run needs it: the optimiser's `learning_rate` (a
+    float or a per-step `LearningRateSchedule`) and the callbacks the schedule acts through (a
+    `PlateauLR` for "plateau"), to pass to the fit that trains with that optimiser."""
+
+    learning_rate: Any
+    callbacks: tuple = ()
+
+
+class PlateauLR(keras.callbacks.ReduceLROnPlateau):
+    """Keras' `ReduceLROnPlateau` (every sub-optimiser of a `MultiOptimizer` too) that falls
+    back from `val_loss` to the training `loss` in runs without validation data, instead of
+    warning every epoch and never reducing."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self.monitor not in logs and self.monitor.startswith("val_") \
+                and self.monitor[4:] in logs:
+            self.monitor = self.monitor[4:]
+            self.monitor_op = None   # re-derived from the new name
+        super().on_epoch_end(epoch, logs)
+
+
 def make_schedule(schedule: str, lr: float, *, epochs: int, steps_per_epoch: int,
                   step_epochs=(1 / 3, 2 / 3), decay_rate: float = 0.1,
-                  decay_epochs: float = 1.0, warmup_epochs: float = 0.0):
-    """A learning rate or `LearningRateSchedule` (per step). "plateau" returns the float (the
-    caller adds `keras.callbacks.ReduceLROnPlateau`)."""
+                  decay_epochs: float = 1.0, warmup_epochs: float = 0.0,
+                  plateau_patience: int = 2, verbose: int = 1) -> Schedule:
+    """The learning rate of `schedule` and the callbacks it needs, made together.
+
+    "constant", "step", "cosine" and "exponential" are per-step `LearningRateSchedule`s (or the
+    float) with no callbacks; "plateau" starts at `lr` and multiplies it by `decay_rate` each
+    time the validation loss (the training loss without validation data) has not improved for
+    `plateau_patience` epochs (AlexNet's and VGG's "divided by 10 when the validation error
+    stopped improving"). The callbacks are new objects on every call: give them to the fit of
+    the optimiser made from this `learning_rate`."""
     if schedule not in SCHEDULES:
         raise ValueError(f"Unknown schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}.")
     total = max(1, epochs * steps_per_epoch)
     warmup = int(warmup_epochs * steps_per_epoch)
-    if schedule in ("constant", "plateau"):
-        return lr
+    if schedule == "constant":
+        return Schedule(lr)
+    if schedule == "plateau":
+        if not 0 < decay_rate < 1:
+            raise ValueError(f"The plateau schedule multiplies the learning rate by decay_rate, "
+                             f"which must be in (0, 1); got {decay_rate}.")
+        return Schedule(lr, (PlateauLR(monitor="val_loss", factor=decay_rate,
+                                       patience=plateau_patience, verbose=verbose),))
     if schedule == "step":
         bounds = sorted({max(1, int(round(f * total))) for f in step_epochs if 0 < f < 1})
-        return keras.optimizers.schedules.PiecewiseConstantDecay(
-            bounds, [lr * decay_rate ** i for i in range(len(bounds) + 1)])
+        return Schedule(keras.optimizers.schedules.PiecewiseConstantDecay(
+            bounds, [lr * decay_rate ** i for i in range(len(bounds) + 1)]))
     if schedule == "cosine":
-        return keras.optimizers.schedules.CosineDecay(
+        return Schedule(keras.optimizers.schedules.CosineDecay(
             0.0 if warmup else lr, max(1, total - warmup), warmup_target=lr if warmup else None,
-            warmup_steps=warmup)
-    return keras.optimizers.schedules.ExponentialDecay(
-        lr, max(1, int(decay_epochs * steps_per_epoch)), decay_rate, staircase=True)
+            warmup_steps=warmup))
+    return Schedule(keras.optimizers.schedules.ExponentialDecay(
+        lr, max(1, int(decay_epochs * steps_per_epoch)), decay_rate, staircase=True))
 
 
 def make_optimizer(name: str, learning_rate, *, weight_decay: float = 0.0, momentum: float = 0.9):

@@ -93,11 +93,20 @@ def test_atomic_checkpoint_and_results(tmp_path):
 
 def test_schedules_and_optimizers():
     step = training.make_schedule("step", 0.1, epochs=9, steps_per_epoch=10)
+    assert step.callbacks == ()
+    step = step.learning_rate
     assert [float(step(s)) for s in (0, 29, 31, 61, 89)] == pytest.approx(
         [0.1, 0.1, 0.01, 0.001, 0.001])
-    cos = training.make_schedule("cosine", 0.1, epochs=2, steps_per_epoch=5)
+    cos = training.make_schedule("cosine", 0.1, epochs=2, steps_per_epoch=5).learning_rate
     assert float(cos(0)) == pytest.approx(0.1) and float(cos(10)) == pytest.approx(0.0, abs=1e-6)
-    assert training.make_schedule("plateau", 0.1, epochs=2, steps_per_epoch=5) == 0.1
+    plateau = training.make_schedule("plateau", 0.1, epochs=2, steps_per_epoch=5)
+    assert plateau.learning_rate == 0.1
+    [callback] = plateau.callbacks
+    assert isinstance(callback, keras.callbacks.ReduceLROnPlateau) and callback.factor == 0.1
+    again = training.make_schedule("plateau", 0.1, epochs=2, steps_per_epoch=5)
+    assert again.callbacks[0] is not callback   # fresh state for every run
+    with pytest.raises(ValueError, match="decay_rate"):
+        training.make_schedule("plateau", 0.1, epochs=2, steps_per_epoch=5, decay_rate=1.0)
     assert training.scaled_lr(training.PRESETS["resnet"], 512) == pytest.approx(0.2)
     opt = training.make_optimizer("rmsprop", 0.01, weight_decay=1e-5)
     assert isinstance(opt, keras.optimizers.RMSprop) and opt.weight_decay == 1e-5
@@ -105,6 +114,21 @@ def test_schedules_and_optimizers():
         training.make_optimizer("sgdd", 0.1)
     with pytest.raises(ValueError, match="Unknown schedule"):
         training.make_schedule("linear", 0.1, epochs=1, steps_per_epoch=1)
+
+
+def test_plateau_without_validation_data_watches_the_training_loss():
+    """lr 0.5 on a quadratic the model cannot fit: the loss stops improving, and with no
+    validation data the schedule falls back to the training loss (Keras' own callback would
+    warn every epoch and never reduce)."""
+    x = np.linspace(-1, 1, 64, dtype="float32")[:, None]
+    data = tf.data.Dataset.from_tensor_slices((x, x ** 2 * 50)).batch(16)
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    schedule = training.make_schedule("plateau", 0.5, epochs=6, steps_per_epoch=4,
+                                      plateau_patience=1, verbose=0)
+    model.compile(optimizer=keras.optimizers.SGD(schedule.learning_rate), loss="mse")
+    history = training.fit(model, data, epochs=6, callbacks=list(schedule.callbacks), verbose=0)
+    rates = history.history["learning_rate"]
+    assert rates[0] == pytest.approx(0.5) and min(rates) <= 0.05 + 1e-7, rates
 
 
 def test_strategy_names_and_errors(monkeypatch):

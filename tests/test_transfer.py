@@ -272,6 +272,22 @@ def test_finetune_tool_end_to_end(tmp_path):
     assert metrics["linear_probe"][0]["tap"] == probe[0]["features"]
 
 
+def test_finetune_tool_plateau_preset_lowers_the_learning_rate(tmp_path):
+    """AlexNet's recipe ("divided by 10 when the validation error stopped improving") through
+    tools.finetune: at lr 20 the loss climbs every epoch, so after 2 epochs without improvement
+    the rate is divided by 10 (before #16 it stayed constant in every tool but tools.train)."""
+    run_dir = tmp_path / "run"
+    proc = run_tool("tools.finetune", "--backbone", "lenet5", "--weights", "none",
+                    "--preset", "alexnet", "--lr", "20", "--recipe", "none", "--epochs", "4",
+                    "--steps_per_epoch", "3", "--nobaseline", "--noscratch", "--few_shot", "",
+                    "--model_dir", str(run_dir))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    metrics = json.load(open(run_dir / "metrics.json"))
+    assert metrics["settings"]["schedule"] == "plateau"
+    assert metrics["history"]["learning_rate"] == pytest.approx([20.0, 20.0, 20.0, 2.0])
+    assert "reducing learning rate to 2.0" in proc.stdout
+
+
 def test_finetune_tool_imagenet_offline_fails_fast_with_how_to(tmp_path):
     start = time.time()
     proc = run_tool("tools.finetune", "--backbone", "resnet50", "--weights", "imagenet",

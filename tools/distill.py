@@ -221,6 +221,7 @@ class Run:
         from pipelines import transforms as T
 
         self.strategy, self.seed, self.settings = strategy, seed, dict(settings)
+        self.schedule_callbacks = []   # of the last optimiser made, for the next fit
         classes = [int(c) for c in FLAGS.classes] if FLAGS.classes else None
         load = dict(data_dir=FLAGS.data_dir, classes=classes, seed=seed, on_error=FLAGS.on_error)
         train_raw, info = sources.load(FLAGS.dataset, FLAGS.train_split, shuffle_files=False,
@@ -267,8 +268,10 @@ class Run:
         return training.steps_for(self.num_train, FLAGS.batch_size, drop_remainder=augmented)
 
     def optimizer(self, epochs, augmented=False):
+        """The optimiser of the next `fit` (which also gets the callbacks of its schedule)."""
         self.settings["steps_per_epoch"] = self.steps(augmented)
-        return shared.make_optimizer(self.settings, epochs)
+        optimizer, self.schedule_callbacks = shared.make_optimizer(self.settings, epochs)
+        return optimizer
 
     def transfer(self, logits=None, exclude=()):
         """The student's training batches (the same for alone and distilled)."""
@@ -291,9 +294,11 @@ class Run:
     def fit(self, model, data, epochs, validate=True):
         from kerasnets import training
 
+        callbacks, self.schedule_callbacks = self.schedule_callbacks, []
         history = training.fit(model, data, epochs=epochs,
                                validation_data=self.eval if validate else None,
-                               strategy=self.strategy, verbose=FLAGS.verbose)
+                               strategy=self.strategy, callbacks=callbacks,
+                               verbose=FLAGS.verbose)
         return {k: [float(v) for v in vs] for k, vs in history.history.items()}
 
 

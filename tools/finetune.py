@@ -129,12 +129,11 @@ def main(argv):
           f"schedule {schedule}; strategy {type(strategy).__name__} "
           f"x{strategy.num_replicas_in_sync}, {policy}; run directory {model_dir}")
 
-    def optimizer_for(lr, epochs, steps_per_epoch=steps):
-        return shared.make_optimizer(dict(settings, lr=lr, steps_per_epoch=steps_per_epoch),
-                                     epochs)
+    optimizer_for = shared.PhaseOptimizers(settings, steps)
 
-    def callbacks_for(phase):
-        return training.run_callbacks(os.path.join(model_dir, phase), chief=chief)
+    def callbacks_for(phase):  # the schedule's (plateau) first: the checkpoints see its change
+        return optimizer_for.callbacks() + training.run_callbacks(os.path.join(model_dir, phase),
+                                                                  chief=chief)
 
     def build(classes, path=None):
         with strategy.scope():
@@ -225,7 +224,8 @@ def main(argv):
         budget = transfer.TimeBudget(seconds["target"])
         scratch_epochs = max(FLAGS.epochs, 1000)  # the time budget ends it
         transfer.fine_tune(scratch_model, data.train, data.eval, epochs=scratch_epochs,
-                           freeze_upto=None, callbacks=lambda phase: [budget],
+                           freeze_upto=None,
+                           callbacks=lambda phase: optimizer_for.callbacks() + [budget],
                            **dict(common, cache_features=False))
         # as after pre-training: a short run leaves BN's moving averages behind the data
         transfer.recalibrate_batchnorm(scratch_model, data.train)

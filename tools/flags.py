@@ -151,16 +151,40 @@ def training_settings(FLAGS) -> dict:
 
 
 def make_optimizer(settings: dict, epochs: int):
+    """`(optimizer, callbacks)` of one training run from the settings: the optimiser over
+    `training.make_schedule`'s learning rate and the callbacks that schedule acts through
+    (`--schedule plateau`: a fresh ReduceLROnPlateau). Pass both to the same fit."""
     from kerasnets import training
 
-    lr = training.make_schedule(settings["schedule"], settings["lr"], epochs=epochs,
-                                steps_per_epoch=settings["steps_per_epoch"],
-                                step_epochs=settings["step_epochs"],
-                                decay_rate=settings["decay_rate"],
-                                decay_epochs=settings["decay_epochs"])
-    return training.make_optimizer(settings["optimizer"], lr,
-                                   weight_decay=settings["weight_decay"],
-                                   momentum=settings["momentum"])
+    schedule = training.make_schedule(settings["schedule"], settings["lr"], epochs=epochs,
+                                      steps_per_epoch=settings["steps_per_epoch"],
+                                      step_epochs=settings["step_epochs"],
+                                      decay_rate=settings["decay_rate"],
+                                      decay_epochs=settings["decay_epochs"])
+    optimizer = training.make_optimizer(settings["optimizer"], schedule.learning_rate,
+                                        weight_decay=settings["weight_decay"],
+                                        momentum=settings["momentum"])
+    return optimizer, list(schedule.callbacks)
+
+
+class PhaseOptimizers:
+    """`make_optimizer(lr, epochs)` for `kerasnets.transfer.fine_tune`, which makes each
+    phase's optimiser just before that phase's fit, plus `callbacks()`: the callbacks the
+    schedule of the optimiser made last needs, handed out once (a discriminative optimiser makes
+    several optimisers per phase; one ReduceLROnPlateau adjusts all of them)."""
+
+    def __init__(self, settings: dict, steps_per_epoch: int):
+        self.settings, self.steps_per_epoch, self._pending = settings, steps_per_epoch, []
+
+    def __call__(self, lr: float, epochs: int, steps_per_epoch: int | None = None):
+        optimizer, self._pending = make_optimizer(
+            dict(self.settings, lr=lr, steps_per_epoch=steps_per_epoch or self.steps_per_epoch),
+            epochs)
+        return optimizer
+
+    def callbacks(self) -> list:
+        pending, self._pending = self._pending, []
+        return pending
 
 
 def data_from_flags(FLAGS, entry, **overrides):

@@ -75,12 +75,9 @@ def main(argv):
             input_shape=(data.image_size, data.image_size, data.channels))
         if FLAGS.bn_momentum:
             training.set_bn_momentum(model, FLAGS.bn_momentum)
-        model.compile(optimizer=shared.make_optimizer(settings, FLAGS.epochs),
-                      loss=data.loss, metrics=data.metrics)
-    callbacks = training.run_callbacks(model_dir, chief=S.is_chief())
-    if settings["schedule"] == "plateau":
-        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.1,
-                                                           patience=2, verbose=1))
+        optimizer, schedule_callbacks = shared.make_optimizer(settings, FLAGS.epochs)
+        model.compile(optimizer=optimizer, loss=data.loss, metrics=data.metrics)
+    callbacks = schedule_callbacks + training.run_callbacks(model_dir, chief=S.is_chief())
     start = time.time()
     training.fit(model, data.train, epochs=FLAGS.epochs, validation_data=data.eval,
                  strategy=strategy, callbacks=callbacks, steps_per_epoch=FLAGS.steps_per_epoch,

@@ -130,15 +130,15 @@ def main(argv):
             return transfer.build_classifier(entry.name, data[task].info.num_classes,
                                              input_shape=shape, dropout=FLAGS.dropout)
 
-    def optimizer_for(lr, epochs):
-        steps = FLAGS.steps_per_epoch or data["B"].steps_per_epoch or 100
-        return shared.make_optimizer(dict(settings, lr=lr, steps_per_epoch=steps), epochs)
+    optimizer_for = shared.PhaseOptimizers(
+        settings, FLAGS.steps_per_epoch or data["B"].steps_per_epoch or 100)
 
     def train(model, task, freeze_upto):
         d = data[task]
         transfer.fine_tune(model, d.train, d.eval, epochs=FLAGS.epochs, lr=settings["lr"],
                            make_optimizer=optimizer_for, loss=d.loss, metrics=d.metrics,
                            freeze_upto=freeze_upto, cache_features=cache, strategy=strategy,
+                           callbacks=lambda phase: optimizer_for.callbacks(),
                            steps_per_epoch=FLAGS.steps_per_epoch, verbose=0, seed=FLAGS.seed)
         transfer.recalibrate_batchnorm(model, d.train)
         return training.evaluate(model, d.eval, strategy=strategy, verbose=0)
