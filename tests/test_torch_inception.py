@@ -70,3 +70,14 @@ def test_nasnetalarge_counts_timm_nasnetalarge():
 def test_nasnetalarge_is_timm_nasnetalarge():
     assert_matches_torch("nasnetalarge", timm_model("nasnetalarge"), source="timm",
                          input_size=32)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant,timm_name,size", [
+    ("inception_v4", "inception_v4", 299),
+    ("inception_resnet_v2_timm", "inception_resnet_v2", 299),
+    ("legacy_xception", "legacy_xception", 299),
+    ("nasnetalarge", "nasnetalarge", 331),
+])
+def test_equal_to_timm_at_the_checkpoint_size(variant, timm_name, size):
+    assert_matches_torch(variant, timm_model(timm_name), source="timm", input_size=size)
