@@ -84,6 +84,13 @@ def randomize_torch_batchnorm(torch_model, input_size: int, *, seed: int = 0,
             m.running_var.mul_(uniform(m.running_var, 0.7, 1.3))
 
 
+class Differences(dict):
+    """`{tap: relative difference}`; `.noise` holds, where it was measured, torch's own float32
+    error per tap (float32 torch vs the same model in float64)."""
+
+    noise: dict
+
+
 def _relative(a, b) -> float:
     scale = float(np.max(np.abs(b)))
     return float(np.max(np.abs(a - b))) / max(scale, 1e-12)
@@ -91,13 +98,19 @@ def _relative(a, b) -> float:
 
 def compare_with_torch(variant: str, torch_model, *, source: str, input_size: int,
                        taps=True, seed: int = 0, batch: int = 2, randomize: bool = True,
-                       mapping=None, model=None) -> dict[str, float]:
+                       mapping=None, model=None, noise_above: float | None = None,
+                       ) -> dict[str, float]:
     """Relative differences `{"logits": r, "stage2_out": r, ...}` between `variant` (weights
     converted from `torch_model`) and `torch_model` on one random batch; `r = max|keras - torch|
     / max|torch|`. `taps`: True (every tap of the variant's mapping), False (none) or a dict
     keras tap -> torch module path. `model`: an already built Keras model (logits) to use instead
     of `create_model(variant)`, e.g. a shallow build of the variant's spec that proves its layout
-    and mapping cheaply against an equally shallow torch model."""
+    and mapping cheaply against an equally shallow torch model.
+
+    Random deep networks amplify rounding: torch itself, in float32, can differ from the same
+    model in float64 by more than 1e-4 in the last stages of a 100-layer ResNet. When a
+    difference exceeds `noise_above`, that float32 error is measured (`result.noise`, same keys)
+    so the caller can tell rounding from a wrong conversion (which is off by 1e-2 to 1)."""
     import torch
 
     from kerasnets.weights import pretrained
@@ -133,6 +146,7 @@ def compare_with_torch(variant: str, torch_model, *, source: str, input_size: in
     finally:
         for h in hooks:
             h.remove()
+    captured32 = dict(captured)
 
     import keras
 
@@ -147,7 +161,7 @@ def compare_with_torch(variant: str, torch_model, *, source: str, input_size: in
         f"{variant}: torch logits are near-uniform (std across classes {spread:.3g}); the test "
         f"would not see a difference")
 
-    result = {}
+    result = Differences()
     for tap, got in zip(taps, outputs[:-1]):
         assert got.shape == captured[tap].shape, (
             f"{variant}: tap {tap} has shape {got.shape}, torch {taps[tap]} gives "
@@ -156,22 +170,58 @@ def compare_with_torch(variant: str, torch_model, *, source: str, input_size: in
     assert outputs[-1].shape == expected.shape, (
         f"{variant}: logits shape {outputs[-1].shape} vs torch {expected.shape}")
     result["logits"] = _relative(outputs[-1], expected)
+    result.noise = {}
+    if noise_above is not None and max(result.values()) > noise_above:
+        result.noise = _float32_noise(torch_model, x, taps, captured32, expected)
     return result
+
+
+def _float32_noise(torch_model, x, taps, captured32, expected32) -> dict[str, float]:
+    """Relative difference between the float32 torch outputs and those of a float64 copy."""
+    import copy
+
+    import torch
+
+    reference = copy.deepcopy(torch_model).double().eval()
+    modules = dict(reference.named_modules())
+    captured, hooks = {}, []
+    for tap, path in taps.items():
+        def hook(module, args, output, tap=tap):
+            captured[tap] = output.detach().cpu().clone().numpy().transpose(0, 2, 3, 1)
+        hooks.append(modules[path].register_forward_hook(hook))
+    try:
+        with torch.no_grad():
+            exact = reference(torch.from_numpy(x).double()).cpu().numpy()
+    finally:
+        for h in hooks:
+            h.remove()
+    noise = {tap: _relative(captured32[tap], captured[tap]) for tap in taps}
+    noise["logits"] = _relative(expected32, exact)
+    return noise
+
+
+NOISE_FACTOR = 8  # Keras vs torch (both float32) may differ by a few times torch's own error
 
 
 def assert_matches_torch(variant: str, torch_model, *, source: str, input_size: int, taps=True,
                          rtol: float = 1e-4, seed: int = 0, mapping=None,
                          model=None) -> dict[str, float]:
-    """`compare_with_torch`, asserting every relative difference <= rtol and that at least one
-    tap was compared when `taps` is not False; returns the differences (for reports)."""
+    """`compare_with_torch`, asserting that at least one tap was compared when `taps` is not
+    False and that every relative difference is <= rtol, or, where torch's own float32 rounding
+    is larger (deep random networks, see `compare_with_torch`), <= NOISE_FACTOR times that
+    rounding; returns the differences (for reports; `.noise` where it was measured)."""
     diffs = compare_with_torch(variant, torch_model, source=source, input_size=input_size,
-                               taps=taps, seed=seed, mapping=mapping, model=model)
+                               taps=taps, seed=seed, mapping=mapping, model=model,
+                               noise_above=rtol)
     if taps is not False:
         assert len(diffs) > 1, f"{variant}: no stage tap was compared (mapping has no taps)"
-    worst = max(diffs, key=diffs.get)
-    assert diffs[worst] <= rtol, (
+    allowed = {k: max(rtol, NOISE_FACTOR * diffs.noise.get(k, 0.0)) for k in diffs}
+    worst = max(diffs, key=lambda k: diffs[k] / allowed[k])
+    assert diffs[worst] <= allowed[worst], (
         f"{variant} vs {source}: {worst} differs by {diffs[worst]:.3g} of the largest torch value "
-        f"(rtol {rtol}); all: {', '.join(f'{k}={v:.2g}' for k, v in diffs.items())}")
+        f"(allowed {allowed[worst]:.3g}: rtol {rtol}, torch's own float32 error "
+        f"{diffs.noise.get(worst, 0.0):.2g}); all: "
+        f"{', '.join(f'{k}={v:.2g}' for k, v in diffs.items())}")
     return diffs
 
 
