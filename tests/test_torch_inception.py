@@ -72,6 +72,24 @@ def test_nasnetalarge_is_timm_nasnetalarge():
                          input_size=32)
 
 
+
+@pytest.mark.parametrize("variant,timm_name", [
+    ("inception_v4", "inception_v4"), ("inception_resnet_v2_timm", "inception_resnet_v2"),
+    ("legacy_xception", "legacy_xception"), ("nasnetalarge", "nasnetalarge")])
+def test_registered_checkpoint_is_the_installed_timm_default(variant, timm_name):
+    """The registered name, tag and address are the installed timm's default pretrained
+    checkpoint's, and the variant takes its [-1, 1] input (timm's mean = std = 0.5)."""
+    weights = pretrained.torch_weights(variant)[0]
+    cfg = timm.models.get_pretrained_cfg(timm_name)
+    assert weights.model == f"{timm_name}.{cfg.tag}"
+    hub = cfg.hf_hub_id and f"https://huggingface.co/{cfg.hf_hub_id.rstrip('/')}"
+    if hub and hub.endswith("/timm"):
+        hub += f"/{weights.model}"
+    assert weights.url == (f"{hub}/resolve/main/model.safetensors" if hub else cfg.url)
+    assert tuple(cfg.mean) == tuple(cfg.std) == (0.5, 0.5, 0.5)
+    assert weights.preprocessing == kerasnets.get_entry(variant).preprocessing == "tf"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("variant,timm_name,size", [
     ("inception_v4", "inception_v4", 299),
