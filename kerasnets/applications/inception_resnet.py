@@ -41,7 +41,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import numbers
-import re
 
 from keras import layers
 
