@@ -22,7 +22,8 @@ import numpy as np
 
 from kerasnets.benchmark import interleaved_times  # the one interleaved timing loop
 
-RUNTIMES = ("keras", "saved_model", "tflite", "onnx")
+RUNTIMES = ("keras", "saved_model", "tflite", "onnx", "tflite_int8", "onnx_int8")
+DEFAULT_RUNTIMES = ("keras", "saved_model", "tflite", "onnx")
 
 
 def keras_predictor(model) -> Callable[[np.ndarray], np.ndarray]:
@@ -60,14 +61,26 @@ def _size_mb(path) -> float:
                for f in files) / 2**20
 
 
-def serving_benchmark(model, workdir, *, runtimes: Sequence[str] = RUNTIMES,
+def _predict_all(predict, images, batch_size: int = 32) -> np.ndarray:
+    return np.concatenate([np.asarray(predict(images[i:i + batch_size]))
+                           for i in range(0, len(images), batch_size)])
+
+
+def serving_benchmark(model, workdir, *, runtimes: Sequence[str] = DEFAULT_RUNTIMES,
                       preprocessing: str | None = None, batch_sizes: Sequence[int] = (1, 32),
                       steps: int = 20, warmup: int = 3, threads: int | None = None,
+                      calibration_data=None, check_data=None,
                       log: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
     """Export `model` to every runtime of `runtimes` but keras (under `workdir`, verified),
     reload, and measure them interleaved with the Keras model. One row per runtime: `runtime`,
     `size_mb` (artifact), the `measure_serving` figures and `b{b}_speedup` (Keras' median time
-    over the runtime's; > 1: faster than Keras)."""
+    over the runtime's; > 1: faster than Keras).
+
+    `tflite_int8` / `onnx_int8` are the int8 exports (`kerasnets.export`, quantization="int8"),
+    calibrated on `calibration_data` (model-ready float32 images). With `check_data` (model-ready
+    images), every row also gets `top1_agreement`: the fraction of them whose top-1 class the
+    runtime shares with the float32 Keras model (the export check itself is not enforced here:
+    a benchmark reports, the export tool refuses)."""
     from kerasnets.export import export, load_export
 
     unknown = [r for r in runtimes if r not in RUNTIMES]
@@ -81,16 +94,28 @@ def serving_benchmark(model, workdir, *, runtimes: Sequence[str] = RUNTIMES,
             predictors[runtime] = keras_predictor(model)
             sizes[runtime] = None
             continue
-        result = export(model, os.path.join(workdir, runtime), format=runtime,
-                        preprocessing=preprocessing, log=log)
+        fmt, _, quantized = runtime.partition("_")
+        int8 = dict(quantization="int8", calibration_data=calibration_data,
+                    check_data=check_data, min_agreement=0.0) if quantized else {}
+        result = export(model, os.path.join(workdir, runtime), format=fmt,
+                        preprocessing=preprocessing, log=log, **int8)
         served = load_export(result.output, threads=threads)
         predictors[runtime] = served.predict
         sizes[runtime] = _size_mb(result.artifact)
+    agreement = {}
+    if check_data is not None:
+        check = np.asarray(check_data, "float32")
+        reference = _predict_all(predictors.get("keras") or keras_predictor(model), check)
+        for runtime, predict in predictors.items():
+            agreement[runtime] = float(np.mean(
+                _predict_all(predict, check).argmax(-1) == reference.argmax(-1)))
     figures = measure_serving(predictors, model.input_shape[1:], batch_sizes=batch_sizes,
                               steps=steps, warmup=warmup)
     rows = []
     for runtime in runtimes:
         row = {"runtime": runtime, "size_mb": sizes[runtime], **figures[runtime]}
+        if agreement:
+            row["top1_agreement"] = agreement[runtime]
         if "keras" in figures:
             for b in batch_sizes:
                 row[f"b{b}_speedup"] = figures["keras"][f"b{b}_ms"] / figures[runtime][f"b{b}_ms"]

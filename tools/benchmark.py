@@ -56,15 +56,26 @@ flags.DEFINE_integer("pipeline_batches", 10, "--pipeline: timed batches per reci
 flags.DEFINE_bool("serving", False, "Instead of training: serving latency (batch 1) and images/s "
                   "(larger batches) of each model in Keras against its verified SavedModel, "
                   "TFLite and ONNX exports (kerasnets.serving).")
-flags.DEFINE_list("serving_runtimes", "keras,saved_model,tflite,onnx", "--serving: runtimes.")
+flags.DEFINE_list("serving_runtimes", "keras,saved_model,tflite,onnx", "--serving: runtimes "
+                  "(keras, saved_model, tflite, onnx, tflite_int8, onnx_int8).")
+flags.DEFINE_string("weights", None, "--serving: weights of each model ('imagenet' or a file); "
+                    "default: freshly initialised.")
+flags.DEFINE_string("calibration_dataset", "digits", "--serving: images the int8 runtimes are "
+                    "calibrated on and every runtime's top-1 agreement with Keras is measured on "
+                    "(pipelines.calibration: digits, a TFDS name, an image folder, TFRecords).")
+flags.DEFINE_string("calibration_split", "train", "--serving: split to calibrate on.")
+flags.DEFINE_string("check_split", "test", "--serving: split to measure agreement on.")
+flags.DEFINE_integer("calibration_images", 200, "--serving: int8 calibration images.")
+flags.DEFINE_integer("check_images", 200, "--serving: images for top1_agreement (measured when "
+                     "an int8 runtime is asked for or this flag is given).")
 flags.DEFINE_list("serving_batches", "1,32", "--serving: batch sizes.")
 flags.DEFINE_string("output", "docs/results/benchmark.csv", "CSV path; a .md table is written "
                     "beside it.")
 FLAGS = flags.FLAGS
 
 COLUMNS = ["model", "family", "input", "batch", "precision", "jit_compile", "params", "gmacs",
-           "infer_img_s", "train_img_s", "mfu", "infer_mfu", "keras_model", "keras_infer_img_s",
-           "keras_train_img_s", "infer_ratio", "train_ratio"]
+           "infer_img_s", "train_img_s", "mfu", "infer_mfu", "peak_gflops", "keras_model",
+           "keras_infer_img_s", "keras_train_img_s", "infer_ratio", "train_ratio"]
 
 
 def _fmt(value):
@@ -157,17 +168,29 @@ def serving(output):
     for i, name in enumerate(names):
         entry, shape = _entry_and_shape(name)
         size = shape[0]
-        model = kerasnets.create_model(name, input_shape=shape)
+        model = kerasnets.create_model(name, input_shape=shape, weights=FLAGS.weights)
+        data = {}
+        if any(r.endswith("_int8") for r in FLAGS.serving_runtimes) or \
+                FLAGS["check_images"].present:
+            from pipelines import calibration
+
+            common = dict(size=size, channels=shape[2], preprocessing=entry.preprocessing)
+            data = dict(calibration_data=calibration.images(
+                FLAGS.calibration_dataset, FLAGS.calibration_split, FLAGS.calibration_images,
+                **common), check_data=calibration.images(
+                FLAGS.calibration_dataset, FLAGS.check_split, FLAGS.check_images, **common))
         with tempfile.TemporaryDirectory() as workdir:
             rows += [{"model": name, "input": size, **row} for row in serving_benchmark(
                 model, workdir, runtimes=FLAGS.serving_runtimes, batch_sizes=batches,
                 preprocessing=entry.preprocessing, steps=FLAGS.steps, warmup=FLAGS.warmup,
-                threads=threads, log=None)]
+                threads=threads, log=None, **data)]
         del model
         keras.backend.clear_session(free_memory=True)
         progress.update(i + 1)
     columns = ["model", "input", "runtime", "size_mb"] + [
         f"b{b}_{k}" for b in batches for k in ("ms", "img_s", "speedup")]
+    if any("top1_agreement" in row for row in rows):
+        columns.append("top1_agreement")
     header = (f"Serving: TensorFlow {tf.__version__}, Keras {keras.__version__}, "
               f"{platform.machine()} with {os.cpu_count()} CPUs; numpy in, numpy out: keras = "
               f"tf.function over the model, saved_model = its serving_default signature after "
@@ -175,7 +198,14 @@ def serving(output):
               f"onnx = onnxruntime (CPU provider); every export verified after reload. Median "
               f"of {FLAGS.steps} interleaved calls after {FLAGS.warmup} warm-up; b1_ms = "
               f"latency at batch 1, b{batches[-1]}_img_s = images/s at batch {batches[-1]}; "
-              f"speedup = Keras' time / the runtime's (> 1: faster than Keras).")
+              f"speedup = Keras' time / the runtime's (> 1: faster than Keras). "
+              f"Weights: {FLAGS.weights or 'freshly initialised'}."
+              + (f" *_int8 = full-integer TFLite / onnxruntime static QDQ int8, calibrated on "
+                 f"{FLAGS.calibration_images} {FLAGS.calibration_split} images of "
+                 f"{FLAGS.calibration_dataset}; top1_agreement = share of "
+                 f"{FLAGS.check_images} {FLAGS.check_split} images whose top-1 class the "
+                 f"runtime shares with the float32 Keras model."
+                 if "top1_agreement" in columns else ""))
     if not FLAGS["output"].present:
         output = f"docs/results/serving_{FLAGS.input_size or 'default'}px.csv"
     _write_tables(rows, columns, header, output)
@@ -249,6 +279,7 @@ def main(argv):
             peak = peaks[COMPUTE_DTYPE[choice.precision]] = matmul_gflops(
                 COMPUTE_DTYPE[choice.precision], n=FLAGS.peak_size)
         if peak:
+            row["peak_gflops"] = peak
             row["infer_mfu"] = mfu(ours["infer_img_s"], ours["flops"], peak, train=False)
             if FLAGS.train:
                 row["mfu"] = mfu(ours["train_img_s"], ours["flops"], peak, train=True)

@@ -144,33 +144,6 @@ def read_class_names(path):
     return names
 
 
-def pipeline_images(split: str, count: int, *, size: int, channels: int, input_dtype: str,
-                    preprocessing: str | None):
-    """`count` images of `split` of --calibration_dataset as the export takes them (uint8
-    pixels, or model-ready float32), through the evaluation pipeline."""
-    import numpy as np
-
-    from pipelines import sources, transforms
-
-    raw, _ = sources.load(FLAGS.calibration_dataset, split, data_dir=FLAGS.data_dir)
-    recipe = FLAGS.calibration_recipe or ("none" if FLAGS.calibration_dataset == "digits"
-                                          else "inception")
-    # "raw" keeps pixels in [0, 255]; normalisation follows the export's input.
-    ds = transforms.make_dataset(raw.take(count), training=False, batch_size=64,
-                                 image_size=size, recipe=recipe, preprocessing="raw",
-                                 channels=channels)
-    pixels = np.concatenate([x.numpy() for x, _ in ds])[:count]
-    if len(pixels) < count:
-        raise ValueError(f"--calibration_dataset {FLAGS.calibration_dataset} split {split!r} "
-                         f"holds {len(pixels)} images; {count} are asked for.")
-    if input_dtype == "uint8":
-        return np.clip(np.round(pixels), 0, 255).astype("uint8")
-    if preprocessing is None:
-        raise ValueError("int8 calibration of float32 inputs needs the model's normalisation: "
-                         "pass --preprocessing (or --model naming its registry entry).")
-    return transforms.normalize(pixels, preprocessing).numpy()
-
-
 def main(argv):
     del argv
     from kerasnets.export import MIN_CALIBRATION, export
@@ -182,12 +155,17 @@ def main(argv):
         if FLAGS.calibration_images < MIN_CALIBRATION or FLAGS.check_images < 1:
             raise ValueError(f"--calibration_images must be at least {MIN_CALIBRATION} and "
                              f"--check_images at least 1.")
+        from pipelines import calibration
+
         size, _, channels = model.input_shape[1:]
         common = dict(size=size, channels=channels, input_dtype=FLAGS.dtype,
-                      preprocessing=preprocessing)
-        int8 = dict(calibration_data=pipeline_images(FLAGS.calibration_split,
-                                                     FLAGS.calibration_images, **common),
-                    check_data=pipeline_images(FLAGS.check_split, FLAGS.check_images, **common),
+                      preprocessing=preprocessing, recipe=FLAGS.calibration_recipe,
+                      data_dir=FLAGS.data_dir)
+        int8 = dict(calibration_data=calibration.images(
+                        FLAGS.calibration_dataset, FLAGS.calibration_split,
+                        FLAGS.calibration_images, **common),
+                    check_data=calibration.images(FLAGS.calibration_dataset, FLAGS.check_split,
+                                                  FLAGS.check_images, **common),
                     min_agreement=FLAGS.min_agreement)
         print(f"int8: calibrating on {FLAGS.calibration_images} {FLAGS.calibration_split} images "
               f"of {FLAGS.calibration_dataset}, checking top-1 agreement on "

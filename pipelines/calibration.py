@@ -1,0 +1,44 @@
+"""Real images for int8 calibration and agreement checks, drawn through the evaluation pipeline.
+
+`kerasnets.export` takes calibration and check images as arrays (kerasnets never imports
+`pipelines`); `tools.export --quantization int8` and `tools.benchmark --serving` get them here:
+any source `pipelines.sources.load` reads (the built-in digits, a TFDS name, an image folder,
+TFRecords), converted to the model's channels, resized or centre-cropped by a recipe's
+evaluation geometry, and returned as the export takes them: uint8 pixels, or model-ready
+float32 normalised by the registry's preprocessing mode.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def images(dataset: str, split: str, count: int, *, size: int, channels: int,
+           input_dtype: str = "float32", preprocessing: str | None = None,
+           recipe: str | None = None, data_dir: str | None = None) -> np.ndarray:
+    """The first `count` images of `split` of `dataset` as an array (count, size, size,
+    channels): uint8 pixels for `input_dtype="uint8"`, else float32 normalised by
+    `preprocessing`. `recipe` picks the evaluation geometry (default: "none", a square resize,
+    for digits; "inception", a 0.875 centre crop, otherwise). Raises ValueError when the split
+    holds fewer images."""
+    from pipelines import sources, transforms
+
+    if count < 1:
+        raise ValueError(f"count must be >= 1, got {count}.")
+    if input_dtype != "uint8" and preprocessing is None:
+        raise ValueError("float32 calibration images need the model's normalisation: pass "
+                         "preprocessing (the registry entry's mode).")
+    raw, _ = sources.load(dataset, split, data_dir=data_dir)
+    recipe = recipe or ("none" if dataset == "digits" else "inception")
+    # "raw" keeps pixels in [0, 255]; the normalisation follows the export's input below.
+    ds = transforms.make_dataset(raw.take(count), training=False, batch_size=64,
+                                 image_size=size, recipe=recipe, preprocessing="raw",
+                                 channels=channels)
+    batches = [x.numpy() for x, _ in ds]
+    pixels = np.concatenate(batches)[:count] if batches else np.zeros((0, size, size, channels))
+    if len(pixels) < count:
+        raise ValueError(f"{dataset} split {split!r} holds {len(pixels)} image(s); {count} are "
+                         f"asked for.")
+    if input_dtype == "uint8":
+        return np.clip(np.round(pixels), 0, 255).astype("uint8")
+    return transforms.normalize(pixels, preprocessing).numpy()
