@@ -8,7 +8,8 @@ other mapped variant under `-m slow`."""
 import numpy as np
 import pytest
 
-from torch_equivalence import assert_matches_torch, importorskip, torch_param_count
+from torch_equivalence import (assert_matches_torch, importorskip, randomize_torch_batchnorm,
+                               source_model, torch_param_count)
 
 torch, torchvision, timm = importorskip("torch", "torchvision", "timm")
 
@@ -84,17 +85,26 @@ SHALLOW = ["resnext50_32x4d", "seresnet50", "seresnet50_timm", "senet154_timm",
 STRIDED_CONV = {"seresnet50": "1", "seresnet50_timm": "2"}
 
 
-def source_model(variant):
-    """(source, torch model) of the variant's first registered checkpoint."""
-    weights = pretrained.torch_weights(variant)[0]
-    name = weights.model.split(".")[0]
-    return weights.source, (tv(name) if weights.source == "torchvision" else tm(name))
+def randomize(torch_model, input_size=64, damping=0.3):
+    """`randomize_torch_batchnorm`, then the last BN of every residual branch scaled by
+    `damping`: at full BN scale a random 100+-layer ResNet is chaotic (torch's own float32 output
+    differs from float64 by up to 0.4 in SE-ResNet-152's last stage), damped it is not (1e-6),
+    and the BNs stay far from the identity."""
+    randomize_torch_batchnorm(torch_model, input_size)
+    with torch.no_grad():
+        for s in range(1, 5):
+            for block in getattr(torch_model, f"layer{s}"):
+                last = getattr(block, "bn3", None) or block.bn2
+                last.weight.mul_(damping)
+                last.bias.mul_(damping)
+    return torch_model
 
 
 def check(variant, input_size):
     source, model = source_model(variant)
     assert torch_param_count(model) == kerasnets.get_entry(variant).params
-    return assert_matches_torch(variant, model, source=source, input_size=input_size)
+    return assert_matches_torch(variant, randomize(model, input_size), source=source,
+                                input_size=input_size, randomize=False)
 
 
 def test_every_mapped_variant_is_listed():
@@ -121,7 +131,8 @@ def test_layout_matches_torch_one_block_per_stage(variant):
         strided = {i: (2, 2) if i == STRIDED_CONV[variant] else (1, 1) for i in "12"}
         assert {i: getattr(torch_model.layer2[0], f"conv{i}").stride for i in "12"} == strided
         assert {i: model.get_layer(f"stage2_block1_{i}_conv").strides for i in "12"} == strided
-    assert_matches_torch(variant, torch_model, source=source, input_size=64, model=model)
+    assert_matches_torch(variant, randomize(torch_model), source=source, input_size=64,
+                         model=model, randomize=False)
 
 
 @pytest.mark.slow
