@@ -354,9 +354,14 @@ def test_tool_trains_an_ensemble_teacher_and_compares_the_students(tmp_path):
     metrics = json.loads((run_dir / "metrics.json").read_text())
     seed = metrics["seeds"][0]
     assert seed["test_examples"] == 359 and len(seed["teachers_errors"]) == 2
+    # Far better than chance (10 classes: ~323 errors of 359). Measured: teacher 60 (its two
+    # members 74, 43), alone 46, distilled 75.
     for key in ("teacher_errors", "alone_errors", "distilled_errors"):
-        assert 0 <= seed[key] < 359 * 0.9, (key, seed)   # far better than chance
-    assert 0 <= seed["omit"]["class_accuracy_before"] <= seed["omit"]["class_accuracy_after"] <= 1
+        assert seed[key] < 359 * 0.35, (key, seed)
+    # Hinton et al. sec. 3: a student that never saw a 3 still recognises most 3s from the soft
+    # targets alone (measured 0.86 before the bias shift); the shift never lowers it.
+    omit = seed["omit"]
+    assert 0.5 < omit["class_accuracy_before"] <= omit["class_accuracy_after"] <= 1, omit
     assert metrics["cached_teacher"] and (run_dir / "teacher_logits_seed0.npz").exists()
     table = (tmp_path / "table.md").read_text()
     for row in ("teacher: mlp_1200 x2 (probabilities ensemble)", "student alone: mlp_800",

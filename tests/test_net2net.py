@@ -401,7 +401,7 @@ def test_tool_grows_saves_and_compares_with_scratch(tmp_path):
     out, models = tmp_path / "n2n.csv", tmp_path / "models"
     run_tool("--model", "lenet5", "--model_options", "activation=relu,output=dense",
              "--dataset", "digits", "--image_size", "32", "--steps_per_epoch", "3",
-             "--batch_size", "32", "--lr", "0.01", "--schedule", "train:1,wider:stem_conv:2x,"
+             "--batch_size", "32", "--lr", "0.1", "--schedule", "train:1,wider:stem_conv:2x,"
              "deeper:fc1_relu,train:1", "--output", str(out), "--model_dir", str(models))
     rows = list(csv.DictReader(open(out)))
     assert [r["epoch"] for r in rows] == ["0", "1", "2"]
@@ -414,9 +414,14 @@ def test_tool_grows_saves_and_compares_with_scratch(tmp_path):
     assert "fc1_relu_deeper1_dense" in [la.name for la in final.layers]
     assert sorted(p.name for p in models.iterdir()) == [
         "final.keras", "step02_wider_stem_conv.keras", "step03_deeper_fc1_relu.keras"]
-    for r in rows:
-        assert 0.0 <= float(r["grown_val_accuracy"]) <= 1.0
-        assert 0.0 <= float(r["scratch_val_accuracy"]) <= 1.0
+    # Both networks learn (10 classes, chance 0.1) and growing does not undo training: the
+    # grown model's validation loss keeps falling across the growth. Measured: grown val
+    # accuracy 0.10 -> 0.26 -> 0.55 (loss 2.30 -> 2.19 -> 1.72); scratch 0.08 -> 0.22
+    # (loss 2.305 -> 2.238).
+    grown_loss = [float(r["grown_val_loss"]) for r in rows]
+    assert grown_loss[0] > grown_loss[1] > grown_loss[2], grown_loss
+    assert float(rows[2]["grown_val_accuracy"]) > 0.35, rows[2]
+    assert float(rows[2]["scratch_val_loss"]) < float(rows[0]["scratch_val_loss"]) - 0.03
     assert "| 1 | 60850 |" in (tmp_path / "n2n.md").read_text()
     for png in ("n2n.png", "n2n_grown.png"):
         assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

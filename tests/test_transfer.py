@@ -160,12 +160,25 @@ def test_cached_features_train_the_same_head():
     np.testing.assert_allclose(tail(features[:8]), model(x, training=False), rtol=1e-5,
                                atol=1e-6)
     before = _snapshot(model, ["predictions", "stage3_block1_conv", "stage1_block1_conv"])
-    result = transfer.fine_tune(model, data, data, epochs=1, lr=0.05, freeze_upto=2,
+    labels = np.concatenate([y for _, y in data])
+
+    def loss_of(probabilities):
+        return float(np.mean(keras.losses.sparse_categorical_crossentropy(labels, probabilities)))
+
+    initial_loss = loss_of(model.predict(data, verbose=0))
+    result = transfer.fine_tune(model, data, data, epochs=5, lr=0.2, freeze_upto=2,
                                 make_optimizer=lambda lr, e: keras.optimizers.SGD(lr),
                                 loss="sparse_categorical_crossentropy", cache_features=True,
                                 verbose=0)
     assert result.cached_features
-    assert training.evaluate(model, data, verbose=0)["accuracy"] >= 0   # compiled for use
+    # The full model is compiled for use (the loss and metrics it was trained with) and scores
+    # what its own layers, trained through the tail, now predict: a lower loss than before.
+    logs = training.evaluate(model, data, verbose=0)
+    probabilities = model.predict(data, verbose=0)
+    assert logs["accuracy"] == pytest.approx(np.mean(probabilities.argmax(-1) == labels))
+    assert logs["loss"] == pytest.approx(loss_of(probabilities), rel=1e-4)
+    # measured: loss 1.090 -> 1.028, accuracy 0.71 (chance 1/3)
+    assert logs["loss"] < initial_loss - 0.03 and logs["accuracy"] > 0.5, (logs, initial_loss)
     # Training the tail on cached features trains the full model's own layers.
     assert _changed(before, model) == {"predictions", "stage3_block1_conv"}
 
@@ -251,14 +264,20 @@ def test_finetune_tool_end_to_end(tmp_path):
     proc = run_tool("tools.finetune", "--backbone", "lenet5", "--freeze",
                     "--unfreeze_at_epoch", "1", "--unfreeze_from_stage", "2", "--epochs", "2",
                     "--pretrain_epochs", "1", "--steps_per_epoch", "4", "--linear_probe",
-                    "--model_dir", str(run_dir), "--output", str(tmp_path / "summary.md"))
+                    "--lr", "0.01", "--model_dir", str(run_dir),
+                    "--output", str(tmp_path / "summary.md"))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     metrics = json.load(open(run_dir / "metrics.json"))
     assert metrics["weights"] == "pretrain" and metrics["schedule"] == "2.B"
     assert metrics["source_classes"] == ["0", "1", "2", "3", "4"]
     assert metrics["target_classes"] == ["5", "6", "7", "8", "9"]
     assert metrics["unfrozen_at_epoch"] == 1 and len(metrics["history"]["loss"]) == 2
-    assert 0 <= metrics["target_accuracy"] <= 1 and 0 <= metrics["baseline_accuracy"] <= 1
+    # Every model of the run learns (5 classes, chance 0.2). Measured: source 0.95, target 0.69,
+    # frozen random features 0.61, scratch 0.95; few-shot (k=20) 0.91.
+    assert metrics["source_accuracy"] > 0.7
+    assert metrics["target_accuracy"] > 0.45 and metrics["baseline_accuracy"] > 0.35
+    assert metrics["scratch_same_time"]["accuracy"] > 0.7
+    assert metrics["few_shot"][-1]["shots"] == 20 and metrics["few_shot"][-1]["accuracy"] > 0.7
     for path in ("curves.png", "final.keras", "pretrain/final.weights.h5", "pretrain/best.keras",
                  "finetune/history.csv", "summary.md"):
         assert (run_dir / path).exists(), path
@@ -268,7 +287,10 @@ def test_finetune_tool_end_to_end(tmp_path):
     assert "vs frozen random features" in proc.stdout
     probe = list(csv.DictReader(open(run_dir / "probe.csv")))
     assert [r["features"] for r in probe][-1] == "backbone_out" and len(probe) >= 2
-    assert all(0 <= float(r["random backbone"]) <= 1 for r in probe)
+    # Digits are nearly linearly separable on any conv features (measured: pre-trained
+    # 0.90-0.97, random 0.88-0.96 per tap).
+    assert all(float(r["pre-trained backbone"]) > 0.75 and float(r["random backbone"]) > 0.6
+               for r in probe), probe
     assert metrics["linear_probe"][0]["tap"] == probe[0]["features"]
 
 
@@ -315,12 +337,19 @@ def test_transfer_tool_writes_table_and_plot(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     rows = list(csv.DictReader(open(tmp_path / "table.csv")))
     assert [r["n"] for r in rows] == ["1", "2"]
-    assert all(0 <= float(r[k]) <= 1 for r in rows for k in ("BnB", "BnB+", "AnB", "AnB+"))
     assert (tmp_path / "table.png").stat().st_size > 1000
     assert "| 1 |" in out.read_text()
     state = json.load(open(tmp_path / "run" / "runs.json"))
     assert set(state["runs"]) == {"baseA", "baseB"} | {f"{k} n={n}" for n in (1, 2)
                                                        for k in ("BnB", "BnB+", "AnB", "AnB+")}
+    accuracy = {k: v["accuracy"] for k, v in state["runs"].items()}
+    assert [float(r["AnB+"]) for r in rows] == pytest.approx(
+        [accuracy["AnB+ n=1"], accuracy["AnB+ n=2"]], abs=1e-4)
+    # 3 steps per network, 5 classes (chance 0.2). Measured: baseA 0.96, baseB 0.87, BnB
+    # 0.77 / 0.88, BnB+ 0.87 / 0.88, AnB+ 0.86 / 0.78. AnB (A's features frozen, a new head
+    # trained 3 steps) is left out: 0.86 at n=1 but 0.07 at n=2, 0.83 after 8 full epochs.
+    learned = ["baseA", "baseB"] + [f"{k} n={n}" for n in (1, 2) for k in ("BnB", "BnB+", "AnB+")]
+    assert all(accuracy[k] > 0.6 for k in learned), accuracy
     # Started again, it finds every network done and only rewrites the table.
     again = run_tool("tools.transfer", "--model", "lenet5", "--stages", "1,2",
                      "--epochs", "1", "--steps_per_epoch", "3", "--model_dir",
