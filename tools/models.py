@@ -4,7 +4,9 @@
     python -m tools.models --flops --output docs/models.md
 
 Columns: registry name, public builder, parameters (trainable, default classes) and their source,
-default input, paper. With --flops, multiply-adds at the default input (builds every model).
+default input, the published ImageNet checkpoints `weights="imagenet"` can load
+(`keras.applications:NAME`, `torchvision:NAME`, `timm:NAME`, `package:NAME`; the first is the one
+used), paper. With --flops, multiply-adds at the default input (builds every model).
 """
 
 from __future__ import annotations
@@ -16,6 +18,10 @@ from tools import flags as shared
 shared.define_model_selection("*")
 flags.DEFINE_bool("flops", False, "Add GMACs at the default input size (builds each model).")
 flags.DEFINE_string("output", None, "Also write the table to this Markdown file.")
+flags.DEFINE_string("readme", None, "Replace the table between README_START and README_END in "
+                    "this file (README.md) with the registry's.")
+README_START, README_END = "<!-- models table: python -m tools.models --readme README.md -->", \
+    "<!-- end of models table -->"
 FLAGS = flags.FLAGS
 
 
@@ -24,7 +30,7 @@ def table(names, with_flops=False) -> str:
 
     import kerasnets
 
-    cols = ["model", "builder", "params", "source", "input", "paper"]
+    cols = ["model", "builder", "params", "source", "input", "ImageNet weights", "paper"]
     if with_flops:
         cols.insert(3, "GMACs")
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
@@ -35,7 +41,8 @@ def table(names, with_flops=False) -> str:
                                  f"{info['arxiv']}))" if info["arxiv"] else "")
         row = {"model": f"`{name}`", "builder": f"`{info['builder'].rsplit('.', 1)[1]}`",
                "params": f"{info['params']:,}", "source": info["params_source"],
-               "input": "x".join(str(s) for s in info["input_shape"]), "paper": paper}
+               "input": "x".join(str(s) for s in info["input_shape"]),
+               "ImageNet weights": ", ".join(info["pretrained"]), "paper": paper}
         if with_flops:
             row["GMACs"] = f"{info['flops'] / 1e9:.3g}"
             progress.update(i + 1)
@@ -47,10 +54,21 @@ def main(argv):
     del argv
     text = table(shared.resolve_models(FLAGS.models), FLAGS.flops)
     print(text)
-    if FLAGS.output:
-        from kerasnets.utils import atomic_write_text
+    from kerasnets.utils import atomic_write_text
 
+    if FLAGS.output:
         atomic_write_text(FLAGS.output, text)
+    if FLAGS.readme:
+        atomic_write_text(FLAGS.readme, with_table(open(FLAGS.readme).read(), text))
+
+
+def with_table(readme: str, text: str) -> str:
+    """`readme` with the text between its models-table markers replaced by `text`."""
+    if README_START not in readme or README_END not in readme:
+        raise ValueError(f"the README has no models-table markers ({README_START} ... "
+                         f"{README_END}).")
+    head, rest = readme.split(README_START, 1)
+    return head + README_START + "\n" + text + rest[rest.index(README_END):]
 
 
 if __name__ == "__main__":
