@@ -109,17 +109,28 @@ def pipeline_throughput(ds: tf.data.Dataset, *, batches: int = 10, warmup: int =
 
 
 def model_train_throughput(model_name: str, *, image_size: int, batch_size: int, steps: int = 3,
-                           warmup: int = 1) -> dict:
-    """Training (and inference) images/s of a registry model on random data, median step."""
+                           warmup: int = 1, precision: str = "auto") -> dict:
+    """Training (and inference) images/s of a registry model on random data, median step, in
+    the precision `kerasnets.precision` chooses for it (`precision="auto"`): the pipeline must
+    keep up with the model as it will train on this machine."""
+    import keras
+
     import kerasnets
     from kerasnets.benchmark import benchmark_models
+    from kerasnets.precision import choose
 
-    channels = kerasnets.get_entry(model_name).input_shape[2]
-    (row,) = benchmark_models(
-        [lambda: kerasnets.create_model(model_name, input_shape=(image_size, image_size,
-                                                                   channels))],
-        batch_size=batch_size, steps=steps, warmup=warmup, train=True)
-    return {"model_train_img_s": row["train_img_s"], "model_infer_img_s": row["infer_img_s"]}
+    shape = (image_size, image_size, kerasnets.get_entry(model_name).input_shape[2])
+    choice = choose(precision, "false", model=model_name, input_shape=shape,
+                    batch_size=batch_size)
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_dtype_policy(choice.precision)
+    try:
+        (row,) = benchmark_models([lambda: kerasnets.create_model(model_name, input_shape=shape)],
+                                  batch_size=batch_size, steps=steps, warmup=warmup, train=True)
+    finally:
+        keras.mixed_precision.set_dtype_policy(previous)
+    return {"model_train_img_s": row["train_img_s"], "model_infer_img_s": row["infer_img_s"],
+            "model_precision": choice.precision}
 
 
 def benchmark_pipeline(data_dir=None, *, model_name: str = "resnet50",

@@ -124,8 +124,8 @@ def pipeline(output):
         batch_size=FLAGS.batch_size, batches=FLAGS.pipeline_batches, warmup=FLAGS.warmup,
         model_steps=FLAGS.steps, model_warmup=FLAGS.warmup, num_images=FLAGS.pipeline_images,
         callback=lambda i, row: progress.update(i + 1, [("img_s", row["pipeline_img_s"])]))
-    columns = ["recipe", "model", "input", "batch", "pipeline_img_s", "model_train_img_s",
-               "ratio", "images", "seconds"]
+    columns = ["recipe", "model", "input", "batch", "pipeline_img_s", "model_precision",
+               "model_train_img_s", "ratio", "images", "seconds"]
     source = FLAGS.data_dir or f"{FLAGS.pipeline_images} random JPEGs of 300-500 px"
     header = (f"Input pipeline: TensorFlow {tf.__version__}, Keras {keras.__version__}, "
               f"{platform.machine()} with {os.cpu_count()} CPUs; {source}. pipeline_img_s = "
