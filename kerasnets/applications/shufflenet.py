@@ -40,8 +40,8 @@ from kerasnets.layers import conv_bn_act
 from kerasnets.layers.shuffle import ChannelShuffle
 from kerasnets.registry import Paper
 
-__all__ = ["ShuffleNetG1", "ShuffleNetG2", "ShuffleNetG3", "ShuffleNetG4", "ShuffleNetG8",
-           "ShuffleNetG3_0_5x", "ShuffleNetG3_1_5x", "ShuffleNetG3_2x"]
+__all__ = ["ShuffleNet", "ShuffleNetG1", "ShuffleNetG2", "ShuffleNetG3", "ShuffleNetG4",
+           "ShuffleNetG8", "ShuffleNetG3_0_5x", "ShuffleNetG3_1_5x", "ShuffleNetG3_2x"]
 
 PAPER = Paper("ShuffleNet: An Extremely Efficient Convolutional Neural Network for Mobile Devices",
               "1707.01083", 2018)
@@ -181,3 +181,37 @@ ShuffleNetG8 = _builders["shufflenet_g8"]
 ShuffleNetG3_0_5x = _builders["shufflenet_g3_0_5x"]
 ShuffleNetG3_1_5x = _builders["shufflenet_g3_1_5x"]
 ShuffleNetG3_2x = _builders["shufflenet_g3_2x"]
+
+
+def ShuffleNet(include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
+               classes=1000, classifier_activation="softmax", name=None, *, groups=3,
+               scale=1.0, **options):
+    """ShuffleNet `scale`x with `groups` pointwise groups (Table 1, Table 2's g and s), in the
+    keras.applications style of `MobileNet(alpha=...)`.
+
+    A (groups, scale) of the registry is its variant, built by that builder (same graph, layer
+    names, reference count and weights; default `name` the variant's, e.g. "shufflenet_g3"). Any
+    other scale whose widths split into the groups builds the same layout unregistered, named
+    `shufflenet_g{groups}_{scale}x`, with conv1 `int(24 * scale)` wide (24 at 1.5x, as
+    megvii's ShuffleNet-Series). Other arguments as the variant builders.
+    """
+    try:
+        spec = ShuffleNetSpec(int(groups), float(scale),
+                              stem=STEM_WIDTH if float(scale) == 1.5 else None)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"ShuffleNet(groups={groups!r}, scale={scale!r}): {e}") from None
+    if not spec.scale > 0:
+        raise ValueError(f"ShuffleNet: scale must be positive, got {scale!r}.")
+    variant = next((v for v, row in VARIANTS.items() if row[1] == spec), None)
+    base = dict(include_top=include_top, weights=weights, input_tensor=input_tensor,
+                input_shape=input_shape, pooling=pooling, classes=classes,
+                classifier_activation=classifier_activation)
+    if variant is not None:
+        return _builders[variant](**base, name=name or variant, **options)
+    if isinstance(weights, str) and weights == "imagenet":
+        raise ValueError(f"ShuffleNet(groups={groups}, scale={scale:g}) has no published weights; "
+                         f"the registered variants are {', '.join(VARIANTS)}.")
+    if options:
+        raise TypeError(f"ShuffleNet got unexpected keyword arguments {sorted(options)}.")
+    return _shufflenet(spec, **base, name=name or f"shufflenet_g{spec.groups}_{spec.scale:g}x"
+                       .replace(".", "_"), default_shape=(224, 224, 3), min_size=32)

@@ -37,7 +37,8 @@ from kerasnets.registry import Paper
 from kerasnets.weights.convert import TorchMapping
 from kerasnets.weights.pretrained import TorchWeights, register_torch_weights
 
-__all__ = ["ShuffleNetV2_x0_5", "ShuffleNetV2_x1_0", "ShuffleNetV2_x1_5", "ShuffleNetV2_x2_0"]
+__all__ = ["ShuffleNetV2", "ShuffleNetV2_x0_5", "ShuffleNetV2_x1_0", "ShuffleNetV2_x1_5",
+           "ShuffleNetV2_x2_0"]
 
 PAPER = Paper("ShuffleNet V2: Practical Guidelines for Efficient CNN Architecture Design",
               "1807.11164", 2018)
@@ -118,6 +119,29 @@ ShuffleNetV2_x0_5 = _builders["shufflenet_v2_x0_5"]
 ShuffleNetV2_x1_0 = _builders["shufflenet_v2_x1_0"]
 ShuffleNetV2_x1_5 = _builders["shufflenet_v2_x1_5"]
 ShuffleNetV2_x2_0 = _builders["shufflenet_v2_x2_0"]
+WIDTH_MULTIPLIERS = {0.5: "shufflenet_v2_x0_5", 1.0: "shufflenet_v2_x1_0",
+                     1.5: "shufflenet_v2_x1_5", 2.0: "shufflenet_v2_x2_0"}
+
+
+def ShuffleNetV2(include_top=True, weights=None, input_tensor=None, input_shape=None,
+                 pooling=None, classes=1000, classifier_activation="softmax", name=None, *,
+                 width_multiplier=1.0, **options):
+    """ShuffleNet v2 `width_multiplier`x (0.5, 1, 1.5 or 2: Table 5's widths are the paper's
+    choices, not a formula), in the keras.applications style of `MobileNetV2(alpha=...)`: the
+    registered variant of that width, built by its builder (same graph, layer names, reference
+    count and weights; default `name` the variant's, e.g. "shufflenet_v2_x1_0"). Other
+    arguments as the variant builders."""
+    variant = WIDTH_MULTIPLIERS.get(width_multiplier) if isinstance(
+        width_multiplier, (int, float)) and not isinstance(width_multiplier, bool) else None
+    if variant is None:
+        raise ValueError(f"ShuffleNetV2: width_multiplier must be one of "
+                         f"{', '.join(f'{m:g}' for m in WIDTH_MULTIPLIERS)} (Table 5), got "
+                         f"{width_multiplier!r}.")
+    return _builders[variant](include_top=include_top, weights=weights,
+                              input_tensor=input_tensor, input_shape=input_shape,
+                              pooling=pooling, classes=classes,
+                              classifier_activation=classifier_activation,
+                              name=name or variant, **options)
 
 
 # torchvision's module paths -> layer names: stem, conv5 and fc whole; a unit's branch1 (strided
