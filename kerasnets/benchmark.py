@@ -134,14 +134,19 @@ def benchmark_models(builders, *, batch_size=8, steps=5, warmup=2, train=True) -
 # ---------------------------------------------------------------------------------------------
 # The machine's peaks and MFU.
 
-def matmul_gflops(dtype: str = "float32", *, n: int = 4096, steps: int = 3, warmup: int = 1
-                  ) -> float:
-    """GFLOP/s of an n x n by n x n matmul in `dtype` (2 n^3 FLOPs, median of `steps`)."""
+def matmul_call(dtype: str = "float32", n: int = 4096) -> Callable[[], Any]:
+    """A zero-argument compiled n x n by n x n matmul in `dtype` (2 n^3 FLOPs per call)."""
     rng = np.random.default_rng(0)
     a = tf.cast(tf.constant(rng.standard_normal((n, n), dtype="float32")), dtype)
     b = tf.cast(tf.constant(rng.standard_normal((n, n), dtype="float32")), dtype)
-    matmul = tf.function(lambda: tf.reduce_sum(tf.cast(tf.matmul(a, b)[:1, :1], "float32")))
-    t = medians(interleaved_times({"mm": matmul}, steps=steps, warmup=warmup))["mm"]
+    return tf.function(lambda: tf.reduce_sum(tf.cast(tf.matmul(a, b)[:1, :1], "float32")))
+
+
+def matmul_gflops(dtype: str = "float32", *, n: int = 4096, steps: int = 3, warmup: int = 1
+                  ) -> float:
+    """GFLOP/s of an n x n by n x n matmul in `dtype` (2 n^3 FLOPs, median of `steps`)."""
+    t = medians(interleaved_times({"mm": matmul_call(dtype, n)}, steps=steps,
+                                  warmup=warmup))["mm"]
     return 2 * n ** 3 / t / 1e9
 
 
@@ -194,14 +199,19 @@ def _kerasnets_default_steps(model, x, y, optimizer, jit_compile: bool):
 
 def compare_default_paths(build_ours: Callable[[], Any], build_keras: Callable[[], Any] | None,
                           *, choice, batch_size: int = 16, steps: int = 5, warmup: int = 2,
-                          train: bool = True, seed: int = 0) -> dict[str, dict]:
+                          train: bool = True, seed: int = 0, peak_n: int | None = None
+                          ) -> dict[str, dict]:
     """Images/s of kerasnets' default path and keras.applications' defaults, interleaved.
 
     `choice` is a `kerasnets.precision.Choice`: ours is built under its precision and trains
     through `kerasnets.training.fit`'s step (with its jit_compile); the keras.applications model
     is built under float32 (Keras' default policy) and runs `model.fit`'s / `model.predict`'s
     own step functions. Both use SGD (momentum 0.9) and the same random batch. Returns
-    {"ours": {...}, "keras": {...}} with `infer_img_s`, `train_img_s`, `params`, `flops`."""
+    {"ours": {...}, "keras": {...}} with `infer_img_s`, `train_img_s`, `params`, `flops`.
+
+    With `peak_n`, an n x n matmul in the compute dtype of ours joins every round of the
+    interleaved loops, and "peak" = {"gflops": median GFLOP/s over all rounds}: the peak under
+    the same load as the steps it is compared with (MFU on a shared machine)."""
     previous = keras.mixed_precision.global_policy()
     try:
         keras.mixed_precision.set_dtype_policy(choice.precision)
@@ -218,11 +228,18 @@ def compare_default_paths(build_ours: Callable[[], Any], build_keras: Callable[[
         fns["keras"] = _fit_default_steps(theirs, x, y, keras.optimizers.SGD(0.01, 0.9))
     out = {name: {"params": trainable_params(m), "flops": count_flops(m)}
            for name, m in models.items()}
+    peak = matmul_call(COMPUTE_DTYPE[choice.precision], peak_n) if peak_n else None
+    peak_times = []
     for kind in ("infer", "train") if train else ("infer",):
-        times = medians(interleaved_times({name: f[kind] for name, f in fns.items()},
-                                          steps=steps, warmup=warmup))
-        for name, t in times.items():
+        calls = {name: f[kind] for name, f in fns.items()}
+        if peak is not None:
+            calls["peak"] = peak
+        raw = interleaved_times(calls, steps=steps, warmup=warmup)
+        peak_times += raw.pop("peak", [])
+        for name, t in medians(raw).items():
             out[name][f"{kind}_img_s"] = batch_size / t
+    if peak_times:
+        out["peak"] = {"gflops": 2 * peak_n ** 3 / statistics.median(peak_times) / 1e9}
     return out
 
 

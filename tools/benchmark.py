@@ -239,7 +239,7 @@ def main(argv):
     import tensorflow as tf
 
     import kerasnets
-    from kerasnets.benchmark import COMPUTE_DTYPE, compare_default_paths, mfu
+    from kerasnets.benchmark import compare_default_paths, mfu
     from kerasnets.precision import choose
 
     if FLAGS.threads:
@@ -266,18 +266,14 @@ def main(argv):
         measured = compare_default_paths(
             lambda: kerasnets.create_model(name, input_shape=shape), ref_builder, choice=choice,
             batch_size=FLAGS.batch_size, steps=FLAGS.steps, warmup=FLAGS.warmup,
-            train=FLAGS.train)
+            train=FLAGS.train, peak_n=FLAGS.peak_size or None)
         ours = measured["ours"]
         row = {"model": name, "family": entry.family, "input": size, "batch": FLAGS.batch_size,
                "precision": choice.precision, "jit_compile": choice.jit_compile,
                "params": ours["params"], "gmacs": ours["flops"] / 1e9,
                "infer_img_s": ours["infer_img_s"], "train_img_s": ours.get("train_img_s")}
-        peak = peaks.get(COMPUTE_DTYPE[choice.precision])
-        if peak is None and peaks:
-            from kerasnets.benchmark import matmul_gflops
-
-            peak = peaks[COMPUTE_DTYPE[choice.precision]] = matmul_gflops(
-                COMPUTE_DTYPE[choice.precision], n=FLAGS.peak_size)
+        # The peak of the precision used, measured in the same interleaved rounds as the steps.
+        peak = measured.get("peak", {}).get("gflops")
         if peak:
             row["peak_gflops"] = peak
             row["infer_mfu"] = mfu(ours["infer_img_s"], ours["flops"], peak, train=False)
@@ -307,7 +303,9 @@ def main(argv):
               f"keras.applications runs model.fit / model.predict's steps with Keras' defaults "
               f"(float32; both SGD). gmacs = multiply-adds per image (forward, counted once); "
               f"mfu (training) and infer_mfu = achieved FLOP/s (2 x gmacs x img/s, x3 for "
-              f"training) / the matmul peak of the precision used. Ratios are kerasnets / "
+              f"training) / peak_gflops, the {FLAGS.peak_size}^2 matmul peak of the precision "
+              f"used, measured in every round of the same interleaved loop (so a shared "
+              f"machine's load hits both). Ratios are kerasnets / "
               f"keras.applications (> 1: kerasnets faster).")
     _write_tables(rows, COLUMNS, header, FLAGS.output)
 
