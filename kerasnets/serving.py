@@ -94,7 +94,8 @@ def serving_benchmark(model, workdir, *, runtimes: Sequence[str] = DEFAULT_RUNTI
             predictors[runtime] = keras_predictor(model)
             sizes[runtime] = None
             continue
-        fmt, _, quantized = runtime.partition("_")
+        quantized = runtime.endswith("_int8")
+        fmt = runtime.removesuffix("_int8")
         int8 = dict(quantization="int8", calibration_data=calibration_data,
                     check_data=check_data, min_agreement=0.0) if quantized else {}
         result = export(model, os.path.join(workdir, runtime), format=fmt,
