@@ -2,8 +2,10 @@
 ResNet / ResNeXt / Wide ResNet and timm's SE-ResNet(X)t / SENet-154 (the legacy Cadene-layout
 ports onto our Cadene-layout variants, timm's own ResNet layout onto the `*_timm` variants). With
 the torch model's weights converted, each variant gives the torch model's logits and stage
-outputs (`torch_equivalence`); one variant per family runs in the default suite at 64 px, every
-other mapped variant under `-m slow`."""
+outputs (`torch_equivalence`). The default suite runs ResNet-18 and legacy SE-ResNet-18 in full
+and, for the other layouts (ResNeXt, Caffe-stride SE-ResNet, timm's SE-ResNet and deep-stem
+SENet-154), the same code with one block per stage, all at 64 px; every mapped variant in full
+runs under `-m slow`."""
 
 import numpy as np
 import pytest
@@ -21,11 +23,7 @@ def tv(name):
     return getattr(torchvision.models, name)(weights=None)
 
 
-def tm(name):
-    return timm.create_model(name, pretrained=False)
-
-
-# variant: (source, factory of the torch model); the source's name is the registered one
+# the mapped variants by the source of their first registered checkpoint
 TORCHVISION = ["resnet18", "resnet34", "resnet50_v1_5", "resnet101_v1_5", "resnet152_v1_5",
                "resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d", "wide_resnet50_2",
                "wide_resnet101_2"]

@@ -53,8 +53,8 @@ from kerasnets.registry import Paper
 from kerasnets.weights.pretrained import TorchWeights, register_torch_weights
 
 __all__ = ["SEResNet18", "SEResNet34", "SEResNet50", "SEResNet101", "SEResNet152", "SEResNeXt50",
-           "SEResNeXt101", "SENet154", "LegacySEResNet18", "LegacySEResNet34", "SEResNet50Timm", "SEResNeXt50Timm", "SEResNeXt101Timm",
-           "SENet154Timm"]
+           "SEResNeXt101", "SENet154", "LegacySEResNet18", "LegacySEResNet34", "SEResNet50Timm",
+           "SEResNeXt50Timm", "SEResNeXt101Timm", "SENet154Timm"]
 
 PAPER = Paper("Squeeze-and-Excitation Networks", "1709.01507", 2018)
 
@@ -203,7 +203,7 @@ SEResNeXt50Timm = _builders["seresnext50_32x4d_timm"]
 SEResNeXt101Timm = _builders["seresnext101_32x4d_timm"]
 SENet154Timm = _builders["senet154_timm"]
 
-# --- PyTorch checkpoints (timm) --------------------------------------------------------------------
+# --- PyTorch checkpoints (timm) -----------------------------------------------------------------
 # timm publishes no file hashes; top-1 from timm's results-imagenet.csv (at the listed eval size).
 HF_URL = "https://huggingface.co/{}/resolve/main/model.safetensors"
 _RELEASES = "https://github.com/rwightman/pytorch-image-models/releases/download/"
@@ -211,10 +211,12 @@ _LEGACY_NOTE = "timm's legacy (Cadene-layout) port; evaluated with bilinear resi
 
 # variant: (timm model with its default pretrained tag, url, top-1, note)
 TIMM = {
-    "legacy_seresnet18": ("legacy_seresnet18.in1k", _RELEASES + "v0.1-weights/seresnet18-4bb0ce65.pth",
-                   71.766, "timm's legacy SE-ResNet-18; bicubic resize, crop 0.875"),
-    "legacy_seresnet34": ("legacy_seresnet34.in1k", _RELEASES + "v0.1-weights/seresnet34-a4004e63.pth",
-                   74.808, _LEGACY_NOTE),
+    "legacy_seresnet18": ("legacy_seresnet18.in1k",
+                          _RELEASES + "v0.1-weights/seresnet18-4bb0ce65.pth", 71.766,
+                          "timm's legacy SE-ResNet-18; bicubic resize, crop 0.875"),
+    "legacy_seresnet34": ("legacy_seresnet34.in1k",
+                          _RELEASES + "v0.1-weights/seresnet34-a4004e63.pth", 74.808,
+                          _LEGACY_NOTE),
     "seresnet50": ("legacy_seresnet50.in1k", _RELEASES + "v0.1-cadene/se_resnet50-ce0d4300.pth",
                    77.644, _LEGACY_NOTE),
     "seresnet101": ("legacy_seresnet101.in1k",
