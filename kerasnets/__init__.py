@@ -16,13 +16,14 @@ from kerasnets.preprocessing import preprocess_input
 
 def load_model(path, *, compile: bool = True):
     """`keras.saving.load_model` with kerasnets' custom layers registered first (a `.keras` file
-    of a kerasnets model names layers such as `kerasnets>TrainableSubsampling`). A missing file
-    is an error that names it."""
+    of a kerasnets model names layers such as `kerasnets>TrainableSubsampling`). They all live in
+    `kerasnets.layers`, so no model family is imported. A missing file is an error that names
+    it."""
     import os
 
     import keras
 
-    from kerasnets import applications, layers  # noqa: F401  (registers the custom layers)
+    from kerasnets import layers  # noqa: F401  (registers the custom layers)
     from kerasnets.utils import deep_graphs
 
     if not os.path.exists(path):

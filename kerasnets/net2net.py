@@ -40,6 +40,8 @@ import keras
 import numpy as np
 from keras import layers
 
+from kerasnets.layers import (ConnectionTableConv2D, ScaledAdd, TrainableSubsampling,
+                              ZeroPadChannels)
 from kerasnets.utils import deep_graphs
 
 __all__ = ["Step", "apply_step", "deeper", "layer_widths", "max_output_difference",
@@ -70,23 +72,6 @@ _WHY_NOT = {
     "ChannelShuffle": "it moves channels between groups",
     "ChannelSplit": "it splits channels into fixed halves",
 }
-
-
-def _kerasnets_layer(name):
-    """A kerasnets layer class by name (imported late: the applications import this package)."""
-    if name == "ZeroPadChannels":
-        from kerasnets.applications._resnet_blocks import ZeroPadChannels as cls
-    elif name == "ScaledAdd":
-        from kerasnets.layers import ScaledAdd as cls
-    else:
-        from kerasnets.applications import lenet
-
-        cls = getattr(lenet, name)
-    return cls
-
-
-def _is(layer, *names) -> bool:
-    return isinstance(layer, tuple(_kerasnets_layer(n) for n in names))
 
 
 # ----------------------------------------------------------------------------- the graph
@@ -175,8 +160,7 @@ def _rebuild(model, overrides=None, weights=None, after=None, inserted=()):
 def _width(layer) -> int | None:
     if isinstance(layer, layers.Dense):
         return layer.units
-    if isinstance(layer, (layers.Conv2D, layers.SeparableConv2D)) or \
-            _is(layer, "ConnectionTableConv2D"):
+    if isinstance(layer, (layers.Conv2D, layers.SeparableConv2D, ConnectionTableConv2D)):
         return layer.filters
     return None
 
@@ -279,18 +263,18 @@ class _WidenPlan:
         if _is_unit_layer(layer):
             _check_layer(layer, "out")
             return self._produce(node, mapping)
-        if isinstance(layer, _CHANNELWISE) or isinstance(layer, layers.BatchNormalization) or \
-                _is(layer, "TrainableSubsampling") or (
+        if isinstance(layer, (*_CHANNELWISE, layers.BatchNormalization, TrainableSubsampling)) or (
                 isinstance(layer, layers.DepthwiseConv2D) and layer.depth_multiplier == 1):
             return self._require(node.input_tensors[0], mapping, merge)
-        if isinstance(layer, _MERGES) or _is(layer, "ScaledAdd"):  # e.g. the previous block's
+        if isinstance(layer, (*_MERGES, ScaledAdd)):  # e.g. the previous block's
             for other in node.input_tensors:  # residual addition: all its inputs
                 self._require(other, mapping, layer)
             return None
         why = ("it is the parameter-free shortcut of shortcut='A' ResNets, which pads a "
                "narrower stream with zeros: widen that stream (from the stem, which widens every "
                "later stage with it) or build the model with shortcut='B'"
-               if _is(layer, "ZeroPadChannels") else "widen the tensor that layer reads instead")
+               if isinstance(layer, ZeroPadChannels)
+               else "widen the tensor that layer reads instead")
         raise ValueError(f"Cannot widen {self.target!r}: {merge.name!r} "
                          f"({type(merge).__name__}) merges it with the output of {layer.name!r} "
                          f"({type(layer).__name__}), whose channels cannot be copied to match "
@@ -310,8 +294,7 @@ class _WidenPlan:
                     isinstance(layer, layers.Activation)
                     and layer.get_config()["activation"] in ("softmax", "log_softmax")):
                 self._assign(out[0], mapping, name)
-            elif isinstance(layer, layers.BatchNormalization) or \
-                    _is(layer, "TrainableSubsampling"):
+            elif isinstance(layer, (layers.BatchNormalization, TrainableSubsampling)):
                 self._set(self.in_maps, layer, mapping)
                 self._assign(out[0], mapping, name)
             elif isinstance(layer, layers.DepthwiseConv2D):
@@ -325,11 +308,11 @@ class _WidenPlan:
                 positions = int(np.prod(spatial, dtype=np.int64))
                 self._assign(out[0], _expand_positions(mapping, positions, tensor.shape[-1]),
                              name)
-            elif _is(layer, "ZeroPadChannels"):
+            elif isinstance(layer, ZeroPadChannels):
                 old = tensor.shape[-1]
                 self._assign(out[0], np.concatenate([mapping, old + np.arange(layer.extra)]),
                              name)
-            elif isinstance(layer, _MERGES) or _is(layer, "ScaledAdd"):
+            elif isinstance(layer, (*_MERGES, ScaledAdd)):
                 for other in node.input_tensors:
                     self._require(other, mapping, layer)
                 self._assign(out[0], mapping, name)
@@ -396,7 +379,7 @@ def _transform(layer, weights, in_map, out_map, rng, noise):
             w[0] = np.take(w[0], out_map, axis=axis + 1)
             w[1:] = [np.take(b, out_map) for b in w[1:]]
             config["units" if isinstance(layer, layers.Dense) else "filters"] = len(out_map)
-    elif _is(layer, "ConnectionTableConv2D"):
+    elif isinstance(layer, ConnectionTableConv2D):
         config["table"], w = _connection_table(layer, w, in_map, out_map, rng, noise)
     else:  # per-channel weights: BatchNormalization, TrainableSubsampling
         w = [np.take(v, in_map) for v in w]

@@ -16,10 +16,9 @@ import dataclasses
 import functools
 import re
 
-import keras
-from keras import layers, ops
+from keras import layers
 
-from kerasnets.layers import conv_bn_act, squeeze_excite
+from kerasnets.layers import ZeroPadChannels, conv_bn_act, squeeze_excite
 from kerasnets.weights.convert import TorchMapping
 
 EXPANSION = 4  # bottleneck blocks output 4x their base width (He et al., Table 1)
@@ -55,28 +54,6 @@ class ResNetSpec:
             raise ValueError("basic blocks support only groups=1 and width_per_group=64.")
         if self.se_reduction < 0:
             raise ValueError(f"se_reduction must be >= 0 (0: no SE), got {self.se_reduction}.")
-
-
-@keras.saving.register_keras_serializable(package="kerasnets")
-class ZeroPadChannels(layers.Layer):
-    """Appends `extra` all-zero channels (channels-last): the identity shortcut of ResNet option A
-    when the width grows (fb.resnet.torch's `Concat(Identity, MulConstant(0))`)."""
-
-    def __init__(self, extra, **kwargs):
-        super().__init__(**kwargs)
-        if int(extra) < 1:
-            raise ValueError(f"ZeroPadChannels needs extra >= 1, got {extra}.")
-        self.extra = int(extra)
-
-    def call(self, inputs):
-        return ops.pad(inputs, [[0, 0]] * (len(inputs.shape) - 1) + [[0, self.extra]])
-
-    def compute_output_shape(self, input_shape):
-        channels = input_shape[-1]
-        return tuple(input_shape[:-1]) + (None if channels is None else channels + self.extra,)
-
-    def get_config(self):
-        return {**super().get_config(), "extra": self.extra}
 
 
 def _pad3(stride):

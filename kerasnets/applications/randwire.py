@@ -41,12 +41,11 @@ from __future__ import annotations
 
 import dataclasses
 
-import keras
 import numpy as np
-from keras import layers, ops
+from keras import layers
 
 from kerasnets.applications._common import finish, gap_head, model_input, variant_builder
-from kerasnets.layers import conv_bn_act
+from kerasnets.layers import WeightedSum, conv_bn_act
 from kerasnets.registry import Paper
 
 __all__ = ["RandWireWS_Small", "RandWireWS_Regular"]
@@ -123,28 +122,6 @@ def randwire_graphs(spec: RandWireSpec, seed: int = DEFAULT_SEED):
     """One DAG per random stage: `((num_nodes, edges), ...)`, edges (i, j) from node i to j > i."""
     rng = np.random.default_rng(seed)
     return tuple((n, tuple(watts_strogatz(n, spec.k, spec.p, rng))) for n, _ in spec.stages)
-
-
-@keras.saving.register_keras_serializable(package="kerasnets")
-class WeightedSum(layers.Layer):
-    """sum_i sigmoid(w_i) * x_i over a list of same-shaped inputs: the aggregation of a RandWire
-    node, with positive learnable weights (w_i = 0 at the start: every weight 1/2)."""
-
-    def build(self, input_shape):
-        if not isinstance(input_shape, (list, tuple)) or len(input_shape) < 2:
-            raise ValueError(f"{self.name}: WeightedSum needs a list of two inputs or more.")
-        self.logits = self.add_weight(shape=(len(input_shape),), initializer="zeros",
-                                      name="logits")
-
-    def call(self, inputs):
-        weights = ops.sigmoid(self.logits)
-        out = weights[0] * inputs[0]
-        for i in range(1, len(inputs)):
-            out = out + weights[i] * inputs[i]
-        return out
-
-    def compute_output_shape(self, input_shape):
-        return input_shape[0]
 
 
 def node_op(x, filters, *, strides=1, name):

@@ -1,9 +1,10 @@
-"""Residual merges that Keras does not ship."""
+"""Merges and shortcuts that Keras does not ship: `ScaledAdd` (Inception-ResNet), `ZeroPadChannels`
+(ResNet option A shortcuts), `WeightedSum` (RandWire nodes)."""
 
 from __future__ import annotations
 
 import keras
-from keras import layers
+from keras import layers, ops
 
 
 @keras.saving.register_keras_serializable(package="kerasnets")
@@ -28,3 +29,47 @@ class ScaledAdd(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "scale": self.scale}
+
+
+@keras.saving.register_keras_serializable(package="kerasnets")
+class ZeroPadChannels(layers.Layer):
+    """Appends `extra` all-zero channels (channels-last): the identity shortcut of ResNet option A
+    when the width grows (fb.resnet.torch's `Concat(Identity, MulConstant(0))`)."""
+
+    def __init__(self, extra, **kwargs):
+        super().__init__(**kwargs)
+        if int(extra) < 1:
+            raise ValueError(f"ZeroPadChannels needs extra >= 1, got {extra}.")
+        self.extra = int(extra)
+
+    def call(self, inputs):
+        return ops.pad(inputs, [[0, 0]] * (len(inputs.shape) - 1) + [[0, self.extra]])
+
+    def compute_output_shape(self, input_shape):
+        channels = input_shape[-1]
+        return tuple(input_shape[:-1]) + (None if channels is None else channels + self.extra,)
+
+    def get_config(self):
+        return {**super().get_config(), "extra": self.extra}
+
+
+@keras.saving.register_keras_serializable(package="kerasnets")
+class WeightedSum(layers.Layer):
+    """sum_i sigmoid(w_i) * x_i over a list of same-shaped inputs: the aggregation of a RandWire
+    node, with positive learnable weights (w_i = 0 at the start: every weight 1/2)."""
+
+    def build(self, input_shape):
+        if not isinstance(input_shape, (list, tuple)) or len(input_shape) < 2:
+            raise ValueError(f"{self.name}: WeightedSum needs a list of two inputs or more.")
+        self.logits = self.add_weight(shape=(len(input_shape),), initializer="zeros",
+                                      name="logits")
+
+    def call(self, inputs):
+        weights = ops.sigmoid(self.logits)
+        out = weights[0] * inputs[0]
+        for i in range(1, len(inputs)):
+            out = out + weights[i] * inputs[i]
+        return out
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
