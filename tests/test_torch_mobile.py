@@ -2,16 +2,16 @@
 MobileNetV2 and V3 (`*_tv` variants: PyTorch's symmetric padding, BatchNorm and head),
 ShuffleNetV2 (our variants are torchvision's), EfficientNet B0-B7 and V2-S/M/L
 (`efficientnet_tv.py`). Each mapped variant, with the torch model's weights converted, gives the
-torch model's logits and stage outputs (`torch_equivalence`); one per family runs in the default
-suite at 64 px, every other variant under `-m slow`.
+torch model's logits and stage outputs to 1e-4 of their scale (`torch_equivalence`); one per
+family runs in the default suite at 64 px, every other variant under `-m slow`.
 
-EfficientNet is compared in float64 (both frameworks), to 1e-8 of the largest torch value. With
-`torch_equivalence`'s random BatchNorm statistics (measured on 4 random images, then perturbed)
-the randomly initialised EfficientNets amplify float32 rounding by 1e2-1e4 (B0 at 64 px: logits
-differ by 2e-5 to 8e-4 of their scale in float32 depending on torch's initialisation seed, by
-1e-13 in float64; V2-S at 64 px, whose last stages see 2x2 maps: 0.4 in float32, 3e-8 in float64),
-so a float32 bound would have to be loose enough to miss a wrong BatchNorm epsilon. The slow
-EfficientNet checks run at 128 px for the same reason.
+After `torch_equivalence`'s BatchNorm randomisation, the BN that closes each residual branch
+(torchvision's `use_res_connect` blocks) is scaled by 0.1. A randomly initialised BN network is
+chaotic: EfficientNet's 16-55 undamped residual blocks amplify rounding ~3x per block (B7 at 128
+px differs by 0.12 of the logits' scale even in float64; B0 at 64 px by 2e-5 to 8e-4 in float32,
+depending on torch's initialisation seed). Damped, every variant agrees to ~1e-6 (ShuffleNet,
+which has no residual adds: ~1e-5) in float32 at 64 px, while a wrong detail still shows:
+torchvision's B0 with BN epsilon 1e-3 instead of 1e-5 differs by ~1.
 """
 
 import pytest
@@ -20,36 +20,45 @@ import kerasnets
 from kerasnets.applications._mobilenet_blocks import torch_block_rename
 from kerasnets.weights import WeightsMismatchError, pretrained
 
+RTOL = 1e-4
 
-def _check(variant, input_size, *, float64=False):
-    """The variant against its registered torchvision original (torch's initialisation seeded),
-    after checking that their trainable parameter counts are equal."""
-    from torch_equivalence import (assert_matches_torch, compare_with_torch, importorskip,
-                                   randomize_torch_batchnorm, source_model, torch_param_count)
+
+def damp_residual_branches(torch_model, factor=0.1):
+    """Scale the last BatchNorm of every residual branch (a module whose `use_res_connect` is
+    True: torchvision's MobileNet and EfficientNet blocks) by `factor`; returns how many."""
+    import torch
+
+    damped = 0
+    with torch.no_grad():
+        for module in torch_model.modules():
+            if getattr(module, "use_res_connect", False):
+                norm = [m for m in module.modules() if isinstance(m, torch.nn.BatchNorm2d)][-1]
+                norm.weight.mul_(factor)
+                norm.bias.mul_(factor)
+                damped += 1
+    return damped
+
+
+def _check(variant, input_size):
+    """The variant against its registered torchvision original (torch's initialisation seeded,
+    BatchNorm randomised, residual branches damped), after checking that their trainable
+    parameter counts are equal; returns the relative differences."""
+    from torch_equivalence import (compare_with_torch, importorskip, randomize_torch_batchnorm,
+                                   source_model, torch_param_count)
 
     torch = importorskip("torch")
     torch.manual_seed(0)
     source, model = source_model(variant)
     assert torch_param_count(model) == kerasnets.get_entry(variant).params
-    if not float64:
-        return assert_matches_torch(variant, model, source=source, input_size=input_size)
-    import keras
-
     model.eval()
-    randomize_torch_batchnorm(model, input_size)  # in float32: every value is exact in float64
-    model.double()
-    model.register_forward_pre_hook(lambda module, args: tuple(a.double() for a in args))
-    floatx = keras.config.floatx()
-    keras.config.set_floatx("float64")
-    try:
-        ours = kerasnets.create_model(variant, input_shape=(input_size, input_size, 3),
-                                      classifier_activation=None)
-    finally:
-        keras.config.set_floatx(floatx)
-    assert ours.get_layer("stem_conv").kernel.dtype == "float64"
+    randomize_torch_batchnorm(model, input_size)
+    residual = damp_residual_branches(model)
+    assert residual or variant.startswith("shufflenet")  # ShuffleNet has no residual adds
     diffs = compare_with_torch(variant, model, source=source, input_size=input_size,
-                               randomize=False, model=ours)
-    assert len(diffs) > 1 and max(diffs.values()) <= 1e-8, diffs
+                               randomize=False)
+    assert len(diffs) > 1, f"{variant}: no stage tap was compared"
+    worst = max(diffs, key=diffs.get)
+    assert diffs[worst] <= RTOL, f"{variant}: {worst} differs by {diffs[worst]:.3g}; {diffs}"
     return diffs
 
 
@@ -71,7 +80,7 @@ def test_shufflenet_v2_x0_5_is_torchvision_shufflenet_v2_x0_5():
 
 
 def test_efficientnet_b0_is_torchvision_efficientnet_b0():
-    _check("efficientnet_b0", 64, float64=True)
+    _check("efficientnet_b0", 64)
 
 
 @pytest.mark.slow
@@ -89,7 +98,7 @@ def test_shufflenet_v2(variant):
                                           "efficientnet_v2_s", "efficientnet_v2_m",
                                           "efficientnet_v2_l"))
 def test_efficientnet(variant):
-    _check(variant, 128, float64=True)
+    _check(variant, 64)
 
 
 # what the torch variants promise without running torch

@@ -116,7 +116,8 @@ def stage_loop(x, blocks, block_fn):
     return x
 
 
-_TORCH_PART = re.compile(r"(?P<block>.+?)\.(?:block|conv)\.(?P<part>\d+)(?:\.(?P<sub>0|1|fc1|fc2))?")
+_TORCH_PART = re.compile(
+    r"(?P<block>.+?)\.(?:block|conv)\.(?P<part>\d+)(?:\.(?P<sub>0|1|fc1|fc2))?")
 # torchvision's submodules of one block part -> kerasnets layer suffix: Conv2dNormActivation's
 # conv and BN, SqueezeExcitation's two 1x1 convolutions, or a bare layer (MobileNetV2's project)
 _TORCH_SUB = {"0": "_conv", "1": "_bn", "fc1": "_reduce", "fc2": "_expand", None: ""}
