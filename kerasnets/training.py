@@ -33,11 +33,22 @@ import tensorflow as tf
 
 # ----------------------------------------------------------------------------- the loop
 
+def _on_the_host(strategy) -> bool:
+    """One replica on this process's CPU, where distributing a dataset only wraps it in a
+    `MultiDeviceIterator` to copy each batch to the device it is already on (a GeneratorDataset
+    that TensorFlow warns "will not be optimized" about); batches are then fed as they are."""
+    return isinstance(strategy, tf.distribute.OneDeviceStrategy) and \
+        "CPU" in strategy.extended.worker_devices[0].upper()
+
+
 def _distribute(strategy, data):
     """A distributed dataset plus the element spec of one global batch."""
     if callable(data) and not isinstance(data, tf.data.Dataset):
-        spec = data(tf.distribute.InputContext()).element_spec
-        return strategy.distribute_datasets_from_function(data), spec, None
+        if _on_the_host(strategy):
+            data = data(tf.distribute.InputContext())
+        else:
+            spec = data(tf.distribute.InputContext()).element_spec
+            return strategy.distribute_datasets_from_function(data), spec, None
     if not isinstance(data, tf.data.Dataset):
         raise TypeError("training data must be a batched tf.data.Dataset or a function "
                         f"InputContext -> tf.data.Dataset, got {type(data).__name__}.")
@@ -46,6 +57,8 @@ def _distribute(strategy, data):
                          f"spec {data.element_spec}.")
     cardinality = int(data.cardinality())
     steps = cardinality if cardinality > 0 else None
+    if _on_the_host(strategy):
+        return data, data.element_spec, steps
     return strategy.experimental_distribute_dataset(data), data.element_spec, steps
 
 
