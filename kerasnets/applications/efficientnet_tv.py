@@ -221,14 +221,14 @@ def torch_mapping(spec: TorchEfficientNetSpec) -> TorchMapping:
 
 
 _TV = "https://download.pytorch.org/models/"
-# variant: ((file, top-1, torchvision's eval transform), ...), torchvision's DEFAULT first
+# variant: ((file, top-1, torchvision's eval transform),): torchvision's DEFAULT weights
 _WEIGHTS = {
     "efficientnet_b0": (("efficientnet_b0_rwightman-7f5810bc.pth", 77.692,
                          "IMAGENET1K_V1 (ported from timm): resize 256, crop 224, bicubic"),),
     "efficientnet_b1": (("efficientnet_b1-c27df63c.pth", 79.838,
-                         "IMAGENET1K_V2 (torchvision's DEFAULT): resize 255, crop 240, bilinear"),
-                        ("efficientnet_b1_rwightman-bac287d4.pth", 78.642,
-                         "IMAGENET1K_V1 (ported from timm): resize 256, crop 240, bicubic")),
+                         "IMAGENET1K_V2 (torchvision's DEFAULT): resize 255, crop 240, bilinear; "
+                         "IMAGENET1K_V1 (78.642%, from timm, bicubic 256) is "
+                         "efficientnet_b1_rwightman-bac287d4.pth, pass its path"),),
     "efficientnet_b2": (("efficientnet_b2_rwightman-c35c1473.pth", 80.608,
                          "IMAGENET1K_V1 (ported from timm): resize 288, crop 288, bicubic"),),
     "efficientnet_b3": (("efficientnet_b3_rwightman-b3899882.pth", 82.008,

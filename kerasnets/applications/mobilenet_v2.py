@@ -139,8 +139,5 @@ register_torch_weights(
     TorchWeights("torchvision", "mobilenet_v2",
                  url="https://download.pytorch.org/models/mobilenet_v2-7ebf99e0.pth",
                  sha256="7ebf99e0", top1=72.154,
-                 note="IMAGENET1K_V2 (torchvision's DEFAULT): resize 232, crop 224, bilinear"),
-    TorchWeights("torchvision", "mobilenet_v2",
-                 url="https://download.pytorch.org/models/mobilenet_v2-b0353104.pth",
-                 sha256="b0353104", top1=71.878,
-                 note="IMAGENET1K_V1: resize 256, crop 224, bilinear"))
+                 note="IMAGENET1K_V2 (torchvision's DEFAULT): resize 232, crop 224, bilinear; "
+                      "IMAGENET1K_V1 (71.878%) is mobilenet_v2-b0353104.pth, pass its path"))

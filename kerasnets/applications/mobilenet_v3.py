@@ -185,9 +185,9 @@ register_torch_weights(
     "mobilenet_v3_large_tv", torch_mapping(LARGE),
     TorchWeights("torchvision", "mobilenet_v3_large", url=_TV + "mobilenet_v3_large-5c1a4163.pth",
                  sha256="5c1a4163", top1=75.274,
-                 note="IMAGENET1K_V2 (torchvision's DEFAULT): resize 232, crop 224, bilinear"),
-    TorchWeights("torchvision", "mobilenet_v3_large", url=_TV + "mobilenet_v3_large-8738ca79.pth",
-                 sha256="8738ca79", top1=74.042, note="IMAGENET1K_V1: resize 256, crop 224"))
+                 note="IMAGENET1K_V2 (torchvision's DEFAULT): resize 232, crop 224, bilinear; "
+                      "IMAGENET1K_V1 (74.042%) is mobilenet_v3_large-8738ca79.pth, pass its "
+                      "path"))
 register_torch_weights(
     "mobilenet_v3_small_tv", torch_mapping(SMALL),
     TorchWeights("torchvision", "mobilenet_v3_small", url=_TV + "mobilenet_v3_small-047dcff4.pth",
