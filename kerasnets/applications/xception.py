@@ -29,11 +29,11 @@ through `TIMM_MAPPING` (tested equal on random weights).
 from __future__ import annotations
 
 import dataclasses
-import re
 
 from keras import layers
 
 from kerasnets.applications._common import finish, gap_head, model_input, variant_builder
+from kerasnets.applications._torch_names import nested, rename_rules
 from kerasnets.layers import PaddedMaxPooling2D, conv_bn_act
 from kerasnets.registry import Paper
 from kerasnets.weights.convert import TorchMapping
@@ -154,33 +154,23 @@ def _block_name(n: int) -> str:
 
 # `rep` holds [ReLU,] separable, BN per width (then the pool): index i is width i // 3 + 1 with
 # and without the leading ReLU; the exit flow's conv3 / conv4 are stage4_block2's 1st / 2nd.
+_SEPCONV = ((r"conv1", "sepconv/depthwise"), (r"pointwise", "sepconv/pointwise"))
 _TIMM_RULES = (
-    (r"conv([12])", lambda i: f"stem_{i}_conv"),
-    (r"bn([12])", lambda i: f"stem_{i}_bn"),
-    (r"block(\d+)\.skip", lambda n: f"{_block_name(int(n))}_0_conv"),
-    (r"block(\d+)\.skipbn", lambda n: f"{_block_name(int(n))}_0_bn"),
-    (r"block(\d+)\.rep\.(\d+)\.conv1",
-     lambda n, i: f"{_block_name(int(n))}_{int(i) // 3 + 1}_sepconv/depthwise"),
-    (r"block(\d+)\.rep\.(\d+)\.pointwise",
-     lambda n, i: f"{_block_name(int(n))}_{int(i) // 3 + 1}_sepconv/pointwise"),
-    (r"block(\d+)\.rep\.(\d+)", lambda n, i: f"{_block_name(int(n))}_{int(i) // 3 + 1}_bn"),
-    (r"conv([34])\.conv1", lambda i: f"stage4_block2_{int(i) - 2}_sepconv/depthwise"),
-    (r"conv([34])\.pointwise", lambda i: f"stage4_block2_{int(i) - 2}_sepconv/pointwise"),
-    (r"bn([34])", lambda i: f"stage4_block2_{int(i) - 2}_bn"),
-    (r"fc", lambda: "predictions"),
+    (r"conv(?P<i>[12])", "stem_{i}_conv"),
+    (r"bn(?P<i>[12])", "stem_{i}_bn"),
+    *nested(r"block(?P<n>\d+)", lambda m: _block_name(int(m["n"])), (
+        (r"skip", "0_conv"),
+        (r"skipbn", "0_bn"),
+        *nested(r"rep\.(?P<i>\d+)", lambda m: str(int(m["i"]) // 3 + 1),
+                _SEPCONV + (("", "bn"),)))),
+    *nested(r"conv(?P<i>[34])", lambda m: f"stage4_block2_{int(m['i']) - 2}", _SEPCONV),
+    (r"bn(?P<i>[34])", lambda m: f"stage4_block2_{int(m['i']) - 2}_bn"),
+    (r"fc", "predictions"),
 )
 
 
-def _timm_rename(path: str):
-    for pattern, rename in _TIMM_RULES:
-        match = re.fullmatch(pattern, path)
-        if match:
-            return rename(*match.groups())
-    return path  # reported by the conversion as a layer the model does not have
-
-
 TIMM_MAPPING = TorchMapping(
-    _timm_rename,
+    rename_rules(_TIMM_RULES),
     taps={"stage1_out": "block1", "stage2_out": "block2", "stage3_out": "block11",
           "stage4_out": "act4"},
     head=("predictions",))
