@@ -17,7 +17,8 @@ torchvision's B0 with BN epsilon 1e-3 instead of 1e-5 differs by ~1.
 import pytest
 
 import kerasnets
-from kerasnets.applications._mobilenet_blocks import torch_block_rename
+from kerasnets.applications._mobilenet_blocks import torch_block_rules
+from kerasnets.applications._torch_names import exact, rename_rules
 from kerasnets.weights import WeightsMismatchError, pretrained
 
 RTOL = 1e-4
@@ -146,10 +147,18 @@ def test_torch_variants_fix_their_options():
 
 
 def test_unknown_torch_module_is_named():
-    rename = torch_block_rename({"features.0.0": "stem_conv"},
-                                {"features.1": ("stage1_block1", ("dw", "project"))})
+    rename = rename_rules(exact({"features.0.0": "stem_conv"}) + torch_block_rules(
+        {"features.1": ("stage1_block1", ("dw", "project"))}))
     assert rename("features.1.block.1.1") == "stage1_block1_project_bn"
-    with pytest.raises(WeightsMismatchError, match="'features.1.block.2.0'"):
-        rename("features.1.block.2.0")
-    with pytest.raises(WeightsMismatchError, match="'features.9.block.0.0'"):
-        pretrained.torch_mapping("efficientnet_b0").rename("features.9.block.0.0")
+    assert rename("features.1.conv.0") == "stage1_block1_dw"
+    assert rename("features.1.block.2.0") == "features.1.block.2.0"  # passed on to the converter
+    import numpy as np
+
+    from kerasnets.weights.convert import convert_state_dict
+
+    model = kerasnets.create_model("efficientnet_b0", input_shape=(32, 32, 3))
+    with pytest.raises(WeightsMismatchError,
+                       match=r"'features\.9\.block\.0\.0\.weight' maps to layer "
+                             r"'features\.9\.block\.0\.0', which the model"):
+        convert_state_dict(model, {"features.9.block.0.0.weight": np.zeros(1)},
+                           pretrained.torch_mapping("efficientnet_b0"))

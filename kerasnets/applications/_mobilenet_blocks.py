@@ -10,7 +10,7 @@ Padding of strided convolutions (`padding=`): "keras" pads as keras.applications
 (`correct_pad`: one pixel less on the top/left of even sides), "torch" pads `k // 2` on every side
 as PyTorch's `Conv2d(padding=(k - 1) // 2)`. Output sizes are the same; the sampled pixels are
 shifted by one on even inputs, so weights trained with one padding are only exact with it.
-`torch_block_rename` maps torchvision's module paths of such blocks onto these names.
+`torch_block_rules` maps torchvision's module paths of such blocks onto these names.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import re
 from keras import layers
 
 from kerasnets.applications._common import correct_pad
+from kerasnets.applications._torch_names import nested
 from kerasnets.layers import conv_bn_act, squeeze_excite
 
 PADDINGS = ("keras", "torch")
@@ -116,34 +117,22 @@ def stage_loop(x, blocks, block_fn):
     return x
 
 
-_TORCH_PART = re.compile(
-    r"(?P<block>.+?)\.(?:block|conv)\.(?P<part>\d+)(?:\.(?P<sub>0|1|fc1|fc2))?")
 # torchvision's submodules of one block part -> kerasnets layer suffix: Conv2dNormActivation's
 # conv and BN, SqueezeExcitation's two 1x1 convolutions, or a bare layer (MobileNetV2's project)
 _TORCH_SUB = {"0": "_conv", "1": "_bn", "fc1": "_reduce", "fc2": "_expand", None: ""}
 
 
-def torch_block_rename(fixed, blocks):
-    """A `TorchMapping.rename` for torchvision's inverted-residual families (MobileNetV2/V3,
-    EfficientNet v1/v2): `fixed` maps whole module paths (stem, top, classifier) to layer names;
-    `blocks` maps a block's module path (`features.3` or `features.2.1`) to its kerasnets prefix
-    and the names of its numbered parts, e.g. `("stage2_block1", ("expand", "dw", "se",
-    "project"))`: `features.3.block.2.fc1` -> `stage2_block1_se_reduce`. MobileNetV2 numbers its
-    projection's convolution and BN as parts of their own (`project_conv`, `project_bn`)."""
-    fixed, blocks = dict(fixed), dict(blocks)
+def torch_block_rules(blocks):
+    """`_torch_names` rules for torchvision's inverted-residual blocks (MobileNetV2/V3,
+    EfficientNet v1/v2): `blocks` maps a block's module path (`features.3` or `features.2.1`) to
+    its kerasnets prefix and the names of its numbered parts, e.g. `("stage2_block1", ("expand",
+    "dw", "se", "project"))`: `features.3.block.2.fc1` -> `stage2_block1_se_reduce`. MobileNetV2
+    numbers its projection's convolution and BN as parts of their own (`project_conv`,
+    `project_bn`)."""
+    def part_rule(index, part):
+        return (rf"{index}(?:\.(?P<sub>0|1|fc1|fc2))?",
+                lambda match: f"{part}{_TORCH_SUB[match['sub']]}")
 
-    def rename(path):
-        if path in fixed:
-            return fixed[path]
-        match = _TORCH_PART.fullmatch(path)
-        if match and match["block"] in blocks:
-            prefix, parts = blocks[match["block"]]
-            index = int(match["part"])
-            if index < len(parts):
-                return f"{prefix}_{parts[index]}{_TORCH_SUB[match['sub']]}"
-        from kerasnets.weights import WeightsMismatchError
-
-        raise WeightsMismatchError(f"torch module {path!r} is not part of this architecture "
-                                   f"(blocks {', '.join(list(blocks)[:3])}, ...).")
-
-    return rename
+    return [rule for block, (prefix, parts) in blocks.items()
+            for rule in nested(re.escape(block) + r"\.(?:block|conv)", prefix,
+                               [part_rule(i, part) for i, part in enumerate(parts)])]

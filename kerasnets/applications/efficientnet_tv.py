@@ -35,7 +35,8 @@ import functools
 from keras import layers
 
 from kerasnets.applications._common import finish, gap_head, model_input, variant_builder
-from kerasnets.applications._mobilenet_blocks import depthwise_bn_act, torch_block_rename
+from kerasnets.applications._mobilenet_blocks import depthwise_bn_act, torch_block_rules
+from kerasnets.applications._torch_names import exact, rename_rules
 from kerasnets.applications.efficientnet import (B0_STAGES, CONV_INIT, Stage,
                                                  efficientnet_stages, round_filters)
 from kerasnets.applications.efficientnet import PAPER as PAPER_V1
@@ -217,7 +218,7 @@ def torch_mapping(spec: TorchEfficientNetSpec) -> TorchMapping:
              f"features.{top}.0": "top_conv", f"features.{top}.1": "top_bn",
              "classifier.1": "predictions"}
     taps = {f"stage{s}_out": f"features.{s}" for s in range(1, top)}
-    return TorchMapping(torch_block_rename(fixed, parts), taps)
+    return TorchMapping(rename_rules(exact(fixed) + torch_block_rules(parts)), taps)
 
 
 _TV = "https://download.pytorch.org/models/"

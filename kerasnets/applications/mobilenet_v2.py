@@ -39,7 +39,8 @@ import dataclasses
 from kerasnets.applications._common import finish, gap_head, model_input, variant_builder
 from kerasnets.applications._mobilenet_blocks import (check_padding, inverted_residual,
                                                       make_divisible, stage_loop, staged,
-                                                      torch_block_rename)
+                                                      torch_block_rules)
+from kerasnets.applications._torch_names import exact, rename_rules
 from kerasnets.layers import conv_bn_act
 from kerasnets.registry import Paper
 from kerasnets.weights.convert import TorchMapping
@@ -131,7 +132,7 @@ def torch_mapping(spec: MobileNetV2Spec) -> TorchMapping:
              "classifier.1": "predictions"}
     taps = {f"{name.split('_')[0]}_out": f"features.{i}"  # a stage's last block
             for i, name in enumerate(names, start=1)}
-    return TorchMapping(torch_block_rename(fixed, parts), taps)
+    return TorchMapping(rename_rules(exact(fixed) + torch_block_rules(parts)), taps)
 
 
 register_torch_weights(

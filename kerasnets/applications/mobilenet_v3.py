@@ -35,7 +35,8 @@ from kerasnets.applications._common import (finish, head_dtype, model_input, poo
                                             variant_builder)
 from kerasnets.applications._mobilenet_blocks import (check_padding, inverted_residual,
                                                       make_divisible, stage_loop, staged,
-                                                      torch_block_rename)
+                                                      torch_block_rules)
+from kerasnets.applications._torch_names import exact, rename_rules
 from kerasnets.layers import conv_bn_act
 from kerasnets.registry import Paper
 from kerasnets.weights.convert import TorchMapping
@@ -177,7 +178,8 @@ def torch_mapping(spec: MobileNetV3Spec) -> TorchMapping:
              f"features.{top}.0": "top_conv", f"features.{top}.1": "top_bn",
              "classifier.0": "head_fc", "classifier.3": "predictions"}
     taps = {f"{name.split('_')[0]}_out": f"features.{i}" for i, name in enumerate(names, start=1)}
-    return TorchMapping(torch_block_rename(fixed, parts), taps, head=("head_fc", "predictions"))
+    return TorchMapping(rename_rules(exact(fixed) + torch_block_rules(parts)), taps,
+                        head=("head_fc", "predictions"))
 
 
 _TV = "https://download.pytorch.org/models/"

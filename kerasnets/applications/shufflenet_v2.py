@@ -25,11 +25,11 @@ gives its outputs (tests/test_torch_mobile.py).
 from __future__ import annotations
 
 import dataclasses
-import re
 
 from keras import layers
 
 from kerasnets.applications._common import finish, gap_head, model_input, variant_builder
+from kerasnets.applications._torch_names import exact, nested, rename_rules
 from kerasnets.applications.shufflenet import depthwise_bn, shufflenet_stem
 from kerasnets.layers import conv_bn_act
 from kerasnets.layers.shuffle import ChannelShuffle, ChannelSplit
@@ -152,22 +152,11 @@ _TORCH_BRANCH = {"branch1.0": "0_dw_conv", "branch1.1": "0_dw_bn", "branch1.2": 
                  "branch1.3": "0_bn", "branch2.0": "1_conv", "branch2.1": "1_bn",
                  "branch2.3": "dw_conv", "branch2.4": "dw_bn", "branch2.5": "2_conv",
                  "branch2.6": "2_bn"}
-_TORCH_UNIT = re.compile(r"stage(?P<stage>\d+)\.(?P<unit>\d+)\.(?P<part>branch[12]\.\d+)")
-
-
-def _torch_rename(path):
-    if path in _TORCH_FIXED:
-        return _TORCH_FIXED[path]
-    match = _TORCH_UNIT.fullmatch(path)
-    if match and match["part"] in _TORCH_BRANCH:
-        return (f"stage{int(match['stage']) - 1}_block{int(match['unit']) + 1}_"
-                f"{_TORCH_BRANCH[match['part']]}")
-    from kerasnets.weights import WeightsMismatchError
-
-    raise WeightsMismatchError(f"torch module {path!r} is not part of torchvision's ShuffleNetV2.")
-
-
-TORCH_MAPPING = TorchMapping(_torch_rename, {f"stage{s}_out": f"stage{s + 1}" for s in (1, 2, 3)})
+_TORCH_RULES = exact(_TORCH_FIXED) + nested(
+    r"stage(?P<stage>\d+)\.(?P<unit>\d+)",
+    lambda m: f"stage{int(m['stage']) - 1}_block{int(m['unit']) + 1}", exact(_TORCH_BRANCH))
+TORCH_MAPPING = TorchMapping(rename_rules(_TORCH_RULES),
+                             {f"stage{s}_out": f"stage{s + 1}" for s in (1, 2, 3)})
 _TV = "https://download.pytorch.org/models/"
 for _variant, _file, _top1, _note in (
         ("shufflenet_v2_x0_5", "shufflenetv2_x0.5-f707e7126e.pth", 60.552, "resize 256, crop 224"),
