@@ -273,6 +273,39 @@ def ensemble_teacher(teachers: Sequence[keras.Model], *, mode: str = "logits",
     return model
 
 
+def pretrained_teacher(name: str, classes: int, *, input_shape, input_preprocessing: str,
+                       weights="imagenet", pooling: str = "avg", dropout: float = 0.0,
+                       model_name: str | None = None) -> keras.Model:
+    """A teacher from a pre-trained registry backbone, behind the student's pipeline.
+
+    Its input is the student's (`input_shape`, normalised by `input_preprocessing`); a
+    `kerasnets.layers.Renormalize` layer turns it into the backbone's own normalisation and
+    channels (left out where they already agree). Then the backbone with `weights` ("imagenet"
+    or a file, as `transfer.build_classifier` takes them), *frozen*, and a new head of `classes`
+    logits (`backbone_out`, `head_pool`, `predictions`, randomly initialised): train it with
+    `transfer.fine_tune(teacher, ..., freeze_upto="backbone_out")` before distilling. The
+    backbone keeps its layer names, so FitNets hints can tap its `stage{s}_out`."""
+    from kerasnets import transfer
+    from kerasnets.layers import Renormalize
+    from kerasnets.registry import get_entry
+
+    entry = get_entry(name)
+    input_shape = tuple(input_shape)
+    inputs = keras.Input(input_shape, name="input")
+    x = inputs
+    channels = entry.input_shape[2]
+    if input_preprocessing != entry.preprocessing or input_shape[-1] != channels:
+        x = Renormalize(input_preprocessing, entry.preprocessing, channels,
+                        name="renormalize")(inputs)
+    model = transfer.build_classifier(entry.name, classes, weights=weights, input_tensor=x,
+                                      pooling=pooling, dropout=dropout,
+                                      classifier_activation=None, name=model_name)
+    # The builder's input_tensor path gives the inputs as a list: one tensor in, as usual.
+    model = keras.Model(inputs, model.output, name=model.name)
+    transfer.freeze(model, transfer.BACKBONE_OUT)
+    return model
+
+
 # ----------------------------------------------------------------------------- FitNets hints
 
 def _tap(model: keras.Model, name: str, role: str):

@@ -25,6 +25,9 @@ MODES = tuple(PREPROCESSING)
 _GRAY_TORCH = (0.449, 0.226)
 _GRAY_CAFFE = 114.799
 _LITE = (127.0, 128.0)  # mean, std: tensorflow/tpu efficientnet_lite_builder MEAN_RGB, STDDEV_RGB
+# keras.applications.imagenet_utils' constants (their inverse is `denormalize`).
+_TORCH_RGB = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))    # mean, std of [0, 1] pixels
+_CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)
 
 
 def check_mode(mode: str) -> str:
@@ -54,6 +57,46 @@ def normalize(images, mode: str):
     if mode == "caffe":
         return x - _GRAY_CAFFE
     return (x / 255.0 - _GRAY_TORCH[0]) / _GRAY_TORCH[1]
+
+
+def denormalize(x, mode: str):
+    """The inverse of `normalize`: model input in `mode` (any shape ending in 1 or 3 channels)
+    -> float pixels in [0, 255], RGB or one channel, as a float32 tensor."""
+    import tensorflow as tf
+
+    check_mode(mode)
+    x = tf.cast(x, tf.float32)
+    if mode == "raw":
+        return x
+    if mode == "lite":
+        return x * _LITE[1] + _LITE[0]
+    if mode == "tf":
+        return (x + 1.0) * 127.5
+    if x.shape[-1] == 3:
+        if mode == "caffe":    # BGR minus the mean pixel -> RGB
+            return tf.reverse(x + tf.constant(_CAFFE_BGR_MEAN), axis=[-1])
+        return (x * tf.constant(_TORCH_RGB[1]) + tf.constant(_TORCH_RGB[0])) * 255.0
+    if mode == "caffe":
+        return x + _GRAY_CAFFE
+    return (x * _GRAY_TORCH[1] + _GRAY_TORCH[0]) * 255.0
+
+
+def renormalize(x, source: str, target: str, channels: int | None = None):
+    """Model input normalised by mode `source` -> the same pixels normalised by `target`, with
+    `channels` channels (1 <-> 3 as `to_channels`: gray repeated, RGB to BT.601 luma); what a
+    teacher needs when the pipeline normalises for its student. TF ops, batched or not."""
+    import tensorflow as tf
+
+    x = denormalize(x, source)
+    have = x.shape[-1]
+    if channels is not None and channels != have:
+        if channels == 3 and have == 1:
+            x = tf.repeat(x, 3, axis=-1)
+        elif channels == 1 and have == 3:
+            x = tf.tensordot(x, tf.constant(_GRAY_WEIGHTS), [[x.shape.rank - 1], [0]])[..., None]
+        else:
+            raise ValueError(f"renormalize: cannot turn {have} channels into {channels}.")
+    return normalize(x, target)
 
 
 def preprocess_input(name: str, images):

@@ -17,7 +17,8 @@ warm-up-then-unfreeze schedule, and the copy-and-freeze networks of Yosinski et 
 - `copy_weights` / `transferred`: the first `n` stages of a trained network copied into a fresh
   one, frozen or fine-tuned, the rest re-initialised: BnB, BnB+, AnB and AnB+ of Yosinski,
   Clune, Bengio & Lipson, "How transferable are features in deep neural networks?" (NeurIPS
-  2014, arXiv:1411.1792); `python -m tools.transfer` runs the whole experiment.
+  2014, arXiv:1411.1792), and PnB / PnB+ copying from a pre-trained (ImageNet) network
+  (`experiment_jobs`); `python -m tools.transfer` runs the whole experiment.
 """
 
 from __future__ import annotations
@@ -424,6 +425,32 @@ def transferred(build: Callable[[], keras.Model], source, n: int, *,
     copy_weights(source, model, n)
     freeze(model, None if fine_tune else n)
     return model
+
+
+YOSINSKI_KINDS = ("BnB", "BnB+", "AnB", "AnB+")
+PRETRAINED_KINDS = ("PnB", "PnB+")
+
+
+def experiment_jobs(stages: Sequence[int], kinds: Sequence[str] = YOSINSKI_KINDS) -> list[str]:
+    """The networks of the transfer experiment in training order: the base networks first
+    (`baseB` always, the reference line; `baseA` when a kind copies from A; `baseP` when one
+    copies from P; in the order A, B, P), then `"{kind} n={n}"` for every n in `stages` and
+    kind in `kinds`.
+
+    Kinds are Yosinski et al.'s `BnB`, `BnB+`, `AnB`, `AnB+` (X n B: the first n stages copied
+    from baseX, frozen; `+`: fine-tuned) and `PnB`, `PnB+`, whose base network P is a
+    *pre-trained* backbone (ImageNet weights or a file): its stages are copied as they are, so
+    P plays the role of the paper's baseA trained on ImageNet (see `tools.transfer`)."""
+    known = YOSINSKI_KINDS + PRETRAINED_KINDS
+    bad = [k for k in kinds if k not in known]
+    if bad or not kinds:
+        raise ValueError(f"unknown transfer kinds {bad or list(kinds)}; expected some of "
+                         f"{', '.join(known)}.")
+    if not stages or any(int(n) < 1 for n in stages):
+        raise ValueError(f"stages count from 1, got {list(stages)}.")
+    kinds = [k for k in known if k in kinds]
+    bases = [f"base{x}" for x in "ABP" if x == "B" or any(k[0] == x for k in kinds)]
+    return bases + [f"{k} n={int(n)}" for n in stages for k in kinds]
 
 
 # ----------------------------------------------------------------------------- batchnorm

@@ -355,3 +355,59 @@ def test_transfer_tool_writes_table_and_plot(tmp_path):
                      "--epochs", "1", "--steps_per_epoch", "3", "--model_dir",
                      str(tmp_path / "run"), "--output", str(out))
     assert again.returncode == 0 and list(csv.DictReader(open(tmp_path / "table.csv"))) == rows
+
+
+def test_transfer_tool_with_imagenet_weights_adds_the_pretrained_network(tmp_path):
+    # EfficientNet-Lite0's ImageNet weights ship in an installed package: offline. n = 7 (all
+    # stages) keeps the copied network's training to its head; two classes per task.
+    out = tmp_path / "table.md"
+    proc = run_tool("tools.transfer", "--model", "efficientnet_lite0", "--weights", "imagenet",
+                    "--kinds", "PnB", "--stages", "7", "--split_a", "0,1", "--split_b", "2,3",
+                    "--epochs", "1", "--steps_per_epoch", "2", "--precision", "float32",
+                    "--model_dir", str(tmp_path / "run"), "--output", str(out))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    (row,) = list(csv.DictReader(open(tmp_path / "table.csv")))
+    assert set(row) == {"n", "PnB", "baseB"} and row["n"] == "7"
+    state = json.load(open(tmp_path / "run" / "runs.json"))
+    assert set(state["runs"]) == {"baseB", "baseP", "PnB n=7"}       # no baseA: no kind needs it
+    assert state["config"]["weights"] == "imagenet"
+    # Two steps of a head on frozen ImageNet features separate two digits (chance 0.5; measured
+    # baseP 0.99 on A, PnB 0.96 on B).
+    assert state["runs"]["baseP"]["accuracy"] > 0.75 and float(row["PnB"]) > 0.75, state
+    text = out.read_text()
+    assert "baseP (pre-trained backbone frozen, head trained on A) on A" in text
+    assert "P: efficientnet_lite0 with ImageNet weights" in text
+    # baseP is the ImageNet backbone, untouched by its head's training on A.
+    base = transfer.build_classifier("efficientnet_lite0", 2, input_shape=SHAPE)
+    base.load_weights(tmp_path / "run" / "baseP.weights.h5")
+    imagenet = transfer.build_classifier("efficientnet_lite0", 2, input_shape=SHAPE,
+                                         weights="imagenet")
+    for name in transfer.layers_upto(base, transfer.BACKBONE_OUT):
+        for ours, theirs in zip(base.get_layer(name).weights, imagenet.get_layer(name).weights):
+            np.testing.assert_array_equal(ours.numpy(), theirs.numpy(), err_msg=ours.path)
+
+
+def test_transfer_tool_imagenet_offline_fails_fast(tmp_path):
+    start = time.time()
+    proc = run_tool("tools.transfer", "--model", "resnet18", "--weights", "imagenet",
+                    "--model_dir", str(tmp_path / "run"),
+                    env={"HTTPS_PROXY": "http://127.0.0.1:9", "KERAS_HOME": str(tmp_path)})
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert "error: " in proc.stderr and "resnet18" in proc.stderr
+    assert not (tmp_path / "run").exists()
+    assert time.time() - start < 120     # TensorFlow's import included, on a loaded machine
+    proc = run_tool("tools.transfer", "--model", "lenet5", "--kinds", "BnB,PnB",
+                    "--model_dir", str(tmp_path / "run"))
+    assert proc.returncode != 0 and "give --weights imagenet" in proc.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_experiment_jobs_train_only_the_base_networks_the_kinds_need():
+    assert transfer.experiment_jobs([1, 2]) == ["baseA", "baseB"] + [
+        f"{k} n={n}" for n in (1, 2) for k in transfer.YOSINSKI_KINDS]
+    assert transfer.experiment_jobs([3], ["PnB+", "BnB"]) == ["baseB", "baseP", "BnB n=3",
+                                                              "PnB+ n=3"]
+    with pytest.raises(ValueError, match="unknown transfer kinds"):
+        transfer.experiment_jobs([1], ["CnB"])
+    with pytest.raises(ValueError, match="stages count from 1"):
+        transfer.experiment_jobs([0])

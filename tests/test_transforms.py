@@ -172,6 +172,34 @@ def test_normalize_raw_and_gray():
     np.testing.assert_allclose(gray, (1 - 0.449) / 0.226, rtol=1e-5)
 
 
+def test_denormalize_and_renormalize_invert_normalize():
+    from kerasnets import preprocessing as P
+    from kerasnets.layers import Renormalize
+
+    rng = np.random.default_rng(0)
+    for channels in (1, 3):
+        pixels = rng.uniform(0, 255, (2, 4, 4, channels)).astype("float32")
+        for mode in P.MODES:
+            back = np.asarray(P.denormalize(P.normalize(pixels, mode), mode))
+            np.testing.assert_allclose(back, pixels, atol=1e-3, err_msg=f"{mode} {channels}")
+    gray = rng.uniform(0, 255, (2, 4, 4, 1)).astype("float32")
+    rgb = rng.uniform(0, 255, (2, 4, 4, 3)).astype("float32")
+    # A student's gray torch input -> what an RGB EfficientNet-Lite teacher is fed on the same
+    # pixels; and an RGB caffe input -> gray [-1, 1] (BT.601 luma, as to_channels).
+    np.testing.assert_allclose(P.renormalize(P.normalize(gray, "torch"), "torch", "lite", 3),
+                               P.normalize(np.repeat(gray, 3, -1), "lite"), atol=1e-5)
+    luma = np.asarray(T.to_channels(tf.constant(rgb[0]), 1))
+    np.testing.assert_allclose(P.renormalize(P.normalize(rgb, "caffe"), "caffe", "tf", 1)[0],
+                               P.normalize(luma, "tf"), atol=1e-4)
+    layer = Renormalize("torch", "lite", 3, name="renormalize")
+    x = P.normalize(gray, "torch")
+    assert layer.compute_output_shape((None, 4, 4, 1)) == (None, 4, 4, 3)
+    clone = keras.layers.deserialize(keras.layers.serialize(layer))
+    np.testing.assert_allclose(clone(x), P.normalize(np.repeat(gray, 3, -1), "lite"), atol=1e-5)
+    with pytest.raises(ValueError, match="Unknown preprocessing mode"):
+        Renormalize("torch", "bgr")
+
+
 def test_ten_crop_positions():
     image = position_image(64, 64)  # image_size 56: "256" is 64, so no resampling
     views = np.asarray(T.eval_views(image, "ten_crop", 56))

@@ -6,13 +6,29 @@
     python -m tools.distill --dataset digits --image_size 32 --teacher resnet20_cifar \\
         --teacher_weights a.weights.h5 --teacher_weights b.weights.h5 --student lenet5 \\
         --hint_layers stage2_out:stage1_out --epochs 20
+    python -m tools.distill --dataset digits --image_size 32 --teacher efficientnet_lite0 \\
+        --teacher_weights imagenet --train_teacher_epochs 30 --student lenet5 --epochs 30 \\
+        --optimizer adam --lr 0.001             # docs/results/distillation_imagenet_teacher.md
     python -m tools.distill --benchmark --pairs mlp_1200:mlp_800,resnet20_cifar:lenet5
 
 Teachers and students are registry names or Hinton et al.'s MNIST nets `mlp_1200` (the
 regularised teacher: dropout, max-norm, jitter) and `mlp_800` (the plain student), see
 `kerasnets.distillation.MLPS`. Given `--teacher_weights` (repeated: an ensemble), the teachers
 are loaded; else `--train_teacher_epochs` trains `--num_teachers` of them first (on the data
-flags' `--recipe` / `--mixup` / ...). For each seed the tool then trains the student alone and
+flags' `--recipe` / `--mixup` / ...).
+
+`--teacher_weights imagenet` (a registry teacher with published ImageNet weights; may be mixed
+with files in an ensemble) builds that teacher from its ImageNet backbone, *frozen*, with a new
+head for the dataset's classes trained `--train_teacher_epochs` epochs (required) on the
+training split -- transfer schedule 2.A, `kerasnets.distillation.pretrained_teacher`; the
+backbone's features are computed once when the teacher's training set is not augmented. The
+pipeline normalises for the student; a `Renormalize` layer in front of the teacher gives it its
+own normalisation and channels (e.g. EfficientNet-Lite's (x - 127) / 128 in RGB behind LeNet-5's
+gray torch normalisation). Its trained weights go to `seed*/teacher*.weights.h5`. The ImageNet
+file is checked before anything is trained: offline, a teacher whose weights are not here
+fails within seconds (`error: ...`); EfficientNet-Lite0-2's ship in an installed package.
+
+For each seed the tool then trains the student alone and
 the student distilled, from the same initial weights, with the same optimiser and budget, on the
 transfer set (`--transfer_recipe`, by default none: Hinton's "no dropout, no jitter"). On a
 non-augmented transfer set the teacher's logits are computed once and cached
@@ -40,14 +56,17 @@ from kerasnets.utils import save_model
 from tools import flags as shared
 
 MLP_NAMES = ("mlp_1200", "mlp_800")
+IMAGENET = "imagenet"
 RECIPES = ("none", "cifar", "alexnet", "vgg", "inception")
 
 flags.DEFINE_list("teacher", None, "Teacher: a registry name or mlp_1200 / mlp_800; several "
                   "comma-separated names give one per --teacher_weights.")
-flags.DEFINE_multi_string("teacher_weights", [], "Teacher weights (.weights.h5 / .keras / .h5); "
-                          "repeat for an ensemble.")
+flags.DEFINE_multi_string("teacher_weights", [], "Teacher weights (.weights.h5 / .keras / .h5), "
+                          "or imagenet: the teacher's ImageNet backbone, frozen, with a new head "
+                          "trained --train_teacher_epochs epochs here; repeat for an ensemble.")
 flags.DEFINE_integer("train_teacher_epochs", 0, "Without --teacher_weights: train the "
-                     "teacher(s) first for this many epochs.")
+                     "teacher(s) first for this many epochs; with --teacher_weights imagenet: "
+                     "epochs of the new head on the frozen ImageNet backbone.")
 flags.DEFINE_integer("num_teachers", 1, "Teachers to train (seeded apart) for an ensemble.")
 flags.DEFINE_enum("ensemble", "logits", ["logits", "probabilities"], "How an ensemble combines: "
                   "mean logits, or mean probabilities at --temperature.")
@@ -302,30 +321,80 @@ class Run:
         return {k: [float(v) for v in vs] for k, vs in history.history.items()}
 
 
-def teachers_for(run: Run, model_dir: str, names: list[str]):
-    """Load or train the teachers; returns (teacher model in logits, per-teacher test errors,
-    their histories)."""
+def teacher_sources(names: list[str]) -> list[tuple[str, str | None]]:
+    """Per teacher `(kind, weights)`: ("train", None) to train it here, ("file", path), or
+    ("imagenet", the builder's weights argument). ImageNet files are checked (or fetched) now,
+    so a teacher whose weights are not here fails before anything trains."""
+    from kerasnets import transfer
+
+    if not FLAGS.teacher_weights:
+        return [("train", None)] * FLAGS.num_teachers
+    size = FLAGS.image_size
+    if size is None and FLAGS.student not in MLP_NAMES:
+        import kerasnets
+
+        size = kerasnets.get_entry(FLAGS.student).input_shape[0]
+    sources = []
+    for k, path in enumerate(FLAGS.teacher_weights):
+        name = names[k] if len(names) > 1 else names[0]
+        if path == IMAGENET:
+            sources.append(transfer.choose_weights(name, IMAGENET, input_size=size))
+        else:
+            sources.append(("file", path))
+    return sources
+
+
+def train_teacher_head(run: Run, teacher) -> dict:
+    """Train the new head of a `pretrained_teacher` on the teacher's training set, backbone
+    frozen (transfer schedule 2.A; its features computed once when nothing is augmented)."""
+    import keras
+
+    from kerasnets import transfer
+
+    loss = keras.losses.CategoricalCrossentropy if run.mixing else \
+        keras.losses.SparseCategoricalCrossentropy
+    cache = (FLAGS.recipe or "none") == "none" and not run.mixing and not FLAGS.randaugment
+    result = transfer.fine_tune(
+        teacher, run.teacher_train, None if run.mixing else run.eval,
+        epochs=FLAGS.train_teacher_epochs, lr=run.settings["lr"],
+        make_optimizer=lambda lr, epochs: run.optimizer(epochs, True),
+        loss=loss(from_logits=True), metrics=[] if run.mixing else ["accuracy"],
+        freeze_upto=transfer.BACKBONE_OUT, cache_features=cache, strategy=run.strategy,
+        callbacks=lambda phase: run.schedule_callbacks, verbose=FLAGS.verbose, seed=run.seed)
+    run.schedule_callbacks = []
+    return result.history
+
+
+def teachers_for(run: Run, model_dir: str, names: list[str], sources=None):
+    """Load or train the teachers (`sources`: `teacher_sources(names)`); returns (teacher model
+    in logits, per-teacher test errors, their histories)."""
     import keras
 
     from kerasnets import distillation as D
     from pipelines import strategy as S
 
-    weights = FLAGS.teacher_weights or [None] * FLAGS.num_teachers
+    sources = sources or teacher_sources(names)
     models, errs, histories = [], [], []
-    for k, path in enumerate(weights):
+    for k, (kind, path) in enumerate(sources):
         name = names[k] if len(names) > 1 else names[0]
         keras.utils.set_random_seed(1000 * run.seed + k)
         with run.strategy.scope():
-            teacher = build(name, input_shape=run.input_shape, classes=run.num_classes,
-                            model_name=f"teacher{k}", weights=path)
-            if path is None:
+            if kind == IMAGENET:
+                teacher = D.pretrained_teacher(name, run.num_classes, input_shape=run.input_shape,
+                                               input_preprocessing=run.preprocessing,
+                                               weights=path, model_name=f"teacher{k}")
+            else:
+                teacher = build(name, input_shape=run.input_shape, classes=run.num_classes,
+                                model_name=f"teacher{k}", weights=path)
+            if kind == "train":
                 loss = keras.losses.CategoricalCrossentropy if run.mixing else \
                     keras.losses.SparseCategoricalCrossentropy
                 teacher.compile(optimizer=run.optimizer(FLAGS.train_teacher_epochs, True),
                                 loss=loss(from_logits=True),
                                 metrics=[] if run.mixing else ["accuracy"])
-        if path is None:
-            histories.append(run.fit(teacher, run.teacher_train, FLAGS.train_teacher_epochs,
+        if kind in ("train", IMAGENET):
+            histories.append(train_teacher_head(run, teacher) if kind == IMAGENET else
+                             run.fit(teacher, run.teacher_train, FLAGS.train_teacher_epochs,
                                      validate=not run.mixing))
             if S.is_chief():
                 save_model(teacher, os.path.join(model_dir, f"seed{run.seed}",
@@ -361,9 +430,9 @@ def student_runs(run: Run, teacher, model_dir: str, hints) -> dict:
     if FLAGS.cache_teacher and not run.augmented:
         parts = [FLAGS.dataset, FLAGS.train_split, str(run.input_shape), run.preprocessing,
                  FLAGS.recipe or "none", FLAGS.ensemble, str(FLAGS.temperature)]
-        files = FLAGS.teacher_weights or [
-            os.path.join(model_dir, f"seed{run.seed}", f"teacher{k}.weights.h5")
-            for k in range(FLAGS.num_teachers)]
+        files = [os.path.join(model_dir, f"seed{run.seed}", f"teacher{k}.weights.h5")
+                 if path in (None, IMAGENET) else path
+                 for k, path in enumerate(FLAGS.teacher_weights or [None] * FLAGS.num_teachers)]
         parts += [sha256sum(p) if os.path.exists(p) else f"unsaved-{time.time()}" for p in files]
         path = os.path.join(model_dir, f"teacher_logits_seed{run.seed}.npz")
         logits = D.compute_teacher_logits(teacher, run.examples, path=path, key="|".join(parts))
@@ -483,11 +552,21 @@ def _check_flags():
         raise app.UsageError("No --teacher_weights: give --train_teacher_epochs to train the "
                              "teacher first.")
     if FLAGS.teacher_weights:
-        for path in FLAGS.teacher_weights:
+        student_mode = preprocessing_of(FLAGS.student)
+        for k, path in enumerate(FLAGS.teacher_weights):
+            name = names[k] if len(names) > 1 else names[0]
+            if path == IMAGENET:
+                if name in MLP_NAMES:
+                    raise app.UsageError(f"--teacher_weights imagenet: {name} has no ImageNet "
+                                         "weights; give a registry teacher "
+                                         "(kerasnets.list_models(pretrained=True)).")
+                if FLAGS.train_teacher_epochs <= 0:
+                    raise app.UsageError("--teacher_weights imagenet trains a new head on the "
+                                         "frozen ImageNet backbone: give --train_teacher_epochs "
+                                         "N (N >= 1).")
+                continue   # its own normalisation: a Renormalize layer in front
             if not os.path.exists(path):
                 raise app.UsageError(f"--teacher_weights {path!r} does not exist.")
-        student_mode = preprocessing_of(FLAGS.student)
-        for name in names:
             if preprocessing_of(name) != student_mode:
                 raise app.UsageError(
                     f"Teacher {name} expects {preprocessing_of(name)!r} inputs but the pipeline "
@@ -508,6 +587,20 @@ def _check_flags():
     return names
 
 
+def _teacher_how(sources) -> str:
+    """How the teachers came to be, for the table's header."""
+    kinds = {kind for kind, _ in sources}
+    trained = f"{FLAGS.train_teacher_epochs} epochs (recipe {FLAGS.recipe or 'none'})"
+    parts = []
+    if "train" in kinds:
+        parts.append(f"trained {trained}")
+    if IMAGENET in kinds:
+        parts.append(f"its ImageNet backbone frozen and a new head trained {trained}")
+    if "file" in kinds:
+        parts.append("loaded from --teacher_weights")
+    return "; ".join(parts)
+
+
 def main(argv):
     del argv
     if FLAGS.benchmark:
@@ -516,6 +609,7 @@ def main(argv):
         keras.utils.set_random_seed(FLAGS.seed)
         return benchmark(FLAGS.output or "docs/results/distillation_step.csv")
     names = _check_flags()
+    sources = teacher_sources(names)    # ImageNet files checked before anything trains
     hints = _parse_hints()
     if hints and not FLAGS.hint_epochs:
         FLAGS.hint_epochs = max(1, FLAGS.epochs // 2)
@@ -533,13 +627,17 @@ def main(argv):
     n_teachers = len(FLAGS.teacher_weights) or FLAGS.num_teachers
     teacher_label = "+".join(dict.fromkeys(names)) + (
         f" x{n_teachers} ({FLAGS.ensemble} ensemble)" if n_teachers > 1 else "")
+    if any(kind == IMAGENET for kind, _ in sources):
+        teacher_label += (f" (ImageNet backbone frozen, new head trained "
+                          f"{FLAGS.train_teacher_epochs} epochs)")
     start = time.time()
     seeds = list(range(FLAGS.seed, FLAGS.seed + FLAGS.num_seeds))
     per_seed, first = [], None
     progress = keras.utils.Progbar(len(seeds), unit_name="seed")
     for i, seed in enumerate(seeds):
         run = Run(strategy, settings, seed)
-        teacher, teacher_errs, teacher_histories = teachers_for(run, model_dir, names)
+        teacher, teacher_errs, teacher_histories = teachers_for(run, model_dir, names,
+                                                                sources)
         result = student_runs(run, teacher, model_dir, hints)
         n_test = int(sum(int(tf.shape(y)[0]) for _, y in run.eval))
         row = {"seed": seed, "test_examples": n_test,
@@ -575,8 +673,7 @@ def main(argv):
               f"the same weights and train {FLAGS.epochs} epochs (batch {FLAGS.batch_size}, "
               f"{settings['optimizer']} lr {settings['lr']:g}, {settings['schedule']}) on the "
               f"transfer set (recipe {FLAGS.transfer_recipe}); teacher "
-              + (f"trained {FLAGS.train_teacher_epochs} epochs (recipe {FLAGS.recipe or 'none'})"
-                 if not FLAGS.teacher_weights else "loaded from --teacher_weights")
+              + _teacher_how(sources)
               + f". TensorFlow {tf.__version__}, Keras {keras.__version__}, "
                 f"{type(strategy).__name__} x{strategy.num_replicas_in_sync}, {policy}; "
                 f"{time.time() - start:.0f} s in all.")
@@ -611,6 +708,7 @@ def main(argv):
         "student": FLAGS.student, "temperature": FLAGS.temperature, "alpha": FLAGS.alpha,
         "hints": FLAGS.hint_layers, "hint_epochs": FLAGS.hint_epochs, "epochs": FLAGS.epochs,
         "train_teacher_epochs": FLAGS.train_teacher_epochs, "batch_size": FLAGS.batch_size,
+        "teacher_weights": [kind if kind != "file" else path for kind, path in sources],
         "transfer_recipe": FLAGS.transfer_recipe, "cached_teacher": FLAGS.cache_teacher
         and not run.augmented, "settings": settings, "strategy": type(strategy).__name__,
         "replicas": strategy.num_replicas_in_sync, "precision": policy, "seeds": per_seed,

@@ -9,7 +9,7 @@ therefore needs this package only, not the model families (`kerasnets.load_model
 from kerasnets.layers.conv import GroupedConv2D, conv2d, conv_bn_act
 from kerasnets.layers.lenet import (ConnectionTableConv2D, EuclideanRBF, TrainableSubsampling,
                                     scaled_tanh)
-from kerasnets.layers.normalization import LocalResponseNormalization
+from kerasnets.layers.normalization import LocalResponseNormalization, Renormalize
 from kerasnets.layers.pooling import CeilModeMaxPooling2D, PaddedMaxPooling2D
 from kerasnets.layers.residual import ScaledAdd, WeightedSum, ZeroPadChannels
 from kerasnets.layers.shift import Shift
@@ -18,5 +18,5 @@ from kerasnets.layers.squeeze_excite import squeeze_excite
 
 __all__ = ["CeilModeMaxPooling2D", "ChannelShuffle", "ChannelSplit", "ConnectionTableConv2D",
            "EuclideanRBF", "GroupedConv2D", "LocalResponseNormalization", "PaddedMaxPooling2D",
-           "ScaledAdd", "Shift", "TrainableSubsampling", "WeightedSum", "ZeroPadChannels",
-           "conv2d", "conv_bn_act", "scaled_tanh", "squeeze_excite"]
+           "Renormalize", "ScaledAdd", "Shift", "TrainableSubsampling", "WeightedSum",
+           "ZeroPadChannels", "conv2d", "conv_bn_act", "scaled_tanh", "squeeze_excite"]

@@ -42,3 +42,35 @@ class LocalResponseNormalization(layers.Layer):
         config = super().get_config()
         config.update(size=self.size, k=self.k, alpha=self.alpha, beta=self.beta)
         return config
+
+
+@keras.saving.register_keras_serializable(package="kerasnets")
+class Renormalize(layers.Layer):
+    """Input normalised by preprocessing mode `source` -> the same pixels normalised by `target`
+    with `channels` channels (`kerasnets.preprocessing.renormalize`): puts a model that expects
+    one normalisation (an ImageNet teacher) behind a pipeline made for another (its student).
+    Parameter-free."""
+
+    def __init__(self, source: str, target: str, channels: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        from kerasnets.preprocessing import check_mode
+
+        self.source, self.target = check_mode(source), check_mode(target)
+        if channels not in (None, 1, 3):
+            raise ValueError(f"Renormalize: channels must be 1, 3 or None, got {channels}.")
+        self.channels = channels
+
+    def call(self, inputs):
+        from kerasnets.preprocessing import renormalize
+
+        return renormalize(inputs, self.source, self.target, self.channels)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.channels or input_shape[-1],)
+
+    def macs(self, input_shape, output_shape):
+        return 0
+
+    def get_config(self):
+        return {**super().get_config(), "source": self.source, "target": self.target,
+                "channels": self.channels}
