@@ -81,14 +81,8 @@ FLAGS = flags.FLAGS
 def main(argv):
     del argv
     start = time.time()
-    strategy, policy = shared.start_strategy(FLAGS)   # before TensorFlow touches a device
-    import keras
-
     import kerasnets
-    from kerasnets import training, transfer
-    from kerasnets import weights as W
-    from kerasnets.utils import tables, write_tables
-    from pipelines import strategy as S
+    from kerasnets import transfer
 
     entry = kerasnets.get_entry(FLAGS.backbone)
     digits = FLAGS.dataset == "digits"
@@ -98,9 +92,18 @@ def main(argv):
         raise ValueError(f"--source_classes {','.join(source)} and --classes "
                          f"{','.join(target)} overlap.")
     image_size = FLAGS.image_size or (32 if digits else entry.input_shape[0])
+    # weights first: an unavailable file fails in seconds, before any precision probe
     kind, weights_path = transfer.choose_weights(entry.name, FLAGS.weights,
                                                  can_pretrain=bool(source),
                                                  input_size=image_size)
+    strategy, policy = shared.start_strategy(FLAGS, image_size=image_size)  # before any device
+    import keras
+
+    from kerasnets import training
+    from kerasnets import weights as W
+    from kerasnets.utils import tables, write_tables
+    from pipelines import strategy as S
+
     keras.utils.set_random_seed(FLAGS.seed)
     settings = shared.training_settings(FLAGS)
     mixing = FLAGS.mixup > 0 or FLAGS.cutmix > 0
