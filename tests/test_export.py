@@ -420,3 +420,17 @@ def test_tool_exports_int8_calibrated_on_the_digits_pipeline(tmp_path, digits_le
                     check=False)
     assert proc.returncode == 2 and "at least 100" in proc.stderr
     assert not (tmp_path / "f").exists()
+
+
+def test_serving_benchmark_int8_runtimes_report_agreement(tmp_path, digits_lenet):
+    path, calibration, check = digits_lenet
+    model = kerasnets.create_model("lenet5", classes=10, weights=str(path))
+    rows = S.serving_benchmark(model, str(tmp_path), runtimes=("keras", "saved_model",
+                                                               "onnx_int8"),
+                               batch_sizes=(1, 4), steps=1, warmup=1, preprocessing="torch",
+                               calibration_data=calibration, check_data=check[:100])
+    by = {r["runtime"]: r for r in rows}
+    assert list(by) == ["keras", "saved_model", "onnx_int8"]
+    assert by["keras"]["top1_agreement"] == 1 and by["saved_model"]["top1_agreement"] == 1
+    assert 0.95 <= by["onnx_int8"]["top1_agreement"] <= 1
+    assert by["onnx_int8"]["size_mb"] < 0.45 * by["saved_model"]["size_mb"]
