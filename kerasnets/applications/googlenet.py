@@ -240,4 +240,6 @@ TV_MAPPING = TorchMapping(rename_rules(_tv_rules()),
 register_torch_weights("googlenet_tv", TV_MAPPING, TorchWeights(
     "torchvision", "googlenet", url="https://download.pytorch.org/models/googlenet-1378be20.pth",
     sha256="1378be20", top1=69.778,
-    note="IMAGENET1K_V1 (torchvision's DEFAULT), ported from TensorFlow; transform_input=True"))
+    note="IMAGENET1K_V1 (torchvision's DEFAULT), ported from TensorFlow; transform_input=True",
+    # the file's side heads (never trained) are not loaded: the original without them
+    source_kwargs=(("transform_input", True), ("aux_logits", False), ("init_weights", True))))

@@ -239,4 +239,6 @@ register_torch_weights("inception_v3_tv", TV_MAPPING, TorchWeights(
     url="https://download.pytorch.org/models/inception_v3_google-0cc3c7bd.pth",
     sha256="0cc3c7bd", top1=77.294,
     note="IMAGENET1K_V1 (torchvision's DEFAULT), Google's weights ported; evaluated at resize "
-         "342, crop 299; transform_input=True"))
+         "342, crop 299; transform_input=True",
+    # the file's side head is skipped (`AuxLogits`): the original without it
+    source_kwargs=(("transform_input", True), ("aux_logits", False), ("init_weights", True))))
