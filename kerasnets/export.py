@@ -434,11 +434,12 @@ def model_ready(images, input_dtype: str, preprocessing: str | None) -> np.ndarr
 
 
 def top1_agreement(served, model, images, *, input_dtype="float32", preprocessing=None,
-                   batch_size: int = 32) -> float:
+                   batch_size: int = 32, return_confidence: bool = False):
     """Fraction of `images` (serving inputs) whose most probable class is the same from the
-    reloaded export `served` as from the Keras model."""
+    reloaded export `served` as from the Keras model (with `return_confidence`, also the
+    median top-1 probability of the Keras model on them)."""
     images = np.asarray(images)
-    same = 0
+    same, confidence = 0, []
     for start in range(0, len(images), batch_size):
         chunk = images[start:start + batch_size]
         got = served.predict(chunk)
@@ -446,7 +447,9 @@ def top1_agreement(served, model, images, *, input_dtype="float32", preprocessin
         if not np.all(np.isfinite(got)):
             raise ExportError(f"The reloaded {served.format} model returns non-finite values.")
         same += int(np.sum(got.argmax(-1) == expected.argmax(-1)))
-    return same / len(images)
+        confidence += list(expected.max(-1))
+    agreement = same / len(images)
+    return (agreement, float(np.median(confidence))) if return_confidence else agreement
 
 
 def verify_export(path, model, *, input_dtype="float32", preprocessing=None, tolerance=1e-4,
@@ -497,16 +500,23 @@ def verify_export(path, model, *, input_dtype="float32", preprocessing=None, tol
                 f"on {num} {kind} input(s), batches of {num} and 1")
     if agreement_data is None:
         return worst, tuple(plan)
-    agreement = top1_agreement(served, model, agreement_data, input_dtype=input_dtype,
-                               preprocessing=preprocessing)
+    agreement, confidence = top1_agreement(served, model, agreement_data,
+                                           input_dtype=input_dtype, preprocessing=preprocessing,
+                                           return_confidence=True)
     if log:
         log(f"  top-1 agreement with the float32 Keras model: {agreement:.1%} of "
             f"{len(agreement_data)} image(s)"
             + (f" (at least {min_agreement:.1%} required)" if min_agreement is not None else ""))
     if min_agreement is not None and agreement < min_agreement:
-        raise ExportError(f"The reloaded {served.format} model agrees with the Keras model on "
-                          f"the top-1 class of {agreement:.1%} of {len(agreement_data)} check "
-                          f"image(s), below the {min_agreement:.1%} required.")
+        unsure = confidence < 0.5
+        raise ExportError(
+            f"The reloaded {served.format} model agrees with the Keras model on the top-1 class "
+            f"of {agreement:.1%} of {len(agreement_data)} check image(s), below the "
+            f"{min_agreement:.1%} required."
+            + (f" The float32 model itself is unsure on them (median top-1 probability "
+               f"{confidence:.2f}): calibrate and check on images like the model's training data "
+               f"(tools.export --calibration_dataset), or accept a lower --min_agreement."
+               if unsure else ""))
     return worst, tuple(plan), agreement
 
 
