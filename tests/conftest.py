@@ -1,4 +1,5 @@
 import os
+import subprocess
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -53,3 +54,20 @@ def randomize_weights(model, seed=0):
             else:
                 values.append(rng.uniform(-0.2, 0.2, shape).astype("float32"))
         layer.set_weights(values)
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_tool(module, *args, check=True, env=None, timeout=900):
+    """`python -m module *args` from the repository root (TensorFlow's C++ log quiet, `env`
+    added to the environment); with `check`, a non-zero exit raises with the tail of its
+    output. The one way tests run a tool end to end."""
+    proc = subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": ROOT,
+                               **(env or {})})
+    if check and proc.returncode:
+        raise AssertionError(f"python -m {module} exited {proc.returncode}:\n"
+                             + proc.stdout[-3000:] + proc.stderr[-3000:])
+    return proc

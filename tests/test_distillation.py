@@ -3,6 +3,7 @@ regressors, cached vs live teacher, mirrored strategy on 2 logical CPUs, mixed p
 "never saw a class" bias shift, and the tool end to end on the built-in digits."""
 
 import json
+import functools
 import os
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import conftest
 import kerasnets
 from kerasnets import distillation as D
 
@@ -337,13 +339,7 @@ def test_distillation_under_mirrored_strategy_on_two_logical_cpus():
 
 # ----------------------------------------------------------------------------- the tool
 
-def run_tool(*args, check=True, env=None):
-    proc = subprocess.run([sys.executable, "-m", "tools.distill", *args], cwd=ROOT,
-                          capture_output=True, text=True,
-                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})})
-    if check and proc.returncode:
-        raise AssertionError(proc.stdout[-3000:] + proc.stderr[-3000:])
-    return proc
+run_tool = functools.partial(conftest.run_tool, "tools.distill")
 
 
 def test_tool_trains_an_ensemble_teacher_and_compares_the_students(tmp_path):

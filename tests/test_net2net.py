@@ -4,6 +4,7 @@ output), parameter counts follow the new widths, noise breaks exact equality wit
 and graphs or activations that cannot be grown raise errors naming the layer."""
 
 import csv
+import functools
 import os
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 from keras import layers
 
+import conftest
 import kerasnets
 from kerasnets import net2net
 from kerasnets.layers import GroupedConv2D
@@ -388,13 +390,7 @@ def test_resolve_width(vgg):
 # ----------------------------------------------------------------------------- the tool
 
 
-def run_tool(*args, check=True):
-    proc = subprocess.run([sys.executable, "-m", "tools.net2net", *args], cwd=ROOT,
-                          capture_output=True, text=True,
-                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
-    if check and proc.returncode:
-        raise AssertionError(proc.stdout[-3000:] + proc.stderr[-3000:])
-    return proc
+run_tool = functools.partial(conftest.run_tool, "tools.net2net")
 
 
 def test_tool_grows_saves_and_compares_with_scratch(tmp_path):

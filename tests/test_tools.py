@@ -13,12 +13,7 @@ from kerasnets.utils import atomic_directory, atomic_write_text, tables, write_t
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def run_tool(*args, check=True):
-    proc = subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True,
-                          text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
-    if check and proc.returncode:
-        raise AssertionError(proc.stdout[-3000:] + proc.stderr[-3000:])
-    return proc
+from conftest import run_tool  # noqa: E402
 
 
 def test_benchmark_writes_table_with_keras_comparison(tmp_path):

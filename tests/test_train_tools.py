@@ -16,12 +16,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": ROOT}
 
 
-def run_tool(*args, check=True, timeout=600):
-    proc = subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True,
-                          text=True, env=ENV, timeout=timeout)
-    if check and proc.returncode:
-        raise AssertionError(proc.stdout[-3000:] + proc.stderr[-3000:])
-    return proc
+from conftest import run_tool  # noqa: E402
 
 
 def epochs_in(path):

@@ -3,6 +3,7 @@ end to end on tiny inputs."""
 
 import csv
 import json
+import functools
 import os
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import conftest
 from kerasnets import training, transfer
 from kerasnets.weights import WeightsMismatchError
 
@@ -254,9 +256,7 @@ def test_recalibrate_batchnorm_averages_batch_statistics():
 
 # ----------------------------------------------------------------------------- tools
 
-def run_tool(*args, env=None):
-    return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})})
+run_tool = functools.partial(conftest.run_tool, check=False)
 
 
 def test_finetune_tool_end_to_end(tmp_path):
