@@ -189,9 +189,9 @@ def _kerasnets_default_steps(model, x, y, optimizer, jit_compile: bool):
 
     strategy = tf.distribute.get_strategy()
     model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy")
-    data = tf.data.Dataset.from_tensors((x, y)).repeat()
-    dist = strategy.experimental_distribute_dataset(data)
-    training._symbolic_build(model, data.element_spec, strategy)
+    # Fed exactly as fit feeds it (on one CPU: the dataset's own iterator).
+    dist, spec, _ = training._distribute(strategy, tf.data.Dataset.from_tensors((x, y)).repeat())
+    training._symbolic_build(model, spec, strategy)
     train_fn = training._step_function(model, strategy, model.train_step, jit_compile)
     iterator = iter(dist)
     return {"train": lambda: train_fn(next(iterator)), "infer": _predict_step(model, x)}
