@@ -7,6 +7,7 @@ therefore needs this package only, not the model families (`kerasnets.load_model
 """
 
 from kerasnets.layers.conv import GroupedConv2D, conv2d, conv_bn_act
+from kerasnets.layers.ensemble import EnsembleLogits
 from kerasnets.layers.lenet import (ConnectionTableConv2D, EuclideanRBF, TrainableSubsampling,
                                     scaled_tanh)
 from kerasnets.layers.normalization import LocalResponseNormalization, Renormalize
@@ -17,6 +18,7 @@ from kerasnets.layers.shuffle import ChannelShuffle, ChannelSplit
 from kerasnets.layers.squeeze_excite import squeeze_excite
 
 __all__ = ["CeilModeMaxPooling2D", "ChannelShuffle", "ChannelSplit", "ConnectionTableConv2D",
-           "EuclideanRBF", "GroupedConv2D", "LocalResponseNormalization", "PaddedMaxPooling2D",
+           "EnsembleLogits", "EuclideanRBF", "GroupedConv2D", "LocalResponseNormalization",
+           "PaddedMaxPooling2D",
            "Renormalize", "ScaledAdd", "Shift", "TrainableSubsampling", "WeightedSum",
            "ZeroPadChannels", "conv2d", "conv_bn_act", "scaled_tanh", "squeeze_excite"]
