@@ -10,7 +10,9 @@ calls `train_step`, any `Model` subclass that overrides `compute_loss` (e.g.
 resumes a killed run where it stopped.
 
 Presets (`PRESETS`) collect each paper's optimiser, learning-rate schedule, weight decay, label
-smoothing and augmentation recipe; `make_optimizer` turns one into a Keras optimiser.
+smoothing and augmentation recipe; `resolve_settings` merges one with the settings a user gave
+explicitly (they win), and `optimizer_from_settings` / `PhaseOptimizers` turn the result into
+each run's (or phase's) optimiser and the callbacks its schedule needs.
 
     strategy = pipelines.strategy.make_strategy("mirrored")
     with strategy.scope():
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
+from typing import Any, Sequence
 
 import keras
 import tensorflow as tf
@@ -333,6 +335,74 @@ def describe(preset_name: str, values: dict[str, Any]) -> str:
     """One line a tool prints when a preset sets its flags."""
     body = ", ".join(f"{k}={v}" for k, v in values.items())
     return f"preset {preset_name}: {body} ({PRESETS[preset_name].source})"
+
+
+SETTINGS_FROM_PRESET = ("optimizer", "lr", "schedule", "weight_decay", "label_smoothing",
+                        "recipe", "momentum", "randaugment")
+
+
+def resolve_settings(values: dict[str, Any], *, preset: str | None = None,
+                     given: Sequence[str] = (), batch_size: int = 256) -> dict[str, Any]:
+    """A run's optimiser / schedule / recipe settings: `values` (optimizer, lr (None: a
+    default), schedule, weight_decay, label_smoothing, recipe (None: "none"), momentum,
+    randaugment) merged with `preset`'s, where the names in `given` (set explicitly by the
+    user) win over the preset and the preset's lr is scaled to `batch_size`. The preset also
+    fixes step_epochs, decay_rate and decay_epochs. Without a preset or lr, lr is 0.05 for sgd
+    and 1e-3 otherwise. Tools print the result and store it in metrics.json."""
+    if preset is not None and preset not in PRESETS:
+        raise ValueError(f"Unknown preset {preset!r}; choose one of {', '.join(PRESETS)}.")
+    s = {"optimizer": values["optimizer"], "schedule": values["schedule"],
+         "weight_decay": values["weight_decay"], "label_smoothing": values["label_smoothing"],
+         "recipe": values.get("recipe") or "none", "momentum": values["momentum"],
+         "randaugment": values["randaugment"], "step_epochs": (1 / 3, 2 / 3), "decay_rate": 0.1,
+         "decay_epochs": 1.0}
+    if preset:
+        p = PRESETS[preset]
+        from_preset = {"optimizer": p.optimizer, "schedule": p.schedule,
+                       "weight_decay": p.weight_decay, "label_smoothing": p.label_smoothing,
+                       "recipe": p.recipe, "momentum": p.momentum, "randaugment": p.randaugment,
+                       "lr": scaled_lr(p, batch_size)}
+        s.update({k: v for k, v in from_preset.items() if k not in given})
+        s.update(step_epochs=p.step_epochs, decay_rate=p.decay_rate, decay_epochs=p.decay_epochs)
+    if values.get("lr") is not None:
+        s["lr"] = values["lr"]
+    s.setdefault("lr", 0.05 if s["optimizer"] == "sgd" else 1e-3)
+    return s
+
+
+def optimizer_from_settings(settings: dict[str, Any], epochs: int):
+    """`(optimizer, callbacks)` of one training run from `resolve_settings`' dict plus its
+    `steps_per_epoch`: the optimiser over `make_schedule`'s learning rate and the callbacks that
+    schedule acts through ("plateau": a fresh `PlateauLR`). Pass both to the same fit."""
+    schedule = make_schedule(settings["schedule"], settings["lr"], epochs=epochs,
+                             steps_per_epoch=settings["steps_per_epoch"],
+                             step_epochs=settings["step_epochs"],
+                             decay_rate=settings["decay_rate"],
+                             decay_epochs=settings["decay_epochs"])
+    optimizer = make_optimizer(settings["optimizer"], schedule.learning_rate,
+                               weight_decay=settings["weight_decay"],
+                               momentum=settings["momentum"])
+    return optimizer, list(schedule.callbacks)
+
+
+class PhaseOptimizers:
+    """`make_optimizer(lr, epochs)` for `kerasnets.transfer.fine_tune`, which makes each
+    phase's optimiser just before that phase's fit, plus `callbacks()`: the callbacks the
+    schedule of the optimiser made last needs, handed out once (a discriminative optimiser makes
+    several optimisers per phase; one PlateauLR adjusts all of them)."""
+
+    def __init__(self, settings: dict[str, Any], steps_per_epoch: int):
+        self.settings, self.steps_per_epoch, self._pending = settings, steps_per_epoch, []
+
+    def __call__(self, lr: float, epochs: int, steps_per_epoch: int | None = None):
+        optimizer, self._pending = optimizer_from_settings(
+            dict(self.settings, lr=lr, steps_per_epoch=steps_per_epoch or self.steps_per_epoch),
+            epochs)
+        return optimizer
+
+    def callbacks(self) -> list:
+        pending, self._pending = self._pending, []
+        return pending
 
 
 def steps_for(num_examples: int | None, batch_size: int, drop_remainder: bool) -> int | None:

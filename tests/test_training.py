@@ -116,6 +116,42 @@ def test_schedules_and_optimizers():
         training.make_schedule("linear", 0.1, epochs=1, steps_per_epoch=1)
 
 
+FLAG_DEFAULTS = {"optimizer": "sgd", "lr": None, "schedule": "cosine", "weight_decay": 0.0,
+                 "label_smoothing": 0.0, "recipe": None, "momentum": 0.9, "randaugment": False}
+
+
+def test_resolve_settings_merges_the_preset_under_the_given_values():
+    plain = training.resolve_settings(dict(FLAG_DEFAULTS, optimizer="adam"))
+    assert plain["lr"] == 1e-3 and plain["recipe"] == "none" and plain["schedule"] == "cosine"
+    assert training.resolve_settings(FLAG_DEFAULTS)["lr"] == 0.05
+    # AlexNet's recipe at batch 64: lr 0.01 per 128 -> 0.005; the given schedule and recipe win.
+    values = dict(FLAG_DEFAULTS, schedule="constant", recipe="none")
+    s = training.resolve_settings(values, preset="alexnet", given=["schedule", "recipe"],
+                                  batch_size=64)
+    assert (s["optimizer"], s["schedule"], s["recipe"]) == ("sgd", "constant", "none")
+    assert s["lr"] == pytest.approx(0.005) and s["weight_decay"] == 5e-4
+    # Not given: the preset's values replace the flags' defaults; an explicit lr always wins.
+    s = training.resolve_settings(dict(values, lr=20.0), preset="efficientnet", batch_size=64)
+    assert (s["optimizer"], s["schedule"], s["randaugment"]) == ("rmsprop", "exponential", True)
+    assert s["lr"] == 20.0 and s["decay_epochs"] == 2.4 and s["label_smoothing"] == 0.1
+    with pytest.raises(ValueError, match="Unknown preset 'alexnett'"):
+        training.resolve_settings(FLAG_DEFAULTS, preset="alexnett")
+
+
+def test_phase_optimizers_hand_out_the_plateau_callbacks_once():
+    settings = training.resolve_settings(FLAG_DEFAULTS, preset="vgg", batch_size=256)
+    make = training.PhaseOptimizers(settings, steps_per_epoch=5)
+    optimizer = make(0.02, 3)
+    assert isinstance(optimizer, keras.optimizers.SGD)
+    assert float(optimizer.learning_rate) == pytest.approx(0.02)
+    [callback] = make.callbacks()
+    assert isinstance(callback, training.PlateauLR) and callback.factor == 0.1
+    assert make.callbacks() == []
+    step = dict(settings, schedule="step", steps_per_epoch=10)
+    optimizer, callbacks = training.optimizer_from_settings(step, epochs=3)
+    assert callbacks == [] and float(optimizer.learning_rate) == pytest.approx(0.01)
+
+
 def test_plateau_without_validation_data_watches_the_training_loss():
     """lr 0.5 on a quadratic the model cannot fit: the loss stops improving, and with no
     validation data the schedule falls back to the training loss (Keras' own callback would

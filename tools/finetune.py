@@ -132,7 +132,7 @@ def main(argv):
           f"schedule {schedule}; strategy {type(strategy).__name__} "
           f"x{strategy.num_replicas_in_sync}, {policy}; run directory {model_dir}")
 
-    optimizer_for = shared.PhaseOptimizers(settings, steps)
+    optimizer_for = training.PhaseOptimizers(settings, steps)
 
     def callbacks_for(phase):  # the schedule's (plateau) first: the checkpoints see its change
         return optimizer_for.callbacks() + training.run_callbacks(os.path.join(model_dir, phase),

@@ -122,69 +122,21 @@ def start_strategy(FLAGS, *, model: str | None = None, image_size: int | None = 
 
 
 def training_settings(FLAGS) -> dict:
-    """Optimizer / schedule / recipe settings from flags and the preset; explicit flags win.
-    Returns the settings (printed by the tool and stored in metrics.json)."""
+    """`kerasnets.training.resolve_settings` of the training flags and --preset (flags given
+    explicitly win). Returns the settings (printed by the tool and stored in metrics.json)."""
     from kerasnets import training
 
-    preset = training.PRESETS.get(FLAGS.preset) if FLAGS.preset else None
-    given = {name for name in ("optimizer", "lr", "schedule", "weight_decay", "label_smoothing",
-                               "recipe", "momentum", "randaugment")
-             if FLAGS[name].present}
-    s = {"optimizer": FLAGS.optimizer, "schedule": FLAGS.schedule,
-         "weight_decay": FLAGS.weight_decay, "label_smoothing": FLAGS.label_smoothing,
-         "recipe": FLAGS.recipe or "none", "momentum": FLAGS.momentum,
-         "randaugment": FLAGS.randaugment, "step_epochs": (1 / 3, 2 / 3), "decay_rate": 0.1,
-         "decay_epochs": 1.0}
-    if preset:
-        from_preset = {"optimizer": preset.optimizer, "schedule": preset.schedule,
-                       "weight_decay": preset.weight_decay,
-                       "label_smoothing": preset.label_smoothing, "recipe": preset.recipe,
-                       "momentum": preset.momentum, "randaugment": preset.randaugment,
-                       "lr": training.scaled_lr(preset, FLAGS.batch_size)}
-        s.update({k: v for k, v in from_preset.items() if k not in given})
-        s.update(step_epochs=preset.step_epochs, decay_rate=preset.decay_rate,
-                 decay_epochs=preset.decay_epochs)
-    if FLAGS.lr is not None:
-        s["lr"] = FLAGS.lr
-    s.setdefault("lr", 0.05 if s["optimizer"] == "sgd" else 1e-3)
-    return s
+    names = training.SETTINGS_FROM_PRESET
+    return training.resolve_settings({name: FLAGS[name].value for name in names},
+                                     preset=FLAGS.preset, batch_size=FLAGS.batch_size,
+                                     given=[name for name in names if FLAGS[name].present])
 
 
 def make_optimizer(settings: dict, epochs: int):
-    """`(optimizer, callbacks)` of one training run from the settings: the optimiser over
-    `training.make_schedule`'s learning rate and the callbacks that schedule acts through
-    (`--schedule plateau`: a fresh ReduceLROnPlateau). Pass both to the same fit."""
+    """`kerasnets.training.optimizer_from_settings` (kept for the tools that call it here)."""
     from kerasnets import training
 
-    schedule = training.make_schedule(settings["schedule"], settings["lr"], epochs=epochs,
-                                      steps_per_epoch=settings["steps_per_epoch"],
-                                      step_epochs=settings["step_epochs"],
-                                      decay_rate=settings["decay_rate"],
-                                      decay_epochs=settings["decay_epochs"])
-    optimizer = training.make_optimizer(settings["optimizer"], schedule.learning_rate,
-                                        weight_decay=settings["weight_decay"],
-                                        momentum=settings["momentum"])
-    return optimizer, list(schedule.callbacks)
-
-
-class PhaseOptimizers:
-    """`make_optimizer(lr, epochs)` for `kerasnets.transfer.fine_tune`, which makes each
-    phase's optimiser just before that phase's fit, plus `callbacks()`: the callbacks the
-    schedule of the optimiser made last needs, handed out once (a discriminative optimiser makes
-    several optimisers per phase; one ReduceLROnPlateau adjusts all of them)."""
-
-    def __init__(self, settings: dict, steps_per_epoch: int):
-        self.settings, self.steps_per_epoch, self._pending = settings, steps_per_epoch, []
-
-    def __call__(self, lr: float, epochs: int, steps_per_epoch: int | None = None):
-        optimizer, self._pending = make_optimizer(
-            dict(self.settings, lr=lr, steps_per_epoch=steps_per_epoch or self.steps_per_epoch),
-            epochs)
-        return optimizer
-
-    def callbacks(self) -> list:
-        pending, self._pending = self._pending, []
-        return pending
+    return training.optimizer_from_settings(settings, epochs)
 
 
 def data_from_flags(FLAGS, entry, **overrides):

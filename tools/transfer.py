@@ -170,7 +170,7 @@ def main(argv):
                                              input_shape=shape, dropout=FLAGS.dropout,
                                              weights=weights)
 
-    optimizer_for = shared.PhaseOptimizers(
+    optimizer_for = training.PhaseOptimizers(
         settings, FLAGS.steps_per_epoch or data["B"].steps_per_epoch or 100)
 
     def train(model, task, freeze_upto):
