@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import fnmatch
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,8 +28,47 @@ class Paper:
 
 
 @dataclasses.dataclass(frozen=True)
+class Variant:
+    """One row of a family's variant table: everything the registry knows about a variant.
+
+    A family file lists its variants as `Variant` records and hands them, with its generic
+    builder, to `kerasnets.applications._common.register_family`, which generates the public
+    builders (`builder`, e.g. "ResNet50"), the module's `__all__` and the registry entries.
+
+    - `name`: the canonical registry name (the naming rule: `docs/design.md`, "Names");
+    - `spec`: the family's frozen spec (or None for families without one);
+    - `params` / `source`: the reference number of trainable parameters at the default
+      `classes`, and where that number comes from; the registry-wide tests assert it;
+    - `options`: family options the variant fixes (a caller's different value raises);
+    - `keras_equivalent`: the keras.applications builder with the same weights, if any;
+    - `preprocessing`: how input pixels are normalised (a key of `PREPROCESSING`); None takes
+      the family's default. Tests verify it against keras.applications' `preprocess_input` and
+      against the checkpoints' own normalisation;
+    - `aliases`: other names that resolve to this variant (old names, other zoos' names);
+    - `input_shape`, `min_size`, `classes`, `test_size`: None takes the family's default;
+    - `doc`: the first line of the builder's docstring (default: the name).
+    """
+
+    name: str
+    builder: str
+    spec: Any
+    params: int
+    source: str
+    options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    keras_equivalent: str | None = None
+    preprocessing: str | None = None
+    aliases: tuple[str, ...] = ()
+    input_shape: tuple[int, int, int] | None = None
+    min_size: int | None = None
+    classes: int | None = None
+    test_size: int | None = None
+    doc: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
 class ModelEntry:
-    """One registered variant.
+    """One registered variant, as the registry serves it (a `Variant` with its family's
+    defaults filled in, its family, paper and generated builder).
 
     `params` is the reference number of *trainable* parameters with the default `classes`, and
     `params_source` says where it comes from (keras.applications, torchvision, the paper's table).
@@ -47,6 +86,9 @@ class ModelEntry:
     classes: int = 1000
     keras_equivalent: str | None = None  # name in keras.applications with the same weights
     test_size: int | None = None  # smallest convenient size for forward/backward tests
+    declared_preprocessing: str | None = None  # a key of PREPROCESSING (None: not yet declared)
+    aliases: tuple[str, ...] = ()
+    spec: Any = None
 
     @property
     def builder_name(self) -> str:
@@ -54,29 +96,33 @@ class ModelEntry:
 
     @property
     def preprocessing(self) -> str:
-        """How input pixels are normalised before the model: a key of `PREPROCESSING`.
+        """How input pixels are normalised before the model: a key of `PREPROCESSING`."""
+        if self.declared_preprocessing is not None:
+            return self.declared_preprocessing
+        return _legacy_preprocessing(self)
 
-        keras.applications equivalents use keras' own `preprocess_input` mode, so its published
-        weights see what they were trained on; models that rescale inside (EfficientNet v1/v2,
-        MobileNetV3) take raw [0, 255] floats; a torch port without a keras.applications twin
-        takes what its preferred checkpoint expects; every other model takes torchvision's
-        ImageNet mean/std normalisation; families trained with their own statistics say so in
-        `_FAMILY_PREPROCESSING` (EfficientNet-Lite: `lite`)."""
-        if self.family in _FAMILY_PREPROCESSING:
-            return _FAMILY_PREPROCESSING[self.family]
-        if not self.keras_equivalent:  # a torch port (mobilenet_v3_large_tv): as its checkpoint
-            from kerasnets.weights.pretrained import torch_weights
 
-            checkpoints = torch_weights(self.name)
-            if checkpoints:
-                return checkpoints[0].preprocessing
-        if self.family in _RAW_FAMILIES:
-            return "raw"
-        if self.keras_equivalent:
-            if self.keras_equivalent in _CAFFE_KERAS:
-                return "caffe"
-            return "torch" if self.keras_equivalent.startswith("DenseNet") else "tf"
-        return "torch"
+_RAW_FAMILIES = frozenset({"efficientnet", "efficientnet_v2", "mobilenet_v3"})
+_FAMILY_PREPROCESSING = {"efficientnet_lite": "lite"}
+_CAFFE_KERAS = frozenset({"VGG16", "VGG19", "ResNet50", "ResNet101", "ResNet152"})
+
+
+def _legacy_preprocessing(self) -> str:  # TRANSITION: removed once every family declares it
+    if self.family in _FAMILY_PREPROCESSING:
+        return _FAMILY_PREPROCESSING[self.family]
+    if not self.keras_equivalent:
+        from kerasnets.weights.pretrained import torch_weights
+
+        checkpoints = torch_weights(self.name)
+        if checkpoints:
+            return checkpoints[0].preprocessing
+    if self.family in _RAW_FAMILIES:
+        return "raw"
+    if self.keras_equivalent:
+        if self.keras_equivalent in _CAFFE_KERAS:
+            return "caffe"
+        return "torch" if self.keras_equivalent.startswith("DenseNet") else "tf"
+    return "torch"
 
 
 # Input normalisation modes, as keras.applications' `preprocess_input` names them.
@@ -89,13 +135,22 @@ PREPROCESSING = {
     "lite": "(x - 127) / 128, EfficientNet-Lite's inception-style statistics (tensorflow/tpu "
             "efficientnet_lite_builder MEAN_RGB / STDDEV_RGB)",
 }
-_RAW_FAMILIES = frozenset({"efficientnet", "efficientnet_v2", "mobilenet_v3"})
-_FAMILY_PREPROCESSING = {"efficientnet_lite": "lite"}
-_CAFFE_KERAS = frozenset({"VGG16", "VGG19", "ResNet50", "ResNet101", "ResNet152"})
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
+_ALIASES: dict[str, str] = {}  # alias -> canonical name: old names, builder names, "timm/<name>"
+_ZOO_NAMES: dict[str, set[str]] = {}  # another zoo's bare name -> the variants holding its weights
 _FLOPS_CACHE: dict[str, int] = {}
+
+
+def _key(name: str) -> str:
+    return name.strip().lower()
+
+
+def _squash(name: str) -> str:
+    """The name without case, underscores, hyphens, dots and spaces: "MobileNetV2",
+    "mobilenetv2" and "mobilenet_v2" all squash to "mobilenetv2"."""
+    return "".join(ch for ch in name.lower() if ch not in "_-. ")
 
 
 def register(entry: ModelEntry) -> ModelEntry:
@@ -104,8 +159,34 @@ def register(entry: ModelEntry) -> ModelEntry:
                          f"(by {_REGISTRY[entry.name].builder_name}).")
     if entry.name != entry.name.lower() or " " in entry.name:
         raise ValueError(f"Registry names are snake_case, got {entry.name!r}.")
+    if entry.name in _ALIASES:
+        raise ValueError(f"Model name {entry.name!r} is already an alias of "
+                         f"{_ALIASES[entry.name]!r}.")
     _REGISTRY[entry.name] = entry
+    for alias in entry.aliases:
+        register_alias(alias, entry.name)
     return entry
+
+
+def register_alias(alias: str, name: str) -> None:
+    """Make `alias` (case-insensitive) resolve to the registered variant `name`. An alias may not
+    be another variant's canonical name, nor point at two variants."""
+    key = _key(alias)
+    if key == name:
+        return
+    if key in _REGISTRY:
+        raise ValueError(f"Alias {alias!r} of {name!r} is the canonical name of another model.")
+    if _ALIASES.get(key, name) != name:
+        raise ValueError(f"Alias {alias!r} already resolves to {_ALIASES[key]!r}, not {name!r}.")
+    _ALIASES[key] = name
+
+
+def register_zoo_name(source: str, model: str, name: str) -> None:
+    """Another zoo's name for the model whose weights variant `name` loads: `"<source>/<model>"`
+    always resolves to it ("torchvision/resnet50" -> resnet50_v1_5); the bare `model` resolves
+    too where it is neither a canonical name nor an alias and no other variant claims it."""
+    register_alias(f"{source}/{model}", name)
+    _ZOO_NAMES.setdefault(_key(model), set()).add(name)
 
 
 def _ensure_loaded() -> None:
@@ -113,16 +194,48 @@ def _ensure_loaded() -> None:
     from kerasnets import applications  # noqa: F401
 
 
-def get_entry(name: str) -> ModelEntry:
+def resolve(name: str) -> str | None:
+    """The canonical name that `name` stands for, or None. In order: a canonical name; an
+    alias; another zoo's bare name that only one variant holds; a unique match once case,
+    underscores and hyphens are ignored ("mobilenetv2", "ResNet50V2")."""
     _ensure_loaded()
-    key = name.strip().lower()
+    key = _key(name)
     if key in _REGISTRY:
-        return _REGISTRY[key]
+        return key
+    if key in _ALIASES:
+        return _ALIASES[key]
+    if len(_ZOO_NAMES.get(key, ())) == 1:
+        return next(iter(_ZOO_NAMES[key]))
+    squashed = _squash(key)
+    hits = {n for n in _REGISTRY if _squash(n) == squashed}
+    hits |= {target for alias, target in _ALIASES.items() if _squash(alias) == squashed}
+    return hits.pop() if len(hits) == 1 else None
+
+
+def aliases_of(name: str) -> list[str]:
+    """Every other name that resolves to the registered variant `name`."""
+    canonical = get_entry(name).name
+    found = {alias for alias, target in _ALIASES.items() if target == canonical}
+    found |= {zoo for zoo, targets in _ZOO_NAMES.items()
+              if targets == {canonical} and zoo not in _REGISTRY and zoo not in _ALIASES}
+    return sorted(found)
+
+
+def get_entry(name: str) -> ModelEntry:
+    canonical = resolve(name)
+    if canonical is not None:
+        return _REGISTRY[canonical]
+    key = _key(name)
     names = sorted(_REGISTRY)
     close = difflib.get_close_matches(key, names, n=5, cutoff=0.6)
     close += [n for n in names if key and key in n and n not in close][: 5 - len(close)]
-    hint = (f" Did you mean: {', '.join(close)}?" if close
-            else f" {len(names)} models are registered; see kerasnets.list_models().")
+    claimed = sorted(_ZOO_NAMES.get(key, ()))
+    if len(claimed) > 1:
+        hint = f" It is another zoo's name for several models: {', '.join(claimed)}."
+    elif close:
+        hint = f" Did you mean: {', '.join(close)}?"
+    else:
+        hint = f" {len(names)} models are registered; see kerasnets.list_models()."
     raise ValueError(f"Unknown model name {name!r}.{hint}")
 
 
@@ -183,6 +296,7 @@ def model_info(name: str, *, flops: bool = True) -> dict[str, Any]:
         "params_source": entry.params_source,
         "keras_equivalent": entry.keras_equivalent,
         "preprocessing": entry.preprocessing,
+        "aliases": aliases_of(entry.name),
         "pretrained": _pretrained(entry.name),
     }
     if flops:

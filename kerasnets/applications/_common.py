@@ -6,7 +6,7 @@ with the keras.applications signature.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import keras
 from keras import layers
@@ -170,18 +170,63 @@ def _torch_weights(variant, weights, include_top, classes):
     return weights if pretrained.is_torch_checkpoint(weights) else None
 
 
+def register_family(namespace: dict[str, Any], generic: Callable[..., Any],
+                    variants: Sequence[registry.Variant], *, family: str, paper: registry.Paper,
+                    preprocessing: str = "torch", input_shape=(224, 224, 3), min_size: int = 32,
+                    classes: int = 1000, test_size: int | None = None,
+                    doc: Callable[[registry.Variant], str] | None = None
+                    ) -> dict[str, registry.Variant]:
+    """Register a family's variant table: the one call at the end of a family file.
+
+    For each `Variant` it generates the public builder `variant.builder` with the
+    keras.applications signature, puts it into the family module's `namespace` (its
+    `globals()`) and `__all__`, and registers the variant. Fields a variant leaves as None take
+    the family defaults given here (`preprocessing`, `input_shape`, `min_size`, `classes`,
+    `test_size`); `doc(variant)` makes the first docstring line where a variant has none.
+    Returns the table as `{name: Variant}`: the family's `VARIANTS`.
+
+    `generic(spec, *, include_top, weights, input_tensor, input_shape, pooling, classes,
+    classifier_activation, name, default_shape, min_size, **family_options)` is the family's
+    private builder (it passes `default_shape` and `min_size` on to `model_input`).
+    """
+    if preprocessing not in registry.PREPROCESSING:
+        raise ValueError(f"{family}: unknown preprocessing {preprocessing!r}.")
+    table: dict[str, registry.Variant] = {}
+    exported = namespace.setdefault("__all__", [])
+    for variant in variants:
+        if variant.name in table or variant.builder in namespace:
+            raise ValueError(f"{family}: {variant.name} / {variant.builder} is defined twice.")
+        build = variant_builder(
+            variant.builder, variant.name, generic, variant.spec, family=family, paper=paper,
+            params=variant.params, source=variant.source,
+            input_shape=variant.input_shape or input_shape,
+            min_size=variant.min_size or min_size, classes=variant.classes or classes,
+            keras_equivalent=variant.keras_equivalent,
+            test_size=test_size if variant.test_size is None else variant.test_size,
+            doc=variant.doc or (doc(variant) if doc else ""), defaults=dict(variant.options),
+            preprocessing=variant.preprocessing or preprocessing, aliases=variant.aliases)
+        build.__module__ = namespace.get("__name__", build.__module__)
+        namespace[variant.builder] = build
+        exported.append(variant.builder)
+        table[variant.name] = variant
+    return table
+
+
 def variant_builder(builder_name: str, variant: str, generic: Callable[..., Any], spec, *,
                     family: str, paper: registry.Paper, params: int, source: str,
                     input_shape=(224, 224, 3), min_size: int = 32, classes: int = 1000,
                     keras_equivalent: str | None = None, test_size: int | None = None,
-                    doc: str = "", defaults: dict[str, Any] | None = None):
-    """Make the public builder `builder_name` for one variant and register it as `variant`.
+                    doc: str = "", defaults: dict[str, Any] | None = None,
+                    preprocessing: str | None = None, aliases: Sequence[str] = ()):
+    """Make the public builder `builder_name` for one variant and register it as `variant`
+    (`register_family` calls this for each row of a family's table).
 
-    `generic(spec, *, include_top, weights, input_tensor, input_shape, pooling, classes,
-    classifier_activation, name, default_shape, min_size, **family_options)` is the family's
-    private builder (it passes `default_shape` and `min_size` on to `model_input`);
     `defaults` are family options this variant fixes (a different value from the caller raises).
+    The builder's lower-cased name becomes an alias when it differs from `variant`
+    ("resnext50" -> resnext50_32x4d).
     """
+    if preprocessing is not None and preprocessing not in registry.PREPROCESSING:
+        raise ValueError(f"{variant}: unknown preprocessing {preprocessing!r}.")
     fixed_options = dict(defaults or {})
     default_classes = classes
     default_input_shape = tuple(input_shape)
@@ -228,5 +273,6 @@ def variant_builder(builder_name: str, variant: str, generic: Callable[..., Any]
     registry.register(registry.ModelEntry(
         name=variant, family=family, builder=build, params=params, params_source=source,
         paper=paper, input_shape=tuple(input_shape), min_size=min_size, classes=default_classes,
-        keras_equivalent=keras_equivalent, test_size=test_size))
+        keras_equivalent=keras_equivalent, test_size=test_size, declared_preprocessing=preprocessing,
+        aliases=tuple(dict.fromkeys((*aliases, builder_name.lower()))), spec=spec))
     return build

@@ -27,15 +27,12 @@ versions (the stride is on the first 3x3 either way): torchvision's layout, whos
 
 from __future__ import annotations
 
-from kerasnets.applications._common import finish, gap_head, model_input, variant_builder
+from kerasnets.applications._common import finish, gap_head, model_input, register_family
 from kerasnets.applications._resnet_blocks import (TORCH_MAPPING, ResNetSpec, basic_block,
-                                                   bottleneck_block, imagenet_stem,
-                                                   residual_stages)
-from kerasnets.registry import Paper
+                                                        bottleneck_block, imagenet_stem,
+                                                        residual_stages)
+from kerasnets.registry import Paper, Variant
 from kerasnets.weights.pretrained import TorchWeights, register_torch_weights
-
-__all__ = ["ResNet18", "ResNet34", "ResNet50", "ResNet101", "ResNet152", "ResNet50_V1_5",
-           "ResNet101_V1_5", "ResNet152_V1_5"]
 
 PAPER = Paper("Deep Residual Learning for Image Recognition", "1512.03385", 2016)
 VERSIONS = ("1", "1.5")
@@ -43,75 +40,62 @@ VERSIONS = ("1", "1.5")
 R18, R34, R50, R101, R152 = (2, 2, 2, 2), (3, 4, 6, 3), (3, 4, 6, 3), (3, 4, 23, 3), (3, 8, 36, 3)
 _KERAS = "keras.applications {}: {} parameters in all, of which {} are BatchNorm moving statistics"
 
-# name: (builder, spec, version fixed by the variant (None: free), trainable params at 1000
-#        classes, source, keras.applications equivalent)
-VARIANTS = {
-    "resnet18": ("ResNet18", ResNetSpec("basic", R18), None, 11_689_512,
-                 "torchvision resnet18", None),
-    "resnet34": ("ResNet34", ResNetSpec("basic", R34), None, 21_797_672,
-                 "torchvision resnet34", None),
-    "resnet50": ("ResNet50", ResNetSpec("bottleneck", R50), None, 25_583_592,
-                 _KERAS.format("ResNet50", "25,636,712", "53,120"), "ResNet50"),
-    "resnet101": ("ResNet101", ResNetSpec("bottleneck", R101), None, 44_601_832,
-                  _KERAS.format("ResNet101", "44,707,176", "105,344"), "ResNet101"),
-    "resnet152": ("ResNet152", ResNetSpec("bottleneck", R152), None, 60_268_520,
-                  _KERAS.format("ResNet152", "60,419,944", "151,424"), "ResNet152"),
-    "resnet50_v1_5": ("ResNet50_V1_5", ResNetSpec("bottleneck", R50), "1.5", 25_557_032,
-                      "torchvision resnet50", None),
-    "resnet101_v1_5": ("ResNet101_V1_5", ResNetSpec("bottleneck", R101), "1.5", 44_549_160,
-                       "torchvision resnet101", None),
-    "resnet152_v1_5": ("ResNet152_V1_5", ResNetSpec("bottleneck", R152), "1.5", 60_192_808,
-                       "torchvision resnet152", None),
-}
+# One record per variant; register_family (end of file) makes the builders and __all__.
+_TABLE = [
+    Variant("resnet18", "ResNet18", ResNetSpec("basic", R18), 11_689_512, "torchvision resnet18"),
+    Variant("resnet34", "ResNet34", ResNetSpec("basic", R34), 21_797_672, "torchvision resnet34"),
+    Variant("resnet50", "ResNet50", ResNetSpec("bottleneck", R50), 25_583_592,
+            _KERAS.format("ResNet50", "25,636,712", "53,120"), keras_equivalent="ResNet50",
+            preprocessing="caffe"),
+    Variant("resnet101", "ResNet101", ResNetSpec("bottleneck", R101), 44_601_832,
+            _KERAS.format("ResNet101", "44,707,176", "105,344"), keras_equivalent="ResNet101",
+            preprocessing="caffe"),
+    Variant("resnet152", "ResNet152", ResNetSpec("bottleneck", R152), 60_268_520,
+            _KERAS.format("ResNet152", "60,419,944", "151,424"), keras_equivalent="ResNet152",
+            preprocessing="caffe"),
+    Variant("resnet50_v1_5", "ResNet50_V1_5", ResNetSpec("bottleneck", R50), 25_557_032,
+            "torchvision resnet50", options={"version": "1.5"}),
+    Variant("resnet101_v1_5", "ResNet101_V1_5", ResNetSpec("bottleneck", R101), 44_549_160,
+            "torchvision resnet101", options={"version": "1.5"}),
+    Variant("resnet152_v1_5", "ResNet152_V1_5", ResNetSpec("bottleneck", R152), 60_192_808,
+            "torchvision resnet152", options={"version": "1.5"}),
+]
 
 
 def _resnet(spec: ResNetSpec, *, include_top, weights, input_tensor, input_shape, pooling,
-            classes, classifier_activation, name, default_shape, min_size, version="1"):
+                 classes, classifier_activation, name, default_shape, min_size, version="1"):
     """The ImageNet ResNet of `spec` (also ResNeXt / Wide ResNet bottlenecks through `groups` and
     `width_per_group`)."""
     if version not in VERSIONS:
-        raise ValueError(f"{name}: version must be one of {VERSIONS}, got {version!r}.")
+             raise ValueError(f"{name}: version must be one of {VERSIONS}, got {version!r}.")
     keras_style = spec.block == "bottleneck" and version == "1"
     options = dict(use_bias=keras_style, bn_epsilon=1.001e-5 if keras_style else 1e-5,
-                   kernel_initializer="glorot_uniform" if keras_style else "he_normal")
+                        kernel_initializer="glorot_uniform" if keras_style else "he_normal")
     inputs, x = model_input(input_tensor, input_shape, default_shape=default_shape,
-                            min_size=min_size, model_name=name)
+                                 min_size=min_size, model_name=name)
     x = imagenet_stem(x, width=spec.stem_width, **options)
     if spec.block == "basic":
-        def block(x, width, **kw):
-            return basic_block(x, width, shortcut="B", **options, **kw)
+             def block(x, width, **kw):
+                 return basic_block(x, width, shortcut="B", **options, **kw)
     else:
-        def block(x, width, **kw):
-            return bottleneck_block(x, width, groups=spec.groups,
-                                    width_per_group=spec.width_per_group,
-                                    stride_on_3x3=version == "1.5", **options, **kw)
+             def block(x, width, **kw):
+                 return bottleneck_block(x, width, groups=spec.groups,
+                                         width_per_group=spec.width_per_group,
+                                         stride_on_3x3=version == "1.5", **options, **kw)
     x = residual_stages(x, spec, (1,) + (2,) * (len(spec.depths) - 1), block)
     x = gap_head(x, include_top=include_top, pooling=pooling, classes=classes,
-                 classifier_activation=classifier_activation)
+                      classifier_activation=classifier_activation)
     return finish(inputs, x, name=name, weights=weights)
 
 
-_builders = {
-    variant: variant_builder(builder, variant, _resnet, spec, family="resnet", paper=PAPER,
-                             params=params, source=source,
-                             min_size=32, test_size=32, keras_equivalent=keras_name,
-                             defaults={"version": version} if version else None,
-                             doc=f"ResNet-{variant[6:].replace('_v1_5', ' v1.5')}")
-    for variant, (builder, spec, version, params, source, keras_name) in VARIANTS.items()
-}
-ResNet18 = _builders["resnet18"]
-ResNet34 = _builders["resnet34"]
-ResNet50 = _builders["resnet50"]
-ResNet101 = _builders["resnet101"]
-ResNet152 = _builders["resnet152"]
-ResNet50_V1_5 = _builders["resnet50_v1_5"]
-ResNet101_V1_5 = _builders["resnet101_v1_5"]
-ResNet152_V1_5 = _builders["resnet152_v1_5"]
+VARIANTS = register_family(
+    globals(), _resnet, _TABLE, family="resnet", paper=PAPER, min_size=32, test_size=32,
+    doc=lambda v: f"ResNet-{v.name[6:].replace('_v1_5', ' v1.5')}")
 
 
 TV_URL = "https://download.pytorch.org/models/{}-{}.pth"
 _V2 = ("IMAGENET1K_V2, torchvision's DEFAULT (new training recipe; evaluated at resize 232, "
-       "crop 224); IMAGENET1K_V1 is {}-{}.pth")
+            "crop 224); IMAGENET1K_V1 is {}-{}.pth")
 
 # variant: (torchvision builder, file hash prefix of its DEFAULT weights, published top-1, note).
 # ResNet-18/34 and the v1.5 bottlenecks are torchvision's networks layer for layer (tested).
@@ -124,5 +108,5 @@ TORCHVISION = {
 }
 for _variant, (_model, _hash, _top1, _note) in TORCHVISION.items():
     register_torch_weights(_variant, TORCH_MAPPING, TorchWeights(
-        "torchvision", _model, url=TV_URL.format(_model, _hash), sha256=_hash, top1=_top1,
-        note=_note))
+             "torchvision", _model, url=TV_URL.format(_model, _hash), sha256=_hash, top1=_top1,
+             note=_note))
