@@ -14,6 +14,7 @@ import pytest
 import tensorflow as tf
 
 from pipelines import sources
+from pipelines.sources import tfds_source
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -230,7 +231,7 @@ def no_probe(monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("the network probe must not run here")
 
-    monkeypatch.setattr(sources, "network_available", fail)
+    monkeypatch.setattr(tfds_source, "network_available", fail)
 
 
 def test_tfds_under_mock_data(no_probe):
@@ -267,7 +268,8 @@ def test_unknown_names_list_close_ones():
 
 def test_tfds_offline_fails_fast_with_clear_message(tmp_path, monkeypatch):
     probes = []
-    monkeypatch.setattr(sources, "network_available", lambda *a, **k: probes.append(1) or False)
+    monkeypatch.setattr(tfds_source, "network_available",
+                        lambda *a, **k: probes.append(1) or False)
     with pytest.raises(sources.DatasetUnavailableError) as err:
         sources.load("cifar10", data_dir=str(tmp_path))
     message = str(err.value)
@@ -296,3 +298,18 @@ def test_network_probe_sees_an_open_and_a_closed_port(monkeypatch):
     finally:
         server.close()
     assert not sources.network_available(("127.0.0.1", port), timeout=2)
+
+
+def test_package_exports_and_one_module_per_kind():
+    """pipelines.sources is a package: the names importers use stay on it, and each kind of
+    source lives in its own module (the TFDS one does not shadow tensorflow_datasets)."""
+    from pipelines.sources import common, digits, folders, tfrecords
+
+    for name in sources.__all__:
+        assert hasattr(sources, name), name
+    assert sources.DatasetInfo is common.DatasetInfo
+    assert sources.write_tfrecords is tfrecords.write_tfrecords
+    assert sources.list_folder is folders.list_folder
+    assert sources.digits_arrays is digits.digits_arrays
+    assert {sources.resolve("digits_5_9")[0], sources.resolve("cifar10")[0]} == {"builtin", "tfds"}
+    assert not hasattr(sources, "tfds") and tfds_source.__name__.endswith(".tfds_source")
