@@ -411,3 +411,53 @@ def test_experiment_jobs_train_only_the_base_networks_the_kinds_need():
         transfer.experiment_jobs([1], ["CnB"])
     with pytest.raises(ValueError, match="stages count from 1"):
         transfer.experiment_jobs([0])
+
+
+# ----------------------------------------------------------------------------- experiments
+
+def test_yosinski_trains_each_network_once_and_resumes(tmp_path, monkeypatch):
+    from kerasnets import transfer_experiment as X
+
+    def task(classes, seed):
+        d = _data(n=16, classes=2, seed=seed)
+        return X.Task(d, d, 2, steps_per_epoch=2)
+
+    tasks = {"A": task([0, 1], 0), "B": task([2, 3], 1)}
+    settings = training.resolve_settings({"optimizer": "adam", "lr": 3e-3, "schedule": "constant",
+                                          "weight_decay": 0.0, "label_smoothing": 0.0,
+                                          "recipe": None, "momentum": 0.9,
+                                          "randaugment": False})
+    run = functools.partial(X.yosinski, "lenet5", tasks, input_shape=SHAPE,
+                            model_dir=str(tmp_path), settings=settings, epochs=1,
+                            config={"test": 1}, cache_features=True, verbose=0)
+    stages = X.stages_of("lenet5", SHAPE, None)
+    assert stages == [1, 2] and X.stages_of("lenet5", SHAPE, ["2"]) == [2]
+    with pytest.raises(ValueError, match="2 stages"):
+        X.stages_of("lenet5", SHAPE, [3])
+    first = run(stages=[2], kinds=["BnB+"])
+    assert first.jobs == ["baseB", "BnB+ n=2"] and first.kinds == ["BnB+"]
+    assert set(first.runs) == {"baseB", "BnB+ n=2"}
+    assert all(0 <= r["accuracy"] <= 1 and r["loss"] > 0 for r in first.runs.values())
+    assert (tmp_path / "baseB.weights.h5").exists()
+    # Started again with another kind, only the new networks train (baseB is loaded) ...
+    trained = []
+    fine_tune = transfer.fine_tune
+    monkeypatch.setattr(transfer, "fine_tune",
+                        lambda model, *a, **k: trained.append(model.name) or fine_tune(model, *a,
+                                                                                       **k))
+    second = run(stages=[2], kinds=["AnB", "BnB+"])
+    assert second.kinds == ["BnB+", "AnB"] and len(trained) == 2
+    assert set(second.runs) == {"baseA", "baseB", "BnB+ n=2", "AnB n=2"}
+    assert second.runs["BnB+ n=2"] == first.runs["BnB+ n=2"]
+    assert json.load(open(tmp_path / "runs.json"))["runs"] == second.runs
+    # ... and another configuration starts afresh.
+    trained.clear()
+    third = run(stages=[1], kinds=["BnB"], config={"test": 2})
+    assert set(third.runs) == {"baseB", "BnB n=1"} and len(trained) == 2
+    with pytest.raises(ValueError, match="give --weights imagenet"):
+        X.table_kinds(["BnB", "PnB"])
+    assert X.table_kinds(None, pretrained=True) == list(transfer.YOSINSKI_KINDS
+                                                        + transfer.PRETRAINED_KINDS)
+    assert X.split_classes(5) == ([0, 1], [2, 3, 4])
+    with pytest.raises(ValueError, match="overlap"):
+        X.split_classes(10, [0, 1], ["1", "2"])

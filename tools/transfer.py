@@ -37,11 +37,9 @@ network: a killed run started again with the same flags goes on with the next ne
 
 from __future__ import annotations
 
-import json
 import os
-import time
 
-from absl import app, flags
+from absl import flags
 
 from tools import flags as shared
 
@@ -91,6 +89,7 @@ def main(argv):
     del argv
     import kerasnets
     from kerasnets import transfer
+    from kerasnets import transfer_experiment as X
 
     entry = kerasnets.get_entry(FLAGS.model)
     digits = FLAGS.dataset == "digits"
@@ -99,14 +98,8 @@ def main(argv):
     weights_kind, weights_arg = transfer.choose_weights(entry.name, FLAGS.weights,
                                                         input_size=image_size)
     pretrained = weights_kind != "none"
-    kinds = FLAGS.kinds or list(KINDS) + (list(transfer.PRETRAINED_KINDS) if pretrained else [])
-    if any(k in transfer.PRETRAINED_KINDS for k in kinds) and not pretrained:
-        raise app.UsageError(f"--kinds {','.join(kinds)}: PnB / PnB+ copy from a pre-trained "
-                             f"network; give --weights imagenet or a weights file.")
+    kinds = X.table_kinds(FLAGS.kinds, pretrained=pretrained)
     strategy, policy = shared.start_strategy(FLAGS)   # before TensorFlow touches a device
-    import keras
-
-    from kerasnets import training
     from kerasnets import weights as W
     from kerasnets.plots import plot_lines
     from kerasnets.utils import atomic_write_text
@@ -115,108 +108,41 @@ def main(argv):
 
     _, info = sources.load(FLAGS.dataset, FLAGS.train_split, data_dir=FLAGS.data_dir,
                            on_error=FLAGS.on_error)
-    half = info.num_classes // 2
-    split_a = [int(c) for c in FLAGS.split_a] if FLAGS.split_a else list(range(half))
-    split_b = [int(c) for c in FLAGS.split_b] if FLAGS.split_b else \
-        list(range(half, info.num_classes))
-    if set(split_a) & set(split_b):
-        raise app.UsageError(f"--split_a {split_a} and --split_b {split_b} overlap.")
+    split_a, split_b = X.split_classes(info.num_classes, FLAGS.split_a, FLAGS.split_b)
     settings = shared.training_settings(FLAGS)
     if FLAGS.lr is None and not FLAGS.preset:
         settings["lr"] = 3e-3 if settings["optimizer"] == "adam" else settings["lr"]
     cache = FLAGS.cache_features and settings["recipe"] == "none" and \
         not (FLAGS.mixup or FLAGS.cutmix or settings["randaugment"])
-
-    def data_for(classes):
-        return shared.data_from_flags(FLAGS, entry, classes=classes, image_size=image_size,
-                                      recipe=settings["recipe"],
-                                      randaugment=settings["randaugment"],
-                                      label_smoothing=settings["label_smoothing"])
-
-    data = {"A": data_for(split_a), "B": data_for(split_b)}
-    shape = (image_size, image_size, data["B"].channels)
-    probe = transfer.build_classifier(entry.name, 2, input_shape=shape)
-    taps = transfer.stage_taps(probe)
-    del probe
-    stages = [int(n) for n in FLAGS.stages] if FLAGS.stages else list(range(1, len(taps) + 1))
-    if not taps or not all(1 <= n <= len(taps) for n in stages):
-        raise app.UsageError(f"{entry.name} has {len(taps)} stages; --stages {stages} is out "
-                             f"of range.")
-    jobs = transfer.experiment_jobs(stages, kinds)
-    kinds = [k for k in KINDS + transfer.PRETRAINED_KINDS if k in kinds]   # the table's order
+    tasks = {}
+    for task, classes in (("A", split_a), ("B", split_b)):
+        d = shared.data_from_flags(FLAGS, entry, classes=classes, image_size=image_size,
+                                   recipe=settings["recipe"], randaugment=settings["randaugment"],
+                                   label_smoothing=settings["label_smoothing"])
+        tasks[task] = X.Task(d.train, d.eval, d.info.num_classes, d.loss, d.metrics,
+                             d.steps_per_epoch)
+    shape = (image_size, image_size, d.channels)
+    stages = X.stages_of(entry.name, shape, FLAGS.stages)
     model_dir = FLAGS.model_dir or os.path.join("runs", f"transfer_{entry.name}")
     output = FLAGS.output or os.path.join(model_dir, "transfer.md")
     base_out = output[:-3] if output.endswith(".md") else output
-    os.makedirs(model_dir, exist_ok=True)
-    state_path = os.path.join(model_dir, "runs.json")
     config = {"model": entry.name, "dataset": info.name, "split_a": split_a,
               "split_b": split_b, "image_size": image_size, "epochs": FLAGS.epochs,
               "batch_size": FLAGS.batch_size, "seed": FLAGS.seed, "settings": settings}
     if pretrained:   # runs of another pre-trained network are not this one's
         config["weights"] = FLAGS.weights if weights_kind == "imagenet" else \
             {"file": weights_arg, "sha256": W.sha256sum(weights_arg)}
-    state = json.load(open(state_path)) if os.path.exists(state_path) else {}
-    if state.get("config") != json.loads(json.dumps(config, default=str)):
-        state = {"config": config, "runs": {}}
     print(f"{entry.name} on {info.name}: A = classes {split_a}, B = {split_b}, {image_size}px, "
           f"n in {stages}, {FLAGS.epochs} epochs each"
           + (f", P = {weights_kind} weights" if pretrained else "")
           + f"; run directory {model_dir}")
-
-    def build(task, weights=None):
-        keras.utils.set_random_seed(FLAGS.seed)
-        with strategy.scope():
-            return transfer.build_classifier(entry.name, data[task].info.num_classes,
-                                             input_shape=shape, dropout=FLAGS.dropout,
-                                             weights=weights)
-
-    optimizer_for = training.PhaseOptimizers(
-        settings, FLAGS.steps_per_epoch or data["B"].steps_per_epoch or 100)
-
-    def train(model, task, freeze_upto):
-        d = data[task]
-        transfer.fine_tune(model, d.train, d.eval, epochs=FLAGS.epochs, lr=settings["lr"],
-                           make_optimizer=optimizer_for, loss=d.loss, metrics=d.metrics,
-                           freeze_upto=freeze_upto, cache_features=cache, strategy=strategy,
-                           callbacks=lambda phase: optimizer_for.callbacks(),
-                           steps_per_epoch=FLAGS.steps_per_epoch, verbose=0, seed=FLAGS.seed)
-        transfer.recalibrate_batchnorm(model, d.train)
-        return training.evaluate(model, d.eval, strategy=strategy, verbose=0)
-
-    def record(key, logs, seconds):
-        state["runs"][key] = {"accuracy": float(logs["accuracy"]), "loss": float(logs["loss"]),
-                              "seconds": round(seconds, 1)}
-        if S.is_chief():
-            atomic_write_text(state_path, json.dumps(state, indent=2, default=str) + "\n")
-
-    progress = keras.utils.Progbar(len(jobs), unit_name="network")
-    bases = {}
-    for i, key in enumerate(jobs):
-        t = time.time()
-        if key.startswith("base"):
-            source = key[-1]           # A, B, or P: the pre-trained backbone, head on A
-            task = "A" if source == "P" else source
-            path = os.path.join(model_dir, f"{key}.weights.h5")
-            done = key in state["runs"] and os.path.exists(path)
-            model = build(task, weights_arg if source == "P" and not done else None)
-            if done:
-                W.load_weights(model, path)
-            else:
-                logs = train(model, task, transfer.BACKBONE_OUT if source == "P" else None)
-                if S.is_chief():
-                    transfer.save_model(model, path)
-                record(key, logs, time.time() - t)
-            bases[source] = model
-        elif key not in state["runs"]:
-            kind, n = key.split(" n=")
-            n = int(n)
-            model = transfer.transferred(lambda: build("B"), bases[kind[0]], n,
-                                         fine_tune=kind.endswith("+"))
-            logs = train(model, "B", None if kind.endswith("+") else n)
-            record(key, logs, time.time() - t)
-            del model
-        progress.update(i + 1, [("accuracy", state["runs"][key]["accuracy"])])
-    runs = state["runs"]
+    result = X.yosinski(entry.name, tasks, input_shape=shape, model_dir=model_dir,
+                        settings=settings, epochs=FLAGS.epochs, stages=stages, kinds=kinds,
+                        config=config, pretrained=weights_arg if pretrained else None,
+                        dropout=FLAGS.dropout, cache_features=cache, strategy=strategy,
+                        steps_per_epoch=FLAGS.steps_per_epoch, seed=FLAGS.seed,
+                        chief=S.is_chief())
+    runs, jobs = result.runs, result.jobs
     md, csv_text = table(runs, stages, runs, kinds)
     series = {k: (stages, [runs[f"{k} n={n}"]["accuracy"] for n in stages]) for k in kinds}
     series["baseB"] = (stages, [runs["baseB"]["accuracy"]] * len(stages))
