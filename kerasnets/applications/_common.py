@@ -222,9 +222,12 @@ def variant_builder(builder_name: str, variant: str, generic: Callable[..., Any]
     (`register_family` calls this for each row of a family's table).
 
     `defaults` are family options this variant fixes (a different value from the caller raises).
-    The builder's lower-cased name becomes an alias when it differs from `variant`
-    ("resnext50" -> resnext50_32x4d).
+    The builder's lower-cased name becomes an alias where the registry's forgiving lookup (case,
+    underscores and hyphens ignored) would not find the variant by it ("resnext50" ->
+    resnext50_32x4d).
     """
+    builder_alias = (() if registry._squash(builder_name) == registry._squash(variant)
+                     else (builder_name.lower(),))
     if preprocessing is not None and preprocessing not in registry.PREPROCESSING:
         raise ValueError(f"{variant}: unknown preprocessing {preprocessing!r}.")
     fixed_options = dict(defaults or {})
@@ -274,5 +277,5 @@ def variant_builder(builder_name: str, variant: str, generic: Callable[..., Any]
         name=variant, family=family, builder=build, params=params, params_source=source,
         paper=paper, input_shape=tuple(input_shape), min_size=min_size, classes=default_classes,
         keras_equivalent=keras_equivalent, test_size=test_size, declared_preprocessing=preprocessing,
-        aliases=tuple(dict.fromkeys((*aliases, builder_name.lower()))), spec=spec))
+        aliases=tuple(dict.fromkeys(aliases)) + builder_alias, spec=spec))
     return build

@@ -84,6 +84,12 @@ def register_torch_weights(variant: str, mapping: TorchMapping, *weights: TorchW
     if not weights:
         raise ValueError(f"register_torch_weights({variant!r}) needs at least one TorchWeights.")
     _TORCH[variant] = (mapping, tuple(weights))
+    from kerasnets import registry
+
+    for w in weights:
+        if w.source != "package":  # a package name is not a model name
+            for model in dict.fromkeys((w.model.split(".")[0], w.model)):  # with its tag too
+                registry.register_zoo_name(w.source, model, variant)
 
 
 def _loaded():

@@ -1,0 +1,154 @@
+"""The naming rule, the aliases, and preprocessing as a verified fact of each variant.
+
+Rule (docs/design.md, "Names"): canonical names are lower snake_case, the network's name as its
+paper or torchvision spells it with the depth glued on and every version, size or width after an
+underscore; the network as its paper / keras.applications builds it takes the plain name, and a
+rebuild that follows another source carries that source (`_tv`, `_timm`, `legacy_`, `_v1_5`).
+Every name registered before the rule (tests/data/registry_names_2026_12_04.txt) still resolves.
+"""
+
+import os
+import re
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+import kerasnets
+from kerasnets import registry
+from kerasnets.weights import pretrained
+
+OLD_NAMES = os.path.join(os.path.dirname(__file__), "data", "registry_names_2026_12_04.txt")
+# The only old names that now mean another network: the torchvision EfficientNets gave their
+# plain names to the keras.applications twins (the paper's network) and took the `_tv` suffix,
+# as alexnet_tv, googlenet_tv, mobilenet_v2_tv ... always had.
+FLIPPED = {f"efficientnet_b{i}" for i in range(8)} | {f"efficientnet_v2_{s}" for s in "sml"}
+RENAMED = {"resnet50v2": "resnet50_v2", "efficientnetb0": "efficientnet_b0",
+           "efficientnetv2b0": "efficientnet_v2_b0", "efficientnetv2s": "efficientnet_v2_s",
+           "nasnetalarge": "nasnet_large_timm", "efficientnet_b0": "efficientnet_b0",
+           "efficientnet_v2_l": "efficientnet_v2_l"}
+TOKEN = r"[a-z][a-z0-9]*"
+SUFFIXES = ("_tv", "_timm", "_v1_5", "_cifar")
+
+
+def old_names():
+    with open(OLD_NAMES) as f:
+        return [line.split() for line in f if line.strip()]
+
+
+def test_every_old_name_resolves_to_the_same_builder():
+    moved = []
+    for name, builder in old_names():
+        entry = kerasnets.get_entry(name)
+        if name in FLIPPED:
+            assert entry.name == name and entry.keras_equivalent, name
+            assert kerasnets.get_entry(name + "_tv").builder_name == builder
+            continue
+        assert entry.builder_name == builder, (name, entry.name)
+        if entry.name != name:
+            moved.append((name, entry.name))
+    assert {old: new for old, new in moved if old in RENAMED} == {
+        old: new for old, new in RENAMED.items() if old not in FLIPPED}
+    assert len(moved) == 3 + 8 + 7 + 1  # resnet*v2, efficientnetb*, efficientnetv2*, nasnetalarge
+
+
+def test_canonical_names_follow_the_rule():
+    for name in kerasnets.list_models():
+        assert re.fullmatch(rf"{TOKEN}(_{TOKEN})*", name), name
+        assert not re.search(r"[a-z]v\d", name.removeprefix("squeezenext")), (
+            f"{name}: a version goes after an underscore (mobilenet_v2, resnet50_v2)")
+        entry = kerasnets.get_entry(name)
+        if entry.keras_equivalent:  # the paper's / keras.applications' network: the plain name
+            assert not name.endswith(SUFFIXES[:2]) and not name.startswith("legacy_"), name
+        for suffix in SUFFIXES[:2]:  # a rebuild stands beside the network it rebuilds
+            if name.endswith(suffix):
+                assert name.removesuffix(suffix) in kerasnets.list_models(), name
+
+
+def test_no_two_names_collide_once_case_and_underscores_are_ignored():
+    squashed = {}
+    for name in kerasnets.list_models():
+        assert registry._squash(name) not in squashed, (name, squashed.get(registry._squash(name)))
+        squashed[registry._squash(name)] = name
+    for alias, target in registry._ALIASES.items():
+        assert alias not in kerasnets.list_models(), alias
+        assert squashed.get(registry._squash(alias), target) == target, (alias, target)
+
+
+@pytest.mark.parametrize("typed, expected", [
+    ("mobilenetv2", "mobilenet_v2"), ("MobileNetV2", "mobilenet_v2"),
+    ("ResNet50V2", "resnet50_v2"), ("resnet50v2", "resnet50_v2"),
+    ("EfficientNetB0", "efficientnet_b0"), ("efficientnet-b0", "efficientnet_b0"),
+    ("ResNeXt50", "resnext50_32x4d"), ("MobileNet-V3-Large", "mobilenet_v3_large"),
+    ("torchvision/resnet50", "resnet50_v1_5"), ("torchvision/efficientnet_b0", "efficientnet_b0_tv"),
+    ("torchvision/mobilenet_v2", "mobilenet_v2_tv"), ("timm/seresnet50", "seresnet50_timm"),
+    ("seresnet50.a1_in1k", "seresnet50_timm"), ("nasnetalarge", "nasnet_large_timm"),
+    ("timm/legacy_xception", "legacy_xception"), ("inception_resnet_v2", "inception_resnet_v2"),
+])
+def test_names_users_type_resolve(typed, expected):
+    assert kerasnets.get_entry(typed).name == expected
+
+
+def test_other_zoos_names_resolve_to_the_variant_holding_their_weights():
+    checked = 0
+    for name in kerasnets.list_models(pretrained=True):
+        for weights in pretrained.torch_weights(name):
+            if weights.source == "package":
+                continue
+            model = weights.model.split(".")[0]
+            assert kerasnets.get_entry(f"{weights.source}/{model}").name == name
+            assert pretrained.variant_for(weights.source, model) == name
+            checked += 1
+    assert checked >= 60
+
+
+def test_model_info_lists_aliases_and_list_models_only_canonical_names():
+    info = kerasnets.model_info("resnet50_v2", flops=False)
+    assert "resnet50v2" in info["aliases"]
+    assert "torchvision/resnet50" in kerasnets.model_info("resnet50_v1_5", flops=False)["aliases"]
+    assert "resnext50" in kerasnets.model_info("resnext50_32x4d", flops=False)["aliases"]
+    names = kerasnets.list_models()
+    assert "resnet50_v2" in names and "resnet50v2" not in names and "efficientnetb0" not in names
+
+
+def test_ambiguous_or_unknown_names_are_clear_errors():
+    with pytest.raises(ValueError, match="Unknown model name 'resnet'. Did you mean: resnet"):
+        kerasnets.get_entry("resnet")
+    with pytest.raises(ValueError, match="already resolves to"):
+        registry.register_alias("resnext50", "resnet50")
+    with pytest.raises(ValueError, match="canonical name of another model"):
+        registry.register_alias("resnet18", "resnet50")
+
+
+# --- preprocessing: declared per variant, verified against its sources -----------------------
+
+def _keras_preprocess(keras_name):
+    module = sys.modules[getattr(keras.applications, keras_name).__module__]
+    return module.preprocess_input
+
+
+def test_every_variant_declares_its_preprocessing():
+    for name in kerasnets.list_models():
+        entry = kerasnets.get_entry(name)
+        assert entry.declared_preprocessing in registry.PREPROCESSING, name
+
+
+@pytest.mark.parametrize("name", [n for n in kerasnets.list_models()
+                                  if kerasnets.get_entry(n).keras_equivalent])
+def test_keras_twins_preprocess_as_keras_applications(name):
+    pixels = np.random.default_rng(0).uniform(0, 255, (2, 8, 8, 3)).astype("float32")
+    theirs = np.asarray(_keras_preprocess(kerasnets.get_entry(name).keras_equivalent)(pixels.copy()))
+    np.testing.assert_allclose(np.asarray(kerasnets.preprocess_input(name, pixels)), theirs,
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_torch_ports_preprocess_as_their_checkpoints():
+    checked = 0
+    for name in kerasnets.list_models():
+        entry = kerasnets.get_entry(name)
+        checkpoints = pretrained.torch_weights(name)
+        if checkpoints and not entry.keras_equivalent:
+            assert entry.preprocessing == checkpoints[0].preprocessing, name
+            checked += 1
+    assert checked >= 60
