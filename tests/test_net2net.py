@@ -387,6 +387,48 @@ def test_resolve_width(vgg):
         net2net.resolve_width(vgg, "stage1_pool", "2x")
 
 
+# ----------------------------------------------------------------------------- the experiment
+
+
+def test_grow_trains_grows_saves_and_compares_with_scratch(tmp_path):
+    import tensorflow as tf
+
+    from kerasnets import net2net_experiment as N
+
+    x_in = keras.Input((8, 8, 1))
+    x = layers.Conv2D(4, 3, padding="same", name="conv")(x_in)
+    x = layers.ReLU(name="conv_relu")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(8, name="fc")(x)
+    x = layers.ReLU(name="fc_relu")(x)
+    model = keras.Model(x_in, layers.Dense(2, name="predictions")(x), name="small")
+    rng = np.random.default_rng(0)
+    labels = np.arange(32) % 2
+    images = (rng.normal(size=(32, 8, 8, 1)) + labels[:, None, None, None]).astype("float32")
+    data = tf.data.Dataset.from_tensor_slices((images, labels)).batch(16)
+    steps = net2net.parse_schedule("train:1,wider:conv:2x,deeper:fc_relu,train:1")
+    with pytest.raises(ValueError, match="cannot be applied to small: No such layer: nope"):
+        N.check_schedule(model, net2net.parse_schedule("train:1,wider:nope:2x"))
+    with pytest.raises(ValueError, match="no train:EPOCHS"):
+        N.check_schedule(model, net2net.parse_schedule("wider:conv:2x"))
+    result = N.grow(model, steps, data, data, loss="sparse_categorical_crossentropy", lr=0.05,
+                    model_dir=str(tmp_path), verbose=0)
+    assert [r["epoch"] for r in result.rows] == [0, 1, 2] and result.epochs == 2
+    before, after = result.rows[0]["grown_params"], result.rows[2]["grown_params"]
+    # 4 more conv filters (9 + 1 weights each), their 8x8 positions read by fc's 8 units, and
+    # the identity Dense inserted after fc_relu.
+    assert after == result.model.count_params() == before + 4 * 10 + 4 * 64 * 8 + 8 * 9
+    assert result.rows[1]["then_grown"].startswith(f"wider:conv:2x ({before:,} -> ")
+    assert "; deeper:fc_relu (" in result.rows[1]["then_grown"]
+    assert result.rows[1]["max_abs_diff"] < TOL
+    assert result.marks == {"wider:conv:2x + deeper:fc_relu": 1.5}
+    assert len(result.history["loss"]) == 2 and set(N.COLUMNS) <= set(result.rows[1])
+    assert all("scratch_val_loss" in r for r in result.rows)
+    assert sorted(os.listdir(tmp_path)) == ["final.keras", "step02_wider_conv.keras",
+                                            "step03_deeper_fc_relu.keras"]
+    assert result.final_path == str(tmp_path / "final.keras")
+
+
 # ----------------------------------------------------------------------------- the tool
 
 

@@ -28,11 +28,10 @@ import os
 import platform
 import shlex
 import sys
-import time
 
 from absl import flags
 
-from kerasnets.utils import save_model, write_tables
+from kerasnets.utils import write_tables
 from tools import flags as shared
 
 shared.define_device_flags()
@@ -57,11 +56,6 @@ flags.DEFINE_string("model_dir", None, "Where grown models are saved (.keras; de
 flags.mark_flags_as_required(["model", "schedule"])
 FLAGS = flags.FLAGS
 
-COLUMNS = ["epoch", "grown_params", "grown_accuracy", "grown_val_accuracy", "scratch_accuracy",
-           "scratch_val_accuracy", "grown_val_loss", "scratch_val_loss", "then_grown",
-           "max_abs_diff"]
-
-
 def parse_options(text: str) -> dict:
     """'a=1,b=relu' -> {'a': 1, 'b': 'relu'} (Python literals where they parse)."""
     options = {}
@@ -76,40 +70,10 @@ def parse_options(text: str) -> dict:
     return options
 
 
-def _compile(model, data):
-    """A fresh optimiser (the variables change with each growth step), the data's loss."""
-    from kerasnets import training
-
-    if FLAGS.bn_momentum:
-        training.set_bn_momentum(model, FLAGS.bn_momentum)
-    lr = FLAGS.lr if FLAGS.lr is not None else 0.05 if FLAGS.optimizer == "sgd" else 1e-3
-    model.compile(optimizer=training.make_optimizer(FLAGS.optimizer, lr, momentum=FLAGS.momentum),
-                  loss=data.loss, metrics=["accuracy"])
-    return model
-
-
 def _fmt(value):
     if isinstance(value, float):
         return f"{value:.2e}" if 0 < abs(value) < 1e-3 else f"{value:.4f}"
     return "" if value is None else str(value)
-
-
-def _train(model, data, epochs, initial_epoch):
-    """Epoch logs of training `model` from `initial_epoch` to `epochs`."""
-    from kerasnets import training
-
-    history = training.fit(model, data.train, epochs=epochs, initial_epoch=initial_epoch,
-                           validation_data=data.eval, steps_per_epoch=FLAGS.steps_per_epoch,
-                           verbose=2)
-    return [{k: float(v[i]) for k, v in history.history.items()}
-            for i in range(len(history.history["loss"]))]
-
-
-def _evaluate(model, data):
-    from kerasnets import training
-
-    return {f"val_{k}": float(v)
-            for k, v in training.evaluate(model, data.eval, verbose=0).items()}
 
 
 def main(argv):
@@ -119,16 +83,13 @@ def main(argv):
 
     import kerasnets
     from kerasnets import net2net
+    from kerasnets import net2net_experiment as N
     from kerasnets.plots import plot_history, plot_lines
 
     if FLAGS.threads:
         tf.config.threading.set_intra_op_parallelism_threads(FLAGS.threads)
-    try:
-        steps = net2net.parse_schedule(FLAGS.schedule)
-    except ValueError as e:
-        raise ValueError(str(e))
-    total_epochs = sum(s.epochs for s in steps)
-    if not total_epochs:
+    steps = net2net.parse_schedule(FLAGS.schedule)
+    if not sum(s.epochs for s in steps):
         raise ValueError("--schedule has no train:EPOCHS step.")
     entry = kerasnets.get_entry(FLAGS.model)
     options = parse_options(FLAGS.model_options)
@@ -139,62 +100,18 @@ def main(argv):
     keras.utils.set_random_seed(FLAGS.seed)
     model = kerasnets.create_model(FLAGS.model, input_shape=(size, size, channels),
                                    classes=info.num_classes, **options)
-    try:  # fail fast: every growth step must apply (a dry run on the untrained model)
-        check = model
-        for step in steps:
-            check = check if step.op == "train" else net2net.apply_step(check, step)
-        del check
-    except ValueError as e:
-        raise ValueError(f"The schedule cannot be applied to {FLAGS.model}: {e}")
-    model = _compile(model, data)
+    N.check_schedule(model, steps)   # fail fast: every growth step must apply
     print(f"{FLAGS.model} ({model.count_params():,} parameters) on {info.name} "
           f"({info.num_classes} classes) at {size}x{size}x{channels}; schedule: "
           + ",".join(map(str, steps)))
-    rows = [{"epoch": 0, "grown_params": model.count_params(),
-             **{f"grown_{k}": v for k, v in _evaluate(model, data).items()}}]
-    # One validation batch (the cache is full now): checks each growth step's function
-    # preservation and gives deeper's BatchNorm statistics.
-    probe = next(iter(data.eval.take(1)))[0]
-    history, marks, epoch, start = {}, {}, 0, time.perf_counter()
-    for i, step in enumerate(steps, start=1):
-        if step.op == "train":
-            for logs in _train(model, data, epoch + step.epochs, epoch):
-                epoch += 1
-                for k, v in logs.items():
-                    history.setdefault(k, []).append(v)
-                rows.append({"epoch": epoch, "grown_params": model.count_params(),
-                             **{f"grown_{k}": v for k, v in logs.items()}})
-            continue
-        before = model.count_params()
-        grown = net2net.apply_step(model, step, noise=FLAGS.noise, seed=FLAGS.seed + i,
-                                   data=probe)
-        diff = net2net.max_output_difference(model, grown, probe)
-        model = _compile(grown, data)
-        path = save_model(model, os.path.join(model_dir,
-                                               f"step{i:02d}_{step.op}_{step.layer}.keras"))
-        note = f"{step} ({before:,} -> {model.count_params():,})"
-        row = rows[-1]
-        row["then_grown"] = "; ".join(filter(None, [row.get("then_grown"), note]))
-        row["max_abs_diff"] = max(row.get("max_abs_diff", 0.0), diff)
-        marks[epoch + 0.5] = " + ".join(filter(None, [marks.get(epoch + 0.5), str(step)]))
-        print(f"{note}: max |output change| {diff:.2e} on a validation batch; saved {path}")
-    grown_seconds = time.perf_counter() - start
-    final_path = save_model(model, os.path.join(model_dir, "final.keras"))
-
-    scratch_seconds = 0.0
-    if FLAGS.scratch:
-        keras.utils.set_random_seed(FLAGS.seed + 1)
-        scratch = _compile(keras.models.clone_model(model), data)  # fresh initialisers
-        print(f"From scratch: the final architecture ({scratch.count_params():,} parameters), "
-              f"{total_epochs} epochs.")
-        rows[0].update({f"scratch_{k}": v for k, v in _evaluate(scratch, data).items()})
-        start = time.perf_counter()
-        for row, logs in zip(rows[1:], _train(scratch, data, total_epochs, 0)):
-            row.update({f"scratch_{k}": v for k, v in logs.items()})
-        scratch_seconds = time.perf_counter() - start
+    lr = FLAGS.lr if FLAGS.lr is not None else 0.05 if FLAGS.optimizer == "sgd" else 1e-3
+    result = N.grow(model, steps, data.train, data.eval, loss=data.loss, lr=lr,
+                    model_dir=model_dir, optimizer=FLAGS.optimizer, momentum=FLAGS.momentum,
+                    bn_momentum=FLAGS.bn_momentum, steps_per_epoch=FLAGS.steps_per_epoch,
+                    noise=FLAGS.noise, seed=FLAGS.seed, scratch=FLAGS.scratch, check=False)
+    rows, model = result.rows, result.model
 
     stem = os.path.splitext(FLAGS.output)[0]
-    lr = FLAGS.lr if FLAGS.lr is not None else 0.05 if FLAGS.optimizer == "sgd" else 1e-3
     header = (
         f"Net2Net on {info.name}: `{FLAGS.model}`"
         + (f" ({FLAGS.model_options})" if FLAGS.model_options else "")
@@ -205,11 +122,11 @@ def main(argv):
         f"training; `then_grown`: the steps applied after that epoch, with the parameters before "
         f"-> after, and `max_abs_diff` the largest change of any output on a validation batch); "
         f"`scratch`: the final architecture ({model.count_params():,} parameters) from random "
-        f"init for the same {total_epochs} epochs. Wall time {grown_seconds:.0f} s grown, "
-        f"{scratch_seconds:.0f} s scratch; TensorFlow {tf.__version__}, Keras "
+        f"init for the same {result.epochs} epochs. Wall time {result.seconds['grown']:.0f} s "
+        f"grown, {result.seconds['scratch']:.0f} s scratch; TensorFlow {tf.__version__}, Keras "
         f"{keras.__version__}, {platform.machine()} with {os.cpu_count()} CPUs.\n\n"
         f"    python -m tools.net2net {' '.join(shlex.quote(a) for a in sys.argv[1:])}")
-    markdown = write_tables(FLAGS.output, rows, COLUMNS, header=header, fmt=_fmt)
+    markdown = write_tables(FLAGS.output, rows, N.COLUMNS, header=header, fmt=_fmt)
 
     epochs = [r["epoch"] for r in rows]
     series = {"Net2Net (grown)": (epochs, [r.get("grown_val_accuracy") for r in rows])}
@@ -218,11 +135,11 @@ def main(argv):
             epochs, [r.get("scratch_val_accuracy") for r in rows])
     plot_lines(series, stem + ".png", xlabel="epoch", ylabel="validation accuracy",
                title=f"Net2Net: {FLAGS.model} on {info.name}")
-    plot_history(history, stem + "_grown.png", title=f"{FLAGS.model} grown while training",
-                 marks={label: at for at, label in marks.items()})
+    plot_history(result.history, stem + "_grown.png",
+                 title=f"{FLAGS.model} grown while training", marks=result.marks)
     print("\n" + markdown)
     print(f"Wrote {FLAGS.output}, {stem}.md, {stem}.png, {stem}_grown.png; models in "
-          f"{os.path.dirname(final_path)}")
+          f"{os.path.dirname(result.final_path)}")
 
 
 if __name__ == "__main__":
