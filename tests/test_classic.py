@@ -291,7 +291,7 @@ FAMILY_MODULES = {"alexnet": alexnet, "zfnet": zfnet, "overfeat": overfeat,
 def test_minimum_sizes_are_minimal(name):
     """One pixel below the registered minimum, some layer has no output (Keras raises)."""
     entry = kerasnets.get_entry(name)
-    spec = FAMILY_MODULES[entry.family].VARIANTS[name][1]
+    spec = FAMILY_MODULES[entry.family].VARIANTS[name].spec
     generic = lenet._lenet if entry.family == "lenet" else _chain.chain_model
     channels = entry.input_shape[2]
     for size, ok in ((entry.min_size, True), (entry.min_size - 1, False)):

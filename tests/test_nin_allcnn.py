@@ -188,7 +188,7 @@ def test_caffe_pool_matches_caffe(kind, shape):
 def test_registered_minimum_is_the_true_minimum(module, generic, name):
     """Without the registry's check, min_size builds and min_size - 1 leaves no pixel."""
     entry = kerasnets.get_entry(name)
-    spec = module.VARIANTS[name][1]
+    spec = module.VARIANTS[name].spec
 
     def build(size):
         return generic(spec, include_top=True, weights=None, input_tensor=None,

@@ -42,13 +42,11 @@ from __future__ import annotations
 from keras import layers
 
 from kerasnets.applications._chain import LRN, ChainSpec, Conv, Pool, chain_model, min_input_size
-from kerasnets.applications._common import finish, pool_features, predictions, variant_builder
+from kerasnets.applications._common import finish, pool_features, predictions, register_family
 from kerasnets.applications._torch_names import rename_rules
-from kerasnets.registry import Paper
+from kerasnets.registry import Paper, Variant
 from kerasnets.weights.convert import TorchMapping
 from kerasnets.weights.pretrained import TorchWeights, register_torch_weights
-
-__all__ = ["AlexNet", "AlexNet2Tower", "AlexNetTV"]
 
 PAPER = Paper("ImageNet Classification with Deep Convolutional Neural Networks", None, 2012)
 
@@ -67,16 +65,18 @@ ALEXNET_TV = ChainSpec(
 )
 TV_POOL = 6  # torchvision's AdaptiveAvgPool2d((6, 6)) before the classifier
 
-# name: (builder, spec, family options it sets, trainable params at 1000 classes, source)
-VARIANTS = {
-    "alexnet": ("AlexNet", ALEXNET, {}, 62_378_344,
-                "exact count of the paper's layers on one tower (groups=1); paper: 60 million "
-                "with the two-GPU split"),
-    "alexnet_2tower": ("AlexNet2Tower", ALEXNET, {"groups": 2}, 60_965_224,
-                       "paper: '60 million parameters' (abstract), with Figure 2's two-GPU "
-                       "connectivity; exact count"),
-    "alexnet_tv": ("AlexNetTV", ALEXNET_TV, {}, 61_100_840, "torchvision alexnet"),
-}
+# One record per variant; register_family (below the builders) makes the builders and __all__.
+_TABLE = [
+    Variant("alexnet", "AlexNet", ALEXNET, 62_378_344,
+            "exact count of the paper's layers on one tower (groups=1); paper: 60 million "
+            "with the two-GPU split"),
+    Variant("alexnet_2tower", "AlexNet2Tower", ALEXNET, 60_965_224,
+            "paper: '60 million parameters' (abstract), with Figure 2's two-GPU "
+            "connectivity; exact count", options={"groups": 2}, doc="AlexNet (two towers)"),
+    Variant("alexnet_tv", "AlexNetTV", ALEXNET_TV, 61_100_840, "torchvision alexnet",
+            min_size=min_input_size(ALEXNET_TV),
+            doc="AlexNet, torchvision's one-weird-trick network"),
+]
 
 
 def _alexnet(spec: ChainSpec, *, groups=1, dropout=0.5, **base):
@@ -107,20 +107,14 @@ def _alexnet_tv(spec: ChainSpec, *, include_top, weights, pooling, classes,
     return finish(features.input, x, name=name, weights=weights)
 
 
-_GENERIC = {"alexnet_tv": _alexnet_tv}
-_DOC = {"alexnet_2tower": "AlexNet (two towers)",
-        "alexnet_tv": "AlexNet, torchvision's one-weird-trick network"}
+def _generic(spec: ChainSpec, **kw):
+    """The builder of `spec`: torchvision's layout for `ALEXNET_TV`, the paper's otherwise."""
+    return (_alexnet_tv if spec is ALEXNET_TV else _alexnet)(spec, **kw)
 
-_builders = {
-    variant: variant_builder(builder, variant, _GENERIC.get(variant, _alexnet), spec,
-                             family="alexnet", paper=PAPER, params=params, source=source,
-                             min_size=min_input_size(spec), defaults=defaults,
-                             doc=_DOC.get(variant, "AlexNet"))
-    for variant, (builder, spec, defaults, params, source) in VARIANTS.items()
-}
-AlexNet = _builders["alexnet"]
-AlexNet2Tower = _builders["alexnet_2tower"]
-AlexNetTV = _builders["alexnet_tv"]
+
+VARIANTS = register_family(
+    globals(), _generic, _TABLE, family="alexnet", paper=PAPER,
+    min_size=min_input_size(ALEXNET), doc=lambda v: "AlexNet")
 
 TV_MAPPING = TorchMapping(
     rename_rules([(r"features\.0", "stem_conv"), (r"features\.3", "stage1_block1_conv"),

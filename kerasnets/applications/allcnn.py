@@ -28,12 +28,10 @@ import dataclasses
 
 from keras import layers
 
-from kerasnets.applications._common import finish, model_input, variant_builder
+from kerasnets.applications._common import finish, model_input, register_family
 from kerasnets.applications.nin import caffe_pool, class_map_head
 from kerasnets.layers import conv_bn_act
-from kerasnets.registry import Paper
-
-__all__ = ["AllCNN_C", "BaseCNN_C", "ConvPoolCNN_C", "StridedCNN_C"]
+from kerasnets.registry import Paper, Variant
 
 PAPER = Paper("Striving for Simplicity: The All Convolutional Net", "1412.6806", 2015)
 
@@ -49,20 +47,22 @@ def _c(block, pool):
     return AllCNNSpec((block(96), block(192), ((192, 3, 1, 0), (192, 1, 1, 0))), pool)
 
 
-# name: (builder, spec, trainable params at 10 classes, source, min_size, paper's name)
-VARIANTS = {
-    "allcnn_c": ("AllCNN_C", _c(lambda w: ((w, 3, 1, 1),) * 2 + ((w, 3, 2, 1),), pool=False),
-                 1_369_738, "exact count of Table 2's All-CNN-C; paper: ~1.4M (Table 3), "
-                 "~1.3M (Table 4)", 9, "All-CNN-C"),  # 3x3/2 pad-1 convs, valid 3x3: 9 -> 5 -> 3
-    "convpool_cnn_c": ("ConvPoolCNN_C", _c(lambda w: ((w, 3, 1, 1),) * 3, pool=True),
-                       1_369_738, "exact count of Table 2's ConvPool-CNN-C; paper Table 3: ~1.4M",
-                       12, "ConvPool-CNN-C"),  # ceil-mode pools, valid 3x3: 12 -> 6 -> 3
-    "strided_cnn_c": ("StridedCNN_C", _c(lambda w: ((w, 3, 1, 1), (w, 3, 2, 1)), pool=False),
-                      954_730, "exact count of Table 2's Strided-CNN-C (= model C's layers)", 9,
-                      "Strided-CNN-C"),
-    "base_cnn_c": ("BaseCNN_C", _c(lambda w: ((w, 3, 1, 1),) * 2, pool=True), 954_730,
-                   "exact count of Table 1's model C", 12, "Model C"),
-}
+# One record per variant (doc: the paper's name); register_family (end of file) makes the
+# builders and __all__.
+_TABLE = [
+    Variant("allcnn_c", "AllCNN_C", _c(lambda w: ((w, 3, 1, 1),) * 2 + ((w, 3, 2, 1),), pool=False),
+            1_369_738, "exact count of Table 2's All-CNN-C; paper: ~1.4M (Table 3), "
+            "~1.3M (Table 4)", min_size=9,  # 3x3/2 pad-1 convs, valid 3x3: 9 -> 5 -> 3
+            doc="All-CNN-C"),
+    Variant("convpool_cnn_c", "ConvPoolCNN_C", _c(lambda w: ((w, 3, 1, 1),) * 3, pool=True),
+            1_369_738, "exact count of Table 2's ConvPool-CNN-C; paper Table 3: ~1.4M",
+            min_size=12, doc="ConvPool-CNN-C"),  # ceil-mode pools, valid 3x3: 12 -> 6 -> 3
+    Variant("strided_cnn_c", "StridedCNN_C", _c(lambda w: ((w, 3, 1, 1), (w, 3, 2, 1)), pool=False),
+            954_730, "exact count of Table 2's Strided-CNN-C (= model C's layers)", min_size=9,
+            doc="Strided-CNN-C"),
+    Variant("base_cnn_c", "BaseCNN_C", _c(lambda w: ((w, 3, 1, 1),) * 2, pool=True), 954_730,
+            "exact count of Table 1's model C", min_size=12, doc="Model C"),
+]
 
 
 def _allcnn(spec: AllCNNSpec, *, include_top, weights, input_tensor, input_shape, pooling,
@@ -87,13 +87,5 @@ def _allcnn(spec: AllCNNSpec, *, include_top, weights, input_tensor, input_shape
     return finish(inputs, x, name=name, weights=weights)
 
 
-_builders = {
-    variant: variant_builder(builder, variant, _allcnn, spec, family="allcnn", paper=PAPER,
-                             params=params, source=source, input_shape=(32, 32, 3), classes=10,
-                             min_size=min_size, test_size=32, doc=doc)
-    for variant, (builder, spec, params, source, min_size, doc) in VARIANTS.items()
-}
-AllCNN_C = _builders["allcnn_c"]
-ConvPoolCNN_C = _builders["convpool_cnn_c"]
-StridedCNN_C = _builders["strided_cnn_c"]
-BaseCNN_C = _builders["base_cnn_c"]
+VARIANTS = register_family(globals(), _allcnn, _TABLE, family="allcnn", paper=PAPER,
+                           input_shape=(32, 32, 3), classes=10, test_size=32)

@@ -26,10 +26,8 @@ pool; full6 / full7 are `fc1` / `fc2` (see `kerasnets.applications._chain`).
 from __future__ import annotations
 
 from kerasnets.applications._chain import LRN, ChainSpec, Conv, Pool, chain_model, min_input_size
-from kerasnets.applications._common import variant_builder
-from kerasnets.registry import Paper
-
-__all__ = ["CNN_F", "CNN_M", "CNN_M2048", "CNN_S"]
+from kerasnets.applications._common import register_family
+from kerasnets.registry import Paper, Variant
 
 PAPER = Paper("Return of the Devil in the Details: Delving Deep into Convolutional Nets",
               "1405.3531", 2014)
@@ -43,19 +41,24 @@ CNN_M_SPEC = ChainSpec(
     stem=(Conv(96, 7, 2), LRN, X2),
     stages=((Conv(256, 5, 2, 1), LRN, X2), (Conv(512, 3, 1, 1),) * 3 + (X2,)),
 )
+CNN_M2048_SPEC = ChainSpec(CNN_M_SPEC.stem, CNN_M_SPEC.stages, fc=(4096, 2048))
 CNN_S_SPEC = ChainSpec(
     stem=(Conv(96, 7, 2), LRN, X3),
     stages=((Conv(256, 5, 1, 1), Pool(2, 2, ceil=True)), (Conv(512, 3, 1, 1),) * 3 + (X3,)),
 )
 
-# name: (builder, spec, trainable params at 1000 classes, source)
-VARIANTS = {
-    "cnn_f": ("CNN_F", CNN_F_SPEC, 60_834_536, "exact count of Table 1 (CNN-F)"),
-    "cnn_m": ("CNN_M", CNN_M_SPEC, 102_908_520, "exact count of Table 1 (CNN-M)"),
-    "cnn_m2048": ("CNN_M2048", ChainSpec(CNN_M_SPEC.stem, CNN_M_SPEC.stages, fc=(4096, 2048)),
-                  92_469_864, "exact count of Table 1 (CNN-M with full7 = 2048)"),
-    "cnn_s": ("CNN_S", CNN_S_SPEC, 102_908_520, "exact count of Table 1 (CNN-S)"),
-}
+# One record per variant; register_family (end of file) makes the builders and __all__.
+_TABLE = [
+    Variant("cnn_f", "CNN_F", CNN_F_SPEC, 60_834_536, "exact count of Table 1 (CNN-F)",
+            min_size=min_input_size(CNN_F_SPEC)),
+    Variant("cnn_m", "CNN_M", CNN_M_SPEC, 102_908_520, "exact count of Table 1 (CNN-M)",
+            min_size=min_input_size(CNN_M_SPEC)),
+    Variant("cnn_m2048", "CNN_M2048", CNN_M2048_SPEC, 92_469_864,
+            "exact count of Table 1 (CNN-M with full7 = 2048)",
+            min_size=min_input_size(CNN_M2048_SPEC)),
+    Variant("cnn_s", "CNN_S", CNN_S_SPEC, 102_908_520, "exact count of Table 1 (CNN-S)",
+            min_size=min_input_size(CNN_S_SPEC)),
+]
 
 
 def _chatfield(spec: ChainSpec, *, dropout=0.5, **base):
@@ -63,13 +66,6 @@ def _chatfield(spec: ChainSpec, *, dropout=0.5, **base):
     return chain_model(spec, dropout=dropout, **base)
 
 
-_builders = {
-    variant: variant_builder(builder, variant, _chatfield, spec, family="chatfield", paper=PAPER,
-                             params=params, source=source, min_size=min_input_size(spec),
-                             doc=f"{builder.replace('_', '-')} (Chatfield et al. Table 1)")
-    for variant, (builder, spec, params, source) in VARIANTS.items()
-}
-CNN_F = _builders["cnn_f"]
-CNN_M = _builders["cnn_m"]
-CNN_M2048 = _builders["cnn_m2048"]
-CNN_S = _builders["cnn_s"]
+VARIANTS = register_family(
+    globals(), _chatfield, _TABLE, family="chatfield", paper=PAPER,
+    doc=lambda v: f"{v.builder.replace('_', '-')} (Chatfield et al. Table 1)")

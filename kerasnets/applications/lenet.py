@@ -37,12 +37,10 @@ import dataclasses
 from keras import layers
 
 from kerasnets.applications._common import finish, model_input, pool_features, predictions
-from kerasnets.applications._common import head_dtype, variant_builder
+from kerasnets.applications._common import head_dtype, register_family
 from kerasnets.layers.lenet import (  # noqa: F401  (re-exported: their home is kerasnets.layers)
     ConnectionTableConv2D, EuclideanRBF, TrainableSubsampling, scaled_tanh)
-from kerasnets.registry import Paper
-
-__all__ = ["LeNet5"]
+from kerasnets.registry import Paper, Variant
 
 PAPER = Paper("Gradient-Based Learning Applied to Document Recognition", None, 1998)
 
@@ -67,12 +65,12 @@ class LeNetSpec:
     subsampling: int = 2
 
 
-# name: (builder, spec, trainable params at 10 classes, source)
-VARIANTS = {
-    "lenet5": ("LeNet5", LeNetSpec(), 60_840,
-               "exact count of Figure 2 with Table I's C3, trainable subsampling and RBF outputs "
-               "(156 + 12 + 1,516 + 32 + 48,120 + 10,164 + 840); paper: 'about 60,000'"),
-}
+# One record per variant; register_family (end of file) makes the builders and __all__.
+_TABLE = [
+    Variant("lenet5", "LeNet5", LeNetSpec(), 60_840,
+            "exact count of Figure 2 with Table I's C3, trainable subsampling and RBF outputs "
+            "(156 + 12 + 1,516 + 32 + 48,120 + 10,164 + 840); paper: 'about 60,000'"),
+]
 
 
 def _lenet(spec: LeNetSpec, *, include_top, weights, input_tensor, input_shape, pooling, classes,
@@ -121,10 +119,6 @@ def _lenet(spec: LeNetSpec, *, include_top, weights, input_tensor, input_shape, 
     return finish(inputs, x, name=name, weights=weights)
 
 
-_builders = {
-    variant: variant_builder(builder, variant, _lenet, spec, family="lenet", paper=PAPER,
-                             params=params, source=source, input_shape=(32, 32, 1), min_size=32,
-                             classes=10, doc="LeNet-5")
-    for variant, (builder, spec, params, source) in VARIANTS.items()
-}
-LeNet5 = _builders["lenet5"]
+VARIANTS = register_family(
+    globals(), _lenet, _TABLE, family="lenet", paper=PAPER, input_shape=(32, 32, 1),
+    min_size=32, classes=10, doc=lambda v: "LeNet-5")

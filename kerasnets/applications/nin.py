@@ -33,11 +33,9 @@ import dataclasses
 from keras import layers
 
 from kerasnets.applications._common import (finish, head_dtype, model_input, pool_features,
-                                            variant_builder)
+                                            register_family)
 from kerasnets.layers import conv_bn_act
-from kerasnets.registry import Paper
-
-__all__ = ["NIN", "NIN_CIFAR"]
+from kerasnets.registry import Paper, Variant
 
 PAPER = Paper("Network In Network", "1312.4400", 2014)
 
@@ -57,19 +55,16 @@ CIFAR = NINSpec(((192, 5, 1, 2, (160, 96), "max"), (192, 5, 1, 2, (192, 192), "a
                  (192, 3, 1, 1, (192,), None)),
                 dropout_stages=(2, 3))
 
-# name: (builder, spec, trainable params at default classes, source, input shape, classes,
-#        min_size, test_size)
-VARIANTS = {
-    "nin": ("NIN", IMAGENET, 7_595_176,
+# One record per variant; register_family (end of file) makes the builders and __all__.
+_TABLE = [
+    Variant("nin", "NIN", IMAGENET, 7_595_176,
             "exact count of the released Caffe NIN-ImageNet model (model-zoo gist "
-            "mavenlin/d802a5849de39225bcc6); quoted as 7.5M / 29 MB", (224, 224, 3), 1000,
-            # 11x11/4 conv, then three 3x3/2 ceil-mode pools need 8 -> 4 -> 2 -> 1
-            39, 39),
-    "nin_cifar": ("NIN_CIFAR", CIFAR, 966_986,
-                  "exact count of the released CIFAR-10 NIN (cuda-convnet / model-zoo gist "
-                  "mavenlin/e56253735ef32c3c296d); quoted as 0.97M", (32, 32, 3), 10,
-                  4, 32),  # two 3x3/2 ceil-mode pools: 4 -> 2 -> 1
-}
+            "mavenlin/d802a5849de39225bcc6); quoted as 7.5M / 29 MB"),
+    Variant("nin_cifar", "NIN_CIFAR", CIFAR, 966_986,
+            "exact count of the released CIFAR-10 NIN (cuda-convnet / model-zoo gist "
+            "mavenlin/e56253735ef32c3c296d); quoted as 0.97M", input_shape=(32, 32, 3),
+            classes=10, min_size=4, test_size=32),  # two 3x3/2 ceil-mode pools: 4 -> 2 -> 1
+]
 
 
 def caffe_pool(x, kind, *, name):
@@ -124,14 +119,7 @@ def _nin(spec: NINSpec, *, include_top, weights, input_tensor, input_shape, pool
     return finish(inputs, x, name=name, weights=weights)
 
 
-_builders = {
-    variant: variant_builder(builder, variant, _nin, spec, family="nin", paper=PAPER,
-                             params=params, source=source, input_shape=shape, classes=classes,
-                             min_size=min_size, test_size=test_size,
-                             doc="Network in Network " + ("(CIFAR-10)" if classes == 10
-                                                          else "(ImageNet)"))
-    for variant, (builder, spec, params, source, shape, classes, min_size, test_size)
-    in VARIANTS.items()
-}
-NIN = _builders["nin"]
-NIN_CIFAR = _builders["nin_cifar"]
+# ImageNet: the 11x11/4 conv, then three 3x3/2 ceil-mode pools need 8 -> 4 -> 2 -> 1
+VARIANTS = register_family(
+    globals(), _nin, _TABLE, family="nin", paper=PAPER, min_size=39, test_size=39,
+    doc=lambda v: "Network in Network " + ("(CIFAR-10)" if v.classes == 10 else "(ImageNet)"))

@@ -29,10 +29,8 @@ it is the usual flatten + dense head (same weights, reshaped).
 from __future__ import annotations
 
 from kerasnets.applications._chain import ChainSpec, Conv, Pool, chain_model, min_input_size
-from kerasnets.applications._common import variant_builder
-from kerasnets.registry import Paper
-
-__all__ = ["OverFeatAccurate", "OverFeatFast"]
+from kerasnets.applications._common import register_family
+from kerasnets.registry import Paper, Variant
 
 PAPER = Paper("OverFeat: Integrated Recognition, Localization and Detection using Convolutional "
               "Networks", "1312.6229", 2014)
@@ -51,15 +49,16 @@ ACCURATE = ChainSpec(
     fc=(4096, 4096),
 )
 
-# name: (builder, spec, default input size, trainable params at 1000 classes, source)
-VARIANTS = {
-    "overfeat_fast": ("OverFeatFast", FAST, 231, 145_920_872,
-                      "paper: 145M parameters (fast model); exact count of Table 1 = the released "
-                      "weights' size"),
-    "overfeat_accurate": ("OverFeatAccurate", ACCURATE, 221, 144_656_488,
-                          "paper: 144M parameters (accurate model); exact count of Table 3 = the "
-                          "released weights' size"),
-}
+# One record per variant; register_family (end of file) makes the builders and __all__.
+_TABLE = [
+    Variant("overfeat_fast", "OverFeatFast", FAST, 145_920_872,
+            "paper: 145M parameters (fast model); exact count of Table 1 = the released "
+            "weights' size", input_shape=(231, 231, 3), min_size=min_input_size(FAST)),
+    Variant("overfeat_accurate", "OverFeatAccurate", ACCURATE, 144_656_488,
+            "paper: 144M parameters (accurate model); exact count of Table 3 = the "
+            "released weights' size", input_shape=(221, 221, 3),
+            min_size=min_input_size(ACCURATE)),
+]
 
 
 def _overfeat(spec: ChainSpec, *, dropout=0.5, **base):
@@ -67,12 +66,6 @@ def _overfeat(spec: ChainSpec, *, dropout=0.5, **base):
     return chain_model(spec, dropout=dropout, **base)
 
 
-_builders = {
-    variant: variant_builder(builder, variant, _overfeat, spec, family="overfeat", paper=PAPER,
-                             params=params, source=source, input_shape=(size, size, 3),
-                             min_size=min_input_size(spec),
-                             doc=f"OverFeat {variant.split('_')[1]} model")
-    for variant, (builder, spec, size, params, source) in VARIANTS.items()
-}
-OverFeatFast = _builders["overfeat_fast"]
-OverFeatAccurate = _builders["overfeat_accurate"]
+VARIANTS = register_family(
+    globals(), _overfeat, _TABLE, family="overfeat", paper=PAPER,
+    doc=lambda v: f"OverFeat {v.name.split('_')[1]} model")

@@ -23,10 +23,8 @@ layers 3-5; layers 6 / 7 are `fc1` / `fc2` (see `kerasnets.applications._chain`)
 from __future__ import annotations
 
 from kerasnets.applications._chain import LRN, ChainSpec, Conv, Pool, chain_model, min_input_size
-from kerasnets.applications._common import variant_builder
-from kerasnets.registry import Paper
-
-__all__ = ["ZFNet"]
+from kerasnets.applications._common import register_family
+from kerasnets.registry import Paper, Variant
 
 PAPER = Paper("Visualizing and Understanding Convolutional Networks", "1311.2901", 2014)
 
@@ -37,11 +35,11 @@ ZFNET = ChainSpec(
              Pool(3, 2, ceil=True))),
 )
 
-# name: (builder, spec, trainable params at 1000 classes, source)
-VARIANTS = {
-    "zfnet": ("ZFNet", ZFNET, 62_357_608,
-              "exact count of Figure 3's layers (the paper states no total)"),
-}
+# One record per variant; register_family (end of file) makes the builders and __all__.
+_TABLE = [
+    Variant("zfnet", "ZFNet", ZFNET, 62_357_608,
+            "exact count of Figure 3's layers (the paper states no total)"),
+]
 
 
 def _zfnet(spec: ChainSpec, *, dropout=0.5, **base):
@@ -49,10 +47,6 @@ def _zfnet(spec: ChainSpec, *, dropout=0.5, **base):
     return chain_model(spec, dropout=dropout, **base)
 
 
-_builders = {
-    variant: variant_builder(builder, variant, _zfnet, spec, family="zfnet", paper=PAPER,
-                             params=params, source=source, min_size=min_input_size(spec),
-                             doc="ZFNet (Zeiler & Fergus Figure 3)")
-    for variant, (builder, spec, params, source) in VARIANTS.items()
-}
-ZFNet = _builders["zfnet"]
+VARIANTS = register_family(
+    globals(), _zfnet, _TABLE, family="zfnet", paper=PAPER, min_size=min_input_size(ZFNET),
+    doc=lambda v: "ZFNet (Zeiler & Fergus Figure 3)")
