@@ -41,9 +41,9 @@ def inbound(model) -> dict[str, list[str]]:
 # --- NASNet-A ---------------------------------------------------------------------------------
 
 def test_nasnet_mobile_is_4_at_1056_and_rounds_to_the_paper_count():
-    spec = NASNET_VARIANTS["nasnet_mobile"][1]
+    spec = NASNET_VARIANTS["nasnet_mobile"].spec
     assert (spec.num_blocks, spec.penultimate_filters) == (4, 1056)  # NASNet-A (4 @ 1056)
-    large = NASNET_VARIANTS["nasnet_large"][1]
+    large = NASNET_VARIANTS["nasnet_large"].spec
     assert (large.num_blocks, large.penultimate_filters) == (6, 4032)  # NASNet-A (6 @ 4032)
     # Paper Table 3: 5.3M parameters (keras: 5,326,716 in all; 5,289,978 trainable).
     assert f"{kerasnets.get_entry('nasnet_mobile').params / 1e6:.1f}M" == "5.3M"

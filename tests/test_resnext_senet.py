@@ -73,7 +73,7 @@ def table2_variant(C, d):
 @pytest.mark.parametrize("C, d", sorted(TABLE2))
 def test_table2_settings_keep_the_papers_complexity(C, d):
     name = table2_variant(C, d)
-    spec = IMAGENET_VARIANTS[name][1]
+    spec = IMAGENET_VARIANTS[name].spec
     assert (spec.groups, spec.width_per_group) == (C, d)
     # ~4.1 GFLOPs (multiply-adds) and ~25M parameters for every setting; ResNet-50 (1x64d) itself
     # is 4.09 G / 25.56M, so "~" spans a few percent.
@@ -158,7 +158,7 @@ _BASE = {"seresnet18": (11_689_512, (64, 128, 256, 512)),
 @pytest.mark.parametrize("name", sorted(_BASE))
 def test_se_counts_are_the_base_network_plus_one_se_module_per_block(name):
     base, widths = _BASE[name]
-    spec = SE_VARIANTS[name][1]
+    spec = SE_VARIANTS[name].spec
     assert spec.se_reduction == 16
     added = sum(n * se(c) for n, c in zip(spec.depths, widths))
     assert kerasnets.get_entry(name).params == base + added
@@ -184,7 +184,7 @@ def test_senet154_count_follows_cadenes_layout():
 
 
 def test_senet154_stem_blocks_shortcuts_and_head():
-    spec = small(SE_VARIANTS["senet154"][1])
+    spec = small(SE_VARIANTS["senet154"].spec)
     model = build(_senet, spec)
     assert trainable_count(model) == senet154_params(spec.depths, spec.widths, classes=10)
     assert [model.get_layer(f"stem_{i}_conv").filters for i in (1, 2, 3)] == [64, 64, 128]
@@ -205,7 +205,7 @@ def test_senet154_stem_blocks_shortcuts_and_head():
 
 
 def test_se_sits_on_the_residual_branch_before_the_addition():
-    model = build(_senet, small(SE_VARIANTS["seresnet18"][1], (1, 1, 1, 1), (64, 128, 256, 512)))
+    model = build(_senet, small(SE_VARIANTS["seresnet18"].spec, (1, 1, 1, 1), (64, 128, 256, 512)))
     scale = model.get_layer("stage1_block1_se_scale")
     assert scale.input[0] is model.get_layer("stage1_block1_2_bn").output
     assert model.get_layer("stage1_block1_add").input[1] is scale.output
@@ -217,7 +217,7 @@ def test_se_sits_on_the_residual_branch_before_the_addition():
 @pytest.mark.parametrize("name, first, middle", [("seresnet50", (2, 2), (1, 1)),
                                                  ("seresnext50_32x4d", (1, 1), (2, 2))])
 def test_stride_sits_where_cadenes_blocks_put_it(name, first, middle):
-    model = build(_senet, small(SE_VARIANTS[name][1]))
+    model = build(_senet, small(SE_VARIANTS[name].spec))
     assert model.get_layer("stage2_block1_1_conv").strides == first
     assert model.get_layer("stage2_block1_2_conv").strides == middle
     assert model.get_layer("stage2_block1_0_conv").kernel_size == (1, 1)

@@ -49,7 +49,7 @@ def test_narrow_nasnetalarge_layout_and_mapping_match_timm():
 
     from kerasnets.applications.nasnet import VARIANTS, _nasnet
 
-    spec = dataclasses.replace(VARIANTS["nasnetalarge"][1], penultimate_filters=96,
+    spec = dataclasses.replace(VARIANTS["nasnetalarge"].spec, penultimate_filters=96,
                                stem_block_filters=8)
     model = _nasnet(spec, include_top=True, weights=None, input_tensor=None,
                     input_shape=(32, 32, 3), pooling=None, classes=10, classifier_activation=None,

@@ -69,7 +69,7 @@ def shallow(variant):
               "wide_resnet50_2": (wide_resnet.IMAGENET_VARIANTS, resnet._resnet,
                                   {"version": "1.5"})}
     table, generic, options = tables.get(variant, (senet.VARIANTS, senet._senet, {}))
-    spec = dataclasses.replace(table[variant][1], depths=one)
+    spec = dataclasses.replace(table[variant].spec, depths=one)
     model = generic(spec, include_top=True, weights=None, input_tensor=None,
                     input_shape=(64, 64, 3), pooling=None, classes=1000,
                     classifier_activation=None, name=f"{variant}_shallow",
@@ -144,8 +144,8 @@ def test_legacy_and_timm_stem_pools_differ():
     new = timm_resnet.ResNet(timm_resnet.Bottleneck, one, cardinality=32, base_width=4)
     assert (legacy.pool0.ceil_mode, legacy.pool0.padding) == (True, 0)
     assert (new.maxpool.ceil_mode, new.maxpool.padding) == (False, 1)
-    assert VARIANTS["seresnext50_32x4d"][1].stem_pool == "ceil"
-    assert VARIANTS["seresnext50_32x4d_timm"][1].stem_pool == "pad"
+    assert VARIANTS["seresnext50_32x4d"].spec.stem_pool == "ceil"
+    assert VARIANTS["seresnext50_32x4d_timm"].spec.stem_pool == "pad"
 
 
 def test_variant_for_finds_the_layout():

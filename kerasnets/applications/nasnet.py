@@ -41,13 +41,11 @@ import dataclasses
 from keras import layers
 
 from kerasnets.applications._common import (correct_pad, finish, gap_head, model_input,
-                                            variant_builder)
+                                            register_family)
 from kerasnets.applications._torch_names import nested, rename_rules
-from kerasnets.registry import Paper
+from kerasnets.registry import Paper, Variant
 from kerasnets.weights.convert import TorchMapping
 from kerasnets.weights.pretrained import TorchWeights, register_torch_weights
-
-__all__ = ["NASNetALarge", "NASNetMobile", "NASNetLarge"]
 
 PAPER = Paper("Learning Transferable Architectures for Scalable Image Recognition", "1707.07012",
               2018)
@@ -107,20 +105,21 @@ REDUCTION_CELL = Cell((("sep5/2", "h", "sep7/2", "p"),
 _KERAS = ("keras.applications {}: {} parameters in all, of which {} are BatchNorm moving "
           "statistics; paper Table {}: {} for NASNet-A ({} @ {})")
 
-# name: (builder, spec, trainable params at 1000 classes, source, default input size,
-#        keras.applications equivalent)
-VARIANTS = {
-    "nasnet_mobile": ("NASNetMobile", NASNetSpec(1056, 4, 32, skip_reduction=False), 5_289_978,
-                      _KERAS.format("NASNetMobile", "5,326,716", "36,738", 3, "5.3M", 4, 1056),
-                      224, "NASNetMobile"),
-    "nasnet_large": ("NASNetLarge", NASNetSpec(4032, 6, 96, skip_reduction=True), 88_753_150,
-                     _KERAS.format("NASNetLarge", "88,949,818", "196,668", 2, "88.9M", 6, 4032),
-                     331, "NASNetLarge"),
-    "nasnetalarge": ("NASNetALarge",
-                     NASNetSpec(4032, 6, 96, skip_reduction=True, max_pool_padding="same"),
-                     88_753_150, "timm nasnetalarge (TF-slim's NASNet-A Large, TF SAME padding)",
-                     331, None),
-}
+# One record per variant; register_family (after _nasnet) makes the builders and __all__.
+_TABLE = [
+    Variant("nasnet_mobile", "NASNetMobile", NASNetSpec(1056, 4, 32, skip_reduction=False),
+            5_289_978,
+            _KERAS.format("NASNetMobile", "5,326,716", "36,738", 3, "5.3M", 4, 1056),
+            keras_equivalent="NASNetMobile"),
+    Variant("nasnet_large", "NASNetLarge", NASNetSpec(4032, 6, 96, skip_reduction=True),
+            88_753_150,
+            _KERAS.format("NASNetLarge", "88,949,818", "196,668", 2, "88.9M", 6, 4032),
+            keras_equivalent="NASNetLarge", input_shape=(331, 331, 3)),
+    Variant("nasnetalarge", "NASNetALarge",
+            NASNetSpec(4032, 6, 96, skip_reduction=True, max_pool_padding="same"), 88_753_150,
+            "timm nasnetalarge (TF-slim's NASNet-A Large, TF SAME padding)",
+            input_shape=(331, 331, 3)),
+]
 
 
 def _bn(x, name):
@@ -241,17 +240,12 @@ def _nasnet(spec: NASNetSpec, *, include_top, weights, input_tensor, input_shape
     return finish(inputs, x, name=name, weights=weights)
 
 
-_builders = {
-    variant: variant_builder(builder, variant, _nasnet, spec, family="nasnet", paper=PAPER,
-                             params=params, source=source, input_shape=(size, size, 3),
-                             min_size=32, test_size=32, keras_equivalent=keras_name,
-                             doc=f"NASNet-A ({spec.num_blocks} @ {spec.penultimate_filters})"
-                                 + ("" if keras_name else " (timm's nasnetalarge)"))
-    for variant, (builder, spec, params, source, size, keras_name) in VARIANTS.items()
-}
-NASNetMobile = _builders["nasnet_mobile"]
-NASNetLarge = _builders["nasnet_large"]
-NASNetALarge = _builders["nasnetalarge"]
+# All three take inputs scaled to [-1, 1]: keras' NASNets and timm's TF-slim port alike.
+VARIANTS = register_family(
+    globals(), _nasnet, _TABLE, family="nasnet", paper=PAPER, preprocessing="tf", min_size=32,
+    test_size=32,
+    doc=lambda v: (f"NASNet-A ({v.spec.num_blocks} @ {v.spec.penultimate_filters})"
+                   + ("" if v.keras_equivalent else " (timm's nasnetalarge)")))
 
 
 def _cell_name(cell: str) -> str:

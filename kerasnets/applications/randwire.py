@@ -44,11 +44,9 @@ import dataclasses
 import numpy as np
 from keras import layers
 
-from kerasnets.applications._common import finish, gap_head, model_input, variant_builder
+from kerasnets.applications._common import finish, gap_head, model_input, register_family
 from kerasnets.layers import WeightedSum, conv_bn_act
-from kerasnets.registry import Paper
-
-__all__ = ["RandWireWS_Small", "RandWireWS_Regular"]
+from kerasnets.registry import Paper, Variant
 
 PAPER = Paper("Exploring Randomly Wired Neural Networks for Image Recognition", "1904.01569",
               2019)
@@ -79,16 +77,15 @@ class RandWireSpec:
         return (n // 2, c), (n, 2 * c), (n, 4 * c), (n, 8 * c)
 
 
-# name: (builder, spec, trainable params at 1000 classes for DEFAULT_SEED, source)
-VARIANTS = {
-    "randwire_ws_small": ("RandWireWS_Small", RandWireSpec("small", 78), 5_740_602,
-                          "exact count of the seed-0 graphs; paper Table 2: 5.6M for RandWire-WS "
-                          "(K=4, P=0.75), C=78, a count that varies with the graph"),
-    "randwire_ws_regular": ("RandWireWS_Regular", RandWireSpec("regular", 109), 31_882_865,
-                            "exact count of the seed-0 graphs; paper Table 3: 31.9M for "
-                            "RandWire-WS (K=4, P=0.75), C=109, a count that varies with the "
-                            "graph"),
-}
+# One record per variant (params at DEFAULT_SEED); register_family (below) makes the builders.
+_TABLE = [
+    Variant("randwire_ws_small", "RandWireWS_Small", RandWireSpec("small", 78), 5_740_602,
+            "exact count of the seed-0 graphs; paper Table 2: 5.6M for RandWire-WS (K=4, P=0.75), "
+            "C=78, a count that varies with the graph"),
+    Variant("randwire_ws_regular", "RandWireWS_Regular", RandWireSpec("regular", 109), 31_882_865,
+            "exact count of the seed-0 graphs; paper Table 3: 31.9M for RandWire-WS (K=4, "
+            "P=0.75), C=109, a count that varies with the graph"),
+]
 
 
 def watts_strogatz(n: int, k: int, p: float, rng: np.random.Generator) -> list[tuple[int, int]]:
@@ -180,11 +177,6 @@ def _randwire(spec: RandWireSpec, *, include_top, weights, input_tensor, input_s
     return finish(inputs, x, name=name, weights=weights)
 
 
-_builders = {
-    variant: variant_builder(builder, variant, _randwire, spec, family="randwire", paper=PAPER,
-                             params=params, source=source, min_size=32, test_size=32,
-                             doc=f"RandWire-WS(4, 0.75), {spec.regime} regime, C={spec.channels}")
-    for variant, (builder, spec, params, source) in VARIANTS.items()
-}
-RandWireWS_Small = _builders["randwire_ws_small"]
-RandWireWS_Regular = _builders["randwire_ws_regular"]
+VARIANTS = register_family(
+    globals(), _randwire, _TABLE, family="randwire", paper=PAPER, min_size=32, test_size=32,
+    doc=lambda v: f"RandWire-WS(4, 0.75), {v.spec.regime} regime, C={v.spec.channels}")

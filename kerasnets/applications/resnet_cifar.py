@@ -20,13 +20,10 @@ from __future__ import annotations
 
 import functools
 
-from kerasnets.applications._common import finish, gap_head, model_input, variant_builder
+from kerasnets.applications._common import finish, gap_head, model_input, register_family
 from kerasnets.applications._resnet_blocks import ResNetSpec, basic_block, residual_stages
 from kerasnets.layers import conv_bn_act
-from kerasnets.registry import Paper
-
-__all__ = ["ResNet20_CIFAR", "ResNet32_CIFAR", "ResNet44_CIFAR", "ResNet56_CIFAR",
-           "ResNet110_CIFAR", "ResNet1202_CIFAR"]
+from kerasnets.registry import Paper, Variant
 
 PAPER = Paper("Deep Residual Learning for Image Recognition", "1512.03385", 2016)
 SHORTCUTS = ("A", "B")
@@ -44,13 +41,12 @@ def cifar_spec(depth: int) -> ResNetSpec:
 TABLE6 = {20: (269_722, "0.27M"), 32: (464_154, "0.46M"), 44: (658_586, "0.66M"),
           56: (853_018, "0.85M"), 110: (1_727_962, "1.7M"), 1202: (19_421_274, "19.4M")}
 
-# name: (builder, spec, trainable params at 10 classes, source)
-VARIANTS = {
-    f"resnet{depth}_cifar": (f"ResNet{depth}_CIFAR", cifar_spec(depth), params,
-                             f"exact count of section 4.2's layout, option A; paper Table 6: "
-                             f"{figure}")
+# One record per depth of Table 6; register_family (end of file) makes the builders and __all__.
+_TABLE = [
+    Variant(f"resnet{depth}_cifar", f"ResNet{depth}_CIFAR", cifar_spec(depth), params,
+            f"exact count of section 4.2's layout, option A; paper Table 6: {figure}")
     for depth, (params, figure) in TABLE6.items()
-}
+]
 
 
 def _resnet_cifar(spec: ResNetSpec, *, include_top, weights, input_tensor, input_shape, pooling,
@@ -68,16 +64,6 @@ def _resnet_cifar(spec: ResNetSpec, *, include_top, weights, input_tensor, input
     return finish(inputs, x, name=name, weights=weights)
 
 
-_builders = {
-    variant: variant_builder(builder, variant, _resnet_cifar, spec, family="resnet_cifar",
-                             paper=PAPER, params=params, source=source, input_shape=(32, 32, 3),
-                             min_size=32, classes=10, test_size=32,
-                             doc=f"CIFAR ResNet-{variant[6:-6]}")
-    for variant, (builder, spec, params, source) in VARIANTS.items()
-}
-ResNet20_CIFAR = _builders["resnet20_cifar"]
-ResNet32_CIFAR = _builders["resnet32_cifar"]
-ResNet44_CIFAR = _builders["resnet44_cifar"]
-ResNet56_CIFAR = _builders["resnet56_cifar"]
-ResNet110_CIFAR = _builders["resnet110_cifar"]
-ResNet1202_CIFAR = _builders["resnet1202_cifar"]
+VARIANTS = register_family(
+    globals(), _resnet_cifar, _TABLE, family="resnet_cifar", paper=PAPER, input_shape=(32, 32, 3),
+    min_size=32, classes=10, test_size=32, doc=lambda v: f"CIFAR ResNet-{v.name[6:-6]}")

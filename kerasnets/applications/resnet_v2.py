@@ -17,26 +17,25 @@ from __future__ import annotations
 
 import functools
 
-from kerasnets.applications._common import finish, gap_head, model_input, variant_builder
+from kerasnets.applications._common import finish, gap_head, model_input, register_family
 from kerasnets.applications._resnet_blocks import (ResNetSpec, imagenet_stem, post_norm,
                                                    preact_bottleneck_block, residual_stages)
-from kerasnets.registry import Paper
-
-__all__ = ["ResNet50V2", "ResNet101V2", "ResNet152V2"]
+from kerasnets.registry import Paper, Variant
 
 PAPER = Paper("Identity Mappings in Deep Residual Networks", "1603.05027", 2016)
 BN_EPSILON = 1.001e-5
 _KERAS = "keras.applications {}: {} parameters in all, of which {} are BatchNorm moving statistics"
 
-# name: (builder, spec, trainable params at 1000 classes, source); each is keras' `builder`
-VARIANTS = {
-    "resnet50v2": ("ResNet50V2", ResNetSpec("bottleneck", (3, 4, 6, 3)), 25_568_360,
-                   _KERAS.format("ResNet50V2", "25,613,800", "45,440")),
-    "resnet101v2": ("ResNet101V2", ResNetSpec("bottleneck", (3, 4, 23, 3)), 44_577_896,
-                    _KERAS.format("ResNet101V2", "44,675,560", "97,664")),
-    "resnet152v2": ("ResNet152V2", ResNetSpec("bottleneck", (3, 8, 36, 3)), 60_236_904,
-                    _KERAS.format("ResNet152V2", "60,380,648", "143,744")),
-}
+# One record per variant, each keras' `builder` (its twin); register_family (end of file) makes
+# the builders and __all__.
+_TABLE = [
+    Variant("resnet50v2", "ResNet50V2", ResNetSpec("bottleneck", (3, 4, 6, 3)), 25_568_360,
+            _KERAS.format("ResNet50V2", "25,613,800", "45,440"), keras_equivalent="ResNet50V2"),
+    Variant("resnet101v2", "ResNet101V2", ResNetSpec("bottleneck", (3, 4, 23, 3)), 44_577_896,
+            _KERAS.format("ResNet101V2", "44,675,560", "97,664"), keras_equivalent="ResNet101V2"),
+    Variant("resnet152v2", "ResNet152V2", ResNetSpec("bottleneck", (3, 8, 36, 3)), 60_236_904,
+            _KERAS.format("ResNet152V2", "60,380,648", "143,744"), keras_equivalent="ResNet152V2"),
+]
 
 
 def _resnet_v2(spec: ResNetSpec, *, include_top, weights, input_tensor, input_shape, pooling,
@@ -55,12 +54,6 @@ def _resnet_v2(spec: ResNetSpec, *, include_top, weights, input_tensor, input_sh
     return finish(inputs, x, name=name, weights=weights)
 
 
-_builders = {
-    variant: variant_builder(builder, variant, _resnet_v2, spec, family="resnet_v2", paper=PAPER,
-                             params=params, source=source, min_size=32, test_size=32,
-                             keras_equivalent=builder, doc=f"Pre-activation {builder}")
-    for variant, (builder, spec, params, source) in VARIANTS.items()
-}
-ResNet50V2 = _builders["resnet50v2"]
-ResNet101V2 = _builders["resnet101v2"]
-ResNet152V2 = _builders["resnet152v2"]
+VARIANTS = register_family(
+    globals(), _resnet_v2, _TABLE, family="resnet_v2", paper=PAPER, preprocessing="tf",
+    min_size=32, test_size=32, doc=lambda v: f"Pre-activation {v.builder}")

@@ -31,16 +31,13 @@ of the same network) would round to 68.2M.
 
 from __future__ import annotations
 
-from kerasnets.applications._common import finish, gap_head, model_input, variant_builder
+from kerasnets.applications._common import finish, gap_head, model_input, register_family
 from kerasnets.applications._resnet_blocks import (TORCH_MAPPING, ResNetSpec, bottleneck_block,
                                                    residual_stages)
 from kerasnets.applications.resnet import _V2, TV_URL, _resnet
 from kerasnets.layers import conv_bn_act
-from kerasnets.registry import Paper
+from kerasnets.registry import Paper, Variant
 from kerasnets.weights.pretrained import TorchWeights, register_torch_weights
-
-__all__ = ["ResNeXt50", "ResNeXt50_2x40d", "ResNeXt50_4x24d", "ResNeXt50_8x14d", "ResNeXt101",
-           "ResNeXt101_32x8d", "ResNeXt101_64x4d", "ResNeXt29_8x64d", "ResNeXt29_16x64d"]
 
 PAPER = Paper("Aggregated Residual Transformations for Deep Neural Networks", "1611.05431", 2017)
 
@@ -64,33 +61,33 @@ def cifar_spec(cardinality, width=64, depth=29) -> ResNetSpec:
                       groups=cardinality, width_per_group=width)
 
 
-# ImageNet: name: (builder, spec, trainable params at 1000 classes, source)
-IMAGENET_VARIANTS = {
-    "resnext50_32x4d": ("ResNeXt50", imagenet_spec(R50, 32, 4), 25_028_904,
-                        "torchvision resnext50_32x4d; paper Table 1: 25.0M"),
-    "resnext50_2x40d": ("ResNeXt50_2x40d", imagenet_spec(R50, 2, 40), 25_425_000,
-                        _TABLE2.format("2x40d")),
-    "resnext50_4x24d": ("ResNeXt50_4x24d", imagenet_spec(R50, 4, 24), 25_292_968,
-                        _TABLE2.format("4x24d")),
-    "resnext50_8x14d": ("ResNeXt50_8x14d", imagenet_spec(R50, 8, 14), 25_603_016,
-                        _TABLE2.format("8x14d")),
-    "resnext101_32x4d": ("ResNeXt101", imagenet_spec(R101, 32, 4), 44_177_704,
-                         "Cadene pretrainedmodels resnext101_32x4d (port of the official Torch "
-                         "model), as counted by osmr/imgclsmob; timm: 44.18M"),
-    "resnext101_32x8d": ("ResNeXt101_32x8d", imagenet_spec(R101, 32, 8), 88_791_336,
-                         "torchvision resnext101_32x8d"),
-    "resnext101_64x4d": ("ResNeXt101_64x4d", imagenet_spec(R101, 64, 4), 83_455_272,
-                         "torchvision resnext101_64x4d"),
-}
-# CIFAR: name: (builder, spec, trainable params at 10 classes, source)
-CIFAR_VARIANTS = {
-    "resnext29_8x64d": ("ResNeXt29_8x64d", cifar_spec(8), 34_426_698,
-                        "exact count of the official CIFAR code's layout (facebookresearch/"
-                        "ResNeXt); paper Table 7: 34.4M"),
-    "resnext29_16x64d": ("ResNeXt29_16x64d", cifar_spec(16), 68_155_210,
-                         "osmr/imgclsmob resnext29_16x64d_cifar10 (the official code's layout); "
-                         "paper Table 7: 68.1M (68.16M truncated, not rounded)"),
-}
+# ImageNet records (torchvision's v1.5 layout); register_family (below) makes the builders.
+_IMAGENET_TABLE = [
+    Variant("resnext50_32x4d", "ResNeXt50", imagenet_spec(R50, 32, 4), 25_028_904,
+            "torchvision resnext50_32x4d; paper Table 1: 25.0M", options={"version": "1.5"}),
+    Variant("resnext50_2x40d", "ResNeXt50_2x40d", imagenet_spec(R50, 2, 40), 25_425_000,
+            _TABLE2.format("2x40d"), options={"version": "1.5"}),
+    Variant("resnext50_4x24d", "ResNeXt50_4x24d", imagenet_spec(R50, 4, 24), 25_292_968,
+            _TABLE2.format("4x24d"), options={"version": "1.5"}),
+    Variant("resnext50_8x14d", "ResNeXt50_8x14d", imagenet_spec(R50, 8, 14), 25_603_016,
+            _TABLE2.format("8x14d"), options={"version": "1.5"}),
+    Variant("resnext101_32x4d", "ResNeXt101", imagenet_spec(R101, 32, 4), 44_177_704,
+            "Cadene pretrainedmodels resnext101_32x4d (port of the official Torch model), as "
+            "counted by osmr/imgclsmob; timm: 44.18M", options={"version": "1.5"}),
+    Variant("resnext101_32x8d", "ResNeXt101_32x8d", imagenet_spec(R101, 32, 8), 88_791_336,
+            "torchvision resnext101_32x8d", options={"version": "1.5"}),
+    Variant("resnext101_64x4d", "ResNeXt101_64x4d", imagenet_spec(R101, 64, 4), 83_455_272,
+            "torchvision resnext101_64x4d", options={"version": "1.5"}),
+]
+# CIFAR records (10 classes, 32x32).
+_CIFAR_TABLE = [
+    Variant("resnext29_8x64d", "ResNeXt29_8x64d", cifar_spec(8), 34_426_698,
+            "exact count of the official CIFAR code's layout (facebookresearch/ResNeXt); paper "
+            "Table 7: 34.4M"),
+    Variant("resnext29_16x64d", "ResNeXt29_16x64d", cifar_spec(16), 68_155_210,
+            "osmr/imgclsmob resnext29_16x64d_cifar10 (the official code's layout); paper "
+            "Table 7: 68.1M (68.16M truncated, not rounded)"),
+]
 
 
 def _resnext_cifar(spec: ResNetSpec, *, include_top, weights, input_tensor, input_shape, pooling,
@@ -116,26 +113,13 @@ def _label(variant):
     return f"ResNeXt-{depth} ({shape})"
 
 
-_builders = {
-    **{variant: variant_builder(builder, variant, _resnet, spec, family="resnext", paper=PAPER,
-                                params=params, source=source, min_size=32, test_size=32,
-                                defaults={"version": "1.5"}, doc=_label(variant))
-       for variant, (builder, spec, params, source) in IMAGENET_VARIANTS.items()},
-    **{variant: variant_builder(builder, variant, _resnext_cifar, spec, family="resnext",
-                                paper=PAPER, params=params, source=source,
-                                input_shape=(32, 32, 3), min_size=32, classes=10, test_size=32,
-                                doc=f"CIFAR {_label(variant)}")
-       for variant, (builder, spec, params, source) in CIFAR_VARIANTS.items()},
-}
-ResNeXt50 = _builders["resnext50_32x4d"]
-ResNeXt50_2x40d = _builders["resnext50_2x40d"]
-ResNeXt50_4x24d = _builders["resnext50_4x24d"]
-ResNeXt50_8x14d = _builders["resnext50_8x14d"]
-ResNeXt101 = _builders["resnext101_32x4d"]
-ResNeXt101_32x8d = _builders["resnext101_32x8d"]
-ResNeXt101_64x4d = _builders["resnext101_64x4d"]
-ResNeXt29_8x64d = _builders["resnext29_8x64d"]
-ResNeXt29_16x64d = _builders["resnext29_16x64d"]
+IMAGENET_VARIANTS = register_family(
+    globals(), _resnet, _IMAGENET_TABLE, family="resnext", paper=PAPER, min_size=32,
+    test_size=32, doc=lambda v: _label(v.name))
+CIFAR_VARIANTS = register_family(
+    globals(), _resnext_cifar, _CIFAR_TABLE, family="resnext", paper=PAPER,
+    input_shape=(32, 32, 3), min_size=32, classes=10, test_size=32,
+    doc=lambda v: f"CIFAR {_label(v.name)}")
 
 
 # --- PyTorch checkpoints: torchvision's DEFAULT weights; timm's default tag where torchvision has

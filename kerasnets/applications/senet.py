@@ -42,19 +42,15 @@ from __future__ import annotations
 import dataclasses
 import functools
 
-from kerasnets.applications._common import finish, gap_head, model_input, variant_builder
+from kerasnets.applications._common import finish, gap_head, model_input, register_family
 from keras import layers
 
 from kerasnets.applications._resnet_blocks import (TORCH_DEEP_STEM_MAPPING, TORCH_MAPPING,
                                                    ResNetSpec, basic_block, bottleneck_block,
                                                    residual_stages)
 from kerasnets.layers import CeilModeMaxPooling2D, conv_bn_act
-from kerasnets.registry import Paper
+from kerasnets.registry import Paper, Variant
 from kerasnets.weights.pretrained import TorchWeights, register_torch_weights
-
-__all__ = ["SEResNet18", "SEResNet34", "SEResNet50", "SEResNet101", "SEResNet152", "SEResNeXt50",
-           "SEResNeXt101", "SENet154", "LegacySEResNet18", "LegacySEResNet34", "SEResNet50Timm",
-           "SEResNeXt50Timm", "SEResNeXt101Timm", "SENet154Timm"]
 
 PAPER = Paper("Squeeze-and-Excitation Networks", "1709.01507", 2018)
 
@@ -91,44 +87,46 @@ R18, R34, R50, R101, R152 = (2, 2, 2, 2), (3, 4, 6, 3), (3, 4, 6, 3), (3, 4, 23,
 _CADENE = "Cadene pretrainedmodels {} (osmr/imgclsmob's count of the port)"
 _TIMM = "timm {} (timm's ResNet layout with SE)"
 
-# name: (builder, spec, trainable params at 1000 classes, source)
-VARIANTS = {
-    "seresnet18": ("SEResNet18", _se("basic", R18), 11_778_592, "osmr/imgclsmob seresnet18"),
-    "seresnet34": ("SEResNet34", _se("basic", R34), 21_958_868, "osmr/imgclsmob seresnet34"),
-    "seresnet50": ("SEResNet50", _se("bottleneck", R50, stride_on_3x3=False), 28_088_024,
-                   _CADENE.format("se_resnet50")),
-    "seresnet101": ("SEResNet101", _se("bottleneck", R101, stride_on_3x3=False), 49_326_872,
-                    _CADENE.format("se_resnet101")),
-    "seresnet152": ("SEResNet152", _se("bottleneck", R152, stride_on_3x3=False), 66_821_848,
-                    _CADENE.format("se_resnet152")),
-    "seresnext50_32x4d": ("SEResNeXt50", _se("bottleneck", R50, groups=32, width_per_group=4),
-                          27_559_896, _CADENE.format("se_resnext50_32x4d")),
-    "seresnext101_32x4d": ("SEResNeXt101", _se("bottleneck", R101, groups=32, width_per_group=4),
-                           48_955_416, _CADENE.format("se_resnext101_32x4d")),
-    "senet154": ("SENet154", _se("bottleneck", R152, stem_width=128, groups=64, width_per_group=4,
-                                 deep_stem=True, reduce_factor=2, shortcut_kernel=3,
-                                 dropout=0.2),
-                 115_088_984, _CADENE.format("senet154")),
+# One record per variant; register_family (after _label) makes the builders and __all__.
+_TABLE = [
+    Variant("seresnet18", "SEResNet18", _se("basic", R18), 11_778_592, "osmr/imgclsmob seresnet18"),
+    Variant("seresnet34", "SEResNet34", _se("basic", R34), 21_958_868, "osmr/imgclsmob seresnet34"),
+    Variant("seresnet50", "SEResNet50", _se("bottleneck", R50, stride_on_3x3=False), 28_088_024,
+            _CADENE.format("se_resnet50")),
+    Variant("seresnet101", "SEResNet101", _se("bottleneck", R101, stride_on_3x3=False),
+            49_326_872, _CADENE.format("se_resnet101")),
+    Variant("seresnet152", "SEResNet152", _se("bottleneck", R152, stride_on_3x3=False),
+            66_821_848, _CADENE.format("se_resnet152")),
+    Variant("seresnext50_32x4d", "SEResNeXt50",
+            _se("bottleneck", R50, groups=32, width_per_group=4), 27_559_896,
+            _CADENE.format("se_resnext50_32x4d")),
+    Variant("seresnext101_32x4d", "SEResNeXt101",
+            _se("bottleneck", R101, groups=32, width_per_group=4), 48_955_416,
+            _CADENE.format("se_resnext101_32x4d")),
+    Variant("senet154", "SENet154",
+            _se("bottleneck", R152, stem_width=128, groups=64, width_per_group=4, deep_stem=True,
+                reduce_factor=2, shortcut_kernel=3, dropout=0.2),
+            115_088_984, _CADENE.format("senet154")),
     # timm's legacy SE-ResNet-18/34: the Cadene-style SENet with basic blocks that apply a ReLU
     # after their second BN, before SE (not in the osmr/imgclsmob layout above)
-    "legacy_seresnet18": ("LegacySEResNet18", _se("basic", R18, residual_relu=True), 11_778_592,
-                          "timm legacy_seresnet18"),
-    "legacy_seresnet34": ("LegacySEResNet34", _se("basic", R34, residual_relu=True), 21_958_868,
-                          "timm legacy_seresnet34"),
+    Variant("legacy_seresnet18", "LegacySEResNet18", _se("basic", R18, residual_relu=True),
+            11_778_592, "timm legacy_seresnet18"),
+    Variant("legacy_seresnet34", "LegacySEResNet34", _se("basic", R34, residual_relu=True),
+            21_958_868, "timm legacy_seresnet34"),
     # timm's ResNet layout: padded stem pool, stride on the 3x3, no SENet-154 dropout
-    "seresnet50_timm": ("SEResNet50Timm", _se("bottleneck", R50, stem_pool="pad"), 28_088_024,
-                        _TIMM.format("seresnet50")),
-    "seresnext50_32x4d_timm": ("SEResNeXt50Timm", _se("bottleneck", R50, groups=32,
-                                                      width_per_group=4, stem_pool="pad"),
-                               27_559_896, _TIMM.format("seresnext50_32x4d")),
-    "seresnext101_32x4d_timm": ("SEResNeXt101Timm", _se("bottleneck", R101, groups=32,
-                                                        width_per_group=4, stem_pool="pad"),
-                                48_955_416, _TIMM.format("seresnext101_32x4d")),
-    "senet154_timm": ("SENet154Timm", _se("bottleneck", R152, stem_width=128, groups=64,
-                                          width_per_group=4, deep_stem=True, reduce_factor=2,
-                                          shortcut_kernel=3, stem_pool="pad"),
-                      115_088_984, _TIMM.format("senet154")),
-}
+    Variant("seresnet50_timm", "SEResNet50Timm", _se("bottleneck", R50, stem_pool="pad"),
+            28_088_024, _TIMM.format("seresnet50")),
+    Variant("seresnext50_32x4d_timm", "SEResNeXt50Timm",
+            _se("bottleneck", R50, groups=32, width_per_group=4, stem_pool="pad"), 27_559_896,
+            _TIMM.format("seresnext50_32x4d")),
+    Variant("seresnext101_32x4d_timm", "SEResNeXt101Timm",
+            _se("bottleneck", R101, groups=32, width_per_group=4, stem_pool="pad"), 48_955_416,
+            _TIMM.format("seresnext101_32x4d")),
+    Variant("senet154_timm", "SENet154Timm",
+            _se("bottleneck", R152, stem_width=128, groups=64, width_per_group=4, deep_stem=True,
+                reduce_factor=2, shortcut_kernel=3, stem_pool="pad"),
+            115_088_984, _TIMM.format("senet154")),
+]
 
 
 def _stem(x, spec: SENetSpec, conv):
@@ -182,26 +180,10 @@ def _label(variant):
     raise ValueError(f"no label for {variant!r}")
 
 
-_builders = {
-    variant: variant_builder(builder, variant, _senet, spec, family="senet", paper=PAPER,
-                             params=params, source=source, min_size=32, test_size=32,
-                             doc=_label(variant))
-    for variant, (builder, spec, params, source) in VARIANTS.items()
-}
-SEResNet18 = _builders["seresnet18"]
-SEResNet34 = _builders["seresnet34"]
-SEResNet50 = _builders["seresnet50"]
-SEResNet101 = _builders["seresnet101"]
-SEResNet152 = _builders["seresnet152"]
-SEResNeXt50 = _builders["seresnext50_32x4d"]
-SEResNeXt101 = _builders["seresnext101_32x4d"]
-SENet154 = _builders["senet154"]
-LegacySEResNet18 = _builders["legacy_seresnet18"]
-LegacySEResNet34 = _builders["legacy_seresnet34"]
-SEResNet50Timm = _builders["seresnet50_timm"]
-SEResNeXt50Timm = _builders["seresnext50_32x4d_timm"]
-SEResNeXt101Timm = _builders["seresnext101_32x4d_timm"]
-SENet154Timm = _builders["senet154_timm"]
+VARIANTS = register_family(
+    globals(), _senet, _TABLE, family="senet", paper=PAPER, min_size=32, test_size=32,
+    doc=lambda v: _label(v.name))
+
 
 # --- PyTorch checkpoints (timm) -----------------------------------------------------------------
 # timm publishes no file hashes; top-1 from timm's results-imagenet.csv (at the listed eval size).
@@ -242,6 +224,6 @@ TIMM = {
 }
 for _variant, (_model, _url, _top1, _note) in TIMM.items():
     register_torch_weights(
-        _variant, TORCH_DEEP_STEM_MAPPING if VARIANTS[_variant][1].deep_stem else TORCH_MAPPING,
+        _variant, TORCH_DEEP_STEM_MAPPING if VARIANTS[_variant].spec.deep_stem else TORCH_MAPPING,
         TorchWeights("timm", _model, url=_url or HF_URL.format("timm/" + _model), top1=_top1,
                      note=_note))

@@ -27,12 +27,10 @@ import dataclasses
 
 from keras import layers
 
-from kerasnets.applications._common import finish, gap_head, model_input, variant_builder
+from kerasnets.applications._common import finish, gap_head, model_input, register_family
 from kerasnets.layers import conv_bn_act
 from kerasnets.layers.shift import Shift
-from kerasnets.registry import Paper
-
-__all__ = ["ShiftResNet20", "ShiftResNet56"]
+from kerasnets.registry import Paper, Variant
 
 PAPER = Paper("Shift: A Zero FLOP, Zero Parameter Alternative to Spatial Convolutions",
               "1711.08141", 2018)
@@ -59,13 +57,13 @@ class ShiftResNetSpec:
 
 _SOURCE = "exact count of the CSC layout at E=6; paper / alvinwan/shiftresnet-cifar: {}M"
 
-# name: (builder, spec, trainable params at 10 classes with E = 6, source)
-VARIANTS = {
-    "shiftresnet20": ("ShiftResNet20", ShiftResNetSpec(20), 186_746,
-                      _SOURCE.format(TABLE[20, 6])),
-    "shiftresnet56": ("ShiftResNet56", ShiftResNetSpec(56), 583_226,
-                      _SOURCE.format(TABLE[56, 6])),
-}
+# One record per variant (params at 10 classes with E = 6); register_family (below) makes them.
+_TABLE = [
+    Variant("shiftresnet20", "ShiftResNet20", ShiftResNetSpec(20), 186_746,
+            _SOURCE.format(TABLE[20, 6])),
+    Variant("shiftresnet56", "ShiftResNet56", ShiftResNetSpec(56), 583_226,
+            _SOURCE.format(TABLE[56, 6])),
+]
 
 
 def csc_block(x, filters, *, expansion, stride=1, kernel_size=3, name):
@@ -104,12 +102,7 @@ def _shiftresnet(spec: ShiftResNetSpec, *, include_top, weights, input_tensor, i
     return finish(inputs, x, name=name, weights=weights)
 
 
-_builders = {
-    variant: variant_builder(builder, variant, _shiftresnet, spec, family="shiftnet",
-                             paper=PAPER, params=params, source=source, input_shape=(32, 32, 3),
-                             min_size=32, classes=10, test_size=32,
-                             doc=f"CIFAR ShiftResNet-{spec.depth} (expansion 6)")
-    for variant, (builder, spec, params, source) in VARIANTS.items()
-}
-ShiftResNet20 = _builders["shiftresnet20"]
-ShiftResNet56 = _builders["shiftresnet56"]
+VARIANTS = register_family(
+    globals(), _shiftresnet, _TABLE, family="shiftnet", paper=PAPER, input_shape=(32, 32, 3),
+    min_size=32, classes=10, test_size=32,
+    doc=lambda v: f"CIFAR ShiftResNet-{v.spec.depth} (expansion 6)")

@@ -23,15 +23,13 @@ from __future__ import annotations
 
 import functools
 
-from kerasnets.applications._common import finish, gap_head, model_input, variant_builder
+from kerasnets.applications._common import finish, gap_head, model_input, register_family
 from kerasnets.applications._resnet_blocks import (TORCH_MAPPING, ResNetSpec, post_norm,
                                                    preact_basic_block, residual_stages)
 from kerasnets.applications.resnet import _V2, TV_URL, _resnet
 from kerasnets.layers import conv_bn_act
-from kerasnets.registry import Paper
+from kerasnets.registry import Paper, Variant
 from kerasnets.weights.pretrained import TorchWeights, register_torch_weights
-
-__all__ = ["WideResNet28_10", "WideResNet50_2", "WideResNet101_2"]
 
 PAPER = Paper("Wide Residual Networks", "1605.07146", 2016)
 
@@ -44,20 +42,19 @@ def wrn_spec(depth: int, k: int) -> ResNetSpec:
     return ResNetSpec("basic", (n, n, n), widths=(16 * k, 32 * k, 64 * k), stem_width=16)
 
 
-# CIFAR: name: (builder, spec, trainable params at 10 classes, source)
-CIFAR_VARIANTS = {
-    "wide_resnet28_10": ("WideResNet28_10", wrn_spec(28, 10), 36_479_194,
-                         "imgclsmob (osmr) wrn28_10_cifar10; paper Table 4: 36.5M"),
-}
-# ImageNet: name: (builder, spec, trainable params at 1000 classes, source)
-IMAGENET_VARIANTS = {
-    "wide_resnet50_2": ("WideResNet50_2", ResNetSpec("bottleneck", (3, 4, 6, 3),
-                                                     width_per_group=128), 68_883_240,
-                        "torchvision wide_resnet50_2"),
-    "wide_resnet101_2": ("WideResNet101_2", ResNetSpec("bottleneck", (3, 4, 23, 3),
-                                                       width_per_group=128), 126_886_696,
-                         "torchvision wide_resnet101_2"),
-}
+# CIFAR (10 classes, 32x32) and ImageNet records; register_family (below) makes the builders.
+_CIFAR_TABLE = [
+    Variant("wide_resnet28_10", "WideResNet28_10", wrn_spec(28, 10), 36_479_194,
+            "imgclsmob (osmr) wrn28_10_cifar10; paper Table 4: 36.5M"),
+]
+_IMAGENET_TABLE = [
+    Variant("wide_resnet50_2", "WideResNet50_2",
+            ResNetSpec("bottleneck", (3, 4, 6, 3), width_per_group=128), 68_883_240,
+            "torchvision wide_resnet50_2", options={"version": "1.5"}),
+    Variant("wide_resnet101_2", "WideResNet101_2",
+            ResNetSpec("bottleneck", (3, 4, 23, 3), width_per_group=128), 126_886_696,
+            "torchvision wide_resnet101_2", options={"version": "1.5"}),
+]
 
 
 def _wide_resnet(spec: ResNetSpec, *, include_top, weights, input_tensor, input_shape, pooling,
@@ -76,22 +73,14 @@ def _wide_resnet(spec: ResNetSpec, *, include_top, weights, input_tensor, input_
     return finish(inputs, x, name=name, weights=weights)
 
 
-_builders = {
-    **{variant: variant_builder(builder, variant, _wide_resnet, spec, family="wide_resnet",
-                                paper=PAPER, params=params, source=source,
-                                input_shape=(32, 32, 3), min_size=32, classes=10, test_size=32,
-                                doc=f"CIFAR Wide ResNet WRN-{variant[11:].replace('_', '-')}")
-       for variant, (builder, spec, params, source) in CIFAR_VARIANTS.items()},
-    **{variant: variant_builder(builder, variant, _resnet, spec, family="wide_resnet",
-                                paper=PAPER, params=params, source=source, min_size=32,
-                                test_size=32, defaults={"version": "1.5"},
-                                doc=f"ImageNet Wide ResNet WRN-{variant[11:].replace('_', '-')}"
-                                    f"-bottleneck")
-       for variant, (builder, spec, params, source) in IMAGENET_VARIANTS.items()},
-}
-WideResNet28_10 = _builders["wide_resnet28_10"]
-WideResNet50_2 = _builders["wide_resnet50_2"]
-WideResNet101_2 = _builders["wide_resnet101_2"]
+CIFAR_VARIANTS = register_family(
+    globals(), _wide_resnet, _CIFAR_TABLE, family="wide_resnet", paper=PAPER,
+    input_shape=(32, 32, 3), min_size=32, classes=10, test_size=32,
+    doc=lambda v: f"CIFAR Wide ResNet WRN-{v.name[11:].replace('_', '-')}")
+IMAGENET_VARIANTS = register_family(
+    globals(), _resnet, _IMAGENET_TABLE, family="wide_resnet", paper=PAPER, min_size=32,
+    test_size=32,
+    doc=lambda v: f"ImageNet Wide ResNet WRN-{v.name[11:].replace('_', '-')}-bottleneck")
 
 
 # PyTorch checkpoints: torchvision's DEFAULT weights (the ImageNet WRNs are torchvision's networks
