@@ -8,6 +8,11 @@
   network, frozen or fine-tuned, trained on B. Resumable: every finished network is recorded in
   a JSON state file (and every base network's weights beside it), so a killed run started again
   with the same configuration goes on with the next network (`python -m tools.transfer`).
+- `finetune(...)`: a backbone transferred to a target task (optionally pre-trained on source
+  classes first) by schedule 2.A / 2.B, with its baselines: few-shot logistic regressions on
+  its features, the same head on frozen random features, the same network trained from scratch
+  for the target run's wall time, and linear probes per stage; `summary_rows` is the table
+  (`python -m tools.finetune`).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ class Task:
     loss: Any = "sparse_categorical_crossentropy"
     metrics: Sequence[Any] = ("accuracy",)
     steps_per_epoch: int | None = None
+    class_names: Sequence[str] = ()
 
 
 @dataclasses.dataclass
@@ -170,6 +176,194 @@ def yosinski(name: str, tasks: dict[str, Task], *, input_shape, model_dir: str, 
         if progress is not None:
             progress.update(i + 1, [("accuracy", state["runs"][key]["accuracy"])])
     return YosinskiResult(state["runs"], jobs, [int(n) for n in stages], kinds)
+
+
+@dataclasses.dataclass
+class FinetuneResult:
+    model: keras.Model                   # the transferred, trained network
+    run: transfer.FineTuneResult         # its history, unfreezing epoch, cached features
+    final: dict[str, float]              # its evaluation on the target's eval data
+    source_accuracy: float | None        # the pre-trained network on the source's eval data
+    few_shot: list[dict] | None          # transfer.few_shot rows (+ random, random_std)
+    baseline: dict[str, float] | None    # the same head on frozen random features
+    scratch: dict[str, Any] | None       # from scratch for the target run's time (+ steps)
+    probe: list[dict] | None             # transfer.linear_probe rows (+ random)
+    seconds: dict[str, float]
+
+
+def finetune(name: str, data: Task, *, input_shape, settings: dict, epochs: int,
+             model_dir: str, weights=None, source: Task | None = None,
+             pretrain_epochs: int = 3, pretrain_lr: float | None = None,
+             freeze_upto=transfer.BACKBONE_OUT, unfreeze_at_epoch: int | None = None,
+             unfreeze_from_stage: int = 1, fine_tune_lr: float | None = None,
+             discriminative: float = 1.0, pooling: str = "avg", dropout: float = 0.0,
+             cache_features: bool = False, shots: Sequence[int] = (5, 20),
+             few_shot_draws: int = 5, baseline: bool = True, scratch: bool = True,
+             linear_probe: bool = False, strategy=None, steps_per_epoch: int | None = None,
+             seed: int = 0, chief: bool = True) -> FinetuneResult:
+    """Transfer `name` (`transfer.build_classifier` at `input_shape`, backbone `weights`) to
+    the task `data` with `transfer.fine_tune` (`freeze_upto` ... `discriminative`; `settings`
+    from `training.resolve_settings`), and measure it against its baselines.
+
+    With `source`, the backbone is first trained `pretrain_epochs` on that task (at
+    `pretrain_lr`, default settings' lr), its BatchNorm statistics re-estimated, saved as
+    `model_dir/pretrain/final.weights.h5` (found there, it is loaded instead) and copied into
+    the target network. Before training, `shots` images per class give few-shot logistic
+    regressions on its features (`few_shot_draws` draws). `baseline`: the same head on frozen
+    random features (seed + 1); `scratch`: the same network whole from random init (seed + 2)
+    for the target run's wall time; `linear_probe`: logistic regressions on every stage of the
+    transferred and a random backbone. Each run writes its Keras run directory under
+    `model_dir/{pretrain,warmup,finetune,baseline}` (`training.run_callbacks`; a worker that
+    is not the `chief` writes only its private backup). `steps_per_epoch` caps an epoch."""
+    if unfreeze_at_epoch is not None and not freeze_upto:
+        raise ValueError("--unfreeze_at_epoch needs --freeze (or --freeze_upto): nothing is "
+                         "frozen to unfreeze.")
+    keras.utils.set_random_seed(seed)
+    steps = steps_per_epoch or data.steps_per_epoch or 100
+    optimizer_for = training.PhaseOptimizers(settings, steps)
+    scope = strategy.scope if strategy is not None else _nullcontext
+
+    def callbacks_for(phase):  # the schedule's (plateau) first: the checkpoints see its change
+        return optimizer_for.callbacks() + training.run_callbacks(os.path.join(model_dir, phase),
+                                                                  chief=chief)
+
+    def build(classes, path=None):
+        with scope():
+            return transfer.build_classifier(name, classes, input_shape=input_shape,
+                                             weights=path, pooling=pooling, dropout=dropout)
+
+    seconds, source_accuracy = {}, None
+    # -- pre-training on the source classes
+    source_model = None
+    if source is not None:
+        t = time.time()
+        source_model = build(source.classes)
+        done = os.path.join(model_dir, "pretrain", "final.weights.h5")
+        if os.path.exists(done):
+            print(f"pre-training already done: {done}")
+            from kerasnets import weights as W
+
+            W.load_weights(source_model, done)
+            with scope():  # for the evaluation below
+                source_model.compile(loss=source.loss, metrics=source.metrics)
+        else:
+            print(f"pre-training {name} on classes {','.join(source.class_names)} for "
+                  f"{pretrain_epochs} epochs")
+            with scope():
+                source_model.compile(optimizer=optimizer_for(
+                    pretrain_lr or settings["lr"], pretrain_epochs,
+                    source.steps_per_epoch or steps), loss=source.loss, metrics=source.metrics)
+            training.fit(source_model, source.train, epochs=pretrain_epochs,
+                         validation_data=source.eval, strategy=strategy,
+                         callbacks=callbacks_for("pretrain"), steps_per_epoch=steps_per_epoch)
+            # Short runs leave Keras' moving averages (momentum 0.99) far from the data's
+            # statistics; frozen features run in inference mode and would use them.
+            transfer.recalibrate_batchnorm(source_model, source.train)
+            if chief:
+                transfer.save_model(source_model, done)
+        source_accuracy = training.evaluate(source_model, source.eval, strategy=strategy,
+                                            verbose=0)["accuracy"]
+        seconds["pretrain"] = round(time.time() - t, 1)
+        print(f"source ({','.join(source.class_names)}) accuracy {source_accuracy:.4f}")
+
+    # -- the target run
+    t = time.time()
+    model = build(data.classes, weights)
+    if source_model is not None:
+        transfer.copy_weights(source_model, model)
+    shots = [int(k) for k in shots]
+    few = None
+    if shots:  # on the transferred features as they are, before any training changes them
+        t_few = time.time()
+        few = transfer.few_shot(model, data.train, data.eval, shots, seeds=few_shot_draws)
+        seconds["few_shot"] = round(time.time() - t_few, 1)
+        t += time.time() - t_few
+    common = dict(lr=settings["lr"], make_optimizer=optimizer_for, loss=data.loss,
+                  metrics=data.metrics, strategy=strategy, seed=seed,
+                  steps_per_epoch=steps_per_epoch, cache_features=cache_features)
+    run = transfer.fine_tune(model, data.train, data.eval, epochs=epochs,
+                             freeze_upto=freeze_upto, unfreeze_at_epoch=unfreeze_at_epoch,
+                             unfreeze_from_stage=unfreeze_from_stage, fine_tune_lr=fine_tune_lr,
+                             discriminative=discriminative, callbacks=callbacks_for, **common)
+    final = training.evaluate(model, data.eval, strategy=strategy, verbose=0)
+    seconds["target"] = round(time.time() - t, 1)
+
+    # -- the baseline: the same head on frozen random features
+    random_model = base = None
+    if baseline:
+        t = time.time()
+        keras.utils.set_random_seed(seed + 1)
+        random_model = build(data.classes)
+        transfer.fine_tune(random_model, data.train, data.eval, epochs=epochs,
+                           freeze_upto=transfer.BACKBONE_OUT,
+                           callbacks=lambda phase: callbacks_for("baseline"), **common)
+        base = training.evaluate(random_model, data.eval, strategy=strategy, verbose=0)
+        seconds["baseline"] = round(time.time() - t, 1)
+        if shots:
+            few_random = transfer.few_shot(random_model, data.train, data.eval, shots,
+                                           seeds=few_shot_draws)
+            few = [dict(r, random=b["accuracy"], random_std=b["std"])
+                   for r, b in zip(few, few_random)]
+
+    # -- the same network from scratch, whole, for the target run's wall time
+    from_scratch = None
+    if scratch:
+        t = time.time()
+        keras.utils.set_random_seed(seed + 2)
+        scratch_model = build(data.classes)
+        budget = transfer.TimeBudget(seconds["target"])
+        scratch_epochs = max(epochs, 1000)  # the time budget ends it
+        transfer.fine_tune(scratch_model, data.train, data.eval, epochs=scratch_epochs,
+                           freeze_upto=None,
+                           callbacks=lambda phase: optimizer_for.callbacks() + [budget],
+                           **dict(common, cache_features=False))
+        # as after pre-training: a short run leaves BN's moving averages behind the data
+        transfer.recalibrate_batchnorm(scratch_model, data.train)
+        from_scratch = training.evaluate(scratch_model, data.eval, strategy=strategy, verbose=0)
+        from_scratch["steps"] = None if budget.stopped_at is None else int(budget.stopped_at)
+        seconds["scratch"] = round(time.time() - t, 1)
+    probe = None
+    if linear_probe:
+        t = time.time()
+        print("linear probes on every stage of the transferred and of a random backbone")
+        if random_model is None:
+            random_model = build(data.classes)
+        probe = [dict(r, random=b["accuracy"]) for r, b in zip(
+            transfer.linear_probe(model, data.train, data.eval, verbose=1),
+            transfer.linear_probe(random_model, data.train, data.eval, verbose=1))]
+        seconds["linear_probe"] = round(time.time() - t, 1)
+    return FinetuneResult(model, run, final, source_accuracy, few, base, from_scratch, probe,
+                          seconds)
+
+
+def summary_rows(result: FinetuneResult, label: str, how: str, classes: int) -> list[dict]:
+    """The summary table of `finetune`: the transferred network (`label`: its weights, `how`:
+    its schedule), the random-features baseline, the scratch run, the few-shot rows (with
+    their random baselines) and chance, as rows of "backbone weights", "schedule", "target
+    accuracy"."""
+    rows = [{"backbone weights": label, "schedule": how,
+             "target accuracy": f"{result.final['accuracy']:.4f}"}]
+    if result.baseline is not None:
+        rows.append({"backbone weights": "random (baseline)",
+                     "schedule": "frozen backbone, head trained",
+                     "target accuracy": f"{result.baseline['accuracy']:.4f}"})
+    if result.scratch is not None:
+        rows.append({"backbone weights": "random, trained from scratch",
+                     "schedule": f"whole network trained for {result.seconds['target']:.0f} s "
+                                 f"(the target run's time)",
+                     "target accuracy": f"{result.scratch['accuracy']:.4f}"})
+    for r in result.few_shot or []:
+        rows.append({"backbone weights": label,
+                     "schedule": f"frozen, {r['shots']} images per class (logistic regression, "
+                                 f"{r['seeds']} draws)",
+                     "target accuracy": f"{r['accuracy']:.4f} ± {r['std']:.4f}"})
+        if "random" in r:
+            rows.append({"backbone weights": "random (baseline)",
+                         "schedule": f"frozen, {r['shots']} images per class",
+                         "target accuracy": f"{r['random']:.4f} ± {r['random_std']:.4f}"})
+    rows.append({"backbone weights": "(chance)", "schedule": "",
+                 "target accuracy": f"{1 / classes:.4f}"})
+    return rows
 
 
 def _nullcontext():

@@ -2,6 +2,7 @@
 end to end on tiny inputs."""
 
 import csv
+import dataclasses
 import json
 import functools
 import os
@@ -320,12 +321,20 @@ def test_finetune_tool_imagenet_offline_fails_fast_with_how_to(tmp_path):
     assert "--weights /path/to/" in proc.stderr and "no network" in proc.stderr
     assert not (tmp_path / "run").exists()
     assert time.time() - start < 120     # TensorFlow's import included, on a loaded machine
-    for args, message in [(["--backbone", "resnet5O"], "Unknown model name 'resnet5O'"),
-                          (["--unfreeze_at_epoch", "1"], "--unfreeze_at_epoch needs --freeze"),
-                          (["--weights", str(tmp_path / "nope.h5")], "no such file")]:
-        proc = run_tool("tools.finetune", *args, "--model_dir", str(tmp_path / "run"))
-        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
-        assert message in proc.stderr and not (tmp_path / "run").exists()
+    proc = run_tool("tools.finetune", "--backbone", "resnet5O", "--model_dir",
+                    str(tmp_path / "run"))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert "Unknown model name 'resnet5O'" in proc.stderr and not (tmp_path / "run").exists()
+    # The tool's other bad inputs are the library's errors (the tool prints them the same way).
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        transfer.choose_weights("lenet5", str(tmp_path / "nope.h5"))
+    from kerasnets import transfer_experiment as X
+
+    with pytest.raises(ValueError, match="--unfreeze_at_epoch needs --freeze"):
+        X.finetune("lenet5", X.Task(None, None, 2), input_shape=SHAPE, settings={},
+                   epochs=1, model_dir=str(tmp_path / "run"), freeze_upto=None,
+                   unfreeze_at_epoch=1)
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.slow
@@ -461,3 +470,50 @@ def test_yosinski_trains_each_network_once_and_resumes(tmp_path, monkeypatch):
     assert X.split_classes(5) == ([0, 1], [2, 3, 4])
     with pytest.raises(ValueError, match="overlap"):
         X.split_classes(10, [0, 1], ["1", "2"])
+
+
+def test_finetune_pretrains_once_transfers_and_tabulates(tmp_path, monkeypatch):
+    from kerasnets import transfer_experiment as X
+
+    def task(seed, names):
+        d = _data(n=16, classes=2, seed=seed)
+        return X.Task(d, d, 2, steps_per_epoch=2, class_names=names)
+
+    settings = training.resolve_settings({"optimizer": "adam", "lr": 3e-3, "schedule": "constant",
+                                          "weight_decay": 0.0, "label_smoothing": 0.0,
+                                          "recipe": None, "momentum": 0.9,
+                                          "randaugment": False})
+    copied = []
+    copy_weights = transfer.copy_weights
+    monkeypatch.setattr(transfer, "copy_weights",
+                        lambda a, b, *r: copied.append(a) or copy_weights(a, b, *r))
+    run = functools.partial(X.finetune, "lenet5", task(1, ("2", "3")), input_shape=SHAPE,
+                            settings=settings, epochs=1, model_dir=str(tmp_path),
+                            source=task(0, ("0", "1")), pretrain_epochs=1, shots=[2],
+                            few_shot_draws=1, baseline=False, scratch=False,
+                            cache_features=True)
+    result = run()
+    pretrained = tmp_path / "pretrain" / "final.weights.h5"
+    assert pretrained.exists() and len(copied) == 1
+    assert result.run.cached_features and len(result.run.history["loss"]) == 1
+    assert set(result.seconds) == {"pretrain", "few_shot", "target"}
+    assert result.baseline is result.scratch is result.probe is None
+    assert 0 < result.final["loss"] and result.source_accuracy is not None
+    # Started again, the pre-trained backbone is loaded, not trained (its file is unchanged).
+    stamp = pretrained.stat().st_mtime_ns
+    again = run()
+    assert pretrained.stat().st_mtime_ns == stamp and len(copied) == 2
+    assert again.source_accuracy == pytest.approx(result.source_accuracy)
+    rows = X.summary_rows(again, "pre-trained", "frozen backbone, head trained", 2)
+    assert [r["backbone weights"] for r in rows] == ["pre-trained", "pre-trained", "(chance)"]
+    assert rows[0]["target accuracy"] == f"{again.final['accuracy']:.4f}"
+    assert rows[1]["schedule"].startswith("frozen, 2 images per class")
+    assert rows[-1]["target accuracy"] == "0.5000"
+    with_baselines = dataclasses.replace(
+        again, baseline={"accuracy": 0.25}, scratch={"accuracy": 0.75},
+        few_shot=[dict(again.few_shot[0], random=0.5, random_std=0.1)])
+    rows = X.summary_rows(with_baselines, "pre-trained", "2.A", 2)
+    assert [r["target accuracy"] for r in rows[1:3]] == ["0.2500", "0.7500"]
+    assert rows[4] == {"backbone weights": "random (baseline)",
+                       "schedule": "frozen, 2 images per class",
+                       "target accuracy": "0.5000 ± 0.1000"}

@@ -83,6 +83,7 @@ def main(argv):
     start = time.time()
     import kerasnets
     from kerasnets import transfer
+    from kerasnets import transfer_experiment as X
 
     entry = kerasnets.get_entry(FLAGS.backbone)
     digits = FLAGS.dataset == "digits"
@@ -100,7 +101,6 @@ def main(argv):
     import keras
 
     from kerasnets import training
-    from kerasnets import weights as W
     from kerasnets.utils import tables, write_tables
     from pipelines import strategy as S
 
@@ -110,144 +110,40 @@ def main(argv):
     cache = FLAGS.cache_features and settings["recipe"] == "none" and not mixing and \
         not settings["randaugment"]
 
-    def data_for(classes):
-        return shared.data_from_flags(
+    def task(classes):
+        d = shared.data_from_flags(
             FLAGS, entry, classes=[int(c) for c in classes] if classes else None,
             image_size=image_size, recipe=settings["recipe"], randaugment=settings["randaugment"],
             label_smoothing=settings["label_smoothing"])
+        return d, X.Task(d.train, d.eval, d.info.num_classes, d.loss, d.metrics,
+                         d.steps_per_epoch, tuple(classes))
 
-    data = data_for(target)
-    steps = FLAGS.steps_per_epoch or data.steps_per_epoch or 100
-    shape = (image_size, image_size, data.channels)
+    data, target_task = task(target)
     model_dir = FLAGS.model_dir or os.path.join("runs", f"finetune_{entry.name}")
     chief = S.is_chief()
     freeze_upto = FLAGS.freeze_upto or (transfer.BACKBONE_OUT if FLAGS.freeze else None)
-    if FLAGS.unfreeze_at_epoch is not None and not freeze_upto:
-        raise ValueError("--unfreeze_at_epoch needs --freeze (or --freeze_upto): nothing is "
-                         "frozen to unfreeze.")
     schedule = ("2.B" if FLAGS.unfreeze_at_epoch is not None else "2.A") if freeze_upto \
         else "full"
     print(f"{entry.name} on {data.info.name} classes {','.join(data.info.class_names)} "
           f"({data.image_size}px), weights {kind}{' ' + weights_path if weights_path else ''}, "
           f"schedule {schedule}; strategy {type(strategy).__name__} "
           f"x{strategy.num_replicas_in_sync}, {policy}; run directory {model_dir}")
-
-    optimizer_for = training.PhaseOptimizers(settings, steps)
-
-    def callbacks_for(phase):  # the schedule's (plateau) first: the checkpoints see its change
-        return optimizer_for.callbacks() + training.run_callbacks(os.path.join(model_dir, phase),
-                                                                  chief=chief)
-
-    def build(classes, path=None):
-        with strategy.scope():
-            return transfer.build_classifier(entry.name, classes, input_shape=shape,
-                                             weights=path, pooling=FLAGS.pooling,
-                                             dropout=FLAGS.dropout)
-
-    seconds, results = {}, {}
-    # -- pre-training on the source classes (--weights pretrain)
-    source_model = None
-    if kind == "pretrain":
-        t = time.time()
-        source_data = data_for(source)
-        source_model = build(source_data.info.num_classes)
-        done = os.path.join(model_dir, "pretrain", "final.weights.h5")
-        if os.path.exists(done):
-            print(f"pre-training already done: {done}")
-            W.load_weights(source_model, done)
-        else:
-            print(f"pre-training {entry.name} on classes {','.join(source)} for "
-                  f"{FLAGS.pretrain_epochs} epochs")
-            with strategy.scope():
-                source_model.compile(optimizer=optimizer_for(
-                    FLAGS.pretrain_lr or settings["lr"], FLAGS.pretrain_epochs,
-                    source_data.steps_per_epoch or steps), loss=source_data.loss,
-                    metrics=source_data.metrics)
-            training.fit(source_model, source_data.train, epochs=FLAGS.pretrain_epochs,
-                         validation_data=source_data.eval, strategy=strategy,
-                         callbacks=callbacks_for("pretrain"),
-                         steps_per_epoch=FLAGS.steps_per_epoch)
-            # Short runs leave Keras' moving averages (momentum 0.99) far from the data's
-            # statistics; frozen features run in inference mode and would use them.
-            transfer.recalibrate_batchnorm(source_model, source_data.train)
-            if chief:
-                transfer.save_model(source_model, done)
-        results["source_accuracy"] = training.evaluate(
-            source_model, source_data.eval, strategy=strategy, verbose=0)["accuracy"]
-        seconds["pretrain"] = round(time.time() - t, 1)
-        print(f"source ({','.join(source)}) accuracy {results['source_accuracy']:.4f}")
-
-    # -- the target run
-    t = time.time()
-    model = build(data.info.num_classes, weights_path)
-    if source_model is not None:
-        transfer.copy_weights(source_model, model)
-    shots = [int(k) for k in FLAGS.few_shot]
-    few = None
-    if shots:  # on the transferred features as they are, before any training changes them
-        t_few = time.time()
-        few = transfer.few_shot(model, data.train, data.eval, shots, seeds=FLAGS.few_shot_draws)
-        seconds["few_shot"] = round(time.time() - t_few, 1)
-        t += time.time() - t_few
-    common = dict(lr=settings["lr"], make_optimizer=optimizer_for, loss=data.loss,
-                  metrics=data.metrics, strategy=strategy, seed=FLAGS.seed,
-                  steps_per_epoch=FLAGS.steps_per_epoch, cache_features=cache)
-    run = transfer.fine_tune(model, data.train, data.eval, epochs=FLAGS.epochs,
-                             freeze_upto=freeze_upto, unfreeze_at_epoch=FLAGS.unfreeze_at_epoch,
-                             unfreeze_from_stage=FLAGS.unfreeze_from_stage,
-                             fine_tune_lr=FLAGS.fine_tune_lr,
-                             discriminative=FLAGS.discriminative, callbacks=callbacks_for,
-                             **common)
-    final = training.evaluate(model, data.eval, strategy=strategy, verbose=0)
-    seconds["target"] = round(time.time() - t, 1)
-
-    # -- the baseline: the same head on frozen random features
-    baseline = None
-    if FLAGS.baseline:
-        t = time.time()
-        keras.utils.set_random_seed(FLAGS.seed + 1)
-        random_model = build(data.info.num_classes)
-        transfer.fine_tune(random_model, data.train, data.eval, epochs=FLAGS.epochs,
-                           freeze_upto=transfer.BACKBONE_OUT,
-                           callbacks=lambda phase: callbacks_for("baseline"), **common)
-        baseline = training.evaluate(random_model, data.eval, strategy=strategy, verbose=0)
-        seconds["baseline"] = round(time.time() - t, 1)
-        if shots:
-            few_random = transfer.few_shot(random_model, data.train, data.eval, shots,
-                                           seeds=FLAGS.few_shot_draws)
-            few = [dict(r, random=b["accuracy"], random_std=b["std"])
-                   for r, b in zip(few, few_random)]
-
-    # -- the same network from scratch, whole, for the target run's wall time
-    scratch = None
-    if FLAGS.scratch:
-        t = time.time()
-        keras.utils.set_random_seed(FLAGS.seed + 2)
-        scratch_model = build(data.info.num_classes)
-        budget = transfer.TimeBudget(seconds["target"])
-        scratch_epochs = max(FLAGS.epochs, 1000)  # the time budget ends it
-        transfer.fine_tune(scratch_model, data.train, data.eval, epochs=scratch_epochs,
-                           freeze_upto=None,
-                           callbacks=lambda phase: optimizer_for.callbacks() + [budget],
-                           **dict(common, cache_features=False))
-        # as after pre-training: a short run leaves BN's moving averages behind the data
-        transfer.recalibrate_batchnorm(scratch_model, data.train)
-        scratch = training.evaluate(scratch_model, data.eval, strategy=strategy, verbose=0)
-        scratch["steps"] = None if budget.stopped_at is None else int(budget.stopped_at)
-        seconds["scratch"] = round(time.time() - t, 1)
-    probe = None
-    if FLAGS.linear_probe:
-        t = time.time()
-        print(f"linear probes on every stage of the {kind} and of a random backbone")
-        probe = [dict(r, random=b["accuracy"]) for r, b in zip(
-            transfer.linear_probe(model, data.train, data.eval, verbose=1),
-            transfer.linear_probe(random_model if FLAGS.baseline else build(
-                data.info.num_classes), data.train, data.eval, verbose=1))]
-        seconds["linear_probe"] = round(time.time() - t, 1)
-        results["linear_probe"] = probe
+    result = X.finetune(
+        entry.name, target_task, input_shape=(image_size, image_size, data.channels),
+        settings=settings, epochs=FLAGS.epochs, model_dir=model_dir, weights=weights_path,
+        source=task(source)[1] if kind == "pretrain" else None,
+        pretrain_epochs=FLAGS.pretrain_epochs, pretrain_lr=FLAGS.pretrain_lr,
+        freeze_upto=freeze_upto, unfreeze_at_epoch=FLAGS.unfreeze_at_epoch,
+        unfreeze_from_stage=FLAGS.unfreeze_from_stage, fine_tune_lr=FLAGS.fine_tune_lr,
+        discriminative=FLAGS.discriminative, pooling=FLAGS.pooling, dropout=FLAGS.dropout,
+        cache_features=cache, shots=[int(k) for k in FLAGS.few_shot],
+        few_shot_draws=FLAGS.few_shot_draws, baseline=FLAGS.baseline, scratch=FLAGS.scratch,
+        linear_probe=FLAGS.linear_probe, strategy=strategy,
+        steps_per_epoch=FLAGS.steps_per_epoch, seed=FLAGS.seed, chief=chief)
     if not chief:
         return
 
+    model, run, final, seconds = result.model, result.run, result.final, result.seconds
     transfer.save_model(model, os.path.join(model_dir, "final.keras"))
     seconds["total"] = round(time.time() - start, 1)
     imagenet_label = ("ImageNet (keras.applications)" if entry.keras_equivalent else
@@ -261,28 +157,12 @@ def main(argv):
                   + (f", discriminative x{FLAGS.discriminative:g}" if FLAGS.discriminative != 1
                      else ""),
            "full": "whole network trained"}[schedule]
-    rows = [{"backbone weights": label, "schedule": how,
-             "target accuracy": f"{final['accuracy']:.4f}"}]
-    if baseline is not None:
-        rows.append({"backbone weights": "random (baseline)",
-                     "schedule": "frozen backbone, head trained",
-                     "target accuracy": f"{baseline['accuracy']:.4f}"})
-    if scratch is not None:
-        rows.append({"backbone weights": "random, trained from scratch",
-                     "schedule": f"whole network trained for {seconds['target']:.0f} s (the "
-                                 f"target run's time)",
-                     "target accuracy": f"{scratch['accuracy']:.4f}"})
-    for r in few or []:
-        rows.append({"backbone weights": label,
-                     "schedule": f"frozen, {r['shots']} images per class (logistic regression, "
-                                 f"{r['seeds']} draws)",
-                     "target accuracy": f"{r['accuracy']:.4f} ± {r['std']:.4f}"})
-        if "random" in r:
-            rows.append({"backbone weights": "random (baseline)",
-                         "schedule": f"frozen, {r['shots']} images per class",
-                         "target accuracy": f"{r['random']:.4f} ± {r['random_std']:.4f}"})
-    rows.append({"backbone weights": "(chance)", "schedule": "",
-                 "target accuracy": f"{1 / data.info.num_classes:.4f}"})
+    rows = X.summary_rows(result, label, how, data.info.num_classes)
+    baseline, scratch, probe = result.baseline, result.scratch, result.probe
+    results = {} if result.source_accuracy is None else \
+        {"source_accuracy": result.source_accuracy}
+    if probe is not None:
+        results["linear_probe"] = probe
     results.update({
         "backbone": entry.name, "dataset": data.info.name,
         "target_classes": list(data.info.class_names), "source_classes": list(source),
@@ -294,7 +174,7 @@ def main(argv):
         "precision": policy, "target": final, "target_accuracy": final["accuracy"],
         "baseline_random_frozen": baseline,
         "baseline_accuracy": baseline["accuracy"] if baseline else None,
-        "scratch_same_time": scratch, "few_shot": few,
+        "scratch_same_time": scratch, "few_shot": result.few_shot,
         "chance_accuracy": 1 / data.info.num_classes, "seconds": seconds})
     marks = {"backbone unfrozen": run.unfrozen_at + 0.5} if run.unfrozen_at else None
     training.write_results(model_dir, results, run.history, marks=marks,
