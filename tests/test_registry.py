@@ -33,7 +33,7 @@ def test_create_model_matches_public_builder():
 def test_fixed_spec_keyword_raises_but_same_value_is_accepted():
     from kerasnets.applications.vgg import VARIANTS
 
-    kernels = VARIANTS["vgg16"][1].kernels
+    kernels = VARIANTS["vgg16"].spec.kernels
     model = kerasnets.create_model("vgg16", kernels=kernels, input_shape=(32, 32, 3))
     assert model.name == "vgg16"
     with pytest.raises(ValueError, match="VGG16 fixes batch_norm=False"):

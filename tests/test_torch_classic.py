@@ -173,7 +173,7 @@ def test_densenet_matches_torchvision(variant):
 def test_densenet161_is_torchvisions():
     entry = kerasnets.get_entry("densenet161")
     assert entry.params == tv.models.DenseNet161_Weights.IMAGENET1K_V1.meta["num_params"]
-    assert densenet.VARIANTS["densenet161"][1].bn_epsilon == 1e-5  # torchvision's, not keras'
+    assert densenet.VARIANTS["densenet161"].spec.bn_epsilon == 1e-5  # torchvision's, not keras'
 
 
 def test_densenet_mapping_reads_the_published_files_old_names():

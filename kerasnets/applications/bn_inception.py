@@ -62,12 +62,10 @@ import functools
 
 from keras import layers
 
-from kerasnets.applications._common import finish, gap_head, model_input, variant_builder
+from kerasnets.applications._common import finish, gap_head, model_input, register_family
 from kerasnets.applications._inception import Conv, Pool, apply, inception_module
 from kerasnets.layers import conv_bn_act, squeeze_excite
-from kerasnets.registry import Paper
-
-__all__ = ["BNInception", "SEBNInception"]
+from kerasnets.registry import Paper, Variant
 
 PAPER = Paper("Batch Normalization: Accelerating Deep Network Training by Reducing Internal "
               "Covariate Shift", "1502.03167", 2015)
@@ -132,23 +130,24 @@ def _bn_inception(spec: BNInceptionSpec, *, include_top, weights, input_tensor, 
     return finish(inputs, x, name=name, weights=weights)
 
 
-# name: (builder, title, spec, paper, trainable params at 1000 classes, source)
-VARIANTS = {
-    "bn_inception": ("BNInception", "BN-Inception", BNInceptionSpec(), PAPER, 11_295_240,
-                     "Cadene pretrainedmodels bninception (Xiong's released Caffe BN-Inception): "
-                     "11,295,240"),
-    "se_bn_inception": ("SEBNInception", "SE-BN-Inception",
-                        BNInceptionSpec(conv_bias=False, se_reduction=16), SE_PAPER, 11_931_622,
-                        "exact count of SENet's released SE-BN-Inception (hujie-frank/SENet "
-                        "prototxt); OpenVINO model zoo: 11.922M with BatchNorm folded into the "
-                        "convolutions"),
-}
+# One record per variant, one table per paper (register_family takes the family's paper);
+# register_family makes the builders and __all__.
+_BN_TABLE = [
+    Variant("bn_inception", "BNInception", BNInceptionSpec(), 11_295_240,
+            "Cadene pretrainedmodels bninception (Xiong's released Caffe BN-Inception): "
+            "11,295,240", doc="BN-Inception"),
+]
+_SE_TABLE = [
+    Variant("se_bn_inception", "SEBNInception", BNInceptionSpec(conv_bias=False, se_reduction=16),
+            11_931_622,
+            "exact count of SENet's released SE-BN-Inception (hujie-frank/SENet "
+            "prototxt); OpenVINO model zoo: 11.922M with BatchNorm folded into the "
+            "convolutions", doc="SE-BN-Inception"),
+]
 
-_builders = {
-    variant: variant_builder(builder, variant, _bn_inception, spec, family="bn_inception",
-                             paper=paper, params=params, source=source, min_size=MIN_SIZE,
-                             test_size=32, doc=doc)
-    for variant, (builder, doc, spec, paper, params, source) in VARIANTS.items()
+VARIANTS = {
+    **register_family(globals(), _bn_inception, _BN_TABLE, family="bn_inception", paper=PAPER,
+                      min_size=MIN_SIZE, test_size=32),
+    **register_family(globals(), _bn_inception, _SE_TABLE, family="bn_inception",
+                      paper=SE_PAPER, min_size=MIN_SIZE, test_size=32),
 }
-BNInception = _builders["bn_inception"]
-SEBNInception = _builders["se_bn_inception"]

@@ -50,15 +50,12 @@ import dataclasses
 
 from keras import layers
 
-from kerasnets.applications._common import finish, gap_head, model_input, variant_builder
+from kerasnets.applications._common import finish, gap_head, model_input, register_family
 from kerasnets.applications._resnet_blocks import imagenet_stem
 from kerasnets.applications._torch_names import rename_rules
-from kerasnets.registry import Paper
+from kerasnets.registry import Paper, Variant
 from kerasnets.weights.convert import TorchMapping
 from kerasnets.weights.pretrained import TorchWeights, register_torch_weights
-
-__all__ = ["DenseNet121", "DenseNet161", "DenseNet169", "DenseNet201", "DenseNet264",
-           "DenseNetBC100_k12", "DenseNetBC250_k24", "DenseNetBC190_k40"]
 
 PAPER = Paper("Densely Connected Convolutional Networks", "1608.06993", 2017)
 BOTTLENECK_WIDTH = 4  # the 1x1 convolution of a "B" layer produces 4k feature maps (section 3)
@@ -108,24 +105,25 @@ TABLE2 = {(100, 12): (769_162, "0.8M"), (250, 24): (15_324_406, "15.3M"),
           (190, 40): (25_624_430, "25.6M")}
 _KERAS = "keras.applications {}: {} parameters in all, of which {} are BatchNorm moving statistics"
 
-# name: (builder, spec, trainable params at the default classes, source, keras equivalent)
-VARIANTS = {
-    "densenet121": ("DenseNet121", DenseNetSpec((6, 12, 24, 16)), 7_978_856,
-                    _KERAS.format("DenseNet121", "8,062,504", "83,648"), "DenseNet121"),
-    "densenet161": ("DenseNet161", DenseNetSpec((6, 12, 36, 24), 48, bn_epsilon=1e-5), 28_681_000,
-                    "torchvision densenet161", None),
-    "densenet169": ("DenseNet169", DenseNetSpec((6, 12, 32, 32)), 14_149_480,
-                    _KERAS.format("DenseNet169", "14,307,880", "158,400"), "DenseNet169"),
-    "densenet201": ("DenseNet201", DenseNetSpec((6, 12, 48, 32)), 20_013_928,
-                    _KERAS.format("DenseNet201", "20,242,984", "229,056"), "DenseNet201"),
-    "densenet264": ("DenseNet264", DenseNetSpec((6, 12, 64, 48)), 33_337_704,
-                    "exact count of Table 1's DenseNet-264 (k=32), which gives no count; the same "
-                    "as lucid's densenet_264 (ChanLumerico/lucid docs)", None),
-    **{f"densenet_bc{depth}_k{k}": (f"DenseNetBC{depth}_k{k}", cifar_spec(depth, k), params,
-                                    f"imgclsmob (osmr) densenet{depth}_k{k}_bc_cifar10; "
-                                    f"paper Table 2: {figure}", None)
-       for (depth, k), (params, figure) in TABLE2.items()},
-}
+# One record per variant (the CIFAR DenseNet-BCs from TABLE2); register_family (below)
+# makes the builders and __all__.
+_TABLE = [
+    Variant("densenet121", "DenseNet121", DenseNetSpec((6, 12, 24, 16)), 7_978_856,
+            _KERAS.format("DenseNet121", "8,062,504", "83,648"), keras_equivalent="DenseNet121"),
+    Variant("densenet161", "DenseNet161", DenseNetSpec((6, 12, 36, 24), 48, bn_epsilon=1e-5),
+            28_681_000, "torchvision densenet161"),
+    Variant("densenet169", "DenseNet169", DenseNetSpec((6, 12, 32, 32)), 14_149_480,
+            _KERAS.format("DenseNet169", "14,307,880", "158,400"), keras_equivalent="DenseNet169"),
+    Variant("densenet201", "DenseNet201", DenseNetSpec((6, 12, 48, 32)), 20_013_928,
+            _KERAS.format("DenseNet201", "20,242,984", "229,056"), keras_equivalent="DenseNet201"),
+    Variant("densenet264", "DenseNet264", DenseNetSpec((6, 12, 64, 48)), 33_337_704,
+            "exact count of Table 1's DenseNet-264 (k=32), which gives no count; the same "
+            "as lucid's densenet_264 (ChanLumerico/lucid docs)"),
+    *(Variant(f"densenet_bc{depth}_k{k}", f"DenseNetBC{depth}_k{k}", cifar_spec(depth, k),
+              params, f"imgclsmob (osmr) densenet{depth}_k{k}_bc_cifar10; "
+              f"paper Table 2: {figure}", input_shape=(32, 32, 3), classes=10)
+      for (depth, k), (params, figure) in TABLE2.items()),
+]
 
 
 def _bn_relu_conv(x, filters, kernel_size, *, drop_rate, bn_epsilon, kernel_initializer, name):
@@ -193,22 +191,9 @@ def _doc(variant: str, spec: DenseNetSpec) -> str:
     return f"CIFAR DenseNet-BC (L={6 * spec.blocks[0] + 4}, k={spec.growth_rate})"
 
 
-_builders = {
-    variant: variant_builder(builder, variant, _densenet, spec, family="densenet", paper=PAPER,
-                             params=params, source=source, keras_equivalent=keras_name,
-                             **({} if spec.stem == "imagenet" else
-                                dict(input_shape=(32, 32, 3), classes=10)),
-                             min_size=32, test_size=32, doc=_doc(variant, spec))
-    for variant, (builder, spec, params, source, keras_name) in VARIANTS.items()
-}
-DenseNet121 = _builders["densenet121"]
-DenseNet161 = _builders["densenet161"]
-DenseNet169 = _builders["densenet169"]
-DenseNet201 = _builders["densenet201"]
-DenseNet264 = _builders["densenet264"]
-DenseNetBC100_k12 = _builders["densenet_bc100_k12"]
-DenseNetBC250_k24 = _builders["densenet_bc250_k24"]
-DenseNetBC190_k40 = _builders["densenet_bc190_k40"]
+VARIANTS = register_family(
+    globals(), _densenet, _TABLE, family="densenet", paper=PAPER, min_size=32, test_size=32,
+    doc=lambda v: _doc(v.name, v.spec))
 
 
 _LAYER = r"features\.denseblock(?P<s>\d)\.denselayer(?P<b>\d+)\."

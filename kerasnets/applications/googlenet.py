@@ -72,16 +72,14 @@ import functools
 
 from keras import layers
 
-from kerasnets.applications._common import finish, gap_head, model_input, variant_builder
+from kerasnets.applications._common import finish, gap_head, model_input, register_family
 from kerasnets.applications._inception import (Conv, Pool, apply, inception_module, pool,
                                                transform_input as torch_input_transform)
 from kerasnets.applications._torch_names import rename_rules
 from kerasnets.layers import LocalResponseNormalization, conv_bn_act
-from kerasnets.registry import Paper
+from kerasnets.registry import Paper, Variant
 from kerasnets.weights.convert import TorchMapping
 from kerasnets.weights.pretrained import TorchWeights, register_torch_weights
-
-__all__ = ["GoogLeNet", "GoogLeNetTV"]
 
 PAPER = Paper("Going Deeper with Convolutions", "1409.4842", 2015)
 
@@ -195,25 +193,19 @@ def _googlenet(spec: GoogLeNetSpec, *, include_top, weights, input_tensor, input
     return finish(inputs, [x] + aux if aux_logits else x, name=name, weights=weights)
 
 
-# name: (builder, spec, trainable params at 1000 classes, source)
-VARIANTS = {
-    "googlenet": ("GoogLeNet", GoogLeNetSpec(), 6_998_552,
-                  "exact count of Table 1's layers with biases (= Caffe bvlc_googlenet without "
-                  "its auxiliary classifiers); Table 1's params column: ~6.8M weights"),
-    "googlenet_tv": ("GoogLeNetTV", GoogLeNetSpec(style="torchvision"), 6_624_904,
-                     "torchvision googlenet (without the auxiliary classifiers)"),
-}
+# One record per variant; register_family (just below) makes the builders and __all__.
+_TABLE = [
+    Variant("googlenet", "GoogLeNet", GoogLeNetSpec(), 6_998_552,
+            "exact count of Table 1's layers with biases (= Caffe bvlc_googlenet without "
+            "its auxiliary classifiers); Table 1's params column: ~6.8M weights"),
+    Variant("googlenet_tv", "GoogLeNetTV", GoogLeNetSpec(style="torchvision"), 6_624_904,
+            "torchvision googlenet (without the auxiliary classifiers)", min_size=TV_MIN_SIZE),
+]
 
-_builders = {
-    variant: variant_builder(builder, variant, _googlenet, spec, family="googlenet", paper=PAPER,
-                             params=params, source=source,
-                             min_size=TV_MIN_SIZE if spec.style == "torchvision" else MIN_SIZE,
-                             test_size=32, doc="GoogLeNet (Inception v1)"
-                             + (", torchvision's" if spec.style == "torchvision" else ""))
-    for variant, (builder, spec, params, source) in VARIANTS.items()
-}
-GoogLeNet = _builders["googlenet"]
-GoogLeNetTV = _builders["googlenet_tv"]
+VARIANTS = register_family(
+    globals(), _googlenet, _TABLE, family="googlenet", paper=PAPER, min_size=MIN_SIZE,
+    test_size=32, doc=lambda v: "GoogLeNet (Inception v1)"
+    + (", torchvision's" if v.spec.style == "torchvision" else ""))
 
 
 def _tv_rules():

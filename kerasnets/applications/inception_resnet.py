@@ -44,17 +44,15 @@ import numbers
 
 from keras import layers
 
-from kerasnets.applications._common import finish, gap_head, model_input, variant_builder
+from kerasnets.applications._common import finish, gap_head, model_input, register_family
 from kerasnets.applications._inception import Conv, inception_module
 from kerasnets.applications._torch_names import nested, rename_rules
 from kerasnets.applications.inception_v4 import (AVG_POOL, MAX_POOL_V2, TIMM_BRANCH_RULES, V,
                                                  conv_bn, reduction_a, stem)
 from kerasnets.layers.residual import ScaledAdd
-from kerasnets.registry import Paper
+from kerasnets.registry import Paper, Variant
 from kerasnets.weights.convert import TorchMapping
 from kerasnets.weights.pretrained import TorchWeights, register_torch_weights
-
-__all__ = ["InceptionResNetV1", "InceptionResNetV2", "InceptionResNetV2Timm"]
 
 PAPER = Paper("Inception-v4, Inception-ResNet and the Impact of Residual Connections on Learning",
               "1602.07261", 2017)
@@ -111,22 +109,22 @@ V2 = InceptionResNetSpec(  # keras.applications.InceptionResNetV2, branch by bra
 
 V2_TIMM = dataclasses.replace(V2, bn_scale=True)
 
-# name: (builder, spec, trainable params at 1000 classes, source, keras.applications equivalent)
-VARIANTS = {
-    "inception_resnet_v1": (
-        "InceptionResNetV1", V1, 22_742_808,
-        "exact count of the paper's Figures 14, 10, 7, 11, 12, 13 and 15 (5 / 10 / 5 blocks) "
-        "with TF-slim's BatchNorm without gamma; no published total (facenet's and imgclsmob's "
-        "inception_resnet_v1 add a sixth, linear C block and a 512-d bottleneck head)", None),
-    "inception_resnet_v2": (
-        "InceptionResNetV2", V2, 55_813_192,
-        "keras.applications InceptionResNetV2: 55,873,736 parameters in all, of which 60,544 are "
-        "BatchNorm moving statistics", "InceptionResNetV2"),
-    "inception_resnet_v2_timm": (
-        "InceptionResNetV2Timm", V2_TIMM, 55_843_464,
-        "timm inception_resnet_v2 (Cadene's port of TF-slim's checkpoint): keras' 55,813,192 "
-        "plus a BatchNorm gamma on each of its 30,272 BatchNorm channels", None),
-}
+# One record per variant; register_family (below) makes the builders and __all__.
+_TABLE = [
+    Variant("inception_resnet_v1", "InceptionResNetV1", V1, 22_742_808,
+            "exact count of the paper's Figures 14, 10, 7, 11, 12, 13 and 15 (5 / 10 / 5 "
+            "blocks) with TF-slim's BatchNorm without gamma; no published total (facenet's and "
+            "imgclsmob's inception_resnet_v1 add a sixth, linear C block and a 512-d bottleneck "
+            "head)"),
+    Variant("inception_resnet_v2", "InceptionResNetV2", V2, 55_813_192,
+            "keras.applications InceptionResNetV2: 55,873,736 parameters in all, of which "
+            "60,544 are BatchNorm moving statistics", keras_equivalent="InceptionResNetV2",
+            preprocessing="tf"),
+    Variant("inception_resnet_v2_timm", "InceptionResNetV2Timm", V2_TIMM, 55_843_464,
+            "timm inception_resnet_v2 (Cadene's port of TF-slim's checkpoint): keras' 55,813,192 "
+            "plus a BatchNorm gamma on each of its 30,272 BatchNorm channels",
+            preprocessing="tf"),
+]
 
 
 def _scales(scale, name):
@@ -177,18 +175,11 @@ def _inception_resnet(spec: InceptionResNetSpec, *, include_top, weights, input_
     return finish(inputs, x, name=name, weights=weights)
 
 
-_builders = {
-    variant: variant_builder(builder, variant, _inception_resnet, spec,
-                             family="inception_resnet", paper=PAPER, params=params,
-                             source=source, input_shape=(299, 299, 3), min_size=75, test_size=75,
-                             keras_equivalent=keras_name,
-                             doc=f"Inception-ResNet-{variant.split('_')[2]}"
-                                 + (" (timm's layout)" if variant.endswith("_timm") else ""))
-    for variant, (builder, spec, params, source, keras_name) in VARIANTS.items()
-}
-InceptionResNetV1 = _builders["inception_resnet_v1"]
-InceptionResNetV2 = _builders["inception_resnet_v2"]
-InceptionResNetV2Timm = _builders["inception_resnet_v2_timm"]
+VARIANTS = register_family(
+    globals(), _inception_resnet, _TABLE, family="inception_resnet", paper=PAPER,
+    input_shape=(299, 299, 3), min_size=75, test_size=75,
+    doc=lambda v: f"Inception-ResNet-{v.name.split('_')[2]}"
+                  + (" (timm's layout)" if v.name.endswith("_timm") else ""))
 
 
 # timm's inception_resnet_v2: top-level modules -> our modules (the stem's two max-pools are

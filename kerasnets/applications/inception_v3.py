@@ -54,15 +54,13 @@ import functools
 from keras import layers
 
 from kerasnets.applications._common import finish, gap_head, model_input, predictions
-from kerasnets.applications._common import variant_builder
+from kerasnets.applications._common import register_family
 from kerasnets.applications._inception import (Conv, Pool, Split, apply, inception_module,
                                                transform_input as torch_input_transform)
 from kerasnets.applications._torch_names import rename_rules
-from kerasnets.registry import Paper
+from kerasnets.registry import Paper, Variant
 from kerasnets.weights.convert import TorchMapping
 from kerasnets.weights.pretrained import TorchWeights, register_torch_weights
-
-__all__ = ["InceptionV3", "InceptionV3TV"]
 
 PAPER = Paper("Rethinking the Inception Architecture for Computer Vision", "1512.00567", 2016)
 AUX_AFTER = (2, 5)  # (stage, block): mixed7, the last 17x17 module
@@ -186,25 +184,22 @@ def _inception_v3(spec: InceptionV3Spec, *, include_top, weights, input_tensor, 
     return finish(inputs, [x, aux] if aux_logits else x, name=name, weights=weights)
 
 
-# name: (builder, spec, trainable params at 1000 classes, source, keras.applications twin)
-VARIANTS = {
-    "inception_v3": ("InceptionV3", InceptionV3Spec(), 23_817_352,
-                     "keras.applications InceptionV3: 23,851,784 parameters in all, of which "
-                     "34,432 are BatchNorm moving statistics", "InceptionV3"),
-    "inception_v3_tv": ("InceptionV3TV", InceptionV3Spec(stages=TV_MODULES, style="torchvision"),
-                        23_834_568, "torchvision inception_v3 without its auxiliary classifier "
-                        "(27,161,264 with it)", None),
-}
+# One record per variant; register_family (just below) makes the builders and __all__.
+_TABLE = [
+    Variant("inception_v3", "InceptionV3", InceptionV3Spec(), 23_817_352,
+            "keras.applications InceptionV3: 23,851,784 parameters in all, of which "
+            "34,432 are BatchNorm moving statistics", keras_equivalent="InceptionV3",
+            preprocessing="tf"),
+    Variant("inception_v3_tv", "InceptionV3TV",
+            InceptionV3Spec(stages=TV_MODULES, style="torchvision"), 23_834_568,
+            "torchvision inception_v3 without its auxiliary classifier (27,161,264 with it)"),
+]
 
-_builders = {
-    variant: variant_builder(builder, variant, _inception_v3, spec, family="inception_v3",
-                             paper=PAPER, params=params, source=source, input_shape=(299, 299, 3),
-                             min_size=75, test_size=75, keras_equivalent=keras_name,
-                             doc="Inception v3" + ("" if keras_name else ", torchvision's"))
-    for variant, (builder, spec, params, source, keras_name) in VARIANTS.items()
-}
-InceptionV3 = _builders["inception_v3"]
-InceptionV3TV = _builders["inception_v3_tv"]
+VARIANTS = register_family(
+    globals(), _inception_v3, _TABLE, family="inception_v3", paper=PAPER,
+    input_shape=(299, 299, 3), min_size=75, test_size=75,
+    doc=lambda v: "Inception v3" + ("" if v.keras_equivalent else ", torchvision's"))
+
 
 # torchvision's module names per module type (InceptionA ... E): branch -> (branch i, op j) here
 _A = {"branch1x1": "1_1", "branch5x5_1": "2_1", "branch5x5_2": "2_2", "branch3x3dbl_1": "3_1",

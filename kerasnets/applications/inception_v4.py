@@ -29,14 +29,12 @@ import dataclasses
 
 from keras import layers
 
-from kerasnets.applications._common import finish, gap_head, model_input, variant_builder
+from kerasnets.applications._common import finish, gap_head, model_input, register_family
 from kerasnets.applications._inception import Conv, Pool, Split, apply, inception_module
 from kerasnets.applications._torch_names import nested, rename_rules
-from kerasnets.registry import Paper
+from kerasnets.registry import Paper, Variant
 from kerasnets.weights.convert import TorchMapping
 from kerasnets.weights.pretrained import TorchWeights, register_torch_weights
-
-__all__ = ["InceptionV4"]
 
 PAPER = Paper("Inception-v4, Inception-ResNet and the Impact of Residual Connections on Learning",
               "1602.07261", 2017)
@@ -111,11 +109,11 @@ class InceptionV4Spec:
     reduction_a: tuple[int, int, int, int] = (192, 224, 256, 384)  # k, l, m, n (Table 1)
 
 
-# name: (builder, spec, trainable params at 1000 classes, source)
-VARIANTS = {
-    "inception_v4": ("InceptionV4", InceptionV4Spec(), 42_679_816,
-                     "Cadene pretrainedmodels / timm inception_v4 (imgclsmob InceptionV4 table)"),
-}
+# One record per variant; register_family (below) makes the builders and __all__.
+_TABLE = [
+    Variant("inception_v4", "InceptionV4", InceptionV4Spec(), 42_679_816,
+            "Cadene pretrainedmodels / timm inception_v4 (imgclsmob InceptionV4 table)"),
+]
 
 
 def _inception_v4(spec: InceptionV4Spec, *, include_top, weights, input_tensor, input_shape,
@@ -138,14 +136,10 @@ def _inception_v4(spec: InceptionV4Spec, *, include_top, weights, input_tensor, 
     return finish(inputs, x, name=name, weights=weights)
 
 
-_builders = {
-    variant: variant_builder(builder, variant, _inception_v4, spec, family="inception_v4",
-                             paper=PAPER, params=params, source=source,
-                             input_shape=(299, 299, 3), min_size=75, test_size=75,
-                             doc="Inception-v4")
-    for variant, (builder, spec, params, source) in VARIANTS.items()
-}
-InceptionV4 = _builders["inception_v4"]
+# preprocessing: TF-slim's [-1, 1], which the timm checkpoint registered below expects
+VARIANTS = register_family(
+    globals(), _inception_v4, _TABLE, family="inception_v4", paper=PAPER, preprocessing="tf",
+    input_shape=(299, 299, 3), min_size=75, test_size=75, doc=lambda v: "Inception-v4")
 
 
 # timm / Cadene's Inception ports: module path -> layer name, as `_torch_names` rules. Inside a

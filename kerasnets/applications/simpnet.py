@@ -31,11 +31,9 @@ import dataclasses
 from keras import layers
 
 from kerasnets.applications._common import (finish, model_input, pool_features, predictions,
-                                            variant_builder)
+                                            register_family)
 from kerasnets.layers import CeilModeMaxPooling2D, conv_bn_act
-from kerasnets.registry import Paper
-
-__all__ = ["SimpNet", "SimpNet_8_9M", "SimpNet_Slim_300K", "SimpNet_Slim_600K"]
+from kerasnets.registry import Paper, Variant
 
 PAPER = Paper("Towards Principled Design of Deep Convolutional Networks: Introducing SimpNet",
               "1802.06205", 2018)
@@ -52,27 +50,27 @@ class SimpNetSpec:
             raise ValueError("widths, conv_dropout and pool_dropout need one entry per stage.")
 
 
-# name: (builder, spec, trainable params at 10 classes, source)
-VARIANTS = {
-    "simpnet": ("SimpNet", SimpNetSpec(((66, 128, 128, 128, 192), (192, 192, 192, 192, 288),
-                                        (288, 355, 432)), (0.2, 0.2, 0.3), (0.2, 0.3, 0.3)),
-                5_478_223, "exact count of the released CIFAR10/5Mil definition; paper: 5.48M"),
-    "simpnet_8_9m": ("SimpNet_8_9M",
-                     SimpNetSpec(((128, 182, 182, 182, 182), (182, 182, 182, 182, 430),
-                                  (430, 455, 600)), (0.2,) * 3, (0.2,) * 3),
-                     8_902_729, "exact count of the released CIFAR10/8.9Mil definition; "
-                                "paper: 8.9M"),
-    "simpnet_slim_300k": ("SimpNet_Slim_300K",
-                          SimpNetSpec(((30, 40, 40, 40, 50), (50, 50, 50, 50, 58), (58, 70, 90)),
-                                      (0.0,) * 3, (0.0,) * 3),
-                          300_964, "exact count of the released slim 300K CIFAR10 definition; "
-                                   "paper Table XV: 300K"),
-    "simpnet_slim_600k": ("SimpNet_Slim_600K",
-                          SimpNetSpec(((40, 60, 60, 60, 72), (73, 73, 73, 75, 81),
-                                       (82, 90, 120)), (0.1, 0.1, 0.2), (0.1, 0.2, 0.2)),
-                          601_021, "exact count of the released slim 600K CIFAR10 definition; "
-                                   "paper Table XV: 600K"),
-}
+# One record per variant; register_family (below) makes the builders and __all__.
+_TABLE = [
+    Variant("simpnet", "SimpNet",
+            SimpNetSpec(((66, 128, 128, 128, 192), (192, 192, 192, 192, 288), (288, 355, 432)),
+                        (0.2, 0.2, 0.3), (0.2, 0.3, 0.3)),
+            5_478_223, "exact count of the released CIFAR10/5Mil definition; paper: 5.48M"),
+    Variant("simpnet_8_9m", "SimpNet_8_9M",
+            SimpNetSpec(((128, 182, 182, 182, 182), (182, 182, 182, 182, 430), (430, 455, 600)),
+                        (0.2,) * 3, (0.2,) * 3),
+            8_902_729, "exact count of the released CIFAR10/8.9Mil definition; paper: 8.9M"),
+    Variant("simpnet_slim_300k", "SimpNet_Slim_300K",
+            SimpNetSpec(((30, 40, 40, 40, 50), (50, 50, 50, 50, 58), (58, 70, 90)),
+                        (0.0,) * 3, (0.0,) * 3),
+            300_964, "exact count of the released slim 300K CIFAR10 definition; "
+                     "paper Table XV: 300K"),
+    Variant("simpnet_slim_600k", "SimpNet_Slim_600K",
+            SimpNetSpec(((40, 60, 60, 60, 72), (73, 73, 73, 75, 81), (82, 90, 120)),
+                        (0.1, 0.1, 0.2), (0.1, 0.2, 0.2)),
+            601_021, "exact count of the released slim 600K CIFAR10 definition; "
+                     "paper Table XV: 600K"),
+]
 
 
 def _simpnet(spec: SimpNetSpec, *, include_top, weights, input_tensor, input_shape, pooling,
@@ -102,13 +100,6 @@ def _simpnet(spec: SimpNetSpec, *, include_top, weights, input_tensor, input_sha
     return finish(inputs, x, name=name, weights=weights)
 
 
-_builders = {
-    variant: variant_builder(builder, variant, _simpnet, spec, family="simpnet", paper=PAPER,
-                             params=params, source=source, input_shape=(32, 32, 3), min_size=32,
-                             classes=10, test_size=32, doc=f"SimpNet ({variant})")
-    for variant, (builder, spec, params, source) in VARIANTS.items()
-}
-SimpNet = _builders["simpnet"]
-SimpNet_8_9M = _builders["simpnet_8_9m"]
-SimpNet_Slim_300K = _builders["simpnet_slim_300k"]
-SimpNet_Slim_600K = _builders["simpnet_slim_600k"]
+VARIANTS = register_family(
+    globals(), _simpnet, _TABLE, family="simpnet", paper=PAPER, input_shape=(32, 32, 3),
+    min_size=32, classes=10, test_size=32, doc=lambda v: f"SimpNet ({v.name})")

@@ -37,15 +37,12 @@ import dataclasses
 from keras import initializers, layers
 
 from kerasnets.applications._common import (finish, head_dtype, model_input, pool_features,
-                                            variant_builder)
+                                            register_family)
 from kerasnets.applications._torch_names import rename_rules
 from kerasnets.layers import CeilModeMaxPooling2D, conv_bn_act
-from kerasnets.registry import Paper
+from kerasnets.registry import Paper, Variant
 from kerasnets.weights.convert import TorchMapping
 from kerasnets.weights.pretrained import TorchWeights, register_torch_weights
-
-__all__ = ["SqueezeNet1_0", "SqueezeNet1_1", "SqueezeNet1_0_SimpleBypass",
-           "SqueezeNet1_0_ComplexBypass"]
 
 PAPER = Paper("SqueezeNet: AlexNet-level accuracy with 50x fewer parameters and <0.5MB model "
               "size", "1602.07360", 2016)
@@ -67,19 +64,19 @@ F8 = F9 = (64, 256, 256)
 V1_0 = SqueezeNetSpec((96, 7), ((F2, F3, F4), (F5, F6, F7, F8), (F9,)))
 V1_1 = SqueezeNetSpec((64, 3), ((F2, F3), (F4, F5), (F6, F7, F8, F9)))
 
-# name: (builder, spec, bypass fixed by the variant (None: free), trainable params at 1000
-#        classes, source, min_size)
-VARIANTS = {
-    "squeezenet1_0": ("SqueezeNet1_0", V1_0, None, 1_248_424,
-                      "paper Table 1, total before pruning (= torchvision squeezenet1_0)", 21),
-    "squeezenet1_1": ("SqueezeNet1_1", V1_1, None, 1_235_496, "torchvision squeezenet1_1", 17),
-    "squeezenet1_0_simple_bypass": ("SqueezeNet1_0_SimpleBypass", V1_0, "simple", 1_248_424,
-                                    "= v1.0 (identity bypasses); paper Table 3: 4.8MB, as "
-                                    "vanilla", 21),
-    "squeezenet1_0_complex_bypass": ("SqueezeNet1_0_ComplexBypass", V1_0, "complex", 1_589_672,
-                                     "exact count: v1.0 + four 1x1 bypass convolutions "
-                                     "(section 6); paper Table 3 gives 7.7MB", 21),
-}
+# One record per variant; register_family (below) makes the builders and __all__.
+_TABLE = [
+    Variant("squeezenet1_0", "SqueezeNet1_0", V1_0, 1_248_424,
+            "paper Table 1, total before pruning (= torchvision squeezenet1_0)", min_size=21),
+    Variant("squeezenet1_1", "SqueezeNet1_1", V1_1, 1_235_496, "torchvision squeezenet1_1",
+            min_size=17),
+    Variant("squeezenet1_0_simple_bypass", "SqueezeNet1_0_SimpleBypass", V1_0, 1_248_424,
+            "= v1.0 (identity bypasses); paper Table 3: 4.8MB, as vanilla",
+            options={"bypass": "simple"}, min_size=21),
+    Variant("squeezenet1_0_complex_bypass", "SqueezeNet1_0_ComplexBypass", V1_0, 1_589_672,
+            "exact count: v1.0 + four 1x1 bypass convolutions (section 6); paper Table 3 gives "
+            "7.7MB", options={"bypass": "complex"}, min_size=21),
+]
 
 
 def fire(x, squeeze, expand1x1, expand3x3, *, bypass="none", name):
@@ -132,18 +129,10 @@ def _squeezenet(spec: SqueezeNetSpec, *, include_top, weights, input_tensor, inp
     return finish(inputs, x, name=name, weights=weights)
 
 
-_builders = {
-    variant: variant_builder(builder, variant, _squeezenet, spec, family="squeezenet",
-                             paper=PAPER, params=params, source=source, min_size=min_size,
-                             test_size=32, defaults={"bypass": bypass} if bypass else None,
-                             doc=f"SqueezeNet {variant[10:13].replace('_', '.')}"
-                                 + (f" with {bypass} bypass" if bypass else ""))
-    for variant, (builder, spec, bypass, params, source, min_size) in VARIANTS.items()
-}
-SqueezeNet1_0 = _builders["squeezenet1_0"]
-SqueezeNet1_1 = _builders["squeezenet1_1"]
-SqueezeNet1_0_SimpleBypass = _builders["squeezenet1_0_simple_bypass"]
-SqueezeNet1_0_ComplexBypass = _builders["squeezenet1_0_complex_bypass"]
+VARIANTS = register_family(
+    globals(), _squeezenet, _TABLE, family="squeezenet", paper=PAPER, test_size=32,
+    doc=lambda v: f"SqueezeNet {v.name[10:13].replace('_', '.')}"
+                  + (f" with {v.options['bypass']} bypass" if v.options else ""))
 
 
 def torch_mapping(spec: SqueezeNetSpec) -> TorchMapping:

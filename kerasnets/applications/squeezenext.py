@@ -32,11 +32,9 @@ import functools
 from keras import layers
 
 from kerasnets.applications._common import (finish, head_dtype, model_input, pool_features,
-                                            variant_builder)
+                                            register_family)
 from kerasnets.layers import CeilModeMaxPooling2D, conv_bn_act
-from kerasnets.registry import Paper
-
-__all__ = ["SqueezeNext23", "SqueezeNext23_1_5x", "SqueezeNext23_2x"]
+from kerasnets.registry import Paper, Variant
 
 PAPER = Paper("SqueezeNext: Hardware-Aware Neural Network Design", "1803.10615", 2018)
 
@@ -52,17 +50,17 @@ class SqueezeNextSpec:
 
 _CAFFE = "exact count of the authors' Caffe definition {} (no convolution or FC biases)"
 
-# name: (builder, spec, trainable params at 1000 classes, source)
-VARIANTS = {
-    "squeezenext23_1x": ("SqueezeNext23", SqueezeNextSpec(), 717_280,
-                         _CAFFE.format("1.0-SqNxt-23") + "; paper Table 2: 0.72M; "
-                         "osmr/imgclsmob's port adds biases: 724,056"),
-    "squeezenext23_1_5x": ("SqueezeNext23_1_5x", SqueezeNextSpec(width_multiplier=1.5),
-                           1_403_832, _CAFFE.format("of 2.0-SqNxt-23 with 1.5x instead of 2x "
-                                                    "stage widths (1.5 is not released)")),
-    "squeezenext23_2x": ("SqueezeNext23_2x", SqueezeNextSpec(width_multiplier=2.0), 2_361_728,
-                         _CAFFE.format("2.0-SqNxt-23")),
-}
+# One record per variant; register_family (below) makes the builders and __all__.
+_TABLE = [
+    Variant("squeezenext23_1x", "SqueezeNext23", SqueezeNextSpec(), 717_280,
+            _CAFFE.format("1.0-SqNxt-23") + "; paper Table 2: 0.72M; "
+            "osmr/imgclsmob's port adds biases: 724,056"),
+    Variant("squeezenext23_1_5x", "SqueezeNext23_1_5x", SqueezeNextSpec(width_multiplier=1.5),
+            1_403_832, _CAFFE.format("of 2.0-SqNxt-23 with 1.5x instead of 2x "
+                                     "stage widths (1.5 is not released)")),
+    Variant("squeezenext23_2x", "SqueezeNext23_2x", SqueezeNextSpec(width_multiplier=2.0),
+            2_361_728, _CAFFE.format("2.0-SqNxt-23")),
+]
 
 
 def sqnxt_block(x, filters, *, stride=1, project=False, separable_order="3x1", bn_epsilon=1e-5,
@@ -115,12 +113,6 @@ def _squeezenext(spec: SqueezeNextSpec, *, include_top, weights, input_tensor, i
     return finish(inputs, x, name=name, weights=weights)
 
 
-_builders = {
-    variant: variant_builder(builder, variant, _squeezenext, spec, family="squeezenext",
-                             paper=PAPER, params=params, source=source, min_size=9,
-                             test_size=32, doc=f"{spec.width_multiplier:.1f}-SqNxt-23")
-    for variant, (builder, spec, params, source) in VARIANTS.items()
-}
-SqueezeNext23 = _builders["squeezenext23_1x"]
-SqueezeNext23_1_5x = _builders["squeezenext23_1_5x"]
-SqueezeNext23_2x = _builders["squeezenext23_2x"]
+VARIANTS = register_family(
+    globals(), _squeezenext, _TABLE, family="squeezenext", paper=PAPER, min_size=9,
+    test_size=32, doc=lambda v: f"{v.spec.width_multiplier:.1f}-SqNxt-23")

@@ -21,15 +21,12 @@ import dataclasses
 from keras import layers
 
 from kerasnets.applications._common import finish, flatten_fc_head, model_input
-from kerasnets.applications._common import variant_builder
+from kerasnets.applications._common import register_family
 from kerasnets.applications._torch_names import rename_rules
 from kerasnets.layers import LocalResponseNormalization
-from kerasnets.registry import Paper
+from kerasnets.registry import Paper, Variant
 from kerasnets.weights.convert import TorchMapping
 from kerasnets.weights.pretrained import TorchWeights, register_torch_weights
-
-__all__ = ["VGG11", "VGG11_BN", "VGG11_LRN", "VGG13", "VGG13_BN", "VGG16", "VGG16_BN", "VGG16C",
-           "VGG19", "VGG19_BN"]
 
 PAPER = Paper("Very Deep Convolutional Networks for Large-Scale Image Recognition",
               "1409.1556", 2015)
@@ -50,25 +47,27 @@ def _config(depths, last_1x1=False):
 
 A, B, D, E = (1, 1, 2, 2, 2), (2, 2, 2, 2, 2), (2, 2, 3, 3, 3), (2, 2, 4, 4, 4)
 
-# name: (builder, spec, trainable params at 1000 classes, source)
-VARIANTS = {
-    "vgg11": ("VGG11", VGGSpec(_config(A)), 132_863_336, "torchvision vgg11"),
-    "vgg11_lrn": ("VGG11_LRN", VGGSpec(_config(A), lrn=True), 132_863_336,
-                  "= configuration A (LRN has no parameters); paper Table 2: 133M"),
-    "vgg13": ("VGG13", VGGSpec(_config(B)), 133_047_848, "torchvision vgg13"),
-    "vgg16c": ("VGG16C", VGGSpec(_config(D, last_1x1=True)), 133_638_952,
-               "paper Table 2: 134M for configuration C; exact count of Table 1's layers"),
-    "vgg16": ("VGG16", VGGSpec(_config(D)), 138_357_544, "keras.applications VGG16"),
-    "vgg19": ("VGG19", VGGSpec(_config(E)), 143_667_240, "keras.applications VGG19"),
-    "vgg11_bn": ("VGG11_BN", VGGSpec(_config(A), batch_norm=True), 132_868_840,
-                 "torchvision vgg11_bn"),
-    "vgg13_bn": ("VGG13_BN", VGGSpec(_config(B), batch_norm=True), 133_053_736,
-                 "torchvision vgg13_bn"),
-    "vgg16_bn": ("VGG16_BN", VGGSpec(_config(D), batch_norm=True), 138_365_992,
-                 "torchvision vgg16_bn"),
-    "vgg19_bn": ("VGG19_BN", VGGSpec(_config(E), batch_norm=True), 143_678_248,
-                 "torchvision vgg19_bn"),
-}
+# One record per variant; register_family (below) makes the builders and __all__.
+_TABLE = [
+    Variant("vgg11", "VGG11", VGGSpec(_config(A)), 132_863_336, "torchvision vgg11"),
+    Variant("vgg11_lrn", "VGG11_LRN", VGGSpec(_config(A), lrn=True), 132_863_336,
+            "= configuration A (LRN has no parameters); paper Table 2: 133M"),
+    Variant("vgg13", "VGG13", VGGSpec(_config(B)), 133_047_848, "torchvision vgg13"),
+    Variant("vgg16c", "VGG16C", VGGSpec(_config(D, last_1x1=True)), 133_638_952,
+            "paper Table 2: 134M for configuration C; exact count of Table 1's layers"),
+    Variant("vgg16", "VGG16", VGGSpec(_config(D)), 138_357_544, "keras.applications VGG16",
+            keras_equivalent="VGG16", preprocessing="caffe"),
+    Variant("vgg19", "VGG19", VGGSpec(_config(E)), 143_667_240, "keras.applications VGG19",
+            keras_equivalent="VGG19", preprocessing="caffe"),
+    Variant("vgg11_bn", "VGG11_BN", VGGSpec(_config(A), batch_norm=True), 132_868_840,
+            "torchvision vgg11_bn"),
+    Variant("vgg13_bn", "VGG13_BN", VGGSpec(_config(B), batch_norm=True), 133_053_736,
+            "torchvision vgg13_bn"),
+    Variant("vgg16_bn", "VGG16_BN", VGGSpec(_config(D), batch_norm=True), 138_365_992,
+            "torchvision vgg16_bn"),
+    Variant("vgg19_bn", "VGG19_BN", VGGSpec(_config(E), batch_norm=True), 143_678_248,
+            "torchvision vgg19_bn"),
+]
 
 
 def _vgg(spec: VGGSpec, *, include_top, weights, input_tensor, input_shape, pooling, classes,
@@ -93,23 +92,9 @@ def _vgg(spec: VGGSpec, *, include_top, weights, input_tensor, input_shape, pool
     return finish(inputs, x, name=name, weights=weights)
 
 
-_builders = {
-    variant: variant_builder(builder, variant, _vgg, spec, family="vgg", paper=PAPER,
-                             params=params, source=source, min_size=32, test_size=32,
-                             keras_equivalent={"vgg16": "VGG16", "vgg19": "VGG19"}.get(variant),
-                             doc=f"VGG configuration {variant.upper()}")
-    for variant, (builder, spec, params, source) in VARIANTS.items()
-}
-VGG11 = _builders["vgg11"]
-VGG11_LRN = _builders["vgg11_lrn"]
-VGG13 = _builders["vgg13"]
-VGG16C = _builders["vgg16c"]
-VGG16 = _builders["vgg16"]
-VGG19 = _builders["vgg19"]
-VGG11_BN = _builders["vgg11_bn"]
-VGG13_BN = _builders["vgg13_bn"]
-VGG16_BN = _builders["vgg16_bn"]
-VGG19_BN = _builders["vgg19_bn"]
+VARIANTS = register_family(
+    globals(), _vgg, _TABLE, family="vgg", paper=PAPER, min_size=32, test_size=32,
+    doc=lambda v: f"VGG configuration {v.name.upper()}")
 
 
 def torch_mapping(spec: VGGSpec) -> TorchMapping:
@@ -142,6 +127,6 @@ TORCHVISION = {
     "vgg19_bn": ("c79401a0", 74.218),
 }
 for _variant, (_hash, _top1) in TORCHVISION.items():
-    register_torch_weights(_variant, torch_mapping(VARIANTS[_variant][1]), TorchWeights(
+    register_torch_weights(_variant, torch_mapping(VARIANTS[_variant].spec), TorchWeights(
         "torchvision", _variant, url=TV_URL.format(_variant, _hash), sha256=_hash, top1=_top1,
         note=_NOTE))

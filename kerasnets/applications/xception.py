@@ -32,14 +32,12 @@ import dataclasses
 
 from keras import layers
 
-from kerasnets.applications._common import finish, gap_head, model_input, variant_builder
+from kerasnets.applications._common import finish, gap_head, model_input, register_family
 from kerasnets.applications._torch_names import nested, rename_rules
 from kerasnets.layers import PaddedMaxPooling2D, conv_bn_act
-from kerasnets.registry import Paper
+from kerasnets.registry import Paper, Variant
 from kerasnets.weights.convert import TorchMapping
 from kerasnets.weights.pretrained import TorchWeights, register_torch_weights
-
-__all__ = ["LegacyXception", "Xception"]
 
 PAPER = Paper("Xception: Deep Learning with Depthwise Separable Convolutions", "1610.02357", 2017)
 BN_EPSILON = 1e-3
@@ -66,14 +64,15 @@ class XceptionSpec:
                              f"{self.pool_padding!r}.")
 
 
-VARIANTS = {
-    "xception": ("Xception", XceptionSpec(), 22_855_952,
-                 "keras.applications Xception: 22,910,480 parameters in all, of which 54,528 are "
-                 "BatchNorm moving statistics", "Xception"),
-    "legacy_xception": ("LegacyXception",
-                        XceptionSpec(bn_epsilon=1e-5, pool_padding="torch"), 22_855_952,
-                        "timm legacy_xception (Cadene's port of keras' Xception weights)", None),
-}
+# One record per variant; register_family (below) makes the builders and __all__.
+_TABLE = [
+    Variant("xception", "Xception", XceptionSpec(), 22_855_952,
+            "keras.applications Xception: 22,910,480 parameters in all, of which 54,528 are "
+            "BatchNorm moving statistics", keras_equivalent="Xception"),
+    Variant("legacy_xception", "LegacyXception",
+            XceptionSpec(bn_epsilon=1e-5, pool_padding="torch"), 22_855_952,
+            "timm legacy_xception (Cadene's port of keras' Xception weights)"),
+]
 
 
 def _bn(x, name, epsilon=BN_EPSILON):
@@ -133,16 +132,12 @@ def _xception(spec: XceptionSpec, *, include_top, weights, input_tensor, input_s
     return finish(inputs, x, name=name, weights=weights)
 
 
-_builders = {
-    variant: variant_builder(builder, variant, _xception, spec, family="xception", paper=PAPER,
-                             params=params, source=source, input_shape=(299, 299, 3),
-                             min_size=71, test_size=71, keras_equivalent=keras_name,
-                             doc="Xception" + (" (timm's legacy_xception)" if keras_name is None
-                                               else ""))
-    for variant, (builder, spec, params, source, keras_name) in VARIANTS.items()
-}
-Xception = _builders["xception"]
-LegacyXception = _builders["legacy_xception"]
+# preprocessing: keras' Xception weights (and timm's port of them) take [-1, 1]
+VARIANTS = register_family(
+    globals(), _xception, _TABLE, family="xception", paper=PAPER, preprocessing="tf",
+    input_shape=(299, 299, 3), min_size=71, test_size=71,
+    doc=lambda v: "Xception" + (" (timm's legacy_xception)" if v.keras_equivalent is None
+                                else ""))
 
 
 def _block_name(n: int) -> str:
