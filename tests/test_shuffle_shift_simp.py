@@ -240,7 +240,7 @@ def simpnet_by_hand(widths, classes=10):
                                              ("simpnet_slim_300k", "0.3M"),  # "300K"
                                              ("simpnet_slim_600k", "0.6M")])  # "600K"
 def test_simpnet_counts_follow_the_released_layers_and_round_to_the_paper(variant, figure):
-    spec, params = simpnet.VARIANTS[variant][1:3]
+    spec, params = simpnet.VARIANTS[variant].spec, simpnet.VARIANTS[variant].params
     assert params == simpnet_by_hand(sum(spec.widths, ()))
     assert len(sum(spec.widths, ())) == 13
     assert rounds_to(params, figure)
