@@ -16,8 +16,8 @@ from kerasnets.applications import efficientnet, efficientnet_v2
 from kerasnets.applications.efficientnet import ALPHA, BETA, GAMMA, compound_spec, round_filters
 from kerasnets.flops import count_flops
 
-V1 = {name: spec for name, (_, spec, _, _) in efficientnet.VARIANTS.items()}
-V2 = {name: spec for name, (_, spec, _, _) in efficientnet_v2.VARIANTS.items()}
+V1 = {name: v.spec for name, v in efficientnet.VARIANTS.items()}
+V2 = {name: v.spec for name, v in efficientnet_v2.VARIANTS.items()}
 
 
 def layer_names(model):

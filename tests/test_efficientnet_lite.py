@@ -62,12 +62,12 @@ def crops(images, size, fractions=(0.875,), flips=False):
 
 def test_fix_head_stem_keeps_first_and_last_stage_depth():
     # efficientnet_lite_builder: depth 1.8 scales the five middle stages only
-    lite4 = LITE_VARIANTS["efficientnet_lite4"][1]
+    lite4 = LITE_VARIANTS["efficientnet_lite4"].spec
     assert stage_repeats(lite4.stages, lite4.depth, fix_first_last=True) == [1, 4, 4, 6, 6, 8, 1]
     assert stage_repeats(lite4.stages, lite4.depth) == [2, 4, 4, 6, 6, 8, 2]  # B0-B7's rule
     # the shipped checkpoints number their blocks over the whole network
-    assert [sum(stage_repeats(s.stages, s.depth, fix_first_last=True))
-            for _, s, _, _ in LITE_VARIANTS.values()] == [16, 21, 21, 24, 30]
+    assert [sum(stage_repeats(v.spec.stages, v.spec.depth, fix_first_last=True))
+            for v in LITE_VARIANTS.values()] == [16, 21, 21, 24, 30]
 
 
 def test_lite_is_relu6_without_se_and_with_unscaled_stem_and_top():

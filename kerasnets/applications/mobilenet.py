@@ -34,12 +34,10 @@ import dataclasses
 from keras import layers
 
 from kerasnets.applications._common import (finish, head_dtype, model_input, pool_features,
-                                            variant_builder)
+                                            register_family)
 from kerasnets.applications._mobilenet_blocks import depthwise_bn_act, stage_loop
 from kerasnets.layers import conv_bn_act
-from kerasnets.registry import Paper
-
-__all__ = ["MobileNet", "MobileNet_075", "MobileNet_050", "MobileNet_025", "MobileNet_Conv"]
+from kerasnets.registry import Paper, Variant
 
 PAPER = Paper("MobileNets: Efficient Convolutional Neural Networks for Mobile Vision "
               "Applications", "1704.04861", 2017)
@@ -57,20 +55,23 @@ BODY = MobileNetSpec()
 _KERAS = ("keras.applications MobileNet(alpha={}): {} parameters in all, of which {} are "
           "BatchNorm moving statistics; paper Table 6: {}")
 
-# name: (builder, fixed options, trainable params at 1000 classes, source)
-VARIANTS = {
-    "mobilenet": ("MobileNet", None, 4_231_976,
-                  _KERAS.format("1.0", "4,253,864", "21,888", "4.2M")),
-    "mobilenet_075": ("MobileNet_075", {"alpha": 0.75}, 2_585_560,
-                      _KERAS.format("0.75", "2,601,976", "16,416", "2.6M")),
-    "mobilenet_050": ("MobileNet_050", {"alpha": 0.5}, 1_331_592,
-                      _KERAS.format("0.5", "1,342,536", "10,944", "1.3M")),
-    "mobilenet_025": ("MobileNet_025", {"alpha": 0.25}, 470_072,
-                      _KERAS.format("0.25", "475,544", "5,472", "0.5M")),
-    "mobilenet_conv": ("MobileNet_Conv", {"depthwise": False}, 29_294_088,
-                       "exact count of Table 1 with full 3x3 convolutions; paper Table 4 "
-                       "(Conv MobileNet): 29.3M"),
-}
+# One record per variant (all of the one BODY, the options differ); register_family (after
+# _mobilenet) makes the builders and __all__. Only the 1.0 MobileNet has weights (keras', "tf"
+# preprocessing); the others have none, and the family's "torch" is nominal for them.
+_TABLE = [
+    Variant("mobilenet", "MobileNet", BODY, 4_231_976,
+            _KERAS.format("1.0", "4,253,864", "21,888", "4.2M"), keras_equivalent="MobileNet",
+            preprocessing="tf"),
+    Variant("mobilenet_075", "MobileNet_075", BODY, 2_585_560,
+            _KERAS.format("0.75", "2,601,976", "16,416", "2.6M"), options={"alpha": 0.75}),
+    Variant("mobilenet_050", "MobileNet_050", BODY, 1_331_592,
+            _KERAS.format("0.5", "1,342,536", "10,944", "1.3M"), options={"alpha": 0.5}),
+    Variant("mobilenet_025", "MobileNet_025", BODY, 470_072,
+            _KERAS.format("0.25", "475,544", "5,472", "0.5M"), options={"alpha": 0.25}),
+    Variant("mobilenet_conv", "MobileNet_Conv", BODY, 29_294_088,
+            "exact count of Table 1 with full 3x3 convolutions; paper Table 4 (Conv MobileNet): "
+            "29.3M", options={"depthwise": False}),
+]
 
 
 def conv_unit(x, filters, stride, *, alpha, depth_multiplier, depthwise, name):
@@ -121,17 +122,7 @@ def _mobilenet(spec: MobileNetSpec, *, include_top, weights, input_tensor, input
     return finish(inputs, x, name=name, weights=weights)
 
 
-_builders = {
-    variant: variant_builder(builder, variant, _mobilenet, BODY, family="mobilenet", paper=PAPER,
-                             params=params, source=source, min_size=32, test_size=32,
-                             keras_equivalent="MobileNet" if variant == "mobilenet" else None,
-                             defaults=fixed,
-                             doc=("Conv MobileNet (full convolutions)" if variant.endswith("conv")
-                                  else f"{(fixed or {}).get('alpha', 1.0)} MobileNet"))
-    for variant, (builder, fixed, params, source) in VARIANTS.items()
-}
-MobileNet = _builders["mobilenet"]
-MobileNet_075 = _builders["mobilenet_075"]
-MobileNet_050 = _builders["mobilenet_050"]
-MobileNet_025 = _builders["mobilenet_025"]
-MobileNet_Conv = _builders["mobilenet_conv"]
+VARIANTS = register_family(
+    globals(), _mobilenet, _TABLE, family="mobilenet", paper=PAPER, min_size=32, test_size=32,
+    doc=lambda v: ("Conv MobileNet (full convolutions)" if v.name.endswith("conv")
+                   else f"{v.options.get('alpha', 1.0)} MobileNet"))

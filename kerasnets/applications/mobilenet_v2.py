@@ -36,17 +36,15 @@ from __future__ import annotations
 
 import dataclasses
 
-from kerasnets.applications._common import finish, gap_head, model_input, variant_builder
+from kerasnets.applications._common import finish, gap_head, model_input, register_family
 from kerasnets.applications._mobilenet_blocks import (check_padding, inverted_residual,
                                                       make_divisible, stage_loop, staged,
                                                       torch_block_rules)
 from kerasnets.applications._torch_names import exact, rename_rules
 from kerasnets.layers import conv_bn_act
-from kerasnets.registry import Paper
+from kerasnets.registry import Paper, Variant
 from kerasnets.weights.convert import TorchMapping
 from kerasnets.weights.pretrained import TorchWeights, register_torch_weights
-
-__all__ = ["MobileNetV2", "MobileNetV2TV"]
 
 PAPER = Paper("MobileNetV2: Inverted Residuals and Linear Bottlenecks", "1801.04381", 2018)
 TORCHVISION = dict(padding="torch", bn_epsilon=1e-5, bn_momentum=0.9, dropout_rate=0.2)
@@ -62,15 +60,16 @@ class MobileNetV2Spec:
     top_filters: int = 1280
 
 
-# name: (builder, spec, trainable params at 1000 classes, source, keras equivalent, fixed options)
-VARIANTS = {
-    "mobilenet_v2": ("MobileNetV2", MobileNetV2Spec(), 3_504_872,
-                     "keras.applications MobileNetV2: 3,538,984 parameters in all, of which "
-                     "34,112 are BatchNorm moving statistics; paper Table 4: 3.4M (this count, "
-                     "= torchvision's, is 3.50M)", "MobileNetV2", {}),
-    "mobilenet_v2_tv": ("MobileNetV2TV", MobileNetV2Spec(), 3_504_872,
-                        "torchvision mobilenet_v2 (num_params 3,504,872)", None, TORCHVISION),
-}
+# One record per variant; register_family (after _mobilenet_v2) makes the builders and __all__.
+_TABLE = [
+    Variant("mobilenet_v2", "MobileNetV2", MobileNetV2Spec(), 3_504_872,
+            "keras.applications MobileNetV2: 3,538,984 parameters in all, of which 34,112 are "
+            "BatchNorm moving statistics; paper Table 4: 3.4M (this count, = torchvision's, is "
+            "3.50M)", keras_equivalent="MobileNetV2", preprocessing="tf"),
+    Variant("mobilenet_v2_tv", "MobileNetV2TV", MobileNetV2Spec(), 3_504_872,
+            "torchvision mobilenet_v2 (num_params 3,504,872)", options=TORCHVISION,
+            doc="MobileNetV2 1.0 (torchvision's padding and BatchNorm)"),
+]
 
 
 def _blocks(spec: MobileNetV2Spec):
@@ -108,16 +107,9 @@ def _mobilenet_v2(spec: MobileNetV2Spec, *, include_top, weights, input_tensor, 
     return finish(inputs, x, name=name, weights=weights)
 
 
-_builders = {
-    variant: variant_builder(builder, variant, _mobilenet_v2, spec, family="mobilenet_v2",
-                             paper=PAPER, params=params, source=source, min_size=32,
-                             test_size=32, keras_equivalent=keras, defaults=fixed,
-                             doc="MobileNetV2 1.0" + (" (torchvision's padding and BatchNorm)"
-                                                      if fixed else ""))
-    for variant, (builder, spec, params, source, keras, fixed) in VARIANTS.items()
-}
-MobileNetV2 = _builders["mobilenet_v2"]
-MobileNetV2TV = _builders["mobilenet_v2_tv"]
+VARIANTS = register_family(
+    globals(), _mobilenet_v2, _TABLE, family="mobilenet_v2", paper=PAPER, min_size=32,
+    test_size=32, doc=lambda v: "MobileNetV2 1.0")
 
 
 def torch_mapping(spec: MobileNetV2Spec) -> TorchMapping:
@@ -136,7 +128,7 @@ def torch_mapping(spec: MobileNetV2Spec) -> TorchMapping:
 
 
 register_torch_weights(
-    "mobilenet_v2_tv", torch_mapping(VARIANTS["mobilenet_v2_tv"][1]),
+    "mobilenet_v2_tv", torch_mapping(VARIANTS["mobilenet_v2_tv"].spec),
     TorchWeights("torchvision", "mobilenet_v2",
                  url="https://download.pytorch.org/models/mobilenet_v2-7ebf99e0.pth",
                  sha256="7ebf99e0", top1=72.154,

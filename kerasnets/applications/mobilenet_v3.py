@@ -32,17 +32,15 @@ import dataclasses
 from keras import layers
 
 from kerasnets.applications._common import (finish, head_dtype, model_input, pool_features,
-                                            variant_builder)
+                                            register_family)
 from kerasnets.applications._mobilenet_blocks import (check_padding, inverted_residual,
                                                       make_divisible, stage_loop, staged,
                                                       torch_block_rules)
 from kerasnets.applications._torch_names import exact, rename_rules
 from kerasnets.layers import conv_bn_act
-from kerasnets.registry import Paper
+from kerasnets.registry import Paper, Variant
 from kerasnets.weights.convert import TorchMapping
 from kerasnets.weights.pretrained import TorchWeights, register_torch_weights
-
-__all__ = ["MobileNetV3Small", "MobileNetV3Large", "MobileNetV3SmallTV", "MobileNetV3LargeTV"]
 
 PAPER = Paper("Searching for MobileNetV3", "1905.02244", 2019)
 HS = "hard_swish"
@@ -75,22 +73,25 @@ SMALL = MobileNetV3Spec((
 _KERAS = ("keras.applications {}: {} parameters in all, of which {} are BatchNorm moving "
           "statistics; paper Table 3: {}")
 
-# name: (builder, spec, trainable params at 1000 classes, source, keras equivalent, fixed options)
-VARIANTS = {
-    "mobilenet_v3_small": ("MobileNetV3Small", SMALL, 2_542_856,
-                           _KERAS.format("MobileNetV3Small", "2,554,968", "12,112", "2.5M"),
-                           "MobileNetV3Small", {}),
-    "mobilenet_v3_large": ("MobileNetV3Large", LARGE, 5_483_032,
-                           _KERAS.format("MobileNetV3Large", "5,507,432", "24,400",
-                                         "5.4M (this count, = torchvision's, is 5.48M)"),
-                           "MobileNetV3Large", {}),
-    "mobilenet_v3_small_tv": ("MobileNetV3SmallTV", SMALL, 2_542_856,
-                              "torchvision mobilenet_v3_small (num_params 2,542,856)", None,
-                              TORCHVISION),
-    "mobilenet_v3_large_tv": ("MobileNetV3LargeTV", LARGE, 5_483_032,
-                              "torchvision mobilenet_v3_large (num_params 5,483,032)", None,
-                              TORCHVISION),
-}
+# One record per variant; register_family (after _mobilenet_v3) makes the builders and __all__.
+# keras' twins rescale inside (include_preprocessing); torchvision's take normalised input.
+_TABLE = [
+    Variant("mobilenet_v3_small", "MobileNetV3Small", SMALL, 2_542_856,
+            _KERAS.format("MobileNetV3Small", "2,554,968", "12,112", "2.5M"),
+            keras_equivalent="MobileNetV3Small"),
+    Variant("mobilenet_v3_large", "MobileNetV3Large", LARGE, 5_483_032,
+            _KERAS.format("MobileNetV3Large", "5,507,432", "24,400",
+                          "5.4M (this count, = torchvision's, is 5.48M)"),
+            keras_equivalent="MobileNetV3Large"),
+    Variant("mobilenet_v3_small_tv", "MobileNetV3SmallTV", SMALL, 2_542_856,
+            "torchvision mobilenet_v3_small (num_params 2,542,856)", options=TORCHVISION,
+            preprocessing="torch",
+            doc="MobileNetV3-Small 1.0 (torchvision's padding and head)"),
+    Variant("mobilenet_v3_large_tv", "MobileNetV3LargeTV", LARGE, 5_483_032,
+            "torchvision mobilenet_v3_large (num_params 5,483,032)", options=TORCHVISION,
+            preprocessing="torch",
+            doc="MobileNetV3-Large 1.0 (torchvision's padding and head)"),
+]
 
 
 def _mobilenet_v3(spec: MobileNetV3Spec, *, include_top, weights, input_tensor, input_shape,
@@ -151,18 +152,10 @@ def _mobilenet_v3(spec: MobileNetV3Spec, *, include_top, weights, input_tensor, 
     return finish(inputs, x, name=name, weights=weights)
 
 
-_builders = {
-    variant: variant_builder(builder, variant, _mobilenet_v3, spec, family="mobilenet_v3",
-                             paper=PAPER, params=params, source=source, min_size=32,
-                             test_size=32, keras_equivalent=keras, defaults=fixed,
-                             doc=f"MobileNetV3-{'Small' if spec is SMALL else 'Large'} 1.0"
-                                 + (" (torchvision's padding and head)" if fixed else ""))
-    for variant, (builder, spec, params, source, keras, fixed) in VARIANTS.items()
-}
-MobileNetV3Small = _builders["mobilenet_v3_small"]
-MobileNetV3Large = _builders["mobilenet_v3_large"]
-MobileNetV3SmallTV = _builders["mobilenet_v3_small_tv"]
-MobileNetV3LargeTV = _builders["mobilenet_v3_large_tv"]
+VARIANTS = register_family(
+    globals(), _mobilenet_v3, _TABLE, family="mobilenet_v3", paper=PAPER, preprocessing="raw",
+    min_size=32, test_size=32,
+    doc=lambda v: f"MobileNetV3-{'Small' if v.spec is SMALL else 'Large'} 1.0")
 
 
 def torch_mapping(spec: MobileNetV3Spec) -> TorchMapping:
