@@ -28,7 +28,6 @@ from typing import Sequence
 import keras
 from keras import layers
 
-from kerasnets import registry
 from kerasnets.applications._common import finish, model_input, predictions, variant_builder
 from kerasnets.registry import Paper
 
@@ -88,7 +87,7 @@ def _mlp(spec: MLPSpec, *, include_top, weights, input_tensor, input_shape, pool
 _builders = {
     variant: variant_builder(builder, variant, _mlp, spec, family="mlp", paper=PAPER,
                              params=params, source=source, input_shape=DEFAULT_SHAPE,
-                             min_size=MIN_SIZE, classes=10, test_size=8,
+                             min_size=MIN_SIZE, classes=10, test_size=8, preprocessing="raw",
                              doc=f"Hinton et al.'s MNIST net {variant}")
     for variant, (builder, spec, params, source) in VARIANTS.items()
 }
@@ -96,22 +95,7 @@ MLP1200 = _builders["mlp_1200"]
 MLP800 = _builders["mlp_800"]
 
 
-def _rescales_inside(variants) -> None:
-    """The registry says preprocessing "raw" for these nets (they rescale [0, 255] inside).
-    variant_builder takes no preprocessing yet: set it on the entries (a field of the registry's
-    new records) or for the family (the registry's family table), whichever this registry has."""
-    if "preprocessing" in {f.name for f in dataclasses.fields(registry.ModelEntry)}:
-        for variant in variants:
-            registry._REGISTRY[variant] = dataclasses.replace(registry._REGISTRY[variant],
-                                                              preprocessing="raw")
-    else:
-        registry._FAMILY_PREPROCESSING["mlp"] = "raw"
-
-
-_rescales_inside(VARIANTS)
-
-
-# ----------------------------------------------------------------------------- kerasnets.distillation's names
+# --------------------------------------------------------------- kerasnets.distillation's names
 
 def hinton_mlp(hidden: Sequence[int], *, input_shape=DEFAULT_SHAPE, classes: int = 10,
                dropout: float = 0.0, input_dropout: float = 0.0, jitter: float = 0.0,
