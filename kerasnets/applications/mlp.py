@@ -118,7 +118,9 @@ MLPS = {variant: dataclasses.asdict(spec) for variant, (_, spec, _, _) in VARIAN
 def build_mlp(name: str, *, input_shape, classes: int, classifier_activation=None,
               model_name: str | None = None) -> keras.Model:
     """`kerasnets.create_model(name, ...)` for `mlp_1200` / `mlp_800`, in logits by default."""
-    if name not in VARIANTS:
-        raise ValueError(f"Unknown MLP {name!r}; choose one of {', '.join(VARIANTS)}.")
-    return _builders[name](input_shape=tuple(input_shape), classes=classes,
-                           classifier_activation=classifier_activation, name=model_name or name)
+    from kerasnets.registry import create_model
+
+    if name not in MLPS:
+        raise ValueError(f"Unknown MLP {name!r}; choose one of {', '.join(MLPS)}.")
+    return create_model(name, input_shape=tuple(input_shape), classes=classes,
+                        classifier_activation=classifier_activation, name=model_name or name)
