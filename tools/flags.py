@@ -132,13 +132,6 @@ def training_settings(FLAGS) -> dict:
                                      given=[name for name in names if FLAGS[name].present])
 
 
-def make_optimizer(settings: dict, epochs: int):
-    """`kerasnets.training.optimizer_from_settings` (kept for the tools that call it here)."""
-    from kerasnets import training
-
-    return training.optimizer_from_settings(settings, epochs)
-
-
 def data_from_flags(FLAGS, entry, **overrides):
     """`pipelines.data.prepare` with the data flags (keywords override them)."""
     from pipelines.data import prepare

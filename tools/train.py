@@ -75,7 +75,7 @@ def main(argv):
             input_shape=(data.image_size, data.image_size, data.channels))
         if FLAGS.bn_momentum:
             training.set_bn_momentum(model, FLAGS.bn_momentum)
-        optimizer, schedule_callbacks = shared.make_optimizer(settings, FLAGS.epochs)
+        optimizer, schedule_callbacks = training.optimizer_from_settings(settings, FLAGS.epochs)
         model.compile(optimizer=optimizer, loss=data.loss, metrics=data.metrics)
     callbacks = schedule_callbacks + training.run_callbacks(model_dir, chief=S.is_chief())
     start = time.time()
