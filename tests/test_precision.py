@@ -87,7 +87,7 @@ def test_explicit_values_devices_and_bad_values():
     assert tpu.precision == "mixed_bfloat16"
     # No model to probe on a bf16 CPU: float32; an unknown model name: float32 with the reason.
     assert P.choose(device="cpu", cpu=BF16, probe_fn=never_probe).precision == "float32"
-    unknown = P.choose(model="mlp_800", batch_size=8, device="cpu", cpu=BF16,
+    unknown = P.choose(model="my_mlp", batch_size=8, device="cpu", cpu=BF16,
                        probe_fn=never_probe)
     assert unknown.precision == "float32" and "not a registry model" in unknown.reason
     with pytest.raises(ValueError, match="Unknown precision 'bf16'"):
