@@ -27,7 +27,8 @@ checkpoints, `best.keras`, `history.csv` and TensorBoard logs; then `final.keras
 `metrics.json`, `curves.png` (the epoch where the backbone was unfrozen marked) and
 `summary.{md,csv}` (also written to `--output` when given). `--linear_probe` adds `probe.{md,csv}`:
 a logistic regression on the pooled features of every stage, of this backbone and of a random
-one (which depth transfers, free of the head's optimiser settings).
+one (which depth transfers, free of the head's optimiser settings). The experiment is
+`kerasnets.transfer_experiment.finetune`; this tool parses flags and writes its results.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ re-created after each growth (its variables change) with a constant learning rat
 
 Writes the per-epoch table (CSV at `--output`, Markdown beside it) and two PNGs:
 `<output>.png` (validation accuracy, grown vs scratch) and `<output>_grown.png` (the grown run's
-curves with the growth steps marked).
+curves with the growth steps marked). The experiment is `kerasnets.net2net_experiment.grow`.
 """
 
 from __future__ import annotations

@@ -32,7 +32,9 @@ Writes `transfer.{md,csv,png}` (the accuracy table and the paper's Figure-2-styl
 on B against n for the four kinds, baseB as a line) to `--output` (default
 `<model_dir>/transfer.md`), and to the run directory (`--model_dir`, default
 runs/transfer_<model>) the base networks' weights and `runs.json`, one entry per finished
-network: a killed run started again with the same flags goes on with the next network.
+network: a killed run started again with the same flags goes on with the next network. The
+experiment is `kerasnets.transfer_experiment.yosinski`; this tool parses flags, prepares the
+data and writes the table and plot.
 """
 
 from __future__ import annotations
