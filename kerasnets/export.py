@@ -37,8 +37,13 @@ signatures, class names, the verification's max abs difference). `load_export` r
 export as a `Served` predictor.
 
 An int8 model is not expected to match float32 to 1e-4: it is checked by its top-1 agreement
-with the float32 Keras model on `check_data` (real images; by default the calibration images),
-at least `min_agreement` (`DEFAULT_AGREEMENT`), and the agreement is stored in `export.json`.
+with the float32 Keras model on `check_data` (real images the calibration did not see; by
+default, and then said so, the calibration images). The agreement on all of them is reported;
+at least `min_agreement` (`DEFAULT_AGREEMENT`) is required on those whose float32 top-1 class
+survives a one pixel-level change of the input (`stable_top1`): on the others the float32
+answer is itself noise (measured on photo views: EfficientNet-Lite0 keeps its float32 top-1 on
+~88% under that change, and int8 agrees on all of the confident ones). Both are stored in
+`export.json`.
 The calibration images come from the caller (`tools.export` draws them from a pipeline):
 kerasnets never imports `pipelines`.
 """
@@ -70,7 +75,9 @@ BYTES_SIGNATURE = "serving_bytes"
 # Max abs difference of probabilities (raw outputs for `keras`) between reload and Keras.
 # int8 is judged by top-1 agreement instead (its probabilities need only be finite and in range).
 DEFAULT_TOLERANCE = {"none": 1e-4, "float16": 1e-2, "dynamic_range": 0.1, "int8": 1.0}
-DEFAULT_AGREEMENT = 0.9      # int8: minimum top-1 agreement with float32 Keras on check_data
+# int8: minimum top-1 agreement with float32 Keras on the check images whose float32 top-1 is
+# stable under a one pixel-level change (`stable_top1`); the agreement on all is reported.
+DEFAULT_AGREEMENT = 0.9
 MIN_CALIBRATION = 100        # int8: calibration images at least
 
 
@@ -98,6 +105,32 @@ class ExportResult:
     checked_inputs: int
     agreement: float | None = None   # int8: top-1 agreement with float32 Keras on check_data
     agreement_inputs: int = 0
+    check: "AgreementCheck | None" = None   # int8: the agreement check in full
+
+
+@dataclasses.dataclass(frozen=True)
+class AgreementCheck:
+    """An int8 export's top-1 agreement with float32 Keras on real check images. `stable_*`:
+    on the images whose float32 top-1 class survives a one pixel-level change of the input
+    (`stable_top1`); `min_agreement` is required there, since elsewhere the float32 answer is
+    itself noise. `float32_stability`: the share of images that are stable."""
+    agreement: float
+    images: int
+    stable_agreement: float
+    stable_images: int
+    float32_stability: float
+    float32_median_top1: float
+
+    def describe(self) -> str:
+        stable = (f"{self.stable_agreement:.1%} of the {self.stable_images} whose float32 top-1 "
+                  f"survives a one pixel-level change" if self.stable_images else
+                  "none of them keeps its float32 top-1 under a one pixel-level change")
+        return (f"{self.agreement:.1%} of {self.images} image(s); {stable} (float32 itself "
+                f"keeps its top-1 on {self.float32_stability:.1%}; median float32 top-1 "
+                f"probability {self.float32_median_top1:.2f})")
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -433,35 +466,77 @@ def model_ready(images, input_dtype: str, preprocessing: str | None) -> np.ndarr
     return normalize(np.asarray(images).astype("float32"), preprocessing).numpy()
 
 
-def top1_agreement(served, model, images, *, input_dtype="float32", preprocessing=None,
-                   batch_size: int = 32, return_confidence: bool = False):
-    """Fraction of `images` (serving inputs) whose most probable class is the same from the
-    reloaded export `served` as from the Keras model (with `return_confidence`, also the
-    median top-1 probability of the Keras model on them)."""
+def _top1_matches(served, model, images, *, input_dtype="float32", preprocessing=None,
+                  batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """Per image of `images` (serving inputs): whether `served` and the Keras model pick the same
+    most probable class, and the Keras model's probabilities."""
     images = np.asarray(images)
-    same, confidence = 0, []
+    same, expected_all = [], []
     for start in range(0, len(images), batch_size):
         chunk = images[start:start + batch_size]
         got = served.predict(chunk)
         expected = _reference(model, model_ready(chunk, input_dtype, preprocessing))
         if not np.all(np.isfinite(got)):
             raise ExportError(f"The reloaded {served.format} model returns non-finite values.")
-        same += int(np.sum(got.argmax(-1) == expected.argmax(-1)))
-        confidence += list(expected.max(-1))
-    agreement = same / len(images)
-    return (agreement, float(np.median(confidence))) if return_confidence else agreement
+        same.append(got.argmax(-1) == expected.argmax(-1))
+        expected_all.append(expected)
+    return np.concatenate(same), np.concatenate(expected_all)
+
+
+def top1_agreement(served, model, images, *, input_dtype="float32", preprocessing=None,
+                   batch_size: int = 32, return_confidence: bool = False):
+    """Fraction of `images` (serving inputs) whose most probable class is the same from the
+    reloaded export `served` as from the Keras model (with `return_confidence`, also the
+    median top-1 probability of the Keras model on them)."""
+    same, expected = _top1_matches(served, model, images, input_dtype=input_dtype,
+                                   preprocessing=preprocessing, batch_size=batch_size)
+    agreement = float(np.mean(same))
+    return ((agreement, float(np.median(expected.max(-1)))) if return_confidence
+            else agreement)
+
+
+def stable_top1(model, images, *, input_dtype="float32", preprocessing=None, seed: int = 0,
+                batch_size: int = 32) -> np.ndarray:
+    """Per image of `images` (serving inputs): whether the float32 Keras model keeps its most
+    probable class when every input value moves by one pixel level, up or down at random
+    (uint8 pixels by 1, clipped to [0, 255]; float32 inputs by (max - min) / 255 of `images`).
+
+    An int8 model's input step is about one pixel level and its activations are far coarser, so
+    where one pixel level already changes the float32 model's answer, the answer is noise and a
+    disagreement says nothing about the quantisation. On real photographs that are not quite
+    ImageNet (measured: views of scikit-image's photos), EfficientNet-Lite0's float32 top-1
+    survives this on only ~88% of images, and every int8 disagreement measured fell among the
+    others (docs/results/serving_int8_lite0_224.md)."""
+    images = np.asarray(images)
+    rng = np.random.default_rng(seed)
+    sign = rng.choice(np.array([-1.0, 1.0], "float32"), size=images.shape)
+    if input_dtype == "uint8":
+        moved = np.clip(images.astype("float32") + sign, 0, 255).astype("uint8")
+    else:
+        values = images.astype("float32")
+        step = (float(values.max()) - float(values.min())) / 255.0
+        moved = values + step * sign
+    keep = []
+    for start in range(0, len(images), batch_size):
+        part = slice(start, start + batch_size)
+        before = _reference(model, model_ready(images[part], input_dtype, preprocessing))
+        after = _reference(model, model_ready(moved[part], input_dtype, preprocessing))
+        keep.append(before.argmax(-1) == after.argmax(-1))
+    return np.concatenate(keep)
 
 
 def verify_export(path, model, *, input_dtype="float32", preprocessing=None, tolerance=1e-4,
                   num=4, seed=0, crop_fraction=0.875, agreement_data=None,
                   min_agreement: float | None = None,
                   log: Callable[[str], None] | None = print
-                  ) -> tuple[float, tuple[str, ...]] | tuple[float, tuple[str, ...], float]:
+                  ) -> tuple[float, tuple[str, ...]] | tuple[float, tuple[str, ...],
+                                                          AgreementCheck]:
     """Reload the export at `path`, run every signature on `num` check inputs (as one batch and
     as a batch of one) and compare with the Keras model. Returns (max abs difference, checked
     signatures); raises ExportError above `tolerance`. With `agreement_data` (serving inputs,
-    real images), also the top-1 agreement with the Keras model on them, as a third value;
-    below `min_agreement` raises ExportError."""
+    real images), also the top-1 agreement with the Keras model on them as a third value (an
+    `AgreementCheck`); raises ExportError when the agreement on the images whose float32 top-1
+    is stable (`stable_top1`) is below `min_agreement`, or when none is."""
     try:
         served = load_export(path)
     except Exception as error:
@@ -500,24 +575,37 @@ def verify_export(path, model, *, input_dtype="float32", preprocessing=None, tol
                 f"on {num} {kind} input(s), batches of {num} and 1")
     if agreement_data is None:
         return worst, tuple(plan)
-    agreement, confidence = top1_agreement(served, model, agreement_data,
-                                           input_dtype=input_dtype, preprocessing=preprocessing,
-                                           return_confidence=True)
+    same, expected = _top1_matches(served, model, agreement_data, input_dtype=input_dtype,
+                                   preprocessing=preprocessing)
+    stable = stable_top1(model, agreement_data, input_dtype=input_dtype,
+                         preprocessing=preprocessing, seed=seed)
+    check = AgreementCheck(
+        agreement=float(np.mean(same)), images=len(same),
+        stable_agreement=float(np.mean(same[stable])) if stable.any() else float("nan"),
+        stable_images=int(stable.sum()), float32_stability=float(np.mean(stable)),
+        float32_median_top1=float(np.median(expected.max(-1))))
     if log:
-        log(f"  top-1 agreement with the float32 Keras model: {agreement:.1%} of "
-            f"{len(agreement_data)} image(s)"
-            + (f" (at least {min_agreement:.1%} required)" if min_agreement is not None else ""))
-    if min_agreement is not None and agreement < min_agreement:
-        unsure = confidence < 0.5
-        raise ExportError(
-            f"The reloaded {served.format} model agrees with the Keras model on the top-1 class "
-            f"of {agreement:.1%} of {len(agreement_data)} check image(s), below the "
-            f"{min_agreement:.1%} required."
-            + (f" The float32 model itself is unsure on them (median top-1 probability "
-               f"{confidence:.2f}): calibrate and check on images like the model's training data "
-               f"(tools.export --calibration_dataset), or accept a lower --min_agreement."
-               if unsure else ""))
-    return worst, tuple(plan), agreement
+        log(f"  top-1 agreement with the float32 Keras model: {check.describe()}"
+            + (f" (at least {min_agreement:.1%} required on the stable ones)"
+               if min_agreement is not None else ""))
+    if min_agreement is not None:
+        if not check.stable_images:
+            raise ExportError(
+                f"The float32 Keras model changes its top-1 class under a one pixel-level change "
+                f"on every one of the {check.images} check image(s) (median top-1 probability "
+                f"{check.float32_median_top1:.2f}), so they cannot show whether the "
+                f"{served.format} model agrees with it: check on images like the model's "
+                f"training data.")
+        if check.stable_agreement < min_agreement:
+            raise ExportError(
+                f"The reloaded {served.format} model agrees with the Keras model on the top-1 "
+                f"class of {check.describe()}: below the {min_agreement:.1%} required on the "
+                f"stable ones. Calibration images unlike the model's training data are the "
+                f"usual cause (measured: EfficientNet-Lite0 calibrated on upscaled digits "
+                f"agrees on 75% of photo views, on 100% of the confident ones when calibrated "
+                f"on photos): calibrate on images like the training data "
+                f"(tools.export --calibration_dataset), or accept a lower --min_agreement.")
+    return worst, tuple(plan), check
 
 
 def _format_of(path):
@@ -636,7 +724,8 @@ def export(model, output, *, format: str = "saved_model", input_dtype: str = "fl
     `MIN_CALIBRATION` real images as the export takes them: model-ready float32, or uint8 pixels
     with `input_dtype="uint8"`) and is checked by its top-1 agreement with the Keras model on
     `check_data` (default: the calibration images), at least `min_agreement` (default
-    `DEFAULT_AGREEMENT`).
+    `DEFAULT_AGREEMENT`) on the images whose float32 top-1 is stable (`stable_top1`; the result's
+    `check` holds both figures).
     Raises ValueError for bad arguments, UnsupportedOpError naming ops a format cannot express,
     ExportError when the reloaded artifact fails or differs; `output` is then left as it was.
     """
@@ -647,7 +736,8 @@ def export(model, output, *, format: str = "saved_model", input_dtype: str = "fl
     int8 = quantization == "int8"
     if int8:
         calibration_data = np.asarray(calibration_data)
-        check_data = calibration_data if check_data is None else np.asarray(check_data)
+        check_on_calibration = check_data is None
+        check_data = calibration_data if check_on_calibration else np.asarray(check_data)
         min_agreement = DEFAULT_AGREEMENT if min_agreement is None else float(min_agreement)
     tolerance = DEFAULT_TOLERANCE[quantization] if tolerance is None else float(tolerance)
     top_k = min(top_k, model.output_shape[-1])
@@ -678,24 +768,32 @@ def export(model, output, *, format: str = "saved_model", input_dtype: str = "fl
             json.dump(metadata, f, indent=1)
         if log:
             log(f"Wrote {format} export of {model.name}; checking it after reload:")
+            if int8 and check_on_calibration:
+                log("  (top-1 agreement measured on the calibration images themselves: pass "
+                    "check_data the calibration did not see for an unbiased check)")
         worst, signatures, *agreement = verify_export(
             tmp, model, input_dtype=input_dtype, preprocessing=preprocessing,
             tolerance=tolerance, num=num_checks, seed=seed, crop_fraction=crop_fraction,
             agreement_data=check_data if int8 else None,
             min_agreement=min_agreement if int8 else None, log=log)
-        agreement = agreement[0] if agreement else None
+        check = agreement[0] if agreement else None
+        agreement = check.agreement if check else None
         metadata["check"] = {"max_abs_diff": worst, "tolerance": tolerance,
                              "inputs_per_signature": num_checks, "signatures": list(signatures)}
         if int8:
             metadata["check"].update(top1_agreement=agreement, min_agreement=min_agreement,
-                                     agreement_images=len(check_data))
+                                     agreement_images=len(check_data),
+                                     top1_agreement_stable=check.stable_agreement,
+                                     stable_images=check.stable_images,
+                                     float32_stability=check.float32_stability,
+                                     checked_on_calibration_images=check_on_calibration)
             metadata["calibration_images"] = len(calibration_data)
         with open(os.path.join(tmp, METADATA), "w") as f:
             json.dump(metadata, f, indent=1)
     return ExportResult(output=output, artifact=os.path.normpath(os.path.join(
         output, ARTIFACTS[format])), format=format, signatures=signatures, max_abs_diff=worst,
         tolerance=tolerance, checked_inputs=num_checks, agreement=agreement,
-        agreement_inputs=len(check_data) if int8 else 0)
+        agreement_inputs=len(check_data) if int8 else 0, check=check)
 
 
 def _metadata(model, fmt, input_dtype, preprocessing, include_preprocessing, crop_fraction,

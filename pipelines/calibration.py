@@ -12,15 +12,21 @@ from __future__ import annotations
 
 import numpy as np
 
+# Calibration / check images are drawn by a shuffle over SPREAD x count images of the split.
+SPREAD = 5
+
 
 def images(dataset: str, split: str, count: int, *, size: int, channels: int,
            input_dtype: str = "float32", preprocessing: str | None = None,
-           recipe: str | None = None, data_dir: str | None = None) -> np.ndarray:
-    """The first `count` images of `split` of `dataset` as an array (count, size, size,
-    channels): uint8 pixels for `input_dtype="uint8"`, else float32 normalised by
-    `preprocessing`. `recipe` picks the evaluation geometry (default: "none", a square resize,
-    for digits; "inception", a 0.875 centre crop, otherwise). Raises ValueError when the split
-    holds fewer images."""
+           recipe: str | None = None, data_dir: str | None = None,
+           seed: int = 0) -> np.ndarray:
+    """`count` images of `split` of `dataset` as an array (count, size, size, channels): uint8
+    pixels for `input_dtype="uint8"`, else float32 normalised by `preprocessing`. They are drawn
+    across the split, not its first `count` (a split stored class by class, as an image folder's
+    validation split is, would give a few classes only): a shuffle under `seed` with a buffer
+    of `SPREAD` x count images. `recipe` picks the evaluation geometry (default: "none", a
+    square resize, for digits; "inception", a 0.875 centre crop, otherwise). Raises ValueError
+    when the split holds fewer images."""
     from pipelines import sources, transforms
 
     if count < 1:
@@ -31,7 +37,8 @@ def images(dataset: str, split: str, count: int, *, size: int, channels: int,
     raw, _ = sources.load(dataset, split, data_dir=data_dir)
     recipe = recipe or ("none" if dataset == "digits" else "inception")
     # "raw" keeps pixels in [0, 255]; the normalisation follows the export's input below.
-    ds = transforms.make_dataset(raw.take(count), training=False, batch_size=64,
+    raw = raw.shuffle(SPREAD * count, seed=seed, reshuffle_each_iteration=False).take(count)
+    ds = transforms.make_dataset(raw, training=False, batch_size=64,
                                  image_size=size, recipe=recipe, preprocessing="raw",
                                  channels=channels)
     batches = [x.numpy() for x, _ in ds]

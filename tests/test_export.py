@@ -375,6 +375,12 @@ def test_int8_export_reloads_agreeing_with_float32(tmp_path, digits_lenet, fmt):
     meta = json.load(open(tmp_path / "q" / "export.json"))
     assert meta["quantization"] == "int8" and meta["calibration_images"] == len(calibration)
     assert meta["check"]["top1_agreement"] == result.agreement
+    # Judged on the images whose float32 top-1 survives a one pixel-level change; both stored.
+    check_result = result.check
+    assert 0 < check_result.stable_images <= 359 and check_result.stable_agreement >= 0.97
+    assert meta["check"]["top1_agreement_stable"] == check_result.stable_agreement
+    assert meta["check"]["stable_images"] == check_result.stable_images
+    assert meta["check"]["checked_on_calibration_images"] is False
     assert sorted(os.listdir(tmp_path / "q")) == ["export.json", os.path.basename(result.artifact)]
     # The weights really are int8, and a reload predicts what the check measured.
     if fmt == "tflite":
@@ -399,10 +405,29 @@ def test_int8_export_reloads_agreeing_with_float32(tmp_path, digits_lenet, fmt):
 def test_int8_below_the_agreement_required_fails_and_writes_nothing(tmp_path, digits_lenet):
     path, calibration, check = digits_lenet
     model = kerasnets.create_model("lenet5", classes=10, weights=str(path))
-    with pytest.raises(E.ExportError, match=r"agrees with the Keras model on the top-1 class"):
+    with pytest.raises(E.ExportError, match=r"agrees with the Keras model on the top-1 class"
+                       r"(.|\n)*float32 itself keeps its top-1 on"):
         E.export(model, tmp_path / "q", format="tflite", quantization="int8", log=None,
                  calibration_data=calibration, check_data=check, min_agreement=1.01)
     assert os.listdir(tmp_path) == []
+
+
+def test_stable_top1_marks_images_one_pixel_level_from_a_tie():
+    """Class 0 wins when pixel 0 exceeds 100.5: pixel 0 at 100 flips under +-1 (about half of
+    the copies, by the random sign), at 10 it never does."""
+    inputs = keras.Input((2, 2, 1))
+    dense = keras.layers.Dense(2)
+    model = keras.Model(inputs, dense(keras.layers.Flatten()(inputs)))
+    kernel = np.zeros((4, 2), "float32")
+    kernel[0, 0] = 1.0
+    dense.set_weights([kernel, np.array([-100.5, 0.0], "float32")])
+    near = np.full((40, 2, 2, 1), 100, np.uint8)
+    far = np.full((40, 2, 2, 1), 10, np.uint8)
+    far[0] = 255  # the float32 step is (max - min) / 255 = 1 pixel level here too
+    for dtype in ("uint8", "float32"):
+        stable = E.stable_top1(model, np.concatenate([near, far]).astype(dtype),
+                               input_dtype=dtype, preprocessing="raw")
+        assert 5 < stable[:40].sum() < 35 and stable[40:].all()
 
 
 def test_tool_exports_int8_calibrated_on_the_digits_pipeline(tmp_path, digits_lenet):
@@ -420,6 +445,11 @@ def test_tool_exports_int8_calibrated_on_the_digits_pipeline(tmp_path, digits_le
                     check=False)
     assert proc.returncode == 2 and "at least 100" in proc.stderr
     assert not (tmp_path / "f").exists()
+    # Digits calibrate a digits model only: any other must name its calibration images.
+    proc = run_tool("tools.export", "--model", "lenet5", "--classes", "5", "--format", "tflite",
+                    "--quantization", "int8", "--output", str(tmp_path / "g"), check=False)
+    assert proc.returncode == 2 and "needs --calibration_dataset" in proc.stderr
+    assert not (tmp_path / "g").exists()
 
 
 def test_serving_benchmark_int8_runtimes_report_agreement(tmp_path, digits_lenet):
