@@ -29,8 +29,8 @@ from __future__ import annotations
 
 from kerasnets.applications._common import finish, gap_head, model_input, register_family
 from kerasnets.applications._resnet_blocks import (TORCH_MAPPING, ResNetSpec, basic_block,
-                                                        bottleneck_block, imagenet_stem,
-                                                        residual_stages)
+                                                   bottleneck_block, imagenet_stem,
+                                                   residual_stages)
 from kerasnets.registry import Paper, Variant
 from kerasnets.weights.pretrained import TorchWeights, register_torch_weights
 
@@ -63,28 +63,28 @@ _TABLE = [
 
 
 def _resnet(spec: ResNetSpec, *, include_top, weights, input_tensor, input_shape, pooling,
-                 classes, classifier_activation, name, default_shape, min_size, version="1"):
+            classes, classifier_activation, name, default_shape, min_size, version="1"):
     """The ImageNet ResNet of `spec` (also ResNeXt / Wide ResNet bottlenecks through `groups` and
     `width_per_group`)."""
     if version not in VERSIONS:
-             raise ValueError(f"{name}: version must be one of {VERSIONS}, got {version!r}.")
+        raise ValueError(f"{name}: version must be one of {VERSIONS}, got {version!r}.")
     keras_style = spec.block == "bottleneck" and version == "1"
     options = dict(use_bias=keras_style, bn_epsilon=1.001e-5 if keras_style else 1e-5,
-                        kernel_initializer="glorot_uniform" if keras_style else "he_normal")
+                   kernel_initializer="glorot_uniform" if keras_style else "he_normal")
     inputs, x = model_input(input_tensor, input_shape, default_shape=default_shape,
-                                 min_size=min_size, model_name=name)
+                            min_size=min_size, model_name=name)
     x = imagenet_stem(x, width=spec.stem_width, **options)
     if spec.block == "basic":
-             def block(x, width, **kw):
-                 return basic_block(x, width, shortcut="B", **options, **kw)
+        def block(x, width, **kw):
+            return basic_block(x, width, shortcut="B", **options, **kw)
     else:
-             def block(x, width, **kw):
-                 return bottleneck_block(x, width, groups=spec.groups,
-                                         width_per_group=spec.width_per_group,
-                                         stride_on_3x3=version == "1.5", **options, **kw)
+        def block(x, width, **kw):
+            return bottleneck_block(x, width, groups=spec.groups,
+                                    width_per_group=spec.width_per_group,
+                                    stride_on_3x3=version == "1.5", **options, **kw)
     x = residual_stages(x, spec, (1,) + (2,) * (len(spec.depths) - 1), block)
     x = gap_head(x, include_top=include_top, pooling=pooling, classes=classes,
-                      classifier_activation=classifier_activation)
+                 classifier_activation=classifier_activation)
     return finish(inputs, x, name=name, weights=weights)
 
 
@@ -95,7 +95,7 @@ VARIANTS = register_family(
 
 TV_URL = "https://download.pytorch.org/models/{}-{}.pth"
 _V2 = ("IMAGENET1K_V2, torchvision's DEFAULT (new training recipe; evaluated at resize 232, "
-            "crop 224); IMAGENET1K_V1 is {}-{}.pth")
+       "crop 224); IMAGENET1K_V1 is {}-{}.pth")
 
 # variant: (torchvision builder, file hash prefix of its DEFAULT weights, published top-1, note).
 # ResNet-18/34 and the v1.5 bottlenecks are torchvision's networks layer for layer (tested).
@@ -108,5 +108,5 @@ TORCHVISION = {
 }
 for _variant, (_model, _hash, _top1, _note) in TORCHVISION.items():
     register_torch_weights(_variant, TORCH_MAPPING, TorchWeights(
-             "torchvision", _model, url=TV_URL.format(_model, _hash), sha256=_hash, top1=_top1,
-             note=_note))
+        "torchvision", _model, url=TV_URL.format(_model, _hash), sha256=_hash, top1=_top1,
+        note=_note))
