@@ -169,7 +169,10 @@ def main(argv):
         names, FLAGS.teacher_weights, num_teachers=FLAGS.num_teachers,
         input_size=E.default_input_size(FLAGS.student, FLAGS.image_size))
     hint_epochs = FLAGS.hint_epochs or (max(1, FLAGS.epochs // 2) if hints else 0)
-    strategy, policy = shared.start_strategy(FLAGS)   # before TensorFlow touches a device
+    # Before TensorFlow touches a device; a student that reads the dataset's own image size
+    # (an MLP without --image_size) has no input shape to probe precision at yet.
+    strategy, policy = shared.start_strategy(
+        FLAGS, probe=E.default_input_size(FLAGS.student, FLAGS.image_size) is not None)
     import keras
     import tensorflow as tf
 

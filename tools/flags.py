@@ -94,11 +94,12 @@ def define_training_flags(default_epochs=10):
 
 
 def start_strategy(FLAGS, *, model: str | None = None, image_size: int | None = None,
-                   classes: int | None = None):
+                   classes: int | None = None, probe: bool = True):
     """Strategy, precision and XLA from the strategy flags; call before building anything.
     `--precision auto` may probe `model` (default: the tool's --model / --backbone / --student)
     at `image_size` (default: --image_size, else the model's) and --batch_size; the choice and
-    its reason are printed (`pipelines.strategy.configure_precision`)."""
+    its reason are printed (`pipelines.strategy.configure_precision`). `probe=False`: the
+    model's input is not known yet, nothing is probed (auto keeps float32 on CPU)."""
     from pipelines import strategy as S
 
     if FLAGS.logical_cpus:
@@ -106,6 +107,7 @@ def start_strategy(FLAGS, *, model: str | None = None, image_size: int | None = 
     strategy = S.make_strategy(FLAGS.strategy, tpu=FLAGS.tpu, num_gpus=FLAGS.num_gpus)
     name = model or next((FLAGS[f].value for f in ("model", "backbone", "student")
                           if f in FLAGS and isinstance(FLAGS[f].value, str)), None)
+    name = name if probe else None
     shape = None
     size = image_size or (FLAGS.image_size if "image_size" in FLAGS else None)
     if name and size:
