@@ -139,7 +139,7 @@ def test_shufflenet_stride2_unit_concatenates_a_padded_average_pool():
     np.testing.assert_allclose(out[0, ..., :24], pooled, rtol=1e-5, atol=1e-6)
 
 
-MEGVII = sorted(v for v, row in shufflenet.VARIANTS.items() if "megvii" in row[3])
+MEGVII = sorted(name for name, v in shufflenet.VARIANTS.items() if "megvii" in v.source)
 
 
 def test_shufflenet_counts_without_fc_bias_round_to_megvii():
@@ -148,12 +148,11 @@ def test_shufflenet_counts_without_fc_bias_round_to_megvii():
     assert MEGVII == ["shufflenet_g3", "shufflenet_g3_0_5x", "shufflenet_g3_1_5x",
                       "shufflenet_g3_2x", "shufflenet_g8"]
     for variant in MEGVII:
-        params, source = shufflenet.VARIANTS[variant][2:4]
-        assert rounds_to(params - 1000, source.rsplit(": ", 1)[1]), variant
+        v = shufflenet.VARIANTS[variant]
+        assert rounds_to(v.params - 1000, v.source.rsplit(": ", 1)[1]), variant
 
 
-COMPLEXITY = {name: row[-1] for module in (shufflenet, shufflenet_v2)
-              for name, row in module.VARIANTS.items()}  # the papers' MFLOPs (Tables 2 and 5)
+COMPLEXITY = {**shufflenet.MFLOPS, **shufflenet_v2.MFLOPS}  # the papers' (Tables 2 and 5)
 CHEAP = ("shufflenet_g3_0_5x", "shufflenet_v2_x0_5")
 
 
@@ -166,7 +165,7 @@ def test_shufflenet_multiply_adds_match_the_papers_complexity(name):
 
 def test_shufflenet_1_5x_needs_megvii_conv1_for_table5():
     spec = shufflenet.ShuffleNetSpec(3, 1.5)
-    assert spec.stem_width == 36 and shufflenet.VARIANTS["shufflenet_g3_1_5x"][1].stem_width == 24
+    assert spec.stem_width == 36 and shufflenet.VARIANTS["shufflenet_g3_1_5x"].spec.stem_width == 24
     with pytest.raises(ValueError, match="do not split into 4 groups"):
         shufflenet.ShuffleNetSpec(4, 0.5)  # 136 / 4 = 34 bottleneck channels
     with pytest.raises(ValueError, match="fixes groups=3"):
@@ -188,8 +187,8 @@ def test_shufflenet_v2_unit_passes_half_the_channels_to_the_even_positions():
 
 @pytest.mark.parametrize("variant", sorted(shufflenet_v2.VARIANTS))
 def test_shufflenet_v2_counts_round_to_table5(variant):
-    params, source = shufflenet_v2.VARIANTS[variant][2:4]
-    assert rounds_to(params, source.rsplit(": ", 1)[1])
+    v = shufflenet_v2.VARIANTS[variant]
+    assert rounds_to(v.params, v.source.rsplit(": ", 1)[1])
 
 
 # --- ShiftResNet ---------------------------------------------------------------------------------

@@ -35,13 +35,12 @@ import dataclasses
 
 from keras import layers
 
-from kerasnets.applications._common import finish, gap_head, model_input, variant_builder
+from kerasnets.applications._common import finish, gap_head, model_input, register_family
 from kerasnets.layers import conv_bn_act
 from kerasnets.layers.shuffle import ChannelShuffle
-from kerasnets.registry import Paper
+from kerasnets.registry import Paper, Variant
 
-__all__ = ["ShuffleNet", "ShuffleNetG1", "ShuffleNetG2", "ShuffleNetG3", "ShuffleNetG4",
-           "ShuffleNetG8", "ShuffleNetG3_0_5x", "ShuffleNetG3_1_5x", "ShuffleNetG3_2x"]
+__all__ = ["ShuffleNet"]  # register_family adds one builder per variant
 
 PAPER = Paper("ShuffleNet: An Extremely Efficient Convolutional Neural Network for Mobile Devices",
               "1707.01083", 2018)
@@ -83,26 +82,30 @@ class ShuffleNetSpec:
 
 _PYTORCHCV = "pytorchcv (osmr/imgclsmob) shufflenet_{}"
 
-# name: (builder, spec, trainable params at 1000 classes, source, paper's MFLOPs (Table 2 / 5))
-VARIANTS = {
-    "shufflenet_g1": ("ShuffleNetG1", ShuffleNetSpec(1), 1_531_936,
-                      _PYTORCHCV.format("g1_w1"), 140),
-    "shufflenet_g2": ("ShuffleNetG2", ShuffleNetSpec(2), 1_733_848,
-                      _PYTORCHCV.format("g2_w1"), 140),
-    "shufflenet_g3": ("ShuffleNetG3", ShuffleNetSpec(3), 1_865_728,
-                      _PYTORCHCV.format("g3_w1") + "; megvii ShuffleNet-Series: 1.9M", 140),
-    "shufflenet_g4": ("ShuffleNetG4", ShuffleNetSpec(4), 1_968_344,
-                      _PYTORCHCV.format("g4_w1"), 140),
-    "shufflenet_g8": ("ShuffleNetG8", ShuffleNetSpec(8), 2_434_768,
-                      _PYTORCHCV.format("g8_w1") + "; megvii ShuffleNet-Series: 2.4M", 140),
-    "shufflenet_g3_0_5x": ("ShuffleNetG3_0_5x", ShuffleNetSpec(3, 0.5), 718_324,
-                           _PYTORCHCV.format("g3_wd2") + "; megvii ShuffleNet-Series: 0.7M", 38),
-    "shufflenet_g3_1_5x": ("ShuffleNetG3_1_5x", ShuffleNetSpec(3, 1.5, stem=24), 3_442_168,
-                           "exact count of Table 1 at 1.5x with megvii's 24-wide conv1; megvii "
-                           "ShuffleNet-Series: 3.4M", 292),
-    "shufflenet_g3_2x": ("ShuffleNetG3_2x", ShuffleNetSpec(3, 2.0), 5_450_776,
-                         "exact count of Table 1 at 2x; megvii ShuffleNet-Series: 5.4M", 524),
-}
+# One record per variant; register_family (after _shufflenet) makes the builders.
+_TABLE = [
+    Variant("shufflenet_g1", "ShuffleNetG1", ShuffleNetSpec(1), 1_531_936,
+            _PYTORCHCV.format("g1_w1")),
+    Variant("shufflenet_g2", "ShuffleNetG2", ShuffleNetSpec(2), 1_733_848,
+            _PYTORCHCV.format("g2_w1")),
+    Variant("shufflenet_g3", "ShuffleNetG3", ShuffleNetSpec(3), 1_865_728,
+            _PYTORCHCV.format("g3_w1") + "; megvii ShuffleNet-Series: 1.9M"),
+    Variant("shufflenet_g4", "ShuffleNetG4", ShuffleNetSpec(4), 1_968_344,
+            _PYTORCHCV.format("g4_w1")),
+    Variant("shufflenet_g8", "ShuffleNetG8", ShuffleNetSpec(8), 2_434_768,
+            _PYTORCHCV.format("g8_w1") + "; megvii ShuffleNet-Series: 2.4M"),
+    Variant("shufflenet_g3_0_5x", "ShuffleNetG3_0_5x", ShuffleNetSpec(3, 0.5), 718_324,
+            _PYTORCHCV.format("g3_wd2") + "; megvii ShuffleNet-Series: 0.7M"),
+    Variant("shufflenet_g3_1_5x", "ShuffleNetG3_1_5x", ShuffleNetSpec(3, 1.5, stem=24),
+            3_442_168, "exact count of Table 1 at 1.5x with megvii's 24-wide conv1; megvii "
+                       "ShuffleNet-Series: 3.4M"),
+    Variant("shufflenet_g3_2x", "ShuffleNetG3_2x", ShuffleNetSpec(3, 2.0), 5_450_776,
+            "exact count of Table 1 at 2x; megvii ShuffleNet-Series: 5.4M"),
+]
+# variant: the paper's MFLOPs (Table 2 / 5), quoted in the builders' docstrings
+MFLOPS = {"shufflenet_g1": 140, "shufflenet_g2": 140, "shufflenet_g3": 140, "shufflenet_g4": 140,
+          "shufflenet_g8": 140, "shufflenet_g3_0_5x": 38, "shufflenet_g3_1_5x": 292,
+          "shufflenet_g3_2x": 524}
 
 
 def depthwise_bn(x, stride, *, name):
@@ -167,20 +170,9 @@ def _doc(spec: ShuffleNetSpec, mflops) -> str:
     return f"ShuffleNet {spec.scale:g}x (g = {spec.groups}{flops})"
 
 
-_builders = {
-    variant: variant_builder(builder, variant, _shufflenet, spec, family="shufflenet",
-                             paper=PAPER, params=params, source=source, min_size=32,
-                             test_size=32, doc=_doc(spec, mflops))
-    for variant, (builder, spec, params, source, mflops) in VARIANTS.items()
-}
-ShuffleNetG1 = _builders["shufflenet_g1"]
-ShuffleNetG2 = _builders["shufflenet_g2"]
-ShuffleNetG3 = _builders["shufflenet_g3"]
-ShuffleNetG4 = _builders["shufflenet_g4"]
-ShuffleNetG8 = _builders["shufflenet_g8"]
-ShuffleNetG3_0_5x = _builders["shufflenet_g3_0_5x"]
-ShuffleNetG3_1_5x = _builders["shufflenet_g3_1_5x"]
-ShuffleNetG3_2x = _builders["shufflenet_g3_2x"]
+VARIANTS = register_family(
+    globals(), _shufflenet, _TABLE, family="shufflenet", paper=PAPER, min_size=32, test_size=32,
+    doc=lambda v: _doc(v.spec, MFLOPS[v.name]))
 
 
 def ShuffleNet(include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
@@ -202,12 +194,12 @@ def ShuffleNet(include_top=True, weights=None, input_tensor=None, input_shape=No
         raise ValueError(f"ShuffleNet(groups={groups!r}, scale={scale!r}): {e}") from None
     if not spec.scale > 0:
         raise ValueError(f"ShuffleNet: scale must be positive, got {scale!r}.")
-    variant = next((v for v, row in VARIANTS.items() if row[1] == spec), None)
+    variant = next((v.name for v in VARIANTS.values() if v.spec == spec), None)
     base = dict(include_top=include_top, weights=weights, input_tensor=input_tensor,
                 input_shape=input_shape, pooling=pooling, classes=classes,
                 classifier_activation=classifier_activation)
     if variant is not None:
-        return _builders[variant](**base, name=name or variant, **options)
+        return globals()[VARIANTS[variant].builder](**base, name=name or variant, **options)
     if isinstance(weights, str) and weights == "imagenet":
         raise ValueError(f"ShuffleNet(groups={groups}, scale={scale:g}) has no published weights; "
                          f"the registered variants are {', '.join(VARIANTS)}.")

@@ -28,17 +28,16 @@ import dataclasses
 
 from keras import layers
 
-from kerasnets.applications._common import finish, gap_head, model_input, variant_builder
+from kerasnets.applications._common import finish, gap_head, model_input, register_family
 from kerasnets.applications._torch_names import exact, nested, rename_rules
 from kerasnets.applications.shufflenet import depthwise_bn, shufflenet_stem
 from kerasnets.layers import conv_bn_act
 from kerasnets.layers.shuffle import ChannelShuffle, ChannelSplit
-from kerasnets.registry import Paper
+from kerasnets.registry import Paper, Variant
 from kerasnets.weights.convert import TorchMapping
 from kerasnets.weights.pretrained import TorchWeights, register_torch_weights
 
-__all__ = ["ShuffleNetV2", "ShuffleNetV2_x0_5", "ShuffleNetV2_x1_0", "ShuffleNetV2_x1_5",
-           "ShuffleNetV2_x2_0"]
+__all__ = ["ShuffleNetV2"]  # register_family adds one builder per variant
 
 PAPER = Paper("ShuffleNet V2: Practical Guidelines for Efficient CNN Architecture Design",
               "1807.11164", 2018)
@@ -59,17 +58,20 @@ class ShuffleNetV2Spec:
             raise ValueError(f"ShuffleNet v2 widths must be even, got {self.widths}.")
 
 
-# name: (builder, spec, trainable params at 1000 classes, source, Table 5 MFLOPs)
-VARIANTS = {
-    "shufflenet_v2_x0_5": ("ShuffleNetV2_x0_5", ShuffleNetV2Spec((48, 96, 192)), 1_366_792,
-                           "torchvision shufflenet_v2_x0_5; paper Table 5: 1.4M", 41),
-    "shufflenet_v2_x1_0": ("ShuffleNetV2_x1_0", ShuffleNetV2Spec((116, 232, 464)), 2_278_604,
-                           "torchvision shufflenet_v2_x1_0; paper Table 5: 2.3M", 146),
-    "shufflenet_v2_x1_5": ("ShuffleNetV2_x1_5", ShuffleNetV2Spec((176, 352, 704)), 3_503_624,
-                           "torchvision shufflenet_v2_x1_5; paper Table 5: 3.5M", 299),
-    "shufflenet_v2_x2_0": ("ShuffleNetV2_x2_0", ShuffleNetV2Spec((244, 488, 976), 2048),
-                           7_393_996, "torchvision shufflenet_v2_x2_0; paper Table 5: 7.4M", 591),
-}
+# One record per variant; register_family (after _shufflenet_v2) makes the builders.
+_TABLE = [
+    Variant("shufflenet_v2_x0_5", "ShuffleNetV2_x0_5", ShuffleNetV2Spec((48, 96, 192)), 1_366_792,
+            "torchvision shufflenet_v2_x0_5; paper Table 5: 1.4M"),
+    Variant("shufflenet_v2_x1_0", "ShuffleNetV2_x1_0", ShuffleNetV2Spec((116, 232, 464)),
+            2_278_604, "torchvision shufflenet_v2_x1_0; paper Table 5: 2.3M"),
+    Variant("shufflenet_v2_x1_5", "ShuffleNetV2_x1_5", ShuffleNetV2Spec((176, 352, 704)),
+            3_503_624, "torchvision shufflenet_v2_x1_5; paper Table 5: 3.5M"),
+    Variant("shufflenet_v2_x2_0", "ShuffleNetV2_x2_0", ShuffleNetV2Spec((244, 488, 976), 2048),
+            7_393_996, "torchvision shufflenet_v2_x2_0; paper Table 5: 7.4M"),
+]
+# variant: Table 5's MFLOPs, quoted in the builders' docstrings
+MFLOPS = {"shufflenet_v2_x0_5": 41, "shufflenet_v2_x1_0": 146, "shufflenet_v2_x1_5": 299,
+          "shufflenet_v2_x2_0": 591}
 
 
 def shufflenet_v2_unit(x, filters, *, stride=1, name):
@@ -107,18 +109,11 @@ def _shufflenet_v2(spec: ShuffleNetV2Spec, *, include_top, weights, input_tensor
     return finish(inputs, x, name=name, weights=weights)
 
 
-_builders = {
-    variant: variant_builder(builder, variant, _shufflenet_v2, spec, family="shufflenet_v2",
-                             paper=PAPER, params=params, source=source, min_size=32,
-                             test_size=32,
-                             doc=f"ShuffleNet v2 {variant[-3:].replace('_', '.')}x "
-                                 f"(paper: {mflops} MFLOPs)")
-    for variant, (builder, spec, params, source, mflops) in VARIANTS.items()
-}
-ShuffleNetV2_x0_5 = _builders["shufflenet_v2_x0_5"]
-ShuffleNetV2_x1_0 = _builders["shufflenet_v2_x1_0"]
-ShuffleNetV2_x1_5 = _builders["shufflenet_v2_x1_5"]
-ShuffleNetV2_x2_0 = _builders["shufflenet_v2_x2_0"]
+VARIANTS = register_family(
+    globals(), _shufflenet_v2, _TABLE, family="shufflenet_v2", paper=PAPER, min_size=32,
+    test_size=32,
+    doc=lambda v: (f"ShuffleNet v2 {v.name[-3:].replace('_', '.')}x "
+                   f"(paper: {MFLOPS[v.name]} MFLOPs)"))
 WIDTH_MULTIPLIERS = {0.5: "shufflenet_v2_x0_5", 1.0: "shufflenet_v2_x1_0",
                      1.5: "shufflenet_v2_x1_5", 2.0: "shufflenet_v2_x2_0"}
 
@@ -137,11 +132,10 @@ def ShuffleNetV2(include_top=True, weights=None, input_tensor=None, input_shape=
         raise ValueError(f"ShuffleNetV2: width_multiplier must be one of "
                          f"{', '.join(f'{m:g}' for m in WIDTH_MULTIPLIERS)} (Table 5), got "
                          f"{width_multiplier!r}.")
-    return _builders[variant](include_top=include_top, weights=weights,
-                              input_tensor=input_tensor, input_shape=input_shape,
-                              pooling=pooling, classes=classes,
-                              classifier_activation=classifier_activation,
-                              name=name or variant, **options)
+    return globals()[VARIANTS[variant].builder](
+        include_top=include_top, weights=weights, input_tensor=input_tensor,
+        input_shape=input_shape, pooling=pooling, classes=classes,
+        classifier_activation=classifier_activation, name=name or variant, **options)
 
 
 # torchvision's module paths -> layer names: stem, conv5 and fc whole; a unit's branch1 (strided
