@@ -335,9 +335,9 @@ def teachers_for(run: Run, setup: Setup, *, save_dir: str | None = None) -> Teac
                              if kind == IMAGENET else
                              run.fit(teacher, data.teacher_train, setup.train_teacher_epochs,
                                      validate=not data.mixing))
-            path = (os.path.join(save_dir or "", f"seed{run.seed}", f"teacher{k}.weights.h5")
-                    if save_dir is not None else None)
-            if path:
+            path = None
+            if save_dir is not None:
+                path = os.path.join(save_dir, f"seed{run.seed}", f"teacher{k}.weights.h5")
                 save_model(teacher, path)
         files.append(path)
         errs.append(errors(teacher, data.eval))
