@@ -463,4 +463,6 @@ def test_serving_benchmark_int8_runtimes_report_agreement(tmp_path, digits_lenet
     assert list(by) == ["keras", "saved_model", "onnx_int8"]
     assert by["keras"]["top1_agreement"] == 1 and by["saved_model"]["top1_agreement"] == 1
     assert 0.95 <= by["onnx_int8"]["top1_agreement"] <= 1
+    assert by["keras"]["top1_agreement_stable"] == 1
+    assert 0.95 <= by["onnx_int8"]["top1_agreement_stable"] <= 1
     assert by["onnx_int8"]["size_mb"] < 0.45 * by["saved_model"]["size_mb"]
