@@ -86,43 +86,13 @@ class ModelEntry:
     classes: int = 1000
     keras_equivalent: str | None = None  # name in keras.applications with the same weights
     test_size: int | None = None  # smallest convenient size for forward/backward tests
-    declared_preprocessing: str | None = None  # a key of PREPROCESSING (None: not yet declared)
+    preprocessing: str = "torch"  # how input pixels are normalised: a key of PREPROCESSING
     aliases: tuple[str, ...] = ()
     spec: Any = None
 
     @property
     def builder_name(self) -> str:
         return self.builder.__name__
-
-    @property
-    def preprocessing(self) -> str:
-        """How input pixels are normalised before the model: a key of `PREPROCESSING`."""
-        if self.declared_preprocessing is not None:
-            return self.declared_preprocessing
-        return _legacy_preprocessing(self)
-
-
-_RAW_FAMILIES = frozenset({"efficientnet", "efficientnet_v2", "mobilenet_v3"})
-_FAMILY_PREPROCESSING = {"efficientnet_lite": "lite"}
-_CAFFE_KERAS = frozenset({"VGG16", "VGG19", "ResNet50", "ResNet101", "ResNet152"})
-
-
-def _legacy_preprocessing(self) -> str:  # TRANSITION: removed once every family declares it
-    if self.family in _FAMILY_PREPROCESSING:
-        return _FAMILY_PREPROCESSING[self.family]
-    if not self.keras_equivalent:
-        from kerasnets.weights.pretrained import torch_weights
-
-        checkpoints = torch_weights(self.name)
-        if checkpoints:
-            return checkpoints[0].preprocessing
-    if self.family in _RAW_FAMILIES:
-        return "raw"
-    if self.keras_equivalent:
-        if self.keras_equivalent in _CAFFE_KERAS:
-            return "caffe"
-        return "torch" if self.keras_equivalent.startswith("DenseNet") else "tf"
-    return "torch"
 
 
 # Input normalisation modes, as keras.applications' `preprocess_input` names them.

@@ -38,14 +38,14 @@ PHI = {"b0": 0, "b1": 0.5, "b2": 1, "b3": 2, "b4": 3.5, "b5": 5, "b6": 6, "b7": 
 
 def test_alpha_beta_gamma_double_the_flops_per_unit_of_phi():
     assert ALPHA * BETA ** 2 * GAMMA ** 2 == pytest.approx(2, abs=0.1)  # "approximately 2"
-    assert compound_spec(0) == V1["efficientnetb0"]
+    assert compound_spec(0) == V1["efficientnet_b0"]
 
 
 @pytest.mark.parametrize("b, phi", PHI.items())
 def test_keras_scaling_table_against_equation_3(b, phi):
     """keras' (= the official code's) width and resolution are eq. 3 roughly rounded (to 0.1 and
     to 4%); its depth follows alpha^phi up to B3 but stays 5-14% below it for B4-B7."""
-    table = V1[f"efficientnet{b}"]
+    table = V1[f"efficientnet_{b}"]
     formula = compound_spec(phi, dropout=table.dropout)
     assert formula.width == pytest.approx(table.width, abs=0.06)
     assert formula.resolution == pytest.approx(table.resolution, rel=0.04)
@@ -70,7 +70,7 @@ def test_v1_keeps_90_percent_of_the_scaled_width_and_v2_does_not():
 # Where the exact count does not round to the published figure (see the registry's sources):
 # B2's 9.2M is its count including BatchNorm statistics (9,177,569); V2-L's 119.5M is
 # unexplained (the official block table, stem and head build keras' 118,515,272).
-DIFFERENT = {"efficientnetb2": "9.1M", "efficientnetv2l": "118.5M"}
+DIFFERENT = {"efficientnet_b2": "9.1M", "efficientnet_v2_l": "118.5M"}
 
 
 def rounds_to(params, figure):
@@ -79,8 +79,8 @@ def rounds_to(params, figure):
 
 
 def test_exact_counts_round_to_the_published_figures():
-    published = {f"efficientnet{b.lower()}": f for b, f in efficientnet.TABLE2.items()}
-    published.update({f"efficientnetv2{v.lower()}": f for v, f in efficientnet_v2.README.items()})
+    published = {f"efficientnet_{b.lower()}": f for b, f in efficientnet.TABLE2.items()}
+    published.update({f"efficientnet_v2_{v.lower()}": f for v, f in efficientnet_v2.README.items()})
     keras_twins = [n for n in kerasnets.list_models(family="efficientnet")
                    + kerasnets.list_models(family="efficientnet_v2")
                    if kerasnets.get_entry(n).keras_equivalent]  # not torchvision's (_tv.py)
@@ -130,7 +130,7 @@ def test_b0_builds_table_1_at_0_39_gflops_with_linearly_rising_stochastic_depth(
 
 
 def test_no_stochastic_depth_variable_input_and_fixed_options():
-    spec = dataclasses.replace(V1["efficientnetb0"], stages=efficientnet.B0_STAGES[:3])
+    spec = dataclasses.replace(V1["efficientnet_b0"], stages=efficientnet.B0_STAGES[:3])
     model = build(efficientnet._efficientnet, spec, (None, None, 3), drop_connect_rate=0.0)
     names = layer_names(model)
     assert "stage3_block2_add" in names and not drop_rates(model)
@@ -180,7 +180,7 @@ def test_v2_preprocessing_follows_keras():
     channel count: [-1, 1]; or nothing with include_preprocessing=False."""
     assert [spec.normalization for spec in V2.values()] == ["imagenet"] * 4 + ["inception"] * 3
     x = np.array([0.0, 127.5, 255.0], "float32") * np.ones((1, 32, 32, 1), "float32")
-    tiny = dataclasses.replace(V2["efficientnetv2b0"], stages=efficientnet_v2.BASE[:1])
+    tiny = dataclasses.replace(V2["efficientnet_v2_b0"], stages=efficientnet_v2.BASE[:1])
 
     def stem_input(shape, spec=tiny, **options):
         model = build(efficientnet_v2._efficientnet_v2, spec, shape, **options)

@@ -128,7 +128,7 @@ def _keras_name(name):
 @pytest.mark.parametrize("name, keras_name, tap_sizes", [
     ("resnet50", "ResNet50", [16, 8, 4, 2]),
     # keras' V2 downsamples in the last block of stages 1-3 (1x1 max-pool shortcut), not stage 4.
-    ("resnet50v2", "ResNet50V2", [8, 4, 2, 2]),
+    ("resnet50_v2", "ResNet50V2", [8, 4, 2, 2]),
 ])
 def test_keras_layout_names_and_stage_strides(name, keras_name, tap_sizes):
     shape = (64, 64, 3)

@@ -49,7 +49,7 @@ def test_narrow_nasnetalarge_layout_and_mapping_match_timm():
 
     from kerasnets.applications.nasnet import VARIANTS, _nasnet
 
-    spec = dataclasses.replace(VARIANTS["nasnetalarge"].spec, penultimate_filters=96,
+    spec = dataclasses.replace(VARIANTS["nasnet_large_timm"].spec, penultimate_filters=96,
                                stem_block_filters=8)
     model = _nasnet(spec, include_top=True, weights=None, input_tensor=None,
                     input_shape=(32, 32, 3), pooling=None, classes=10, classifier_activation=None,
@@ -57,25 +57,25 @@ def test_narrow_nasnetalarge_layout_and_mapping_match_timm():
     torch_model = timm_model("nasnetalarge", num_features=96, stem_size=8, num_classes=10)
     trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
     assert torch_param_count(torch_model) == trainable
-    assert_matches_torch("nasnetalarge", torch_model, source="timm", input_size=32, model=model)
+    assert_matches_torch("nasnet_large_timm", torch_model, source="timm", input_size=32, model=model)
 
 
 def test_nasnetalarge_counts_timm_nasnetalarge():
     model = timm_model("nasnetalarge", device="meta")  # shapes only: nothing is initialised
-    assert torch_param_count(model) == kerasnets.get_entry("nasnetalarge").params
-    assert pretrained.variant_for("timm", "nasnetalarge") == "nasnetalarge"
+    assert torch_param_count(model) == kerasnets.get_entry("nasnet_large_timm").params
+    assert pretrained.variant_for("timm", "nasnetalarge") == "nasnet_large_timm"
 
 
 @pytest.mark.slow
 def test_nasnetalarge_is_timm_nasnetalarge():
-    assert_matches_torch("nasnetalarge", timm_model("nasnetalarge"), source="timm",
+    assert_matches_torch("nasnet_large_timm", timm_model("nasnetalarge"), source="timm",
                          input_size=32)
 
 
 
 @pytest.mark.parametrize("variant,timm_name", [
     ("inception_v4", "inception_v4"), ("inception_resnet_v2_timm", "inception_resnet_v2"),
-    ("legacy_xception", "legacy_xception"), ("nasnetalarge", "nasnetalarge")])
+    ("legacy_xception", "legacy_xception"), ("nasnet_large_timm", "nasnetalarge")])
 def test_registered_checkpoint_is_the_installed_timm_default(variant, timm_name):
     """The registered name, tag and address are the installed timm's default pretrained
     checkpoint's, and the variant takes its [-1, 1] input (timm's mean = std = 0.5)."""
@@ -95,7 +95,7 @@ def test_registered_checkpoint_is_the_installed_timm_default(variant, timm_name)
     ("inception_v4", "inception_v4", 299),
     ("inception_resnet_v2_timm", "inception_resnet_v2", 299),
     ("legacy_xception", "legacy_xception", 299),
-    ("nasnetalarge", "nasnetalarge", 331),
+    ("nasnet_large_timm", "nasnetalarge", 331),
 ])
 def test_equal_to_timm_at_the_checkpoint_size(variant, timm_name, size):
     assert_matches_torch(variant, timm_model(timm_name), source="timm", input_size=size)

@@ -60,8 +60,8 @@ def test_shufflenet_v2_x0_5_is_torchvision_shufflenet_v2_x0_5():
     _check("shufflenet_v2_x0_5", 64)
 
 
-def test_efficientnet_b0_is_torchvision_efficientnet_b0():
-    _check("efficientnet_b0", 64)
+def test_efficientnet_b0_tv_is_torchvision_efficientnet_b0():
+    _check("efficientnet_b0_tv", 64)
 
 
 @pytest.mark.slow
@@ -75,9 +75,9 @@ def test_shufflenet_v2(variant):
     _check(variant, 64)
 
 
-@pytest.mark.parametrize("variant", _slow(*(f"efficientnet_b{i}" for i in range(1, 8)),
-                                          "efficientnet_v2_s", "efficientnet_v2_m",
-                                          "efficientnet_v2_l"))
+@pytest.mark.parametrize("variant", _slow(*(f"efficientnet_b{i}_tv" for i in range(1, 8)),
+                                          "efficientnet_v2_s_tv", "efficientnet_v2_m_tv",
+                                          "efficientnet_v2_l_tv"))
 def test_efficientnet(variant):
     _check(variant, 64)
 
@@ -86,15 +86,15 @@ def test_efficientnet(variant):
 def test_torchvision_names_find_their_variants():
     expected = {"mobilenet_v2": "mobilenet_v2_tv", "mobilenet_v3_large": "mobilenet_v3_large_tv",
                 "mobilenet_v3_small": "mobilenet_v3_small_tv",
-                "shufflenet_v2_x1_5": "shufflenet_v2_x1_5", "efficientnet_b3": "efficientnet_b3",
-                "efficientnet_v2_m": "efficientnet_v2_m"}
+                "shufflenet_v2_x1_5": "shufflenet_v2_x1_5", "efficientnet_b3": "efficientnet_b3_tv",
+                "efficientnet_v2_m": "efficientnet_v2_m_tv"}
     assert {name: pretrained.variant_for("torchvision", name) for name in expected} == expected
     # keras.applications twins keep keras' weights and preprocessing; the ports take torch's
     assert not pretrained.torch_weights("mobilenet_v2")
     assert kerasnets.get_entry("mobilenet_v3_large").preprocessing == "raw"
     assert kerasnets.get_entry("mobilenet_v3_large_tv").preprocessing == "torch"
-    assert kerasnets.get_entry("efficientnet_b0").preprocessing == "torch"
-    assert kerasnets.get_entry("efficientnet_v2_l").preprocessing == "tf"  # ported, mean=std=0.5
+    assert kerasnets.get_entry("efficientnet_b0_tv").preprocessing == "torch"
+    assert kerasnets.get_entry("efficientnet_v2_l_tv").preprocessing == "tf"  # ported, mean=std=0.5
 
 
 def test_torch_variants_have_no_rescaling_and_pad_symmetrically():
@@ -105,7 +105,7 @@ def test_torch_variants_have_no_rescaling_and_pad_symmetrically():
     # a 3x3/2 depthwise on a 32x32 map: keras pads (0, 1), PyTorch (1, 1)
     assert keras_model.get_layer("stage2_block1_dw_pad").padding == ((0, 1), (0, 1))
     assert torch_model.get_layer("stage2_block1_dw_pad").padding == ((1, 1), (1, 1))
-    b0 = kerasnets.create_model("efficientnet_b0", input_shape=(64, 64, 3))
+    b0 = kerasnets.create_model("efficientnet_b0_tv", input_shape=(64, 64, 3))
     assert b0.get_layer("stem_pad").padding == ((1, 1), (1, 1))
     assert b0.get_layer("stage3_block1_dw_pad").padding == ((2, 2), (2, 2))  # 5x5/2
     assert b0.get_layer("stage1_block1_dw_bn").epsilon == 1e-5  # B5-B7 and V2: 1e-3
@@ -113,8 +113,8 @@ def test_torch_variants_have_no_rescaling_and_pad_symmetrically():
 
     assert {name: v.spec.bn_epsilon for name, v in VARIANTS.items()
             if v.spec.bn_epsilon != 1e-5} == {name: 1e-3 for name in (
-                "efficientnet_b5", "efficientnet_b6", "efficientnet_b7", "efficientnet_v2_s",
-                "efficientnet_v2_m", "efficientnet_v2_l")}
+                "efficientnet_b5_tv", "efficientnet_b6_tv", "efficientnet_b7_tv",
+                "efficientnet_v2_s_tv", "efficientnet_v2_m_tv", "efficientnet_v2_l_tv")}
 
 
 def test_torch_variants_fix_their_options():
@@ -136,9 +136,9 @@ def test_unknown_torch_module_is_named():
 
     from kerasnets.weights.convert import convert_state_dict
 
-    model = kerasnets.create_model("efficientnet_b0", input_shape=(32, 32, 3))
+    model = kerasnets.create_model("efficientnet_b0_tv", input_shape=(32, 32, 3))
     with pytest.raises(WeightsMismatchError,
                        match=r"'features\.9\.block\.0\.0\.weight' maps to layer "
                              r"'features\.9\.block\.0\.0', which the model"):
         convert_state_dict(model, {"features.9.block.0.0.weight": np.zeros(1)},
-                           pretrained.torch_mapping("efficientnet_b0"))
+                           pretrained.torch_mapping("efficientnet_b0_tv"))

@@ -167,7 +167,7 @@ def test_normalize_matches_keras_applications(mode, module, model):
 def test_normalize_raw_and_gray():
     pixels = np.linspace(0, 255, 48, dtype="float32").reshape(1, 4, 4, 3)
     np.testing.assert_array_equal(np.asarray(T.normalize(pixels, "raw")), pixels)
-    assert T.model_defaults("efficientnetb0")["preprocessing"] == "raw"
+    assert T.model_defaults("efficientnet_b0")["preprocessing"] == "raw"
     gray = np.asarray(T.normalize(np.full((1, 2, 2, 1), 255.0, "float32"), "torch"))
     np.testing.assert_allclose(gray, (1 - 0.449) / 0.226, rtol=1e-5)
 

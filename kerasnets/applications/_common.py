@@ -217,7 +217,7 @@ def variant_builder(builder_name: str, variant: str, generic: Callable[..., Any]
                     input_shape=(224, 224, 3), min_size: int = 32, classes: int = 1000,
                     keras_equivalent: str | None = None, test_size: int | None = None,
                     doc: str = "", defaults: dict[str, Any] | None = None,
-                    preprocessing: str | None = None, aliases: Sequence[str] = ()):
+                    preprocessing: str = "torch", aliases: Sequence[str] = ()):
     """Make the public builder `builder_name` for one variant and register it as `variant`
     (`register_family` calls this for each row of a family's table).
 
@@ -228,7 +228,7 @@ def variant_builder(builder_name: str, variant: str, generic: Callable[..., Any]
     """
     builder_alias = (() if registry._squash(builder_name) == registry._squash(variant)
                      else (builder_name.lower(),))
-    if preprocessing is not None and preprocessing not in registry.PREPROCESSING:
+    if preprocessing not in registry.PREPROCESSING:
         raise ValueError(f"{variant}: unknown preprocessing {preprocessing!r}.")
     fixed_options = dict(defaults or {})
     default_classes = classes
@@ -276,6 +276,6 @@ def variant_builder(builder_name: str, variant: str, generic: Callable[..., Any]
     registry.register(registry.ModelEntry(
         name=variant, family=family, builder=build, params=params, params_source=source,
         paper=paper, input_shape=tuple(input_shape), min_size=min_size, classes=default_classes,
-        keras_equivalent=keras_equivalent, test_size=test_size, declared_preprocessing=preprocessing,
+        keras_equivalent=keras_equivalent, test_size=test_size, preprocessing=preprocessing,
         aliases=tuple(dict.fromkeys(aliases)) + builder_alias, spec=spec))
     return build

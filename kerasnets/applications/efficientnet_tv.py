@@ -5,7 +5,9 @@ Convolutional Neural Networks" (Tan & Le, ICML 2019, arXiv:1905.11946), Tables 1
 "EfficientNetV2: Smaller Models and Faster Training" (Tan & Le, ICML 2021, arXiv:2104.00298),
 Table 4.
 
-The networks are keras.applications' (`efficientnetb0` ... `efficientnetv2l` in
+Registry names end in `_tv` (`efficientnet_b0_tv` ... `efficientnet_v2_l_tv`; the names
+section of docs/design.md): the plain names are keras.applications' networks (`efficientnet_b0`
+... `efficientnet_v2_l` in
 `efficientnet.py` / `efficientnet_v2.py`): the same block tables, channel and depth rounding,
 squeeze-excite widths (a quarter of the block's input), stochastic-depth schedule, classifier
 dropout, layer names and parameter counts (torchvision's `num_params` equal keras' trainable
@@ -147,37 +149,37 @@ _V2_BN = dict(bn_epsilon=1e-3, bn_momentum=0.9)  # BatchNorm2d(eps=1e-3)
 # at 1000 classes = torchvision's num_params. EfficientNet (B0-B7) and EfficientNetV2 (S/M/L)
 # register in their own families, below.
 _V1_TABLE = [
-    Variant("efficientnet_b0", "EfficientNetB0TV", _B(1.0, 1.0, 224, 0.2, **_TORCH_BN), 5_288_548,
+    Variant("efficientnet_b0_tv", "EfficientNetB0TV", _B(1.0, 1.0, 224, 0.2, **_TORCH_BN), 5_288_548,
             "torchvision efficientnet_b0 (num_params 5,288,548)", input_shape=(224, 224, 3)),
-    Variant("efficientnet_b1", "EfficientNetB1TV", _B(1.0, 1.1, 240, 0.2, **_TORCH_BN), 7_794_184,
+    Variant("efficientnet_b1_tv", "EfficientNetB1TV", _B(1.0, 1.1, 240, 0.2, **_TORCH_BN), 7_794_184,
             "torchvision efficientnet_b1 (num_params 7,794,184)", input_shape=(240, 240, 3)),
-    Variant("efficientnet_b2", "EfficientNetB2TV", _B(1.1, 1.2, 288, 0.3, **_TORCH_BN), 9_109_994,
+    Variant("efficientnet_b2_tv", "EfficientNetB2TV", _B(1.1, 1.2, 288, 0.3, **_TORCH_BN), 9_109_994,
             "torchvision efficientnet_b2 (num_params 9,109,994)", input_shape=(288, 288, 3)),
-    Variant("efficientnet_b3", "EfficientNetB3TV", _B(1.2, 1.4, 300, 0.3, **_TORCH_BN),
+    Variant("efficientnet_b3_tv", "EfficientNetB3TV", _B(1.2, 1.4, 300, 0.3, **_TORCH_BN),
             12_233_232, "torchvision efficientnet_b3 (num_params 12,233,232)",
             input_shape=(300, 300, 3)),
-    Variant("efficientnet_b4", "EfficientNetB4TV", _B(1.4, 1.8, 380, 0.4, **_TORCH_BN),
+    Variant("efficientnet_b4_tv", "EfficientNetB4TV", _B(1.4, 1.8, 380, 0.4, **_TORCH_BN),
             19_341_616, "torchvision efficientnet_b4 (num_params 19,341,616)",
             input_shape=(380, 380, 3)),
-    Variant("efficientnet_b5", "EfficientNetB5TV", _B(1.6, 2.2, 456, 0.4, **_B_PORTED),
+    Variant("efficientnet_b5_tv", "EfficientNetB5TV", _B(1.6, 2.2, 456, 0.4, **_B_PORTED),
             30_389_784, "torchvision efficientnet_b5 (num_params 30,389,784)",
             input_shape=(456, 456, 3)),
-    Variant("efficientnet_b6", "EfficientNetB6TV", _B(1.8, 2.6, 528, 0.5, **_B_PORTED),
+    Variant("efficientnet_b6_tv", "EfficientNetB6TV", _B(1.8, 2.6, 528, 0.5, **_B_PORTED),
             43_040_704, "torchvision efficientnet_b6 (num_params 43,040,704)",
             input_shape=(528, 528, 3)),
-    Variant("efficientnet_b7", "EfficientNetB7TV", _B(2.0, 3.1, 600, 0.5, **_B_PORTED),
+    Variant("efficientnet_b7_tv", "EfficientNetB7TV", _B(2.0, 3.1, 600, 0.5, **_B_PORTED),
             66_347_960, "torchvision efficientnet_b7 (num_params 66,347,960)",
             input_shape=(600, 600, 3)),
 ]
 _V2_TABLE = [
-    Variant("efficientnet_v2_s", "EfficientNetV2STV",
+    Variant("efficientnet_v2_s_tv", "EfficientNetV2STV",
             TorchEfficientNetSpec(V2_S, 1.0, 1.0, 384, 0.2, stem_width=24, **_V2_BN), 21_458_488,
             "torchvision efficientnet_v2_s (num_params 21,458,488)", input_shape=(384, 384, 3)),
-    Variant("efficientnet_v2_m", "EfficientNetV2MTV",
+    Variant("efficientnet_v2_m_tv", "EfficientNetV2MTV",
             TorchEfficientNetSpec(V2_M, 1.0, 1.0, 480, 0.3, stem_width=24, **_V2_BN), 54_139_356,
             "torchvision efficientnet_v2_m (num_params 54,139,356)", input_shape=(480, 480, 3)),
     # ported from google/automl: mean = std = 0.5, i.e. [-1, 1]
-    Variant("efficientnet_v2_l", "EfficientNetV2LTV",
+    Variant("efficientnet_v2_l_tv", "EfficientNetV2LTV",
             TorchEfficientNetSpec(V2_L, 1.0, 1.0, 480, 0.4, stem_width=32, **_V2_BN),
             118_515_272, "torchvision efficientnet_v2_l (num_params 118,515,272)",
             input_shape=(480, 480, 3), preprocessing="tf"),
@@ -185,8 +187,8 @@ _V2_TABLE = [
 
 
 def _doc(prefix):
-    """efficientnet_b0 -> "EfficientNet-B0 as torchvision builds it" (prefix "EfficientNet")."""
-    return lambda v: f"{prefix}-{v.name.rsplit('_', 1)[1].upper()} as torchvision builds it"
+    """efficientnet_b0_tv -> "EfficientNet-B0 as torchvision builds it" (prefix "EfficientNet")."""
+    return lambda v: f"{prefix}-{v.name.split('_')[-2].upper()} as torchvision builds it"
 
 
 VARIANTS = {
@@ -220,7 +222,8 @@ def torch_mapping(spec: TorchEfficientNetSpec) -> TorchMapping:
 
 
 _TV = "https://download.pytorch.org/models/"
-# variant: ((file, top-1, torchvision's eval transform),): torchvision's DEFAULT weights
+# torchvision's model name (the variant without `_tv`): ((file, top-1, torchvision's eval
+# transform),), torchvision's DEFAULT weights
 _WEIGHTS = {
     "efficientnet_b0": (("efficientnet_b0_rwightman-7f5810bc.pth", 77.692,
                          "IMAGENET1K_V1 (ported from timm): resize 256, crop 224, bicubic"),),
@@ -248,9 +251,10 @@ _WEIGHTS = {
                            "IMAGENET1K_V1 (ported from google/automl): resize 480, crop 480, "
                            "bicubic, mean = std = 0.5"),),
 }
-for _variant, _files in _WEIGHTS.items():
+for _model, _files in _WEIGHTS.items():
+    _variant = _model + "_tv"
     register_torch_weights(_variant, torch_mapping(VARIANTS[_variant].spec), *(
-        TorchWeights("torchvision", _variant, url=_TV + file,
+        TorchWeights("torchvision", _model, url=_TV + file,
                      sha256=file.rsplit("-", 1)[1].split(".")[0], top1=top1, note=note,
-                     preprocessing="tf" if _variant == "efficientnet_v2_l" else "torch")
+                     preprocessing="tf" if _model == "efficientnet_v2_l" else "torch")
         for file, top1, note in _files))

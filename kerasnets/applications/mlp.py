@@ -28,12 +28,11 @@ from typing import Sequence
 import keras
 from keras import layers
 
-from kerasnets.applications._common import finish, model_input, predictions, variant_builder
-from kerasnets.registry import Paper
-
-__all__ = ["MLP1200", "MLP800"]
+from kerasnets.applications._common import finish, model_input, predictions, register_family
+from kerasnets.registry import Paper, Variant
 
 PAPER = Paper("Distilling the Knowledge in a Neural Network", "1503.02531", 2015)
+
 
 @dataclasses.dataclass(frozen=True)
 class MLPSpec:
@@ -44,16 +43,16 @@ class MLPSpec:
     max_norm: float | None = None
 
 
-# name: (builder, spec, trainable params at 28x28x1 and 10 classes, source)
-VARIANTS = {
-    "mlp_1200": ("MLP1200", MLPSpec((1200, 1200), dropout=0.5, input_dropout=0.2, jitter=0.5,
-                                    max_norm=3.5), 2_395_210,
-                 "Hinton, Vinyals & Dean 2015, section 3: 784-1200-1200-10 (784 x 1200 + 1200 + "
-                 "1200 x 1200 + 1200 + 1200 x 10 + 10)"),
-    "mlp_800": ("MLP800", MLPSpec((800, 800)), 1_276_810,
-                "Hinton, Vinyals & Dean 2015, section 3: 784-800-800-10 (784 x 800 + 800 + "
-                "800 x 800 + 800 + 800 x 10 + 10)"),
-}
+# One record per variant: trainable params at 28x28x1 and 10 classes.
+_TABLE = [
+    Variant("mlp_1200", "MLP1200", MLPSpec((1200, 1200), dropout=0.5, input_dropout=0.2,
+                                           jitter=0.5, max_norm=3.5), 2_395_210,
+            "Hinton, Vinyals & Dean 2015, section 3: 784-1200-1200-10 (784 x 1200 + 1200 + "
+            "1200 x 1200 + 1200 + 1200 x 10 + 10)"),
+    Variant("mlp_800", "MLP800", MLPSpec((800, 800)), 1_276_810,
+            "Hinton, Vinyals & Dean 2015, section 3: 784-800-800-10 (784 x 800 + 800 + "
+            "800 x 800 + 800 + 800 x 10 + 10)"),
+]
 DEFAULT_SHAPE = (28, 28, 1)
 MIN_SIZE = 1
 
@@ -84,15 +83,10 @@ def _mlp(spec: MLPSpec, *, include_top, weights, input_tensor, input_shape, pool
     return finish(inputs, x, name=name, weights=weights)
 
 
-_builders = {
-    variant: variant_builder(builder, variant, _mlp, spec, family="mlp", paper=PAPER,
-                             params=params, source=source, input_shape=DEFAULT_SHAPE,
-                             min_size=MIN_SIZE, classes=10, test_size=8, preprocessing="raw",
-                             doc=f"Hinton et al.'s MNIST net {variant}")
-    for variant, (builder, spec, params, source) in VARIANTS.items()
-}
-MLP1200 = _builders["mlp_1200"]
-MLP800 = _builders["mlp_800"]
+VARIANTS = register_family(
+    globals(), _mlp, _TABLE, family="mlp", paper=PAPER, preprocessing="raw",
+    input_shape=DEFAULT_SHAPE, min_size=MIN_SIZE, classes=10, test_size=8,
+    doc=lambda v: f"Hinton et al.'s MNIST net {v.name}")
 
 
 # --------------------------------------------------------------- kerasnets.distillation's names
@@ -112,7 +106,7 @@ def hinton_mlp(hidden: Sequence[int], *, input_shape=DEFAULT_SHAPE, classes: int
 
 
 # name -> the builder keywords of its spec; the teacher is regularised, the student is not.
-MLPS = {variant: dataclasses.asdict(spec) for variant, (_, spec, _, _) in VARIANTS.items()}
+MLPS = {name: dataclasses.asdict(v.spec) for name, v in VARIANTS.items()}
 
 
 def build_mlp(name: str, *, input_shape, classes: int, classifier_activation=None,

@@ -26,7 +26,7 @@ give the same outputs (tested); layers follow this project's names (`stem_*`,
 `stage{s}_block{b}_*` with block 1 of stages 2-3 the reduction cell, `stage{s}_out` after the last
 Normal cell of each stage).
 
-`nasnetalarge` is timm's `nasnetalarge` (TF-slim's NASNet-A Large as timm ports it, with TF
+`nasnet_large_timm` is timm's `nasnetalarge` (TF-slim's NASNet-A Large as timm ports it, with TF
 "SAME" padding throughout): the layers and parameters of `nasnet_large`, but its three strided
 3x3 max-pools per reduction cell pad with -inf (TF's "SAME", as TF-slim trained it), where keras
 pads with zeros before a valid pool (which changes a window's maximum where all its values are
@@ -115,10 +115,11 @@ _TABLE = [
             88_753_150,
             _KERAS.format("NASNetLarge", "88,949,818", "196,668", 2, "88.9M", 6, 4032),
             keras_equivalent="NASNetLarge", input_shape=(331, 331, 3)),
-    Variant("nasnetalarge", "NASNetALarge",
+    Variant("nasnet_large_timm", "NASNetALarge",
             NASNetSpec(4032, 6, 96, skip_reduction=True, max_pool_padding="same"), 88_753_150,
             "timm nasnetalarge (TF-slim's NASNet-A Large, TF SAME padding)",
-            input_shape=(331, 331, 3)),
+            input_shape=(331, 331, 3),
+            aliases=("nasnetalarge",)),
 ]
 
 
@@ -283,7 +284,7 @@ TIMM_MAPPING = TorchMapping(
     head=("predictions",))
 
 register_torch_weights(
-    "nasnetalarge", TIMM_MAPPING,
+    "nasnet_large_timm", TIMM_MAPPING,
     TorchWeights("timm", "nasnetalarge.tf_in1k",
                  url="https://huggingface.co/timm/nasnetalarge.tf_in1k/resolve/main/"
                      "model.safetensors",

@@ -29,12 +29,15 @@ _KERAS = "keras.applications {}: {} parameters in all, of which {} are BatchNorm
 # One record per variant, each keras' `builder` (its twin); register_family (end of file) makes
 # the builders and __all__.
 _TABLE = [
-    Variant("resnet50v2", "ResNet50V2", ResNetSpec("bottleneck", (3, 4, 6, 3)), 25_568_360,
-            _KERAS.format("ResNet50V2", "25,613,800", "45,440"), keras_equivalent="ResNet50V2"),
-    Variant("resnet101v2", "ResNet101V2", ResNetSpec("bottleneck", (3, 4, 23, 3)), 44_577_896,
-            _KERAS.format("ResNet101V2", "44,675,560", "97,664"), keras_equivalent="ResNet101V2"),
-    Variant("resnet152v2", "ResNet152V2", ResNetSpec("bottleneck", (3, 8, 36, 3)), 60_236_904,
-            _KERAS.format("ResNet152V2", "60,380,648", "143,744"), keras_equivalent="ResNet152V2"),
+    Variant("resnet50_v2", "ResNet50V2", ResNetSpec("bottleneck", (3, 4, 6, 3)), 25_568_360,
+            _KERAS.format("ResNet50V2", "25,613,800", "45,440"), keras_equivalent="ResNet50V2",
+            aliases=("resnet50v2",)),
+    Variant("resnet101_v2", "ResNet101V2", ResNetSpec("bottleneck", (3, 4, 23, 3)), 44_577_896,
+            _KERAS.format("ResNet101V2", "44,675,560", "97,664"), keras_equivalent="ResNet101V2",
+            aliases=("resnet101v2",)),
+    Variant("resnet152_v2", "ResNet152V2", ResNetSpec("bottleneck", (3, 8, 36, 3)), 60_236_904,
+            _KERAS.format("ResNet152V2", "60,380,648", "143,744"), keras_equivalent="ResNet152V2",
+            aliases=("resnet152v2",)),
 ]
 
 
