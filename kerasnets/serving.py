@@ -79,9 +79,9 @@ def serving_benchmark(model, workdir, *, runtimes: Sequence[str] = DEFAULT_RUNTI
     `tflite_int8` / `onnx_int8` are the int8 exports (`kerasnets.export`, quantization="int8"),
     calibrated on `calibration_data` (model-ready float32 images). With `check_data` (model-ready
     images), every row also gets `top1_agreement`: the fraction of them whose top-1 class the
-    runtime shares with the float32 Keras model, and `top1_agreement_stable`: the same on those
-    whose float32 top-1 survives a one pixel-level change (`kerasnets.export.stable_top1`; the
-    export check itself is not enforced here: a benchmark reports, the export tool refuses)."""
+    runtime shares with the float32 Keras model, and `top1_agreement_confident`: the same on
+    those where float32's top-1 probability is at least `kerasnets.export.CONFIDENT` (the export
+    check itself is not enforced here: a benchmark reports, the export tool refuses)."""
     from kerasnets.export import export, load_export
 
     unknown = [r for r in runtimes if r not in RUNTIMES]
@@ -104,18 +104,18 @@ def serving_benchmark(model, workdir, *, runtimes: Sequence[str] = DEFAULT_RUNTI
         served = load_export(result.output, threads=threads)
         predictors[runtime] = served.predict
         sizes[runtime] = _size_mb(result.artifact)
-    agreement, stable_agreement = {}, {}
+    agreement, confident_agreement = {}, {}
     if check_data is not None:
-        from kerasnets.export import stable_top1
+        from kerasnets.export import CONFIDENT
 
         check = np.asarray(check_data, "float32")
         reference = _predict_all(predictors.get("keras") or keras_predictor(model), check)
-        stable = stable_top1(model, check)
+        confident = reference.max(-1) >= CONFIDENT
         for runtime, predict in predictors.items():
             same = _predict_all(predict, check).argmax(-1) == reference.argmax(-1)
             agreement[runtime] = float(np.mean(same))
-            stable_agreement[runtime] = (float(np.mean(same[stable])) if stable.any()
-                                         else float("nan"))
+            confident_agreement[runtime] = (float(np.mean(same[confident])) if confident.any()
+                                            else float("nan"))
     figures = measure_serving(predictors, model.input_shape[1:], batch_sizes=batch_sizes,
                               steps=steps, warmup=warmup)
     rows = []
@@ -123,7 +123,7 @@ def serving_benchmark(model, workdir, *, runtimes: Sequence[str] = DEFAULT_RUNTI
         row = {"runtime": runtime, "size_mb": sizes[runtime], **figures[runtime]}
         if agreement:
             row["top1_agreement"] = agreement[runtime]
-            row["top1_agreement_stable"] = stable_agreement[runtime]
+            row["top1_agreement_confident"] = confident_agreement[runtime]
         if "keras" in figures:
             for b in batch_sizes:
                 row[f"b{b}_speedup"] = figures["keras"][f"b{b}_ms"] / figures[runtime][f"b{b}_ms"]

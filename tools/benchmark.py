@@ -190,7 +190,7 @@ def serving(output):
     columns = ["model", "input", "runtime", "size_mb"] + [
         f"b{b}_{k}" for b in batches for k in ("ms", "img_s", "speedup")]
     if any("top1_agreement" in row for row in rows):
-        columns += ["top1_agreement", "top1_agreement_stable"]
+        columns += ["top1_agreement", "top1_agreement_confident"]
     header = (f"Serving: TensorFlow {tf.__version__}, Keras {keras.__version__}, "
               f"{platform.machine()} with {os.cpu_count()} CPUs; numpy in, numpy out: keras = "
               f"tf.function over the model, saved_model = its serving_default signature after "
@@ -204,9 +204,8 @@ def serving(output):
                  f"{FLAGS.calibration_images} {FLAGS.calibration_split} images of "
                  f"{FLAGS.calibration_dataset}; top1_agreement = share of "
                  f"{FLAGS.check_images} {FLAGS.check_split} images whose top-1 class the "
-                 f"runtime shares with the float32 Keras model; top1_agreement_stable = the "
-                 f"same on those whose float32 top-1 survives a one pixel-level change "
-                 f"(kerasnets.export.stable_top1)."
+                 f"runtime shares with the float32 Keras model; top1_agreement_confident = the "
+                 f"same on those where float32's top-1 probability is >= 0.5."
                  if "top1_agreement" in columns else ""))
     if not FLAGS["output"].present:
         output = f"docs/results/serving_{FLAGS.input_size or 'default'}px.csv"

@@ -19,8 +19,8 @@ onnxruntime's static QDQ quantisation) calibrates on `--calibration_images` imag
 the evaluation pipeline from `--calibration_dataset` (images like the training data; the
 built-in digits by default, for 10-class models only) and is checked by its top-1 agreement with
 the float32 model on `--check_images` images of the evaluation split (at least
-`--min_agreement` on those whose float32 top-1 survives a one pixel-level change; the agreement
-on all is printed too). Library: `kerasnets.export`.
+`--min_agreement` on those where float32's top-1 probability is >= 0.5; the agreement on all is
+printed too). Library: `kerasnets.export`.
 """
 
 from __future__ import annotations
