@@ -80,6 +80,7 @@ DEFAULT_TOLERANCE = {"none": 1e-4, "float16": 1e-2, "dynamic_range": 0.1, "int8"
 # probability is at least CONFIDENT; the agreement on all of them is reported beside it.
 DEFAULT_AGREEMENT = 0.98
 CONFIDENT = 0.5
+MIN_CONFIDENT = 20           # int8: fewer confident check images than this judge nothing
 MIN_CALIBRATION = 100        # int8: calibration images at least
 
 
@@ -540,8 +541,8 @@ def verify_export(path, model, *, input_dtype="float32", preprocessing=None, tol
     signatures); raises ExportError above `tolerance`. With `agreement_data` (serving inputs,
     real images), also the top-1 agreement with the Keras model on them as a third value (an
     `AgreementCheck`); raises ExportError when the agreement on the images where float32's
-    top-1 probability is at least `CONFIDENT` is below `min_agreement`, or when there are
-    none."""
+    top-1 probability is at least `CONFIDENT` is below `min_agreement`, or when there are fewer
+    than `MIN_CONFIDENT` of them (with a `min_agreement` of 0 or None, nothing is enforced)."""
     try:
         served = load_export(path)
     except Exception as error:
@@ -594,14 +595,15 @@ def verify_export(path, model, *, input_dtype="float32", preprocessing=None, tol
         log(f"  top-1 agreement with the float32 Keras model: {check.describe()}"
             + (f" (at least {min_agreement:.1%} required on the confident ones)"
                if min_agreement is not None else ""))
-    if min_agreement is not None:
-        if not check.confident_images:
+    if min_agreement:
+        if check.confident_images < min(MIN_CONFIDENT, check.images):
             raise ExportError(
-                f"The float32 Keras model gives no class {CONFIDENT:g} probability or more on "
-                f"any of the {check.images} check image(s) (median top-1 probability "
-                f"{check.float32_median_top1:.2f}), so they cannot show whether the "
-                f"{served.format} model agrees with it: check on images like the model's "
-                f"training data.")
+                f"The float32 Keras model gives its top class {CONFIDENT:g} probability or more "
+                f"on {check.confident_images} of the {check.images} check image(s) (median "
+                f"top-1 probability {check.float32_median_top1:.2f}; at least "
+                f"{min(MIN_CONFIDENT, check.images)} needed), so they cannot show whether the "
+                f"{served.format} model agrees with it ({check.describe()}): check on images "
+                f"like the model's training data, or pass min_agreement=0 to skip the check.")
         if check.confident_agreement < min_agreement:
             raise ExportError(
                 f"The reloaded {served.format} model agrees with the Keras model on the top-1 "

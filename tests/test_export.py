@@ -413,6 +413,13 @@ def test_int8_below_the_agreement_required_fails_and_writes_nothing(tmp_path, di
         E.export(model, tmp_path / "q", format="tflite", quantization="int8", log=None,
                  calibration_data=calibration, check_data=check, min_agreement=1.01)
     assert os.listdir(tmp_path) == []
+    # A float32 model unsure of every check image (near-uniform outputs) cannot be judged:
+    # refused, not passed.
+    unsure = keras.Sequential([model, keras.layers.Rescaling(0.01), keras.layers.Softmax()])
+    with pytest.raises(E.ExportError, match=r"on 0 of the 40 check image\(s\)"):
+        E.export(unsure, tmp_path / "q", format="tflite", quantization="int8", log=None,
+                 calibration_data=calibration, check_data=check[:40])
+    assert os.listdir(tmp_path) == []
 
 
 def test_stable_top1_marks_images_one_pixel_level_from_a_tie():
