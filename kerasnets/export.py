@@ -603,7 +603,8 @@ def verify_export(path, model, *, input_dtype="float32", preprocessing=None, tol
                 f"top-1 probability {check.float32_median_top1:.2f}; at least "
                 f"{min(MIN_CONFIDENT, check.images)} needed), so they cannot show whether the "
                 f"{served.format} model agrees with it ({check.describe()}): check on images "
-                f"like the model's training data, or pass min_agreement=0 to skip the check.")
+                f"like the model's training data, or skip the check with min_agreement=0 "
+                f"(tools.export --min_agreement 0).")
         if check.confident_agreement < min_agreement:
             raise ExportError(
                 f"The reloaded {served.format} model agrees with the Keras model on the top-1 "
