@@ -1,11 +1,16 @@
-"""Where the int8 TFLite EfficientNet-Lite0 loses top-1 agreement with float32 Keras: one
+r"""Where the int8 TFLite EfficientNet-Lite0 loses top-1 agreement with float32 Keras: one
 candidate at a time (output quantisation, calibration set, input quantisation, per-channel
 weights, per-stage error), measured on real-photo views (tests/scripts/skimage_views.py).
 
     python tests/scripts/skimage_views.py /tmp/views --per_photo 120
-    python tests/scripts/int8_study.py --views /tmp/views --work /tmp/int8study
+    python tests/scripts/int8_study.py --views /tmp/views --work /tmp/int8study \
+        --steps baseline,float_in,logits,per_tensor,calibration,selective,margins,stable,int16
+    python tests/scripts/int8_study.py --steps debugger   # per-layer error, TFLite's debugger
 
-Test views: the first 200 of the folder's `validation` split. Calibration sets never include
+Every converted model and image set is cached under --work; results go to results.json there.
+
+Test views: 200 of the folder's `validation` split, drawn across it by
+`pipelines.calibration.images`. Calibration sets never include
 them: the `train` split of the same folder (other views of the same ten photographs), views of
 other photographs (`other_photos`: scikit-learn's two sample photos and scikit-image's
 grey-scale ones, none of the ten), or the built-in digits. A test / measurement aid.
@@ -13,8 +18,8 @@ grey-scale ones, none of the ten), or the built-in digits. A test / measurement 
 
 import argparse
 import json
-import re
 import os
+import re
 import sys
 
 import keras
@@ -314,8 +319,10 @@ def main():
             print(f"{row['op_name']:18s} {row['tensor_name'][-60:]:60s} "
                   f"scale={float(row['scale']):.4g} range={255 * float(row['scale']):.3g} "
                   f"rmse/scale={row['rmse/scale']:.3g} max_abs={float(row['max_abs_error']):.3g}")
-        record("layer_stats", median_rmse_per_scale=float(np.median([r["rmse/scale"] for r in rows])),
-               worst=[(r["tensor_name"], round(r["rmse/scale"], 3), float(r["scale"])) for r in worst[:8]])
+        record("layer_stats",
+               median_rmse_per_scale=float(np.median([r["rmse/scale"] for r in rows])),
+               worst=[(r["tensor_name"], round(r["rmse/scale"], 3), float(r["scale"]))
+                      for r in worst[:8]])
 
 
 if __name__ == "__main__":
