@@ -80,7 +80,7 @@ DEFAULT_TOLERANCE = {"none": 1e-4, "float16": 1e-2, "dynamic_range": 0.1, "int8"
 # probability is at least CONFIDENT; the agreement on all of them is reported beside it.
 DEFAULT_AGREEMENT = 0.98
 CONFIDENT = 0.5
-MIN_CONFIDENT = 20           # int8: fewer confident check images than this judge nothing
+MIN_CONFIDENT = 20  # int8: fewer confident check images (or half of them) judge nothing
 MIN_CALIBRATION = 100        # int8: calibration images at least
 
 
@@ -595,13 +595,14 @@ def verify_export(path, model, *, input_dtype="float32", preprocessing=None, tol
         log(f"  top-1 agreement with the float32 Keras model: {check.describe()}"
             + (f" (at least {min_agreement:.1%} required on the confident ones)"
                if min_agreement is not None else ""))
+    needed = min(MIN_CONFIDENT, max(1, check.images // 2))
     if min_agreement:
-        if check.confident_images < min(MIN_CONFIDENT, check.images):
+        if check.confident_images < needed:
             raise ExportError(
                 f"The float32 Keras model gives its top class {CONFIDENT:g} probability or more "
                 f"on {check.confident_images} of the {check.images} check image(s) (median "
-                f"top-1 probability {check.float32_median_top1:.2f}; at least "
-                f"{min(MIN_CONFIDENT, check.images)} needed), so they cannot show whether the "
+                f"top-1 probability {check.float32_median_top1:.2f}; at least {needed} "
+                f"needed), so they cannot show whether the "
                 f"{served.format} model agrees with it ({check.describe()}): check on images "
                 f"like the model's training data, or skip the check with min_agreement=0 "
                 f"(tools.export --min_agreement 0).")
@@ -792,7 +793,9 @@ def export(model, output, *, format: str = "saved_model", input_dtype: str = "fl
         if int8:
             metadata["check"].update(top1_agreement=agreement, min_agreement=min_agreement,
                                      agreement_images=len(check_data),
-                                     top1_agreement_confident=check.confident_agreement,
+                                     top1_agreement_confident=(
+                                         None if check.confident_images == 0
+                                         else check.confident_agreement),
                                      confident_images=check.confident_images,
                                      float32_stability=check.float32_stability,
                                      checked_on_calibration_images=check_on_calibration)
