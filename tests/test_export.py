@@ -462,6 +462,27 @@ def test_tool_exports_int8_calibrated_on_the_digits_pipeline(tmp_path, digits_le
     assert not (tmp_path / "g").exists()
 
 
+def test_default_calibration_source_digits_photos_or_a_clear_refusal():
+    from pipelines.calibration import default_source
+
+    yes, no = (lambda: True), (lambda: False)
+    assert default_source(1000)[0] == "photos"      # scikit-image is in the test extra
+    assert default_source(1000, photos_available=yes) == ("photos", "train", "validation")
+    assert default_source(1001, photos_available=yes)[0] == "photos"
+    assert default_source(10, photos_available=no) == ("digits", "train", "test")
+    # explicit values win
+    assert default_source(1000, "imagenette/320px", None, "validation", photos_available=no) == \
+        ("imagenette/320px", "train", "validation")
+    assert default_source(1000, None, "validation", "train", photos_available=yes) == \
+        ("photos", "validation", "train")
+    assert default_source(5, "digits", photos_available=no) == ("digits", "train", "test")
+    with pytest.raises(ValueError, match=r"needs --calibration_dataset for lite0 \(1000 classes\)"
+                                         r".*'photos'.*pip install scikit-image"):
+        default_source(1000, model="lite0", photos_available=no)
+    with pytest.raises(ValueError, match=r"needs --calibration_dataset for net \(5 classes\)"):
+        default_source(5, model="net", photos_available=yes)
+
+
 def test_serving_benchmark_int8_runtimes_report_agreement(tmp_path, digits_lenet):
     path, calibration, check = digits_lenet
     model = kerasnets.create_model("lenet5", classes=10, weights=str(path))

@@ -84,6 +84,59 @@ def test_digits_class_subsets_remap_labels_and_keep_names():
         sources.load("digits", "validation")
 
 
+# ----------------------------------------------------------------------------- photos
+
+def test_photos_are_fixed_views_of_the_sample_photographs_with_disjoint_splits():
+    pytest.importorskip("skimage")
+    from pipelines.sources import photos
+
+    val, info = sources.load("photos", "validation")
+    assert info == sources.DatasetInfo("photos", 10, photos.PHOTOS, 300, (256, 256, 3))
+    assert sources.load("photos", "train")[1].num_examples == 1200
+    assert "photos" in sources.list_sources() and sources.resolve("photos") == ("builtin", "photos")
+    assert val.element_spec[0].dtype == tf.uint8 and val.element_spec[1].dtype == tf.int64
+    first = items(val)
+    assert collections.Counter(y for _, y in first) == {c: 30 for c in range(10)}
+    assert {x.shape for x, _ in first} == {(256, 256, 3)}
+    again = items(sources.load("photos", "test")[0])           # "test" names the validation split
+    assert [(y, x.tobytes()) for x, y in again] == [(y, x.tobytes()) for x, y in first]
+    assert len({x.tobytes() for x, _ in first}) == 300           # 300 different views
+    # Each view is the crop's centred square, resized, every second one flipped.
+    index, squares, flips, labels = photos.view_table("validation")
+    top, left, side = squares[1]
+    crop = photos.photographs()[index[1]][top:top + side, left:left + side]
+    expected = tf.image.resize(tf.cast(crop, tf.float32), (256, 256), antialias=True).numpy()
+    expected = np.clip(np.round(expected), 0, 255).astype(np.uint8)
+    assert flips[1] and not flips[0] and side >= 64
+    assert np.array_equal(first[1][0], expected[:, ::-1])
+    # train and validation are different views of the same photographs
+    train_index, train_squares, train_flips, _ = photos.view_table("train")
+    keys = lambda *t: {(int(p), *map(int, s), bool(f)) for p, s, f in zip(*t)}  # noqa: E731
+    assert not keys(index, squares, flips) & keys(train_index, train_squares, train_flips)
+    assert len(keys(train_index, train_squares, train_flips)) == 1200
+    moved = photos.view_table("validation", split_seed=1)[1]
+    assert not np.array_equal(moved, squares)
+    picked, picked_info = sources.load("photos", "validation", classes=("coffee", "chelsea"))
+    assert picked_info.class_names == ("coffee", "chelsea") and picked_info.num_examples == 60
+    assert [x.tobytes() for x, y in items(picked) if y == 0] == \
+        [x.tobytes() for x, y in first if y == 2]
+    with pytest.raises(ValueError, match="Unknown split 'holdout' of 'photos'"):
+        sources.load("photos", "holdout")
+
+
+def test_photos_without_scikit_image_name_the_install(monkeypatch):
+    from pipelines.sources import photos
+
+    monkeypatch.setitem(sys.modules, "skimage", None)   # `import skimage` raises ImportError
+    photos.photographs.cache_clear()
+    try:
+        assert not photos.available()
+        with pytest.raises(sources.DatasetUnavailableError, match="pip install scikit-image"):
+            sources.load("photos", "train")
+    finally:
+        photos.photographs.cache_clear()
+
+
 # ----------------------------------------------------------------------------- image folders
 
 def _image(rng, h, w):

@@ -16,9 +16,11 @@ The export is written to a temporary directory, reloaded, compared with the Kera
 inputs (the max abs difference is printed; over `--tolerance` fails), and only then moved to
 `--output`. `--quantization int8` (tflite: full-integer post-training quantisation; onnx:
 onnxruntime's static QDQ quantisation) calibrates on `--calibration_images` images drawn through
-the evaluation pipeline from `--calibration_dataset` (images like the training data; the
-built-in digits by default, for 10-class models only) and is checked by its top-1 agreement with
-the float32 model on `--check_images` images of the evaluation split (at least
+the evaluation pipeline from `--calibration_dataset` (images like the training data; by
+default the built-in digits for 10-class models, the built-in `photos` -- views of scikit-image's
+sample photographs, `train` to calibrate, `validation` to check -- for ImageNet-class ones;
+`pipelines.calibration.default_source`) and is checked by its top-1 agreement with the float32
+model on `--check_images` images of the evaluation split (at least
 `--min_agreement` on those where float32's top-1 probability is >= 0.5; the agreement on all is
 printed too). Library: `kerasnets.export`.
 """
@@ -54,12 +56,15 @@ flags.DEFINE_enum("preprocessing", None, ["caffe", "tf", "torch", "raw"],
 flags.DEFINE_enum("quantization", "none", ["none", "dynamic_range", "float16", "int8"],
                   "tflite: dynamic_range, float16 or int8 (full integer); onnx: int8 (static, "
                   "QDQ). int8 calibrates on --calibration_dataset.")
-flags.DEFINE_string("calibration_dataset", "digits", "--quantization int8: where calibration and "
-                    "check images come from ('digits', a TFDS name, an image folder or "
-                    "TFRecords; pipelines.sources): images like the model's training data. The "
-                    "default, digits, is taken only for 10-class models; others must name one.")
-flags.DEFINE_string("calibration_split", "train", "Split the calibration images come from.")
-flags.DEFINE_string("check_split", "test", "Split the top-1 agreement is checked on.")
+flags.DEFINE_string("calibration_dataset", None, "--quantization int8: where calibration and "
+                    "check images come from ('digits', 'photos', a TFDS name, an image folder or "
+                    "TFRecords; pipelines.sources): images like the model's training data. "
+                    "Default: digits for 10-class models, photos (needs scikit-image) for "
+                    "ImageNet-class ones; others must name one.")
+flags.DEFINE_string("calibration_split", None, "Split the calibration images come from "
+                    "(default: train).")
+flags.DEFINE_string("check_split", None, "Split the top-1 agreement is checked on (default: "
+                    "validation for photos, test otherwise).")
 flags.DEFINE_string("data_dir", None, "TFDS data_dir for --calibration_dataset.")
 flags.DEFINE_integer("calibration_images", 200, "int8: calibration images (at least 100).")
 flags.DEFINE_integer("check_images", 200, "int8: images the top-1 agreement is measured on.")
@@ -158,28 +163,24 @@ def main(argv):
         if FLAGS.calibration_images < MIN_CALIBRATION or FLAGS.check_images < 1:
             raise ValueError(f"--calibration_images must be at least {MIN_CALIBRATION} and "
                              f"--check_images at least 1.")
-        if not FLAGS["calibration_dataset"].present and model.output_shape[-1] != 10:
-            # Measured: Lite0 (ImageNet) calibrated on upscaled digits agrees with float32 on
-            # 75% of photo views, 88% calibrated on other photographs.
-            raise ValueError(f"--quantization int8 needs --calibration_dataset for {model.name}: "
-                             f"images like its training data (the default, the built-in "
-                             f"digits, only suits a digits model; int8 calibrated on images "
-                             f"unlike the training data loses accuracy).")
         from pipelines import calibration
+
+        dataset, calibration_split, check_split = calibration.default_source(
+            model.output_shape[-1], FLAGS.calibration_dataset, FLAGS.calibration_split,
+            FLAGS.check_split, model=model.name)
 
         size, _, channels = model.input_shape[1:]
         common = dict(size=size, channels=channels, input_dtype=FLAGS.dtype,
                       preprocessing=preprocessing, recipe=FLAGS.calibration_recipe,
                       data_dir=FLAGS.data_dir)
         int8 = dict(calibration_data=calibration.images(
-                        FLAGS.calibration_dataset, FLAGS.calibration_split,
-                        FLAGS.calibration_images, **common),
-                    check_data=calibration.images(FLAGS.calibration_dataset, FLAGS.check_split,
-                                                  FLAGS.check_images, **common),
+                        dataset, calibration_split, FLAGS.calibration_images, **common),
+                    check_data=calibration.images(dataset, check_split, FLAGS.check_images,
+                                                  **common),
                     min_agreement=FLAGS.min_agreement)
-        print(f"int8: calibrating on {FLAGS.calibration_images} {FLAGS.calibration_split} images "
-              f"of {FLAGS.calibration_dataset}, checking top-1 agreement on "
-              f"{FLAGS.check_images} {FLAGS.check_split} images")
+        print(f"int8: calibrating on {FLAGS.calibration_images} {calibration_split} images "
+              f"of {dataset}, checking top-1 agreement on {FLAGS.check_images} {check_split} "
+              f"images")
     result = export(   # bad input / a failed check raises, and tools.flags.run says why
         model, FLAGS.output, format=FLAGS.format, input_dtype=FLAGS.dtype,
         preprocessing=preprocessing, include_preprocessing=FLAGS.include_preprocessing,

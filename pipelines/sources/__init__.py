@@ -12,7 +12,9 @@ skips the guessing):
 - a built-in set (`list_sources()`): scikit-learn's handwritten digits (`load_digits`: 1797 8x8
   images of the UCI "Optical Recognition of Handwritten Digits" test set, values 0..16 scaled to
   uint8 0..255, 1 channel) with a fixed stratified 80/20 train/test split; `digits_0_4` and
-  `digits_5_9` are the two halves for transfer experiments;
+  `digits_5_9` are the two halves for transfer experiments; `photos`: 256x256x3 views (seeded
+  random crops and flips) of scikit-image's ten colour sample photographs, label = photograph,
+  120 train / 30 validation views per photograph (different views; `pipelines.sources.photos`);
 - TFRecords written by `write_tfrecords` / `python -m tools.make_tfrecords`: a prefix `P` with
   its metadata `P.json` beside the shards `P-<split>.tfrecord-00000-of-0000N`; records are
   `tf.train.Example`s with the feature keys of TensorFlow's ImageNet converters
@@ -40,8 +42,8 @@ them to TFRecords once instead, which validates while writing).
 Decoding and parsing run with `tf.data.AUTOTUNE`; file lists are shuffled with `seed`
 (`shuffle_files`, default: for the "train" split), and `deterministic` fixes element order.
 
-One module per kind: `digits`, `tfds_source`, `folders` (listing, verification, split keys),
-`tfrecords` (writing and reading); `common` holds `DatasetInfo` and the steps they share.
+One module per kind: `digits`, `photos`, `tfds_source`, `folders` (listing, verification, split
+keys), `tfrecords` (writing and reading); `common` holds `DatasetInfo` and the steps they share.
 """
 
 from __future__ import annotations
@@ -57,6 +59,8 @@ from pipelines.sources.common import (AUTOTUNE, HELD_OUT, DatasetInfo, DatasetUn
                                       convert_channels, remap, select_classes, select_rows,
                                       shuffled)
 from pipelines.sources.digits import BUILTINS, digits_arrays, load_builtin
+from pipelines.sources.photos import SOURCES as PHOTO_SOURCES
+from pipelines.sources.photos import load_photos
 from pipelines.sources.folders import (IMAGE_EXTENSIONS, FolderListing, header_problem,
                                        list_folder, load_folder, verify_images)
 from pipelines.sources.tfds_source import load_tfds
@@ -75,7 +79,7 @@ __all__ = [
 def list_sources() -> dict[str, str]:
     """Built-in sources (name -> description); tools print these as choices. Beyond these,
     `load` takes a TFDS name, an image-folder path or a TFRecord prefix."""
-    return {name: desc for name, (_, desc) in BUILTINS.items()}
+    return {**{name: desc for name, (_, desc) in BUILTINS.items()}, **PHOTO_SOURCES}
 
 
 def load(source: str, split: str = "train", *, data_dir: str | None = None,
@@ -89,8 +93,8 @@ def load(source: str, split: str = "train", *, data_dir: str | None = None,
     classes: keep only these classes (original label ints or class names), relabelled 0..k-1
         in the order given; `info.class_names` keeps their original names.
     seed: shuffles the file list (and TFDS' file order); `split_seed` fixes the train /
-        validation (digits: train / test) split and is independent of it, so changing `seed`
-        never moves an example between splits.
+        validation (digits: train / test; photos: the crops) split and is independent of it,
+        so changing `seed` never moves an example between splits.
     on_error: "raise" or "skip" for bad files of an image folder (see module docstring).
     channels: None keeps the source's channels (TFDS, digits: their own; encoded files: 3);
         1 or 3 converts (grayscale <-> RGB).
@@ -109,7 +113,9 @@ def load(source: str, split: str = "train", *, data_dir: str | None = None,
         shuffle_files = split.split("[")[0] == "train"
     kind, target = resolve(source)
     opts = dict(seed=seed, shuffle_files=shuffle_files, deterministic=deterministic)
-    if kind == "builtin":
+    if kind == "builtin" and target in PHOTO_SOURCES:
+        ds, info = load_photos(split, classes, split_seed, **opts)
+    elif kind == "builtin":
         ds, info = load_builtin(target, split, classes, split_seed, **opts)
     elif kind == "tfrecord":
         ds, info = load_tfrecords(target, split, classes, channels, on_error, **opts)
@@ -136,7 +142,7 @@ def resolve(source: str) -> tuple[str, str]:
             if prefix == "tfrecord":
                 return prefix, require_meta(target)
             return prefix, os.path.expanduser(target) if prefix == "folder" else target
-    if source in BUILTINS:
+    if source in BUILTINS or source in PHOTO_SOURCES:
         return "builtin", source
     meta = find_meta(source)
     if meta:

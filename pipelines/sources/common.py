@@ -30,7 +30,8 @@ class DatasetInfo:
 
 
 class DatasetUnavailableError(RuntimeError):
-    """A TFDS dataset is not prepared locally and cannot be downloaded from here."""
+    """A TFDS dataset is not prepared locally and cannot be downloaded from here, or a built-in
+    set's package (scikit-image for `photos`) is not installed."""
 
 
 def convert_channels(image, channels: int):

@@ -16,6 +16,7 @@ from kerasnets.utils import NETWORK_PROBE, network_available
 from pipelines.sources.common import (AUTOTUNE, DatasetInfo, DatasetUnavailableError, remap,
                                       select_classes)
 from pipelines.sources.digits import BUILTINS
+from pipelines.sources.photos import SOURCES as PHOTO_SOURCES
 
 
 def tfds_builder(name: str, data_dir):
@@ -26,13 +27,13 @@ def tfds_builder(name: str, data_dir):
     if ":" not in name.split("/")[0]:  # community namespaces ("ns:name") go to tfds as they are
         known = tfds.list_builders(with_community_datasets=False)
         if base not in known:
-            choices = sorted(known) + list(BUILTINS)
+            choices = sorted(known) + list(BUILTINS) + list(PHOTO_SOURCES)
             close = difflib.get_close_matches(base.lower(), choices, n=5, cutoff=0.6)
             close += [n for n in choices if base and base.lower() in n and n not in close]
             hint = f" Did you mean: {', '.join(close[:5])}?" if close else ""
             raise ValueError(f"Unknown source {name!r}: not a built-in set "
-                             f"({', '.join(BUILTINS)}), an image folder, TFRecords "
-                             f"(PREFIX.json) or a TFDS dataset.{hint}")
+                             f"({', '.join([*BUILTINS, *PHOTO_SOURCES])}), an image folder, "
+                             f"TFRecords (PREFIX.json) or a TFDS dataset.{hint}")
     return tfds.builder(name, data_dir=os.path.expanduser(data_dir) if data_dir else None)
 
 
