@@ -447,6 +447,55 @@ class AtomicCheckpoint(keras.callbacks.Callback):
             self._atomic(self.best_path, self.model.save)
 
 
+class ResumeState(keras.callbacks.BackupAndRestore):
+    """Keras' `BackupAndRestore` made safe against a kill at any moment.
+
+    - The epoch's weights and its metadata are each written to a temporary file beside their
+      place and moved in (Keras writes them in place: a kill mid-write left a half-written .h5
+      that the next run could not open), weights first, so the metadata never names an epoch
+      whose weights are not there.
+    - `run_callbacks` lists it after the checkpoint and the history logger, so the resume state
+      never runs ahead of what they wrote; a kill between them makes the next run redo that
+      epoch, and on resume the rows of epochs to be redone are dropped from `history_path`
+      (in place: the logger appends to the same file), so the history spans the runs once.
+    """
+
+    def __init__(self, backup_dir, *, history_path: str | None = None):
+        super().__init__(backup_dir)
+        self.history_path = history_path
+
+    def _save_model(self):
+        import json
+
+        from kerasnets.utils import atomic_write_text, save_model
+
+        save_model(self.model, self._weights_path)
+        atomic_write_text(self._training_metadata_path, json.dumps(
+            {"epoch": self._current_epoch, "batch": self._last_batch_seen}))
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        self._trim_history(self.model._initial_epoch or 0)
+
+    def _trim_history(self, first_epoch: int) -> None:
+        import csv
+        import os
+
+        if not self.history_path or not os.path.exists(self.history_path):
+            return
+        with open(self.history_path, "r+", newline="") as f:
+            rows = list(csv.reader(f))
+            if not rows or "epoch" not in rows[0]:
+                return
+            column = rows[0].index("epoch")
+            keep = [rows[0]] + [r for r in rows[1:] if r and int(r[column]) < first_epoch]
+            if len(keep) == len(rows):
+                return
+            f.seek(0)
+            csv.writer(f, lineterminator="\n").writerows(keep)
+            f.truncate()
+
+
 def run_callbacks(model_dir, *, monitor: str = "val_accuracy", chief: bool = True,
                   tensorboard: bool = True) -> list:
     """The callbacks of a training run in `model_dir`: resume state (`backup/`, Keras'
@@ -457,13 +506,14 @@ def run_callbacks(model_dir, *, monitor: str = "val_accuracy", chief: bool = Tru
     import tempfile
 
     if not chief:
-        return [keras.callbacks.BackupAndRestore(tempfile.mkdtemp(prefix="kerasnets-worker-"))]
+        return [ResumeState(tempfile.mkdtemp(prefix="kerasnets-worker-"))]
     os.makedirs(model_dir, exist_ok=True)
+    history = os.path.join(model_dir, "history.csv")
     callbacks = [
-        keras.callbacks.BackupAndRestore(os.path.join(model_dir, "backup")),
         AtomicCheckpoint(os.path.join(model_dir, "checkpoints"),
                          best_path=os.path.join(model_dir, "best.keras"), monitor=monitor),
-        keras.callbacks.CSVLogger(os.path.join(model_dir, "history.csv"), append=True),
+        keras.callbacks.CSVLogger(history, append=True),
+        ResumeState(os.path.join(model_dir, "backup"), history_path=history),  # last: see it
     ]
     if tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(os.path.join(model_dir, "logs"),

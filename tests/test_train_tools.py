@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -90,8 +91,11 @@ def test_train_resumes_after_a_kill(tmp_path):
     resumed = subprocess.run(args, cwd=ROOT, env=ENV, capture_output=True, text=True,
                              timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert f"Epoch {len(done) + 1}/4" in resumed.stdout
-    assert "Epoch 1/4" not in resumed.stdout
+    # the resume state is written after the history row, so the run goes on from the last
+    # epoch the backup holds: the one after the logged ones, or the last logged one again when
+    # the kill fell between its row and its backup (tests/test_training.py stages that case)
+    first = min(int(n) for n in re.findall(r"Epoch (\d)/4", resumed.stdout))
+    assert len(done) <= first <= len(done) + 1 and first >= 2, (done, first)
     assert epochs_in(history) == [0, 1, 2, 3]
     assert len(json.load(open(tmp_path / "metrics.json"))["history"]["loss"]) == 4
 

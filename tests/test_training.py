@@ -91,6 +91,39 @@ def test_atomic_checkpoint_and_results(tmp_path):
     assert "history" in open(tmp_path / "metrics.json").read()
 
 
+def test_resume_state_is_written_last_atomically_and_trims_redone_epochs(tmp_path):
+    """A kill after an epoch's history row but before its backup: the next run redoes that
+    epoch and the history lists every epoch once; no half-written backup is ever left."""
+    x, y = _data()
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
+    callbacks = training.run_callbacks(str(tmp_path), tensorboard=False)
+    assert isinstance(callbacks[-1], training.ResumeState)  # after checkpoint and history
+    saves = []
+
+    class KillBeforeThirdBackup(training.ResumeState):
+        def _save_model(self):
+            if self._current_epoch == 3:
+                raise KeyboardInterrupt("killed between the history row and the backup")
+            saves.append(sorted(os.listdir(self.backup_dir)) if os.path.isdir(self.backup_dir)
+                         else [])
+            super()._save_model()
+
+    callbacks[-1] = KillBeforeThirdBackup(str(tmp_path / "backup"),
+                                          history_path=str(tmp_path / "history.csv"))
+    with pytest.raises(KeyboardInterrupt):
+        training.fit(_model(), ds, epochs=4, callbacks=callbacks, verbose=0)
+    history = tmp_path / "history.csv"
+    assert [line.split(",")[0] for line in open(history).read().split()[1:]] == ["0", "1", "2"]
+    assert not [f for f in os.listdir(tmp_path / "backup") if f.startswith(".tmp")]
+    epochs_run = []
+    record = keras.callbacks.LambdaCallback(on_epoch_begin=lambda e, l: epochs_run.append(e))
+    training.fit(_model(), ds, epochs=4, verbose=0, callbacks=[
+        record] + training.run_callbacks(str(tmp_path), tensorboard=False))
+    assert epochs_run == [2, 3]                     # the backup said 2 epochs were done
+    assert [line.split(",")[0] for line in open(history).read().split()[1:]] == [
+        "0", "1", "2", "3"]
+
+
 def test_schedules_and_optimizers():
     step = training.make_schedule("step", 0.1, epochs=9, steps_per_epoch=10)
     assert step.callbacks == ()
