@@ -29,7 +29,8 @@ import tensorflow as tf
 from kerasnets.flops import count_flops
 
 # Peak precision of a Keras dtype policy: what its matmuls and convolutions compute in.
-COMPUTE_DTYPE = {"float32": "float32", "mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}
+COMPUTE_DTYPE = {"float32": "float32", "mixed_bfloat16": "bfloat16",
+                 "onednn_bfloat16": "bfloat16", "mixed_float16": "float16"}
 
 
 def trainable_params(model) -> int:
@@ -212,9 +213,11 @@ def compare_default_paths(build_ours: Callable[[], Any], build_keras: Callable[[
     With `peak_n`, an n x n matmul in the compute dtype of ours joins every round of the
     interleaved loops, and "peak" = {"gflops": median GFLOP/s over all rounds}: the peak under
     the same load as the steps it is compared with (MFU on a shared machine)."""
+    from kerasnets.precision import keras_policy, under
+
     previous = keras.mixed_precision.global_policy()
     try:
-        keras.mixed_precision.set_dtype_policy(choice.precision)
+        keras.mixed_precision.set_dtype_policy(keras_policy(choice.precision))
         ours = build_ours()
         keras.mixed_precision.set_dtype_policy("float32")
         theirs = build_keras() if build_keras is not None else None
@@ -226,6 +229,9 @@ def compare_default_paths(build_ours: Callable[[], Any], build_keras: Callable[[
                                             choice.jit_compile)}
     if theirs is not None:
         fns["keras"] = _fit_default_steps(theirs, x, y, keras.optimizers.SGD(0.01, 0.9))
+    # each side runs with the graph rewrite its precision needs (Keras' defaults: none)
+    fns = {name: {kind: under(choice.precision if name == "ours" else "float32", fn)
+                  for kind, fn in steps.items()} for name, steps in fns.items()}
     out = {name: {"params": trainable_params(m), "flops": count_flops(m)}
            for name, m in models.items()}
     peak = matmul_call(COMPUTE_DTYPE[choice.precision], peak_n) if peak_n else None

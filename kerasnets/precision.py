@@ -12,11 +12,17 @@ How `auto` decides:
 - CPU without native bfloat16: `float32`, without measuring. TensorFlow emulates bf16 there; on
   an AVX2-only machine of this project's kind it was 8-10x slower than float32.
 - CPU with native bfloat16 (x86 AVX512_BF16 or AMX-BF16, Arm BF16; read from /proc/cpuinfo):
-  whether bf16 pays depends on the model. Measured here: ResNet-50 training 1.35x float32,
-  MobileNetV2 0.89x (depthwise layers are memory-bound and bf16 adds casts). So a short probe
-  times a few training steps of the actual model at the actual input shape and batch, float32
-  and mixed_bfloat16 interleaved (`kerasnets.benchmark.interleaved_times`, median), and bf16 is
-  chosen only when it is at least `GAIN` faster, so `auto` never makes a model slower than its
+  whether bf16 pays depends on the model and on how bf16 is reached. Two ways:
+  `mixed_bfloat16` (Keras' dtype policy: layers compute in bf16, BatchNorm statistics and
+  variables stay float32, with casts between) and `onednn_bfloat16` (Keras stays float32 and
+  TensorFlow's graph rewrite `auto_mixed_precision_onednn_bfloat16` turns the convolutions and
+  matmuls of every compiled function into bf16 oneDNN kernels, keeping fused float32
+  BatchNorm). Measured on a 2-core AMX machine (2026-12-05, ResNet-50, 224 px, batch 16,
+  training img/s): float32 6.8-7.0, mixed_bfloat16 8.2, onednn_bfloat16 9.2-9.3; MobileNetV2
+  loses with mixed_bfloat16 (0.89x: depthwise layers are memory-bound and bf16 adds casts). So
+  a short probe times a few training steps of the actual model at the actual input shape and
+  batch, each candidate interleaved (`kerasnets.benchmark.interleaved_times`, median), and a
+  bf16 candidate is chosen only when it is at least `GAIN` faster than float32, so `auto` never makes a model slower than its
   float32 self by more than the probe's noise. The figures are cached in
   `$KERAS_HOME/kerasnets/precision_probe.json` (default ~/.keras), keyed by the machine (CPU
   model string, a hash of its flags, the TensorFlow version) and by model, input shape, batch
@@ -29,8 +35,11 @@ How `auto` decides:
   several hosts could disagree, so `auto` never probes there: float32 on CPU unless a cached
   figure exists.
 
-Explicit values (`"float32"`, `"mixed_bfloat16"`, `"mixed_float16"`; `jit_compile` True/False)
-are taken as they are.
+Explicit values (`"float32"`, `"mixed_bfloat16"`, `"onednn_bfloat16"`, `"mixed_float16"`;
+`jit_compile` True/False) are taken as they are. `keras_policy(precision)` is the Keras dtype
+policy a precision builds models under; `under(precision, fn)` runs a compiled function with the
+graph rewrite on or off as the precision needs (the rewrite is a process-wide TensorFlow option
+read at each call, so candidates of one process can be compared).
 """
 
 from __future__ import annotations
@@ -44,7 +53,9 @@ import os
 import platform
 from typing import Any, Callable, Mapping, Sequence
 
-PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
+PRECISIONS = ("auto", "float32", "mixed_bfloat16", "onednn_bfloat16", "mixed_float16")
+# TensorFlow's grappler rewrite behind "onednn_bfloat16" (Keras policy float32).
+ONEDNN_REWRITE = "auto_mixed_precision_onednn_bfloat16"
 JIT_CHOICES = ("auto", "true", "false")
 # CPU flags of native bfloat16 arithmetic: x86 AVX512_BF16 and AMX-BF16 (/proc/cpuinfo "flags"),
 # Arm's BF16 extension (/proc/cpuinfo "Features").
@@ -55,6 +66,38 @@ RELEVANT_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_b
                   "sve")
 GAIN = 1.1             # a candidate replaces the baseline only when this much faster in the probe
 CACHE_FILE = "precision_probe.json"
+
+
+
+
+def keras_policy(precision: str) -> str:
+    """The Keras dtype policy a model is built under for `precision`."""
+    return "float32" if precision == "onednn_bfloat16" else precision
+
+
+def set_rewrite(enabled: bool) -> bool:
+    """Turn TensorFlow's oneDNN bf16 graph rewrite on or off; returns its previous state."""
+    import tensorflow as tf
+
+    before = bool(tf.config.optimizer.get_experimental_options().get(ONEDNN_REWRITE, False))
+    if before != enabled:
+        tf.config.optimizer.set_experimental_options({ONEDNN_REWRITE: enabled})
+    return before
+
+
+def under(precision: str, fn: Callable[[], Any]) -> Callable[[], Any]:
+    """`fn` (a compiled step) called with the graph rewrite as `precision` needs it, restored
+    afterwards: how a probe or a benchmark compares precisions in one process."""
+    wanted = precision == "onednn_bfloat16"
+
+    def call():
+        before = set_rewrite(wanted)
+        try:
+            return fn()
+        finally:
+            set_rewrite(before)
+
+    return call
 
 
 # ---------------------------------------------------------------------------------------------
@@ -250,11 +293,11 @@ def probe(model: str | Callable[[], Any], candidates: Sequence[str], *, input_sh
     try:
         for name in candidates:
             precision, jit = _unlabel(name)
-            keras.mixed_precision.set_dtype_policy(precision)
+            keras.mixed_precision.set_dtype_policy(keras_policy(precision))
             net = build()
             x, y = benchmark.random_batch(net.input_shape[1:], batch_size, net.output_shape[-1],
                                           seed)
-            steps_of[name] = benchmark.train_step(net, x, y, jit_compile=jit)
+            steps_of[name] = under(precision, benchmark.train_step(net, x, y, jit_compile=jit))
     finally:
         keras.mixed_precision.set_dtype_policy(previous)
     try:
@@ -324,7 +367,7 @@ def _choose(precision, jit, *, model, input_shape, batch_size, classes, strategy
 
     cpu = cpu or cpu_info()
     precisions = [precision] if precision != "auto" else (
-        ["float32", "mixed_bfloat16"] if cpu.native_bf16 else ["float32"])
+        ["float32", "mixed_bfloat16", "onednn_bfloat16"] if cpu.native_bf16 else ["float32"])
     jits = [jit] if jit != "auto" else ([False, True] if probe_jit else [False])
     notes = []
     if precision == "auto":
@@ -391,11 +434,13 @@ _APPLIED: list[Choice] = []
 
 
 def apply(choice: Choice) -> Choice:
-    """Set Keras' global dtype policy to the choice's (before building the model) and make its
+    """Set Keras' global dtype policy for the choice (before building the model), turn the
+    oneDNN bf16 graph rewrite on for `onednn_bfloat16` (off otherwise), and make its
     jit_compile the one `kerasnets.training.fit(jit_compile="auto")` uses."""
     import keras
 
-    keras.mixed_precision.set_dtype_policy(choice.precision)
+    keras.mixed_precision.set_dtype_policy(keras_policy(choice.precision))
+    set_rewrite(choice.precision == "onednn_bfloat16")
     _APPLIED[:] = [choice]
     return choice
 
@@ -411,6 +456,7 @@ def reset() -> None:
 
     _APPLIED.clear()
     keras.mixed_precision.set_dtype_policy("float32")
+    set_rewrite(False)
 
 
 def resolve_jit(jit_compile: str | bool = "auto", strategy=None) -> bool:

@@ -117,18 +117,20 @@ def model_train_throughput(model_name: str, *, image_size: int, batch_size: int,
 
     import kerasnets
     from kerasnets.benchmark import benchmark_models
-    from kerasnets.precision import choose
+    from kerasnets.precision import choose, keras_policy, set_rewrite
 
     shape = (image_size, image_size, kerasnets.get_entry(model_name).input_shape[2])
     choice = choose(precision, "false", model=model_name, input_shape=shape,
                     batch_size=batch_size)
     previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_dtype_policy(choice.precision)
+    keras.mixed_precision.set_dtype_policy(keras_policy(choice.precision))
+    rewrite = set_rewrite(choice.precision == "onednn_bfloat16")
     try:
         (row,) = benchmark_models([lambda: kerasnets.create_model(model_name, input_shape=shape)],
                                   batch_size=batch_size, steps=steps, warmup=warmup, train=True)
     finally:
         keras.mixed_precision.set_dtype_policy(previous)
+        set_rewrite(rewrite)
     return {"model_train_img_s": row["train_img_s"], "model_infer_img_s": row["infer_img_s"],
             "model_precision": choice.precision}
 

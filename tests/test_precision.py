@@ -41,23 +41,26 @@ def test_cpu_without_native_bf16_is_float32_without_probing(tmp_path):
     assert not (tmp_path / "c.json").exists()
 
 
-@pytest.mark.parametrize("bf16_img_s,expected", [(13.5, "mixed_bfloat16"), (10.5, "float32"),
-                                                 (8.0, "float32")])
-def test_probe_result_decides_on_a_bf16_cpu(tmp_path, bf16_img_s, expected):
-    probe = Probe({"float32": 10.0, "mixed_bfloat16": bf16_img_s})
+@pytest.mark.parametrize("bf16_img_s,rewrite_img_s,expected", [
+    (13.5, 12.0, "mixed_bfloat16"), (12.0, 13.5, "onednn_bfloat16"), (10.5, 10.8, "float32"),
+    (8.0, 9.0, "float32")])
+def test_probe_result_decides_on_a_bf16_cpu(tmp_path, bf16_img_s, rewrite_img_s, expected):
+    probe = Probe({"float32": 10.0, "mixed_bfloat16": bf16_img_s,
+                   "onednn_bfloat16": rewrite_img_s})
     choice = P.choose(model="resnet50", input_shape=(64, 64, 3), batch_size=16, device="cpu",
                       cpu=BF16, probe_fn=probe, cache=False)
     assert choice.precision == expected and choice.jit_compile is False
-    assert choice.measured == {"float32": 10.0, "mixed_bfloat16": bf16_img_s}
+    assert choice.measured == {"float32": 10.0, "mixed_bfloat16": bf16_img_s,
+                               "onednn_bfloat16": rewrite_img_s}
     (model, candidates, kwargs), = probe.calls
-    assert model == "resnet50" and candidates == ("float32", "mixed_bfloat16")
+    assert model == "resnet50" and candidates == ("float32", "mixed_bfloat16", "onednn_bfloat16")
     assert kwargs["input_shape"] == (64, 64, 3) and kwargs["batch_size"] == 16
     assert f"{bf16_img_s / 10:.2f}x float32" in choice.reason
 
 
 def test_probe_cache_round_trip(tmp_path):
     path = tmp_path / "kerasnets" / "probe.json"
-    probe = Probe({"float32": 5.0, "mixed_bfloat16": 7.5})
+    probe = Probe({"float32": 5.0, "mixed_bfloat16": 7.5, "onednn_bfloat16": 7.0})
     kwargs = dict(model="resnet50", batch_size=16, device="cpu", cpu=BF16, probe_fn=probe,
                   cache=str(path))
     first = P.choose(**kwargs)
@@ -67,7 +70,8 @@ def test_probe_cache_round_trip(tmp_path):
     assert machine.startswith("AMX CPU (flags ") and "tensorflow" in machine
     (key,) = data[machine]
     assert key.startswith("resnet50 224x224x3 batch 16") and \
-        data[machine][key]["img_s"] == {"float32": 5.0, "mixed_bfloat16": 7.5}
+        data[machine][key]["img_s"] == {"float32": 5.0, "mixed_bfloat16": 7.5,
+                                        "onednn_bfloat16": 7.0}
     second = P.choose(**kwargs)
     assert len(probe.calls) == 1 and second.cached                        # read, not measured
     assert (second.precision, second.measured) == ("mixed_bfloat16", first.measured)
@@ -98,12 +102,14 @@ def test_explicit_values_devices_and_bad_values():
 
 def test_probe_jit_adds_xla_candidates(tmp_path):
     probe = Probe({"float32": 10.0, "float32+xla": 20.0, "mixed_bfloat16": 9.0,
-                   "mixed_bfloat16+xla": 12.0})
+                   "mixed_bfloat16+xla": 12.0, "onednn_bfloat16": 9.5,
+                   "onednn_bfloat16+xla": 11.0})
     choice = P.choose(model="lenet5", batch_size=8, device="cpu", cpu=BF16, probe_fn=probe,
                       cache=False, probe_jit=True)
     assert (choice.precision, choice.jit_compile) == ("float32", True)
     assert set(probe.calls[0][1]) == {"float32", "float32+xla", "mixed_bfloat16",
-                                      "mixed_bfloat16+xla"}
+                                      "mixed_bfloat16+xla", "onednn_bfloat16",
+                                      "onednn_bfloat16+xla"}
 
 
 def test_cpu_info_reads_x86_and_arm_flags(tmp_path):
@@ -128,16 +134,44 @@ def test_apply_sets_the_policy_and_fit_follows_the_jit_choice():
 
 
 def test_real_probe_measures_every_candidate_and_restores_the_policy():
-    figures = P.probe("lenet5", ["float32", "mixed_bfloat16"], input_shape=(32, 32, 1),
-                      batch_size=4, classes=10, steps=1, warmup=1)
-    assert set(figures) == {"float32", "mixed_bfloat16"} and min(figures.values()) > 0
+    figures = P.probe("lenet5", ["float32", "mixed_bfloat16", "onednn_bfloat16"],
+                      input_shape=(32, 32, 1), batch_size=4, classes=10, steps=1, warmup=1)
+    assert set(figures) == {"float32", "mixed_bfloat16", "onednn_bfloat16"}
+    assert min(figures.values()) > 0
     assert keras.mixed_precision.global_policy().name == "float32"
+    assert P.set_rewrite(False) is False                    # the rewrite is off again
+
+
+def test_onednn_bfloat16_keeps_keras_float32_and_rewrites_the_graph():
+    """`onednn_bfloat16` builds float32 Keras models and turns on TensorFlow's oneDNN bf16
+    rewrite; `under` scopes it to one compiled function's calls, so a float32 function called
+    in between computes in float32 (its outputs differ from the rewritten one's)."""
+    import numpy as np
+    import tensorflow as tf
+
+    assert P.keras_policy("onednn_bfloat16") == "float32"
+    assert P.keras_policy("mixed_bfloat16") == "mixed_bfloat16"
+    P.apply(P.Choice("onednn_bfloat16", False, "test"))
+    assert keras.mixed_precision.global_policy().name == "float32"
+    assert tf.config.optimizer.get_experimental_options()[P.ONEDNN_REWRITE] is True
+    P.reset()
+    assert not tf.config.optimizer.get_experimental_options().get(P.ONEDNN_REWRITE, False)
+    a = tf.constant(np.random.default_rng(0).normal(size=(256, 256)).astype("float32"))
+    matmul = tf.function(lambda: tf.matmul(a, a))
+    exact = matmul().numpy()
+    rewritten = P.under("onednn_bfloat16", tf.function(lambda: tf.matmul(a, a)))().numpy()
+    again = P.under("float32", matmul)().numpy()
+    np.testing.assert_array_equal(again, exact)
+    if P.cpu_info().native_bf16:         # the rewrite only fires where oneDNN has bf16 kernels
+        assert np.abs(rewritten - exact).max() > 1e-3 * np.abs(exact).max()
+    assert not tf.config.optimizer.get_experimental_options().get(P.ONEDNN_REWRITE, False)
 
 
 @pytest.mark.slow
 def test_bfloat16_training_reaches_float32_accuracy_on_digits():
-    """resnet20_cifar on the built-in digits, trained the same way in float32 and in
-    mixed_bfloat16 (float32 variables, bf16 compute, float32 logits), ends within 1 point.
+    """resnet20_cifar on the built-in digits, trained the same way in float32, in
+    mixed_bfloat16 (float32 variables, bf16 compute, float32 logits) and in onednn_bfloat16
+    (float32 Keras model, TensorFlow's oneDNN bf16 graph rewrite), ends within 1 point.
     8 epochs of Adam bring both to ~99% (measured: 98.9 / 99.2 and 99.2 / 99.2 for seeds 0 and
     1); at 4-5 epochs they are still moving and two float32 seeds already differ by 1-3 points.
     About a minute on 2 quiet cores, hence slow."""
@@ -152,7 +186,7 @@ def test_bfloat16_training_reaches_float32_accuracy_on_digits():
     data = prepare("digits", entry, batch_size=64, seed=0)
     epochs = 8
     accuracy = {}
-    for policy in ("float32", "mixed_bfloat16"):
+    for policy in ("float32", "mixed_bfloat16", "onednn_bfloat16"):
         P.apply(P.Choice(policy, False, "test"))
         keras.utils.set_random_seed(0)
         model = kerasnets.create_model("resnet20_cifar", classes=10)
@@ -164,5 +198,7 @@ def test_bfloat16_training_reaches_float32_accuracy_on_digits():
             assert model.get_layer("stem_conv").compute_dtype == "bfloat16"
         training.fit(model, data.train, epochs=epochs, verbose=0)
         accuracy[policy] = training.evaluate(model, data.eval, verbose=0)["accuracy"]
+    P.reset()
     assert accuracy["float32"] > 0.97, accuracy
     assert abs(accuracy["mixed_bfloat16"] - accuracy["float32"]) <= 0.01, accuracy
+    assert abs(accuracy["onednn_bfloat16"] - accuracy["float32"]) <= 0.01, accuracy

@@ -26,6 +26,7 @@ import platform
 
 from absl import app, flags
 
+from kerasnets.precision import PRECISIONS
 from kerasnets.utils import write_tables
 from tools import flags as shared
 
@@ -37,7 +38,7 @@ flags.DEFINE_integer("steps", 5, "Timed steps per measurement (the median is rep
 flags.DEFINE_integer("warmup", 2, "Untimed steps first (tracing).")
 flags.DEFINE_bool("train", True, "Also measure training steps.")
 flags.DEFINE_bool("compare_keras", True, "Measure keras.applications' equivalent in the same run.")
-flags.DEFINE_enum("precision", "auto", ["auto", "float32", "mixed_bfloat16", "mixed_float16"],
+flags.DEFINE_enum("precision", "auto", list(PRECISIONS),
                   "kerasnets' precision (auto: kerasnets.precision decides per machine and model).")
 flags.DEFINE_enum("jit_compile", "auto", ["auto", "true", "false"], "XLA for kerasnets' step.")
 flags.DEFINE_integer("peak_size", 4096, "Square matmul size for the machine's peaks (0: skip the "

@@ -59,11 +59,12 @@ def define_strategy_flags():
     flags.DEFINE_integer("logical_cpus", 0, "Split the CPU into N logical devices (mirrored on "
                          "a CPU-only machine, for testing).")
     flags.DEFINE_enum("precision", "auto", ["auto", "float32", "mixed_bfloat16",
-                                            "mixed_float16"],
-                      "Keras dtype policy. auto: float16 on GPU, bfloat16 on TPU; on CPU "
-                      "bfloat16 only where the CPU has native bf16 (AVX512_BF16 / AMX) and a "
-                      "short probe of the model (cached per machine) trains faster with it, "
-                      "else float32 (kerasnets.precision).")
+                                            "onednn_bfloat16", "mixed_float16"],
+                      "Precision. auto: float16 on GPU, bfloat16 on TPU; on CPU bfloat16 "
+                      "(Keras' mixed_bfloat16 policy, or TensorFlow's oneDNN bf16 graph rewrite "
+                      "under a float32 policy: onednn_bfloat16) only where the CPU has native "
+                      "bf16 (AVX512_BF16 / AMX) and a short probe of the model (cached per "
+                      "machine) trains faster with it, else float32 (kerasnets.precision).")
     flags.DEFINE_alias("mixed_precision", "precision")
     flags.DEFINE_enum("jit_compile", "auto", ["auto", "true", "false"],
                       "XLA-compile the train step. auto: on for GPU, off on CPU (measured "
