@@ -18,8 +18,11 @@ from conftest import run_tool  # noqa: E402
 
 def test_benchmark_writes_table_with_keras_comparison(tmp_path):
     out = tmp_path / "bench.csv"
+    # float32 and no peaks: the probe and the MFU columns have tests of their own
+    # (test_benchmark.py); this one is about the keras.applications comparison
     run_tool("tools.benchmark", "--models", "vgg16,vgg11", "--input_size", "32",
-             "--batch_size", "2", "--steps", "1", "--warmup", "1", "--output", str(out))
+             "--batch_size", "2", "--steps", "1", "--warmup", "1", "--precision", "float32",
+             "--jit_compile", "false", "--peak_size", "0", "--output", str(out))
     rows = {r["model"]: r for r in csv.DictReader(open(out))}
     assert set(rows) == {"vgg16", "vgg11"}
     ours = kerasnets.create_model("vgg11", input_shape=(32, 32, 3))
