@@ -182,7 +182,8 @@ def register_family(namespace: dict[str, Any], generic: Callable[..., Any],
     keras.applications signature, puts it into the family module's `namespace` (its
     `globals()`) and `__all__`, and registers the variant. Fields a variant leaves as None take
     the family defaults given here (`preprocessing`, `input_shape`, `min_size`, `classes`,
-    `test_size`); `doc(variant)` makes the first docstring line where a variant has none.
+    `test_size`); `input_shape` may be a function of the variant (EfficientNets: the spec's
+    resolution), and `doc(variant)` makes the first docstring line where a variant has none.
     Returns the table as `{name: Variant}`: the family's `VARIANTS`.
 
     `generic(spec, *, include_top, weights, input_tensor, input_shape, pooling, classes,
@@ -199,7 +200,8 @@ def register_family(namespace: dict[str, Any], generic: Callable[..., Any],
         build = variant_builder(
             variant.builder, variant.name, generic, variant.spec, family=family, paper=paper,
             params=variant.params, source=variant.source,
-            input_shape=variant.input_shape or input_shape,
+            input_shape=variant.input_shape or (input_shape(variant) if callable(input_shape)
+                                                 else input_shape),
             min_size=variant.min_size or min_size, classes=variant.classes or classes,
             keras_equivalent=variant.keras_equivalent,
             test_size=test_size if variant.test_size is None else variant.test_size,
@@ -210,6 +212,11 @@ def register_family(namespace: dict[str, Any], generic: Callable[..., Any],
         exported.append(variant.builder)
         table[variant.name] = variant
     return table
+
+
+def resolution_shape(variant: registry.Variant) -> tuple[int, int, int]:
+    """A `register_family` input_shape default: the variant's spec resolution, RGB."""
+    return (variant.spec.resolution, variant.spec.resolution, 3)
 
 
 def variant_builder(builder_name: str, variant: str, generic: Callable[..., Any], spec, *,

@@ -68,7 +68,7 @@ from typing import NamedTuple
 from keras import layers
 
 from kerasnets.applications._common import (correct_pad, finish, gap_head, model_input,
-                                            register_family)
+                                            register_family, resolution_shape)
 from kerasnets.applications._torch_names import exact, nested, rename_rules
 from kerasnets.layers import conv_bn_act, squeeze_excite
 from kerasnets.registry import Paper, Variant
@@ -276,42 +276,36 @@ def _source(b, total, frozen, note=""):
 _TABLE = [
     Variant("efficientnet_b0", "EfficientNetB0", EfficientNetSpec(1.0, 1.0, 224, 0.2), 5_288_548,
             _source("B0", "5,330,571", "42,023"), keras_equivalent="EfficientNetB0",
-            input_shape=(224, 224, 3),
             aliases=("efficientnetb0",)),
     Variant("efficientnet_b1", "EfficientNetB1", EfficientNetSpec(1.0, 1.1, 240, 0.2), 7_794_184,
             _source("B1", "7,856,239", "62,055"), keras_equivalent="EfficientNetB1",
-            input_shape=(240, 240, 3),
             aliases=("efficientnetb1",)),
     Variant("efficientnet_b2", "EfficientNetB2", EfficientNetSpec(1.1, 1.2, 260, 0.3), 9_109_994,
             _source("B2", "9,177,569", "67,575",
                     " (the trainable count rounds to 9.1M; 9.2M is the total's)"),
-            keras_equivalent="EfficientNetB2", input_shape=(260, 260, 3),
+            keras_equivalent="EfficientNetB2",
             aliases=("efficientnetb2",)),
     Variant("efficientnet_b3", "EfficientNetB3", EfficientNetSpec(1.2, 1.4, 300, 0.3), 12_233_232,
             _source("B3", "12,320,535", "87,303"), keras_equivalent="EfficientNetB3",
-            input_shape=(300, 300, 3),
             aliases=("efficientnetb3",)),
     Variant("efficientnet_b4", "EfficientNetB4", EfficientNetSpec(1.4, 1.8, 380, 0.4), 19_341_616,
             _source("B4", "19,466,823", "125,207"), keras_equivalent="EfficientNetB4",
-            input_shape=(380, 380, 3),
             aliases=("efficientnetb4",)),
     Variant("efficientnet_b5", "EfficientNetB5", EfficientNetSpec(1.6, 2.2, 456, 0.4), 30_389_784,
             _source("B5", "30,562,527", "172,743"), keras_equivalent="EfficientNetB5",
-            input_shape=(456, 456, 3),
             aliases=("efficientnetb5",)),
     Variant("efficientnet_b6", "EfficientNetB6", EfficientNetSpec(1.8, 2.6, 528, 0.5), 43_040_704,
             _source("B6", "43,265,143", "224,439"), keras_equivalent="EfficientNetB6",
-            input_shape=(528, 528, 3),
             aliases=("efficientnetb6",)),
     Variant("efficientnet_b7", "EfficientNetB7", EfficientNetSpec(2.0, 3.1, 600, 0.5), 66_347_960,
             _source("B7", "66,658,687", "310,727"), keras_equivalent="EfficientNetB7",
-            input_shape=(600, 600, 3),
             aliases=("efficientnetb7",)),
 ]
 
 # keras' EfficientNets rescale and normalise inside: they take pixels in [0, 255].
 VARIANTS = register_family(
-    globals(), _efficientnet, _TABLE, family="efficientnet", paper=PAPER, preprocessing="raw",
+    globals(), _efficientnet, _TABLE,
+    input_shape=resolution_shape, family="efficientnet", paper=PAPER, preprocessing="raw",
     min_size=32, test_size=32, doc=lambda v: f"EfficientNet-{v.builder[-2:]}")
 
 
@@ -342,22 +336,23 @@ _TIMM_COUNT = ("timm tf_efficientnet_lite{}, a port of the TF builder whose publ
 # default input the resolution; register_family (below) makes the builders.
 _LITE_TABLE = [
     Variant("efficientnet_lite0", "EfficientNetLite0", _lite(1.0, 1.0, 224, 0.2), 4_652_008,
-            _lite_source(0, "4.7M", _PACKAGE_COUNT.format(0)), input_shape=(224, 224, 3)),
+            _lite_source(0, "4.7M", _PACKAGE_COUNT.format(0))),
     Variant("efficientnet_lite1", "EfficientNetLite1", _lite(1.0, 1.1, 240, 0.2), 5_416_680,
-            _lite_source(1, "5.4M", _PACKAGE_COUNT.format(1)), input_shape=(240, 240, 3)),
+            _lite_source(1, "5.4M", _PACKAGE_COUNT.format(1))),
     Variant("efficientnet_lite2", "EfficientNetLite2", _lite(1.1, 1.2, 260, 0.3), 6_092_072,
-            _lite_source(2, "6.1M", _PACKAGE_COUNT.format(2)), input_shape=(260, 260, 3)),
+            _lite_source(2, "6.1M", _PACKAGE_COUNT.format(2))),
     Variant("efficientnet_lite3", "EfficientNetLite3", _lite(1.2, 1.4, 280, 0.3), 8_197_096,
-            _lite_source(3, "8.2M", _TIMM_COUNT.format(3)), input_shape=(280, 280, 3)),
+            _lite_source(3, "8.2M", _TIMM_COUNT.format(3))),
     Variant("efficientnet_lite4", "EfficientNetLite4", _lite(1.4, 1.8, 300, 0.3), 13_006_568,
-            _lite_source(4, "13.0M", _TIMM_COUNT.format(4)), input_shape=(300, 300, 3)),
+            _lite_source(4, "13.0M", _TIMM_COUNT.format(4))),
 ]
 # tensorflow/tpu efficientnet/lite README, ImageNet top-1 (%)
 LITE_TOP1 = {"efficientnet_lite0": 75.1, "efficientnet_lite1": 76.7, "efficientnet_lite2": 77.6,
              "efficientnet_lite3": 79.8, "efficientnet_lite4": 81.5}
 
 LITE_VARIANTS = register_family(
-    globals(), _efficientnet, _LITE_TABLE, family="efficientnet_lite", paper=LITE_PAPER,
+    globals(), _efficientnet, _LITE_TABLE,
+    input_shape=resolution_shape, family="efficientnet_lite", paper=LITE_PAPER,
     preprocessing=LITE_PREPROCESSING, min_size=32, test_size=32,
     doc=lambda v: f"EfficientNet-Lite{v.builder[-1]}")
 for _variant in LITE_VARIANTS.values():

@@ -36,7 +36,8 @@ import functools
 
 from keras import layers
 
-from kerasnets.applications._common import finish, gap_head, model_input, register_family
+from kerasnets.applications._common import (finish, gap_head, model_input, register_family,
+                                            resolution_shape)
 from kerasnets.applications._mobilenet_blocks import depthwise_bn_act, torch_block_rules
 from kerasnets.applications._torch_names import exact, rename_rules
 from kerasnets.applications.efficientnet import (B0_STAGES, CONV_INIT, Stage,
@@ -149,40 +150,35 @@ _V2_BN = dict(bn_epsilon=1e-3, bn_momentum=0.9)  # BatchNorm2d(eps=1e-3)
 # at 1000 classes = torchvision's num_params. EfficientNet (B0-B7) and EfficientNetV2 (S/M/L)
 # register in their own families, below.
 _V1_TABLE = [
-    Variant("efficientnet_b0_tv", "EfficientNetB0TV", _B(1.0, 1.0, 224, 0.2, **_TORCH_BN), 5_288_548,
-            "torchvision efficientnet_b0 (num_params 5,288,548)", input_shape=(224, 224, 3)),
-    Variant("efficientnet_b1_tv", "EfficientNetB1TV", _B(1.0, 1.1, 240, 0.2, **_TORCH_BN), 7_794_184,
-            "torchvision efficientnet_b1 (num_params 7,794,184)", input_shape=(240, 240, 3)),
-    Variant("efficientnet_b2_tv", "EfficientNetB2TV", _B(1.1, 1.2, 288, 0.3, **_TORCH_BN), 9_109_994,
-            "torchvision efficientnet_b2 (num_params 9,109,994)", input_shape=(288, 288, 3)),
+    Variant("efficientnet_b0_tv", "EfficientNetB0TV", _B(1.0, 1.0, 224, 0.2, **_TORCH_BN),
+            5_288_548, "torchvision efficientnet_b0 (num_params 5,288,548)"),
+    Variant("efficientnet_b1_tv", "EfficientNetB1TV", _B(1.0, 1.1, 240, 0.2, **_TORCH_BN),
+            7_794_184, "torchvision efficientnet_b1 (num_params 7,794,184)"),
+    Variant("efficientnet_b2_tv", "EfficientNetB2TV", _B(1.1, 1.2, 288, 0.3, **_TORCH_BN),
+            9_109_994, "torchvision efficientnet_b2 (num_params 9,109,994)"),
     Variant("efficientnet_b3_tv", "EfficientNetB3TV", _B(1.2, 1.4, 300, 0.3, **_TORCH_BN),
-            12_233_232, "torchvision efficientnet_b3 (num_params 12,233,232)",
-            input_shape=(300, 300, 3)),
+            12_233_232, "torchvision efficientnet_b3 (num_params 12,233,232)"),
     Variant("efficientnet_b4_tv", "EfficientNetB4TV", _B(1.4, 1.8, 380, 0.4, **_TORCH_BN),
-            19_341_616, "torchvision efficientnet_b4 (num_params 19,341,616)",
-            input_shape=(380, 380, 3)),
+            19_341_616, "torchvision efficientnet_b4 (num_params 19,341,616)"),
     Variant("efficientnet_b5_tv", "EfficientNetB5TV", _B(1.6, 2.2, 456, 0.4, **_B_PORTED),
-            30_389_784, "torchvision efficientnet_b5 (num_params 30,389,784)",
-            input_shape=(456, 456, 3)),
+            30_389_784, "torchvision efficientnet_b5 (num_params 30,389,784)"),
     Variant("efficientnet_b6_tv", "EfficientNetB6TV", _B(1.8, 2.6, 528, 0.5, **_B_PORTED),
-            43_040_704, "torchvision efficientnet_b6 (num_params 43,040,704)",
-            input_shape=(528, 528, 3)),
+            43_040_704, "torchvision efficientnet_b6 (num_params 43,040,704)"),
     Variant("efficientnet_b7_tv", "EfficientNetB7TV", _B(2.0, 3.1, 600, 0.5, **_B_PORTED),
-            66_347_960, "torchvision efficientnet_b7 (num_params 66,347,960)",
-            input_shape=(600, 600, 3)),
+            66_347_960, "torchvision efficientnet_b7 (num_params 66,347,960)"),
 ]
 _V2_TABLE = [
     Variant("efficientnet_v2_s_tv", "EfficientNetV2STV",
             TorchEfficientNetSpec(V2_S, 1.0, 1.0, 384, 0.2, stem_width=24, **_V2_BN), 21_458_488,
-            "torchvision efficientnet_v2_s (num_params 21,458,488)", input_shape=(384, 384, 3)),
+            "torchvision efficientnet_v2_s (num_params 21,458,488)"),
     Variant("efficientnet_v2_m_tv", "EfficientNetV2MTV",
             TorchEfficientNetSpec(V2_M, 1.0, 1.0, 480, 0.3, stem_width=24, **_V2_BN), 54_139_356,
-            "torchvision efficientnet_v2_m (num_params 54,139,356)", input_shape=(480, 480, 3)),
+            "torchvision efficientnet_v2_m (num_params 54,139,356)"),
     # ported from google/automl: mean = std = 0.5, i.e. [-1, 1]
     Variant("efficientnet_v2_l_tv", "EfficientNetV2LTV",
             TorchEfficientNetSpec(V2_L, 1.0, 1.0, 480, 0.4, stem_width=32, **_V2_BN),
             118_515_272, "torchvision efficientnet_v2_l (num_params 118,515,272)",
-            input_shape=(480, 480, 3), preprocessing="tf"),
+            preprocessing="tf"),
 ]
 
 
@@ -192,10 +188,12 @@ def _doc(prefix):
 
 
 VARIANTS = {
-    **register_family(globals(), _efficientnet_tv, _V1_TABLE, family="efficientnet",
-                      paper=PAPER_V1, min_size=32, test_size=32, doc=_doc("EfficientNet")),
-    **register_family(globals(), _efficientnet_tv, _V2_TABLE, family="efficientnet_v2",
-                      paper=PAPER_V2, min_size=32, test_size=32, doc=_doc("EfficientNetV2")),
+    **register_family(globals(), _efficientnet_tv, _V1_TABLE, input_shape=resolution_shape,
+                      family="efficientnet", paper=PAPER_V1, min_size=32, test_size=32,
+                      doc=_doc("EfficientNet")),
+    **register_family(globals(), _efficientnet_tv, _V2_TABLE, input_shape=resolution_shape,
+                      family="efficientnet_v2", paper=PAPER_V2, min_size=32, test_size=32,
+                      doc=_doc("EfficientNetV2")),
 }
 
 

@@ -35,7 +35,8 @@ import functools
 
 from keras import layers
 
-from kerasnets.applications._common import finish, gap_head, model_input, register_family
+from kerasnets.applications._common import (finish, gap_head, model_input, register_family,
+                                            resolution_shape)
 from kerasnets.applications.efficientnet import (BLOCKS, Stage, conv_bn_swish,
                                                  efficientnet_stages, mbconv_block, round_filters)
 from kerasnets.registry import Paper, Variant
@@ -122,44 +123,45 @@ def _source(v, total, frozen, note=""):
 _TABLE = [
     Variant("efficientnet_v2_b0", "EfficientNetV2B0", EfficientNetV2Spec(BASE, 32, 224, 0.2),
             7_139_704, _source("B0", "7,200,312", "60,608"),
-            keras_equivalent="EfficientNetV2B0", input_shape=(224, 224, 3),
+            keras_equivalent="EfficientNetV2B0",
             aliases=("efficientnetv2b0",)),
     Variant("efficientnet_v2_b1", "EfficientNetV2B1",
             EfficientNetV2Spec(BASE, 32, 240, 0.2, 1.0, 1.1), 8_141_052,
             _source("B1", "8,212,124", "71,072"),
-            keras_equivalent="EfficientNetV2B1", input_shape=(240, 240, 3),
+            keras_equivalent="EfficientNetV2B1",
             aliases=("efficientnetv2b1",)),
     Variant("efficientnet_v2_b2", "EfficientNetV2B2",
             EfficientNetV2Spec(BASE, 32, 260, 0.3, 1.1, 1.2), 10_096_086,
             _source("B2", "10,178,374", "82,288"),
-            keras_equivalent="EfficientNetV2B2", input_shape=(260, 260, 3),
+            keras_equivalent="EfficientNetV2B2",
             aliases=("efficientnetv2b2",)),
     Variant("efficientnet_v2_b3", "EfficientNetV2B3",
             EfficientNetV2Spec(BASE, 32, 300, 0.3, 1.2, 1.4), 14_358_406,
             _source("B3", "14,467,622", "109,216"),
-            keras_equivalent="EfficientNetV2B3", input_shape=(300, 300, 3),
+            keras_equivalent="EfficientNetV2B3",
             aliases=("efficientnetv2b3",)),
     Variant("efficientnet_v2_s", "EfficientNetV2S",
             EfficientNetV2Spec(S, 24, 384, 0.2, normalization="inception"), 21_458_488,
             _source("S", "21,612,360", "153,872"),
-            keras_equivalent="EfficientNetV2S", input_shape=(384, 384, 3),
+            keras_equivalent="EfficientNetV2S",
             aliases=("efficientnetv2s",)),
     Variant("efficientnet_v2_m", "EfficientNetV2M",
             EfficientNetV2Spec(M, 24, 480, 0.3, normalization="inception"), 54_139_356,
             _source("M", "54,431,388", "292,032"),
-            keras_equivalent="EfficientNetV2M", input_shape=(480, 480, 3),
+            keras_equivalent="EfficientNetV2M",
             aliases=("efficientnetv2m",)),
     Variant("efficientnet_v2_l", "EfficientNetV2L",
             EfficientNetV2Spec(L, 32, 480, 0.4, normalization="inception"), 118_515_272,
             _source("L", "119,027,848", "512,576",
                     " (unexplained: the official blocks, stem and head are these; its trainable "
                     "count is 118.5M)"),
-            keras_equivalent="EfficientNetV2L", input_shape=(480, 480, 3),
+            keras_equivalent="EfficientNetV2L",
             aliases=("efficientnetv2l",)),
 ]
 
 # keras' EfficientNetV2s scale their input inside (module docstring): pixels in [0, 255].
 VARIANTS = register_family(
-    globals(), _efficientnet_v2, _TABLE, family="efficientnet_v2", paper=PAPER,
+    globals(), _efficientnet_v2, _TABLE,
+    input_shape=resolution_shape, family="efficientnet_v2", paper=PAPER,
     preprocessing="raw", min_size=32, test_size=32,
     doc=lambda v: f"EfficientNetV2-{v.builder[14:]}")
