@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -123,7 +124,7 @@ def yosinski(name: str, tasks: dict[str, Task], *, input_shape, model_dir: str, 
 
     def build(task, weights=None):
         keras.utils.set_random_seed(seed)
-        scope = strategy.scope() if strategy is not None else _nullcontext()
+        scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
         with scope:
             return transfer.build_classifier(name, tasks[task].classes, input_shape=input_shape,
                                              dropout=dropout, weights=weights)
@@ -221,7 +222,7 @@ def finetune(name: str, data: Task, *, input_shape, settings: dict, epochs: int,
     keras.utils.set_random_seed(seed)
     steps = steps_per_epoch or data.steps_per_epoch or 100
     optimizer_for = training.PhaseOptimizers(settings, steps)
-    scope = strategy.scope if strategy is not None else _nullcontext
+    scope = strategy.scope if strategy is not None else contextlib.nullcontext
 
     def callbacks_for(phase):  # the schedule's (plateau) first: the checkpoints see its change
         return optimizer_for.callbacks() + training.run_callbacks(os.path.join(model_dir, phase),
@@ -364,9 +365,3 @@ def summary_rows(result: FinetuneResult, label: str, how: str, classes: int) -> 
     rows.append({"backbone weights": "(chance)", "schedule": "",
                  "target accuracy": f"{1 / classes:.4f}"})
     return rows
-
-
-def _nullcontext():
-    import contextlib
-
-    return contextlib.nullcontext()

@@ -176,6 +176,7 @@ def main(argv):
     import keras
     import tensorflow as tf
 
+    from kerasnets.benchmark import trainable_params
     from kerasnets.plots import plot_history, plot_lines
     from kerasnets.utils import atomic_write_text, save_model
     from pipelines import distillation as P
@@ -224,7 +225,7 @@ def main(argv):
     rows, columns = E.comparison_rows(
         per_seed, teacher_label=teacher_label,
         teacher_params=E.params_without_bn_statistics(out.teachers.model),
-        student=FLAGS.student, student_params=E.trainable_params(student),
+        student=FLAGS.student, student_params=trainable_params(student),
         temperature=FLAGS.temperature, alpha=FLAGS.alpha,
         hint_layers=FLAGS.hint_layers if hints else ())
     header = (f"Distillation on {data.name} ({data.num_train} train / {n_test} test images, "

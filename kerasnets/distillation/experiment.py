@@ -176,10 +176,6 @@ def mean_std(values) -> tuple[float, float]:
     return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0
 
 
-def trainable_params(model) -> int:
-    return int(sum(np.prod(w.shape) for w in model.trainable_weights))
-
-
 def params_without_bn_statistics(model) -> int:
     """Every weight but BatchNorm's moving statistics (a frozen teacher has no trainable ones)."""
     return int(sum(np.prod(w.shape) for w in model.weights
