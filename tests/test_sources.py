@@ -114,6 +114,10 @@ def test_photos_are_fixed_views_of_the_sample_photographs_with_disjoint_splits()
     keys = lambda *t: {(int(p), *map(int, s), bool(f)) for p, s, f in zip(*t)}  # noqa: E731
     assert not keys(index, squares, flips) & keys(train_index, train_squares, train_flips)
     assert len(keys(train_index, train_squares, train_flips)) == 1200
+    # ten different photographs (skimage's `cat` is `chelsea`: it was once both)
+    pictures = photos.photographs()
+    assert len({(p.shape, p.tobytes()) for p in pictures}) == 10
+    assert all(p.dtype == np.uint8 and p.ndim == 3 and p.shape[-1] == 3 for p in pictures)
     moved = photos.view_table("validation", split_seed=1)[1]
     assert not np.array_equal(moved, squares)
     picked, picked_info = sources.load("photos", "validation", classes=("coffee", "chelsea"))

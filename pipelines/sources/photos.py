@@ -1,5 +1,6 @@
-"""The built-in `photos` set: deterministic views of the ten colour photographs scikit-image ships
-(`skimage.data`, no download), one class per photograph. Real photographs, offline: what int8
+"""The built-in `photos` set: deterministic views of ten colour photographs that installed
+packages ship (nine of scikit-image's `skimage.data` and scikit-learn's `china.jpg`; no
+download), one class per photograph. Real photographs, offline: what int8
 exports of ImageNet models calibrate and are checked on by default (upscaled 8x8 digits do not
 calibrate them).
 
@@ -28,11 +29,15 @@ from pipelines.sources.common import AUTOTUNE, DatasetInfo, DatasetUnavailableEr
 
 NAME = "photos"
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry", "hubble_deep_field",
-          "retina", "motorcycle_left", "cat", "colorwheel")
+          "retina", "motorcycle_left", "china", "colorwheel")
+# `china` is scikit-learn's sample photograph (`sklearn.datasets.load_sample_image`). It replaced
+# skimage's `cat` (2026-12-05), which is the same picture as `chelsea`: two labels on one photo.
+SKLEARN_PHOTOS = ("china",)
 VIEW_SIZE = 256
 SPLITS = {"train": (0, 120), "validation": (120, 150)}   # view index ranges per photograph
 ALIASES = {"val": "validation", "test": "validation"}
-SOURCES = {NAME: f"views of scikit-image's {len(PHOTOS)} colour sample photographs: "
+SOURCES = {NAME: f"views of {len(PHOTOS)} colour sample photographs (scikit-image, "
+                 f"scikit-learn): "
                  f"{VIEW_SIZE}x{VIEW_SIZE}x3 random crops / flips, label = photograph, "
                  f"train/validation {SPLITS['train'][1]}/"
                  f"{SPLITS['validation'][1] - SPLITS['validation'][0]} views per photograph "
@@ -56,11 +61,16 @@ def photo(name: str) -> np.ndarray:
         raise DatasetUnavailableError(f"The built-in {NAME!r} source needs scikit-image: "
                                       f"{INSTALL}.") from e
     try:
-        image = data.stereo_motorcycle()[0] if name == "motorcycle_left" else \
-            getattr(data, name)()
+        if name in SKLEARN_PHOTOS:
+            from sklearn.datasets import load_sample_image
+
+            image = load_sample_image(f"{name}.jpg")
+        else:
+            image = data.stereo_motorcycle()[0] if name == "motorcycle_left" else \
+                getattr(data, name)()
     except Exception as e:  # a data file missing from the installation (skimage may fetch some)
-        raise DatasetUnavailableError(f"scikit-image's sample photograph {name!r} cannot be "
-                                      f"read ({type(e).__name__}: {e}); reinstall scikit-image: "
+        raise DatasetUnavailableError(f"The sample photograph {name!r} cannot be read "
+                                      f"({type(e).__name__}: {e}); reinstall scikit-image: "
                                       f"{INSTALL}.") from e
     image = np.asarray(image)
     if image.ndim == 2:

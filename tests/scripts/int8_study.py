@@ -38,7 +38,10 @@ def write_other_photos(folder, per_photo=24, seed=1):
     sys.path.insert(0, os.path.dirname(__file__))
     from skimage_views import views
 
-    photos = dict(zip(("china", "flower"), load_sample_images().images))
+    from skimage_views import PHOTOS
+
+    photos = {name: image for name, image in zip(("china", "flower"), load_sample_images().images)
+              if name not in PHOTOS}   # china joined the built-in photos on 2026-12-05
     for name in OTHER_GREY:
         image = getattr(data, name)()
         photos[name] = np.stack([image] * 3, -1).astype("uint8")
