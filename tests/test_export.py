@@ -281,9 +281,16 @@ def test_tool_error_is_clear_and_leaves_nothing(tmp_path):
 def test_benchmark_serving_measures_every_runtime(tmp_path):
     out = tmp_path / "serving.csv"
     run_tool("tools.benchmark", "--serving", "--models", "lenet5", "--input_size", "32",
-             "--steps", "2", "--warmup", "1", "--serving_batches", "1,4", "--output", str(out))
+             "--steps", "2", "--warmup", "1", "--serving_batches", "1,4", "--output", str(out),
+             "--serving_runtimes", "keras,saved_model,tflite,onnx,tflite_int8",
+             "--calibration_images", "100", "--check_images", "40")
     rows = {r["runtime"]: r for r in csv.DictReader(open(out))}
-    assert list(rows) == ["keras", "saved_model", "tflite", "onnx"]
+    assert list(rows) == ["keras", "saved_model", "tflite", "onnx", "tflite_int8"]
+    # int8 calibrates where tools.export would: the built-in digits for a 10-class model
+    assert "lenet5: 100 train images of digits, checked on 40 test images" in \
+        (tmp_path / "serving.md").read_text()
+    assert 0 <= float(rows["tflite_int8"]["top1_agreement"]) <= 1
+    assert float(rows["tflite"]["top1_agreement"]) == 1
     for runtime, row in rows.items():
         assert float(row["b1_ms"]) > 0 and float(row["b4_img_s"]) > 0
         assert (row["size_mb"] == "") == (runtime == "keras")

@@ -61,11 +61,14 @@ flags.DEFINE_list("serving_runtimes", "keras,saved_model,tflite,onnx", "--servin
                   "(keras, saved_model, tflite, onnx, tflite_int8, onnx_int8).")
 flags.DEFINE_string("weights", None, "--serving: weights of each model ('imagenet' or a file); "
                     "default: freshly initialised.")
-flags.DEFINE_string("calibration_dataset", "digits", "--serving: images the int8 runtimes are "
+flags.DEFINE_string("calibration_dataset", None, "--serving: images the int8 runtimes are "
                     "calibrated on and every runtime's top-1 agreement with Keras is measured on "
-                    "(pipelines.calibration: digits, a TFDS name, an image folder, TFRecords).")
-flags.DEFINE_string("calibration_split", "train", "--serving: split to calibrate on.")
-flags.DEFINE_string("check_split", "test", "--serving: split to measure agreement on.")
+                    "(pipelines.calibration: digits, photos, a TFDS name, an image folder, "
+                    "TFRecords; default as tools.export: digits for 10-class models, photos for "
+                    "ImageNet-class ones).")
+flags.DEFINE_string("calibration_split", None, "--serving: split to calibrate on (default train).")
+flags.DEFINE_string("check_split", None, "--serving: split to measure agreement on (default: "
+                    "validation of photos, test otherwise).")
 flags.DEFINE_integer("calibration_images", 200, "--serving: int8 calibration images.")
 flags.DEFINE_integer("check_images", 200, "--serving: images for top1_agreement (measured when "
                      "an int8 runtime is asked for or this flag is given).")
@@ -164,7 +167,7 @@ def serving(output):
     names = shared.resolve_models(FLAGS.models)
     batches = [int(b) for b in FLAGS.serving_batches]
     threads = FLAGS.threads or os.cpu_count()
-    rows = []
+    rows, calibrated = [], {}
     progress = keras.utils.Progbar(len(names), unit_name="model")
     for i, name in enumerate(names):
         entry, shape = _entry_and_shape(name)
@@ -175,11 +178,18 @@ def serving(output):
                 FLAGS["check_images"].present:
             from pipelines import calibration
 
+            try:   # the same default as tools.export's
+                dataset, calibration_split, check_split = calibration.default_source(
+                    model.output_shape[-1], FLAGS.calibration_dataset, FLAGS.calibration_split,
+                    FLAGS.check_split, model=name)
+            except ValueError as e:
+                raise app.UsageError(str(e)) from None
+            calibrated[name] = (dataset, calibration_split, check_split)
             common = dict(size=size, channels=shape[2], preprocessing=entry.preprocessing)
             data = dict(calibration_data=calibration.images(
-                FLAGS.calibration_dataset, FLAGS.calibration_split, FLAGS.calibration_images,
-                **common), check_data=calibration.images(
-                FLAGS.calibration_dataset, FLAGS.check_split, FLAGS.check_images, **common))
+                dataset, calibration_split, FLAGS.calibration_images, **common),
+                check_data=calibration.images(dataset, check_split, FLAGS.check_images,
+                                              **common))
         with tempfile.TemporaryDirectory() as workdir:
             rows += [{"model": name, "input": size, **row} for row in serving_benchmark(
                 model, workdir, runtimes=FLAGS.serving_runtimes, batch_sizes=batches,
@@ -192,6 +202,10 @@ def serving(output):
         f"b{b}_{k}" for b in batches for k in ("ms", "img_s", "speedup")]
     if any("top1_agreement" in row for row in rows):
         columns += ["top1_agreement", "top1_agreement_confident"]
+    sources = "; ".join(f"{', '.join(m for m in calibrated if calibrated[m] == source)}: "
+                        f"{FLAGS.calibration_images} {source[1]} images of {source[0]}, "
+                        f"checked on {FLAGS.check_images} {source[2]} images"
+                        for source in dict.fromkeys(calibrated.values()))
     header = (f"Serving: TensorFlow {tf.__version__}, Keras {keras.__version__}, "
               f"{platform.machine()} with {os.cpu_count()} CPUs; numpy in, numpy out: keras = "
               f"tf.function over the model, saved_model = its serving_default signature after "
@@ -201,10 +215,8 @@ def serving(output):
               f"latency at batch 1, b{batches[-1]}_img_s = images/s at batch {batches[-1]}; "
               f"speedup = Keras' time / the runtime's (> 1: faster than Keras). "
               f"Weights: {FLAGS.weights or 'freshly initialised'}."
-              + (f" *_int8 = full-integer TFLite / onnxruntime static QDQ int8, calibrated on "
-                 f"{FLAGS.calibration_images} {FLAGS.calibration_split} images of "
-                 f"{FLAGS.calibration_dataset}; top1_agreement = share of "
-                 f"{FLAGS.check_images} {FLAGS.check_split} images whose top-1 class the "
+              + (f" *_int8 = full-integer TFLite / onnxruntime static QDQ int8 ({sources}); "
+                 f"top1_agreement = share of the check images whose top-1 class the "
                  f"runtime shares with the float32 Keras model; top1_agreement_confident = the "
                  f"same on those where float32's top-1 probability is >= 0.5."
                  if "top1_agreement" in columns else ""))
@@ -254,7 +266,7 @@ def main(argv):
         return serving(FLAGS.output)
     names = shared.resolve_models(FLAGS.models)
     cpu, flags_text, peaks = machine_report(FLAGS.peak_size)
-    rows = []
+    rows, calibrated = [], {}
     progress = keras.utils.Progbar(len(names), unit_name="model")
     for i, name in enumerate(names):
         entry, shape = _entry_and_shape(name)
