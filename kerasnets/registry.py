@@ -239,10 +239,10 @@ def create_model(name: str, /, **kwargs):
     return get_entry(name).builder(**kwargs)
 
 
-def _pretrained(name: str) -> list[str]:
-    from kerasnets.weights.pretrained import pretrained_sources
+def _pretrained(name: str) -> tuple[list[str], dict[str, str]]:
+    from kerasnets.weights.pretrained import pretrained_preprocessing, pretrained_sources
 
-    return pretrained_sources(name)
+    return pretrained_sources(name), pretrained_preprocessing(name)
 
 
 def model_info(name: str, *, flops: bool = True) -> dict[str, Any]:
@@ -252,6 +252,7 @@ def model_info(name: str, *, flops: bool = True) -> dict[str, Any]:
     (`kerasnets.flops`); computing them builds the model once (cached).
     """
     entry = get_entry(name)
+    pretrained, pretrained_preprocessing = _pretrained(entry.name)
     info = {
         "name": entry.name,
         "builder": f"kerasnets.applications.{entry.builder_name}",
@@ -267,7 +268,10 @@ def model_info(name: str, *, flops: bool = True) -> dict[str, Any]:
         "keras_equivalent": entry.keras_equivalent,
         "preprocessing": entry.preprocessing,
         "aliases": aliases_of(entry.name),
-        "pretrained": _pretrained(entry.name),
+        "pretrained": pretrained,
+        # per checkpoint, the input normalisation it expects (`preprocessing` is the variant's
+        # default: its keras.applications twin's, else its checkpoints')
+        "pretrained_preprocessing": pretrained_preprocessing,
     }
     if flops:
         if entry.name not in _FLOPS_CACHE:

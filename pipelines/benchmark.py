@@ -24,7 +24,6 @@ from kerasnets.utils import atomic_directory
 from pipelines import transforms as T
 
 DEFAULT_RECIPES = ("alexnet", "vgg", "inception", "cifar", "none", "inception+randaugment")
-_IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 
 
 def write_random_jpegs(directory, *, num_images: int = 300, num_classes: int = 4,
@@ -51,32 +50,11 @@ def write_random_jpegs(directory, *, num_images: int = 300, num_classes: int = 4
 
 def load_folder(directory, *, seed: int = 0) -> tuple[tf.data.Dataset, int]:
     """Unbatched (uint8 image, int64 label) pairs of an image folder, decoded in parallel, and
-    the number of classes: `pipelines.sources.load` when it is there, else a stand-in."""
-    try:
-        from pipelines.sources import load
-    except ImportError:
-        load = None
-    if load is not None:
-        ds, info = load(os.fspath(directory), "all", seed=seed, verify="header")
-        return ds, info.num_classes
-    classes = sorted(d for d in os.listdir(directory)
-                     if os.path.isdir(os.path.join(directory, d)))
-    paths, labels = [], []
-    for label, name in enumerate(classes):
-        for file in sorted(os.listdir(os.path.join(directory, name))):
-            if file.lower().endswith(_IMAGE_EXTENSIONS):
-                paths.append(os.path.join(directory, name, file))
-                labels.append(label)
-    if not paths:
-        raise ValueError(f"No images in {directory!r} (expected class sub-folders of images).")
+    the number of classes (`pipelines.sources.load`, headers checked)."""
+    from pipelines.sources import load
 
-    def decode(path, label):
-        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
-        return image, label
-
-    ds = tf.data.Dataset.from_tensor_slices((paths, np.asarray(labels, "int64")))
-    ds = ds.shuffle(len(paths), seed=seed).map(decode, num_parallel_calls=T.AUTOTUNE)
-    return ds, len(classes)
+    ds, info = load(os.fspath(directory), "all", seed=seed, verify="header")
+    return ds, info.num_classes
 
 
 def recipe_kwargs(spec: str) -> dict:

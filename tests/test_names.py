@@ -152,3 +152,17 @@ def test_torch_ports_preprocess_as_their_checkpoints():
             assert entry.preprocessing == checkpoints[0].preprocessing, name
             checked += 1
     assert checked >= 60
+
+
+def test_model_info_names_each_checkpoints_preprocessing():
+    # vgg16 loads Keras' file (caffe: BGR, mean subtracted) and torchvision's (torch: RGB / 255,
+    # ImageNet mean and std): each source's own normalisation is reported
+    info = kerasnets.model_info("vgg16", flops=False)
+    assert info["pretrained_preprocessing"] == {"keras.applications:VGG16": "caffe",
+                                                "torchvision:vgg16": "torch"}
+    assert info["preprocessing"] == "caffe"
+    for name in kerasnets.list_models(pretrained=True):
+        per_source = kerasnets.model_info(name, flops=False)["pretrained_preprocessing"]
+        assert list(per_source) == pretrained.pretrained_sources(name), name
+        assert set(per_source.values()) <= set(registry.PREPROCESSING), name
+    assert kerasnets.model_info("resnet20_cifar", flops=False)["pretrained_preprocessing"] == {}

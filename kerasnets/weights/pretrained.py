@@ -151,6 +151,19 @@ def pretrained_sources(variant: str) -> list[str]:
     return out
 
 
+def pretrained_preprocessing(variant: str) -> dict[str, str]:
+    """How each checkpoint of `pretrained_sources(variant)` expects its input normalised (a key
+    of `registry.PREPROCESSING`): keras.applications' files the variant's own preprocessing,
+    a torch checkpoint its `TorchWeights.preprocessing`. They differ where one variant loads
+    both: `vgg16` is "caffe" with Keras' file and "torch" with torchvision's."""
+    entry = _loaded().get_entry(variant)
+    out = {}
+    if entry.keras_equivalent:
+        out[f"keras.applications:{entry.keras_equivalent}"] = entry.preprocessing
+    out.update({w.label: w.preprocessing for w in _TORCH.get(entry.name, (None, ()))[1]})
+    return out
+
+
 def has_pretrained(variant: str) -> bool:
     return bool(pretrained_sources(variant))
 
