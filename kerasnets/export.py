@@ -44,7 +44,10 @@ input, `stable_top1`); at least `min_agreement` (`DEFAULT_AGREEMENT`) is require
 float32's top-1 probability is at least `CONFIDENT`: elsewhere the float32 answer is near a tie
 (measured on photo views: EfficientNet-Lite0's float32 top-1 survives one pixel level on ~89%;
 int8 agrees on ~86% of all views and on 100% of the confident ones). All of it is stored in
-`export.json`.
+`export.json`. int8 is converted from a bias-corrected copy of the model by default
+(`kerasnets.quantization.bias_corrected`: each convolution + BatchNorm's mean output shift from
+int8 weight rounding, measured on the calibration images, is cancelled in the BatchNorm's beta);
+the check compares with the model as given.
 The calibration images come from the caller (`tools.export` draws them from a pipeline):
 kerasnets never imports `pipelines`.
 """
@@ -722,7 +725,7 @@ def export(model, output, *, format: str = "saved_model", input_dtype: str = "fl
            crop_fraction: float = 0.875, class_names: Sequence[str] | None = None,
            top_k: int = 5, quantization: str = "none", tolerance: float | None = None,
            num_checks: int = 4, seed: int = 0, calibration_data=None, check_data=None,
-           min_agreement: float | None = None,
+           min_agreement: float | None = None, bias_correction: bool = True,
            log: Callable[[str], None] | None = print) -> ExportResult:
     """Export a classifier to `output` (a directory), reload it, check it, move it into place.
 
@@ -735,7 +738,9 @@ def export(model, output, *, format: str = "saved_model", input_dtype: str = "fl
     with `input_dtype="uint8"`) and is checked by its top-1 agreement with the Keras model on
     `check_data` (default: the calibration images), at least `min_agreement` (default
     `DEFAULT_AGREEMENT`) on the images where float32's top-1 probability is at least `CONFIDENT`
-    (the result's `check` holds every figure).
+    (the result's `check` holds every figure). With `bias_correction` (int8 only, the default)
+    the quantised graph is converted from a copy whose BatchNorm betas cancel the mean output
+    shift of int8 weight rounding (`kerasnets.quantization`); the check compares with `model`.
     Raises ValueError for bad arguments, UnsupportedOpError naming ops a format cannot express,
     ExportError when the reloaded artifact fails or differs; `output` is then left as it was.
     """
@@ -753,9 +758,17 @@ def export(model, output, *, format: str = "saved_model", input_dtype: str = "fl
     top_k = min(top_k, model.output_shape[-1])
     class_names = [str(n) for n in class_names] if class_names is not None else None
     output = os.path.abspath(os.fspath(output))
+    written, correction = model, None
+    if int8 and bias_correction:
+        from kerasnets.quantization import bias_corrected
+
+        written, correction = bias_corrected(
+            model, model_ready(calibration_data, input_dtype, preprocessing))
+        if log:
+            log(f"  {correction.describe()}")
     with atomic_directory(output) as tmp:
         artifact = os.path.join(tmp, ARTIFACTS[format])
-        with split_grouped_convolutions(model):
+        with split_grouped_convolutions(written):
             if format == "saved_model":
                 _write_saved_model(model, tmp, input_dtype=input_dtype,
                                    preprocessing=preprocessing,
@@ -763,11 +776,11 @@ def export(model, output, *, format: str = "saved_model", input_dtype: str = "fl
                                    crop_fraction=crop_fraction, class_names=class_names,
                                    top_k=top_k)
             elif format == "tflite":
-                _write_tflite(model, artifact, input_dtype=input_dtype,
+                _write_tflite(written, artifact, input_dtype=input_dtype,
                               preprocessing=preprocessing, quantization=quantization,
                               calibration=calibration_data)
             elif format == "onnx":
-                _write_onnx(model, artifact, input_dtype=input_dtype,
+                _write_onnx(written, artifact, input_dtype=input_dtype,
                             preprocessing=preprocessing, quantization=quantization,
                             calibration=calibration_data)
             else:
@@ -800,6 +813,9 @@ def export(model, output, *, format: str = "saved_model", input_dtype: str = "fl
                                      float32_stability=check.float32_stability,
                                      checked_on_calibration_images=check_on_calibration)
             metadata["calibration_images"] = len(calibration_data)
+            metadata["bias_correction"] = None if correction is None else {
+                "layers": len(correction.layers),
+                "max_shift": max(correction.max_shift, default=0.0)}
         with open(os.path.join(tmp, METADATA), "w") as f:
             json.dump(metadata, f, indent=1)
     return ExportResult(output=output, artifact=os.path.normpath(os.path.join(

@@ -22,7 +22,8 @@ sample photographs, `train` to calibrate, `validation` to check -- for ImageNet-
 `pipelines.calibration.default_source`) and is checked by its top-1 agreement with the float32
 model on `--check_images` images of the evaluation split (at least
 `--min_agreement` on those where float32's top-1 probability is >= 0.5; the agreement on all is
-printed too). Library: `kerasnets.export`.
+printed too). int8 converts a bias-corrected copy (`--bias_correction`, on by default:
+`kerasnets.quantization`), checked against the float32 model. Library: `kerasnets.export`.
 """
 
 from __future__ import annotations
@@ -73,6 +74,9 @@ flags.DEFINE_enum("calibration_recipe", None, ["alexnet", "vgg", "inception", "c
                   "resize, for digits; inception, a 0.875 centre crop, otherwise).")
 flags.DEFINE_float("min_agreement", None, "int8: minimum top-1 agreement with float32 (default "
                    "kerasnets.export.DEFAULT_AGREEMENT).")
+flags.DEFINE_bool("bias_correction", True, "int8: cancel the mean output shift that int8 "
+                  "weight rounding causes in each convolution + BatchNorm, measured on the "
+                  "calibration images (kerasnets.quantization).")
 flags.DEFINE_string("class_names", None, "Text file with one class name per line.")
 flags.DEFINE_integer("top_k", 5, "Classes in the top_k outputs.")
 flags.DEFINE_float("tolerance", None, "Max abs difference allowed after reload (default by "
@@ -177,7 +181,7 @@ def main(argv):
                         dataset, calibration_split, FLAGS.calibration_images, **common),
                     check_data=calibration.images(dataset, check_split, FLAGS.check_images,
                                                   **common),
-                    min_agreement=FLAGS.min_agreement)
+                    min_agreement=FLAGS.min_agreement, bias_correction=FLAGS.bias_correction)
         print(f"int8: calibrating on {FLAGS.calibration_images} {calibration_split} images "
               f"of {dataset}, checking top-1 agreement on {FLAGS.check_images} {check_split} "
               f"images")
