@@ -5,6 +5,7 @@ reference for lite3/lite4, `preprocess_input` / `decode_predictions` and `tools.
 (Counts, taps and minimum sizes of every variant are covered by test_models.py.)"""
 
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -338,3 +339,24 @@ def test_predict_tool_names_the_cat_and_plots(tmp_path):
 
     with pytest.raises(FileNotFoundError, match="No image file at .*missing.jpg"):
         read_image(str(tmp_path / "missing.jpg"), 3)
+
+
+@pytest.mark.slow
+def test_issue_int8_export_command_writes_under_a_third_of_float32(tmp_path):
+    """#15's command: full-integer TFLite of Lite0 with its ImageNet weights, calibrated and
+    checked on the built-in photos by default (98% top-1 agreement with float32 required on the
+    views float32 is sure of), a file under a third of the float32 export."""
+    pytest.importorskip("skimage")
+    pytest.importorskip("ai_edge_litert")
+    from conftest import run_tool
+
+    common = ("--model", "efficientnet_lite0", "--weights", "imagenet", "--format", "tflite")
+    run_tool("tools.export", *common, "--output", str(tmp_path / "f32"))
+    proc = run_tool("tools.export", *common, "--quantization", "int8",
+                    "--output", str(tmp_path / "int8"))
+    assert "bias correction: 49 convolution(s) corrected" in proc.stdout + proc.stderr
+    meta = json.load(open(tmp_path / "int8" / "export.json"))
+    assert meta["check"]["top1_agreement_confident"] >= 0.98
+    assert meta["check"]["confident_images"] >= 20 and meta["check"]["agreement_images"] == 200
+    size = os.path.getsize(tmp_path / "int8" / "model.tflite")
+    assert size < os.path.getsize(tmp_path / "f32" / "model.tflite") / 3
