@@ -44,10 +44,10 @@ input, `stable_top1`); at least `min_agreement` (`DEFAULT_AGREEMENT`) is require
 float32's top-1 probability is at least `CONFIDENT`: elsewhere the float32 answer is near a tie
 (measured on photo views: EfficientNet-Lite0's float32 top-1 survives one pixel level on
 ~86-89%; bias-corrected int8 agrees on ~93% of all views and on 100% of the confident ones).
-All of it is stored in `export.json`. int8 is converted from a bias-corrected copy of the model by default
-(`kerasnets.quantization.bias_corrected`: each convolution + BatchNorm's mean output shift from
-int8 weight rounding, measured on the calibration images, is cancelled in the BatchNorm's beta);
-the check compares with the model as given.
+All of it is stored in `export.json`. int8 is converted from a bias-corrected copy of the
+model by default (`kerasnets.quantization.bias_corrected`: each convolution + BatchNorm's mean
+output shift from int8 weight rounding, measured on the calibration images, is cancelled in
+the BatchNorm's beta); the check compares with the model as given.
 The calibration images come from the caller (`tools.export` draws them from a pipeline):
 kerasnets never imports `pipelines`.
 """
