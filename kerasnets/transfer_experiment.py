@@ -197,6 +197,7 @@ class FinetuneResult:
     probe: list[dict] | None             # transfer.linear_probe rows (+ random)
     seconds: dict[str, float]
     skipped: list[str] = dataclasses.field(default_factory=list)  # add-ons left out, and why
+    report: dict | None = None           # run_report.error_report of the target network
 
 
 def finetune(name: str, data: Task, *, input_shape, settings: dict, epochs: int,
@@ -395,3 +396,57 @@ def summary_rows(result: FinetuneResult, label: str, how: str, classes: int) -> 
     rows.append({"backbone weights": "(chance)", "schedule": "",
                  "target accuracy": f"{1 / classes:.4f}"})
     return rows
+
+
+def write_finetune(result: FinetuneResult, model_dir: str, *, config: dict, card, label: str,
+                   how: str, title: str, output: str | None = None,
+                   complete: bool = True) -> list[dict]:
+    """`metrics.json`, `curves.png`, `summary.{md,csv}` (and `output`) and, with a linear
+    probe, `probe.{md,csv}` of a `finetune` result; `config` is the run's settings, `card` the
+    saved model's `model_card.ModelCard`. `complete=False`: the main result alone, written
+    before the add-ons run (marked `"complete": false`). Returns the summary rows."""
+    from kerasnets.utils import write_tables
+
+    run, final, probe = result.run, result.final, result.probe
+    classes = len(card.class_names)
+    rows = summary_rows(result, label, how, classes)
+    results = {} if result.source_accuracy is None else \
+        {"source_accuracy": result.source_accuracy}
+    if probe is not None:
+        results["linear_probe"] = probe
+    results.update(config)
+    results.update({
+        "complete": complete, "model_card": card.to_dict(),
+        "target_classes": list(card.class_names), "image_size": card.image_size,
+        "unfrozen_at_epoch": run.unfrozen_at, "cached_features": run.cached_features,
+        "target": final, "target_accuracy": final["accuracy"],
+        "baseline_random_frozen": result.baseline,
+        "baseline_accuracy": result.baseline["accuracy"] if result.baseline else None,
+        "scratch_same_time": result.scratch, "few_shot": result.few_shot,
+        "skipped": result.skipped, "errors": result.report, "chance_accuracy": 1 / classes,
+        "seconds": result.seconds})
+    marks = {"backbone unfrozen": run.unfrozen_at + 0.5} if run.unfrozen_at else None
+    training.write_results(model_dir, results, run.history, marks=marks,
+                           title=title.lstrip("# ").replace("tools.finetune: ", ""))
+    for path in filter(None, [os.path.join(model_dir, "summary.md"), output]):
+        write_tables(path, rows, list(rows[0]), header=title)
+    if probe:
+        ours = "random backbone (seed)" if config.get("weights") == "none" else \
+            "pre-trained backbone"
+        probe_rows = [{"features": r["tap"], "dim": r["dim"], ours: f"{r['accuracy']:.4f}",
+                       "random backbone": f"{r['random']:.4f}"} for r in probe]
+        write_tables(os.path.join(model_dir, "probe.md"), probe_rows, list(probe_rows[0]),
+                     header="# Linear probes (logistic regression on pooled features)")
+    return rows
+
+
+def closing_line(result: FinetuneResult, model_dir: str) -> str:
+    """The run's last line: the target accuracy beside its baselines and chance."""
+    classes = result.model.output_shape[-1]
+    line = f"target accuracy {result.final['accuracy']:.4f}"
+    if result.baseline is not None:
+        line += f" vs frozen random features {result.baseline['accuracy']:.4f}"
+    if result.scratch is not None:
+        line += f" vs from scratch for the same time {result.scratch['accuracy']:.4f}"
+    return (f"{line} (chance {1 / classes:.3f}); {result.seconds['total']:.0f} s; results in "
+            f"{os.path.join(model_dir, 'metrics.json')}")
