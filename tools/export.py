@@ -10,8 +10,11 @@
         --quantization int8 --calibration_dataset imagenette/320px --output export/lite0_int8
 
 `--model` alone builds the registry model (at `--input_size`, `--classes`) and loads `--weights`;
-with `--keras_file`, the model comes from the file and `--model` only names the registry entry
-whose input normalisation image inputs need (default: the entry named like the saved model).
+with `--keras_file`, the model comes from the file, and its model card (`kerasnets.model_card`,
+e.g. tools.finetune's `final.keras`) gives the normalisation, crop and class names, so
+`--keras_file RUN/final.keras --include_preprocessing --dtype string` needs no other flag;
+without a card, `--model` names the registry entry whose input normalisation image inputs need
+(default: the entry named like the saved model).
 The export is written to a temporary directory, reloaded, compared with the Keras model on random
 inputs (the max abs difference is printed; over `--tolerance` fails), and only then moved to
 `--output`. `--quantization int8` (tflite: full-integer post-training quantisation; onnx:

@@ -21,11 +21,17 @@ and no augmentation, its features are computed once and only the head trains on 
 (`--cache_features`, on by default): BatchNorm of a frozen backbone runs in inference mode, so
 this is the same computation, much cheaper.
 
-The run directory (`--model_dir`, default runs/finetune_<backbone>) receives one subdirectory per
+`--dataset PATH` fine-tunes on a folder of your own images (`PATH/<class>/*.jpg`). The run
+directory (`--model_dir`, default runs/finetune_<backbone>) receives one subdirectory per
 phase (`pretrain/`, `warmup/`, `finetune/`, `baseline/`), each with Keras' resume state, per-epoch
-checkpoints, `best.keras`, `history.csv` and TensorBoard logs; then `final.keras`,
-`metrics.json`, `curves.png` (the epoch where the backbone was unfrozen marked) and
-`summary.{md,csv}` (also written to `--output` when given). `--linear_probe` adds `probe.{md,csv}`:
+checkpoints, `best.keras`, `history.csv` and TensorBoard logs. As soon as the target network is
+evaluated, before the comparisons run: `final.keras` with its model card (class names,
+normalisation, eval geometry, backbone, weights, dataset: `kerasnets.model_card`, read by
+tools.predict / evaluate / distill / export), `metrics.json`, `curves.png` (the epoch where the
+backbone was unfrozen marked), `summary.{md,csv}` (also written to `--output` when given) and,
+for an image folder, `per_class.{md,csv}`, `confusion.png` and `misclassified.png`
+(`kerasnets.run_report`); both are rewritten with the comparisons at the end. Few-shot rows use
+only the k every class can give (others are skipped with a line). `--linear_probe` adds `probe.{md,csv}`:
 a logistic regression on the pooled features of every stage, of this backbone and of a random
 one (which depth transfers, free of the head's optimiser settings). The experiment is
 `kerasnets.transfer_experiment.finetune`; this tool parses flags and writes its results.
