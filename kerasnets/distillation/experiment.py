@@ -289,7 +289,10 @@ def train_teacher_head(run: Run, teacher, epochs: int) -> dict:
         loss=_teacher_loss(mixing), metrics=[] if mixing else ["accuracy"],
         freeze_upto=transfer.BACKBONE_OUT, cache_features=not run.data.teacher_augmented,
         strategy=run.strategy, callbacks=lambda phase: run.schedule_callbacks,
-        verbose=run.verbose, seed=run.seed)
+        verbose=run.verbose, seed=run.seed,
+        # cached features of every training image once (teacher_train drops a remainder)
+        feature_data=None if run.data.teacher_augmented else
+        run.data.examples.batch(run.batch_size))
     run.schedule_callbacks = []
     return result.history
 
