@@ -196,10 +196,10 @@ def serving_model(model, input_dtype: str = "float32", preprocessing: str | None
 
 
 def decode_images(image_bytes, size: int, channels: int, preprocessing: str,
-                  crop_fraction: float = 0.875):
+                  crop_fraction: float | None = 0.875):
     """Encoded images (string tensor [N]) -> model input [N, size, size, channels], exactly as
     the evaluation pipeline: decode as RGB, convert to `channels`, centre crop + resize
-    (`center_crop_resize`), normalise (`normalize`)."""
+    (`center_crop_resize`; `crop_fraction=None`: a square resize), normalise (`normalize`)."""
     import tensorflow as tf
 
     from kerasnets.preprocessing import normalize
@@ -696,8 +696,9 @@ def _validate(model, fmt, input_dtype, preprocessing, include_preprocessing, qua
                          f"classes.")
     if not isinstance(top_k, int) or top_k < 1:
         raise ValueError(f"top_k must be a positive integer, got {top_k!r}.")
-    if not 0 < crop_fraction <= 1:
-        raise ValueError(f"crop_fraction must be in (0, 1], got {crop_fraction}.")
+    if crop_fraction is not None and not 0 < crop_fraction <= 1:
+        raise ValueError(f"crop_fraction must be in (0, 1] or None (square resize), got "
+                         f"{crop_fraction}.")
 
 
 def _check_images(what, images, model, input_dtype, *, minimum):
@@ -722,17 +723,18 @@ def _check_images(what, images, model, input_dtype, *, minimum):
 
 def export(model, output, *, format: str = "saved_model", input_dtype: str = "float32",
            preprocessing: str | None = None, include_preprocessing: bool = False,
-           crop_fraction: float = 0.875, class_names: Sequence[str] | None = None,
+           crop_fraction: float | None = 0.875, class_names: Sequence[str] | None = None,
            top_k: int = 5, quantization: str = "none", tolerance: float | None = None,
            num_checks: int = 4, seed: int = 0, calibration_data=None, check_data=None,
            min_agreement: float | None = None, bias_correction: bool = True,
            log: Callable[[str], None] | None = print) -> ExportResult:
     """Export a classifier to `output` (a directory), reload it, check it, move it into place.
 
-    `preprocessing` is the registry entry's mode ("caffe" | "tf" | "torch" | "raw"), needed for
-    uint8 / string inputs and `include_preprocessing`; `crop_fraction` is the eval recipe's
-    centre crop for image bytes. `tolerance` (default `DEFAULT_TOLERANCE[quantization]`) bounds
-    the max abs difference of probabilities on `num_checks` random inputs per signature.
+    `preprocessing` is a `kerasnets.preprocessing.MODES` mode (a registry entry's, or a model
+    card's), needed for uint8 / string inputs and `include_preprocessing`; `crop_fraction` is
+    the eval recipe's centre crop for image bytes (None: a square resize). `tolerance` (default
+    `DEFAULT_TOLERANCE[quantization]`) bounds the max abs difference of probabilities on
+    `num_checks` random inputs per signature.
     `quantization="int8"` (tflite or onnx) calibrates on `calibration_data` (at least
     `MIN_CALIBRATION` real images as the export takes them: model-ready float32, or uint8 pixels
     with `input_dtype="uint8"`) and is checked by its top-1 agreement with the Keras model on

@@ -127,3 +127,29 @@ def plot_predictions(image, predictions: Sequence[tuple[str, float]], path, *,
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return _save(fig, path)
+
+
+def plot_image_grid(images, captions: Sequence[str], path, *, title: str = "",
+                    columns: int = 6) -> str:
+    """Images (each HxWxC, uint8 or float in [0, 255]) in a grid, each with its caption."""
+    import numpy as np
+
+    plt = _figure()
+    n = max(len(images), 1)
+    columns = min(columns, n)
+    rows = -(-n // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(2.2 * columns, 2.5 * rows + 0.4),
+                             squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, image, caption in zip(axes.flat, images, captions):
+        image = np.clip(np.asarray(image, dtype="float32"), 0, 255).astype("uint8")
+        ax.imshow(image[..., 0] if image.shape[-1] == 1 else image,
+                  cmap="gray" if image.shape[-1] == 1 else None)
+        ax.set_title(caption, fontsize=8)
+    if not len(images):
+        axes.flat[0].text(0.5, 0.5, "no misclassified images", ha="center", va="center")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path)

@@ -199,8 +199,20 @@ def central_crop(image: tf.Tensor, size: int) -> tf.Tensor:
     return tf.ensure_shape(out, [size, size, image.shape[-1]])
 
 
-def center_crop_resize(image: tf.Tensor, size: int, crop_fraction: float = 0.875) -> tf.Tensor:
-    """The eval geometry: shorter side to round(size / crop_fraction), centre size x size crop."""
+def resize_square(image: tf.Tensor, size: int) -> tf.Tensor:
+    """Resize to size x size regardless of aspect ratio (the `none` and `cifar` geometry)."""
+    import tensorflow as tf
+
+    out = tf.image.resize(tf.cast(image, tf.float32), [size, size], antialias=True)
+    return tf.ensure_shape(out, [size, size, image.shape[-1]])
+
+
+def center_crop_resize(image: tf.Tensor, size: int, crop_fraction: float | None = 0.875
+                       ) -> tf.Tensor:
+    """The eval geometry: shorter side to round(size / crop_fraction), centre size x size crop;
+    `crop_fraction=None`: `resize_square` (recipe `none`'s eval view)."""
+    if crop_fraction is None:
+        return resize_square(image, size)
     if not 0 < crop_fraction <= 1:
         raise ValueError(f"crop_fraction must be in (0, 1], got {crop_fraction}.")
     return central_crop(resize_shorter(image, int(math.floor(size / crop_fraction + 0.5))), size)

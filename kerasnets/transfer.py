@@ -266,21 +266,37 @@ def linear_probe(model, train_data, eval_data, taps=None, *, max_iter: int = 300
     return rows
 
 
+def usable_shots(shots: Sequence[int], counts: Sequence[int],
+                 log: Callable[[str], None] | None = print) -> list[int]:
+    """The k of `shots` that every class can give (`counts`: training images per class, index
+    order); each other k is left out with a line through `log` saying why."""
+    smallest = min(counts) if len(counts) else 0
+    keep = [int(k) for k in shots if int(k) <= smallest]
+    for k in shots:
+        if int(k) > smallest and log:
+            short = [c for c, n in enumerate(counts) if n < int(k)]
+            log(f"few-shot k={int(k)} skipped: classes {short} have fewer than {int(k)} "
+                f"training images (the smallest class has {smallest}).")
+    return keep
+
+
 def few_shot(model, train_data, eval_data, shots: Sequence[int] = (5, 20), *,
-             tap: str = BACKBONE_OUT, seeds: int = 5, max_iter: int = 3000) -> list[dict[str, Any]]:
+             tap: str = BACKBONE_OUT, seeds: int = 5, max_iter: int = 3000,
+             log: Callable[[str], None] | None = print) -> list[dict[str, Any]]:
     """Few-shot transfer of frozen features: for each k in `shots`, `seeds` random draws of k
     training images per class, a logistic regression on the pooled `tap` features of those
     images only (`_probe_accuracy`), scored on all of `eval_data`. Returns
-    `[{"shots": k, "accuracy": mean, "std": std, "seeds": n}]`; a class with fewer than k
-    training images raises."""
+    `[{"shots": k, "accuracy": mean, "std": std, "seeds": n}]` for the k every class can give
+    (`usable_shots`: the others are skipped with a line through `log`). `train_data` should be
+    one pass over every training image (no dropped remainder): `pipelines.data.Data.train_once`."""
     (train_x,), y_train = pooled_features(model, train_data, [tap])
-    (eval_x,), y_eval = pooled_features(model, eval_data, [tap])
     classes = np.unique(y_train)
+    shots = usable_shots(shots, [int(np.sum(y_train == c)) for c in classes], log)
+    if not shots:
+        return []
+    (eval_x,), y_eval = pooled_features(model, eval_data, [tap])
     rows = []
     for k in shots:
-        short = [int(c) for c in classes if np.sum(y_train == c) < k]
-        if short:
-            raise ValueError(f"few_shot: classes {short} have fewer than {k} training images.")
         scores = []
         for seed in range(seeds):
             rng = np.random.default_rng(seed)
@@ -520,7 +536,7 @@ def fine_tune(model, train_data, eval_data=None, *, epochs: int, lr: float,
               fine_tune_lr: float | None = None, discriminative: float = 1.0,
               cache_features: bool = False, strategy=None,
               callbacks: Callable[[str], list] | None = None, steps_per_epoch: int | None = None,
-              verbose: int = 1, seed: int = 0) -> FineTuneResult:
+              verbose: int = 1, seed: int = 0, feature_data=None) -> FineTuneResult:
     """Train `model` (a `build_classifier` model, built under `strategy.scope()`) by schedule
     2.A or 2.B.
 
@@ -531,7 +547,9 @@ def fine_tune(model, train_data, eval_data=None, *, epochs: int, lr: float,
     `discriminative` (1 = one rate). `make_optimizer(learning_rate, phase_epochs)` builds each
     phase's optimiser; `callbacks(phase)` ("warmup" / "finetune") each phase's callbacks.
     `cache_features` trains the warm-up on the frozen part's outputs computed once (use it only
-    when `train_data` has no random augmentation).
+    when `train_data` has no random augmentation), from `feature_data` when given: one pass over
+    every training image (`pipelines.data.Data.train_once`; `train_data` drops the remainder
+    batch of each epoch, so a single pass of it would leave images out for good).
     """
     from kerasnets import training
 
@@ -556,7 +574,9 @@ def fine_tune(model, train_data, eval_data=None, *, epochs: int, lr: float,
             trained = tail_model(model, tap) if cached else model
             trained.compile(optimizer=make_optimizer(lr, warmup_epochs), loss=loss,
                             metrics=list(metrics))
-        train = features_dataset(model, train_data, tap, shuffle=True, seed=seed) \
+        train = features_dataset(model, train_data if feature_data is None else feature_data,
+                                 tap, shuffle=True, seed=seed,
+                                 batch_size=int(next(iter(train_data))[0].shape[0])) \
             if cached else train_data
         val = features_dataset(model, eval_data, tap) if cached and eval_data is not None \
             else eval_data

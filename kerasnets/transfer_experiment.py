@@ -22,7 +22,7 @@ import dataclasses
 import json
 import os
 import time
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import keras
 
@@ -33,7 +33,8 @@ from kerasnets import training, transfer
 class Task:
     """One classification task: batched `(images, labels)` train and eval datasets, the number
     of classes, the loss and metrics that fit its labels, and the steps of one epoch when
-    known (`pipelines.data.Data` has all of them)."""
+    known (`pipelines.data.Data` has all of them); `train_once`, one pass over every training
+    image (`Data.train_once`), is what features are computed on (default: `train`)."""
 
     train: Any
     eval: Any
@@ -42,6 +43,11 @@ class Task:
     metrics: Sequence[Any] = ("accuracy",)
     steps_per_epoch: int | None = None
     class_names: Sequence[str] = ()
+    train_once: Any = None
+
+    @property
+    def features(self):
+        return self.train if self.train_once is None else self.train_once
 
 
 @dataclasses.dataclass
@@ -190,6 +196,8 @@ class FinetuneResult:
     scratch: dict[str, Any] | None       # from scratch for the target run's time (+ steps)
     probe: list[dict] | None             # transfer.linear_probe rows (+ random)
     seconds: dict[str, float]
+    skipped: list[str] = dataclasses.field(default_factory=list)  # add-ons left out, and why
+    report: dict | None = None           # run_report.error_report of the target network
 
 
 def finetune(name: str, data: Task, *, input_shape, settings: dict, epochs: int,
@@ -201,7 +209,8 @@ def finetune(name: str, data: Task, *, input_shape, settings: dict, epochs: int,
              cache_features: bool = False, shots: Sequence[int] = (5, 20),
              few_shot_draws: int = 5, baseline: bool = True, scratch: bool = True,
              linear_probe: bool = False, strategy=None, steps_per_epoch: int | None = None,
-             seed: int = 0, chief: bool = True) -> FinetuneResult:
+             seed: int = 0, chief: bool = True,
+             on_target: Callable[[FinetuneResult], None] | None = None) -> FinetuneResult:
     """Transfer `name` (`transfer.build_classifier` at `input_shape`, backbone `weights`) to
     the task `data` with `transfer.fine_tune` (`freeze_upto` ... `discriminative`; `settings`
     from `training.resolve_settings`), and measure it against its baselines.
@@ -215,7 +224,14 @@ def finetune(name: str, data: Task, *, input_shape, settings: dict, epochs: int,
     for the target run's wall time; `linear_probe`: logistic regressions on every stage of the
     transferred and a random backbone. Each run writes its Keras run directory under
     `model_dir/{pretrain,warmup,finetune,baseline}` (`training.run_callbacks`; a worker that
-    is not the `chief` writes only its private backup). `steps_per_epoch` caps an epoch."""
+    is not the `chief` writes only its private backup). `steps_per_epoch` caps an epoch.
+
+    The main result comes first: `on_target(result)` is called as soon as the target network
+    is trained and evaluated (the tool writes its model, JSON and summary there), before any
+    add-on comparison runs. Features (few-shot, probes, cached frozen features) are computed on
+    `data.features`, every training image once. Few-shot rows use only the k that every class
+    can give; an add-on that cannot run on this data is skipped with a line saying why
+    (`skipped`), never taking the main result with it."""
     if unfreeze_at_epoch is not None and not freeze_upto:
         raise ValueError("--unfreeze_at_epoch needs --freeze (or --freeze_upto): nothing is "
                          "frozen to unfreeze.")
@@ -272,25 +288,38 @@ def finetune(name: str, data: Task, *, input_shape, settings: dict, epochs: int,
     model = build(data.classes, weights)
     if source_model is not None:
         transfer.copy_weights(source_model, model)
+    skipped: list[str] = []
+
+    def skip(line):
+        print(line)
+        skipped.append(line)
+
+    features_before = None
     shots = [int(k) for k in shots]
-    few = None
     if shots:  # on the transferred features as they are, before any training changes them
         t_few = time.time()
-        few = transfer.few_shot(model, data.train, data.eval, shots, seeds=few_shot_draws)
+        features_before = transfer.few_shot(model, data.features, data.eval, shots,
+                                            seeds=few_shot_draws, log=skip)
         seconds["few_shot"] = round(time.time() - t_few, 1)
         t += time.time() - t_few
     common = dict(lr=settings["lr"], make_optimizer=optimizer_for, loss=data.loss,
                   metrics=data.metrics, strategy=strategy, seed=seed,
-                  steps_per_epoch=steps_per_epoch, cache_features=cache_features)
+                  steps_per_epoch=steps_per_epoch, cache_features=cache_features,
+                  feature_data=data.train_once)
     run = transfer.fine_tune(model, data.train, data.eval, epochs=epochs,
                              freeze_upto=freeze_upto, unfreeze_at_epoch=unfreeze_at_epoch,
                              unfreeze_from_stage=unfreeze_from_stage, fine_tune_lr=fine_tune_lr,
                              discriminative=discriminative, callbacks=callbacks_for, **common)
     final = training.evaluate(model, data.eval, strategy=strategy, verbose=0)
     seconds["target"] = round(time.time() - t, 1)
+    few = features_before or None
+    result = FinetuneResult(model, run, final, source_accuracy, few, None, None, None, seconds,
+                            skipped)
+    if on_target is not None:
+        on_target(result)
 
     # -- the baseline: the same head on frozen random features
-    random_model = base = None
+    random_model = None
     if baseline:
         t = time.time()
         keras.utils.set_random_seed(seed + 1)
@@ -298,17 +327,20 @@ def finetune(name: str, data: Task, *, input_shape, settings: dict, epochs: int,
         transfer.fine_tune(random_model, data.train, data.eval, epochs=epochs,
                            freeze_upto=transfer.BACKBONE_OUT,
                            callbacks=lambda phase: callbacks_for("baseline"), **common)
-        base = training.evaluate(random_model, data.eval, strategy=strategy, verbose=0)
+        result.baseline = training.evaluate(random_model, data.eval, strategy=strategy,
+                                            verbose=0)
         seconds["baseline"] = round(time.time() - t, 1)
-        if shots:
-            few_random = transfer.few_shot(random_model, data.train, data.eval, shots,
-                                           seeds=few_shot_draws)
-            few = [dict(r, random=b["accuracy"], random_std=b["std"])
-                   for r, b in zip(few, few_random)]
+        if few:
+            few_random = transfer.few_shot(random_model, data.features, data.eval,
+                                           [r["shots"] for r in few], seeds=few_shot_draws,
+                                           log=None)
+            result.few_shot = [dict(r, random=b["accuracy"], random_std=b["std"])
+                               for r, b in zip(few, few_random)]
 
     # -- the same network from scratch, whole, for the target run's wall time
-    from_scratch = None
-    if scratch:
+    if scratch and seconds["target"] <= 0:
+        skip("from-scratch row skipped: the target run took no measurable time to match.")
+    elif scratch:
         t = time.time()
         keras.utils.set_random_seed(seed + 2)
         scratch_model = build(data.classes)
@@ -319,22 +351,21 @@ def finetune(name: str, data: Task, *, input_shape, settings: dict, epochs: int,
                            callbacks=lambda phase: optimizer_for.callbacks() + [budget],
                            **dict(common, cache_features=False))
         # as after pre-training: a short run leaves BN's moving averages behind the data
-        transfer.recalibrate_batchnorm(scratch_model, data.train)
+        transfer.recalibrate_batchnorm(scratch_model, data.features)
         from_scratch = training.evaluate(scratch_model, data.eval, strategy=strategy, verbose=0)
         from_scratch["steps"] = None if budget.stopped_at is None else int(budget.stopped_at)
+        result.scratch = from_scratch
         seconds["scratch"] = round(time.time() - t, 1)
-    probe = None
     if linear_probe:
         t = time.time()
         print("linear probes on every stage of the transferred and of a random backbone")
         if random_model is None:
             random_model = build(data.classes)
-        probe = [dict(r, random=b["accuracy"]) for r, b in zip(
-            transfer.linear_probe(model, data.train, data.eval, verbose=1),
-            transfer.linear_probe(random_model, data.train, data.eval, verbose=1))]
+        result.probe = [dict(r, random=b["accuracy"]) for r, b in zip(
+            transfer.linear_probe(model, data.features, data.eval, verbose=1),
+            transfer.linear_probe(random_model, data.features, data.eval, verbose=1))]
         seconds["linear_probe"] = round(time.time() - t, 1)
-    return FinetuneResult(model, run, final, source_accuracy, few, base, from_scratch, probe,
-                          seconds)
+    return result
 
 
 def summary_rows(result: FinetuneResult, label: str, how: str, classes: int) -> list[dict]:
@@ -365,3 +396,57 @@ def summary_rows(result: FinetuneResult, label: str, how: str, classes: int) -> 
     rows.append({"backbone weights": "(chance)", "schedule": "",
                  "target accuracy": f"{1 / classes:.4f}"})
     return rows
+
+
+def write_finetune(result: FinetuneResult, model_dir: str, *, config: dict, card, label: str,
+                   how: str, title: str, output: str | None = None,
+                   complete: bool = True) -> list[dict]:
+    """`metrics.json`, `curves.png`, `summary.{md,csv}` (and `output`) and, with a linear
+    probe, `probe.{md,csv}` of a `finetune` result; `config` is the run's settings, `card` the
+    saved model's `model_card.ModelCard`. `complete=False`: the main result alone, written
+    before the add-ons run (marked `"complete": false`). Returns the summary rows."""
+    from kerasnets.utils import write_tables
+
+    run, final, probe = result.run, result.final, result.probe
+    classes = len(card.class_names)
+    rows = summary_rows(result, label, how, classes)
+    results = {} if result.source_accuracy is None else \
+        {"source_accuracy": result.source_accuracy}
+    if probe is not None:
+        results["linear_probe"] = probe
+    results.update(config)
+    results.update({
+        "complete": complete, "model_card": card.to_dict(),
+        "target_classes": list(card.class_names), "image_size": card.image_size,
+        "unfrozen_at_epoch": run.unfrozen_at, "cached_features": run.cached_features,
+        "target": final, "target_accuracy": final["accuracy"],
+        "baseline_random_frozen": result.baseline,
+        "baseline_accuracy": result.baseline["accuracy"] if result.baseline else None,
+        "scratch_same_time": result.scratch, "few_shot": result.few_shot,
+        "skipped": result.skipped, "errors": result.report, "chance_accuracy": 1 / classes,
+        "seconds": result.seconds})
+    marks = {"backbone unfrozen": run.unfrozen_at + 0.5} if run.unfrozen_at else None
+    training.write_results(model_dir, results, run.history, marks=marks,
+                           title=title.lstrip("# ").replace("tools.finetune: ", ""))
+    for path in filter(None, [os.path.join(model_dir, "summary.md"), output]):
+        write_tables(path, rows, list(rows[0]), header=title)
+    if probe:
+        ours = "random backbone (seed)" if config.get("weights") == "none" else \
+            "pre-trained backbone"
+        probe_rows = [{"features": r["tap"], "dim": r["dim"], ours: f"{r['accuracy']:.4f}",
+                       "random backbone": f"{r['random']:.4f}"} for r in probe]
+        write_tables(os.path.join(model_dir, "probe.md"), probe_rows, list(probe_rows[0]),
+                     header="# Linear probes (logistic regression on pooled features)")
+    return rows
+
+
+def closing_line(result: FinetuneResult, model_dir: str) -> str:
+    """The run's last line: the target accuracy beside its baselines and chance."""
+    classes = result.model.output_shape[-1]
+    line = f"target accuracy {result.final['accuracy']:.4f}"
+    if result.baseline is not None:
+        line += f" vs frozen random features {result.baseline['accuracy']:.4f}"
+    if result.scratch is not None:
+        line += f" vs from scratch for the same time {result.scratch['accuracy']:.4f}"
+    return (f"{line} (chance {1 / classes:.3f}); {result.seconds['total']:.0f} s; results in "
+            f"{os.path.join(model_dir, 'metrics.json')}")

@@ -22,6 +22,7 @@ class Data:
     steps_per_epoch: int | None
     one_hot: bool
     label_smoothing: float = 0.0
+    train_once: Any = None    # every training image once: eval geometry, last batch kept
 
     @property
     def loss(self):
@@ -68,6 +69,10 @@ def prepare(dataset: str, entry, *, train_split: str = "train", eval_split: str 
                                     mixup=mixup, cutmix=cutmix, randaugment=randaugment, **common)
     evaluation = transforms.make_dataset(eval_raw, training=False,
                                          batch_size=eval_batch_size or batch_size, **common)
+    # Features for probes, few-shot rows and cached frozen features: `train` drops the last
+    # partial batch (a different one each epoch), so one pass of it misses images for good.
+    train_once = transforms.make_dataset(train_raw, training=False, batch_size=batch_size,
+                                         drop_remainder=False, **common)
 
     def to_one_hot(ds, done):
         if not one_hot or done:
@@ -79,4 +84,4 @@ def prepare(dataset: str, entry, *, train_split: str = "train", eval_split: str 
     n = int(train.cardinality())
     return Data(info=info, train=train, eval=evaluation, image_size=size, channels=channels,
                 steps_per_epoch=n if n > 0 else None, one_hot=one_hot,
-                label_smoothing=label_smoothing)
+                label_smoothing=label_smoothing, train_once=to_one_hot(train_once, False))

@@ -44,7 +44,7 @@ import tensorflow as tf
 # The model's input normalisation and the eval geometry live in kerasnets (their one home, used
 # by exported graphs too); re-exported here.
 from kerasnets.preprocessing import (MODES, central_crop, center_crop_resize,  # noqa: F401
-                                     normalize, resize_shorter, to_channels)
+                                     normalize, resize_shorter, resize_square, to_channels)
 
 AUTOTUNE = tf.data.AUTOTUNE
 RECIPES = ("alexnet", "vgg", "inception", "cifar", "none")
@@ -74,12 +74,6 @@ def _check(name: str, value: str, allowed) -> str:
 
 def _crop(image, top, left, size):
     return image[top:top + size, left:left + size]
-
-
-def resize_square(image: tf.Tensor, size: int) -> tf.Tensor:
-    """Resize to size x size regardless of aspect ratio (the `none` and `cifar` geometry)."""
-    out = tf.image.resize(tf.cast(image, tf.float32), [size, size], antialias=True)
-    return tf.ensure_shape(out, [size, size, image.shape[-1]])
 
 
 # ---------------------------------------------------------------------------------------------

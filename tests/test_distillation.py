@@ -402,8 +402,7 @@ def test_check_setup_refuses_what_cannot_run(tmp_path):
                       teacher_weights=[str(tmp_path / "missing.weights.h5")])
     weights = tmp_path / "lenet.weights.h5"
     weights.write_bytes(b"")
-    with pytest.raises(ValueError, match="expects 'torch' inputs.*'raw'"):
-        E.check_setup(["lenet5"], "mlp_800", teacher_weights=[str(weights)])
+    E.check_setup(["lenet5"], "mlp_800", teacher_weights=[str(weights)])  # adapted: Renormalize
     for bad, match in [(dict(alpha=1.5), "alpha"), (dict(temperature=0), "temperature")]:
         with pytest.raises(ValueError, match=match):
             E.check_setup(["mlp_1200"], "mlp_800", train_teacher_epochs=1, **bad)

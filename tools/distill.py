@@ -178,8 +178,10 @@ def main(argv):
 
     from kerasnets.benchmark import trainable_params
     from kerasnets.plots import plot_history, plot_lines
-    from kerasnets.utils import atomic_write_text, save_model
+    from kerasnets import model_card
+    from kerasnets.utils import atomic_write_text
     from pipelines import distillation as P
+    from pipelines.transforms import EVAL_CROP_FRACTION
     from pipelines import strategy as S
 
     settings = shared.training_settings(FLAGS)
@@ -242,9 +244,14 @@ def main(argv):
     if FLAGS.output:
         write_table(rows, columns, header, FLAGS.output)
 
-    save_model(E.with_softmax(student, FLAGS.student, input_shape=data.input_shape,
-                              classes=data.num_classes),
-               os.path.join(model_dir, "student.keras"))
+    model_card.save(E.with_softmax(student, FLAGS.student, input_shape=data.input_shape,
+                                   classes=data.num_classes),
+                    os.path.join(model_dir, "student.keras"),
+                    model_card.ModelCard(
+                        class_names=data.class_names, preprocessing=data.preprocessing,
+                        image_size=data.input_shape[0], channels=data.input_shape[2],
+                        crop_fraction=EVAL_CROP_FRACTION[data.recipe], backbone=FLAGS.student,
+                        weights=f"distilled from {teacher_label}", dataset=FLAGS.dataset))
     marks = {"KD starts": hint_epochs + 0.5} if hints else None
     curves = plot_history(E.distilled_curves(result, hint_epochs if hints else 0),
                           os.path.join(model_dir, "curves.png"),

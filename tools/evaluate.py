@@ -7,7 +7,11 @@
 Protocols (pipelines.evaluation): `center` (one centre crop), `10crop` (AlexNet: four corners
 and centre, with flips) and `multiscale` (VGG: the image at several scales Q with flips,
 softmax averaged; `--scales 256,384,512` at 224 px, scaled with the input size). Writes
-`results.json` and `confusion.png` to `--output_dir`.
+`results.json` (with per-class accuracy) and `confusion.png` to `--output_dir`.
+
+A `--keras_file` with a model card (`kerasnets.model_card`, e.g. tools.finetune's
+`final.keras`) brings its normalisation, eval geometry, class names and dataset (the default of
+`--dataset`); a dataset whose class names differ from the card's is an error naming both.
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ from tools import flags as shared
 flags.DEFINE_string("model", None, "Registry model name (with --weights).")
 flags.DEFINE_string("weights", None, "Weights file for --model (.weights.h5 / .keras / .h5).")
 flags.DEFINE_string("keras_file", None, "A whole saved model (.keras), e.g. a run's best.keras.")
-flags.DEFINE_string("dataset", "digits", "Dataset (as tools.train).")
+flags.DEFINE_string("dataset", "digits", "Dataset (as tools.train; default: the model card's, "
+                    "else digits).")
 flags.DEFINE_string("data_dir", None, "TFDS data_dir.")
 flags.DEFINE_string("split", "test", "Split to evaluate.")
 flags.DEFINE_enum("on_error", "raise", ["raise", "skip"], "Bad files in an image folder: fail "
@@ -42,18 +47,25 @@ FLAGS = flags.FLAGS
 def main(argv):
     del argv
     import kerasnets
+    from kerasnets import model_card
     from kerasnets.plots import plot_confusion
+    from kerasnets.run_report import per_class_rows
     from kerasnets.utils import atomic_write_text
     from pipelines import evaluation, sources
 
     if bool(FLAGS.keras_file) == bool(FLAGS.model):
         raise app.UsageError("Give either --keras_file or --model (with --weights).")
+    if FLAGS.keras_file and not os.path.exists(FLAGS.keras_file):
+        raise app.UsageError(f"--keras_file {FLAGS.keras_file!r} does not exist.")
+    card = model_card.read(FLAGS.keras_file) if FLAGS.keras_file else None
+    dataset = FLAGS.dataset if FLAGS["dataset"].present or not (card and card.dataset) \
+        else card.dataset
     classes = [int(c) for c in FLAGS.classes] if FLAGS.classes else None
-    ds, info = sources.load(FLAGS.dataset, FLAGS.split, data_dir=FLAGS.data_dir, classes=classes,
+    ds, info = sources.load(dataset, FLAGS.split, data_dir=FLAGS.data_dir, classes=classes,
                             on_error=FLAGS.on_error)
+    if card:
+        card.check_classes(info.class_names, f"{info.name}/{FLAGS.split}")
     if FLAGS.keras_file:
-        if not os.path.exists(FLAGS.keras_file):
-            raise app.UsageError(f"--keras_file {FLAGS.keras_file!r} does not exist.")
         model = kerasnets.load_model(FLAGS.keras_file, compile=False)
         name, where = model.name, os.path.dirname(os.path.abspath(FLAGS.keras_file))
     else:
@@ -76,10 +88,13 @@ def main(argv):
     result = evaluation.evaluate(
         model, ds, protocol, batch_size=FLAGS.batch_size, confusion=True, verbose=1,
         model_name=model_name, image_size=FLAGS.image_size,
-        scales=tuple(int(s) for s in FLAGS.scales) if FLAGS.scales else None)
+        scales=tuple(int(s) for s in FLAGS.scales) if FLAGS.scales else None,
+        **(dict(preprocessing=card.preprocessing, crop_fraction=card.crop_fraction,
+                channels=card.channels) if card else {}))
     output_dir = FLAGS.output_dir or where
     result.update(model=name, dataset=info.name, split=FLAGS.split,
-                  class_names=list(info.class_names))
+                  class_names=list(info.class_names),
+                  per_class=per_class_rows(result["confusion"], info.class_names))
     result["confusion_png"] = plot_confusion(
         result["confusion"], os.path.join(output_dir, "confusion.png"),
         class_names=info.class_names, title=f"{name} on {info.name} ({protocol})")
@@ -90,6 +105,8 @@ def main(argv):
     print(f"{name} on {info.name}/{FLAGS.split} ({protocol}, {result['views']} views, "
           f"{result['n']} images): top-1 {result['top1']:.4f}, {top_k} {result[top_k]:.4f}; "
           f"{path}")
+    print("per class: " + ", ".join(f"{r['class']} {r['accuracy']} ({r['correct']}/{r['images']})"
+                                    for r in result["per_class"]))
 
 
 if __name__ == "__main__":

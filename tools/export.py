@@ -10,8 +10,11 @@
         --quantization int8 --calibration_dataset imagenette/320px --output export/lite0_int8
 
 `--model` alone builds the registry model (at `--input_size`, `--classes`) and loads `--weights`;
-with `--keras_file`, the model comes from the file and `--model` only names the registry entry
-whose input normalisation image inputs need (default: the entry named like the saved model).
+with `--keras_file`, the model comes from the file, and its model card (`kerasnets.model_card`,
+e.g. tools.finetune's `final.keras`) gives the normalisation, crop and class names, so
+`--keras_file RUN/final.keras --include_preprocessing --dtype string` needs no other flag;
+without a card, `--model` names the registry entry whose input normalisation image inputs need
+(default: the entry named like the saved model).
 The export is written to a temporary directory, reloaded, compared with the Keras model on random
 inputs (the max abs difference is printed; over `--tolerance` fails), and only then moved to
 `--output`. `--quantization int8` (tflite: full-integer post-training quantisation; onnx:
@@ -32,6 +35,9 @@ import sys
 
 from absl import flags
 
+from kerasnets.export import FORMAT_QUANTIZATIONS, FORMATS, INPUT_DTYPES, QUANTIZATIONS
+from kerasnets.preprocessing import MODES
+from pipelines.transforms import RECIPES
 from tools import flags as shared
 
 flags.DEFINE_string("model", None, "Registry name: the model to build (with --weights), or with "
@@ -41,20 +47,22 @@ flags.DEFINE_string("keras_file", None, "A saved .keras model to export instead 
 flags.DEFINE_integer("classes", None, "Classes of --model (default: the registry's).")
 flags.DEFINE_integer("input_size", None, "Square input size (default: the registry's, or the "
                      "saved model's).")
-flags.DEFINE_enum("format", "saved_model", ["saved_model", "tflite", "onnx", "keras"],
+flags.DEFINE_enum("format", "saved_model", list(FORMATS),
                   "Export format.")
 flags.DEFINE_string("output", None, "Output directory (replaced atomically).")
-flags.DEFINE_enum("dtype", "float32", ["float32", "uint8", "string"],
+flags.DEFINE_enum("dtype", "float32", list(INPUT_DTYPES),
                   "serving_default input: model-ready float32 images, uint8 pixels (normalised "
                   "inside), or encoded image bytes (saved_model only).")
 flags.DEFINE_bool("include_preprocessing", False, "saved_model: add the 'serving_bytes' "
                   "signature taking encoded JPEG/PNG bytes, decoded and normalised as the eval "
                   "recipe.")
-flags.DEFINE_float("crop_fraction", 0.875, "Eval recipe's centre crop for image bytes (shorter "
-                   "side to size / crop_fraction, then the centre crop).")
-flags.DEFINE_enum("preprocessing", None, ["caffe", "tf", "torch", "raw"],
-                  "Input normalisation (default: the registry entry's).")
-flags.DEFINE_enum("quantization", "none", ["none", "dynamic_range", "float16", "int8"],
+flags.DEFINE_float("crop_fraction", None, "Eval recipe's centre crop for image bytes (shorter "
+                   "side to size / crop_fraction, then the centre crop; default: the model "
+                   "card's, else 0.875).")
+flags.DEFINE_enum("preprocessing", None, list(MODES),
+                  "Input normalisation (default: the --keras_file's model card's, else the "
+                  "registry entry's).")
+flags.DEFINE_enum("quantization", "none", list(QUANTIZATIONS),
                   "tflite: dynamic_range, float16 or int8 (full integer); onnx: int8 (static, "
                   "QDQ). int8 calibrates on --calibration_dataset.")
 flags.DEFINE_string("calibration_dataset", None, "--quantization int8: where calibration and "
@@ -69,7 +77,7 @@ flags.DEFINE_string("check_split", None, "Split the top-1 agreement is checked o
 flags.DEFINE_string("data_dir", None, "TFDS data_dir for --calibration_dataset.")
 flags.DEFINE_integer("calibration_images", 200, "int8: calibration images (at least 100).")
 flags.DEFINE_integer("check_images", 200, "int8: images the top-1 agreement is measured on.")
-flags.DEFINE_enum("calibration_recipe", None, ["alexnet", "vgg", "inception", "cifar", "none"],
+flags.DEFINE_enum("calibration_recipe", None, list(RECIPES),
                   "Evaluation geometry of the calibration images (default: none, a square "
                   "resize, for digits; inception, a 0.875 centre crop, otherwise).")
 flags.DEFINE_float("min_agreement", None, "int8: minimum top-1 agreement with float32 (default "
@@ -77,7 +85,8 @@ flags.DEFINE_float("min_agreement", None, "int8: minimum top-1 agreement with fl
 flags.DEFINE_bool("bias_correction", True, "int8: cancel the mean output shift that int8 "
                   "weight rounding causes in each convolution + BatchNorm, measured on the "
                   "calibration images (kerasnets.quantization).")
-flags.DEFINE_string("class_names", None, "Text file with one class name per line.")
+flags.DEFINE_string("class_names", None, "Text file with one class name per line (default: the "
+                    "--keras_file's model card's).")
 flags.DEFINE_integer("top_k", 5, "Classes in the top_k outputs.")
 flags.DEFINE_float("tolerance", None, "Max abs difference allowed after reload (default by "
                    "quantization: 1e-4, float16 1e-2, dynamic_range 0.1).")
@@ -94,9 +103,9 @@ FLAGS = flags.FLAGS
                              "or, for int8 only, an onnx one.")
 def _format_options(values):  # checked at parse time, before TensorFlow is imported
     image_bytes = values["dtype"] == "string" or values["include_preprocessing"]
-    offered = {"tflite": ("none", "dynamic_range", "float16", "int8"), "onnx": ("none", "int8")}
     return not ((image_bytes and values["format"] != "saved_model")
-                or values["quantization"] not in offered.get(values["format"], ("none",)))
+                or values["quantization"] not in FORMAT_QUANTIZATIONS.get(values["format"],
+                                                                          ("none",)))
 
 
 def _entry_or_none(name):
@@ -109,10 +118,12 @@ def _entry_or_none(name):
 
 
 def build_model():
-    """The model to export and its registry entry (None when unknown)."""
+    """The model to export, its registry entry (None when unknown) and its model card (None
+    without one: `kerasnets.model_card`)."""
     import keras
 
     import kerasnets
+    from kerasnets import model_card
 
     if not (FLAGS.model or FLAGS.keras_file):
         raise ValueError("Pass --model NAME [--weights PATH] or --keras_file PATH.")
@@ -120,9 +131,7 @@ def build_model():
         if FLAGS.weights or FLAGS.classes:
             raise ValueError("--weights and --classes go with --model alone; --keras_file holds "
                              "its weights and classes.")
-        import kerasnets.applications  # noqa: F401  (registers every custom layer)
-
-        model = keras.saving.load_model(FLAGS.keras_file, compile=False)
+        model, card = model_card.load(FLAGS.keras_file)
         entry = kerasnets.get_entry(FLAGS.model) if FLAGS.model else _entry_or_none(model.name)
         height, width, channels = model.input_shape[1:]
         size = FLAGS.input_size
@@ -135,7 +144,7 @@ def build_model():
         elif size and (size, size) != (height, width):
             raise ValueError(f"--input_size={size}, but {FLAGS.keras_file} takes {height}x{width} "
                              f"images.")
-        return model, entry
+        return model, entry, card
     entry = kerasnets.get_entry(FLAGS.model)
     size = FLAGS.input_size or entry.input_shape[0]
     if size < entry.min_size:
@@ -145,7 +154,7 @@ def build_model():
               file=sys.stderr)
     model = kerasnets.create_model(entry.name, input_shape=(size, size, entry.input_shape[2]),
                                    classes=FLAGS.classes or entry.classes, weights=FLAGS.weights)
-    return model, entry
+    return model, entry, None
 
 
 def read_class_names(path):
@@ -160,8 +169,13 @@ def main(argv):
     del argv
     from kerasnets.export import MIN_CALIBRATION, export
 
-    model, entry = build_model()
-    preprocessing = FLAGS.preprocessing or (entry.preprocessing if entry else None)
+    model, entry, card = build_model()
+    preprocessing = FLAGS.preprocessing or (card.preprocessing if card else None) or \
+        (entry.preprocessing if entry else None)
+    crop_fraction = FLAGS.crop_fraction if FLAGS.crop_fraction is not None else \
+        (card.crop_fraction if card else 0.875)
+    class_names = read_class_names(FLAGS.class_names) if FLAGS.class_names else \
+        (list(card.class_names) if card else None)
     int8 = {}
     if FLAGS.quantization == "int8":
         if FLAGS.calibration_images < MIN_CALIBRATION or FLAGS.check_images < 1:
@@ -188,8 +202,7 @@ def main(argv):
     result = export(   # bad input / a failed check raises, and tools.flags.run says why
         model, FLAGS.output, format=FLAGS.format, input_dtype=FLAGS.dtype,
         preprocessing=preprocessing, include_preprocessing=FLAGS.include_preprocessing,
-        crop_fraction=FLAGS.crop_fraction, top_k=FLAGS.top_k,
-        class_names=read_class_names(FLAGS.class_names) if FLAGS.class_names else None,
+        crop_fraction=crop_fraction, top_k=FLAGS.top_k, class_names=class_names,
         quantization=FLAGS.quantization, tolerance=FLAGS.tolerance,
         num_checks=FLAGS.num_checks, **int8)
     agreement = (f"; top-1 agreement with float32 {result.check.describe()}"

@@ -21,11 +21,17 @@ and no augmentation, its features are computed once and only the head trains on 
 (`--cache_features`, on by default): BatchNorm of a frozen backbone runs in inference mode, so
 this is the same computation, much cheaper.
 
-The run directory (`--model_dir`, default runs/finetune_<backbone>) receives one subdirectory per
+`--dataset PATH` fine-tunes on a folder of your own images (`PATH/<class>/*.jpg`). The run
+directory (`--model_dir`, default runs/finetune_<backbone>) receives one subdirectory per
 phase (`pretrain/`, `warmup/`, `finetune/`, `baseline/`), each with Keras' resume state, per-epoch
-checkpoints, `best.keras`, `history.csv` and TensorBoard logs; then `final.keras`,
-`metrics.json`, `curves.png` (the epoch where the backbone was unfrozen marked) and
-`summary.{md,csv}` (also written to `--output` when given). `--linear_probe` adds `probe.{md,csv}`:
+checkpoints, `best.keras`, `history.csv` and TensorBoard logs. As soon as the target network is
+evaluated, before the comparisons run: `final.keras` with its model card (class names,
+normalisation, eval geometry, backbone, weights, dataset: `kerasnets.model_card`, read by
+tools.predict / evaluate / distill / export), `metrics.json`, `curves.png` (the epoch where the
+backbone was unfrozen marked), `summary.{md,csv}` (also written to `--output` when given) and,
+for an image folder, `per_class.{md,csv}`, `confusion.png` and `misclassified.png`
+(`kerasnets.run_report`); both are rewritten with the comparisons at the end. Few-shot rows use
+only the k every class can give (others are skipped with a line). `--linear_probe` adds `probe.{md,csv}`:
 a logistic regression on the pooled features of every stage, of this backbone and of a random
 one (which depth transfers, free of the head's optimiser settings). The experiment is
 `kerasnets.transfer_experiment.finetune`; this tool parses flags and writes its results.
@@ -86,7 +92,10 @@ def main(argv):
     from kerasnets import transfer
     from kerasnets import transfer_experiment as X
 
+    from pipelines import sources
+
     entry = kerasnets.get_entry(FLAGS.backbone)
+    folder = sources.check_data_dir(FLAGS.dataset, FLAGS.data_dir)[0] == "folder"
     digits = FLAGS.dataset == "digits"
     target = tuple(FLAGS.classes or (DIGITS_TARGET if digits else ()))
     source = tuple(FLAGS.source_classes or (DIGITS_SOURCE if digits else ()))
@@ -101,9 +110,10 @@ def main(argv):
     strategy, policy = shared.start_strategy(FLAGS, image_size=image_size)  # before any device
     import keras
 
-    from kerasnets import training
-    from kerasnets.utils import tables, write_tables
+    from kerasnets import model_card, run_report
+    from kerasnets.utils import tables
     from pipelines import strategy as S
+    from pipelines.transforms import EVAL_CROP_FRACTION
 
     keras.utils.set_random_seed(FLAGS.seed)
     settings = shared.training_settings(FLAGS)
@@ -117,7 +127,7 @@ def main(argv):
             image_size=image_size, recipe=settings["recipe"], randaugment=settings["randaugment"],
             label_smoothing=settings["label_smoothing"])
         return d, X.Task(d.train, d.eval, d.info.num_classes, d.loss, d.metrics,
-                         d.steps_per_epoch, tuple(classes))
+                         d.steps_per_epoch, tuple(classes), d.train_once)
 
     data, target_task = task(target)
     model_dir = FLAGS.model_dir or os.path.join("runs", f"finetune_{entry.name}")
@@ -129,24 +139,6 @@ def main(argv):
           f"({data.image_size}px), weights {kind}{' ' + weights_path if weights_path else ''}, "
           f"schedule {schedule}; strategy {type(strategy).__name__} "
           f"x{strategy.num_replicas_in_sync}, {policy}; run directory {model_dir}")
-    result = X.finetune(
-        entry.name, target_task, input_shape=(image_size, image_size, data.channels),
-        settings=settings, epochs=FLAGS.epochs, model_dir=model_dir, weights=weights_path,
-        source=task(source)[1] if kind == "pretrain" else None,
-        pretrain_epochs=FLAGS.pretrain_epochs, pretrain_lr=FLAGS.pretrain_lr,
-        freeze_upto=freeze_upto, unfreeze_at_epoch=FLAGS.unfreeze_at_epoch,
-        unfreeze_from_stage=FLAGS.unfreeze_from_stage, fine_tune_lr=FLAGS.fine_tune_lr,
-        discriminative=FLAGS.discriminative, pooling=FLAGS.pooling, dropout=FLAGS.dropout,
-        cache_features=cache, shots=[int(k) for k in FLAGS.few_shot],
-        few_shot_draws=FLAGS.few_shot_draws, baseline=FLAGS.baseline, scratch=FLAGS.scratch,
-        linear_probe=FLAGS.linear_probe, strategy=strategy,
-        steps_per_epoch=FLAGS.steps_per_epoch, seed=FLAGS.seed, chief=chief)
-    if not chief:
-        return
-
-    model, run, final, seconds = result.model, result.run, result.final, result.seconds
-    transfer.save_model(model, os.path.join(model_dir, "final.keras"))
-    seconds["total"] = round(time.time() - start, 1)
     imagenet_label = ("ImageNet (keras.applications)" if entry.keras_equivalent else
                       "ImageNet (" + ", ".join(kerasnets.model_info(entry.name, flops=False)[
                           "pretrained"]) + ")")
@@ -158,48 +150,56 @@ def main(argv):
                   + (f", discriminative x{FLAGS.discriminative:g}" if FLAGS.discriminative != 1
                      else ""),
            "full": "whole network trained"}[schedule]
-    rows = X.summary_rows(result, label, how, data.info.num_classes)
-    baseline, scratch, probe = result.baseline, result.scratch, result.probe
-    results = {} if result.source_accuracy is None else \
-        {"source_accuracy": result.source_accuracy}
-    if probe is not None:
-        results["linear_probe"] = probe
-    results.update({
-        "backbone": entry.name, "dataset": data.info.name,
-        "target_classes": list(data.info.class_names), "source_classes": list(source),
-        "weights": kind, "weights_path": weights_path, "image_size": data.image_size,
-        "schedule": schedule, "freeze_upto": freeze_upto,
-        "unfrozen_at_epoch": run.unfrozen_at, "unfreeze_from_stage": FLAGS.unfreeze_from_stage,
-        "cached_features": run.cached_features, "epochs": FLAGS.epochs,
-        "batch_size": FLAGS.batch_size, "settings": settings, "strategy": type(strategy).__name__,
-        "precision": policy, "target": final, "target_accuracy": final["accuracy"],
-        "baseline_random_frozen": baseline,
-        "baseline_accuracy": baseline["accuracy"] if baseline else None,
-        "scratch_same_time": scratch, "few_shot": result.few_shot,
-        "chance_accuracy": 1 / data.info.num_classes, "seconds": seconds})
-    marks = {"backbone unfrozen": run.unfrozen_at + 0.5} if run.unfrozen_at else None
-    training.write_results(model_dir, results, run.history, marks=marks,
-                           title=f"{entry.name} on {data.info.name} ({label})")
+    card = model_card.ModelCard(
+        class_names=data.info.class_names, preprocessing=entry.preprocessing,
+        image_size=data.image_size, crop_fraction=EVAL_CROP_FRACTION[settings["recipe"]],
+        channels=data.channels, backbone=entry.name,
+        weights=weights_path if kind == "file" else kind, dataset=FLAGS.dataset)
+    config = {"backbone": entry.name, "dataset": data.info.name, "source_classes": list(source),
+              "weights": kind, "weights_path": weights_path, "schedule": schedule,
+              "freeze_upto": freeze_upto, "unfreeze_from_stage": FLAGS.unfreeze_from_stage,
+              "epochs": FLAGS.epochs, "batch_size": FLAGS.batch_size, "settings": settings,
+              "strategy": type(strategy).__name__, "precision": policy}
     title = (f"# tools.finetune: {entry.name} on {data.info.name} classes "
              f"{','.join(data.info.class_names)}")
-    for path in filter(None, [os.path.join(model_dir, "summary.md"), FLAGS.output]):
-        write_tables(path, rows, list(rows[0]), header=title)
-    md = tables(rows, list(rows[0]))[0]
-    if probe:
-        ours = "random backbone (seed)" if kind == "none" else "pre-trained backbone"
-        rows = [{"features": r["tap"], "dim": r["dim"], ours: f"{r['accuracy']:.4f}",
-                 "random backbone": f"{r['random']:.4f}"} for r in probe]
-        write_tables(os.path.join(model_dir, "probe.md"), rows, list(rows[0]),
-                      header="# Linear probes (logistic regression on pooled features)")
-        md += "\nLinear probes:\n\n" + tables(rows, list(rows[0]))[0]
-    print(md, end="")
-    line = f"target accuracy {final['accuracy']:.4f}"
-    if baseline is not None:
-        line += f" vs frozen random features {baseline['accuracy']:.4f}"
-    if scratch is not None:
-        line += f" vs from scratch for the same time {scratch['accuracy']:.4f}"
-    print(f"{line} (chance {1 / data.info.num_classes:.3f}); {seconds['total']:.0f} s; results "
-          f"in {os.path.join(model_dir, 'metrics.json')}")
+
+    def write(result, done):  # the main result first (done=False), then with the add-ons
+        if not done:
+            model_card.save(result.model, os.path.join(model_dir, "final.keras"), card)
+            if folder:
+                result.report = run_report.error_report(
+                    result.model, data.eval, data.info.class_names, model_dir,
+                    preprocessing=entry.preprocessing, title=f"{entry.name} on {data.info.name}")
+        result.seconds["total"] = round(time.time() - start, 1)
+        rows = X.write_finetune(result, model_dir, config=config, card=card, label=label,
+                                how=how, title=title, output=FLAGS.output, complete=done)
+        if done:
+            print(tables(rows, list(rows[0]))[0], end="")
+            if result.report:
+                print("per class: " + ", ".join(f"{r['class']} {r['accuracy']}"
+                                                 for r in result.report["per_class"]))
+            print(X.closing_line(result, model_dir))
+        else:
+            print(f"target accuracy {result.final['accuracy']:.4f}: wrote "
+                  f"{os.path.join(model_dir, 'final.keras')} (classes "
+                  f"{', '.join(card.class_names)}), metrics.json, summary.md"
+                  + (", per_class.md, confusion.png, misclassified.png" if folder else ""))
+
+    result = X.finetune(
+        entry.name, target_task, input_shape=(image_size, image_size, data.channels),
+        settings=settings, epochs=FLAGS.epochs, model_dir=model_dir, weights=weights_path,
+        source=task(source)[1] if kind == "pretrain" else None,
+        pretrain_epochs=FLAGS.pretrain_epochs, pretrain_lr=FLAGS.pretrain_lr,
+        freeze_upto=freeze_upto, unfreeze_at_epoch=FLAGS.unfreeze_at_epoch,
+        unfreeze_from_stage=FLAGS.unfreeze_from_stage, fine_tune_lr=FLAGS.fine_tune_lr,
+        discriminative=FLAGS.discriminative, pooling=FLAGS.pooling, dropout=FLAGS.dropout,
+        cache_features=cache, shots=[int(k) for k in FLAGS.few_shot],
+        few_shot_draws=FLAGS.few_shot_draws, baseline=FLAGS.baseline, scratch=FLAGS.scratch,
+        linear_probe=FLAGS.linear_probe, strategy=strategy,
+        steps_per_epoch=FLAGS.steps_per_epoch, seed=FLAGS.seed, chief=chief,
+        on_target=(lambda r: write(r, False)) if chief else None)
+    if chief:
+        write(result, True)
 
 
 if __name__ == "__main__":

@@ -27,19 +27,24 @@ def resolve_models(pattern: str) -> list[str]:
 
 
 def define_data_flags(default_dataset="digits", default_recipe=None):
-    """Where the images come from and how they are prepared (pipelines.sources / transforms)."""
+    """Where the images come from and how they are prepared (pipelines.sources / transforms);
+    choices come from the library's tables."""
+    from pipelines.transforms import RECIPES
+
     flags.DEFINE_string("dataset", default_dataset,
                         "'digits' (built in, offline), a TFDS name ('cifar10', "
-                        "'imagenette/320px'), an image-folder path or TFRecord files.")
-    flags.DEFINE_string("data_dir", None, "TFDS data_dir (prepared datasets).")
+                        "'imagenette/320px'), an image-folder path (your own images: "
+                        "PATH/<class>/*.jpg) or TFRecord files.")
+    flags.DEFINE_string("data_dir", None, "TFDS data_dir (prepared TFDS datasets only; a folder "
+                        "of your own images is --dataset PATH).")
     flags.DEFINE_string("train_split", "train", "Split to train on.")
     flags.DEFINE_string("eval_split", "test", "Split to validate / evaluate on.")
     flags.DEFINE_enum("on_error", "raise", ["raise", "skip"], "Bad files in an image folder "
                       "(corrupt, truncated, not an image, empty class folder): fail naming "
                       "them, or leave them out with one counted warning.")
     flags.DEFINE_list("classes", None, "Keep only these class indices (remapped to 0..k-1).")
-    flags.DEFINE_string("recipe", default_recipe, "Augmentation recipe: alexnet, vgg, inception, "
-                        "cifar, none (default: the preset's, else none).")
+    flags.DEFINE_enum("recipe", default_recipe, list(RECIPES), "Augmentation recipe (default: "
+                      "the preset's, else none).")
     flags.DEFINE_integer("image_size", None, "Square input size (default: the model's).")
     flags.DEFINE_integer("batch_size", 64, "Global batch size (split across replicas).")
     flags.DEFINE_integer("seed", 0, "Seed for weights, shuffling and augmentation.")
@@ -50,42 +55,44 @@ def define_data_flags(default_dataset="digits", default_recipe=None):
 
 
 def define_strategy_flags():
-    """tf.distribute strategy and precision (pipelines.strategy)."""
-    flags.DEFINE_enum("strategy", "auto", ["auto", "one_device", "mirrored", "multi_worker", "tpu",
-                                           "parameter_server"],
+    """tf.distribute strategy and precision (pipelines.strategy, kerasnets.precision)."""
+    from kerasnets.precision import JIT_CHOICES, PRECISIONS
+    from pipelines.strategy import STRATEGIES
+
+    flags.DEFINE_enum("strategy", "auto", list(STRATEGIES),
                       "Distribution strategy; multi_worker reads TF_CONFIG.")
     flags.DEFINE_string("tpu", None, "TPU name or grpc:// address ('' for a local TPU VM).")
     flags.DEFINE_integer("num_gpus", None, "Use the first N GPUs (mirrored).")
     flags.DEFINE_integer("logical_cpus", 0, "Split the CPU into N logical devices (mirrored on "
                          "a CPU-only machine, for testing).")
-    flags.DEFINE_enum("precision", "auto", ["auto", "float32", "mixed_bfloat16",
-                                            "onednn_bfloat16", "mixed_float16"],
+    flags.DEFINE_enum("precision", "auto", list(PRECISIONS),
                       "Precision. auto: float16 on GPU, bfloat16 on TPU; on CPU bfloat16 "
                       "(Keras' mixed_bfloat16 policy, or TensorFlow's oneDNN bf16 graph rewrite "
                       "under a float32 policy: onednn_bfloat16) only where the CPU has native "
                       "bf16 (AVX512_BF16 / AMX) and a short probe of the model (cached per "
                       "machine) trains faster with it, else float32 (kerasnets.precision).")
     flags.DEFINE_alias("mixed_precision", "precision")
-    flags.DEFINE_enum("jit_compile", "auto", ["auto", "true", "false"],
+    flags.DEFINE_enum("jit_compile", "auto", list(JIT_CHOICES),
                       "XLA-compile the train step. auto: on for GPU, off on CPU (measured "
                       "0.13-0.64x there: kerasnets.precision).")
 
 
 def define_training_flags(default_epochs=10):
-    """Optimiser, schedule and run directory (kerasnets.training)."""
+    """Optimiser, schedule and run directory (kerasnets.training's tables)."""
+    from kerasnets.training import OPTIMIZERS, PRESETS, SCHEDULES
+
     flags.DEFINE_string("model_dir", None, "Run directory: checkpoints, logs, metrics.json, "
                         "curves.png (default: runs/<model>).")
     flags.DEFINE_integer("epochs", default_epochs, "Epochs.")
     flags.DEFINE_integer("steps_per_epoch", None, "Cap the steps of an epoch.")
-    flags.DEFINE_enum("preset", None, ["alexnet", "vgg", "resnet", "mobilenet", "efficientnet"],
+    flags.DEFINE_enum("preset", None, list(PRESETS),
                       "A paper's recipe: optimizer, lr schedule, weight decay, augmentation "
                       "(flags given explicitly win).")
-    flags.DEFINE_enum("optimizer", "sgd", ["sgd", "adam", "adamw", "rmsprop", "nadam"],
+    flags.DEFINE_enum("optimizer", "sgd", list(OPTIMIZERS),
                       "Optimizer.")
     flags.DEFINE_float("lr", None, "Learning rate (default: the preset's scaled to the batch, "
                        "else 0.05 for sgd, 1e-3 otherwise).")
-    flags.DEFINE_enum("schedule", "cosine", ["constant", "step", "cosine", "plateau",
-                                             "exponential"], "Learning-rate schedule.")
+    flags.DEFINE_enum("schedule", "cosine", list(SCHEDULES), "Learning-rate schedule.")
     flags.DEFINE_float("weight_decay", 0.0, "Decoupled weight decay.")
     flags.DEFINE_float("label_smoothing", 0.0, "Label smoothing.")
     flags.DEFINE_float("momentum", 0.9, "Momentum (sgd, rmsprop).")

@@ -24,7 +24,8 @@ import numpy as np
 import tensorflow as tf
 
 from kerasnets.distillation.losses import distiller
-from kerasnets.distillation.teachers import ensemble_teacher, hint_distiller, pretrained_teacher
+from kerasnets.distillation.teachers import (ensemble_teacher, file_teacher, hint_distiller,
+                                             pretrained_teacher)
 from kerasnets.distillation.transfer_data import (best_bias_shift, compute_teacher_logits,
                                                   shift_class_bias, transfer_set)
 
@@ -98,12 +99,13 @@ def check_setup(teachers: Sequence[str], student: str, *, teacher_weights: Seque
                 hints: Sequence = (), temperature: float = 4.0, alpha: float = 0.1) -> None:
     """Refuse, before anything is built, an experiment that cannot run: unknown models, neither
     weights nor teacher training, weights files missing or normalised for another model than the
-    student, ImageNet weights for a model without them, hints from an ensemble."""
+    student, ImageNet weights for a model without them, hints from an ensemble. A teacher file
+    normalised for another model than the student is adapted (`teachers.file_teacher`)."""
     from kerasnets.registry import get_entry
     from kerasnets.weights import pretrained
 
     entries = [get_entry(n) for n in teachers]
-    student_mode = get_entry(student).preprocessing
+    get_entry(student)
     count = len(teacher_weights) or num_teachers
     if len(teachers) > 1 and len(teachers) != count:
         raise ValueError(f"{len(teachers)} teacher names for {count} teachers "
@@ -124,11 +126,7 @@ def check_setup(teachers: Sequence[str], student: str, *, teacher_weights: Seque
             continue   # its own normalisation: a Renormalize layer in front
         if not os.path.exists(path):
             raise FileNotFoundError(f"teacher weights {path!r} do not exist.")
-        if entry.preprocessing != student_mode:
-            raise ValueError(
-                f"Teacher {entry.name} expects {entry.preprocessing!r} inputs but the pipeline "
-                f"normalises for the student {student} ({student_mode!r}); pick a student with "
-                "the same preprocessing or train the teacher here.")
+        # another normalisation than the student's: `file_teacher` puts a Renormalize in front
     if hints and count > 1:
         raise ValueError("Hint layers need one teacher (FitNets' hints come from one network's "
                          "inner layer), not an ensemble.")
@@ -291,7 +289,10 @@ def train_teacher_head(run: Run, teacher, epochs: int) -> dict:
         loss=_teacher_loss(mixing), metrics=[] if mixing else ["accuracy"],
         freeze_upto=transfer.BACKBONE_OUT, cache_features=not run.data.teacher_augmented,
         strategy=run.strategy, callbacks=lambda phase: run.schedule_callbacks,
-        verbose=run.verbose, seed=run.seed)
+        verbose=run.verbose, seed=run.seed,
+        # cached features of every training image once (teacher_train drops a remainder)
+        feature_data=None if run.data.teacher_augmented else
+        run.data.examples.batch(run.batch_size))
     run.schedule_callbacks = []
     return result.history
 
@@ -319,6 +320,10 @@ def teachers_for(run: Run, setup: Setup, *, save_dir: str | None = None) -> Teac
                 teacher = pretrained_teacher(name, data.num_classes, input_shape=data.input_shape,
                                              input_preprocessing=data.preprocessing,
                                              weights=path, model_name=f"teacher{k}")
+            elif kind == "file":
+                teacher = file_teacher(name, path, data.num_classes, input_shape=data.input_shape,
+                                       input_preprocessing=data.preprocessing,
+                                       class_names=data.class_names, model_name=f"teacher{k}")
             else:
                 teacher = build(name, input_shape=data.input_shape, classes=data.num_classes,
                                 model_name=f"teacher{k}", weights=path)
@@ -552,3 +557,4 @@ def with_softmax(student: keras.Model, name: str, *, input_shape, classes: int) 
                   model_name=name)
     final.set_weights(student.get_weights())
     return final
+

@@ -102,6 +102,59 @@ def pretrained_teacher(name: str, classes: int, *, input_shape, input_preprocess
     return model
 
 
+def _renormalized(inputs, input_preprocessing: str, preprocessing: str, channels: int):
+    from kerasnets.layers import Renormalize
+
+    if input_preprocessing == preprocessing and inputs.shape[-1] == channels:
+        return inputs
+    return Renormalize(input_preprocessing, preprocessing, channels, name="renormalize")(inputs)
+
+
+def file_teacher(name: str, path: str, classes: int, *, input_shape, input_preprocessing: str,
+                 class_names: Sequence[str] | None = None,
+                 model_name: str | None = None) -> keras.Model:
+    """A trained teacher from a file, in logits, behind the student's pipeline (`input_shape`,
+    normalised by `input_preprocessing`), adapted as `pretrained_teacher` adapts an ImageNet
+    one: a `Renormalize` layer gives it its own normalisation and channels.
+
+    A `.keras` file is loaded whole (a fine-tuned model, say): its normalisation is its model
+    card's (`kerasnets.model_card`; without a card, the registry entry `name`'s), a `Resizing`
+    layer brings the student's images to its input size, and a card whose class names are not
+    `class_names` (the dataset's) is an error naming both lists. Any other weights file is
+    loaded into the registry model `name` with `classes` outputs."""
+    from kerasnets import model_card
+    from kerasnets.registry import create_model, get_entry
+
+    input_shape = tuple(input_shape)
+    inputs = keras.Input(input_shape, name="input")
+    if not path.endswith(".keras"):
+        entry = get_entry(name)
+        x = _renormalized(inputs, input_preprocessing, entry.preprocessing, entry.input_shape[2])
+        options = dict(classes=classes, weights=path, classifier_activation=None)
+        if x is inputs:
+            return create_model(entry.name, input_shape=input_shape, name=model_name or name,
+                                **options)
+        model = create_model(entry.name, input_tensor=x, **options)
+        return keras.Model(inputs, model.output, name=model_name or model.name)
+    model, card = model_card.load(path)
+    if card is not None and class_names is not None:
+        try:
+            card.check_classes(class_names, "the dataset")
+        except ValueError as e:
+            raise ValueError(f"Teacher {path}: {e}") from None
+    if model.output_shape[-1] != classes:
+        raise ValueError(f"Teacher {path} has {model.output_shape[-1]} outputs; the dataset has "
+                         f"{classes} classes.")
+    height, width, channels = model.input_shape[1:]
+    x = _renormalized(inputs, input_preprocessing,
+                      card.preprocessing if card else get_entry(name).preprocessing, channels)
+    if height and (height, width) != input_shape[:2]:
+        x = layers.Resizing(height, width, name="resize")(x)
+    net = logits_model(model)
+    net = keras.Model(net.inputs, net.outputs, name=f"{model_name or model.name}_net")
+    return keras.Model(inputs, net(x), name=model_name or model.name)
+
+
 # ----------------------------------------------------------------------------- FitNets hints
 
 def _tap(model: keras.Model, name: str, role: str):

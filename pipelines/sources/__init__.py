@@ -68,7 +68,7 @@ from pipelines.sources.tfrecords import (TFRECORD_FORMAT, find_meta, load_tfreco
                                          require_meta, write_tfrecords)
 
 __all__ = [
-    "load", "resolve", "list_sources", "DatasetInfo", "DatasetUnavailableError",
+    "load", "resolve", "check_data_dir", "list_sources", "DatasetInfo", "DatasetUnavailableError",
     "digits_arrays", "list_folder", "FolderListing", "verify_images", "header_problem",
     "write_tfrecords", "convert_channels", "select_classes", "select_rows", "remap", "shuffled",
     "AUTOTUNE", "HELD_OUT", "IMAGE_EXTENSIONS", "TFRECORD_FORMAT", "NETWORK_PROBE",
@@ -100,6 +100,7 @@ def load(source: str, split: str = "train", *, data_dir: str | None = None,
         1 or 3 converts (grayscale <-> RGB).
     verify: "decode" or "header" — how image-folder files are checked up front.
     download / manual_dir: TFDS only (manual_dir: files downloaded by hand, e.g. ImageNet).
+    data_dir: TFDS only; given with another kind of source it raises, pointing to `source`.
     """
     if on_error not in ("raise", "skip"):
         raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}.")
@@ -111,7 +112,7 @@ def load(source: str, split: str = "train", *, data_dir: str | None = None,
         raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction}.")
     if shuffle_files is None:
         shuffle_files = split.split("[")[0] == "train"
-    kind, target = resolve(source)
+    kind, target = check_data_dir(source, data_dir)
     opts = dict(seed=seed, shuffle_files=shuffle_files, deterministic=deterministic)
     if kind == "builtin" and target in PHOTO_SOURCES:
         ds, info = load_photos(split, classes, split_seed, **opts)
@@ -153,3 +154,17 @@ def resolve(source: str) -> tuple[str, str]:
         raise FileNotFoundError(f"No such image folder or TFRecord prefix (PREFIX.json): "
                                 f"{source}")
     return "tfds", source
+
+
+def check_data_dir(source: str, data_dir: str | None) -> tuple[str, str]:
+    """`resolve(source)`; a `data_dir` (TFDS' directory) given with a source that is not TFDS
+    raises, pointing to the dataset argument (a folder of images is the dataset itself)."""
+    kind, target = resolve(source)
+    if data_dir is not None and kind != "tfds":
+        what = {"builtin": "a built-in", "folder": "an image-folder",
+                "tfrecord": "a TFRecord"}[kind]
+        raise ValueError(f"--data_dir (data_dir) {data_dir!r} is TFDS' directory of prepared "
+                         f"datasets, but the dataset {source!r} is {what} dataset, which does "
+                         f"not use it. A folder of your own images is the dataset itself: "
+                         f"--dataset PATH (dataset=PATH).")
+    return kind, target
