@@ -38,6 +38,7 @@ from kerasnets.applications._common import (finish, head_dtype, model_input, poo
 from kerasnets.applications._mobilenet_blocks import depthwise_bn_act, stage_loop
 from kerasnets.layers import conv_bn_act
 from kerasnets.registry import Paper, Variant
+from kerasnets.weights.records import KERAS_URL, Published, Transform, keras_checkpoint
 
 PAPER = Paper("MobileNets: Efficient Convolutional Neural Networks for Mobile Vision "
               "Applications", "1704.04861", 2017)
@@ -122,7 +123,18 @@ def _mobilenet(spec: MobileNetSpec, *, include_top, weights, input_tensor, input
     return finish(inputs, x, name=name, weights=weights)
 
 
+# Published checkpoints: one `Checkpoint` record each, the default first (weights.records).
+WEIGHTS = {
+    "mobilenet": (
+        keras_checkpoint("MobileNet",
+            Published("mobilenet_1_0_{size}_tf.h5", "mobilenet_1_0_{size}_tf_no_top.h5",
+                KERAS_URL + "mobilenet/", sizes=(128, 160, 192, 224)),
+            Transform(224, 256, normalization="tf"), top1=70.4, top5=89.5, size_mb=16),
+    ),
+}
+
 VARIANTS = register_family(
     globals(), _mobilenet, _TABLE, family="mobilenet", paper=PAPER, min_size=32, test_size=32,
     doc=lambda v: ("Conv MobileNet (full convolutions)" if v.name.endswith("conv")
-                   else f"{v.options.get('alpha', 1.0)} MobileNet"))
+                   else f"{v.options.get('alpha', 1.0)} MobileNet"),
+    weights=WEIGHTS)

@@ -26,7 +26,8 @@ from kerasnets.applications._torch_names import rename_rules
 from kerasnets.layers import LocalResponseNormalization
 from kerasnets.registry import Paper, Variant
 from kerasnets.weights.convert import TorchMapping
-from kerasnets.weights.pretrained import TorchWeights, register_torch_weights
+from kerasnets.weights.records import (Transform, keras_checkpoint, tf_kernels,
+                                       torchvision_checkpoint)
 
 PAPER = Paper("Very Deep Convolutional Networks for Large-Scale Image Recognition",
               "1409.1556", 2015)
@@ -92,9 +93,70 @@ def _vgg(spec: VGGSpec, *, include_top, weights, input_tensor, input_shape, pool
     return finish(inputs, x, name=name, weights=weights)
 
 
+# Published checkpoints: one `Checkpoint` record each, the default first (weights.records).
+WEIGHTS = {
+    "vgg11": (
+        torchvision_checkpoint("vgg11", "IMAGENET1K_V1", "vgg11-8a719046.pth", Transform(224, 256),
+            top1=69.02, top5=88.628, size_mb=506.84,
+            note="torchvision's AdaptiveAvgPool2d(7) is the identity at 224x224: with the top, "
+                 "build at 224x224 (without it, any size)"),
+    ),
+    "vgg11_bn": (
+        torchvision_checkpoint("vgg11_bn", "IMAGENET1K_V1", "vgg11_bn-6002323d.pth",
+            Transform(224, 256), top1=70.37, top5=89.81, size_mb=506.881,
+            note="torchvision's AdaptiveAvgPool2d(7) is the identity at 224x224: with the top, "
+                 "build at 224x224 (without it, any size)"),
+    ),
+    "vgg13": (
+        torchvision_checkpoint("vgg13", "IMAGENET1K_V1", "vgg13-19584684.pth", Transform(224, 256),
+            top1=69.928, top5=89.246, size_mb=507.545,
+            note="torchvision's AdaptiveAvgPool2d(7) is the identity at 224x224: with the top, "
+                 "build at 224x224 (without it, any size)"),
+    ),
+    "vgg13_bn": (
+        torchvision_checkpoint("vgg13_bn", "IMAGENET1K_V1", "vgg13_bn-abd245e5.pth",
+            Transform(224, 256), top1=71.586, top5=90.374, size_mb=507.59,
+            note="torchvision's AdaptiveAvgPool2d(7) is the identity at 224x224: with the top, "
+                 "build at 224x224 (without it, any size)"),
+    ),
+    "vgg16": (
+        keras_checkpoint("VGG16",
+            tf_kernels("vgg16", "vgg16/", "64373286793e3c8b2b4e3219cbf3544b",
+                "6d6bbae143d832006294945121d1f1fc"),
+            Transform(224, 256, normalization="caffe"), top1=71.3, top5=90.1, size_mb=528),
+        torchvision_checkpoint("vgg16", "IMAGENET1K_V1", "vgg16-397923af.pth", Transform(224, 256),
+            top1=71.592, top5=90.382, size_mb=527.796,
+            note="torchvision's AdaptiveAvgPool2d(7) is the identity at 224x224: with the top, "
+                 "build at 224x224 (without it, any size)"),
+    ),
+    "vgg16_bn": (
+        torchvision_checkpoint("vgg16_bn", "IMAGENET1K_V1", "vgg16_bn-6c64b313.pth",
+            Transform(224, 256), top1=73.36, top5=91.516, size_mb=527.866,
+            note="torchvision's AdaptiveAvgPool2d(7) is the identity at 224x224: with the top, "
+                 "build at 224x224 (without it, any size)"),
+    ),
+    "vgg19": (
+        keras_checkpoint("VGG19",
+            tf_kernels("vgg19", "vgg19/", "cbe5617147190e668d6c5d5026f83318",
+                "253f8cb515780f3b799900260a226db6"),
+            Transform(224, 256, normalization="caffe"), top1=71.3, top5=90.0, size_mb=549),
+        torchvision_checkpoint("vgg19", "IMAGENET1K_V1", "vgg19-dcbb9e9d.pth", Transform(224, 256),
+            top1=72.376, top5=90.876, size_mb=548.051,
+            note="torchvision's AdaptiveAvgPool2d(7) is the identity at 224x224: with the top, "
+                 "build at 224x224 (without it, any size)"),
+    ),
+    "vgg19_bn": (
+        torchvision_checkpoint("vgg19_bn", "IMAGENET1K_V1", "vgg19_bn-c79401a0.pth",
+            Transform(224, 256), top1=74.218, top5=91.842, size_mb=548.143,
+            note="torchvision's AdaptiveAvgPool2d(7) is the identity at 224x224: with the top, "
+                 "build at 224x224 (without it, any size)"),
+    ),
+}
+
 VARIANTS = register_family(
     globals(), _vgg, _TABLE, family="vgg", paper=PAPER, min_size=32, test_size=32,
-    doc=lambda v: f"VGG configuration {v.name.upper()}")
+    doc=lambda v: f"VGG configuration {v.name.upper()}",
+    weights=WEIGHTS, torch_mapping=lambda variant: torch_mapping(variant.spec))
 
 
 def torch_mapping(spec: VGGSpec) -> TorchMapping:
@@ -113,20 +175,3 @@ def torch_mapping(spec: VGGSpec) -> TorchMapping:
     rules += [(r"classifier\.0", "fc1"), (r"classifier\.3", "fc2"),
               (r"classifier\.6", "predictions")]
     return TorchMapping(rename_rules(rules), taps=taps, head=("fc1", "fc2", "predictions"))
-
-
-TV_URL = "https://download.pytorch.org/models/{}-{}.pth"
-_NOTE = ("torchvision's AdaptiveAvgPool2d(7) is the identity at 224x224: with the top, build at "
-         "224x224 (without it, any size)")
-
-# variant: (file hash prefix of torchvision's IMAGENET1K_V1 = DEFAULT weights, published top-1)
-TORCHVISION = {
-    "vgg11": ("8a719046", 69.020), "vgg13": ("19584684", 69.928), "vgg16": ("397923af", 71.592),
-    "vgg19": ("dcbb9e9d", 72.376), "vgg11_bn": ("6002323d", 70.370),
-    "vgg13_bn": ("abd245e5", 71.586), "vgg16_bn": ("6c64b313", 73.360),
-    "vgg19_bn": ("c79401a0", 74.218),
-}
-for _variant, (_hash, _top1) in TORCHVISION.items():
-    register_torch_weights(_variant, torch_mapping(VARIANTS[_variant].spec), TorchWeights(
-        "torchvision", _variant, url=TV_URL.format(_variant, _hash), sha256=_hash, top1=_top1,
-        note=_NOTE))
