@@ -239,10 +239,12 @@ def create_model(name: str, /, **kwargs):
     return get_entry(name).builder(**kwargs)
 
 
-def _pretrained(name: str) -> tuple[list[str], dict[str, str]]:
+def _pretrained(name: str) -> tuple[list[str], dict[str, str], list[dict[str, Any]]]:
+    from kerasnets.weights import records
     from kerasnets.weights.pretrained import pretrained_preprocessing, pretrained_sources
 
-    return pretrained_sources(name), pretrained_preprocessing(name)
+    return (pretrained_sources(name), pretrained_preprocessing(name),
+            [record.as_dict() for record in records.checkpoints(name)])
 
 
 def model_info(name: str, *, flops: bool = True) -> dict[str, Any]:
@@ -252,7 +254,7 @@ def model_info(name: str, *, flops: bool = True) -> dict[str, Any]:
     (`kerasnets.flops`); computing them builds the model once (cached).
     """
     entry = get_entry(name)
-    pretrained, pretrained_preprocessing = _pretrained(entry.name)
+    pretrained, pretrained_preprocessing, checkpoints = _pretrained(entry.name)
     info = {
         "name": entry.name,
         "builder": f"kerasnets.applications.{entry.builder_name}",
@@ -272,6 +274,8 @@ def model_info(name: str, *, flops: bool = True) -> dict[str, Any]:
         # per checkpoint, the input normalisation it expects (`preprocessing` is the variant's
         # default: its keras.applications twin's, else its checkpoints')
         "pretrained_preprocessing": pretrained_preprocessing,
+        # every published checkpoint's record (kerasnets.weights.records), the default first
+        "checkpoints": checkpoints,
     }
     if flops:
         if entry.name not in _FLOPS_CACHE:

@@ -4,9 +4,10 @@
     python -m tools.predict --model resnet50 --weights resnet50.weights.h5 --top 3 \\
         --plot predictions/ photos/*.jpg
 
-Each image is decoded (JPEG, PNG, GIF, BMP), its shorter side resized to size / 0.875 and the
-centre size x size cropped (the standard evaluation geometry, `pipelines.transforms`), then
-normalised as the model expects (`kerasnets.preprocess_input`, the registry's preprocessing).
+Each image is decoded (JPEG, PNG, GIF, BMP), its shorter side resized and the centre size x size
+cropped, then normalised, all as the checkpoint's record says (its evaluation transform:
+`kerasnets.weights.records.evaluation_transform`; a local file: the model's input size, resize
+size / 0.875, bilinear, the registry's preprocessing).
 Labels are the ImageNet class index shipped with kerasnets (`kerasnets.decode_predictions`).
 `--plot DIR` writes `DIR/<image name>.png`: the crop the model saw beside its top-k bars.
 """
@@ -21,12 +22,15 @@ from absl import flags
 from tools import flags as shared
 
 flags.DEFINE_string("model", None, "Registry model name (e.g. efficientnet_lite0, resnet50).")
-flags.DEFINE_string("weights", "imagenet", "'imagenet' (the model's published ImageNet weights) "
-                    "or a weights file (.weights.h5 / .keras / .h5 / .pth / .safetensors).")
+flags.DEFINE_string("weights", "imagenet", "'imagenet' (the model's default published "
+                    "checkpoint), another checkpoint's source or tag ('torchvision', "
+                    "'racm_in1k'), or a weights file (.weights.h5 / .keras / .h5 / .pth / "
+                    ".safetensors).")
 flags.DEFINE_integer("top", 5, "How many classes to print per image.")
 flags.DEFINE_string("plot", None, "Directory for one PNG per image: the image and its top-k.")
-flags.DEFINE_integer("image_size", None, "Input size (default: the model's).")
-flags.DEFINE_float("crop_fraction", 0.875, "Centre crop: shorter side to size / crop_fraction.")
+flags.DEFINE_integer("image_size", None, "Input size (default: the checkpoint's).")
+flags.DEFINE_float("crop_fraction", None, "Centre crop: shorter side to size / crop_fraction "
+                   "(default: the checkpoint's).")
 FLAGS = flags.FLAGS
 
 
@@ -62,6 +66,7 @@ def main(argv):
 
     import kerasnets
     from kerasnets.imagenet import NUM_CLASSES
+    from kerasnets.weights.records import evaluation_transform, names_a_record
     from pipelines.transforms import center_crop_resize
 
     paths = argv[1:]
@@ -72,15 +77,17 @@ def main(argv):
     if not 1 <= FLAGS.top <= NUM_CLASSES:
         raise ValueError(f"--top must be in [1, {NUM_CLASSES}], got {FLAGS.top}.")
     entry = kerasnets.get_entry(FLAGS.model)
-    if FLAGS.weights != "imagenet" and not os.path.exists(FLAGS.weights):
+    if not names_a_record(FLAGS.weights) and not os.path.exists(FLAGS.weights):
         raise FileNotFoundError(f"--weights {FLAGS.weights!r} does not exist.")
-    size = FLAGS.image_size or entry.input_shape[0]
+    transform = evaluation_transform(entry.name, FLAGS.weights)
+    size = FLAGS.image_size or transform.size
     channels = entry.input_shape[2]
 
     # Every image is read before the model is built, so a bad path fails in a second.
     images = [read_image(path, channels) for path in paths]
-    crops = np.stack([np.clip(center_crop_resize(image, size, FLAGS.crop_fraction).numpy(),
-                              0, 255) for image in images])
+    crops = np.stack([np.clip(center_crop_resize(
+        image, size, FLAGS.crop_fraction or transform.crop_fraction,
+        transform.interpolation).numpy(), 0, 255) for image in images])
 
     model = kerasnets.create_model(entry.name, weights=FLAGS.weights,
                                    input_shape=(size, size, channels))
@@ -88,8 +95,8 @@ def main(argv):
         raise ValueError(f"{entry.name} with --weights {FLAGS.weights} predicts "
                          f"{model.output_shape[-1]} classes; tools.predict names ImageNet's "
                          f"{NUM_CLASSES}.")
-    probs = model.predict(kerasnets.preprocess_input(entry.name, crops), batch_size=16,
-                          verbose=0)
+    probs = model.predict(kerasnets.preprocess_input(entry.name, crops, FLAGS.weights),
+                          batch_size=16, verbose=0)
     decoded = kerasnets.decode_predictions(probs, top=FLAGS.top)
 
     names = plot_names(paths) if FLAGS.plot else [None] * len(paths)

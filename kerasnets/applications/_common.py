@@ -16,10 +16,6 @@ from kerasnets import registry
 from kerasnets.utils import deep_graphs
 from kerasnets.weights import records
 
-# file names `weights=` loads as a path even before they exist (a clear FileNotFoundError then)
-TORCH_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors", ".ckpt")
-WEIGHTS_SUFFIXES = (".h5", ".hdf5", ".keras") + TORCH_SUFFIXES
-
 BASE_ARGS = ("include_top", "weights", "input_tensor", "input_shape", "pooling", "classes",
              "classifier_activation", "name")
 
@@ -161,11 +157,7 @@ def _weights_record(variant, weights):
     (the default record), a source ("keras", "torchvision", "timm", "package") or a source's tag
     ("racm_in1k"); a string that is neither an existing file nor a weights file name must name a
     record (`records.select` raises listing them)."""
-    if weights is None or not isinstance(weights, str) or os.path.exists(weights):
-        return None
-    if weights.lower().endswith(WEIGHTS_SUFFIXES):
-        return None
-    return records.select(variant, weights)
+    return records.select(variant, weights) if records.names_a_record(weights) else None
 
 
 def _check_top(entry, include_top, classes, weights):
@@ -291,7 +283,7 @@ def variant_builder(builder_name: str, variant: str, generic: Callable[..., Any]
             else:
                 weights = None  # loaded below, once the model exists
         elif isinstance(weights, (str, os.PathLike)) and os.fspath(weights).lower().endswith(
-                TORCH_SUFFIXES):
+                records.TORCH_SUFFIXES):
             torch_file, weights = weights, None
         with deep_graphs():
             model = generic(spec, include_top=include_top, weights=weights,

@@ -48,7 +48,7 @@ from kerasnets.weights.records import (KERAS_URL, Published, Transform, keras_ch
                                        torchvision_checkpoint)
 
 PAPER = Paper("MobileNetV2: Inverted Residuals and Linear Bottlenecks", "1801.04381", 2018)
-TORCHVISION = dict(padding="torch", bn_epsilon=1e-5, bn_momentum=0.9, dropout_rate=0.2)
+TORCHVISION_OPTIONS = dict(padding="torch", bn_epsilon=1e-5, bn_momentum=0.9, dropout_rate=0.2)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,7 +68,7 @@ _TABLE = [
             "BatchNorm moving statistics; paper Table 4: 3.4M (this count, = torchvision's, is "
             "3.50M)", keras_equivalent="MobileNetV2", preprocessing="tf"),
     Variant("mobilenet_v2_tv", "MobileNetV2TV", MobileNetV2Spec(), 3_504_872,
-            "torchvision mobilenet_v2 (num_params 3,504,872)", options=TORCHVISION,
+            "torchvision mobilenet_v2 (num_params 3,504,872)", options=TORCHVISION_OPTIONS,
             doc="MobileNetV2 1.0 (torchvision's padding and BatchNorm)"),
 ]
 

@@ -46,7 +46,8 @@ from kerasnets.weights.records import (KERAS_URL, Published, Transform, keras_ch
 PAPER = Paper("Searching for MobileNetV3", "1905.02244", 2019)
 HS = "hard_swish"
 HEADS = ("conv", "linear")
-TORCHVISION = dict(padding="torch", include_preprocessing=False, bn_momentum=0.99, head="linear")
+TORCHVISION_OPTIONS = dict(padding="torch", include_preprocessing=False, bn_momentum=0.99,
+                           head="linear")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,11 +86,11 @@ _TABLE = [
                           "5.4M (this count, = torchvision's, is 5.48M)"),
             keras_equivalent="MobileNetV3Large"),
     Variant("mobilenet_v3_small_tv", "MobileNetV3SmallTV", SMALL, 2_542_856,
-            "torchvision mobilenet_v3_small (num_params 2,542,856)", options=TORCHVISION,
+            "torchvision mobilenet_v3_small (num_params 2,542,856)", options=TORCHVISION_OPTIONS,
             preprocessing="torch",
             doc="MobileNetV3-Small 1.0 (torchvision's padding and head)"),
     Variant("mobilenet_v3_large_tv", "MobileNetV3LargeTV", LARGE, 5_483_032,
-            "torchvision mobilenet_v3_large (num_params 5,483,032)", options=TORCHVISION,
+            "torchvision mobilenet_v3_large (num_params 5,483,032)", options=TORCHVISION_OPTIONS,
             preprocessing="torch",
             doc="MobileNetV3-Large 1.0 (torchvision's padding and head)"),
 ]
@@ -161,7 +162,8 @@ WEIGHTS = {
                 "weights_mobilenet_v3_large_224_1.0_float_no_top_v2.h5",
                 KERAS_URL + "mobilenet_v3/", "59e551e166be033d707958cf9e29a6a7",
                 "07fb09a5933dd0c8eaafa16978110389"),
-            Transform(224, 256, normalization="raw"), top1=None, top5=None, size_mb=None),
+            Transform(224, 256, normalization="raw"), top1=75.6, top5=None, size_mb=None,
+            metrics_from="keras.applications.MobileNetV3 docstring"),
     ),
     "mobilenet_v3_large_tv": (
         torchvision_checkpoint("mobilenet_v3_large", "IMAGENET1K_V2",
@@ -175,7 +177,8 @@ WEIGHTS = {
                 "weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5",
                 KERAS_URL + "mobilenet_v3/", "8768d4c2e7dee89b9d02b2d03d65d862",
                 "d3e8ec802a04aa4fc771ee12a9a9b836"),
-            Transform(224, 256, normalization="raw"), top1=None, top5=None, size_mb=None),
+            Transform(224, 256, normalization="raw"), top1=68.1, top5=None, size_mb=None,
+            metrics_from="keras.applications.MobileNetV3 docstring"),
     ),
     "mobilenet_v3_small_tv": (
         torchvision_checkpoint("mobilenet_v3_small", "IMAGENET1K_V1",

@@ -97,7 +97,7 @@ def has_pretrained(variant: str) -> bool:
     return bool(records.checkpoints(variant))
 
 
-TORCH_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors", ".ckpt")
+TORCH_SUFFIXES = records.TORCH_SUFFIXES
 
 
 def is_torch_checkpoint(path) -> bool:

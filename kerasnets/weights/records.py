@@ -24,6 +24,9 @@ import os
 from typing import Any, Callable, Optional
 
 SOURCES = ("keras", "torchvision", "timm", "package")
+TORCH_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors", ".ckpt")
+# file names `weights=` loads as a path even before they exist (a clear FileNotFoundError then)
+WEIGHTS_SUFFIXES = (".h5", ".hdf5", ".keras") + TORCH_SUFFIXES
 INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
 TORCHVISION_LICENSE = "BSD-3-Clause (torchvision; ImageNet's terms of access apply)"
 KERAS_LICENSE = "Apache-2.0 (keras-team/keras; ImageNet's terms of access apply)"
@@ -207,12 +210,14 @@ class Checkpoint:
 
 
 def keras_checkpoint(model: str, files: Published, transform: Transform, *, top1: float,
-                     top5: float, size_mb: float) -> Checkpoint:
-    """A keras.applications record: the accuracies and size of keras.io/api/applications."""
+                     top5: float | None, size_mb: float | None,
+                     metrics_from: str = "keras.io/api/applications") -> Checkpoint:
+    """A keras.applications record: the accuracies and size of keras.io/api/applications (the
+    MobileNetV3s: their module docstring's table, which gives top-1 only)."""
     return Checkpoint("keras", model, "imagenet", transform, url=files.file(True)[1],
                       no_sha256="keras.applications publishes md5 hashes (keras_files), checked "
                                 "by keras.utils.get_file", size_mb=size_mb, license=KERAS_LICENSE,
-                      top1=top1, top5=top5, metrics_from="keras.io/api/applications",
+                      top1=top1, top5=top5, metrics_from=metrics_from,
                       keras_files=files,
                       note="keras.io gives no evaluation transform; the kerasnets default "
                            "(resize size / 0.875, bilinear) is recorded")
@@ -303,6 +308,26 @@ def select(variant: str, weights: str = "imagenet") -> Checkpoint:
     have = ", ".join(f"{r.source} ({r.tag})" for r in records)
     raise ValueError(f"weights={weights!r}: {name} has no such checkpoint (published: {have}); "
                      f"pass None, 'imagenet', one of those, or a local path.")
+
+
+def names_a_record(weights) -> bool:
+    """Whether `weights=` names a checkpoint record ("imagenet", a source, a tag) rather than
+    None or a file: a string that is no existing path and has no weights file suffix."""
+    return (isinstance(weights, str) and not os.path.exists(weights)
+            and not weights.lower().endswith(WEIGHTS_SUFFIXES))
+
+
+def evaluation_transform(variant: str, weights=None) -> Transform:
+    """The transform to evaluate `variant` with: the record's that `weights` names ("imagenet",
+    a source or tag), else (None, a path, a variant without weights) the variant's input size,
+    resize size / 0.875, bilinear, its registry preprocessing."""
+    from kerasnets import registry
+
+    entry = registry.get_entry(variant)
+    if checkpoints(entry.name) and names_a_record(weights):
+        return select(entry.name, weights).transform
+    size = entry.input_shape[0]
+    return Transform(size, int(size / 0.875), normalization=entry.preprocessing)
 
 
 def torch_mapping_factory(variant: str) -> Optional[Callable[[], Any]]:
