@@ -210,7 +210,8 @@ def register_family(namespace: dict[str, Any], generic: Callable[..., Any],
             keras_equivalent=variant.keras_equivalent,
             test_size=test_size if variant.test_size is None else variant.test_size,
             doc=variant.doc or (doc(variant) if doc else ""), defaults=dict(variant.options),
-            preprocessing=variant.preprocessing or preprocessing, aliases=variant.aliases)
+            preprocessing=variant.preprocessing or preprocessing, aliases=variant.aliases,
+            retired=variant.retired)
         build.__module__ = namespace.get("__name__", build.__module__)
         if variant.name in weights:
             records.declare(variant.name, weights[variant.name],
@@ -248,7 +249,8 @@ def variant_builder(builder_name: str, variant: str, generic: Callable[..., Any]
                     input_shape=(224, 224, 3), min_size: int = 32, classes: int = 1000,
                     keras_equivalent: str | None = None, test_size: int | None = None,
                     doc: str = "", defaults: dict[str, Any] | None = None,
-                    preprocessing: str = "torch", aliases: Sequence[str] = ()):
+                    preprocessing: str = "torch", aliases: Sequence[str] = (),
+                    retired: Sequence[str] = ()):
     """Make the public builder `builder_name` for one variant and register it as `variant`
     (`register_family` calls this for each row of a family's table).
 
@@ -319,5 +321,6 @@ def variant_builder(builder_name: str, variant: str, generic: Callable[..., Any]
         name=variant, family=family, builder=build, params=params, params_source=source,
         paper=paper, input_shape=tuple(input_shape), min_size=min_size, classes=default_classes,
         keras_equivalent=keras_equivalent, test_size=test_size, preprocessing=preprocessing,
-        aliases=tuple(dict.fromkeys(aliases)) + builder_alias, spec=spec))
+        aliases=tuple(dict.fromkeys(aliases)) + builder_alias, spec=spec,
+        retired=tuple(retired)))
     return build

@@ -110,13 +110,17 @@ _KERAS = "keras.applications {}: {} parameters in all, of which {} are BatchNorm
 # makes the builders and __all__.
 _TABLE = [
     Variant("densenet121", "DenseNet121", DenseNetSpec((6, 12, 24, 16)), 7_978_856,
-            _KERAS.format("DenseNet121", "8,062,504", "83,648"), keras_equivalent="DenseNet121"),
+            _KERAS.format("DenseNet121", "8,062,504", "83,648"), keras_equivalent="DenseNet121",
+            aliases=("timm/densenet121",)),
     Variant("densenet161", "DenseNet161", DenseNetSpec((6, 12, 36, 24), 48, bn_epsilon=1e-5),
-            28_681_000, "torchvision densenet161"),
+            28_681_000, "torchvision densenet161",
+            aliases=("timm/densenet161",)),
     Variant("densenet169", "DenseNet169", DenseNetSpec((6, 12, 32, 32)), 14_149_480,
-            _KERAS.format("DenseNet169", "14,307,880", "158,400"), keras_equivalent="DenseNet169"),
+            _KERAS.format("DenseNet169", "14,307,880", "158,400"), keras_equivalent="DenseNet169",
+            aliases=("timm/densenet169",)),
     Variant("densenet201", "DenseNet201", DenseNetSpec((6, 12, 48, 32)), 20_013_928,
-            _KERAS.format("DenseNet201", "20,242,984", "229,056"), keras_equivalent="DenseNet201"),
+            _KERAS.format("DenseNet201", "20,242,984", "229,056"), keras_equivalent="DenseNet201",
+            aliases=("timm/densenet201",)),
     Variant("densenet264", "DenseNet264", DenseNetSpec((6, 12, 64, 48)), 33_337_704,
             "exact count of Table 1's DenseNet-264 (k=32), which gives no count; the same "
             "as lucid's densenet_264 (ChanLumerico/lucid docs)"),

@@ -48,7 +48,7 @@ from kerasnets.applications.efficientnet_v2 import M as V2_M
 from kerasnets.applications.efficientnet_v2 import PAPER as PAPER_V2
 from kerasnets.applications.efficientnet_v2 import S as V2_S
 from kerasnets.layers import conv_bn_act, squeeze_excite
-from kerasnets.registry import Variant
+from kerasnets.registry import Variant, register_changed_meaning
 from kerasnets.weights.convert import TorchMapping
 from kerasnets.weights.records import Transform, torchvision_checkpoint
 
@@ -151,21 +151,29 @@ _V2_BN = dict(bn_epsilon=1e-3, bn_momentum=0.9)  # BatchNorm2d(eps=1e-3)
 # register in their own families, below.
 _V1_TABLE = [
     Variant("efficientnet_b0_tv", "EfficientNetB0TV", _B(1.0, 1.0, 224, 0.2, **_TORCH_BN),
-            5_288_548, "torchvision efficientnet_b0 (num_params 5,288,548)"),
+            5_288_548, "torchvision efficientnet_b0 (num_params 5,288,548)",
+            aliases=("timm/efficientnet_b0",)),
     Variant("efficientnet_b1_tv", "EfficientNetB1TV", _B(1.0, 1.1, 240, 0.2, **_TORCH_BN),
-            7_794_184, "torchvision efficientnet_b1 (num_params 7,794,184)"),
+            7_794_184, "torchvision efficientnet_b1 (num_params 7,794,184)",
+            aliases=("timm/efficientnet_b1",)),
     Variant("efficientnet_b2_tv", "EfficientNetB2TV", _B(1.1, 1.2, 288, 0.3, **_TORCH_BN),
-            9_109_994, "torchvision efficientnet_b2 (num_params 9,109,994)"),
+            9_109_994, "torchvision efficientnet_b2 (num_params 9,109,994)",
+            aliases=("timm/efficientnet_b2",)),
     Variant("efficientnet_b3_tv", "EfficientNetB3TV", _B(1.2, 1.4, 300, 0.3, **_TORCH_BN),
-            12_233_232, "torchvision efficientnet_b3 (num_params 12,233,232)"),
+            12_233_232, "torchvision efficientnet_b3 (num_params 12,233,232)",
+            aliases=("timm/efficientnet_b3",)),
     Variant("efficientnet_b4_tv", "EfficientNetB4TV", _B(1.4, 1.8, 380, 0.4, **_TORCH_BN),
-            19_341_616, "torchvision efficientnet_b4 (num_params 19,341,616)"),
+            19_341_616, "torchvision efficientnet_b4 (num_params 19,341,616)",
+            aliases=("timm/efficientnet_b4",)),
     Variant("efficientnet_b5_tv", "EfficientNetB5TV", _B(1.6, 2.2, 456, 0.4, **_B_PORTED),
-            30_389_784, "torchvision efficientnet_b5 (num_params 30,389,784)"),
+            30_389_784, "torchvision efficientnet_b5 (num_params 30,389,784)",
+            aliases=("timm/efficientnet_b5",)),
     Variant("efficientnet_b6_tv", "EfficientNetB6TV", _B(1.8, 2.6, 528, 0.5, **_B_PORTED),
-            43_040_704, "torchvision efficientnet_b6 (num_params 43,040,704)"),
+            43_040_704, "torchvision efficientnet_b6 (num_params 43,040,704)",
+            aliases=("timm/efficientnet_b6",)),
     Variant("efficientnet_b7_tv", "EfficientNetB7TV", _B(2.0, 3.1, 600, 0.5, **_B_PORTED),
-            66_347_960, "torchvision efficientnet_b7 (num_params 66,347,960)"),
+            66_347_960, "torchvision efficientnet_b7 (num_params 66,347,960)",
+            aliases=("timm/efficientnet_b7",)),
 ]
 _V2_TABLE = [
     Variant("efficientnet_v2_s_tv", "EfficientNetV2STV",
@@ -258,6 +266,13 @@ VARIANTS = {
                       doc=_doc("EfficientNetV2"), weights=WEIGHTS,
                       torch_mapping=lambda variant: torch_mapping(variant.spec)),
 }
+# efficientnet_b0..b7 and efficientnet_v2_{s,m,l} named these rebuilds on 2026-12-04 only; they
+# name the paper's / keras.applications' networks now, with a warning for the old meaning.
+for _variant in VARIANTS:
+    register_changed_meaning(
+        _variant[:-3], f"Model name {_variant[:-3]!r} names the paper's / keras.applications' "
+                       f"network (since 2026-12-05; on 2026-12-04 it named torchvision's "
+                       f"rebuild); torchvision's is {_variant!r}.")
 
 
 def torch_mapping(spec: TorchEfficientNetSpec) -> TorchMapping:

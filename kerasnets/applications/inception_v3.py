@@ -193,7 +193,8 @@ _TABLE = [
             preprocessing="tf"),
     Variant("inception_v3_tv", "InceptionV3TV",
             InceptionV3Spec(stages=TV_MODULES, style="torchvision"), 23_834_568,
-            "torchvision inception_v3 without its auxiliary classifier (27,161,264 with it)"),
+            "torchvision inception_v3 without its auxiliary classifier (27,161,264 with it)",
+            aliases=("timm/inception_v3",)),
 ]
 
 # Published checkpoints: one `Checkpoint` record each, the default first (weights.records).

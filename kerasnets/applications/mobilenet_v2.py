@@ -69,7 +69,8 @@ _TABLE = [
             "3.50M)", keras_equivalent="MobileNetV2", preprocessing="tf"),
     Variant("mobilenet_v2_tv", "MobileNetV2TV", MobileNetV2Spec(), 3_504_872,
             "torchvision mobilenet_v2 (num_params 3,504,872)", options=TORCHVISION_OPTIONS,
-            doc="MobileNetV2 1.0 (torchvision's padding and BatchNorm)"),
+            doc="MobileNetV2 1.0 (torchvision's padding and BatchNorm)",
+            aliases=("timm/mobilenetv2_100",)),
 ]
 
 

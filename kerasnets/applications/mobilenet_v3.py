@@ -80,19 +80,23 @@ _KERAS = ("keras.applications {}: {} parameters in all, of which {} are BatchNor
 _TABLE = [
     Variant("mobilenet_v3_small", "MobileNetV3Small", SMALL, 2_542_856,
             _KERAS.format("MobileNetV3Small", "2,554,968", "12,112", "2.5M"),
-            keras_equivalent="MobileNetV3Small"),
+            keras_equivalent="MobileNetV3Small",
+            aliases=("timm/tf_mobilenetv3_small_100",)),
     Variant("mobilenet_v3_large", "MobileNetV3Large", LARGE, 5_483_032,
             _KERAS.format("MobileNetV3Large", "5,507,432", "24,400",
                           "5.4M (this count, = torchvision's, is 5.48M)"),
-            keras_equivalent="MobileNetV3Large"),
+            keras_equivalent="MobileNetV3Large",
+            aliases=("timm/tf_mobilenetv3_large_100",)),
     Variant("mobilenet_v3_small_tv", "MobileNetV3SmallTV", SMALL, 2_542_856,
             "torchvision mobilenet_v3_small (num_params 2,542,856)", options=TORCHVISION_OPTIONS,
             preprocessing="torch",
-            doc="MobileNetV3-Small 1.0 (torchvision's padding and head)"),
+            doc="MobileNetV3-Small 1.0 (torchvision's padding and head)",
+            aliases=("timm/mobilenetv3_small_100",)),
     Variant("mobilenet_v3_large_tv", "MobileNetV3LargeTV", LARGE, 5_483_032,
             "torchvision mobilenet_v3_large (num_params 5,483,032)", options=TORCHVISION_OPTIONS,
             preprocessing="torch",
-            doc="MobileNetV3-Large 1.0 (torchvision's padding and head)"),
+            doc="MobileNetV3-Large 1.0 (torchvision's padding and head)",
+            aliases=("timm/mobilenetv3_large_100",)),
 ]
 
 

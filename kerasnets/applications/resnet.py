@@ -43,8 +43,10 @@ _KERAS = "keras.applications {}: {} parameters in all, of which {} are BatchNorm
 
 # One record per variant; register_family (end of file) makes the builders and __all__.
 _TABLE = [
-    Variant("resnet18", "ResNet18", ResNetSpec("basic", R18), 11_689_512, "torchvision resnet18"),
-    Variant("resnet34", "ResNet34", ResNetSpec("basic", R34), 21_797_672, "torchvision resnet34"),
+    Variant("resnet18", "ResNet18", ResNetSpec("basic", R18), 11_689_512, "torchvision resnet18",
+            aliases=("timm/resnet18",)),
+    Variant("resnet34", "ResNet34", ResNetSpec("basic", R34), 21_797_672, "torchvision resnet34",
+            aliases=("timm/resnet34",)),
     Variant("resnet50", "ResNet50", ResNetSpec("bottleneck", R50), 25_583_592,
             _KERAS.format("ResNet50", "25,636,712", "53,120"), keras_equivalent="ResNet50",
             preprocessing="caffe"),
@@ -55,11 +57,14 @@ _TABLE = [
             _KERAS.format("ResNet152", "60,419,944", "151,424"), keras_equivalent="ResNet152",
             preprocessing="caffe"),
     Variant("resnet50_v1_5", "ResNet50_V1_5", ResNetSpec("bottleneck", R50), 25_557_032,
-            "torchvision resnet50", options={"version": "1.5"}),
+            "torchvision resnet50", options={"version": "1.5"},
+            aliases=("timm/resnet50",)),
     Variant("resnet101_v1_5", "ResNet101_V1_5", ResNetSpec("bottleneck", R101), 44_549_160,
-            "torchvision resnet101", options={"version": "1.5"}),
+            "torchvision resnet101", options={"version": "1.5"},
+            aliases=("timm/resnet101",)),
     Variant("resnet152_v1_5", "ResNet152_V1_5", ResNetSpec("bottleneck", R152), 60_192_808,
-            "torchvision resnet152", options={"version": "1.5"}),
+            "torchvision resnet152", options={"version": "1.5"},
+            aliases=("timm/resnet152",)),
 ]
 
 

@@ -64,7 +64,8 @@ def cifar_spec(cardinality, width=64, depth=29) -> ResNetSpec:
 # ImageNet records (torchvision's v1.5 layout); register_family (below) makes the builders.
 _IMAGENET_TABLE = [
     Variant("resnext50_32x4d", "ResNeXt50", imagenet_spec(R50, 32, 4), 25_028_904,
-            "torchvision resnext50_32x4d; paper Table 1: 25.0M", options={"version": "1.5"}),
+            "torchvision resnext50_32x4d; paper Table 1: 25.0M", options={"version": "1.5"},
+            aliases=("timm/resnext50_32x4d",)),
     Variant("resnext50_2x40d", "ResNeXt50_2x40d", imagenet_spec(R50, 2, 40), 25_425_000,
             _TABLE2.format("2x40d"), options={"version": "1.5"}),
     Variant("resnext50_4x24d", "ResNeXt50_4x24d", imagenet_spec(R50, 4, 24), 25_292_968,
@@ -75,9 +76,11 @@ _IMAGENET_TABLE = [
             "Cadene pretrainedmodels resnext101_32x4d (port of the official Torch model), as "
             "counted by osmr/imgclsmob; timm: 44.18M", options={"version": "1.5"}),
     Variant("resnext101_32x8d", "ResNeXt101_32x8d", imagenet_spec(R101, 32, 8), 88_791_336,
-            "torchvision resnext101_32x8d", options={"version": "1.5"}),
+            "torchvision resnext101_32x8d", options={"version": "1.5"},
+            aliases=("timm/resnext101_32x8d",)),
     Variant("resnext101_64x4d", "ResNeXt101_64x4d", imagenet_spec(R101, 64, 4), 83_455_272,
-            "torchvision resnext101_64x4d", options={"version": "1.5"}),
+            "torchvision resnext101_64x4d", options={"version": "1.5"},
+            aliases=("timm/resnext101_64x4d",)),
 ]
 # CIFAR records (10 classes, 32x32).
 _CIFAR_TABLE = [

@@ -109,10 +109,12 @@ _TABLE = [
             115_088_984, _CADENE.format("senet154")),
     # timm's legacy SE-ResNet-18/34: the Cadene-style SENet with basic blocks that apply a ReLU
     # after their second BN, before SE (not in the osmr/imgclsmob layout above)
-    Variant("legacy_seresnet18", "LegacySEResNet18", _se("basic", R18, residual_relu=True),
-            11_778_592, "timm legacy_seresnet18"),
-    Variant("legacy_seresnet34", "LegacySEResNet34", _se("basic", R34, residual_relu=True),
-            21_958_868, "timm legacy_seresnet34"),
+    Variant("seresnet18_timm", "SEResNet18Timm", _se("basic", R18, residual_relu=True),
+            11_778_592, "timm legacy_seresnet18",
+            retired=("legacy_seresnet18", "LegacySEResNet18")),
+    Variant("seresnet34_timm", "SEResNet34Timm", _se("basic", R34, residual_relu=True),
+            21_958_868, "timm legacy_seresnet34",
+            retired=("legacy_seresnet34", "LegacySEResNet34")),
     # timm's ResNet layout: padded stem pool, stride on the 3x3, no SENet-154 dropout
     Variant("seresnet50_timm", "SEResNet50Timm", _se("bottleneck", R50, stem_pool="pad"),
             28_088_024, _TIMM.format("seresnet50")),
@@ -166,12 +168,12 @@ def _senet(spec: SENetSpec, *, include_top, weights, input_tensor, input_shape, 
 
 def _label(variant):
     """seresnext50_32x4d -> SE-ResNeXt-50 (32x4d); seresnet50_timm -> SE-ResNet-50, timm's ResNet
-    layout; legacy_seresnet18 -> SE-ResNet-18, timm's legacy block."""
+    layout; seresnet18_timm -> SE-ResNet-18, timm's legacy block."""
     base, suffix = variant, ""
     if base.endswith("_timm"):
         base, suffix = base[:-5], ", timm's ResNet layout"
-    if base.startswith("legacy_"):
-        base, suffix = base[7:], ", timm's legacy block (ReLU before SE)"
+        if base in ("seresnet18", "seresnet34"):  # timm's legacy_seresnet18 / 34
+            suffix = ", timm's legacy block (ReLU before SE)"
     head, _, shape = base.partition("_")
     for prefix, kind in (("seresnext", "SE-ResNeXt-"), ("seresnet", "SE-ResNet-"),
                          ("senet", "SENet-")):
@@ -182,13 +184,13 @@ def _label(variant):
 
 # Published checkpoints: one `Checkpoint` record each, the default first (weights.records).
 WEIGHTS = {
-    "legacy_seresnet18": (
+    "seresnet18_timm": (
         timm_checkpoint("legacy_seresnet18", "in1k",
             Transform.from_crop(224, 0.875, interpolation="bicubic"), top1=71.766,
             url=TIMM_RELEASES + "v0.1-weights/seresnet18-4bb0ce65.pth",
             note="timm's legacy SE-ResNet-18"),
     ),
-    "legacy_seresnet34": (
+    "seresnet34_timm": (
         timm_checkpoint("legacy_seresnet34", "in1k", Transform.from_crop(224, 0.875), top1=74.808,
             url=TIMM_RELEASES + "v0.1-weights/seresnet34-a4004e63.pth",
             note="timm's legacy (Cadene-layout) port"),

@@ -50,10 +50,12 @@ _CIFAR_TABLE = [
 _IMAGENET_TABLE = [
     Variant("wide_resnet50_2", "WideResNet50_2",
             ResNetSpec("bottleneck", (3, 4, 6, 3), width_per_group=128), 68_883_240,
-            "torchvision wide_resnet50_2", options={"version": "1.5"}),
+            "torchvision wide_resnet50_2", options={"version": "1.5"},
+            aliases=("timm/wide_resnet50_2",)),
     Variant("wide_resnet101_2", "WideResNet101_2",
             ResNetSpec("bottleneck", (3, 4, 23, 3), width_per_group=128), 126_886_696,
-            "torchvision wide_resnet101_2", options={"version": "1.5"}),
+            "torchvision wide_resnet101_2", options={"version": "1.5"},
+            aliases=("timm/wide_resnet101_2",)),
 ]
 
 

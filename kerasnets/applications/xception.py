@@ -70,9 +70,10 @@ _TABLE = [
     Variant("xception", "Xception", XceptionSpec(), 22_855_952,
             "keras.applications Xception: 22,910,480 parameters in all, of which 54,528 are "
             "BatchNorm moving statistics", keras_equivalent="Xception"),
-    Variant("legacy_xception", "LegacyXception",
+    Variant("xception_timm", "XceptionTimm",
             XceptionSpec(bn_epsilon=1e-5, pool_padding="torch"), 22_855_952,
-            "timm legacy_xception (Cadene's port of keras' Xception weights)"),
+            "timm legacy_xception (Cadene's port of keras' Xception weights)",
+            retired=("legacy_xception", "LegacyXception")),
 ]
 
 
@@ -136,7 +137,7 @@ def _xception(spec: XceptionSpec, *, include_top, weights, input_tensor, input_s
 # preprocessing: keras' Xception weights (and timm's port of them) take [-1, 1]
 # Published checkpoints: one `Checkpoint` record each, the default first (weights.records).
 WEIGHTS = {
-    "legacy_xception": (
+    "xception_timm": (
         timm_checkpoint("legacy_xception", "tf_in1k",
             Transform.from_crop(299, 0.8975, interpolation="bicubic", normalization="tf"),
             top1=79.04, url=TIMM_RELEASES + "v0.1-cadene/xception-43020ad28.pth",

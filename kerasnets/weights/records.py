@@ -276,7 +276,7 @@ def declare(variant: str, records, mapping: Optional[Callable[[], Any]] = None) 
 def _name(variant: str) -> str:
     from kerasnets import registry
 
-    return registry.get_entry(variant).name
+    return variant if variant in registry._REGISTRY else registry.get_entry(variant).name
 
 
 def checkpoints(variant: str) -> tuple[Checkpoint, ...]:
