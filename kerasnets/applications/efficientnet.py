@@ -413,9 +413,6 @@ _LITE_TABLE = [
             _lite_source(4, "13.0M", _TIMM_COUNT.format(4)),
             aliases=("timm/tf_efficientnet_lite4",)),
 ]
-# tensorflow/tpu efficientnet/lite README, ImageNet top-1 (%)
-LITE_TOP1 = {"efficientnet_lite0": 75.1, "efficientnet_lite1": 76.7, "efficientnet_lite2": 77.6,
-             "efficientnet_lite3": 79.8, "efficientnet_lite4": 81.5}
 
 # What the weights expect, measured (tests/test_efficientnet_lite.py; the numbers are lite0's on
 # scikit-image photos): TF "same" padding (as built; symmetric padding lowers the true classes'

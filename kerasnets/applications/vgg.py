@@ -101,31 +101,29 @@ def _vgg(spec: VGGSpec, *, include_top, weights, input_tensor, input_shape, pool
     return finish(inputs, x, name=name, weights=weights)
 
 
+_TV_NOTE = ("torchvision's AdaptiveAvgPool2d(7) is the identity at 224x224: with the top, build at "
+            "224x224 (without it, any size)")
 # Published checkpoints: one `Checkpoint` record each, the default first (weights.records).
 WEIGHTS = {
     "vgg11": (
         torchvision_checkpoint("vgg11", "IMAGENET1K_V1", "vgg11-8a719046.pth", Transform(224, 256),
             top1=69.02, top5=88.628, size_mb=506.84,
-            note="torchvision's AdaptiveAvgPool2d(7) is the identity at 224x224: with the top, "
-                 "build at 224x224 (without it, any size)"),
+            note=_TV_NOTE),
     ),
     "vgg11_bn": (
         torchvision_checkpoint("vgg11_bn", "IMAGENET1K_V1", "vgg11_bn-6002323d.pth",
             Transform(224, 256), top1=70.37, top5=89.81, size_mb=506.881,
-            note="torchvision's AdaptiveAvgPool2d(7) is the identity at 224x224: with the top, "
-                 "build at 224x224 (without it, any size)"),
+            note=_TV_NOTE),
     ),
     "vgg13": (
         torchvision_checkpoint("vgg13", "IMAGENET1K_V1", "vgg13-19584684.pth", Transform(224, 256),
             top1=69.928, top5=89.246, size_mb=507.545,
-            note="torchvision's AdaptiveAvgPool2d(7) is the identity at 224x224: with the top, "
-                 "build at 224x224 (without it, any size)"),
+            note=_TV_NOTE),
     ),
     "vgg13_bn": (
         torchvision_checkpoint("vgg13_bn", "IMAGENET1K_V1", "vgg13_bn-abd245e5.pth",
             Transform(224, 256), top1=71.586, top5=90.374, size_mb=507.59,
-            note="torchvision's AdaptiveAvgPool2d(7) is the identity at 224x224: with the top, "
-                 "build at 224x224 (without it, any size)"),
+            note=_TV_NOTE),
     ),
     "vgg16": (
         keras_checkpoint("VGG16",
@@ -134,14 +132,12 @@ WEIGHTS = {
             Transform(224, 256, normalization="caffe"), top1=71.3, top5=90.1, size_mb=528),
         torchvision_checkpoint("vgg16", "IMAGENET1K_V1", "vgg16-397923af.pth", Transform(224, 256),
             top1=71.592, top5=90.382, size_mb=527.796,
-            note="torchvision's AdaptiveAvgPool2d(7) is the identity at 224x224: with the top, "
-                 "build at 224x224 (without it, any size)"),
+            note=_TV_NOTE),
     ),
     "vgg16_bn": (
         torchvision_checkpoint("vgg16_bn", "IMAGENET1K_V1", "vgg16_bn-6c64b313.pth",
             Transform(224, 256), top1=73.36, top5=91.516, size_mb=527.866,
-            note="torchvision's AdaptiveAvgPool2d(7) is the identity at 224x224: with the top, "
-                 "build at 224x224 (without it, any size)"),
+            note=_TV_NOTE),
     ),
     "vgg19": (
         keras_checkpoint("VGG19",
@@ -150,14 +146,12 @@ WEIGHTS = {
             Transform(224, 256, normalization="caffe"), top1=71.3, top5=90.0, size_mb=549),
         torchvision_checkpoint("vgg19", "IMAGENET1K_V1", "vgg19-dcbb9e9d.pth", Transform(224, 256),
             top1=72.376, top5=90.876, size_mb=548.051,
-            note="torchvision's AdaptiveAvgPool2d(7) is the identity at 224x224: with the top, "
-                 "build at 224x224 (without it, any size)"),
+            note=_TV_NOTE),
     ),
     "vgg19_bn": (
         torchvision_checkpoint("vgg19_bn", "IMAGENET1K_V1", "vgg19_bn-c79401a0.pth",
             Transform(224, 256), top1=74.218, top5=91.842, size_mb=548.143,
-            note="torchvision's AdaptiveAvgPool2d(7) is the identity at 224x224: with the top, "
-                 "build at 224x224 (without it, any size)"),
+            note=_TV_NOTE),
     ),
 }
 
