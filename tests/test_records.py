@@ -37,7 +37,8 @@ def test_every_record_is_complete():
             assert r.num_classes == entry.classes, r.label
             assert (r.sha256 is None) == (r.sha256_kind is None) and (r.sha256 or r.no_sha256)
             if r.source == "torchvision":  # the published prefix is in the file's name
-                assert r.sha256_kind == "prefix" and f"-{r.sha256}." in r.url, r.label
+                assert r.sha256_kind == "prefix" and f"-{r.sha256}." in r.file_name, r.label
+                assert r.url.endswith("/" + r.file_name), r.label
             if r.source == "package":
                 assert r.sha256_kind == "full", r.label
         if entry.keras_equivalent:  # Keras' own file is a twin's default

@@ -143,9 +143,7 @@ def checkpoint_file(weights: Checkpoint, variant: str) -> str:
 
     from kerasnets import utils
 
-    fname = weights.url.rstrip("/").split("/")[-1]
-    if weights.source == "timm":  # every timm file is called model.safetensors
-        fname = f"{weights.model}.{weights.tag}.safetensors"
+    fname = weights.file_name
     from kerasnets.weights.keras_files import _keras_cache_dir
 
     cached = os.path.join(_keras_cache_dir(), "models", "torch", fname)
@@ -171,8 +169,7 @@ def preferred_weights(variant: str) -> Checkpoint:
     weights = torch_weights(variant)
     if not weights:
         raise ValueError(f"{_loaded().get_entry(variant).name} has no registered torch weights.")
-    installed = [w for w in weights if w.source == "package" and w.package_path()]
-    return installed[0] if installed else weights[0]
+    return records.preferred(weights)
 
 
 def _has_full_top(model, mapping: TorchMapping, classes: int) -> bool:

@@ -165,6 +165,19 @@ class Checkpoint:
         return f"{self.source}:{self.model}"
 
     @property
+    def file_name(self) -> str:
+        """The local name of the file: its URL's last part (torchvision, Keras' top file), timm's
+        `<model>.<tag>.safetensors` (every timm file is called model.safetensors), the package
+        file's name."""
+        if self.source == "timm":
+            return f"{self.model}.{self.tag}.safetensors"
+        if self.source == "package":
+            return os.path.basename(self.file)
+        if self.source == "keras":
+            return self.keras_files.file(True)[0]
+        return self.url.rstrip("/").split("/")[-1]
+
+    @property
     def preprocessing(self) -> str:
         return self.transform.normalization
 
@@ -202,7 +215,7 @@ class Checkpoint:
         out = dataclasses.asdict(self)
         out.pop("keras_files")
         out["transform"]["crop_fraction"] = round(self.transform.crop_fraction, 4)
-        out.update(label=self.label, sha256_kind=self.sha256_kind)
+        out.update(label=self.label, sha256_kind=self.sha256_kind, file_name=self.file_name)
         if self.keras_files is not None:
             out["files"] = {"top": self.keras_files.file(True)[1],
                             "notop": self.keras_files.file(False)[1]}
@@ -286,9 +299,13 @@ def checkpoints(variant: str) -> tuple[Checkpoint, ...]:
 
 def default_checkpoint(variant: str) -> Optional[Checkpoint]:
     """The checkpoint `weights="imagenet"` loads (an installed package's file first), or None."""
-    records = checkpoints(variant)
-    installed = [r for r in records if r.source == "package" and r.package_path()]
-    return installed[0] if installed else (records[0] if records else None)
+    return preferred(checkpoints(variant))
+
+
+def preferred(found) -> Optional[Checkpoint]:
+    """The first of `found` whose package is installed, else the first (None for none)."""
+    installed = [r for r in found if r.source == "package" and r.package_path()]
+    return installed[0] if installed else (found[0] if found else None)
 
 
 def select(variant: str, weights: str = "imagenet") -> Checkpoint:
