@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import fnmatch
+import os
+import sys
 import warnings
 from typing import Any, Callable, Mapping
 
@@ -119,9 +121,8 @@ _ALIASES: dict[str, str] = {}  # alias -> canonical name: old names, builder nam
 _ZOO_NAMES: dict[str, set[str]] = {}  # another zoo's bare name -> the variants holding its weights
 _FLOPS_CACHE: dict[str, int] = {}
 _RETIRED: dict[str, str] = {}  # a retired name -> the canonical name it became
-# canonical names whose meaning changed -> what to say (warned once per process)
+# canonical names whose meaning changed -> what to say
 _CHANGED: dict[str, str] = {}
-_WARNED: set[str] = set()
 _RETIRED_BUILDERS: dict[str, str] = {}  # an old builder name -> the current one
 
 
@@ -166,26 +167,33 @@ def retired_builder(name: str):
     if name not in _RETIRED_BUILDERS:
         raise AttributeError(f"module 'kerasnets.applications' has no attribute {name!r}")
     new = _RETIRED_BUILDERS[name]
-    warnings.warn(f"kerasnets.applications.{name} is retired; use {new} (the same network; "
-                  f"docs/design.md, 'Names').", DeprecationWarning, stacklevel=3)
+    _warn(f"kerasnets.applications.{name} is retired; use {new} (the same network; "
+          f"docs/design.md, 'Names').")
     return next(e.builder for e in _REGISTRY.values() if e.builder_name == new)
 
 
 def register_changed_meaning(name: str, message: str) -> None:
     """`name` (a canonical name) now means another network than it did: resolving it warns
-    `message` once per process (DeprecationWarning), which must name the replacement."""
+    `message` (a DeprecationWarning, which must name the replacement)."""
     _CHANGED[_key(name)] = message
 
 
-def _deprecated(key: str, message: str) -> None:
-    if key not in _WARNED:
-        _WARNED.add(key)
-        warnings.warn(message, DeprecationWarning, stacklevel=4)
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def _warn(message: str) -> None:
+    """A DeprecationWarning attributed to the first caller outside kerasnets, so that Python's
+    default filter shows it once per place in the user's code, however many lookups the library
+    makes for that one call."""
+    frame, level = sys._getframe(1), 2
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, DeprecationWarning, stacklevel=level)
 
 
 def _retired(name: str, new: str) -> None:
-    warnings.warn(f"Model name {name!r} is retired; use {new!r} (the same network; "
-                  f"docs/design.md, 'Names').", DeprecationWarning, stacklevel=4)
+    _warn(f"Model name {name!r} is retired; use {new!r} (the same network; docs/design.md, "
+          f"'Names').")
 
 
 def register_alias(alias: str, name: str) -> None:
@@ -223,7 +231,7 @@ def resolve(name: str) -> str | None:
     key = _key(name)
     if key in _REGISTRY:
         if key in _CHANGED:
-            _deprecated(key, _CHANGED[key])
+            _warn(_CHANGED[key])
         return key
     if key in _ALIASES:
         return _ALIASES[key]

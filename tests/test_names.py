@@ -113,8 +113,7 @@ def test_a_retired_builder_warns_naming_its_replacement():
         applications.NoSuchNet
 
 
-def test_a_name_whose_meaning_changed_warns(monkeypatch):
-    monkeypatch.setattr(registry, "_WARNED", set())
+def test_a_name_whose_meaning_changed_warns():
     with pytest.warns(DeprecationWarning, match="torchvision's is 'efficientnet_b3_tv'"):
         assert kerasnets.get_entry("efficientnet_b3").keras_equivalent == "EfficientNetB3"
     with warnings.catch_warnings():

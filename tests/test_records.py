@@ -110,6 +110,13 @@ def test_the_transform_comes_from_the_record():
     assert "crop_fraction" not in model_defaults("efficientnet_b1_tv")
 
 
+def test_the_default_checkpoint_normalises_as_the_registry_says():
+    # so preprocess_input(name, x) is unchanged by reading the record
+    for name in kerasnets.list_models():
+        assert (records.evaluation_transform(name, "imagenet").normalization
+                == kerasnets.get_entry(name).preprocessing), name
+
+
 def test_builder_docstrings_name_paper_size_and_weights():
     for name in kerasnets.list_models():
         entry = kerasnets.get_entry(name)
