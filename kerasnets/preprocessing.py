@@ -99,10 +99,11 @@ def renormalize(x, source: str, target: str, channels: int | None = None):
     return normalize(x, target)
 
 
-def preprocess_input(name: str, images):
+def preprocess_input(name: str, images, weights="imagenet"):
     """`images` (NHWC or one HWC image; uint8, or floats in [0, 255]; numpy or a tensor) ->
-    the input registry model `name` expects (its entry's `preprocessing` mode), float32. A numpy
-    array comes back as numpy, a tensor as a tensor."""
+    the input registry model `name` expects, float32: the normalisation of the checkpoint that
+    `weights` names (its record's transform; "imagenet": the default checkpoint), else the
+    entry's `preprocessing` mode. A numpy array comes back as numpy, a tensor as a tensor."""
     import keras
     import numpy as np
     import tensorflow as tf
@@ -129,7 +130,9 @@ def preprocess_input(name: str, images):
         if not (np.isfinite(low) and np.isfinite(high)) or low < 0 or high > 255:
             raise ValueError(f"preprocess_input({name!r}): float pixels must be in [0, 255], "
                              f"got values in [{low:g}, {high:g}].")
-    out = normalize(images, entry.preprocessing)
+    from kerasnets.weights.records import evaluation_transform
+
+    out = normalize(images, evaluation_transform(entry.name, weights).normalization)
     return out.numpy() if is_numpy else out
 
 
@@ -173,9 +176,9 @@ def to_channels(image: tf.Tensor, channels: int) -> tf.Tensor:
     return tf.ensure_shape(out, [None, None, channels])
 
 
-def resize_shorter(image: tf.Tensor, size) -> tf.Tensor:
+def resize_shorter(image: tf.Tensor, size, interpolation: str = "bilinear") -> tf.Tensor:
     """Isotropic resize so that the shorter side is `size` (int or scalar tensor); float32 out,
-    antialiased when shrinking."""
+    antialiased when shrinking; `interpolation` "bilinear", "bicubic" or "nearest"."""
     import tensorflow as tf
 
     shape = tf.shape(image)
@@ -183,7 +186,8 @@ def resize_shorter(image: tf.Tensor, size) -> tf.Tensor:
     size_f = tf.cast(size, tf.float32)
     scale = size_f / tf.minimum(h, w)
     new = tf.maximum(size_f, tf.round(tf.stack([h, w]) * scale))
-    return tf.image.resize(tf.cast(image, tf.float32), tf.cast(new, tf.int32), antialias=True)
+    return tf.image.resize(tf.cast(image, tf.float32), tf.cast(new, tf.int32),
+                           method=interpolation, antialias=True)
 
 
 def _crop(image, top, left, size):
@@ -207,12 +211,14 @@ def resize_square(image: tf.Tensor, size: int) -> tf.Tensor:
     return tf.ensure_shape(out, [size, size, image.shape[-1]])
 
 
-def center_crop_resize(image: tf.Tensor, size: int, crop_fraction: float | None = 0.875
-                       ) -> tf.Tensor:
-    """The eval geometry: shorter side to round(size / crop_fraction), centre size x size crop;
+def center_crop_resize(image: tf.Tensor, size: int, crop_fraction: float | None = 0.875,
+                       interpolation: str = "bilinear") -> tf.Tensor:
+    """The eval geometry: shorter side to round(size / crop_fraction), centre size x size crop
+    (a checkpoint's own: `kerasnets.weights.records.evaluation_transform`);
     `crop_fraction=None`: `resize_square` (recipe `none`'s eval view)."""
     if crop_fraction is None:
         return resize_square(image, size)
     if not 0 < crop_fraction <= 1:
         raise ValueError(f"crop_fraction must be in (0, 1], got {crop_fraction}.")
-    return central_crop(resize_shorter(image, int(math.floor(size / crop_fraction + 0.5))), size)
+    return central_crop(resize_shorter(image, int(math.floor(size / crop_fraction + 0.5)),
+                                       interpolation), size)

@@ -10,6 +10,9 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import fnmatch
+import os
+import sys
+import warnings
 from typing import Any, Callable, Mapping
 
 
@@ -44,7 +47,11 @@ class Variant:
     - `preprocessing`: how input pixels are normalised (a key of `PREPROCESSING`); None takes
       the family's default. Tests verify it against keras.applications' `preprocess_input` and
       against the checkpoints' own normalisation;
-    - `aliases`: other names that resolve to this variant (old names, other zoos' names);
+    - `aliases`: other names that resolve to this variant: another zoo's name for the same
+      network as `"<source>/<name>"` (`"timm/mobilenetv2_100"`; the bare name resolves too
+      where nothing else claims it);
+    - `retired`: names this variant had before (they resolve with a DeprecationWarning naming
+      the current one);
     - `input_shape`, `min_size`, `classes`, `test_size`: None takes the family's default;
     - `doc`: the first line of the builder's docstring (default: the name).
     """
@@ -58,6 +65,7 @@ class Variant:
     keras_equivalent: str | None = None
     preprocessing: str | None = None
     aliases: tuple[str, ...] = ()
+    retired: tuple[str, ...] = ()
     input_shape: tuple[int, int, int] | None = None
     min_size: int | None = None
     classes: int | None = None
@@ -89,6 +97,7 @@ class ModelEntry:
     preprocessing: str = "torch"  # how input pixels are normalised: a key of PREPROCESSING
     aliases: tuple[str, ...] = ()
     spec: Any = None
+    retired: tuple[str, ...] = ()
 
     @property
     def builder_name(self) -> str:
@@ -111,6 +120,10 @@ _REGISTRY: dict[str, ModelEntry] = {}
 _ALIASES: dict[str, str] = {}  # alias -> canonical name: old names, builder names, "timm/<name>"
 _ZOO_NAMES: dict[str, set[str]] = {}  # another zoo's bare name -> the variants holding its weights
 _FLOPS_CACHE: dict[str, int] = {}
+_RETIRED: dict[str, str] = {}  # a retired name -> the canonical name it became
+# canonical names whose meaning changed -> what to say
+_CHANGED: dict[str, str] = {}
+_RETIRED_BUILDERS: dict[str, str] = {}  # an old builder name -> the current one
 
 
 def _key(name: str) -> str:
@@ -134,8 +147,53 @@ def register(entry: ModelEntry) -> ModelEntry:
                          f"{_ALIASES[entry.name]!r}.")
     _REGISTRY[entry.name] = entry
     for alias in entry.aliases:
-        register_alias(alias, entry.name)
+        source, slash, model = alias.partition("/")
+        if slash:
+            register_zoo_name(source, model, entry.name)
+        else:
+            register_alias(alias, entry.name)
+    for old in entry.retired:
+        if _key(old) in _REGISTRY or _RETIRED.get(_key(old), entry.name) != entry.name:
+            raise ValueError(f"Retired name {old!r} of {entry.name!r} is taken.")
+        _RETIRED[_key(old)] = entry.name
+        if old != old.lower():  # a CamelCase name is a retired builder
+            _RETIRED_BUILDERS[old] = entry.builder_name
     return entry
+
+
+def retired_builder(name: str):
+    """The builder that the retired builder name `name` became, with a DeprecationWarning;
+    AttributeError for any other name (`kerasnets.applications.__getattr__`)."""
+    if name not in _RETIRED_BUILDERS:
+        raise AttributeError(f"module 'kerasnets.applications' has no attribute {name!r}")
+    new = _RETIRED_BUILDERS[name]
+    _warn(f"kerasnets.applications.{name} is retired; use {new} (the same network; "
+          f"docs/design.md, 'Names').")
+    return next(e.builder for e in _REGISTRY.values() if e.builder_name == new)
+
+
+def register_changed_meaning(name: str, message: str) -> None:
+    """`name` (a canonical name) now means another network than it did: resolving it warns
+    `message` (a DeprecationWarning, which must name the replacement)."""
+    _CHANGED[_key(name)] = message
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def _warn(message: str) -> None:
+    """A DeprecationWarning attributed to the first caller outside kerasnets, so that Python's
+    default filter shows it once per place in the user's code, however many lookups the library
+    makes for that one call."""
+    frame, level = sys._getframe(1), 2
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, DeprecationWarning, stacklevel=level)
+
+
+def _retired(name: str, new: str) -> None:
+    _warn(f"Model name {name!r} is retired; use {new!r} (the same network; docs/design.md, "
+          f"'Names').")
 
 
 def register_alias(alias: str, name: str) -> None:
@@ -165,20 +223,30 @@ def _ensure_loaded() -> None:
 
 
 def resolve(name: str) -> str | None:
-    """The canonical name that `name` stands for, or None. In order: a canonical name; an
-    alias; another zoo's bare name that only one variant holds; a unique match once case,
-    underscores and hyphens are ignored ("mobilenetv2", "ResNet50V2")."""
+    """The canonical name that `name` stands for, or None. In order: a canonical name (a
+    DeprecationWarning if its meaning changed); an alias; another zoo's bare name that only one
+    variant holds; a retired name (with a DeprecationWarning naming its replacement); a unique
+    match once case, underscores and hyphens are ignored ("mobilenetv2", "ResNet50V2")."""
     _ensure_loaded()
     key = _key(name)
     if key in _REGISTRY:
+        if key in _CHANGED:
+            _warn(_CHANGED[key])
         return key
     if key in _ALIASES:
         return _ALIASES[key]
     if len(_ZOO_NAMES.get(key, ())) == 1:
         return next(iter(_ZOO_NAMES[key]))
+    if key in _RETIRED:
+        _retired(name, _RETIRED[key])
+        return _RETIRED[key]
     squashed = _squash(key)
     hits = {n for n in _REGISTRY if _squash(n) == squashed}
     hits |= {target for alias, target in _ALIASES.items() if _squash(alias) == squashed}
+    if not hits:  # a retired name, typed another way
+        hits = {target for old, target in _RETIRED.items() if _squash(old) == squashed}
+        if len(hits) == 1:
+            _retired(name, next(iter(hits)))
     return hits.pop() if len(hits) == 1 else None
 
 
@@ -186,6 +254,7 @@ def aliases_of(name: str) -> list[str]:
     """Every other name that resolves to the registered variant `name`."""
     canonical = get_entry(name).name
     found = {alias for alias, target in _ALIASES.items() if target == canonical}
+    found |= {old for old, target in _RETIRED.items() if target == canonical}
     found |= {zoo for zoo, targets in _ZOO_NAMES.items()
               if targets == {canonical} and zoo not in _REGISTRY and zoo not in _ALIASES}
     return sorted(found)
@@ -239,10 +308,12 @@ def create_model(name: str, /, **kwargs):
     return get_entry(name).builder(**kwargs)
 
 
-def _pretrained(name: str) -> tuple[list[str], dict[str, str]]:
+def _pretrained(name: str) -> tuple[list[str], dict[str, str], list[dict[str, Any]]]:
+    from kerasnets.weights import records
     from kerasnets.weights.pretrained import pretrained_preprocessing, pretrained_sources
 
-    return pretrained_sources(name), pretrained_preprocessing(name)
+    return (pretrained_sources(name), pretrained_preprocessing(name),
+            [record.as_dict() for record in records.checkpoints(name)])
 
 
 def model_info(name: str, *, flops: bool = True) -> dict[str, Any]:
@@ -252,7 +323,7 @@ def model_info(name: str, *, flops: bool = True) -> dict[str, Any]:
     (`kerasnets.flops`); computing them builds the model once (cached).
     """
     entry = get_entry(name)
-    pretrained, pretrained_preprocessing = _pretrained(entry.name)
+    pretrained, pretrained_preprocessing, checkpoints = _pretrained(entry.name)
     info = {
         "name": entry.name,
         "builder": f"kerasnets.applications.{entry.builder_name}",
@@ -272,6 +343,8 @@ def model_info(name: str, *, flops: bool = True) -> dict[str, Any]:
         # per checkpoint, the input normalisation it expects (`preprocessing` is the variant's
         # default: its keras.applications twin's, else its checkpoints')
         "pretrained_preprocessing": pretrained_preprocessing,
+        # every published checkpoint's record (kerasnets.weights.records), the default first
+        "checkpoints": checkpoints,
     }
     if flops:
         if entry.name not in _FLOPS_CACHE:

@@ -12,9 +12,10 @@ Protocols (`pipelines.transforms.eval_views` makes the views):
   centre Q x Q square of each scale goes through the model (square so that batches stack; the
   paper uses the whole rectangle), one pass over the data per scale.
 
-All sizes are at 224 and scale with image_size. Input size, channels and normalisation come from
-the model's registry entry (`model_name`, or the model's own name when it is registered) unless
-given. Models ending in a softmax are averaged as they are; others are taken as logits.
+All sizes are at 224 and scale with image_size. Input size, channels, normalisation, crop
+fraction and interpolation come from the model's registry entry (`model_name`, or the model's own
+name when it is registered) and, with `weights=` naming a checkpoint, from that checkpoint's
+record (`kerasnets.weights.records.evaluation_transform`) unless given. Models ending in a softmax are averaged as they are; others are taken as logits.
 """
 
 from __future__ import annotations
@@ -26,10 +27,10 @@ import tensorflow as tf
 from pipelines import transforms as T
 
 
-def _settings(model, model_name, image_size, channels, preprocessing):
+def _settings(model, model_name, image_size, channels, preprocessing, weights=None):
     defaults = {}
     try:
-        defaults = T.model_defaults(model_name or model.name)
+        defaults = T.model_defaults(model_name or model.name, weights)
     except ValueError:
         if model_name:
             raise
@@ -42,7 +43,8 @@ def _settings(model, model_name, image_size, channels, preprocessing):
                          f"preprocessing= (one of {', '.join(T.MODES)}) or model_name=.")
     if image_size is None:
         raise ValueError(f"Model {model.name!r} takes any input size: pass image_size=.")
-    return image_size, channels, T._check("preprocessing mode", preprocessing, T.MODES)
+    return (image_size, channels, T._check("preprocessing mode", preprocessing, T.MODES),
+            defaults)
 
 
 def outputs_probabilities(model) -> bool:
@@ -91,8 +93,8 @@ def _run(model, ds, views, *, channels, preprocessing, batch_size, from_logits, 
 
 
 def _predict(model, ds, *, protocol="center", batch_size=32, model_name=None, image_size=None,
-             channels=None, preprocessing=None, crop_fraction=0.875, scales=None, flips=None,
-             dense=None, from_logits=None, verbose=0):
+             channels=None, preprocessing=None, crop_fraction=..., interpolation=None,
+             weights=None, scales=None, flips=None, dense=None, from_logits=None, verbose=0):
     T._check("protocol", protocol, T.PROTOCOLS)
     ds, has_labels = _pairs(ds)
     fully_convolutional = model.input_shape[1] is None
@@ -102,14 +104,18 @@ def _predict(model, ds, *, protocol="center", batch_size=32, model_name=None, im
     if dense and not fully_convolutional:
         raise ValueError(f"dense evaluation needs a model with input (None, None, C); "
                          f"{model.name!r} takes {model.input_shape[1:]}.")
-    image_size, channels, preprocessing = _settings(model, model_name, image_size, channels,
-                                                    preprocessing)
+    image_size, channels, preprocessing, defaults = _settings(
+        model, model_name, image_size, channels, preprocessing, weights)
+    if crop_fraction is ...:  # not given: the checkpoint's; None: a square resize (a model card's)
+        crop_fraction = defaults.get("crop_fraction", 0.875)
+    interpolation = interpolation or defaults.get("interpolation", "bilinear")
     from_logits = not outputs_probabilities(model) if from_logits is None else from_logits
     run = dict(channels=channels, preprocessing=preprocessing, batch_size=batch_size,
                from_logits=from_logits, verbose=verbose)
     if not dense:
         probs, labels = _run(model, ds, lambda x: T.eval_views(
-            x, protocol, image_size, crop_fraction=crop_fraction, scales=scales, flips=flips),
+            x, protocol, image_size, crop_fraction=crop_fraction, interpolation=interpolation,
+            scales=scales, flips=flips),
             **run)
     else:  # one pass per scale, each view the whole centre Q x Q square
         flips = True if flips is None else flips
@@ -125,8 +131,11 @@ def predict(model, ds: tf.data.Dataset, *, protocol: str = "center", batch_size:
     """Class probabilities [N, classes] of each image of an unbatched dataset (images or
     (image, label) pairs, uint8 HxWxC), averaged over the protocol's views.
 
-    Keyword arguments: model_name, image_size, channels, preprocessing (default: the registry
-    entry's), crop_fraction (center), scales, flips (see `eval_views`), dense (multiscale on a
+    Keyword arguments: model_name, image_size, channels, preprocessing, crop_fraction (center;
+    None: the square resize of recipe `none`),
+    interpolation (default: the evaluation transform of the checkpoint `weights` names, e.g.
+    "imagenet", "timm"; without one, the registry entry's preprocessing, crop 0.875, bilinear),
+    scales, flips (see `eval_views`), dense (multiscale on a
     fully-convolutional model; default True for such models), from_logits (default: True unless
     the model ends in a softmax), verbose."""
     return _predict(model, ds, protocol=protocol, batch_size=batch_size, **kwargs)[0]

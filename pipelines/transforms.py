@@ -192,7 +192,8 @@ def num_views(protocol: str, *, scales=None, flips: bool | None = None) -> int:
 
 
 def eval_views(image: tf.Tensor, protocol: str, image_size: int, *, crop_fraction: float = 0.875,
-               scales=None, flips: bool | None = None) -> tf.Tensor:
+               scales=None, flips: bool | None = None, interpolation: str = "bilinear"
+               ) -> tf.Tensor:
     """The test views of one image, stacked: float32 [V, image_size, image_size, C] in [0, 255]
     (not normalised; `pipelines.evaluation.predict` normalises and averages the softmax).
 
@@ -207,7 +208,7 @@ def eval_views(image: tf.Tensor, protocol: str, image_size: int, *, crop_fractio
     _check("protocol", protocol, PROTOCOLS)
     s, x = image_size, tf.cast(image, tf.float32)
     if protocol == "center":
-        views = [center_crop_resize(x, s, crop_fraction)]
+        views = [center_crop_resize(x, s, crop_fraction, interpolation)]
     elif protocol == "ten_crop":
         big = scaled(256, s)
         x, d, c = center_crop_resize(x, big, 1.0), big - s, (big - s) // 2
@@ -403,13 +404,21 @@ def make_dataset(ds: tf.data.Dataset, *, training: bool, batch_size: int, image_
     return ds.prefetch(AUTOTUNE).with_options(options)
 
 
-def model_defaults(model_name: str) -> dict[str, Any]:
-    """image_size, channels and preprocessing of a registered model (its registry entry)."""
+def model_defaults(model_name: str, weights=None) -> dict[str, Any]:
+    """image_size, channels and preprocessing of a registered model (its registry entry); with
+    `weights` naming one of its checkpoints ("imagenet", "timm", ...), that checkpoint's
+    preprocessing, crop_fraction and interpolation (its record's evaluation transform)."""
     from kerasnets.registry import get_entry
+    from kerasnets.weights.records import evaluation_transform
 
     entry = get_entry(model_name)
-    return {"image_size": entry.input_shape[0], "channels": entry.input_shape[2],
-            "preprocessing": entry.preprocessing}
+    out = {"image_size": entry.input_shape[0], "channels": entry.input_shape[2],
+           "preprocessing": entry.preprocessing}
+    if weights is not None:
+        transform = evaluation_transform(entry.name, weights)
+        out.update(preprocessing=transform.normalization,
+                   crop_fraction=transform.crop_fraction, interpolation=transform.interpolation)
+    return out
 
 
 def for_model(ds: tf.data.Dataset, model_name: str, *, training: bool, batch_size: int,

@@ -16,7 +16,7 @@ import pytest
 
 import kerasnets
 from kerasnets.applications import efficientnet
-from kerasnets.applications.efficientnet import LITE_PACKAGE_FILES, LITE_VARIANTS, stage_repeats
+from kerasnets.applications.efficientnet import LITE_VARIANTS, LITE_WEIGHTS, stage_repeats
 from kerasnets.imagenet import imagenet_classes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -118,7 +118,7 @@ def test_package_checkpoint_has_the_reference_count_and_registration():
 
     weights = pretrained.torch_weights("efficientnet_lite0")[0]
     assert weights.preprocessing == "lite" and "padding" in weights.note
-    assert sha256sum(weights.package_path()) == LITE_PACKAGE_FILES["efficientnet_lite0"][1]
+    assert sha256sum(weights.package_path()) == LITE_WEIGHTS["efficientnet_lite0"][0].sha256
 
 
 @needs_package("efficientnet_lite1")

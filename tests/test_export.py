@@ -95,7 +95,7 @@ def test_saved_model_signatures_reload_and_png_bytes(tmp_path):
 
 
 def test_tflite_depthwise_model_reloads_equal(tmp_path):
-    model, entry = calibrated("mobilenet_025")  # depthwise separable
+    model, entry = calibrated("mobilenet_x0_25")  # depthwise separable
     result = E.export(model, tmp_path / "tfl", format="tflite", log=None)
     assert result.artifact == str(tmp_path / "tfl" / "model.tflite")
     from ai_edge_litert.interpreter import Interpreter
@@ -311,7 +311,7 @@ def test_interleaved_times_counts_calls():
 
 
 FAMILIES = [("lenet5", "chain"), ("resnet20_cifar", "residual"), ("googlenet", "inception"),
-            ("mobilenet_025", "depthwise"), ("shufflenet_g3_0_5x", "grouped + shuffle"),
+            ("mobilenet_x0_25", "depthwise"), ("shufflenet_g3_x0_5", "grouped + shuffle"),
             ("squeezenet1_1", "fire")]
 
 

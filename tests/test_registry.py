@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 import kerasnets
@@ -84,3 +86,15 @@ def test_every_builder_has_a_docstring_with_the_reference():
     for name in kerasnets.list_models():
         entry = kerasnets.get_entry(name)
         assert f"{entry.params:,}" in entry.builder.__doc__
+
+
+def test_builders_are_visible_to_static_tools():
+    """kerasnets/applications/__init__.pyi holds every public builder as a `def` with its
+    docstring (paper, parameters, input size, weights), equal to what the registry renders."""
+    from kerasnets.applications import _stub
+
+    with open(_stub.STUB) as f:
+        text = f.read()
+    assert text == _stub.render(), "run `python -m kerasnets.applications._stub`"
+    defined = re.findall(r"^def (\w+)\(", text, flags=re.M)
+    assert defined == applications.__all__ and len(defined) >= len(kerasnets.list_models())

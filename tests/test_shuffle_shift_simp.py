@@ -145,15 +145,15 @@ MEGVII = sorted(name for name, v in shufflenet.VARIANTS.items() if "megvii" in v
 def test_shufflenet_counts_without_fc_bias_round_to_megvii():
     """megvii's classifier has no bias; its rounded counts then match ours (5.4M for 2x, where
     ours with the bias, 5,450,776, would round to 5.5M)."""
-    assert MEGVII == ["shufflenet_g3", "shufflenet_g3_0_5x", "shufflenet_g3_1_5x",
-                      "shufflenet_g3_2x", "shufflenet_g8"]
+    assert MEGVII == ["shufflenet_g3", "shufflenet_g3_x0_5", "shufflenet_g3_x1_5",
+                      "shufflenet_g3_x2_0", "shufflenet_g8"]
     for variant in MEGVII:
         v = shufflenet.VARIANTS[variant]
         assert rounds_to(v.params - 1000, v.source.rsplit(": ", 1)[1]), variant
 
 
 COMPLEXITY = {**shufflenet.MFLOPS, **shufflenet_v2.MFLOPS}  # the papers' (Tables 2 and 5)
-CHEAP = ("shufflenet_g3_0_5x", "shufflenet_v2_x0_5")
+CHEAP = ("shufflenet_g3_x0_5", "shufflenet_v2_x0_5")
 
 
 @pytest.mark.parametrize("name", [n if n in CHEAP else pytest.param(n, marks=pytest.mark.slow)
@@ -165,7 +165,7 @@ def test_shufflenet_multiply_adds_match_the_papers_complexity(name):
 
 def test_shufflenet_1_5x_needs_megvii_conv1_for_table5():
     spec = shufflenet.ShuffleNetSpec(3, 1.5)
-    assert spec.stem_width == 36 and shufflenet.VARIANTS["shufflenet_g3_1_5x"].spec.stem_width == 24
+    assert spec.stem_width == 36 and shufflenet.VARIANTS["shufflenet_g3_x1_5"].spec.stem_width == 24
     with pytest.raises(ValueError, match="do not split into 4 groups"):
         shufflenet.ShuffleNetSpec(4, 0.5)  # 136 / 4 = 34 bottleneck channels
     with pytest.raises(ValueError, match="fixes groups=3"):

@@ -22,8 +22,8 @@ def _same_graph(a, b):
 @pytest.mark.parametrize("variant, kwargs", [
     ("shufflenet_g3", {}),                          # the default: groups=3, scale=1.0
     ("shufflenet_g8", {"groups": 8}),
-    ("shufflenet_g3_0_5x", {"scale": 0.5}),
-    ("shufflenet_g3_1_5x", {"groups": 3, "scale": 1.5}),   # megvii's 24-wide conv1
+    ("shufflenet_g3_x0_5", {"scale": 0.5}),
+    ("shufflenet_g3_x1_5", {"groups": 3, "scale": 1.5}),   # megvii's 24-wide conv1
 ])
 def test_shufflenet_family_builder_is_the_variant(variant, kwargs):
     model = ShuffleNet(input_shape=SHAPE, **kwargs)

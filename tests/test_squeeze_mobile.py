@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import kerasnets
-from kerasnets.applications import (MobileNet, MobileNet_025, MobileNetV2, MobileNetV3Large,
+from kerasnets.applications import (MobileNet, MobileNet_x0_25, MobileNetV2, MobileNetV3Large,
                                     MobileNetV3Small, SqueezeNet1_0, SqueezeNet1_0_ComplexBypass,
                                     SqueezeNet1_0_SimpleBypass, SqueezeNet1_1, SqueezeNext23)
 from kerasnets.flops import count_flops
@@ -105,9 +105,9 @@ def caffe_sqnxt23_count(widths, classes=1000):
     return total + conv(cin, 128) + 128 * classes
 
 
-@pytest.mark.parametrize("variant, widths", [("squeezenext23_1x", (32, 64, 128, 256)),
-                                             ("squeezenext23_1_5x", (48, 96, 192, 384)),
-                                             ("squeezenext23_2x", (64, 128, 256, 512))])
+@pytest.mark.parametrize("variant, widths", [("squeezenext23_x1_0", (32, 64, 128, 256)),
+                                             ("squeezenext23_x1_5", (48, 96, 192, 384)),
+                                             ("squeezenext23_x2_0", (64, 128, 256, 512))])
 def test_squeezenext_counts_follow_the_caffe_definitions(variant, widths):
     assert kerasnets.get_entry(variant).params == caffe_sqnxt23_count(widths)
 
@@ -133,8 +133,8 @@ def test_squeezenext_structure_and_table2_rounding():
 # --- MobileNet v1: Tables 4, 6 and 7 ------------------------------------------------------------
 
 # (variant, Million Mult-Adds, Million Parameters), classifier included (Table 2's convention)
-TABLES_4_6 = [("mobilenet", 569, "4.2M"), ("mobilenet_075", 325, "2.6M"),
-              ("mobilenet_050", 149, "1.3M"), ("mobilenet_025", 41, "0.5M"),
+TABLES_4_6 = [("mobilenet", 569, "4.2M"), ("mobilenet_x0_75", 325, "2.6M"),
+              ("mobilenet_x0_5", 149, "1.3M"), ("mobilenet_x0_25", 41, "0.5M"),
               ("mobilenet_conv", 4866, "29.3M")]
 
 
@@ -156,7 +156,7 @@ def test_mobilenet_resolution_multiplier_matches_table_7():
 
 def test_mobilenet_options_are_checked():
     with pytest.raises(ValueError, match="fixes alpha=0.25"):
-        MobileNet_025(alpha=0.5)
+        MobileNet_x0_25(alpha=0.5)
     with pytest.raises(ValueError, match="depthwise=False needs depth_multiplier=1"):
         MobileNet(depthwise=False, depth_multiplier=2)
 

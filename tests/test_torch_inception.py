@@ -37,9 +37,9 @@ def test_legacy_xception_is_timm_legacy_xception():
     """At 75 px the entry flow pools 35x35 and 18x18 maps: the even one tells PyTorch's padding
     from keras' "same"."""
     model = timm_model("legacy_xception")
-    assert torch_param_count(model) == kerasnets.get_entry("legacy_xception").params
-    assert_matches_torch("legacy_xception", model, source="timm", input_size=75)
-    assert pretrained.variant_for("timm", "legacy_xception") == "legacy_xception"
+    assert torch_param_count(model) == kerasnets.get_entry("xception_timm").params
+    assert_matches_torch("xception_timm", model, source="timm", input_size=75)
+    assert pretrained.variant_for("timm", "legacy_xception") == "xception_timm"
 
 
 def test_narrow_nasnetalarge_layout_and_mapping_match_timm():
@@ -75,16 +75,16 @@ def test_nasnetalarge_is_timm_nasnetalarge():
 
 @pytest.mark.parametrize("variant,timm_name", [
     ("inception_v4", "inception_v4"), ("inception_resnet_v2_timm", "inception_resnet_v2"),
-    ("legacy_xception", "legacy_xception"), ("nasnet_large_timm", "nasnetalarge")])
+    ("xception_timm", "legacy_xception"), ("nasnet_large_timm", "nasnetalarge")])
 def test_registered_checkpoint_is_the_installed_timm_default(variant, timm_name):
     """The registered name, tag and address are the installed timm's default pretrained
     checkpoint's, and the variant takes its [-1, 1] input (timm's mean = std = 0.5)."""
     weights = pretrained.torch_weights(variant)[0]
     cfg = timm.models.get_pretrained_cfg(timm_name)
-    assert weights.model == f"{timm_name}.{cfg.tag}"
+    assert (weights.model, weights.tag) == (timm_name, cfg.tag)
     hub = cfg.hf_hub_id and f"https://huggingface.co/{cfg.hf_hub_id.rstrip('/')}"
     if hub and hub.endswith("/timm"):
-        hub += f"/{weights.model}"
+        hub += f"/{weights.model}.{weights.tag}"
     assert weights.url == (f"{hub}/resolve/main/model.safetensors" if hub else cfg.url)
     assert tuple(cfg.mean) == tuple(cfg.std) == (0.5, 0.5, 0.5)
     assert weights.preprocessing == kerasnets.get_entry(variant).preprocessing == "tf"
@@ -94,7 +94,7 @@ def test_registered_checkpoint_is_the_installed_timm_default(variant, timm_name)
 @pytest.mark.parametrize("variant,timm_name,size", [
     ("inception_v4", "inception_v4", 299),
     ("inception_resnet_v2_timm", "inception_resnet_v2", 299),
-    ("legacy_xception", "legacy_xception", 299),
+    ("xception_timm", "legacy_xception", 299),
     ("nasnet_large_timm", "nasnetalarge", 331),
 ])
 def test_equal_to_timm_at_the_checkpoint_size(variant, timm_name, size):

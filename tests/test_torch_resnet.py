@@ -29,10 +29,10 @@ def tv(name):
 TORCHVISION = ["resnet18", "resnet34", "resnet50_v1_5", "resnet101_v1_5", "resnet152_v1_5",
                "resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d", "wide_resnet50_2",
                "wide_resnet101_2"]
-TIMM = ["resnext101_32x4d", "legacy_seresnet18", "legacy_seresnet34", "seresnet50", "seresnet101",
+TIMM = ["resnext101_32x4d", "seresnet18_timm", "seresnet34_timm", "seresnet50", "seresnet101",
         "seresnet152", "seresnext50_32x4d", "seresnext101_32x4d", "senet154", "seresnet50_timm",
         "seresnext50_32x4d_timm", "seresnext101_32x4d_timm", "senet154_timm"]
-DEFAULT_SUITE = {"resnet18", "legacy_seresnet18"}
+DEFAULT_SUITE = {"resnet18", "seresnet18_timm"}
 
 
 def shallow(variant):

@@ -24,7 +24,10 @@ from absl import app, flags
 from tools import flags as shared
 
 flags.DEFINE_string("model", None, "Registry model name (with --weights).")
-flags.DEFINE_string("weights", None, "Weights file for --model (.weights.h5 / .keras / .h5).")
+flags.DEFINE_string("weights", None, "Weights for --model: a file (.weights.h5 / .keras / .h5 / "
+                    ".pth / .safetensors), 'imagenet' (the default published checkpoint) or "
+                    "another checkpoint's source or tag; a checkpoint's record also gives the "
+                    "evaluation transform.")
 flags.DEFINE_string("keras_file", None, "A whole saved model (.keras), e.g. a run's best.keras.")
 flags.DEFINE_string("dataset", "digits", "Dataset (as tools.train; default: the model card's, "
                     "else digits).")
@@ -51,6 +54,7 @@ def main(argv):
     from kerasnets.plots import plot_confusion
     from kerasnets.run_report import per_class_rows
     from kerasnets.utils import atomic_write_text
+    from kerasnets.weights.records import evaluation_transform, names_a_record
     from pipelines import evaluation, sources
 
     if bool(FLAGS.keras_file) == bool(FLAGS.model):
@@ -70,14 +74,15 @@ def main(argv):
         name, where = model.name, os.path.dirname(os.path.abspath(FLAGS.keras_file))
     else:
         entry = kerasnets.get_entry(FLAGS.model)
-        if FLAGS.weights and not os.path.exists(FLAGS.weights):
+        named = FLAGS.weights and names_a_record(FLAGS.weights)
+        if FLAGS.weights and not named and not os.path.exists(FLAGS.weights):
             raise app.UsageError(f"--weights {FLAGS.weights!r} does not exist.")
-        size = FLAGS.image_size or entry.input_shape[0]
+        size = FLAGS.image_size or evaluation_transform(entry.name, FLAGS.weights).size
         model = kerasnets.create_model(entry.name, classes=info.num_classes,
                                        weights=FLAGS.weights,
                                        input_shape=(size, size, entry.input_shape[2]))
         name = entry.name
-        where = (os.path.dirname(os.path.abspath(FLAGS.weights)) if FLAGS.weights
+        where = (os.path.dirname(os.path.abspath(FLAGS.weights)) if FLAGS.weights and not named
                  else os.path.join("eval", entry.name))
     out_classes = model.output_shape[-1]
     if out_classes != info.num_classes:
@@ -88,6 +93,7 @@ def main(argv):
     result = evaluation.evaluate(
         model, ds, protocol, batch_size=FLAGS.batch_size, confusion=True, verbose=1,
         model_name=model_name, image_size=FLAGS.image_size,
+        weights=FLAGS.weights if FLAGS.model else None,
         scales=tuple(int(s) for s in FLAGS.scales) if FLAGS.scales else None,
         **(dict(preprocessing=card.preprocessing, crop_fraction=card.crop_fraction,
                 channels=card.channels) if card else {}))

@@ -4,7 +4,7 @@
         --format saved_model --include_preprocessing --class_names names.txt --output export/r20
     python -m tools.export --keras_file model.keras --model resnet18 --format tflite \\
         --quantization float16 --output export/r18_tflite
-    python -m tools.export --model mobilenet_025 --input_size 128 --format onnx --dtype uint8 \\
+    python -m tools.export --model mobilenet_x0_25 --input_size 128 --format onnx --dtype uint8 \\
         --weights w.weights.h5 --output export/mobilenet_onnx
     python -m tools.export --model efficientnet_lite0 --weights imagenet --format tflite \\
         --quantization int8 --calibration_dataset imagenette/320px --output export/lite0_int8

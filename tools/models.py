@@ -4,9 +4,10 @@
     python -m tools.models --flops --output docs/models.md
 
 Columns: registry name, public builder, parameters (trainable, default classes) and their source,
-default input, the published ImageNet checkpoints `weights="imagenet"` can load
-(`keras.applications:NAME`, `torchvision:NAME`, `timm:NAME`, `package:NAME`; the first is the one
-used), paper. With --flops, multiply-adds at the default input (builds every model).
+default input; from the checkpoint records (`kerasnets.weights.records`): every published
+ImageNet checkpoint as `source (tag)` (the first is `weights="imagenet"`'s, the others are
+selected by their source or tag), the default's published top-1 and its source; paper. With
+--flops, multiply-adds at the default input (builds every model).
 """
 
 from __future__ import annotations
@@ -30,7 +31,10 @@ def table(names, with_flops=False) -> str:
 
     import kerasnets
 
-    cols = ["model", "builder", "params", "source", "input", "ImageNet weights", "paper"]
+    from kerasnets.weights import records
+
+    cols = ["model", "builder", "params", "source", "input", "weights", "top-1",
+            "weights source", "paper"]
     if with_flops:
         cols.insert(3, "GMACs")
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
@@ -42,7 +46,12 @@ def table(names, with_flops=False) -> str:
         row = {"model": f"`{name}`", "builder": f"`{info['builder'].rsplit('.', 1)[1]}`",
                "params": f"{info['params']:,}", "source": info["params_source"],
                "input": "x".join(str(s) for s in info["input_shape"]),
-               "ImageNet weights": ", ".join(info["pretrained"]), "paper": paper}
+               "paper": paper}
+        found = records.checkpoints(name)
+        default = found[0] if found else None
+        row["weights"] = ", ".join(f"{r.source} ({r.tag})" for r in found)
+        row["top-1"] = f"{default.top1:g}" if default and default.top1 is not None else ""
+        row["weights source"] = default.label if default else ""
         if with_flops:
             row["GMACs"] = f"{info['flops'] / 1e9:.3g}"
             progress.update(i + 1)

@@ -7,9 +7,10 @@ optionally plotted.
     python -m tools.predict --model resnet50 --weights resnet50.weights.h5 --top 3 \\
         --plot predictions/ photos/*.jpg
 
-Each image is decoded (JPEG, PNG, GIF, BMP), its shorter side resized to size / 0.875 and the
-centre size x size cropped (the standard evaluation geometry, `pipelines.transforms`), then
-normalised as the model expects (`kerasnets.preprocess_input`, the registry's preprocessing).
+Each image is decoded (JPEG, PNG, GIF, BMP), its shorter side resized and the centre size x size
+cropped, then normalised, all as the checkpoint's record says (its evaluation transform:
+`kerasnets.weights.records.evaluation_transform`; a local file: the model's input size, resize
+size / 0.875, bilinear, the registry's preprocessing).
 Labels are the ImageNet class index shipped with kerasnets (`kerasnets.decode_predictions`).
 With `--model_file`, size, crop, normalisation and class names come from the file's model card
 (`kerasnets.model_card`).
@@ -29,13 +30,16 @@ from tools import flags as shared
 flags.DEFINE_string("model", None, "Registry model name (e.g. efficientnet_lite0, resnet50).")
 flags.DEFINE_string("model_file", None, "A .keras model with its model card (e.g. a fine-tuned "
                     "run's final.keras) instead of --model.")
-flags.DEFINE_string("weights", "imagenet", "'imagenet' (the model's published ImageNet weights) "
-                    "or a weights file (.weights.h5 / .keras / .h5 / .pth / .safetensors).")
+flags.DEFINE_string("weights", "imagenet", "'imagenet' (the model's default published "
+                    "checkpoint), another checkpoint's source or tag ('torchvision', "
+                    "'racm_in1k'), or a weights file (.weights.h5 / .keras / .h5 / .pth / "
+                    ".safetensors).")
 flags.DEFINE_integer("top", 5, "How many classes to print per image.")
 flags.DEFINE_string("plot", None, "Directory for one PNG per image: the image and its top-k.")
-flags.DEFINE_integer("image_size", None, "Input size (default: the model's).")
+flags.DEFINE_integer("image_size", None, "Input size (default: the model card's or the "
+                     "checkpoint's).")
 flags.DEFINE_float("crop_fraction", None, "Centre crop: shorter side to size / crop_fraction "
-                   "(default: the model card's, else 0.875).")
+                   "(default: the model card's or the checkpoint's).")
 FLAGS = flags.FLAGS
 
 
@@ -67,11 +71,12 @@ def plot_names(paths) -> list[str]:
 
 
 def load(paths):
-    """(model, preprocessing, size, crop_fraction, decode) from the flags, where `decode(probs)`
-    gives each image's top-k (label, probability, note) rows."""
+    """(model, preprocessing, size, channels, crop_fraction, interpolation, decode) from the
+    flags, where `decode(probs)` gives each image's top-k (label, probability, note) rows."""
     import kerasnets
     from kerasnets import model_card
     from kerasnets.imagenet import NUM_CLASSES
+    from kerasnets.weights.records import evaluation_transform, names_a_record
 
     if bool(FLAGS.model) == bool(FLAGS.model_file):
         raise ValueError("Give --model (a registry name) or --model_file (a .keras file).")
@@ -93,13 +98,14 @@ def load(paths):
             order = np.argsort(-probs, axis=1)[:, :top]
             return [[(names[i], p[i], "") for i in row] for p, row in zip(probs, order)]
 
-        return model, card.preprocessing, size, card.channels, crop, decode
+        return model, card.preprocessing, size, card.channels, crop, "bilinear", decode
     if not 1 <= FLAGS.top <= NUM_CLASSES:
         raise ValueError(f"--top must be in [1, {NUM_CLASSES}], got {FLAGS.top}.")
     entry = kerasnets.get_entry(FLAGS.model)
-    if FLAGS.weights != "imagenet" and not os.path.exists(FLAGS.weights):
+    if not names_a_record(FLAGS.weights) and not os.path.exists(FLAGS.weights):
         raise FileNotFoundError(f"--weights {FLAGS.weights!r} does not exist.")
-    size, channels = FLAGS.image_size or entry.input_shape[0], entry.input_shape[2]
+    transform = evaluation_transform(entry.name, FLAGS.weights)
+    size, channels = FLAGS.image_size or transform.size, entry.input_shape[2]
     model = kerasnets.create_model(entry.name, weights=FLAGS.weights,
                                    input_shape=(size, size, channels))
     if model.output_shape[-1] != NUM_CLASSES:
@@ -111,8 +117,9 @@ def load(paths):
         return [[(label, p, wnid) for wnid, label, p in top]
                 for top in kerasnets.decode_predictions(probs, top=FLAGS.top)]
 
-    crop = 0.875 if FLAGS.crop_fraction is None else FLAGS.crop_fraction
-    return model, entry.preprocessing, size, channels, crop, decode
+    crop = FLAGS.crop_fraction or transform.crop_fraction
+    return (model, transform.normalization, size, channels, crop, transform.interpolation,
+            decode)
 
 
 def main(argv):
@@ -121,9 +128,9 @@ def main(argv):
     paths = argv[1:]
     # Every image is read before the model is built, so a bad path fails in a second.
     images = [read_image(path, 3) for path in paths]
-    model, preprocessing, size, channels, crop_fraction, decode = load(paths)
+    model, preprocessing, size, channels, crop_fraction, interpolation, decode = load(paths)
     crops = np.stack([np.clip(center_crop_resize(to_channels(image, channels), size,
-                                                 crop_fraction).numpy(), 0, 255)
+                                                 crop_fraction, interpolation).numpy(), 0, 255)
                       for image in images])
     probs = model.predict(normalize(crops, preprocessing), batch_size=16, verbose=0)
     names = plot_names(paths) if FLAGS.plot else [None] * len(paths)

@@ -8,6 +8,8 @@ importing this package imports every family module (which registers its variants
 import importlib as _importlib
 import pkgutil as _pkgutil
 
+from kerasnets import registry as _registry
+
 __all__: list[str] = []
 
 for _info in sorted(_pkgutil.iter_modules(__path__), key=lambda m: m.name):
@@ -21,3 +23,9 @@ for _info in sorted(_pkgutil.iter_modules(__path__), key=lambda m: m.name):
         globals()[_name] = getattr(_module, _name)
         __all__.append(_name)
 __all__.sort()
+
+
+def __getattr__(name):
+    """A retired builder name (`MobileNet_025`) still works, with a DeprecationWarning naming
+    its replacement (`MobileNet_x0_25`)."""
+    return _registry.retired_builder(name)

@@ -6,6 +6,7 @@ with the keras.applications signature.
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Any, Callable, Sequence
 
 import keras
@@ -13,6 +14,7 @@ from keras import layers
 
 from kerasnets import registry
 from kerasnets.utils import deep_graphs
+from kerasnets.weights import records
 
 BASE_ARGS = ("include_top", "weights", "input_tensor", "input_shape", "pooling", "classes",
              "classifier_activation", "name")
@@ -150,31 +152,28 @@ def check_overrides(spec, fixed: dict[str, Any], options: dict[str, Any], model_
     return rest
 
 
-def _torch_weights(variant, weights, include_top, classes):
-    """`weights` when it is to be loaded as a torch checkpoint after the build: "imagenet" for a
-    variant whose ImageNet weights are published as a torch checkpoint only (a
-    keras.applications twin keeps Keras' own file), or the path of a `.pth` / `.safetensors`
-    file; else None."""
-    from kerasnets.weights import pretrained
+def _weights_record(variant, weights):
+    """The checkpoint record that `weights` names, or None for None / a file path: "imagenet"
+    (the default record), a source ("keras", "torchvision", "timm", "package") or a source's tag
+    ("racm_in1k"); a string that is neither an existing file nor a weights file name must name a
+    record (`records.select` raises listing them)."""
+    return records.select(variant, weights) if records.names_a_record(weights) else None
 
-    if isinstance(weights, str) and weights == "imagenet":
-        entry = registry.get_entry(variant)
-        if entry.keras_equivalent or not pretrained.torch_weights(variant):
-            return None
-        if include_top and classes not in (None, entry.classes):
-            raise ValueError(f"weights='imagenet' with include_top=True needs classes="
-                             f"{entry.classes} (got "
-                             f"classes={classes}); build with include_top=False (or "
-                             f"kerasnets.transfer.build_classifier) for a new head.")
-        return "imagenet"
-    return weights if pretrained.is_torch_checkpoint(weights) else None
+
+def _check_top(entry, include_top, classes, weights):
+    if include_top and classes not in (None, entry.classes):
+        raise ValueError(f"weights={weights!r} with include_top=True needs classes="
+                         f"{entry.classes} (got classes={classes}); build with include_top=False "
+                         f"(or kerasnets.transfer.build_classifier) for a new head.")
 
 
 def register_family(namespace: dict[str, Any], generic: Callable[..., Any],
                     variants: Sequence[registry.Variant], *, family: str, paper: registry.Paper,
                     preprocessing: str = "torch", input_shape=(224, 224, 3), min_size: int = 32,
                     classes: int = 1000, test_size: int | None = None,
-                    doc: Callable[[registry.Variant], str] | None = None
+                    doc: Callable[[registry.Variant], str] | None = None,
+                    weights: dict[str, Sequence[records.Checkpoint]] | None = None,
+                    torch_mapping: Callable[[registry.Variant], Any] | None = None
                     ) -> dict[str, registry.Variant]:
     """Register a family's variant table: the one call at the end of a family file.
 
@@ -189,9 +188,14 @@ def register_family(namespace: dict[str, Any], generic: Callable[..., Any],
     `generic(spec, *, include_top, weights, input_tensor, input_shape, pooling, classes,
     classifier_activation, name, default_shape, min_size, **family_options)` is the family's
     private builder (it passes `default_shape` and `min_size` on to `model_input`).
+
+    `weights` maps variant names to their `Checkpoint` records (the default first; names of
+    other tables are left to their own call); `torch_mapping(variant)` makes the
+    `TorchMapping` their torch files load through.
     """
     if preprocessing not in registry.PREPROCESSING:
         raise ValueError(f"{family}: unknown preprocessing {preprocessing!r}.")
+    weights = dict(weights or {})  # a file with two tables passes one dict to both
     table: dict[str, registry.Variant] = {}
     exported = namespace.setdefault("__all__", [])
     for variant in variants:
@@ -206,12 +210,33 @@ def register_family(namespace: dict[str, Any], generic: Callable[..., Any],
             keras_equivalent=variant.keras_equivalent,
             test_size=test_size if variant.test_size is None else variant.test_size,
             doc=variant.doc or (doc(variant) if doc else ""), defaults=dict(variant.options),
-            preprocessing=variant.preprocessing or preprocessing, aliases=variant.aliases)
+            preprocessing=variant.preprocessing or preprocessing, aliases=variant.aliases,
+            retired=variant.retired)
         build.__module__ = namespace.get("__name__", build.__module__)
+        if variant.name in weights:
+            records.declare(variant.name, weights[variant.name],
+                            mapping=None if torch_mapping is None
+                            else _bind(torch_mapping, variant))
+        build.__doc__ = build.__doc__.replace("{weights}", _weights_doc(variant.name))
         namespace[variant.builder] = build
         exported.append(variant.builder)
         table[variant.name] = variant
     return table
+
+
+def _bind(torch_mapping, variant):
+    return lambda: torch_mapping(variant)
+
+
+def _weights_doc(name: str) -> str:
+    found = records.checkpoints(name)
+    if not found:
+        return "none published (weights=None or a local file)"
+    lines = []
+    for i, record in enumerate(found):
+        top1 = f", top-1 {record.top1:g}%" if record.top1 is not None else ""
+        lines.append(f"{'imagenet = ' if i == 0 else ''}{record.source} ({record.tag}){top1}")
+    return "; ".join(lines)
 
 
 def resolution_shape(variant: registry.Variant) -> tuple[int, int, int]:
@@ -224,7 +249,8 @@ def variant_builder(builder_name: str, variant: str, generic: Callable[..., Any]
                     input_shape=(224, 224, 3), min_size: int = 32, classes: int = 1000,
                     keras_equivalent: str | None = None, test_size: int | None = None,
                     doc: str = "", defaults: dict[str, Any] | None = None,
-                    preprocessing: str = "torch", aliases: Sequence[str] = ()):
+                    preprocessing: str = "torch", aliases: Sequence[str] = (),
+                    retired: Sequence[str] = ()):
     """Make the public builder `builder_name` for one variant and register it as `variant`
     (`register_family` calls this for each row of a family's table).
 
@@ -245,16 +271,22 @@ def variant_builder(builder_name: str, variant: str, generic: Callable[..., Any]
               classes=default_classes, classifier_activation="softmax", name=variant,
               **options):
         family_options = check_overrides(spec, fixed_options, options, builder_name)
-        torch_weights = _torch_weights(variant, weights, include_top, classes)
-        if torch_weights is not None:
-            weights = None  # loaded below, once the model exists
-        elif isinstance(weights, str) and weights == "imagenet":  # Keras' file, fetched
-            from kerasnets.weights import imagenet_weights
+        record = _weights_record(variant, weights)
+        torch_file = None
+        if record is not None:
+            _check_top(registry.get_entry(variant), include_top, classes, weights)
+            if record.source == "keras":  # Keras' file, fetched
+                from kerasnets.weights import imagenet_weights
 
-            shape = input_shape or (input_tensor.shape[1:] if input_tensor is not None
-                                    else default_input_shape)
-            weights = imagenet_weights(variant, include_top=include_top, classes=classes,
-                                       input_size=shape[0])
+                shape = input_shape or (input_tensor.shape[1:] if input_tensor is not None
+                                        else default_input_shape)
+                weights = imagenet_weights(variant, include_top=include_top, classes=classes,
+                                           input_size=shape[0])
+            else:
+                weights = None  # loaded below, once the model exists
+        elif isinstance(weights, (str, os.PathLike)) and os.fspath(weights).lower().endswith(
+                records.TORCH_SUFFIXES):
+            torch_file, weights = weights, None
         with deep_graphs():
             model = generic(spec, include_top=include_top, weights=weights,
                             input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
@@ -262,27 +294,33 @@ def variant_builder(builder_name: str, variant: str, generic: Callable[..., Any]
                             name=name, default_shape=tuple(default_input_shape),
                             min_size=min_size, **family_options)
         model.kerasnets_variant = variant
-        if torch_weights is not None:
+        if record is not None and record.source != "keras":
             from kerasnets.weights import pretrained
 
-            if torch_weights == "imagenet":
-                pretrained.load_imagenet(model, variant)
-            else:
-                pretrained.load_torch_checkpoint(model, torch_weights, variant=variant)
+            pretrained.load_imagenet(model, variant, record)
+        elif torch_file is not None:
+            from kerasnets.weights import pretrained
+
+            pretrained.load_torch_checkpoint(model, torch_file, variant=variant)
         return model
 
     build.__name__ = build.__qualname__ = builder_name
     build.__doc__ = (
         f"{doc or variant} ({paper}).\n\n"
-        f"Reference: {params:,} trainable parameters at {default_classes} classes ({source}); "
-        f"default input {tuple(input_shape)}.\n\n"
-        f"Arguments follow keras.applications: include_top, weights (None, a local .weights.h5 "
-        f"/ .keras / .h5 path, or 'imagenet' where keras.applications publishes the weights), "
-        f"input_tensor, input_shape, pooling, classes, "
-        f"classifier_activation, name; then keyword-only options of the family.")
+        f"Registry name: {variant!r}. Paper: {paper.title}"
+        f"{f' (arXiv:{paper.arxiv})' if paper.arxiv else ''}, {paper.year}.\n"
+        f"Parameters: {params:,} trainable at {default_classes} classes ({source}).\n"
+        f"Input size: {tuple(input_shape)} by default.\n"
+        f"Weights: {{weights}}.\n\n"
+        f"Arguments follow keras.applications: include_top, weights (None; 'imagenet', the "
+        f"default checkpoint; a source or tag of another listed checkpoint; or a local "
+        f".weights.h5 / .keras / .h5 / .pth / .safetensors path), input_tensor, input_shape, "
+        f"pooling, classes, classifier_activation, name; then keyword-only options of the "
+        f"family.")
     registry.register(registry.ModelEntry(
         name=variant, family=family, builder=build, params=params, params_source=source,
         paper=paper, input_shape=tuple(input_shape), min_size=min_size, classes=default_classes,
         keras_equivalent=keras_equivalent, test_size=test_size, preprocessing=preprocessing,
-        aliases=tuple(dict.fromkeys(aliases)) + builder_alias, spec=spec))
+        aliases=tuple(dict.fromkeys(aliases)) + builder_alias, spec=spec,
+        retired=tuple(retired)))
     return build

@@ -46,7 +46,7 @@ from kerasnets.applications._common import finish, pool_features, predictions, r
 from kerasnets.applications._torch_names import rename_rules
 from kerasnets.registry import Paper, Variant
 from kerasnets.weights.convert import TorchMapping
-from kerasnets.weights.pretrained import TorchWeights, register_torch_weights
+from kerasnets.weights.records import Transform, torchvision_checkpoint
 
 PAPER = Paper("ImageNet Classification with Deep Convolutional Neural Networks", None, 2012)
 
@@ -112,9 +112,18 @@ def _generic(spec: ChainSpec, **kw):
     return (_alexnet_tv if spec is ALEXNET_TV else _alexnet)(spec, **kw)
 
 
+# Published checkpoints: one `Checkpoint` record each, the default first (weights.records).
+WEIGHTS = {
+    "alexnet_tv": (
+        torchvision_checkpoint("alexnet", "IMAGENET1K_V1", "alexnet-owt-7be5be79.pth",
+            Transform(224, 256), top1=56.522, top5=79.066, size_mb=233.087),
+    ),
+}
+
 VARIANTS = register_family(
     globals(), _generic, _TABLE, family="alexnet", paper=PAPER,
-    min_size=min_input_size(ALEXNET), doc=lambda v: "AlexNet")
+    min_size=min_input_size(ALEXNET), doc=lambda v: "AlexNet",
+    weights=WEIGHTS, torch_mapping=lambda variant: TV_MAPPING)
 
 TV_MAPPING = TorchMapping(
     rename_rules([(r"features\.0", "stem_conv"), (r"features\.3", "stage1_block1_conv"),
@@ -123,6 +132,3 @@ TV_MAPPING = TorchMapping(
                   (r"classifier\.4", "fc2"), (r"classifier\.6", "predictions")]),
     taps={"stage1_out": "features.5", "stage2_out": "features.12"},
     head=("fc1", "fc2", "predictions"))
-register_torch_weights("alexnet_tv", TV_MAPPING, TorchWeights(
-    "torchvision", "alexnet", url="https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
-    sha256="7be5be79", top1=56.522, note="IMAGENET1K_V1 (torchvision's DEFAULT)"))

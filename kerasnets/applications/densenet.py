@@ -55,7 +55,8 @@ from kerasnets.applications._resnet_blocks import imagenet_stem
 from kerasnets.applications._torch_names import rename_rules
 from kerasnets.registry import Paper, Variant
 from kerasnets.weights.convert import TorchMapping
-from kerasnets.weights.pretrained import TorchWeights, register_torch_weights
+from kerasnets.weights.records import (Transform, keras_checkpoint, tf_kernels,
+                                       torchvision_checkpoint)
 
 PAPER = Paper("Densely Connected Convolutional Networks", "1608.06993", 2017)
 BOTTLENECK_WIDTH = 4  # the 1x1 convolution of a "B" layer produces 4k feature maps (section 3)
@@ -109,13 +110,17 @@ _KERAS = "keras.applications {}: {} parameters in all, of which {} are BatchNorm
 # makes the builders and __all__.
 _TABLE = [
     Variant("densenet121", "DenseNet121", DenseNetSpec((6, 12, 24, 16)), 7_978_856,
-            _KERAS.format("DenseNet121", "8,062,504", "83,648"), keras_equivalent="DenseNet121"),
+            _KERAS.format("DenseNet121", "8,062,504", "83,648"), keras_equivalent="DenseNet121",
+            aliases=("timm/densenet121",)),
     Variant("densenet161", "DenseNet161", DenseNetSpec((6, 12, 36, 24), 48, bn_epsilon=1e-5),
-            28_681_000, "torchvision densenet161"),
+            28_681_000, "torchvision densenet161",
+            aliases=("timm/densenet161",)),
     Variant("densenet169", "DenseNet169", DenseNetSpec((6, 12, 32, 32)), 14_149_480,
-            _KERAS.format("DenseNet169", "14,307,880", "158,400"), keras_equivalent="DenseNet169"),
+            _KERAS.format("DenseNet169", "14,307,880", "158,400"), keras_equivalent="DenseNet169",
+            aliases=("timm/densenet169",)),
     Variant("densenet201", "DenseNet201", DenseNetSpec((6, 12, 48, 32)), 20_013_928,
-            _KERAS.format("DenseNet201", "20,242,984", "229,056"), keras_equivalent="DenseNet201"),
+            _KERAS.format("DenseNet201", "20,242,984", "229,056"), keras_equivalent="DenseNet201",
+            aliases=("timm/densenet201",)),
     Variant("densenet264", "DenseNet264", DenseNetSpec((6, 12, 64, 48)), 33_337_704,
             "exact count of Table 1's DenseNet-264 (k=32), which gives no count; the same "
             "as lucid's densenet_264 (ChanLumerico/lucid docs)"),
@@ -191,9 +196,45 @@ def _doc(variant: str, spec: DenseNetSpec) -> str:
     return f"CIFAR DenseNet-BC (L={6 * spec.blocks[0] + 4}, k={spec.growth_rate})"
 
 
+# Published checkpoints: one `Checkpoint` record each, the default first (weights.records).
+WEIGHTS = {
+    "densenet121": (
+        keras_checkpoint("DenseNet121",
+            tf_kernels("densenet121", "densenet/", "9d60b8095a5708f2dcce2bca79d332c7",
+                "30ee3e1110167f948a6b9946edeeb738"),
+            Transform(224, 256), top1=75.0, top5=92.3, size_mb=33),
+        torchvision_checkpoint("densenet121", "IMAGENET1K_V1", "densenet121-a639ec97.pth",
+            Transform(224, 256), top1=74.434, top5=91.972, size_mb=30.845,
+            note="BN epsilon 1e-5 there, 1.001e-5 here"),
+    ),
+    "densenet161": (
+        torchvision_checkpoint("densenet161", "IMAGENET1K_V1", "densenet161-8d451a50.pth",
+            Transform(224, 256), top1=77.138, top5=93.56, size_mb=110.369),
+    ),
+    "densenet169": (
+        keras_checkpoint("DenseNet169",
+            tf_kernels("densenet169", "densenet/", "d699b8f76981ab1b30698df4c175e90b",
+                "b8c4d4c20dd625c148057b9ff1c1176b"),
+            Transform(224, 256), top1=76.2, top5=93.2, size_mb=57),
+        torchvision_checkpoint("densenet169", "IMAGENET1K_V1", "densenet169-b2777c0a.pth",
+            Transform(224, 256), top1=75.6, top5=92.806, size_mb=54.708,
+            note="BN epsilon 1e-5 there, 1.001e-5 here"),
+    ),
+    "densenet201": (
+        keras_checkpoint("DenseNet201",
+            tf_kernels("densenet201", "densenet/", "1ceb130c1ea1b78c3bf6114dbdfd8807",
+                "c13680b51ded0fb44dff2d8f86ac8bb1"),
+            Transform(224, 256), top1=77.3, top5=93.6, size_mb=80),
+        torchvision_checkpoint("densenet201", "IMAGENET1K_V1", "densenet201-c1103571.pth",
+            Transform(224, 256), top1=76.896, top5=93.37, size_mb=77.373,
+            note="BN epsilon 1e-5 there, 1.001e-5 here"),
+    ),
+}
+
 VARIANTS = register_family(
     globals(), _densenet, _TABLE, family="densenet", paper=PAPER, min_size=32, test_size=32,
-    doc=lambda v: _doc(v.name, v.spec))
+    doc=lambda v: _doc(v.name, v.spec),
+    weights=WEIGHTS, torch_mapping=lambda variant: TORCH_MAPPING)
 
 
 _LAYER = r"features\.denseblock(?P<s>\d)\.denselayer(?P<b>\d+)\."
@@ -208,12 +249,3 @@ TORCH_MAPPING = TorchMapping(
         (r"features\.norm5", "post_bn"), (r"classifier", "predictions")]),
     taps={"stage1_out": "features.transition1", "stage2_out": "features.transition2",
           "stage3_out": "features.transition3", "post_bn": "features.norm5"})
-
-# variant: (file hash prefix of torchvision's IMAGENET1K_V1 = DEFAULT weights, published top-1)
-TORCHVISION = {"densenet121": ("a639ec97", 74.434), "densenet161": ("8d451a50", 77.138),
-               "densenet169": ("b2777c0a", 75.600), "densenet201": ("c1103571", 76.896)}
-for _variant, (_hash, _top1) in TORCHVISION.items():
-    register_torch_weights(_variant, TORCH_MAPPING, TorchWeights(
-        "torchvision", _variant, url=f"https://download.pytorch.org/models/{_variant}-{_hash}.pth",
-        sha256=_hash, top1=_top1, note="IMAGENET1K_V1 (torchvision's DEFAULT)"
-        + ("" if _variant == "densenet161" else "; BN epsilon 1e-5 there, 1.001e-5 here")))

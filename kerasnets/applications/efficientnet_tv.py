@@ -48,9 +48,9 @@ from kerasnets.applications.efficientnet_v2 import M as V2_M
 from kerasnets.applications.efficientnet_v2 import PAPER as PAPER_V2
 from kerasnets.applications.efficientnet_v2 import S as V2_S
 from kerasnets.layers import conv_bn_act, squeeze_excite
-from kerasnets.registry import Variant
+from kerasnets.registry import Variant, register_changed_meaning
 from kerasnets.weights.convert import TorchMapping
-from kerasnets.weights.pretrained import TorchWeights, register_torch_weights
+from kerasnets.weights.records import Transform, torchvision_checkpoint
 
 ACTIVATION = "swish"  # torch.nn.SiLU
 
@@ -151,21 +151,29 @@ _V2_BN = dict(bn_epsilon=1e-3, bn_momentum=0.9)  # BatchNorm2d(eps=1e-3)
 # register in their own families, below.
 _V1_TABLE = [
     Variant("efficientnet_b0_tv", "EfficientNetB0TV", _B(1.0, 1.0, 224, 0.2, **_TORCH_BN),
-            5_288_548, "torchvision efficientnet_b0 (num_params 5,288,548)"),
+            5_288_548, "torchvision efficientnet_b0 (num_params 5,288,548)",
+            aliases=("timm/efficientnet_b0",)),
     Variant("efficientnet_b1_tv", "EfficientNetB1TV", _B(1.0, 1.1, 240, 0.2, **_TORCH_BN),
-            7_794_184, "torchvision efficientnet_b1 (num_params 7,794,184)"),
+            7_794_184, "torchvision efficientnet_b1 (num_params 7,794,184)",
+            aliases=("timm/efficientnet_b1",)),
     Variant("efficientnet_b2_tv", "EfficientNetB2TV", _B(1.1, 1.2, 288, 0.3, **_TORCH_BN),
-            9_109_994, "torchvision efficientnet_b2 (num_params 9,109,994)"),
+            9_109_994, "torchvision efficientnet_b2 (num_params 9,109,994)",
+            aliases=("timm/efficientnet_b2",)),
     Variant("efficientnet_b3_tv", "EfficientNetB3TV", _B(1.2, 1.4, 300, 0.3, **_TORCH_BN),
-            12_233_232, "torchvision efficientnet_b3 (num_params 12,233,232)"),
+            12_233_232, "torchvision efficientnet_b3 (num_params 12,233,232)",
+            aliases=("timm/efficientnet_b3",)),
     Variant("efficientnet_b4_tv", "EfficientNetB4TV", _B(1.4, 1.8, 380, 0.4, **_TORCH_BN),
-            19_341_616, "torchvision efficientnet_b4 (num_params 19,341,616)"),
+            19_341_616, "torchvision efficientnet_b4 (num_params 19,341,616)",
+            aliases=("timm/efficientnet_b4",)),
     Variant("efficientnet_b5_tv", "EfficientNetB5TV", _B(1.6, 2.2, 456, 0.4, **_B_PORTED),
-            30_389_784, "torchvision efficientnet_b5 (num_params 30,389,784)"),
+            30_389_784, "torchvision efficientnet_b5 (num_params 30,389,784)",
+            aliases=("timm/efficientnet_b5",)),
     Variant("efficientnet_b6_tv", "EfficientNetB6TV", _B(1.8, 2.6, 528, 0.5, **_B_PORTED),
-            43_040_704, "torchvision efficientnet_b6 (num_params 43,040,704)"),
+            43_040_704, "torchvision efficientnet_b6 (num_params 43,040,704)",
+            aliases=("timm/efficientnet_b6",)),
     Variant("efficientnet_b7_tv", "EfficientNetB7TV", _B(2.0, 3.1, 600, 0.5, **_B_PORTED),
-            66_347_960, "torchvision efficientnet_b7 (num_params 66,347,960)"),
+            66_347_960, "torchvision efficientnet_b7 (num_params 66,347,960)",
+            aliases=("timm/efficientnet_b7",)),
 ]
 _V2_TABLE = [
     Variant("efficientnet_v2_s_tv", "EfficientNetV2STV",
@@ -187,14 +195,84 @@ def _doc(prefix):
     return lambda v: f"{prefix}-{v.name.split('_')[-2].upper()} as torchvision builds it"
 
 
+# Published checkpoints: one `Checkpoint` record each, the default first (weights.records).
+WEIGHTS = {
+    "efficientnet_b0_tv": (
+        torchvision_checkpoint("efficientnet_b0", "IMAGENET1K_V1",
+            "efficientnet_b0_rwightman-7f5810bc.pth", Transform(224, 256, interpolation="bicubic"),
+            top1=77.692, top5=93.532, size_mb=20.451, note="ported from timm"),
+    ),
+    "efficientnet_b1_tv": (
+        torchvision_checkpoint("efficientnet_b1", "IMAGENET1K_V2", "efficientnet_b1-c27df63c.pth",
+            Transform(240, 255), top1=79.838, top5=94.934, size_mb=30.136,
+            note="IMAGENET1K_V1 (78.642%, from timm, bicubic 256) is "
+                 "efficientnet_b1_rwightman-bac287d4.pth, (load it by path)"),
+    ),
+    "efficientnet_b2_tv": (
+        torchvision_checkpoint("efficientnet_b2", "IMAGENET1K_V1",
+            "efficientnet_b2_rwightman-c35c1473.pth", Transform(288, 288, interpolation="bicubic"),
+            top1=80.608, top5=95.31, size_mb=35.174, note="ported from timm"),
+    ),
+    "efficientnet_b3_tv": (
+        torchvision_checkpoint("efficientnet_b3", "IMAGENET1K_V1",
+            "efficientnet_b3_rwightman-b3899882.pth", Transform(300, 320, interpolation="bicubic"),
+            top1=82.008, top5=96.054, size_mb=47.184, note="ported from timm"),
+    ),
+    "efficientnet_b4_tv": (
+        torchvision_checkpoint("efficientnet_b4", "IMAGENET1K_V1",
+            "efficientnet_b4_rwightman-23ab8bcd.pth", Transform(380, 384, interpolation="bicubic"),
+            top1=83.384, top5=96.594, size_mb=74.489, note="ported from timm"),
+    ),
+    "efficientnet_b5_tv": (
+        torchvision_checkpoint("efficientnet_b5", "IMAGENET1K_V1",
+            "efficientnet_b5_lukemelas-1a07897c.pth", Transform(456, 456, interpolation="bicubic"),
+            top1=83.444, top5=96.628, size_mb=116.864, note="ported from TF"),
+    ),
+    "efficientnet_b6_tv": (
+        torchvision_checkpoint("efficientnet_b6", "IMAGENET1K_V1",
+            "efficientnet_b6_lukemelas-24a108a5.pth", Transform(528, 528, interpolation="bicubic"),
+            top1=84.008, top5=96.916, size_mb=165.362, note="ported from TF"),
+    ),
+    "efficientnet_b7_tv": (
+        torchvision_checkpoint("efficientnet_b7", "IMAGENET1K_V1",
+            "efficientnet_b7_lukemelas-c5b4e57e.pth", Transform(600, 600, interpolation="bicubic"),
+            top1=84.122, top5=96.908, size_mb=254.675, note="ported from TF"),
+    ),
+    "efficientnet_v2_l_tv": (
+        torchvision_checkpoint("efficientnet_v2_l", "IMAGENET1K_V1",
+            "efficientnet_v2_l-59c71312.pth",
+            Transform(480, 480, interpolation="bicubic", normalization="tf"), top1=85.808,
+            top5=97.788, size_mb=454.573, note="ported from google/automl"),
+    ),
+    "efficientnet_v2_m_tv": (
+        torchvision_checkpoint("efficientnet_v2_m", "IMAGENET1K_V1",
+            "efficientnet_v2_m-dc08266a.pth", Transform(480, 480), top1=85.112, top5=97.156,
+            size_mb=208.01),
+    ),
+    "efficientnet_v2_s_tv": (
+        torchvision_checkpoint("efficientnet_v2_s", "IMAGENET1K_V1",
+            "efficientnet_v2_s-dd5fe13b.pth", Transform(384, 384), top1=84.228, top5=96.878,
+            size_mb=82.704),
+    ),
+}
+
 VARIANTS = {
     **register_family(globals(), _efficientnet_tv, _V1_TABLE, input_shape=resolution_shape,
                       family="efficientnet", paper=PAPER_V1, min_size=32, test_size=32,
-                      doc=_doc("EfficientNet")),
+                      doc=_doc("EfficientNet"), weights=WEIGHTS,
+                      torch_mapping=lambda variant: torch_mapping(variant.spec)),
     **register_family(globals(), _efficientnet_tv, _V2_TABLE, input_shape=resolution_shape,
                       family="efficientnet_v2", paper=PAPER_V2, min_size=32, test_size=32,
-                      doc=_doc("EfficientNetV2")),
+                      doc=_doc("EfficientNetV2"), weights=WEIGHTS,
+                      torch_mapping=lambda variant: torch_mapping(variant.spec)),
 }
+# efficientnet_b0..b7 and efficientnet_v2_{s,m,l} named these rebuilds on 2026-12-04 only; they
+# name the paper's / keras.applications' networks now, with a warning for the old meaning.
+for _variant in VARIANTS:
+    register_changed_meaning(
+        _variant[:-3], f"Model name {_variant[:-3]!r} names the paper's / keras.applications' "
+                       f"network (since 2026-12-05; on 2026-12-04 it named torchvision's "
+                       f"rebuild); torchvision's is {_variant!r}.")
 
 
 def torch_mapping(spec: TorchEfficientNetSpec) -> TorchMapping:
@@ -217,42 +295,3 @@ def torch_mapping(spec: TorchEfficientNetSpec) -> TorchMapping:
              "classifier.1": "predictions"}
     taps = {f"stage{s}_out": f"features.{s}" for s in range(1, top)}
     return TorchMapping(rename_rules(exact(fixed) + torch_block_rules(parts)), taps)
-
-
-_TV = "https://download.pytorch.org/models/"
-# torchvision's model name (the variant without `_tv`): ((file, top-1, torchvision's eval
-# transform),), torchvision's DEFAULT weights
-_WEIGHTS = {
-    "efficientnet_b0": (("efficientnet_b0_rwightman-7f5810bc.pth", 77.692,
-                         "IMAGENET1K_V1 (ported from timm): resize 256, crop 224, bicubic"),),
-    "efficientnet_b1": (("efficientnet_b1-c27df63c.pth", 79.838,
-                         "IMAGENET1K_V2 (torchvision's DEFAULT): resize 255, crop 240, bilinear; "
-                         "IMAGENET1K_V1 (78.642%, from timm, bicubic 256) is "
-                         "efficientnet_b1_rwightman-bac287d4.pth, pass its path"),),
-    "efficientnet_b2": (("efficientnet_b2_rwightman-c35c1473.pth", 80.608,
-                         "IMAGENET1K_V1 (ported from timm): resize 288, crop 288, bicubic"),),
-    "efficientnet_b3": (("efficientnet_b3_rwightman-b3899882.pth", 82.008,
-                         "IMAGENET1K_V1 (ported from timm): resize 320, crop 300, bicubic"),),
-    "efficientnet_b4": (("efficientnet_b4_rwightman-23ab8bcd.pth", 83.384,
-                         "IMAGENET1K_V1 (ported from timm): resize 384, crop 380, bicubic"),),
-    "efficientnet_b5": (("efficientnet_b5_lukemelas-1a07897c.pth", 83.444,
-                         "IMAGENET1K_V1 (ported from TF): resize 456, crop 456, bicubic"),),
-    "efficientnet_b6": (("efficientnet_b6_lukemelas-24a108a5.pth", 84.008,
-                         "IMAGENET1K_V1 (ported from TF): resize 528, crop 528, bicubic"),),
-    "efficientnet_b7": (("efficientnet_b7_lukemelas-c5b4e57e.pth", 84.122,
-                         "IMAGENET1K_V1 (ported from TF): resize 600, crop 600, bicubic"),),
-    "efficientnet_v2_s": (("efficientnet_v2_s-dd5fe13b.pth", 84.228,
-                           "IMAGENET1K_V1: resize 384, crop 384, bilinear"),),
-    "efficientnet_v2_m": (("efficientnet_v2_m-dc08266a.pth", 85.112,
-                           "IMAGENET1K_V1: resize 480, crop 480, bilinear"),),
-    "efficientnet_v2_l": (("efficientnet_v2_l-59c71312.pth", 85.808,
-                           "IMAGENET1K_V1 (ported from google/automl): resize 480, crop 480, "
-                           "bicubic, mean = std = 0.5"),),
-}
-for _model, _files in _WEIGHTS.items():
-    _variant = _model + "_tv"
-    register_torch_weights(_variant, torch_mapping(VARIANTS[_variant].spec), *(
-        TorchWeights("torchvision", _model, url=_TV + file,
-                     sha256=file.rsplit("-", 1)[1].split(".")[0], top1=top1, note=note,
-                     preprocessing="tf" if _model == "efficientnet_v2_l" else "torch")
-        for file, top1, note in _files))

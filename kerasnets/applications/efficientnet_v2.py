@@ -40,6 +40,7 @@ from kerasnets.applications._common import (finish, gap_head, model_input, regis
 from kerasnets.applications.efficientnet import (BLOCKS, Stage, conv_bn_swish,
                                                  efficientnet_stages, mbconv_block, round_filters)
 from kerasnets.registry import Paper, Variant
+from kerasnets.weights.records import KERAS_URL, Published, Transform, keras_checkpoint
 
 PAPER = Paper("EfficientNetV2: Smaller Models and Faster Training", "2104.00298", 2021)
 BN_MOMENTUM = 0.9
@@ -124,44 +125,98 @@ _TABLE = [
     Variant("efficientnet_v2_b0", "EfficientNetV2B0", EfficientNetV2Spec(BASE, 32, 224, 0.2),
             7_139_704, _source("B0", "7,200,312", "60,608"),
             keras_equivalent="EfficientNetV2B0",
-            aliases=("efficientnetv2b0",)),
+            aliases=("efficientnetv2b0", "timm/tf_efficientnetv2_b0")),
     Variant("efficientnet_v2_b1", "EfficientNetV2B1",
             EfficientNetV2Spec(BASE, 32, 240, 0.2, 1.0, 1.1), 8_141_052,
             _source("B1", "8,212,124", "71,072"),
             keras_equivalent="EfficientNetV2B1",
-            aliases=("efficientnetv2b1",)),
+            aliases=("efficientnetv2b1", "timm/tf_efficientnetv2_b1")),
     Variant("efficientnet_v2_b2", "EfficientNetV2B2",
             EfficientNetV2Spec(BASE, 32, 260, 0.3, 1.1, 1.2), 10_096_086,
             _source("B2", "10,178,374", "82,288"),
             keras_equivalent="EfficientNetV2B2",
-            aliases=("efficientnetv2b2",)),
+            aliases=("efficientnetv2b2", "timm/tf_efficientnetv2_b2")),
     Variant("efficientnet_v2_b3", "EfficientNetV2B3",
             EfficientNetV2Spec(BASE, 32, 300, 0.3, 1.2, 1.4), 14_358_406,
             _source("B3", "14,467,622", "109,216"),
             keras_equivalent="EfficientNetV2B3",
-            aliases=("efficientnetv2b3",)),
+            aliases=("efficientnetv2b3", "timm/tf_efficientnetv2_b3")),
     Variant("efficientnet_v2_s", "EfficientNetV2S",
             EfficientNetV2Spec(S, 24, 384, 0.2, normalization="inception"), 21_458_488,
             _source("S", "21,612,360", "153,872"),
             keras_equivalent="EfficientNetV2S",
-            aliases=("efficientnetv2s",)),
+            aliases=("efficientnetv2s", "timm/tf_efficientnetv2_s")),
     Variant("efficientnet_v2_m", "EfficientNetV2M",
             EfficientNetV2Spec(M, 24, 480, 0.3, normalization="inception"), 54_139_356,
             _source("M", "54,431,388", "292,032"),
             keras_equivalent="EfficientNetV2M",
-            aliases=("efficientnetv2m",)),
+            aliases=("efficientnetv2m", "timm/tf_efficientnetv2_m")),
     Variant("efficientnet_v2_l", "EfficientNetV2L",
             EfficientNetV2Spec(L, 32, 480, 0.4, normalization="inception"), 118_515_272,
             _source("L", "119,027,848", "512,576",
                     " (unexplained: the official blocks, stem and head are these; its trainable "
                     "count is 118.5M)"),
             keras_equivalent="EfficientNetV2L",
-            aliases=("efficientnetv2l",)),
+            aliases=("efficientnetv2l", "timm/tf_efficientnetv2_l")),
 ]
 
 # keras' EfficientNetV2s scale their input inside (module docstring): pixels in [0, 255].
+# Published checkpoints: one `Checkpoint` record each, the default first (weights.records).
+WEIGHTS = {
+    "efficientnet_v2_b0": (
+        keras_checkpoint("EfficientNetV2B0",
+            Published("efficientnetv2-b0.h5", "efficientnetv2-b0_notop.h5",
+                KERAS_URL + "efficientnet_v2/", "21ecbf6da12460d5c40bb2f29ceb2188",
+                "893217f2bb855e2983157299931e43ff"),
+            Transform(224, 256, normalization="raw"), top1=78.7, top5=94.3, size_mb=29),
+    ),
+    "efficientnet_v2_b1": (
+        keras_checkpoint("EfficientNetV2B1",
+            Published("efficientnetv2-b1.h5", "efficientnetv2-b1_notop.h5",
+                KERAS_URL + "efficientnet_v2/", "069f0534ff22adf035c89e2d9547a9dc",
+                "0e80663031ca32d657f9caa404b6ec37"),
+            Transform(240, 274, normalization="raw"), top1=79.8, top5=95.0, size_mb=34),
+    ),
+    "efficientnet_v2_b2": (
+        keras_checkpoint("EfficientNetV2B2",
+            Published("efficientnetv2-b2.h5", "efficientnetv2-b2_notop.h5",
+                KERAS_URL + "efficientnet_v2/", "424e49f28180edbde1e94797771950a7",
+                "1dfe2e7a5d45b6632553a8961ea609eb"),
+            Transform(260, 297, normalization="raw"), top1=80.5, top5=95.1, size_mb=42),
+    ),
+    "efficientnet_v2_b3": (
+        keras_checkpoint("EfficientNetV2B3",
+            Published("efficientnetv2-b3.h5", "efficientnetv2-b3_notop.h5",
+                KERAS_URL + "efficientnet_v2/", "1f1fc43bd98a6e4fd8fdfd551e02c7a0",
+                "f6abf7b5849ac99a89b50dd3fd532856"),
+            Transform(300, 342, normalization="raw"), top1=82.0, top5=95.8, size_mb=59),
+    ),
+    "efficientnet_v2_l": (
+        keras_checkpoint("EfficientNetV2L",
+            Published("efficientnetv2-l.h5", "efficientnetv2-l_notop.h5",
+                KERAS_URL + "efficientnet_v2/", "27e6d408b53c7ebc868fefa357689935",
+                "b0b66b5c863aef5b46e8608fe1711615"),
+            Transform(480, 548, normalization="raw"), top1=85.7, top5=97.5, size_mb=479),
+    ),
+    "efficientnet_v2_m": (
+        keras_checkpoint("EfficientNetV2M",
+            Published("efficientnetv2-m.h5", "efficientnetv2-m_notop.h5",
+                KERAS_URL + "efficientnet_v2/", "a3bf6aa3276309f4fc6a34aa114c95cd",
+                "1b8dc055df72dde80d614482840fe342"),
+            Transform(480, 548, normalization="raw"), top1=85.3, top5=97.4, size_mb=220),
+    ),
+    "efficientnet_v2_s": (
+        keras_checkpoint("EfficientNetV2S",
+            Published("efficientnetv2-s.h5", "efficientnetv2-s_notop.h5",
+                KERAS_URL + "efficientnet_v2/", "e1d88a8495beba45748fedd0cecbe016",
+                "af0682fb74e8c54910f2d4393339c070"),
+            Transform(384, 438, normalization="raw"), top1=83.9, top5=96.7, size_mb=88),
+    ),
+}
+
 VARIANTS = register_family(
     globals(), _efficientnet_v2, _TABLE,
     input_shape=resolution_shape, family="efficientnet_v2", paper=PAPER,
     preprocessing="raw", min_size=32, test_size=32,
-    doc=lambda v: f"EfficientNetV2-{v.builder[14:]}")
+    doc=lambda v: f"EfficientNetV2-{v.builder[14:]}",
+    weights=WEIGHTS)

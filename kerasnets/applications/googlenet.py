@@ -79,7 +79,7 @@ from kerasnets.applications._torch_names import rename_rules
 from kerasnets.layers import LocalResponseNormalization, conv_bn_act
 from kerasnets.registry import Paper, Variant
 from kerasnets.weights.convert import TorchMapping
-from kerasnets.weights.pretrained import TorchWeights, register_torch_weights
+from kerasnets.weights.records import Transform, torchvision_checkpoint
 
 PAPER = Paper("Going Deeper with Convolutions", "1409.4842", 2015)
 
@@ -202,10 +202,22 @@ _TABLE = [
             "torchvision googlenet (without the auxiliary classifiers)", min_size=TV_MIN_SIZE),
 ]
 
+# Published checkpoints: one `Checkpoint` record each, the default first (weights.records).
+WEIGHTS = {
+    "googlenet_tv": (
+        torchvision_checkpoint("googlenet", "IMAGENET1K_V1", "googlenet-1378be20.pth",
+            Transform(224, 256), top1=69.778, top5=89.53, size_mb=49.731,
+            build_options=(("transform_input", True), ("aux_logits", False),
+                           ("init_weights", True)),
+            note="ported from TensorFlow"),
+    ),
+}
+
 VARIANTS = register_family(
     globals(), _googlenet, _TABLE, family="googlenet", paper=PAPER, min_size=MIN_SIZE,
     test_size=32, doc=lambda v: "GoogLeNet (Inception v1)"
-    + (", torchvision's" if v.spec.style == "torchvision" else ""))
+    + (", torchvision's" if v.spec.style == "torchvision" else ""),
+    weights=WEIGHTS, torch_mapping=lambda variant: TV_MAPPING)
 
 
 def _tv_rules():
@@ -229,9 +241,3 @@ def _tv_rules():
 TV_MAPPING = TorchMapping(rename_rules(_tv_rules()),
                           taps={"stage1_out": "inception3b", "stage2_out": "inception4e",
                                 "stage3_out": "inception5b"})
-register_torch_weights("googlenet_tv", TV_MAPPING, TorchWeights(
-    "torchvision", "googlenet", url="https://download.pytorch.org/models/googlenet-1378be20.pth",
-    sha256="1378be20", top1=69.778,
-    note="IMAGENET1K_V1 (torchvision's DEFAULT), ported from TensorFlow; transform_input=True",
-    # the file's side heads (never trained) are not loaded: the original without them
-    source_kwargs=(("transform_input", True), ("aux_logits", False), ("init_weights", True))))

@@ -52,7 +52,7 @@ from kerasnets.applications.inception_v4 import (AVG_POOL, MAX_POOL_V2, TIMM_BRA
 from kerasnets.layers.residual import ScaledAdd
 from kerasnets.registry import Paper, Variant
 from kerasnets.weights.convert import TorchMapping
-from kerasnets.weights.pretrained import TorchWeights, register_torch_weights
+from kerasnets.weights.records import Transform, keras_checkpoint, tf_kernels, timm_checkpoint
 
 PAPER = Paper("Inception-v4, Inception-ResNet and the Impact of Residual Connections on Learning",
               "1602.07261", 2017)
@@ -175,11 +175,27 @@ def _inception_resnet(spec: InceptionResNetSpec, *, include_top, weights, input_
     return finish(inputs, x, name=name, weights=weights)
 
 
+# Published checkpoints: one `Checkpoint` record each, the default first (weights.records).
+WEIGHTS = {
+    "inception_resnet_v2": (
+        keras_checkpoint("InceptionResNetV2",
+            tf_kernels("inception_resnet_v2", "inception_resnet_v2/",
+                "e693bd0210a403b3192acc6073ad2e96", "d19885ff4a710c122648d3b5c3b684e4"),
+            Transform(299, 341, normalization="tf"), top1=80.3, top5=95.3, size_mb=215),
+    ),
+    "inception_resnet_v2_timm": (
+        timm_checkpoint("inception_resnet_v2", "tf_in1k",
+            Transform.from_crop(299, 0.8975, interpolation="bicubic", normalization="tf"),
+            top1=80.462, note="Cadene's port of TF-slim's checkpoint"),
+    ),
+}
+
 VARIANTS = register_family(
     globals(), _inception_resnet, _TABLE, family="inception_resnet", paper=PAPER,
     input_shape=(299, 299, 3), min_size=75, test_size=75,
     doc=lambda v: f"Inception-ResNet-{v.name.split('_')[2]}"
-                  + (" (timm's layout)" if v.name.endswith("_timm") else ""))
+                  + (" (timm's layout)" if v.name.endswith("_timm") else ""),
+    weights=WEIGHTS, torch_mapping=lambda variant: TIMM_MAPPING)
 
 
 # timm's inception_resnet_v2: top-level modules -> our modules (the stem's two max-pools are
@@ -204,12 +220,3 @@ TIMM_MAPPING = TorchMapping(
     rename_rules(_IRV2_RULES),
     taps={"stage1_out": "repeat", "stage2_out": "repeat_1", "stage3_out": "conv2d_7b"},
     head=("predictions",))
-
-register_torch_weights(
-    "inception_resnet_v2_timm", TIMM_MAPPING,
-    TorchWeights("timm", "inception_resnet_v2.tf_in1k",
-                 url="https://huggingface.co/timm/inception_resnet_v2.tf_in1k/resolve/main/"
-                     "model.safetensors",
-                 top1=80.462, preprocessing="tf",
-                 note="Cadene's port of TF-slim's checkpoint; input scaled to [-1, 1], 299 px, "
-                      "crop 0.8975, bicubic"))

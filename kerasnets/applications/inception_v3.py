@@ -60,7 +60,8 @@ from kerasnets.applications._inception import (Conv, Pool, Split, apply, incepti
 from kerasnets.applications._torch_names import rename_rules
 from kerasnets.registry import Paper, Variant
 from kerasnets.weights.convert import TorchMapping
-from kerasnets.weights.pretrained import TorchWeights, register_torch_weights
+from kerasnets.weights.records import (Transform, keras_checkpoint, tf_kernels,
+                                       torchvision_checkpoint)
 
 PAPER = Paper("Rethinking the Inception Architecture for Computer Vision", "1512.00567", 2016)
 AUX_AFTER = (2, 5)  # (stage, block): mixed7, the last 17x17 module
@@ -192,13 +193,32 @@ _TABLE = [
             preprocessing="tf"),
     Variant("inception_v3_tv", "InceptionV3TV",
             InceptionV3Spec(stages=TV_MODULES, style="torchvision"), 23_834_568,
-            "torchvision inception_v3 without its auxiliary classifier (27,161,264 with it)"),
+            "torchvision inception_v3 without its auxiliary classifier (27,161,264 with it)",
+            aliases=("timm/inception_v3",)),
 ]
+
+# Published checkpoints: one `Checkpoint` record each, the default first (weights.records).
+WEIGHTS = {
+    "inception_v3": (
+        keras_checkpoint("InceptionV3",
+            tf_kernels("inception_v3", "inception_v3/", "9a0d58056eeedaa3f26cb7ebd46da564",
+                "bcbd6486424b2319ff4ef7d526e38f63"),
+            Transform(299, 341, normalization="tf"), top1=77.9, top5=93.7, size_mb=92),
+    ),
+    "inception_v3_tv": (
+        torchvision_checkpoint("inception_v3", "IMAGENET1K_V1", "inception_v3_google-0cc3c7bd.pth",
+            Transform(299, 342), top1=77.294, top5=93.45, size_mb=103.903,
+            build_options=(("transform_input", True), ("aux_logits", False),
+                           ("init_weights", True)),
+            note="Google's weights, ported"),
+    ),
+}
 
 VARIANTS = register_family(
     globals(), _inception_v3, _TABLE, family="inception_v3", paper=PAPER,
     input_shape=(299, 299, 3), min_size=75, test_size=75,
-    doc=lambda v: "Inception v3" + ("" if v.keras_equivalent else ", torchvision's"))
+    doc=lambda v: "Inception v3" + ("" if v.keras_equivalent else ", torchvision's"),
+    weights=WEIGHTS, torch_mapping=lambda variant: TV_MAPPING)
 
 
 # torchvision's module names per module type (InceptionA ... E): branch -> (branch i, op j) here
@@ -229,11 +249,3 @@ TV_MAPPING = TorchMapping(
                     for branch, ij in branches.items()]
                  + [(r"AuxLogits\..*", None), (r"fc", "predictions")]),
     taps={"stage1_out": "Mixed_5d", "stage2_out": "Mixed_6e", "stage3_out": "Mixed_7c"})
-register_torch_weights("inception_v3_tv", TV_MAPPING, TorchWeights(
-    "torchvision", "inception_v3",
-    url="https://download.pytorch.org/models/inception_v3_google-0cc3c7bd.pth",
-    sha256="0cc3c7bd", top1=77.294,
-    note="IMAGENET1K_V1 (torchvision's DEFAULT), Google's weights ported; evaluated at resize "
-         "342, crop 299; transform_input=True",
-    # the file's side head is skipped (`AuxLogits`): the original without it
-    source_kwargs=(("transform_input", True), ("aux_logits", False), ("init_weights", True))))

@@ -34,7 +34,7 @@ from kerasnets.applications._inception import Conv, Pool, Split, apply, inceptio
 from kerasnets.applications._torch_names import nested, rename_rules
 from kerasnets.registry import Paper, Variant
 from kerasnets.weights.convert import TorchMapping
-from kerasnets.weights.pretrained import TorchWeights, register_torch_weights
+from kerasnets.weights.records import Transform, timm_checkpoint
 
 PAPER = Paper("Inception-v4, Inception-ResNet and the Impact of Residual Connections on Learning",
               "1602.07261", 2017)
@@ -137,9 +137,19 @@ def _inception_v4(spec: InceptionV4Spec, *, include_top, weights, input_tensor, 
 
 
 # preprocessing: TF-slim's [-1, 1], which the timm checkpoint registered below expects
+# Published checkpoints: one `Checkpoint` record each, the default first (weights.records).
+WEIGHTS = {
+    "inception_v4": (
+        timm_checkpoint("inception_v4", "tf_in1k",
+            Transform.from_crop(299, 0.875, interpolation="bicubic", normalization="tf"),
+            top1=80.156, note="Cadene's port of TF-slim's checkpoint"),
+    ),
+}
+
 VARIANTS = register_family(
     globals(), _inception_v4, _TABLE, family="inception_v4", paper=PAPER, preprocessing="tf",
-    input_shape=(299, 299, 3), min_size=75, test_size=75, doc=lambda v: "Inception-v4")
+    input_shape=(299, 299, 3), min_size=75, test_size=75, doc=lambda v: "Inception-v4",
+    weights=WEIGHTS, torch_mapping=lambda variant: TIMM_MAPPING)
 
 
 # timm / Cadene's Inception ports: module path -> layer name, as `_torch_names` rules. Inside a
@@ -177,12 +187,3 @@ TIMM_MAPPING = TorchMapping(
     rename_rules(_v4_rules()),
     taps={"stage1_out": "features.9", "stage2_out": "features.17", "stage3_out": "features.21"},
     head=("predictions",))
-
-register_torch_weights(
-    "inception_v4", TIMM_MAPPING,
-    TorchWeights("timm", "inception_v4.tf_in1k",
-                 url="https://huggingface.co/timm/inception_v4.tf_in1k/resolve/main/"
-                     "model.safetensors",
-                 top1=80.156, preprocessing="tf",
-                 note="Cadene's port of TF-slim's checkpoint; input scaled to [-1, 1], 299 px, "
-                      "crop 0.875, bicubic"))

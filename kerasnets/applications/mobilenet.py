@@ -38,6 +38,7 @@ from kerasnets.applications._common import (finish, head_dtype, model_input, poo
 from kerasnets.applications._mobilenet_blocks import depthwise_bn_act, stage_loop
 from kerasnets.layers import conv_bn_act
 from kerasnets.registry import Paper, Variant
+from kerasnets.weights.records import KERAS_URL, Published, Transform, keras_checkpoint
 
 PAPER = Paper("MobileNets: Efficient Convolutional Neural Networks for Mobile Vision "
               "Applications", "1704.04861", 2017)
@@ -62,12 +63,15 @@ _TABLE = [
     Variant("mobilenet", "MobileNet", BODY, 4_231_976,
             _KERAS.format("1.0", "4,253,864", "21,888", "4.2M"), keras_equivalent="MobileNet",
             preprocessing="tf"),
-    Variant("mobilenet_075", "MobileNet_075", BODY, 2_585_560,
-            _KERAS.format("0.75", "2,601,976", "16,416", "2.6M"), options={"alpha": 0.75}),
-    Variant("mobilenet_050", "MobileNet_050", BODY, 1_331_592,
-            _KERAS.format("0.5", "1,342,536", "10,944", "1.3M"), options={"alpha": 0.5}),
-    Variant("mobilenet_025", "MobileNet_025", BODY, 470_072,
-            _KERAS.format("0.25", "475,544", "5,472", "0.5M"), options={"alpha": 0.25}),
+    Variant("mobilenet_x0_75", "MobileNet_x0_75", BODY, 2_585_560,
+            _KERAS.format("0.75", "2,601,976", "16,416", "2.6M"), options={"alpha": 0.75},
+            retired=("mobilenet_075", "MobileNet_075")),
+    Variant("mobilenet_x0_5", "MobileNet_x0_5", BODY, 1_331_592,
+            _KERAS.format("0.5", "1,342,536", "10,944", "1.3M"), options={"alpha": 0.5},
+            retired=("mobilenet_050", "MobileNet_050")),
+    Variant("mobilenet_x0_25", "MobileNet_x0_25", BODY, 470_072,
+            _KERAS.format("0.25", "475,544", "5,472", "0.5M"), options={"alpha": 0.25},
+            retired=("mobilenet_025", "MobileNet_025")),
     Variant("mobilenet_conv", "MobileNet_Conv", BODY, 29_294_088,
             "exact count of Table 1 with full 3x3 convolutions; paper Table 4 (Conv MobileNet): "
             "29.3M", options={"depthwise": False}),
@@ -122,7 +126,18 @@ def _mobilenet(spec: MobileNetSpec, *, include_top, weights, input_tensor, input
     return finish(inputs, x, name=name, weights=weights)
 
 
+# Published checkpoints: one `Checkpoint` record each, the default first (weights.records).
+WEIGHTS = {
+    "mobilenet": (
+        keras_checkpoint("MobileNet",
+            Published("mobilenet_1_0_{size}_tf.h5", "mobilenet_1_0_{size}_tf_no_top.h5",
+                KERAS_URL + "mobilenet/", sizes=(128, 160, 192, 224)),
+            Transform(224, 256, normalization="tf"), top1=70.4, top5=89.5, size_mb=16),
+    ),
+}
+
 VARIANTS = register_family(
     globals(), _mobilenet, _TABLE, family="mobilenet", paper=PAPER, min_size=32, test_size=32,
     doc=lambda v: ("Conv MobileNet (full convolutions)" if v.name.endswith("conv")
-                   else f"{v.options.get('alpha', 1.0)} MobileNet"))
+                   else f"{v.options.get('alpha', 1.0)} MobileNet"),
+    weights=WEIGHTS)

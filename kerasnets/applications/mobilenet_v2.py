@@ -44,10 +44,11 @@ from kerasnets.applications._torch_names import exact, rename_rules
 from kerasnets.layers import conv_bn_act
 from kerasnets.registry import Paper, Variant
 from kerasnets.weights.convert import TorchMapping
-from kerasnets.weights.pretrained import TorchWeights, register_torch_weights
+from kerasnets.weights.records import (KERAS_URL, Published, Transform, keras_checkpoint,
+                                       torchvision_checkpoint)
 
 PAPER = Paper("MobileNetV2: Inverted Residuals and Linear Bottlenecks", "1801.04381", 2018)
-TORCHVISION = dict(padding="torch", bn_epsilon=1e-5, bn_momentum=0.9, dropout_rate=0.2)
+TORCHVISION_OPTIONS = dict(padding="torch", bn_epsilon=1e-5, bn_momentum=0.9, dropout_rate=0.2)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,8 +68,9 @@ _TABLE = [
             "BatchNorm moving statistics; paper Table 4: 3.4M (this count, = torchvision's, is "
             "3.50M)", keras_equivalent="MobileNetV2", preprocessing="tf"),
     Variant("mobilenet_v2_tv", "MobileNetV2TV", MobileNetV2Spec(), 3_504_872,
-            "torchvision mobilenet_v2 (num_params 3,504,872)", options=TORCHVISION,
-            doc="MobileNetV2 1.0 (torchvision's padding and BatchNorm)"),
+            "torchvision mobilenet_v2 (num_params 3,504,872)", options=TORCHVISION_OPTIONS,
+            doc="MobileNetV2 1.0 (torchvision's padding and BatchNorm)",
+            aliases=("timm/mobilenetv2_100",)),
 ]
 
 
@@ -107,9 +109,26 @@ def _mobilenet_v2(spec: MobileNetV2Spec, *, include_top, weights, input_tensor, 
     return finish(inputs, x, name=name, weights=weights)
 
 
+# Published checkpoints: one `Checkpoint` record each, the default first (weights.records).
+WEIGHTS = {
+    "mobilenet_v2": (
+        keras_checkpoint("MobileNetV2",
+            Published("mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_{size}.h5",
+                "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_{size}_no_top.h5",
+                KERAS_URL + "mobilenet_v2/", sizes=(96, 128, 160, 192, 224)),
+            Transform(224, 256, normalization="tf"), top1=71.3, top5=90.1, size_mb=14),
+    ),
+    "mobilenet_v2_tv": (
+        torchvision_checkpoint("mobilenet_v2", "IMAGENET1K_V2", "mobilenet_v2-7ebf99e0.pth",
+            Transform(224, 232), top1=72.154, top5=90.822, size_mb=13.598,
+            note="IMAGENET1K_V1 (71.878%) is mobilenet_v2-b0353104.pth (load it by path)"),
+    ),
+}
+
 VARIANTS = register_family(
     globals(), _mobilenet_v2, _TABLE, family="mobilenet_v2", paper=PAPER, min_size=32,
-    test_size=32, doc=lambda v: "MobileNetV2 1.0")
+    test_size=32, doc=lambda v: "MobileNetV2 1.0",
+    weights=WEIGHTS, torch_mapping=lambda variant: torch_mapping(variant.spec))
 
 
 def torch_mapping(spec: MobileNetV2Spec) -> TorchMapping:
@@ -125,12 +144,3 @@ def torch_mapping(spec: MobileNetV2Spec) -> TorchMapping:
     taps = {f"{name.split('_')[0]}_out": f"features.{i}"  # a stage's last block
             for i, name in enumerate(names, start=1)}
     return TorchMapping(rename_rules(exact(fixed) + torch_block_rules(parts)), taps)
-
-
-register_torch_weights(
-    "mobilenet_v2_tv", torch_mapping(VARIANTS["mobilenet_v2_tv"].spec),
-    TorchWeights("torchvision", "mobilenet_v2",
-                 url="https://download.pytorch.org/models/mobilenet_v2-7ebf99e0.pth",
-                 sha256="7ebf99e0", top1=72.154,
-                 note="IMAGENET1K_V2 (torchvision's DEFAULT): resize 232, crop 224, bilinear; "
-                      "IMAGENET1K_V1 (71.878%) is mobilenet_v2-b0353104.pth, pass its path"))

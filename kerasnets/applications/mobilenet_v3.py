@@ -40,12 +40,14 @@ from kerasnets.applications._torch_names import exact, rename_rules
 from kerasnets.layers import conv_bn_act
 from kerasnets.registry import Paper, Variant
 from kerasnets.weights.convert import TorchMapping
-from kerasnets.weights.pretrained import TorchWeights, register_torch_weights
+from kerasnets.weights.records import (KERAS_URL, Published, Transform, keras_checkpoint,
+                                       torchvision_checkpoint)
 
 PAPER = Paper("Searching for MobileNetV3", "1905.02244", 2019)
 HS = "hard_swish"
 HEADS = ("conv", "linear")
-TORCHVISION = dict(padding="torch", include_preprocessing=False, bn_momentum=0.99, head="linear")
+TORCHVISION_OPTIONS = dict(padding="torch", include_preprocessing=False, bn_momentum=0.99,
+                           head="linear")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,19 +80,23 @@ _KERAS = ("keras.applications {}: {} parameters in all, of which {} are BatchNor
 _TABLE = [
     Variant("mobilenet_v3_small", "MobileNetV3Small", SMALL, 2_542_856,
             _KERAS.format("MobileNetV3Small", "2,554,968", "12,112", "2.5M"),
-            keras_equivalent="MobileNetV3Small"),
+            keras_equivalent="MobileNetV3Small",
+            aliases=("timm/tf_mobilenetv3_small_100",)),
     Variant("mobilenet_v3_large", "MobileNetV3Large", LARGE, 5_483_032,
             _KERAS.format("MobileNetV3Large", "5,507,432", "24,400",
                           "5.4M (this count, = torchvision's, is 5.48M)"),
-            keras_equivalent="MobileNetV3Large"),
+            keras_equivalent="MobileNetV3Large",
+            aliases=("timm/tf_mobilenetv3_large_100",)),
     Variant("mobilenet_v3_small_tv", "MobileNetV3SmallTV", SMALL, 2_542_856,
-            "torchvision mobilenet_v3_small (num_params 2,542,856)", options=TORCHVISION,
+            "torchvision mobilenet_v3_small (num_params 2,542,856)", options=TORCHVISION_OPTIONS,
             preprocessing="torch",
-            doc="MobileNetV3-Small 1.0 (torchvision's padding and head)"),
+            doc="MobileNetV3-Small 1.0 (torchvision's padding and head)",
+            aliases=("timm/mobilenetv3_small_100",)),
     Variant("mobilenet_v3_large_tv", "MobileNetV3LargeTV", LARGE, 5_483_032,
-            "torchvision mobilenet_v3_large (num_params 5,483,032)", options=TORCHVISION,
+            "torchvision mobilenet_v3_large (num_params 5,483,032)", options=TORCHVISION_OPTIONS,
             preprocessing="torch",
-            doc="MobileNetV3-Large 1.0 (torchvision's padding and head)"),
+            doc="MobileNetV3-Large 1.0 (torchvision's padding and head)",
+            aliases=("timm/mobilenetv3_large_100",)),
 ]
 
 
@@ -152,10 +158,44 @@ def _mobilenet_v3(spec: MobileNetV3Spec, *, include_top, weights, input_tensor, 
     return finish(inputs, x, name=name, weights=weights)
 
 
+# Published checkpoints: one `Checkpoint` record each, the default first (weights.records).
+WEIGHTS = {
+    "mobilenet_v3_large": (
+        keras_checkpoint("MobileNetV3Large",
+            Published("weights_mobilenet_v3_large_224_1.0_float.h5",
+                "weights_mobilenet_v3_large_224_1.0_float_no_top_v2.h5",
+                KERAS_URL + "mobilenet_v3/", "59e551e166be033d707958cf9e29a6a7",
+                "07fb09a5933dd0c8eaafa16978110389"),
+            Transform(224, 256, normalization="raw"), top1=75.6, top5=None, size_mb=None,
+            metrics_from="keras.applications.MobileNetV3 docstring"),
+    ),
+    "mobilenet_v3_large_tv": (
+        torchvision_checkpoint("mobilenet_v3_large", "IMAGENET1K_V2",
+            "mobilenet_v3_large-5c1a4163.pth", Transform(224, 232), top1=75.274, top5=92.566,
+            size_mb=21.107,
+            note="IMAGENET1K_V1 (74.042%) is mobilenet_v3_large-8738ca79.pth (load it by path)"),
+    ),
+    "mobilenet_v3_small": (
+        keras_checkpoint("MobileNetV3Small",
+            Published("weights_mobilenet_v3_small_224_1.0_float.h5",
+                "weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5",
+                KERAS_URL + "mobilenet_v3/", "8768d4c2e7dee89b9d02b2d03d65d862",
+                "d3e8ec802a04aa4fc771ee12a9a9b836"),
+            Transform(224, 256, normalization="raw"), top1=68.1, top5=None, size_mb=None,
+            metrics_from="keras.applications.MobileNetV3 docstring"),
+    ),
+    "mobilenet_v3_small_tv": (
+        torchvision_checkpoint("mobilenet_v3_small", "IMAGENET1K_V1",
+            "mobilenet_v3_small-047dcff4.pth", Transform(224, 256), top1=67.668, top5=87.402,
+            size_mb=9.829),
+    ),
+}
+
 VARIANTS = register_family(
     globals(), _mobilenet_v3, _TABLE, family="mobilenet_v3", paper=PAPER, preprocessing="raw",
     min_size=32, test_size=32,
-    doc=lambda v: f"MobileNetV3-{'Small' if v.spec is SMALL else 'Large'} 1.0")
+    doc=lambda v: f"MobileNetV3-{'Small' if v.spec is SMALL else 'Large'} 1.0",
+    weights=WEIGHTS, torch_mapping=lambda variant: torch_mapping(variant.spec))
 
 
 def torch_mapping(spec: MobileNetV3Spec) -> TorchMapping:
@@ -173,17 +213,3 @@ def torch_mapping(spec: MobileNetV3Spec) -> TorchMapping:
     taps = {f"{name.split('_')[0]}_out": f"features.{i}" for i, name in enumerate(names, start=1)}
     return TorchMapping(rename_rules(exact(fixed) + torch_block_rules(parts)), taps,
                         head=("head_fc", "predictions"))
-
-
-_TV = "https://download.pytorch.org/models/"
-register_torch_weights(
-    "mobilenet_v3_large_tv", torch_mapping(LARGE),
-    TorchWeights("torchvision", "mobilenet_v3_large", url=_TV + "mobilenet_v3_large-5c1a4163.pth",
-                 sha256="5c1a4163", top1=75.274,
-                 note="IMAGENET1K_V2 (torchvision's DEFAULT): resize 232, crop 224, bilinear; "
-                      "IMAGENET1K_V1 (74.042%) is mobilenet_v3_large-8738ca79.pth, pass its "
-                      "path"))
-register_torch_weights(
-    "mobilenet_v3_small_tv", torch_mapping(SMALL),
-    TorchWeights("torchvision", "mobilenet_v3_small", url=_TV + "mobilenet_v3_small-047dcff4.pth",
-                 sha256="047dcff4", top1=67.668, note="IMAGENET1K_V1: resize 256, crop 224"))

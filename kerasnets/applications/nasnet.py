@@ -45,7 +45,8 @@ from kerasnets.applications._common import (correct_pad, finish, gap_head, model
 from kerasnets.applications._torch_names import nested, rename_rules
 from kerasnets.registry import Paper, Variant
 from kerasnets.weights.convert import TorchMapping
-from kerasnets.weights.pretrained import TorchWeights, register_torch_weights
+from kerasnets.weights.records import (KERAS_URL, Published, Transform, keras_checkpoint,
+                                       timm_checkpoint)
 
 PAPER = Paper("Learning Transferable Architectures for Scalable Image Recognition", "1707.07012",
               2018)
@@ -242,11 +243,33 @@ def _nasnet(spec: NASNetSpec, *, include_top, weights, input_tensor, input_shape
 
 
 # All three take inputs scaled to [-1, 1]: keras' NASNets and timm's TF-slim port alike.
+# Published checkpoints: one `Checkpoint` record each, the default first (weights.records).
+WEIGHTS = {
+    "nasnet_large": (
+        keras_checkpoint("NASNetLarge",
+            Published("NASNet-large.h5", "NASNet-large-no-top.h5", KERAS_URL + "nasnet/",
+                "11577c9a518f0070763c2b964a382f17", "d81d89dc07e6e56530c4e77faddd61b5"),
+            Transform(331, 378, normalization="tf"), top1=82.5, top5=96.0, size_mb=343),
+    ),
+    "nasnet_large_timm": (
+        timm_checkpoint("nasnetalarge", "tf_in1k",
+            Transform.from_crop(331, 0.911, interpolation="bicubic", normalization="tf"),
+            top1=82.626, note="TF-slim's checkpoint as ported by Cadene / timm"),
+    ),
+    "nasnet_mobile": (
+        keras_checkpoint("NASNetMobile",
+            Published("NASNet-mobile.h5", "NASNet-mobile-no-top.h5", KERAS_URL + "nasnet/",
+                "020fb642bf7360b370c678b08e0adf61", "1ed92395b5b598bdda52abe5c0dbfd63"),
+            Transform(224, 256, normalization="tf"), top1=74.4, top5=91.9, size_mb=23),
+    ),
+}
+
 VARIANTS = register_family(
     globals(), _nasnet, _TABLE, family="nasnet", paper=PAPER, preprocessing="tf", min_size=32,
     test_size=32,
     doc=lambda v: (f"NASNet-A ({v.spec.num_blocks} @ {v.spec.penultimate_filters})"
-                   + ("" if v.keras_equivalent else " (timm's nasnetalarge)")))
+                   + ("" if v.keras_equivalent else " (timm's nasnetalarge)")),
+    weights=WEIGHTS, torch_mapping=lambda variant: TIMM_MAPPING)
 
 
 def _cell_name(cell: str) -> str:
@@ -282,12 +305,3 @@ TIMM_MAPPING = TorchMapping(
     rename_rules(_TIMM_RULES),
     taps={"stage1_out": "cell_5", "stage2_out": "cell_11", "stage3_out": "cell_17"},
     head=("predictions",))
-
-register_torch_weights(
-    "nasnet_large_timm", TIMM_MAPPING,
-    TorchWeights("timm", "nasnetalarge.tf_in1k",
-                 url="https://huggingface.co/timm/nasnetalarge.tf_in1k/resolve/main/"
-                     "model.safetensors",
-                 top1=82.626, preprocessing="tf",
-                 note="TF-slim's checkpoint as ported by Cadene / timm; input scaled to "
-                      "[-1, 1], 331 px, crop 0.911, bicubic"))

@@ -32,7 +32,8 @@ from kerasnets.applications._resnet_blocks import (TORCH_MAPPING, ResNetSpec, ba
                                                    bottleneck_block, imagenet_stem,
                                                    residual_stages)
 from kerasnets.registry import Paper, Variant
-from kerasnets.weights.pretrained import TorchWeights, register_torch_weights
+from kerasnets.weights.records import (Transform, keras_checkpoint, tf_kernels,
+                                      torchvision_checkpoint)
 
 PAPER = Paper("Deep Residual Learning for Image Recognition", "1512.03385", 2016)
 VERSIONS = ("1", "1.5")
@@ -42,8 +43,10 @@ _KERAS = "keras.applications {}: {} parameters in all, of which {} are BatchNorm
 
 # One record per variant; register_family (end of file) makes the builders and __all__.
 _TABLE = [
-    Variant("resnet18", "ResNet18", ResNetSpec("basic", R18), 11_689_512, "torchvision resnet18"),
-    Variant("resnet34", "ResNet34", ResNetSpec("basic", R34), 21_797_672, "torchvision resnet34"),
+    Variant("resnet18", "ResNet18", ResNetSpec("basic", R18), 11_689_512, "torchvision resnet18",
+            aliases=("timm/resnet18",)),
+    Variant("resnet34", "ResNet34", ResNetSpec("basic", R34), 21_797_672, "torchvision resnet34",
+            aliases=("timm/resnet34",)),
     Variant("resnet50", "ResNet50", ResNetSpec("bottleneck", R50), 25_583_592,
             _KERAS.format("ResNet50", "25,636,712", "53,120"), keras_equivalent="ResNet50",
             preprocessing="caffe"),
@@ -54,11 +57,14 @@ _TABLE = [
             _KERAS.format("ResNet152", "60,419,944", "151,424"), keras_equivalent="ResNet152",
             preprocessing="caffe"),
     Variant("resnet50_v1_5", "ResNet50_V1_5", ResNetSpec("bottleneck", R50), 25_557_032,
-            "torchvision resnet50", options={"version": "1.5"}),
+            "torchvision resnet50", options={"version": "1.5"},
+            aliases=("timm/resnet50",)),
     Variant("resnet101_v1_5", "ResNet101_V1_5", ResNetSpec("bottleneck", R101), 44_549_160,
-            "torchvision resnet101", options={"version": "1.5"}),
+            "torchvision resnet101", options={"version": "1.5"},
+            aliases=("timm/resnet101",)),
     Variant("resnet152_v1_5", "ResNet152_V1_5", ResNetSpec("bottleneck", R152), 60_192_808,
-            "torchvision resnet152", options={"version": "1.5"}),
+            "torchvision resnet152", options={"version": "1.5"},
+            aliases=("timm/resnet152",)),
 ]
 
 
@@ -88,25 +94,55 @@ def _resnet(spec: ResNetSpec, *, include_top, weights, input_tensor, input_shape
     return finish(inputs, x, name=name, weights=weights)
 
 
+# Published checkpoints: one `Checkpoint` record each, the default first (weights.records).
+WEIGHTS = {
+    "resnet101": (
+        keras_checkpoint("ResNet101",
+            tf_kernels("resnet101", "resnet/", "f1aeb4b969a6efcfb50fad2f0c20cfc5",
+                "88cf7a10940856eca736dc7b7e228a21"),
+            Transform(224, 256, normalization="caffe"), top1=76.4, top5=92.8, size_mb=171),
+    ),
+    "resnet101_v1_5": (
+        torchvision_checkpoint("resnet101", "IMAGENET1K_V2", "resnet101-cd907fc2.pth",
+            Transform(224, 232), top1=81.886, top5=95.78, size_mb=170.53,
+            note="torchvision's new training recipe; IMAGENET1K_V1 is resnet101-63fe2227.pth "
+                 "(load it by path)"),
+    ),
+    "resnet152": (
+        keras_checkpoint("ResNet152",
+            tf_kernels("resnet152", "resnet/", "100835be76be38e30d865e96f2aaae62",
+                "ee4c566cf9a93f14d82f913c2dc6dd0c"),
+            Transform(224, 256, normalization="caffe"), top1=76.6, top5=93.1, size_mb=232),
+    ),
+    "resnet152_v1_5": (
+        torchvision_checkpoint("resnet152", "IMAGENET1K_V2", "resnet152-f82ba261.pth",
+            Transform(224, 232), top1=82.284, top5=96.002, size_mb=230.474,
+            note="torchvision's new training recipe; IMAGENET1K_V1 is resnet152-394f9c45.pth "
+                 "(load it by path)"),
+    ),
+    "resnet18": (
+        torchvision_checkpoint("resnet18", "IMAGENET1K_V1", "resnet18-f37072fd.pth",
+            Transform(224, 256), top1=69.758, top5=89.078, size_mb=44.661),
+    ),
+    "resnet34": (
+        torchvision_checkpoint("resnet34", "IMAGENET1K_V1", "resnet34-b627a593.pth",
+            Transform(224, 256), top1=73.314, top5=91.42, size_mb=83.275),
+    ),
+    "resnet50": (
+        keras_checkpoint("ResNet50",
+            tf_kernels("resnet50", "resnet/", "2cb95161c43110f7111970584f804107",
+                "4d473c1dd8becc155b73f8504c6f6626"),
+            Transform(224, 256, normalization="caffe"), top1=74.9, top5=92.1, size_mb=98),
+    ),
+    "resnet50_v1_5": (
+        torchvision_checkpoint("resnet50", "IMAGENET1K_V2", "resnet50-11ad3fa6.pth",
+            Transform(224, 232), top1=80.858, top5=95.434, size_mb=97.79,
+            note="torchvision's new training recipe; IMAGENET1K_V1 is resnet50-0676ba61.pth (load "
+                 "it by path)"),
+    ),
+}
+
 VARIANTS = register_family(
     globals(), _resnet, _TABLE, family="resnet", paper=PAPER, min_size=32, test_size=32,
-    doc=lambda v: f"ResNet-{v.name[6:].replace('_v1_5', ' v1.5')}")
-
-
-TV_URL = "https://download.pytorch.org/models/{}-{}.pth"
-_V2 = ("IMAGENET1K_V2, torchvision's DEFAULT (new training recipe; evaluated at resize 232, "
-       "crop 224); IMAGENET1K_V1 is {}-{}.pth")
-
-# variant: (torchvision builder, file hash prefix of its DEFAULT weights, published top-1, note).
-# ResNet-18/34 and the v1.5 bottlenecks are torchvision's networks layer for layer (tested).
-TORCHVISION = {
-    "resnet18": ("resnet18", "f37072fd", 69.758, "IMAGENET1K_V1 (torchvision's DEFAULT)"),
-    "resnet34": ("resnet34", "b627a593", 73.314, "IMAGENET1K_V1 (torchvision's DEFAULT)"),
-    "resnet50_v1_5": ("resnet50", "11ad3fa6", 80.858, _V2.format("resnet50", "0676ba61")),
-    "resnet101_v1_5": ("resnet101", "cd907fc2", 81.886, _V2.format("resnet101", "63fe2227")),
-    "resnet152_v1_5": ("resnet152", "f82ba261", 82.284, _V2.format("resnet152", "394f9c45")),
-}
-for _variant, (_model, _hash, _top1, _note) in TORCHVISION.items():
-    register_torch_weights(_variant, TORCH_MAPPING, TorchWeights(
-        "torchvision", _model, url=TV_URL.format(_model, _hash), sha256=_hash, top1=_top1,
-        note=_note))
+    doc=lambda v: f"ResNet-{v.name[6:].replace('_v1_5', ' v1.5')}",
+    weights=WEIGHTS, torch_mapping=lambda variant: TORCH_MAPPING)

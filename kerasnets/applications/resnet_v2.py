@@ -21,6 +21,7 @@ from kerasnets.applications._common import finish, gap_head, model_input, regist
 from kerasnets.applications._resnet_blocks import (ResNetSpec, imagenet_stem, post_norm,
                                                    preact_bottleneck_block, residual_stages)
 from kerasnets.registry import Paper, Variant
+from kerasnets.weights.records import Transform, keras_checkpoint, tf_kernels
 
 PAPER = Paper("Identity Mappings in Deep Residual Networks", "1603.05027", 2016)
 BN_EPSILON = 1.001e-5
@@ -57,6 +58,29 @@ def _resnet_v2(spec: ResNetSpec, *, include_top, weights, input_tensor, input_sh
     return finish(inputs, x, name=name, weights=weights)
 
 
+# Published checkpoints: one `Checkpoint` record each, the default first (weights.records).
+WEIGHTS = {
+    "resnet101_v2": (
+        keras_checkpoint("ResNet101V2",
+            tf_kernels("resnet101v2", "resnet/", "6343647c601c52e1368623803854d971",
+                "c0ed64b8031c3730f411d2eb4eea35b5"),
+            Transform(224, 256, normalization="tf"), top1=77.2, top5=93.8, size_mb=171),
+    ),
+    "resnet152_v2": (
+        keras_checkpoint("ResNet152V2",
+            tf_kernels("resnet152v2", "resnet/", "a49b44d1979771252814e80f8ec446f9",
+                "ed17cf2e0169df9d443503ef94b23b33"),
+            Transform(224, 256, normalization="tf"), top1=78.0, top5=94.2, size_mb=232),
+    ),
+    "resnet50_v2": (
+        keras_checkpoint("ResNet50V2",
+            tf_kernels("resnet50v2", "resnet/", "3ef43a0b657b3be2300d5770ece849e0",
+                "fac2f116257151a9d068a22e544a4917"),
+            Transform(224, 256, normalization="tf"), top1=76.0, top5=93.0, size_mb=98),
+    ),
+}
+
 VARIANTS = register_family(
     globals(), _resnet_v2, _TABLE, family="resnet_v2", paper=PAPER, preprocessing="tf",
-    min_size=32, test_size=32, doc=lambda v: f"Pre-activation {v.builder}")
+    min_size=32, test_size=32, doc=lambda v: f"Pre-activation {v.builder}",
+    weights=WEIGHTS)

@@ -34,10 +34,10 @@ from __future__ import annotations
 from kerasnets.applications._common import finish, gap_head, model_input, register_family
 from kerasnets.applications._resnet_blocks import (TORCH_MAPPING, ResNetSpec, bottleneck_block,
                                                    residual_stages)
-from kerasnets.applications.resnet import _V2, TV_URL, _resnet
+from kerasnets.applications.resnet import _resnet
 from kerasnets.layers import conv_bn_act
 from kerasnets.registry import Paper, Variant
-from kerasnets.weights.pretrained import TorchWeights, register_torch_weights
+from kerasnets.weights.records import Transform, timm_checkpoint, torchvision_checkpoint
 
 PAPER = Paper("Aggregated Residual Transformations for Deep Neural Networks", "1611.05431", 2017)
 
@@ -64,7 +64,8 @@ def cifar_spec(cardinality, width=64, depth=29) -> ResNetSpec:
 # ImageNet records (torchvision's v1.5 layout); register_family (below) makes the builders.
 _IMAGENET_TABLE = [
     Variant("resnext50_32x4d", "ResNeXt50", imagenet_spec(R50, 32, 4), 25_028_904,
-            "torchvision resnext50_32x4d; paper Table 1: 25.0M", options={"version": "1.5"}),
+            "torchvision resnext50_32x4d; paper Table 1: 25.0M", options={"version": "1.5"},
+            aliases=("timm/resnext50_32x4d",)),
     Variant("resnext50_2x40d", "ResNeXt50_2x40d", imagenet_spec(R50, 2, 40), 25_425_000,
             _TABLE2.format("2x40d"), options={"version": "1.5"}),
     Variant("resnext50_4x24d", "ResNeXt50_4x24d", imagenet_spec(R50, 4, 24), 25_292_968,
@@ -75,9 +76,11 @@ _IMAGENET_TABLE = [
             "Cadene pretrainedmodels resnext101_32x4d (port of the official Torch model), as "
             "counted by osmr/imgclsmob; timm: 44.18M", options={"version": "1.5"}),
     Variant("resnext101_32x8d", "ResNeXt101_32x8d", imagenet_spec(R101, 32, 8), 88_791_336,
-            "torchvision resnext101_32x8d", options={"version": "1.5"}),
+            "torchvision resnext101_32x8d", options={"version": "1.5"},
+            aliases=("timm/resnext101_32x8d",)),
     Variant("resnext101_64x4d", "ResNeXt101_64x4d", imagenet_spec(R101, 64, 4), 83_455_272,
-            "torchvision resnext101_64x4d", options={"version": "1.5"}),
+            "torchvision resnext101_64x4d", options={"version": "1.5"},
+            aliases=("timm/resnext101_64x4d",)),
 ]
 # CIFAR records (10 classes, 32x32).
 _CIFAR_TABLE = [
@@ -113,31 +116,39 @@ def _label(variant):
     return f"ResNeXt-{depth} ({shape})"
 
 
+# Published checkpoints: one `Checkpoint` record each, the default first (weights.records).
+WEIGHTS = {
+    "resnext101_32x4d": (
+        timm_checkpoint("resnext101_32x4d", "fb_ssl_yfcc100m_ft_in1k",
+            Transform.from_crop(224, 0.875), top1=80.924, license="cc-by-nc-4.0",
+            note="timm's default tag: Facebook's semi-supervised YFCC100M pre-training, ImageNet "
+                 "fine-tuned"),
+    ),
+    "resnext101_32x8d": (
+        torchvision_checkpoint("resnext101_32x8d", "IMAGENET1K_V2",
+            "resnext101_32x8d-110c445d.pth", Transform(224, 232), top1=82.834, top5=96.228,
+            size_mb=339.673,
+            note="torchvision's new training recipe; IMAGENET1K_V1 is "
+                 "resnext101_32x8d-8ba56ff5.pth (load it by path)"),
+    ),
+    "resnext101_64x4d": (
+        torchvision_checkpoint("resnext101_64x4d", "IMAGENET1K_V1",
+            "resnext101_64x4d-173b62eb.pth", Transform(224, 232), top1=83.246, top5=96.454,
+            size_mb=319.318, note="torchvision's new training recipe"),
+    ),
+    "resnext50_32x4d": (
+        torchvision_checkpoint("resnext50_32x4d", "IMAGENET1K_V2", "resnext50_32x4d-1a0047aa.pth",
+            Transform(224, 232), top1=81.198, top5=95.34, size_mb=95.833,
+            note="torchvision's new training recipe; IMAGENET1K_V1 is "
+                 "resnext50_32x4d-7cdf4587.pth (load it by path)"),
+    ),
+}
+
 IMAGENET_VARIANTS = register_family(
     globals(), _resnet, _IMAGENET_TABLE, family="resnext", paper=PAPER, min_size=32,
-    test_size=32, doc=lambda v: _label(v.name))
+    test_size=32, doc=lambda v: _label(v.name),
+    weights=WEIGHTS, torch_mapping=lambda variant: TORCH_MAPPING)
 CIFAR_VARIANTS = register_family(
     globals(), _resnext_cifar, _CIFAR_TABLE, family="resnext", paper=PAPER,
     input_shape=(32, 32, 3), min_size=32, classes=10, test_size=32,
     doc=lambda v: f"CIFAR {_label(v.name)}")
-
-
-# --- PyTorch checkpoints: torchvision's DEFAULT weights; timm's default tag where torchvision has
-# none (ResNeXt-101 32x4d: torchvision's layout in timm's ResNet). Every ImageNet ResNeXt here is
-# torchvision's network layer for layer (tested).
-register_torch_weights("resnext50_32x4d", TORCH_MAPPING, TorchWeights(
-    "torchvision", "resnext50_32x4d", url=TV_URL.format("resnext50_32x4d", "1a0047aa"),
-    sha256="1a0047aa", top1=81.198, note=_V2.format("resnext50_32x4d", "7cdf4587")))
-register_torch_weights("resnext101_32x8d", TORCH_MAPPING, TorchWeights(
-    "torchvision", "resnext101_32x8d", url=TV_URL.format("resnext101_32x8d", "110c445d"),
-    sha256="110c445d", top1=82.834, note=_V2.format("resnext101_32x8d", "8ba56ff5")))
-register_torch_weights("resnext101_64x4d", TORCH_MAPPING, TorchWeights(
-    "torchvision", "resnext101_64x4d", url=TV_URL.format("resnext101_64x4d", "173b62eb"),
-    sha256="173b62eb", top1=83.246,
-    note="IMAGENET1K_V1, torchvision's DEFAULT (new training recipe; resize 232, crop 224)"))
-register_torch_weights("resnext101_32x4d", TORCH_MAPPING, TorchWeights(
-    "timm", "resnext101_32x4d.fb_ssl_yfcc100m_ft_in1k",
-    url="https://huggingface.co/timm/resnext101_32x4d.fb_ssl_yfcc100m_ft_in1k/resolve/main/"
-        "model.safetensors", top1=80.924,
-    note="timm's default tag: Facebook's semi-supervised YFCC100M pre-training, ImageNet "
-         "fine-tuned (timm results-imagenet.csv); bilinear resize, crop 0.875"))

@@ -50,7 +50,7 @@ from kerasnets.applications._resnet_blocks import (TORCH_DEEP_STEM_MAPPING, TORC
                                                    residual_stages)
 from kerasnets.layers import CeilModeMaxPooling2D, conv_bn_act
 from kerasnets.registry import Paper, Variant
-from kerasnets.weights.pretrained import TorchWeights, register_torch_weights
+from kerasnets.weights.records import TIMM_RELEASES, Transform, timm_checkpoint
 
 PAPER = Paper("Squeeze-and-Excitation Networks", "1709.01507", 2018)
 
@@ -109,10 +109,12 @@ _TABLE = [
             115_088_984, _CADENE.format("senet154")),
     # timm's legacy SE-ResNet-18/34: the Cadene-style SENet with basic blocks that apply a ReLU
     # after their second BN, before SE (not in the osmr/imgclsmob layout above)
-    Variant("legacy_seresnet18", "LegacySEResNet18", _se("basic", R18, residual_relu=True),
-            11_778_592, "timm legacy_seresnet18"),
-    Variant("legacy_seresnet34", "LegacySEResNet34", _se("basic", R34, residual_relu=True),
-            21_958_868, "timm legacy_seresnet34"),
+    Variant("seresnet18_timm", "SEResNet18Timm", _se("basic", R18, residual_relu=True),
+            11_778_592, "timm legacy_seresnet18",
+            retired=("legacy_seresnet18", "LegacySEResNet18")),
+    Variant("seresnet34_timm", "SEResNet34Timm", _se("basic", R34, residual_relu=True),
+            21_958_868, "timm legacy_seresnet34",
+            retired=("legacy_seresnet34", "LegacySEResNet34")),
     # timm's ResNet layout: padded stem pool, stride on the 3x3, no SENet-154 dropout
     Variant("seresnet50_timm", "SEResNet50Timm", _se("bottleneck", R50, stem_pool="pad"),
             28_088_024, _TIMM.format("seresnet50")),
@@ -166,12 +168,12 @@ def _senet(spec: SENetSpec, *, include_top, weights, input_tensor, input_shape, 
 
 def _label(variant):
     """seresnext50_32x4d -> SE-ResNeXt-50 (32x4d); seresnet50_timm -> SE-ResNet-50, timm's ResNet
-    layout; legacy_seresnet18 -> SE-ResNet-18, timm's legacy block."""
+    layout; seresnet18_timm -> SE-ResNet-18, timm's legacy block."""
     base, suffix = variant, ""
     if base.endswith("_timm"):
         base, suffix = base[:-5], ", timm's ResNet layout"
-    if base.startswith("legacy_"):
-        base, suffix = base[7:], ", timm's legacy block (ReLU before SE)"
+        if base in ("seresnet18", "seresnet34"):  # timm's legacy_seresnet18 / 34
+            suffix = ", timm's legacy block (ReLU before SE)"
     head, _, shape = base.partition("_")
     for prefix, kind in (("seresnext", "SE-ResNeXt-"), ("seresnet", "SE-ResNet-"),
                          ("senet", "SENet-")):
@@ -180,50 +182,72 @@ def _label(variant):
     raise ValueError(f"no label for {variant!r}")
 
 
+# Published checkpoints: one `Checkpoint` record each, the default first (weights.records).
+WEIGHTS = {
+    "seresnet18_timm": (
+        timm_checkpoint("legacy_seresnet18", "in1k",
+            Transform.from_crop(224, 0.875, interpolation="bicubic"), top1=71.766,
+            url=TIMM_RELEASES + "v0.1-weights/seresnet18-4bb0ce65.pth",
+            note="timm's legacy SE-ResNet-18"),
+    ),
+    "seresnet34_timm": (
+        timm_checkpoint("legacy_seresnet34", "in1k", Transform.from_crop(224, 0.875), top1=74.808,
+            url=TIMM_RELEASES + "v0.1-weights/seresnet34-a4004e63.pth",
+            note="timm's legacy (Cadene-layout) port"),
+    ),
+    "senet154": (
+        timm_checkpoint("legacy_senet154", "in1k", Transform.from_crop(224, 0.875), top1=81.308,
+            url=TIMM_RELEASES + "v0.1-weights/legacy_senet154-e9eb9fe6.pth",
+            note="timm's legacy (Cadene-layout) port"),
+    ),
+    "senet154_timm": (
+        timm_checkpoint("senet154", "gluon_in1k",
+            Transform.from_crop(224, 0.875, interpolation="bicubic"), top1=81.226,
+            note="Gluon weights"),
+    ),
+    "seresnet101": (
+        timm_checkpoint("legacy_seresnet101", "in1k", Transform.from_crop(224, 0.875), top1=78.386,
+            url=TIMM_RELEASES + "v0.1-cadene/se_resnet101-7e38fcc6.pth",
+            note="timm's legacy (Cadene-layout) port"),
+    ),
+    "seresnet152": (
+        timm_checkpoint("legacy_seresnet152", "in1k", Transform.from_crop(224, 0.875), top1=78.66,
+            url=TIMM_RELEASES + "v0.1-cadene/se_resnet152-d17c99b7.pth",
+            note="timm's legacy (Cadene-layout) port"),
+    ),
+    "seresnet50": (
+        timm_checkpoint("legacy_seresnet50", "in1k", Transform.from_crop(224, 0.875), top1=77.644,
+            url=TIMM_RELEASES + "v0.1-cadene/se_resnet50-ce0d4300.pth",
+            note="timm's legacy (Cadene-layout) port"),
+    ),
+    "seresnet50_timm": (
+        timm_checkpoint("seresnet50", "a1_in1k",
+            Transform.from_crop(288, 1.0, interpolation="bicubic"), top1=81.102,
+            note="timm's default tag"),
+    ),
+    "seresnext101_32x4d": (
+        timm_checkpoint("legacy_seresnext101_32x4d", "in1k", Transform.from_crop(224, 0.875),
+            top1=80.23, url=TIMM_RELEASES + "v0.1-weights/legacy_se_resnext101_32x4d-37725eac.pth",
+            note="timm's legacy (Cadene-layout) port"),
+    ),
+    "seresnext101_32x4d_timm": (
+        timm_checkpoint("seresnext101_32x4d", "gluon_in1k",
+            Transform.from_crop(224, 0.875, interpolation="bicubic"), top1=80.892,
+            note="Gluon weights"),
+    ),
+    "seresnext50_32x4d": (
+        timm_checkpoint("legacy_seresnext50_32x4d", "in1k", Transform.from_crop(224, 0.875),
+            top1=79.076, url=TIMM_RELEASES + "v0.1-weights/legacy_se_resnext50_32x4d-f3651bad.pth",
+            note="timm's legacy (Cadene-layout) port"),
+    ),
+    "seresnext50_32x4d_timm": (
+        timm_checkpoint("seresnext50_32x4d", "racm_in1k",
+            Transform.from_crop(288, 0.95, interpolation="bicubic"), top1=82.196),
+    ),
+}
+
 VARIANTS = register_family(
     globals(), _senet, _TABLE, family="senet", paper=PAPER, min_size=32, test_size=32,
-    doc=lambda v: _label(v.name))
-
-
-# --- PyTorch checkpoints (timm) -----------------------------------------------------------------
-# timm publishes no file hashes; top-1 from timm's results-imagenet.csv (at the listed eval size).
-HF_URL = "https://huggingface.co/{}/resolve/main/model.safetensors"
-_RELEASES = "https://github.com/rwightman/pytorch-image-models/releases/download/"
-_LEGACY_NOTE = "timm's legacy (Cadene-layout) port; evaluated with bilinear resize, crop 0.875"
-
-# variant: (timm model with its default pretrained tag, url, top-1, note)
-TIMM = {
-    "legacy_seresnet18": ("legacy_seresnet18.in1k",
-                          _RELEASES + "v0.1-weights/seresnet18-4bb0ce65.pth", 71.766,
-                          "timm's legacy SE-ResNet-18; bicubic resize, crop 0.875"),
-    "legacy_seresnet34": ("legacy_seresnet34.in1k",
-                          _RELEASES + "v0.1-weights/seresnet34-a4004e63.pth", 74.808,
-                          _LEGACY_NOTE),
-    "seresnet50": ("legacy_seresnet50.in1k", _RELEASES + "v0.1-cadene/se_resnet50-ce0d4300.pth",
-                   77.644, _LEGACY_NOTE),
-    "seresnet101": ("legacy_seresnet101.in1k",
-                    _RELEASES + "v0.1-cadene/se_resnet101-7e38fcc6.pth", 78.386, _LEGACY_NOTE),
-    "seresnet152": ("legacy_seresnet152.in1k",
-                    _RELEASES + "v0.1-cadene/se_resnet152-d17c99b7.pth", 78.660, _LEGACY_NOTE),
-    "seresnext50_32x4d": ("legacy_seresnext50_32x4d.in1k",
-                          _RELEASES + "v0.1-weights/legacy_se_resnext50_32x4d-f3651bad.pth",
-                          79.076, _LEGACY_NOTE),
-    "seresnext101_32x4d": ("legacy_seresnext101_32x4d.in1k",
-                           _RELEASES + "v0.1-weights/legacy_se_resnext101_32x4d-37725eac.pth",
-                           80.230, _LEGACY_NOTE),
-    "senet154": ("legacy_senet154.in1k", _RELEASES + "v0.1-weights/legacy_senet154-e9eb9fe6.pth",
-                 81.308, _LEGACY_NOTE),
-    "seresnet50_timm": ("seresnet50.a1_in1k", None, 81.102,
-                        "timm's default tag; top-1 at 288 px, crop 1.0 (bicubic)"),
-    "seresnext50_32x4d_timm": ("seresnext50_32x4d.racm_in1k", None, 82.196,
-                               "top-1 at 288 px, crop 0.95 (bicubic)"),
-    "seresnext101_32x4d_timm": ("seresnext101_32x4d.gluon_in1k", None, 80.892,
-                                "Gluon weights; bicubic resize, crop 0.875"),
-    "senet154_timm": ("senet154.gluon_in1k", None, 81.226,
-                      "Gluon weights; bicubic resize, crop 0.875"),
-}
-for _variant, (_model, _url, _top1, _note) in TIMM.items():
-    register_torch_weights(
-        _variant, TORCH_DEEP_STEM_MAPPING if VARIANTS[_variant].spec.deep_stem else TORCH_MAPPING,
-        TorchWeights("timm", _model, url=_url or HF_URL.format("timm/" + _model), top1=_top1,
-                     note=_note))
+    doc=lambda v: _label(v.name),
+    weights=WEIGHTS,
+    torch_mapping=lambda v: TORCH_DEEP_STEM_MAPPING if v.spec.deep_stem else TORCH_MAPPING)

@@ -94,18 +94,21 @@ _TABLE = [
             _PYTORCHCV.format("g4_w1")),
     Variant("shufflenet_g8", "ShuffleNetG8", ShuffleNetSpec(8), 2_434_768,
             _PYTORCHCV.format("g8_w1") + "; megvii ShuffleNet-Series: 2.4M"),
-    Variant("shufflenet_g3_0_5x", "ShuffleNetG3_0_5x", ShuffleNetSpec(3, 0.5), 718_324,
-            _PYTORCHCV.format("g3_wd2") + "; megvii ShuffleNet-Series: 0.7M"),
-    Variant("shufflenet_g3_1_5x", "ShuffleNetG3_1_5x", ShuffleNetSpec(3, 1.5, stem=24),
+    Variant("shufflenet_g3_x0_5", "ShuffleNetG3_x0_5", ShuffleNetSpec(3, 0.5), 718_324,
+            _PYTORCHCV.format("g3_wd2") + "; megvii ShuffleNet-Series: 0.7M",
+            retired=("shufflenet_g3_0_5x", "ShuffleNetG3_0_5x")),
+    Variant("shufflenet_g3_x1_5", "ShuffleNetG3_x1_5", ShuffleNetSpec(3, 1.5, stem=24),
             3_442_168, "exact count of Table 1 at 1.5x with megvii's 24-wide conv1; megvii "
-                       "ShuffleNet-Series: 3.4M"),
-    Variant("shufflenet_g3_2x", "ShuffleNetG3_2x", ShuffleNetSpec(3, 2.0), 5_450_776,
-            "exact count of Table 1 at 2x; megvii ShuffleNet-Series: 5.4M"),
+                       "ShuffleNet-Series: 3.4M",
+            retired=("shufflenet_g3_1_5x", "ShuffleNetG3_1_5x")),
+    Variant("shufflenet_g3_x2_0", "ShuffleNetG3_x2_0", ShuffleNetSpec(3, 2.0), 5_450_776,
+            "exact count of Table 1 at 2x; megvii ShuffleNet-Series: 5.4M",
+            retired=("shufflenet_g3_2x", "ShuffleNetG3_2x")),
 ]
 # variant: the paper's MFLOPs (Table 2 / 5), quoted in the builders' docstrings
 MFLOPS = {"shufflenet_g1": 140, "shufflenet_g2": 140, "shufflenet_g3": 140, "shufflenet_g4": 140,
-          "shufflenet_g8": 140, "shufflenet_g3_0_5x": 38, "shufflenet_g3_1_5x": 292,
-          "shufflenet_g3_2x": 524}
+          "shufflenet_g8": 140, "shufflenet_g3_x0_5": 38, "shufflenet_g3_x1_5": 292,
+          "shufflenet_g3_x2_0": 524}
 
 
 def depthwise_bn(x, stride, *, name):

@@ -35,7 +35,7 @@ from kerasnets.layers import conv_bn_act
 from kerasnets.layers.shuffle import ChannelShuffle, ChannelSplit
 from kerasnets.registry import Paper, Variant
 from kerasnets.weights.convert import TorchMapping
-from kerasnets.weights.pretrained import TorchWeights, register_torch_weights
+from kerasnets.weights.records import Transform, torchvision_checkpoint
 
 __all__ = ["ShuffleNetV2"]  # register_family adds one builder per variant
 
@@ -109,11 +109,36 @@ def _shufflenet_v2(spec: ShuffleNetV2Spec, *, include_top, weights, input_tensor
     return finish(inputs, x, name=name, weights=weights)
 
 
+# Published checkpoints: one `Checkpoint` record each, the default first (weights.records).
+WEIGHTS = {
+    "shufflenet_v2_x0_5": (
+        torchvision_checkpoint("shufflenet_v2_x0_5", "IMAGENET1K_V1",
+            "shufflenetv2_x0.5-f707e7126e.pth", Transform(224, 256), top1=60.552, top5=81.746,
+            size_mb=5.282),
+    ),
+    "shufflenet_v2_x1_0": (
+        torchvision_checkpoint("shufflenet_v2_x1_0", "IMAGENET1K_V1",
+            "shufflenetv2_x1-5666bf0f80.pth", Transform(224, 256), top1=69.362, top5=88.316,
+            size_mb=8.791),
+    ),
+    "shufflenet_v2_x1_5": (
+        torchvision_checkpoint("shufflenet_v2_x1_5", "IMAGENET1K_V1",
+            "shufflenetv2_x1_5-3c479a10.pth", Transform(224, 232), top1=72.996, top5=91.086,
+            size_mb=13.557),
+    ),
+    "shufflenet_v2_x2_0": (
+        torchvision_checkpoint("shufflenet_v2_x2_0", "IMAGENET1K_V1",
+            "shufflenetv2_x2_0-8be3c8ee.pth", Transform(224, 232), top1=76.23, top5=93.006,
+            size_mb=28.433),
+    ),
+}
+
 VARIANTS = register_family(
     globals(), _shufflenet_v2, _TABLE, family="shufflenet_v2", paper=PAPER, min_size=32,
     test_size=32,
     doc=lambda v: (f"ShuffleNet v2 {v.name[-3:].replace('_', '.')}x "
-                   f"(paper: {MFLOPS[v.name]} MFLOPs)"))
+                   f"(paper: {MFLOPS[v.name]} MFLOPs)"),
+    weights=WEIGHTS, torch_mapping=lambda variant: TORCH_MAPPING)
 WIDTH_MULTIPLIERS = {0.5: "shufflenet_v2_x0_5", 1.0: "shufflenet_v2_x1_0",
                      1.5: "shufflenet_v2_x1_5", 2.0: "shufflenet_v2_x2_0"}
 
@@ -151,12 +176,3 @@ _TORCH_RULES = exact(_TORCH_FIXED) + nested(
     lambda m: f"stage{int(m['stage']) - 1}_block{int(m['unit']) + 1}", exact(_TORCH_BRANCH))
 TORCH_MAPPING = TorchMapping(rename_rules(_TORCH_RULES),
                              {f"stage{s}_out": f"stage{s + 1}" for s in (1, 2, 3)})
-_TV = "https://download.pytorch.org/models/"
-for _variant, _file, _top1, _note in (
-        ("shufflenet_v2_x0_5", "shufflenetv2_x0.5-f707e7126e.pth", 60.552, "resize 256, crop 224"),
-        ("shufflenet_v2_x1_0", "shufflenetv2_x1-5666bf0f80.pth", 69.362, "resize 256, crop 224"),
-        ("shufflenet_v2_x1_5", "shufflenetv2_x1_5-3c479a10.pth", 72.996, "resize 232, crop 224"),
-        ("shufflenet_v2_x2_0", "shufflenetv2_x2_0-8be3c8ee.pth", 76.230, "resize 232, crop 224")):
-    register_torch_weights(_variant, TORCH_MAPPING, TorchWeights(
-        "torchvision", _variant, url=_TV + _file, sha256=_file.rsplit("-", 1)[1][:-4], top1=_top1,
-        note=f"IMAGENET1K_V1: {_note}"))

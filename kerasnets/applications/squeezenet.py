@@ -42,7 +42,7 @@ from kerasnets.applications._torch_names import rename_rules
 from kerasnets.layers import CeilModeMaxPooling2D, conv_bn_act
 from kerasnets.registry import Paper, Variant
 from kerasnets.weights.convert import TorchMapping
-from kerasnets.weights.pretrained import TorchWeights, register_torch_weights
+from kerasnets.weights.records import Transform, torchvision_checkpoint
 
 PAPER = Paper("SqueezeNet: AlexNet-level accuracy with 50x fewer parameters and <0.5MB model "
               "size", "1602.07360", 2016)
@@ -129,10 +129,23 @@ def _squeezenet(spec: SqueezeNetSpec, *, include_top, weights, input_tensor, inp
     return finish(inputs, x, name=name, weights=weights)
 
 
+# Published checkpoints: one `Checkpoint` record each, the default first (weights.records).
+WEIGHTS = {
+    "squeezenet1_0": (
+        torchvision_checkpoint("squeezenet1_0", "IMAGENET1K_V1", "squeezenet1_0-b66bff10.pth",
+            Transform(224, 256), top1=58.092, top5=80.42, size_mb=4.778),
+    ),
+    "squeezenet1_1": (
+        torchvision_checkpoint("squeezenet1_1", "IMAGENET1K_V1", "squeezenet1_1-b8a52dc0.pth",
+            Transform(224, 256), top1=58.178, top5=80.624, size_mb=4.729),
+    ),
+}
+
 VARIANTS = register_family(
     globals(), _squeezenet, _TABLE, family="squeezenet", paper=PAPER, test_size=32,
     doc=lambda v: f"SqueezeNet {v.name[10:13].replace('_', '.')}"
-                  + (f" with {v.options['bypass']} bypass" if v.options else ""))
+                  + (f" with {v.options['bypass']} bypass" if v.options else ""),
+    weights=WEIGHTS, torch_mapping=lambda variant: torch_mapping(variant.spec))
 
 
 def torch_mapping(spec: SqueezeNetSpec) -> TorchMapping:
@@ -149,12 +162,3 @@ def torch_mapping(spec: SqueezeNetSpec) -> TorchMapping:
             index += 1
         taps[f"stage{s}_out"] = f"features.{index - 1}"
     return TorchMapping(rename_rules(rules), taps=taps, head=("classifier_conv",))
-
-
-# variant: (spec, file hash prefix of torchvision's IMAGENET1K_V1 = DEFAULT weights, top-1)
-TORCHVISION = {"squeezenet1_0": (V1_0, "b66bff10", 58.092),
-               "squeezenet1_1": (V1_1, "b8a52dc0", 58.178)}
-for _variant, (_spec, _hash, _top1) in TORCHVISION.items():
-    register_torch_weights(_variant, torch_mapping(_spec), TorchWeights(
-        "torchvision", _variant, url=f"https://download.pytorch.org/models/{_variant}-{_hash}.pth",
-        sha256=_hash, top1=_top1, note="IMAGENET1K_V1 (torchvision's DEFAULT)"))

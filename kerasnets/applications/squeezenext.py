@@ -52,14 +52,16 @@ _CAFFE = "exact count of the authors' Caffe definition {} (no convolution or FC 
 
 # One record per variant; register_family (below) makes the builders and __all__.
 _TABLE = [
-    Variant("squeezenext23_1x", "SqueezeNext23", SqueezeNextSpec(), 717_280,
+    Variant("squeezenext23_x1_0", "SqueezeNext23", SqueezeNextSpec(), 717_280,
             _CAFFE.format("1.0-SqNxt-23") + "; paper Table 2: 0.72M; "
-            "osmr/imgclsmob's port adds biases: 724,056"),
-    Variant("squeezenext23_1_5x", "SqueezeNext23_1_5x", SqueezeNextSpec(width_multiplier=1.5),
+            "osmr/imgclsmob's port adds biases: 724,056", retired=("squeezenext23_1x",)),
+    Variant("squeezenext23_x1_5", "SqueezeNext23_x1_5", SqueezeNextSpec(width_multiplier=1.5),
             1_403_832, _CAFFE.format("of 2.0-SqNxt-23 with 1.5x instead of 2x "
-                                     "stage widths (1.5 is not released)")),
-    Variant("squeezenext23_2x", "SqueezeNext23_2x", SqueezeNextSpec(width_multiplier=2.0),
-            2_361_728, _CAFFE.format("2.0-SqNxt-23")),
+                                     "stage widths (1.5 is not released)"),
+            retired=("squeezenext23_1_5x", "SqueezeNext23_1_5x")),
+    Variant("squeezenext23_x2_0", "SqueezeNext23_x2_0", SqueezeNextSpec(width_multiplier=2.0),
+            2_361_728, _CAFFE.format("2.0-SqNxt-23"),
+            retired=("squeezenext23_2x", "SqueezeNext23_2x")),
 ]
 
 

@@ -26,7 +26,8 @@ from kerasnets.applications._torch_names import rename_rules
 from kerasnets.layers import LocalResponseNormalization
 from kerasnets.registry import Paper, Variant
 from kerasnets.weights.convert import TorchMapping
-from kerasnets.weights.pretrained import TorchWeights, register_torch_weights
+from kerasnets.weights.records import (Transform, keras_checkpoint, tf_kernels,
+                                       torchvision_checkpoint)
 
 PAPER = Paper("Very Deep Convolutional Networks for Large-Scale Image Recognition",
               "1409.1556", 2015)
@@ -49,24 +50,32 @@ A, B, D, E = (1, 1, 2, 2, 2), (2, 2, 2, 2, 2), (2, 2, 3, 3, 3), (2, 2, 4, 4, 4)
 
 # One record per variant; register_family (below) makes the builders and __all__.
 _TABLE = [
-    Variant("vgg11", "VGG11", VGGSpec(_config(A)), 132_863_336, "torchvision vgg11"),
+    Variant("vgg11", "VGG11", VGGSpec(_config(A)), 132_863_336, "torchvision vgg11",
+            aliases=("timm/vgg11",)),
     Variant("vgg11_lrn", "VGG11_LRN", VGGSpec(_config(A), lrn=True), 132_863_336,
             "= configuration A (LRN has no parameters); paper Table 2: 133M"),
-    Variant("vgg13", "VGG13", VGGSpec(_config(B)), 133_047_848, "torchvision vgg13"),
+    Variant("vgg13", "VGG13", VGGSpec(_config(B)), 133_047_848, "torchvision vgg13",
+            aliases=("timm/vgg13",)),
     Variant("vgg16c", "VGG16C", VGGSpec(_config(D, last_1x1=True)), 133_638_952,
             "paper Table 2: 134M for configuration C; exact count of Table 1's layers"),
     Variant("vgg16", "VGG16", VGGSpec(_config(D)), 138_357_544, "keras.applications VGG16",
-            keras_equivalent="VGG16", preprocessing="caffe"),
+            keras_equivalent="VGG16", preprocessing="caffe",
+            aliases=("timm/vgg16",)),
     Variant("vgg19", "VGG19", VGGSpec(_config(E)), 143_667_240, "keras.applications VGG19",
-            keras_equivalent="VGG19", preprocessing="caffe"),
+            keras_equivalent="VGG19", preprocessing="caffe",
+            aliases=("timm/vgg19",)),
     Variant("vgg11_bn", "VGG11_BN", VGGSpec(_config(A), batch_norm=True), 132_868_840,
-            "torchvision vgg11_bn"),
+            "torchvision vgg11_bn",
+            aliases=("timm/vgg11_bn",)),
     Variant("vgg13_bn", "VGG13_BN", VGGSpec(_config(B), batch_norm=True), 133_053_736,
-            "torchvision vgg13_bn"),
+            "torchvision vgg13_bn",
+            aliases=("timm/vgg13_bn",)),
     Variant("vgg16_bn", "VGG16_BN", VGGSpec(_config(D), batch_norm=True), 138_365_992,
-            "torchvision vgg16_bn"),
+            "torchvision vgg16_bn",
+            aliases=("timm/vgg16_bn",)),
     Variant("vgg19_bn", "VGG19_BN", VGGSpec(_config(E), batch_norm=True), 143_678_248,
-            "torchvision vgg19_bn"),
+            "torchvision vgg19_bn",
+            aliases=("timm/vgg19_bn",)),
 ]
 
 
@@ -92,9 +101,64 @@ def _vgg(spec: VGGSpec, *, include_top, weights, input_tensor, input_shape, pool
     return finish(inputs, x, name=name, weights=weights)
 
 
+_TV_NOTE = ("torchvision's AdaptiveAvgPool2d(7) is the identity at 224x224: with the top, build at "
+            "224x224 (without it, any size)")
+# Published checkpoints: one `Checkpoint` record each, the default first (weights.records).
+WEIGHTS = {
+    "vgg11": (
+        torchvision_checkpoint("vgg11", "IMAGENET1K_V1", "vgg11-8a719046.pth", Transform(224, 256),
+            top1=69.02, top5=88.628, size_mb=506.84,
+            note=_TV_NOTE),
+    ),
+    "vgg11_bn": (
+        torchvision_checkpoint("vgg11_bn", "IMAGENET1K_V1", "vgg11_bn-6002323d.pth",
+            Transform(224, 256), top1=70.37, top5=89.81, size_mb=506.881,
+            note=_TV_NOTE),
+    ),
+    "vgg13": (
+        torchvision_checkpoint("vgg13", "IMAGENET1K_V1", "vgg13-19584684.pth", Transform(224, 256),
+            top1=69.928, top5=89.246, size_mb=507.545,
+            note=_TV_NOTE),
+    ),
+    "vgg13_bn": (
+        torchvision_checkpoint("vgg13_bn", "IMAGENET1K_V1", "vgg13_bn-abd245e5.pth",
+            Transform(224, 256), top1=71.586, top5=90.374, size_mb=507.59,
+            note=_TV_NOTE),
+    ),
+    "vgg16": (
+        keras_checkpoint("VGG16",
+            tf_kernels("vgg16", "vgg16/", "64373286793e3c8b2b4e3219cbf3544b",
+                "6d6bbae143d832006294945121d1f1fc"),
+            Transform(224, 256, normalization="caffe"), top1=71.3, top5=90.1, size_mb=528),
+        torchvision_checkpoint("vgg16", "IMAGENET1K_V1", "vgg16-397923af.pth", Transform(224, 256),
+            top1=71.592, top5=90.382, size_mb=527.796,
+            note=_TV_NOTE),
+    ),
+    "vgg16_bn": (
+        torchvision_checkpoint("vgg16_bn", "IMAGENET1K_V1", "vgg16_bn-6c64b313.pth",
+            Transform(224, 256), top1=73.36, top5=91.516, size_mb=527.866,
+            note=_TV_NOTE),
+    ),
+    "vgg19": (
+        keras_checkpoint("VGG19",
+            tf_kernels("vgg19", "vgg19/", "cbe5617147190e668d6c5d5026f83318",
+                "253f8cb515780f3b799900260a226db6"),
+            Transform(224, 256, normalization="caffe"), top1=71.3, top5=90.0, size_mb=549),
+        torchvision_checkpoint("vgg19", "IMAGENET1K_V1", "vgg19-dcbb9e9d.pth", Transform(224, 256),
+            top1=72.376, top5=90.876, size_mb=548.051,
+            note=_TV_NOTE),
+    ),
+    "vgg19_bn": (
+        torchvision_checkpoint("vgg19_bn", "IMAGENET1K_V1", "vgg19_bn-c79401a0.pth",
+            Transform(224, 256), top1=74.218, top5=91.842, size_mb=548.143,
+            note=_TV_NOTE),
+    ),
+}
+
 VARIANTS = register_family(
     globals(), _vgg, _TABLE, family="vgg", paper=PAPER, min_size=32, test_size=32,
-    doc=lambda v: f"VGG configuration {v.name.upper()}")
+    doc=lambda v: f"VGG configuration {v.name.upper()}",
+    weights=WEIGHTS, torch_mapping=lambda variant: torch_mapping(variant.spec))
 
 
 def torch_mapping(spec: VGGSpec) -> TorchMapping:
@@ -113,20 +177,3 @@ def torch_mapping(spec: VGGSpec) -> TorchMapping:
     rules += [(r"classifier\.0", "fc1"), (r"classifier\.3", "fc2"),
               (r"classifier\.6", "predictions")]
     return TorchMapping(rename_rules(rules), taps=taps, head=("fc1", "fc2", "predictions"))
-
-
-TV_URL = "https://download.pytorch.org/models/{}-{}.pth"
-_NOTE = ("torchvision's AdaptiveAvgPool2d(7) is the identity at 224x224: with the top, build at "
-         "224x224 (without it, any size)")
-
-# variant: (file hash prefix of torchvision's IMAGENET1K_V1 = DEFAULT weights, published top-1)
-TORCHVISION = {
-    "vgg11": ("8a719046", 69.020), "vgg13": ("19584684", 69.928), "vgg16": ("397923af", 71.592),
-    "vgg19": ("dcbb9e9d", 72.376), "vgg11_bn": ("6002323d", 70.370),
-    "vgg13_bn": ("abd245e5", 71.586), "vgg16_bn": ("6c64b313", 73.360),
-    "vgg19_bn": ("c79401a0", 74.218),
-}
-for _variant, (_hash, _top1) in TORCHVISION.items():
-    register_torch_weights(_variant, torch_mapping(VARIANTS[_variant].spec), TorchWeights(
-        "torchvision", _variant, url=TV_URL.format(_variant, _hash), sha256=_hash, top1=_top1,
-        note=_NOTE))

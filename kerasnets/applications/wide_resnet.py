@@ -26,10 +26,10 @@ import functools
 from kerasnets.applications._common import finish, gap_head, model_input, register_family
 from kerasnets.applications._resnet_blocks import (TORCH_MAPPING, ResNetSpec, post_norm,
                                                    preact_basic_block, residual_stages)
-from kerasnets.applications.resnet import _V2, TV_URL, _resnet
+from kerasnets.applications.resnet import _resnet
 from kerasnets.layers import conv_bn_act
 from kerasnets.registry import Paper, Variant
-from kerasnets.weights.pretrained import TorchWeights, register_torch_weights
+from kerasnets.weights.records import Transform, torchvision_checkpoint
 
 PAPER = Paper("Wide Residual Networks", "1605.07146", 2016)
 
@@ -50,10 +50,12 @@ _CIFAR_TABLE = [
 _IMAGENET_TABLE = [
     Variant("wide_resnet50_2", "WideResNet50_2",
             ResNetSpec("bottleneck", (3, 4, 6, 3), width_per_group=128), 68_883_240,
-            "torchvision wide_resnet50_2", options={"version": "1.5"}),
+            "torchvision wide_resnet50_2", options={"version": "1.5"},
+            aliases=("timm/wide_resnet50_2",)),
     Variant("wide_resnet101_2", "WideResNet101_2",
             ResNetSpec("bottleneck", (3, 4, 23, 3), width_per_group=128), 126_886_696,
-            "torchvision wide_resnet101_2", options={"version": "1.5"}),
+            "torchvision wide_resnet101_2", options={"version": "1.5"},
+            aliases=("timm/wide_resnet101_2",)),
 ]
 
 
@@ -77,16 +79,25 @@ CIFAR_VARIANTS = register_family(
     globals(), _wide_resnet, _CIFAR_TABLE, family="wide_resnet", paper=PAPER,
     input_shape=(32, 32, 3), min_size=32, classes=10, test_size=32,
     doc=lambda v: f"CIFAR Wide ResNet WRN-{v.name[11:].replace('_', '-')}")
+# Published checkpoints: one `Checkpoint` record each, the default first (weights.records).
+WEIGHTS = {
+    "wide_resnet101_2": (
+        torchvision_checkpoint("wide_resnet101_2", "IMAGENET1K_V2",
+            "wide_resnet101_2-d733dc28.pth", Transform(224, 232), top1=82.51, top5=96.02,
+            size_mb=484.747,
+            note="torchvision's new training recipe; IMAGENET1K_V1 is "
+                 "wide_resnet101_2-32ee1156.pth (load it by path)"),
+    ),
+    "wide_resnet50_2": (
+        torchvision_checkpoint("wide_resnet50_2", "IMAGENET1K_V2", "wide_resnet50_2-9ba9bcbe.pth",
+            Transform(224, 232), top1=81.602, top5=95.758, size_mb=263.124,
+            note="torchvision's new training recipe; IMAGENET1K_V1 is "
+                 "wide_resnet50_2-95faca4d.pth (load it by path)"),
+    ),
+}
+
 IMAGENET_VARIANTS = register_family(
     globals(), _resnet, _IMAGENET_TABLE, family="wide_resnet", paper=PAPER, min_size=32,
     test_size=32,
-    doc=lambda v: f"ImageNet Wide ResNet WRN-{v.name[11:].replace('_', '-')}-bottleneck")
-
-
-# PyTorch checkpoints: torchvision's DEFAULT weights (the ImageNet WRNs are torchvision's networks
-# layer for layer, tested).
-for _variant, _hash, _top1, _v1 in (("wide_resnet50_2", "9ba9bcbe", 81.602, "95faca4d"),
-                                    ("wide_resnet101_2", "d733dc28", 82.510, "32ee1156")):
-    register_torch_weights(_variant, TORCH_MAPPING, TorchWeights(
-        "torchvision", _variant, url=TV_URL.format(_variant, _hash), sha256=_hash, top1=_top1,
-        note=_V2.format(_variant, _v1)))
+    doc=lambda v: f"ImageNet Wide ResNet WRN-{v.name[11:].replace('_', '-')}-bottleneck",
+    weights=WEIGHTS, torch_mapping=lambda variant: TORCH_MAPPING)

@@ -37,7 +37,8 @@ from kerasnets.applications._torch_names import nested, rename_rules
 from kerasnets.layers import PaddedMaxPooling2D, conv_bn_act
 from kerasnets.registry import Paper, Variant
 from kerasnets.weights.convert import TorchMapping
-from kerasnets.weights.pretrained import TorchWeights, register_torch_weights
+from kerasnets.weights.records import (TIMM_RELEASES, Transform, keras_checkpoint, tf_kernels,
+                                       timm_checkpoint)
 
 PAPER = Paper("Xception: Deep Learning with Depthwise Separable Convolutions", "1610.02357", 2017)
 BN_EPSILON = 1e-3
@@ -69,9 +70,10 @@ _TABLE = [
     Variant("xception", "Xception", XceptionSpec(), 22_855_952,
             "keras.applications Xception: 22,910,480 parameters in all, of which 54,528 are "
             "BatchNorm moving statistics", keras_equivalent="Xception"),
-    Variant("legacy_xception", "LegacyXception",
+    Variant("xception_timm", "XceptionTimm",
             XceptionSpec(bn_epsilon=1e-5, pool_padding="torch"), 22_855_952,
-            "timm legacy_xception (Cadene's port of keras' Xception weights)"),
+            "timm legacy_xception (Cadene's port of keras' Xception weights)",
+            retired=("legacy_xception", "LegacyXception")),
 ]
 
 
@@ -133,11 +135,28 @@ def _xception(spec: XceptionSpec, *, include_top, weights, input_tensor, input_s
 
 
 # preprocessing: keras' Xception weights (and timm's port of them) take [-1, 1]
+# Published checkpoints: one `Checkpoint` record each, the default first (weights.records).
+WEIGHTS = {
+    "xception_timm": (
+        timm_checkpoint("legacy_xception", "tf_in1k",
+            Transform.from_crop(299, 0.8975, interpolation="bicubic", normalization="tf"),
+            top1=79.04, url=TIMM_RELEASES + "v0.1-cadene/xception-43020ad28.pth",
+            note="Cadene's port of keras' Xception weights"),
+    ),
+    "xception": (
+        keras_checkpoint("Xception",
+            tf_kernels("xception", "xception/", "0a58e3b7378bc2990ea3b43d5981f1f6",
+                "b0042744bf5b25fce3cb969f33bebb97"),
+            Transform(299, 341, normalization="tf"), top1=79.0, top5=94.5, size_mb=88),
+    ),
+}
+
 VARIANTS = register_family(
     globals(), _xception, _TABLE, family="xception", paper=PAPER, preprocessing="tf",
     input_shape=(299, 299, 3), min_size=71, test_size=71,
     doc=lambda v: "Xception" + (" (timm's legacy_xception)" if v.keras_equivalent is None
-                                else ""))
+                                else ""),
+    weights=WEIGHTS, torch_mapping=lambda variant: TIMM_MAPPING)
 
 
 def _block_name(n: int) -> str:
@@ -169,12 +188,3 @@ TIMM_MAPPING = TorchMapping(
     taps={"stage1_out": "block1", "stage2_out": "block2", "stage3_out": "block11",
           "stage4_out": "act4"},
     head=("predictions",))
-
-register_torch_weights(
-    "legacy_xception", TIMM_MAPPING,
-    TorchWeights("timm", "legacy_xception.tf_in1k",
-                 url="https://github.com/rwightman/pytorch-image-models/releases/download/"
-                     "v0.1-cadene/xception-43020ad28.pth",
-                 top1=79.040, preprocessing="tf",
-                 note="Cadene's port of keras' Xception weights; input scaled to [-1, 1], 299 px "
-                      "(resize 333, centre crop), bicubic"))

@@ -2,7 +2,7 @@
 
 A state dict is `{"layer1.0.conv1.weight": array, ...}` (numpy arrays, as
 `kerasnets.weights.read_checkpoint` returns them). Each family registers, per variant, a
-`TorchMapping` (`kerasnets.weights.pretrained.register_torch_weights`): a `rename` function from a
+`TorchMapping` (`register_family(..., torch_mapping=...)`): a `rename` function from a
 torch *module path* (`layer1.0.conv1`) to the kerasnets layer that holds the same weights
 (`stage1_block1_1_conv`). Everything else is generic and keyed on the Keras layer's type:
 

@@ -21,12 +21,14 @@ machine fails fast with a message saying how to pass the file by hand.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import os
 import re
+from collections.abc import Mapping
 
 import numpy as np
+
+from kerasnets.weights.records import Published
 
 
 class WeightsMismatchError(ValueError):
@@ -37,124 +39,28 @@ class WeightsUnavailableError(RuntimeError):
     """A published weights file is neither cached nor downloadable from here."""
 
 
-_KA = "https://storage.googleapis.com/tensorflow/keras-applications/"
+class _PublishedView(Mapping):
+    """keras.applications name -> its published files (`Published`), read from the keras records
+    that the family files declare (`kerasnets.weights.records`); a test checks them against
+    Keras' own constants."""
+
+    def _table(self) -> dict[str, Published]:
+        from kerasnets.weights import records
+
+        return {r.model: r.keras_files for rs in records.declared().values() for r in rs
+                if r.source == "keras"}
+
+    def __getitem__(self, key):
+        return self._table()[key]
+
+    def __iter__(self):
+        return iter(self._table())
+
+    def __len__(self):
+        return len(self._table())
 
 
-@dataclasses.dataclass(frozen=True)
-class Published:
-    """keras.applications' published ImageNet weights of one model: file names (`{size}` stands
-    for the input size, for models published at several), URL folder and md5 hashes (None where
-    Keras publishes none)."""
-
-    top: str
-    notop: str
-    base: str
-    top_md5: str | None = None
-    notop_md5: str | None = None
-    sizes: tuple[int, ...] = ()
-
-    def file(self, include_top: bool, input_size: int | None = None) -> tuple[str, str, str | None]:
-        """`(file name, URL, md5)`. Like Keras, a size it has no file for uses the 224 file."""
-        size = input_size if input_size in self.sizes else 224
-        name = (self.top if include_top else self.notop).format(size=size)
-        return name, self.base + name, self.top_md5 if include_top else self.notop_md5
-
-
-def _tf_kernels(stem: str, base: str, top_md5: str, notop_md5: str) -> Published:
-    return Published(f"{stem}_weights_tf_dim_ordering_tf_kernels.h5",
-                     f"{stem}_weights_tf_dim_ordering_tf_kernels_notop.h5", base, top_md5,
-                     notop_md5)
-
-
-def _efficientnet(name: str, base: str, top_md5: str, notop_md5: str) -> Published:
-    return Published(f"{name}.h5", f"{name}_notop.h5", base, top_md5, notop_md5)
-
-
-def _mobilenet_v3(kind: str, top_md5: str, notop_md5: str) -> Published:
-    stem = f"weights_mobilenet_v3_{kind}_224_1.0_float"
-    return Published(f"{stem}.h5", f"{stem}_no_top_v2.h5", _KA + "mobilenet_v3/", top_md5,
-                     notop_md5)
-
-
-# keras.applications name -> its published file (keras/src/applications/*.py, Keras 3.15; a test
-# checks this table against Keras' own constants).
-PUBLISHED: dict[str, Published] = {
-    "VGG16": _tf_kernels("vgg16", _KA + "vgg16/", "64373286793e3c8b2b4e3219cbf3544b",
-                         "6d6bbae143d832006294945121d1f1fc"),
-    "VGG19": _tf_kernels("vgg19", _KA + "vgg19/", "cbe5617147190e668d6c5d5026f83318",
-                         "253f8cb515780f3b799900260a226db6"),
-    "ResNet50": _tf_kernels("resnet50", _KA + "resnet/", "2cb95161c43110f7111970584f804107",
-                            "4d473c1dd8becc155b73f8504c6f6626"),
-    "ResNet101": _tf_kernels("resnet101", _KA + "resnet/", "f1aeb4b969a6efcfb50fad2f0c20cfc5",
-                             "88cf7a10940856eca736dc7b7e228a21"),
-    "ResNet152": _tf_kernels("resnet152", _KA + "resnet/", "100835be76be38e30d865e96f2aaae62",
-                             "ee4c566cf9a93f14d82f913c2dc6dd0c"),
-    "ResNet50V2": _tf_kernels("resnet50v2", _KA + "resnet/", "3ef43a0b657b3be2300d5770ece849e0",
-                              "fac2f116257151a9d068a22e544a4917"),
-    "ResNet101V2": _tf_kernels("resnet101v2", _KA + "resnet/",
-                               "6343647c601c52e1368623803854d971",
-                               "c0ed64b8031c3730f411d2eb4eea35b5"),
-    "ResNet152V2": _tf_kernels("resnet152v2", _KA + "resnet/",
-                               "a49b44d1979771252814e80f8ec446f9",
-                               "ed17cf2e0169df9d443503ef94b23b33"),
-    "DenseNet121": _tf_kernels("densenet121", _KA + "densenet/",
-                               "9d60b8095a5708f2dcce2bca79d332c7",
-                               "30ee3e1110167f948a6b9946edeeb738"),
-    "DenseNet169": _tf_kernels("densenet169", _KA + "densenet/",
-                               "d699b8f76981ab1b30698df4c175e90b",
-                               "b8c4d4c20dd625c148057b9ff1c1176b"),
-    "DenseNet201": _tf_kernels("densenet201", _KA + "densenet/",
-                               "1ceb130c1ea1b78c3bf6114dbdfd8807",
-                               "c13680b51ded0fb44dff2d8f86ac8bb1"),
-    "InceptionV3": _tf_kernels("inception_v3", _KA + "inception_v3/",
-                               "9a0d58056eeedaa3f26cb7ebd46da564",
-                               "bcbd6486424b2319ff4ef7d526e38f63"),
-    "InceptionResNetV2": _tf_kernels("inception_resnet_v2", _KA + "inception_resnet_v2/",
-                                     "e693bd0210a403b3192acc6073ad2e96",
-                                     "d19885ff4a710c122648d3b5c3b684e4"),
-    "Xception": _tf_kernels("xception", _KA + "xception/", "0a58e3b7378bc2990ea3b43d5981f1f6",
-                            "b0042744bf5b25fce3cb969f33bebb97"),
-    "MobileNet": Published("mobilenet_1_0_{size}_tf.h5", "mobilenet_1_0_{size}_tf_no_top.h5",
-                           _KA + "mobilenet/", sizes=(128, 160, 192, 224)),
-    "MobileNetV2": Published("mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_{size}.h5",
-                             "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_{size}_no_top.h5",
-                             _KA + "mobilenet_v2/", sizes=(96, 128, 160, 192, 224)),
-    "MobileNetV3Large": _mobilenet_v3("large", "59e551e166be033d707958cf9e29a6a7",
-                                      "07fb09a5933dd0c8eaafa16978110389"),
-    "MobileNetV3Small": _mobilenet_v3("small", "8768d4c2e7dee89b9d02b2d03d65d862",
-                                      "d3e8ec802a04aa4fc771ee12a9a9b836"),
-    "NASNetMobile": Published("NASNet-mobile.h5", "NASNet-mobile-no-top.h5", _KA + "nasnet/",
-                              "020fb642bf7360b370c678b08e0adf61",
-                              "1ed92395b5b598bdda52abe5c0dbfd63"),
-    "NASNetLarge": Published("NASNet-large.h5", "NASNet-large-no-top.h5", _KA + "nasnet/",
-                             "11577c9a518f0070763c2b964a382f17",
-                             "d81d89dc07e6e56530c4e77faddd61b5"),
-}
-_EFFICIENTNET_MD5 = {
-    "b0": ("902e53a9f72be733fc0bcb005b3ebbac", "50bc09e76180e00e4465e1a485ddc09d"),
-    "b1": ("1d254153d4ab51201f1646940f018540", "74c4e6b3e1f6a1eea24c589628592432"),
-    "b2": ("b15cce36ff4dcbd00b6dd88e7857a6ad", "111f8e2ac8aa800a7a99e3239f7bfb39"),
-    "b3": ("ffd1fdc53d0ce67064dc6a9c7960ede0", "af6d107764bb5b1abb91932881670226"),
-    "b4": ("18c95ad55216b8f92d7e70b3a046e2fc", "ebc24e6d6c33eaebbd558eafbeedf1ba"),
-    "b5": ("ace28f2a6363774853a83a0b21b9421a", "38879255a25d3c92d5e44e04ae6cec6f"),
-    "b6": ("165f6e37dce68623721b423839de8be5", "9ecce42647a20130c1f39a5d4cb75743"),
-    "b7": ("8c03f828fec3ef71311cd463b6759d99", "cbcfe4450ddf6f3ad90b1b398090fe4a"),
-}
-_EFFICIENTNET_V2_MD5 = {
-    "b0": ("21ecbf6da12460d5c40bb2f29ceb2188", "893217f2bb855e2983157299931e43ff"),
-    "b1": ("069f0534ff22adf035c89e2d9547a9dc", "0e80663031ca32d657f9caa404b6ec37"),
-    "b2": ("424e49f28180edbde1e94797771950a7", "1dfe2e7a5d45b6632553a8961ea609eb"),
-    "b3": ("1f1fc43bd98a6e4fd8fdfd551e02c7a0", "f6abf7b5849ac99a89b50dd3fd532856"),
-    "s": ("e1d88a8495beba45748fedd0cecbe016", "af0682fb74e8c54910f2d4393339c070"),
-    "m": ("a3bf6aa3276309f4fc6a34aa114c95cd", "1b8dc055df72dde80d614482840fe342"),
-    "l": ("27e6d408b53c7ebc868fefa357689935", "b0b66b5c863aef5b46e8608fe1711615"),
-}
-PUBLISHED.update({f"EfficientNet{k.upper()}": _efficientnet(
-    f"efficientnet{k}", "https://storage.googleapis.com/keras-applications/", *md5)
-    for k, md5 in _EFFICIENTNET_MD5.items()})
-PUBLISHED.update({f"EfficientNetV2{k.upper()}": _efficientnet(
-    f"efficientnetv2-{k}", _KA + "efficientnet_v2/", *md5)
-    for k, md5 in _EFFICIENTNET_V2_MD5.items()})
+PUBLISHED: Mapping[str, Published] = _PublishedView()
 
 
 def sha256sum(path, chunk=1 << 20) -> str:

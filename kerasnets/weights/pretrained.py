@@ -1,95 +1,33 @@
-"""Which published PyTorch checkpoint each variant can load, and the `weights="imagenet"` path
-for them: find (packaged file, or download with `keras.utils.get_file`) -> check the published
-hash -> read safely (`read_checkpoint`) -> convert and verify (`load_torch_state_dict`) -> cache
-the converted Keras `.weights.h5`.
+"""The `weights="imagenet"` path for torch checkpoints: find (packaged file, or download with
+`keras.utils.get_file`) -> check the published hash -> read safely (`read_checkpoint`) -> convert
+and verify (`load_torch_state_dict`) -> cache the converted Keras `.weights.h5`.
 
-Family files register their checkpoints next to their variants:
-
-    register_torch_weights("resnet50_v1_5", RESNET_MAPPING,
-                           TorchWeights("torchvision", "resnet50", url=..., sha256="0676ba61"))
-
-The first registered checkpoint of a variant is the one `weights="imagenet"` uses (after
-keras.applications' own file where the variant has a keras.applications twin).
+Which checkpoints a variant has is data: the `Checkpoint` records its family file declares
+(`kerasnets.weights.records`); this module reads them.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import importlib.util
 import os
 
+from kerasnets.weights import records
 from kerasnets.weights.convert import TorchMapping
 from kerasnets.weights.keras_files import WeightsMismatchError, WeightsUnavailableError
+from kerasnets.weights.records import Checkpoint, Transform
 
 SOURCES = ("torchvision", "timm", "package")
 
 
-@dataclasses.dataclass(frozen=True)
-class TorchWeights:
-    """One published PyTorch checkpoint of a variant.
-
-    - `source`: "torchvision", "timm", or "package" (a Python package that ships the file).
-    - `model`: the source's name for the model: torchvision's builder (`resnet50`), timm's model
-      name with its pretrained tag (`seresnext50_32x4d.racm_in1k`), or the package's import name.
-    - `url`: where the file is published; `sha256`: its SHA-256, or the prefix that the source
-      publishes (torchvision's file names carry the first 8+ hex digits); None where the source
-      publishes none.
-    - `file`: for `source="package"`, the file's path inside the package.
-    - `top1`: the source's published ImageNet top-1 (%), for information.
-    - `preprocessing`: how the source normalises input (a key of `registry.PREPROCESSING`).
-    - `note`: what else a user should know (e.g. the padding the weights expect).
-    """
-
-    source: str
-    model: str
-    url: str | None = None
-    sha256: str | None = None
-    file: str | None = None
-    top1: float | None = None
-    preprocessing: str = "torch"
-    note: str = ""
-    # keyword arguments that build the source model as its checkpoint expects, e.g.
-    # torchvision's GoogLeNet: (("transform_input", True), ("aux_logits", True)); the equality
-    # tests and docs/results/pretrained.md build the PyTorch original with them.
-    source_kwargs: tuple[tuple[str, object], ...] = ()
-
-    def __post_init__(self):
-        if self.source not in SOURCES:
-            raise ValueError(f"TorchWeights.source must be one of {SOURCES}, got {self.source!r}.")
-        if self.source == "package" and not self.file:
-            raise ValueError("TorchWeights(source='package') needs the file's path in the package.")
-
-    @property
-    def label(self) -> str:
-        return f"{self.source}:{self.model}"
-
-    def package_path(self) -> str | None:
-        """The installed file of a packaged checkpoint, or None if the package is missing."""
-        if self.source != "package":
-            return None
-        spec = importlib.util.find_spec(self.model)
-        if spec is None or not spec.submodule_search_locations:
-            return None
-        path = os.path.join(list(spec.submodule_search_locations)[0], self.file)
-        return path if os.path.exists(path) else None
-
-
-_TORCH: dict[str, tuple[TorchMapping, tuple[TorchWeights, ...]]] = {}
-
-
-def register_torch_weights(variant: str, mapping: TorchMapping, *weights: TorchWeights) -> None:
-    """Declare that `variant` loads the torch checkpoints `weights` through `mapping`."""
-    if variant in _TORCH:
-        raise ValueError(f"Torch weights for {variant!r} are already registered.")
-    if not weights:
-        raise ValueError(f"register_torch_weights({variant!r}) needs at least one TorchWeights.")
-    _TORCH[variant] = (mapping, tuple(weights))
-    from kerasnets import registry
-
-    for w in weights:
-        if w.source != "package":  # a package name is not a model name
-            for model in dict.fromkeys((w.model.split(".")[0], w.model)):  # with its tag too
-                registry.register_zoo_name(w.source, model, variant)
+def TorchWeights(source: str, model: str, url: str | None = None, sha256: str | None = None,
+                 file: str | None = None, top1: float | None = None, preprocessing: str = "torch",
+                 note: str = "", source_kwargs=()) -> Checkpoint:
+    """A `Checkpoint` in the older positional form (timm's `model` carries its tag after a dot);
+    the transform is the 224 / 256 bilinear default."""
+    model, _, tag = model.partition(".")
+    return Checkpoint(source, model, tag, Transform(224, 256, normalization=preprocessing),
+                      url=url, sha256=sha256, file=file, top1=top1, note=note,
+                      no_sha256="" if sha256 else "none recorded",
+                      build_options=tuple(source_kwargs))
 
 
 def _loaded():
@@ -99,23 +37,28 @@ def _loaded():
     return registry
 
 
-def torch_weights(variant: str) -> tuple[TorchWeights, ...]:
-    """The torch checkpoints registered for a variant (any registry name)."""
-    name = _loaded().get_entry(variant).name
-    return _TORCH.get(name, (None, ()))[1]
+def torch_weights(variant: str) -> tuple[Checkpoint, ...]:
+    """The torch checkpoints of a variant (any registry name): its records without Keras' own."""
+    return tuple(r for r in records.checkpoints(variant) if r.source != "keras")
+
+
+_MAPPING_CACHE: dict[str, TorchMapping] = {}
 
 
 def torch_mapping(variant: str, source: str | None = None) -> TorchMapping:
-    """The family mapping registered for `variant`; raises naming the variants that have one."""
+    """The family mapping of `variant`'s torch checkpoints; raises naming the variants that have
+    one."""
     registry = _loaded()
     name = registry.get_entry(variant).name
-    if name not in _TORCH:
-        have = ", ".join(sorted(_TORCH)) or "none"
-        raise WeightsMismatchError(f"{name} has no torch mapping (variants with one: {have}).")
-    mapping, weights = _TORCH[name]
     if source is not None and source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES}, got {source!r}.")
-    return mapping
+    factory = records.torch_mapping_factory(name)
+    if factory is None:
+        have = ", ".join(sorted(v for v in records.declared() if records.torch_mapping_factory(v)))
+        raise WeightsMismatchError(f"{name} has no torch mapping (variants with one: {have}).")
+    if name not in _MAPPING_CACHE:
+        _MAPPING_CACHE[name] = factory()
+    return _MAPPING_CACHE[name]
 
 
 def variant_for(source: str, name: str) -> str:
@@ -124,16 +67,13 @@ def variant_for(source: str, name: str) -> str:
     their pretrained tag (`seresnet50` or `seresnet50.a1_in1k`)."""
     if source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES}, got {source!r}.")
-    _loaded()
-    found = []
-    for variant, (_, weights) in _TORCH.items():
-        for w in weights:
-            if w.source == source and (w.model == name or w.model.split(".")[0] == name):
-                found.append(variant)
+    found = [variant for variant, rs in records.declared().items() for r in rs
+             if r.source == source and name in r.zoo_names + (r.model,)]
     if not found:
         import difflib
 
-        known = sorted({w.model for _, ws in _TORCH.values() for w in ws if w.source == source})
+        known = sorted({r.zoo_names[-1] for rs in records.declared().values() for r in rs
+                        if r.source == source})
         close = difflib.get_close_matches(name, known, n=5, cutoff=0.5)
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
         raise ValueError(f"No kerasnets variant loads {source} model {name!r}.{hint}")
@@ -142,33 +82,22 @@ def variant_for(source: str, name: str) -> str:
 
 def pretrained_sources(variant: str) -> list[str]:
     """Every ImageNet checkpoint a variant can load: `keras.applications:ResNet50`,
-    `torchvision:resnet50`, `timm:...`, `package:...`."""
-    entry = _loaded().get_entry(variant)
-    out = []
-    if entry.keras_equivalent:
-        out.append(f"keras.applications:{entry.keras_equivalent}")
-    out += [w.label for w in _TORCH.get(entry.name, (None, ()))[1]]
-    return out
+    `torchvision:resnet50`, `timm:...`, `package:...` (the default first)."""
+    return [r.label for r in records.checkpoints(variant)]
 
 
 def pretrained_preprocessing(variant: str) -> dict[str, str]:
-    """How each checkpoint of `pretrained_sources(variant)` expects its input normalised (a key
-    of `registry.PREPROCESSING`): keras.applications' files the variant's own preprocessing,
-    a torch checkpoint its `TorchWeights.preprocessing`. They differ where one variant loads
-    both: `vgg16` is "caffe" with Keras' file and "torch" with torchvision's."""
-    entry = _loaded().get_entry(variant)
-    out = {}
-    if entry.keras_equivalent:
-        out[f"keras.applications:{entry.keras_equivalent}"] = entry.preprocessing
-    out.update({w.label: w.preprocessing for w in _TORCH.get(entry.name, (None, ()))[1]})
-    return out
+    """How each checkpoint of `pretrained_sources(variant)` expects its input normalised (its
+    record's transform). They differ where one variant loads both: `vgg16` is "caffe" with
+    Keras' file and "torch" with torchvision's."""
+    return {r.label: r.transform.normalization for r in records.checkpoints(variant)}
 
 
 def has_pretrained(variant: str) -> bool:
-    return bool(pretrained_sources(variant))
+    return bool(records.checkpoints(variant))
 
 
-TORCH_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors", ".ckpt")
+TORCH_SUFFIXES = records.TORCH_SUFFIXES
 
 
 def is_torch_checkpoint(path) -> bool:
@@ -194,7 +123,7 @@ def _check_hash(path: str, expected: str | None, what: str) -> None:
                                    f"published one (delete it to download it again).")
 
 
-def checkpoint_file(weights: TorchWeights, variant: str) -> str:
+def checkpoint_file(weights: Checkpoint, variant: str) -> str:
     """The local file of a published checkpoint: the installed package's file, or the source's
     file fetched with `keras.utils.get_file` (cached in Keras' cache under `models/torch`) and
     checked against the published hash. Offline and not cached: `WeightsUnavailableError` within
@@ -214,9 +143,7 @@ def checkpoint_file(weights: TorchWeights, variant: str) -> str:
 
     from kerasnets import utils
 
-    fname = weights.url.rstrip("/").split("/")[-1]
-    if weights.source == "timm":  # every timm file is called model.safetensors
-        fname = f"{weights.model}.safetensors"
+    fname = weights.file_name
     from kerasnets.weights.keras_files import _keras_cache_dir
 
     cached = os.path.join(_keras_cache_dir(), "models", "torch", fname)
@@ -236,14 +163,13 @@ def checkpoint_file(weights: TorchWeights, variant: str) -> str:
     return path
 
 
-def preferred_weights(variant: str) -> TorchWeights:
-    """The checkpoint `weights="imagenet"` uses: an installed package's first, else the first
-    registered."""
+def preferred_weights(variant: str) -> Checkpoint:
+    """The torch checkpoint `weights="imagenet"` uses for a variant without Keras' own file: an
+    installed package's first, else the first declared."""
     weights = torch_weights(variant)
     if not weights:
         raise ValueError(f"{_loaded().get_entry(variant).name} has no registered torch weights.")
-    installed = [w for w in weights if w.source == "package" and w.package_path()]
-    return installed[0] if installed else weights[0]
+    return records.preferred(weights)
 
 
 def _has_full_top(model, mapping: TorchMapping, classes: int) -> bool:
@@ -265,18 +191,19 @@ def load_torch_checkpoint(model, path, *, variant: str, source: str | None = Non
                                  where=f"checkpoint {path!r}")
 
 
-def load_imagenet(model, variant: str):
-    """`weights="imagenet"` for a variant with registered torch weights: the converted Keras
-    `.weights.h5` from the cache when the model has the 1000-class top it was written for, else
-    the checkpoint (packaged or downloaded, hash-checked), converted and verified, then cached."""
+def load_imagenet(model, variant: str, weights: Checkpoint | None = None):
+    """Load a torch checkpoint record (default: `preferred_weights(variant)`): the converted
+    Keras `.weights.h5` from the cache when the model has the 1000-class top it was written for,
+    else the checkpoint (packaged or downloaded, hash-checked), converted and verified, then
+    cached."""
     from kerasnets.utils import atomic_file
 
-    weights = preferred_weights(variant)
+    weights = weights or preferred_weights(variant)
     mapping = torch_mapping(variant)
     entry = _loaded().get_entry(variant)
     name = entry.name
-    cache = os.path.join(_cache_dir(), f"{name}--{weights.label.replace(':', '--').replace('/', '_')}"
-                                       f".weights.h5")
+    label = weights.label.replace(":", "--").replace("/", "_")
+    cache = os.path.join(_cache_dir(), f"{name}--{label}.weights.h5")
     full_top = _has_full_top(model, mapping, entry.classes)
     if full_top and os.path.exists(cache):
         try:

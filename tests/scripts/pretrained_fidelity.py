@@ -75,10 +75,11 @@ def main() -> int:
 
     import kerasnets
     from kerasnets.utils import write_tables
-    from kerasnets.weights import pretrained
+    from kerasnets.weights import pretrained, records
 
     kerasnets.list_models()  # registers every family
-    variants = sorted(v for v in pretrained._TORCH if fnmatch.fnmatchcase(v, args.models))
+    variants = sorted(v for v in records.declared()
+                      if pretrained.torch_weights(v) and fnmatch.fnmatchcase(v, args.models))
     rows = []
     for i, variant in enumerate(variants, 1):
         entry = kerasnets.get_entry(variant)
@@ -145,7 +146,7 @@ def main() -> int:
 
         with open(csv_path, newline="") as f:
             earlier = [r for r in csv.DictReader(f)
-                       if r["variant"] not in measured and r["variant"] in pretrained._TORCH
+                       if r["variant"] not in measured and pretrained.torch_weights(r["variant"])
                        and list(r) == list(rows[0])
                        and r["input"] == str(input_size(kerasnets.get_entry(r["variant"]),
                                                         args.size)
