@@ -29,7 +29,7 @@ def resolve_models(pattern: str) -> list[str]:
 def define_data_flags(default_dataset="digits", default_recipe=None):
     """Where the images come from and how they are prepared (pipelines.sources / transforms)."""
     flags.DEFINE_string("dataset", default_dataset,
-                        "'digits' (built in, offline), a TFDS name ('cifar10', "
+                        "'digits' or 'mnist5k' (built in, offline), a TFDS name ('cifar10', "
                         "'imagenette/320px'), an image-folder path or TFRecord files.")
     flags.DEFINE_string("data_dir", None, "TFDS data_dir (prepared datasets).")
     flags.DEFINE_string("train_split", "train", "Split to train on.")
