@@ -118,10 +118,9 @@ def _fit(model, data: tf.data.Dataset, epochs: int) -> None:
 
 
 def predict(model, images: np.ndarray, batch_size: int = 500) -> np.ndarray:
-    """`model`'s logits over `images`, in inference mode."""
-    step = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-    return np.concatenate([np.asarray(step(tf.constant(images[i:i + batch_size])), "float32")
-                           for i in range(0, len(images), batch_size)])
+    """`model`'s logits over `images`, in inference mode (Keras' predict function, compiled
+    once per model)."""
+    return np.asarray(model.predict(images, batch_size=batch_size, verbose=0), "float32")
 
 
 # ----------------------------------------------------------------------------- one seed
