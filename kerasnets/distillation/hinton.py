@@ -237,14 +237,20 @@ def run_seed(data: Arrays, config: Config, seed: int,
 
 def soft_target_examples(logits: np.ndarray, labels: np.ndarray, temperature: float,
                          label: int = 2, count: int = 3) -> list[dict]:
-    """A few training images of `label` with the teacher's tempered probabilities, the most
-    confident runner-up first (the seed's "this 2 resembles ..." rows)."""
+    """A few training images of `label` with the teacher's tempered probabilities (the seed's
+    "this 2 resembles ..." rows): per other class, the image that resembles it most; the
+    `count` strongest resemblances, each to another class."""
     z = np.asarray(logits, "float64") / temperature
     q = np.exp(z - z.max(-1, keepdims=True))
     q /= q.sum(-1, keepdims=True)
     rows = np.flatnonzero(np.asarray(labels) == label)
-    runner_up = np.sort(q[rows], -1)[:, -2]
-    picked = rows[np.argsort(-runner_up)[:count]]
+    others = q[rows].copy()
+    others[:, label] = -1
+    best = {}   # runner-up class -> (its probability, row)
+    for row, k, p in zip(rows, others.argmax(-1), others.max(-1)):
+        if p > best.get(k, (-1, None))[0]:
+            best[k] = (p, row)
+    picked = [row for _, row in sorted(best.values(), reverse=True)[:count]]
     return [{"index": int(i), "label": int(labels[i]), "soft_targets": q[i].round(4).tolist()}
             for i in picked]
 
