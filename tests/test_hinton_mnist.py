@@ -130,7 +130,7 @@ def test_the_bias_shift_reads_no_label():
                  make(np.zeros(60, int), np.full(20, 9))):
         keras.utils.set_random_seed(0)
         student = hinton.student_model((8, 8, 1), 10)
-        results.append(hinton.shifted_accuracy(student, data, (3,), prior))
+        results.append(hinton.shift_to_prior(student, data, (3,), prior))
     for before, shift, after in results[1:]:
         assert shift == results[0][1]
         np.testing.assert_array_equal(after, results[0][2])

@@ -149,7 +149,7 @@ def _examples(data: Arrays) -> tf.data.Dataset:
     return tf.data.Dataset.from_tensor_slices((data.train_images, data.train_labels))
 
 
-def shifted_accuracy(student, data: Arrays, classes: Sequence[int], prior: np.ndarray):
+def shift_to_prior(student, data: Arrays, classes: Sequence[int], prior: np.ndarray):
     """(test logits before, the shift chosen on the TRAINING images, test logits after): the
     shift is `prior_shift` of the student's logits on `data.train_images` (no label is read)."""
     before = predict(student, data.test_images)
@@ -212,7 +212,7 @@ def run_seed(data: Arrays, config: Config, seed: int,
         f"{out['distilled_errors']} errors ({time.time() - start:.0f} s)")
 
     k = config.omit_class
-    before, shift, after = shifted_accuracy(distil((k,)), data, (k,), prior)
+    before, shift, after = shift_to_prior(distil((k,)), data, (k,), prior)
     is_k = test_labels == k
     out["omitted_3"] = {
         "class": k, "bias_shift": shift,
@@ -223,7 +223,7 @@ def run_seed(data: Arrays, config: Config, seed: int,
 
     only = config.only_classes
     others = tuple(c for c in range(classes) if c not in only)
-    before, shift, after = shifted_accuracy(distil(others), data, only, prior)
+    before, shift, after = shift_to_prior(distil(others), data, only, prior)
     out["only_7_8"] = {"classes": list(only), "bias_shift": shift,
                        "accuracy_before": 1 - wrong(before) / len(test_labels),
                        "accuracy": 1 - wrong(after) / len(test_labels)}
