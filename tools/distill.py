@@ -155,7 +155,7 @@ def hinton_mnist(output):
     from pipelines.sources import mnist5k_arrays
 
     if FLAGS["dataset"].present and FLAGS.dataset != "mnist5k":
-        raise app.UsageError("--experiment hinton_mnist runs on mnist5k only; drop --dataset.")
+        raise ValueError("--experiment hinton_mnist runs on mnist5k only; drop --dataset.")
     train, test = mnist5k_arrays("train"), mnist5k_arrays("test")
     seeds = FLAGS.num_seeds if FLAGS["num_seeds"].present else 3
     result = hinton.run(hinton.Arrays(*train, *test), num_seeds=seeds, first_seed=FLAGS.seed)
