@@ -14,7 +14,7 @@ Per seed, on the caller's arrays (`pipelines.sources.mnist5k_arrays`: 4,000 trai
 (b) the student distilled on a transfer set without a single 3, then the bias of 3 raised;
 (c) the student distilled on a transfer set of 7s and 8s only, then both their biases lowered.
 
-The bias shifts never see a label of a test image, nor a label of any image: `prior_shift`
+The bias shifts read no test label, nor the label of any single image: `prior_shift`
 picks the shift (one number, added to the chosen classes' logits) that makes the share of the
 TRAINING images the student predicts as those classes equal to their share of the class prior
 (the training split's label frequencies; 1/10 per class here). That share only grows with the
