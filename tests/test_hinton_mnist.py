@@ -180,3 +180,36 @@ def test_one_seed_distilled_student_beats_the_student_alone(tmp_path):
     assert set(json.load(open(paths[0]))) >= {"student_errors", "teacher_errors",
                                               "distilled_errors", "test_size", "omitted_3",
                                               "only_7_8"}
+
+
+# ----------------------------------------------------------------------------- specialists
+
+def test_specialist_targets_combination_and_groups():
+    from kerasnets.distillation import specialists as S
+
+    rng = np.random.default_rng(3)
+    z = rng.normal(0, 3, (6, 10))
+    group = (3, 5, 8)
+    collapsed, q = S._softmax(S.collapse_logits(z, group, 8.0), 8.0), S._softmax(z, 8.0)
+    np.testing.assert_allclose(collapsed[:, :3], q[:, group], atol=1e-6)
+    np.testing.assert_allclose(collapsed[:, 3], np.delete(q, group, 1).sum(1), atol=1e-6)
+    # Combined: the specialist's group probabilities, its dustbin shared in the generalist's
+    # proportions, where the generalist's top class is in the group; elsewhere the generalist.
+    z[0, 3], z[1, 0] = 20, 20
+    s = rng.normal(0, 2, (6, 4))
+    p, out = S._softmax(z), S.combine(z, s, group)
+    np.testing.assert_allclose(out.sum(-1), 1, atol=1e-9)
+    np.testing.assert_allclose(out[0, list(group)], S._softmax(s)[0, :3], atol=1e-9)
+    others = [c for c in range(10) if c not in group]
+    np.testing.assert_allclose(out[0, others] / out[0, others].sum(),
+                               p[0, others] / p[0, others].sum(), atol=1e-9)
+    np.testing.assert_array_equal(out[1], p[1])
+    # Classes predicted together cluster together; the most confused group is chosen.
+    probs = np.full((300, 10), 0.01)
+    labels = np.arange(300) % 10
+    probs[np.arange(300), labels] = 0.6
+    for c in (4, 9):
+        probs[labels == c, 13 - c] = 0.3            # 4s look like 9s and 9s like 4s
+    groups = S.confusable_groups(probs / probs.sum(-1, keepdims=True), groups=9)
+    assert (4, 9) in groups
+    assert S.most_confused(groups, probs, labels) == (4, 9)

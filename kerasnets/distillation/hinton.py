@@ -160,6 +160,18 @@ def shift_to_prior(student, data: Arrays, classes: Sequence[int], prior: np.ndar
     return before, shift, predict(student, data.test_images)
 
 
+def train_teacher(data: Arrays, config: Config, seed: int) -> keras.Model:
+    """The teacher of (a), trained on the hard labels with its dropout, max-norm and jitter."""
+    steps = -(-len(data.train_labels) // config.batch_size)
+    keras.utils.set_random_seed(seed)
+    teacher = teacher_model(data.train_images.shape[1:], data.classes, config.jitter)
+    teacher.compile(optimizer=_optimizer(config, config.teacher_epochs, steps),
+                    loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    _fit(teacher, transfer_set(_examples(data), batch_size=config.batch_size, seed=seed),
+         config.teacher_epochs)
+    return teacher
+
+
 def run_seed(data: Arrays, config: Config, seed: int,
              log: Callable[[str], None] = print) -> dict:
     """One seed of (a), (b) and (c): test errors, accuracies and the bias shifts."""
@@ -172,12 +184,7 @@ def run_seed(data: Arrays, config: Config, seed: int,
     wrong = lambda logits: int((logits.argmax(-1) != test_labels).sum())  # noqa: E731
     out, start = {"seed": seed}, time.time()
 
-    keras.utils.set_random_seed(seed)
-    teacher = teacher_model(shape, classes, config.jitter)
-    teacher.compile(optimizer=_optimizer(config, config.teacher_epochs, steps),
-                    loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    _fit(teacher, transfer_set(examples, batch_size=config.batch_size, seed=seed),
-         config.teacher_epochs)
+    teacher = train_teacher(data, config, seed)
     out["teacher_errors"] = wrong(predict(teacher, data.test_images))
     logits = predict(teacher, data.train_images)
     log(f"  seed {seed}: teacher {out['teacher_errors']} errors ({time.time() - start:.0f} s)")
