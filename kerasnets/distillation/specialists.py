@@ -9,8 +9,9 @@ arXiv:1503.02531, sec. 5; the seed's "specialists" slides), on the MNIST arrays 
   max-norm and jitter) with a reduced softmax: the group's classes plus one dustbin class whose
   initial logit is the log-sum-exp of the others'. It trains on data enriched in its group (all
   training images of the group and as many others, labelled dustbin), on hard targets plus the
-  generalist's soft targets collapsed to the same classes (the dustbin's tempered probability is
-  the sum of the others': exact, `collapse_logits`), which regularise it. Then its logits are
+  generalist's soft targets over the same classes (its logits collapsed at T = 1, the dustbin's
+  being the log-sum-exp of the others', `collapse_logits`; then tempered by the loss), which
+  regularise it. Then its logits are
   corrected for the enrichment (log of true prior / training prior per output).
 - Combined prediction, where the generalist's top class is in the group: the specialist's
   probabilities for the group's classes and its dustbin probability shared among the other
@@ -133,7 +134,10 @@ def run(data: Arrays, config: Config = Config(), *, seed: int = 0, groups: int =
     rows = np.sort(np.concatenate([inside, outside]))
     lookup = np.full(data.classes, len(group))
     lookup[list(group)] = np.arange(len(group))
-    targets = collapse_logits(train_logits[rows], group, config.temperature)
+    # Collapsed at T = 1 (the dustbin's logit is the log-sum-exp of the others'), then tempered
+    # by the loss: collapsing at T would raise the dustbin by up to T log(others) and, with the
+    # same logits read at T = 1, make the specialist call everything dustbin (measured).
+    targets = collapse_logits(train_logits[rows], group, 1.0)
     keras.utils.set_random_seed(seed + 2)
     specialist = specialist_model(generalist, group, config)
     batches = tf.data.Dataset.from_tensor_slices(

@@ -15,7 +15,7 @@ data = hinton.Arrays(*mnist5k_arrays("train"), *mnist5k_arrays("test"))
 rows = [specialists.run(data, seed=seed) for seed in range(seeds)]
 for row in rows:
     row["group"] = " ".join(map(str, row["group"]))
-    row["groups"] = " | ".join(" ".join(map(str, g)) for g in row["groups"])
+    row["groups"] = "; ".join(" ".join(map(str, g)) for g in row["groups"])
 header = ("One specialist (dustbin class, soft-target regularised, from the generalist's weights) "
           "beside the generalist (the `hinton_mnist` teacher, mlp_1200) on mnist5k: test errors "
           "of 1,000, and of the test images of the specialist's group. Written by "
