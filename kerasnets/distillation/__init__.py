@@ -15,6 +15,8 @@ One module per job; every name is re-exported here:
 - `hinton`: Hinton et al.'s MNIST experiments on real digits (`tools.distill --experiment
   hinton_mnist`: student alone, teacher, distilled; no 3s; only 7s and 8s; label-free bias
   shifts) on arrays the caller passes;
+- `specialists`: one specialist with a dustbin class beside the generalist (Hinton et al.
+  sec. 5) on the same arrays;
 - `timing`: the KD step benchmark (`measure_step_times`, `step_benchmark`).
 
 Hinton et al.'s MNIST nets are registry models (`kerasnets.applications.mlp`: `mlp_1200`,
