@@ -77,7 +77,9 @@ def test_kd_gradient_wrt_student_logits_is_the_hand_derived_one():
     z = rng.normal(0, 4, (b, k)).astype("float32")      # teacher logits
     v = tf.Variable(rng.normal(0, 4, (b, k)).astype("float32"))
     y = rng.integers(0, k, b)
-    net = lambda name: keras.Sequential([keras.Input((k,)), keras.layers.Dense(k)], name=name)  # noqa: E731
+    def net(name):
+        return keras.Sequential([keras.Input((k,)), keras.layers.Dense(k)], name=name)
+
     kd = distiller(net("t"), net("s"), temperature=t, alpha=alpha)
     kd.compile(optimizer="sgd")
     with tf.GradientTape() as tape:

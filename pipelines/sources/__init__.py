@@ -45,7 +45,8 @@ Decoding and parsing run with `tf.data.AUTOTUNE`; file lists are shuffled with `
 (`shuffle_files`, default: for the "train" split), and `deterministic` fixes element order.
 
 One module per kind: `digits`, `mnist5k`, `photos`, `tfds_source`, `folders` (listing,
-verification, split keys), `tfrecords` (writing and reading); `common` holds `DatasetInfo` and the steps they share.
+verification, split keys), `tfrecords` (writing and reading); `common` holds `DatasetInfo` and
+the steps they share.
 """
 
 from __future__ import annotations
