@@ -153,3 +153,29 @@ def plot_image_grid(images, captions: Sequence[str], path, *, title: str = "",
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return _save(fig, path)
+
+
+def plot_soft_targets(images: Sequence, soft_targets: Sequence[Sequence[float]], path, *,
+                      class_names: Sequence[str] | None = None, title: str = "") -> str:
+    """One row per example: the image, then its soft targets as bars over the classes (the seed's
+    "this 2 resembles a 1 and nothing much else" slide)."""
+    import numpy as np
+
+    plt = _figure()
+    fig, axes = plt.subplots(len(images), 2, figsize=(6.5, 1.8 * len(images)), squeeze=False,
+                             gridspec_kw={"width_ratios": [1, 4]}, constrained_layout=True)
+    for (image_ax, bar_ax), image, q in zip(axes, images, soft_targets):
+        image = np.asarray(image)
+        image_ax.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray_r")
+        image_ax.axis("off")
+        names = list(class_names or [str(i) for i in range(len(q))])
+        bar_ax.bar(range(len(q)), q, color="tab:blue")
+        bar_ax.set_xticks(range(len(q)), names)
+        bar_ax.set_ylim(0, 1)
+        first, second = sorted(range(len(q)), key=lambda i: -q[i])[:2]
+        bar_ax.set_ylabel("q")
+        bar_ax.text(0.99, 0.95, f"a {names[first]} that resembles {names[second]}",
+                    transform=bar_ax.transAxes, ha="right", va="top", fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return _save(fig, path)

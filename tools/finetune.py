@@ -12,8 +12,9 @@ offline it fails within seconds and says how to pass the file), a local `.weight
 `.keras` / `.h5` file, `pretrain` (train the backbone first on `--source_classes` of the same
 dataset, then transfer it to the target classes `--classes`), `none` (random), or `auto`
 (the default: `imagenet` where the backbone has it and it is cached or downloadable, else
-`pretrain`). On the built-in digits set the source classes default to 0-4, the target classes
-to 5-9 and the image size to 32 (the 8x8 digits are resized and made RGB by the pipeline).
+`pretrain`). On the built-in digits sets (`digits`, `mnist5k`) the source classes default to
+0-4, the target classes to 5-9 and the image size to 32 (the 8x8 or 28x28 digits are resized and
+made RGB by the pipeline).
 
 Unless `--nobaseline`, the same head is also trained on the frozen features of a *randomly
 initialised* backbone, and the target accuracy is reported beside it. With the backbone frozen
@@ -96,7 +97,7 @@ def main(argv):
 
     entry = kerasnets.get_entry(FLAGS.backbone)
     folder = sources.check_data_dir(FLAGS.dataset, FLAGS.data_dir)[0] == "folder"
-    digits = FLAGS.dataset == "digits"
+    digits = FLAGS.dataset in ("digits", "mnist5k")
     target = tuple(FLAGS.classes or (DIGITS_TARGET if digits else ()))
     source = tuple(FLAGS.source_classes or (DIGITS_SOURCE if digits else ()))
     if set(source) & set(target):

@@ -32,7 +32,7 @@ def define_data_flags(default_dataset="digits", default_recipe=None):
     from pipelines.transforms import RECIPES
 
     flags.DEFINE_string("dataset", default_dataset,
-                        "'digits' (built in, offline), a TFDS name ('cifar10', "
+                        "'digits' or 'mnist5k' (built in, offline), a TFDS name ('cifar10', "
                         "'imagenette/320px'), an image-folder path (your own images: "
                         "PATH/<class>/*.jpg) or TFRecord files.")
     flags.DEFINE_string("data_dir", None, "TFDS data_dir (prepared TFDS datasets only; a folder "

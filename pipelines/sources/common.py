@@ -93,3 +93,16 @@ def remap(ds, keep: list[int], num_classes: int, deterministic: bool):
 def shuffled(ds, n: int, seed: int, shuffle: bool):
     """`ds` (n elements) reshuffled every epoch under `seed` when `shuffle`, else as it is."""
     return ds.shuffle(max(n, 1), seed=seed, reshuffle_each_iteration=True) if shuffle else ds
+
+
+def array_source(name: str, images: np.ndarray, labels: np.ndarray, classes, *, seed: int,
+                 shuffle_files: bool):
+    """(dataset, info) of in-memory digit arrays (labels 0..9, named "0".."9"), keeping
+    `classes` (relabelled) when given: `from_tensor_slices`, no generator."""
+    names = tuple(str(d) for d in range(10))
+    if classes is not None:
+        mask, labels, names = select_rows(labels, classes, names)
+        images = images[mask]
+    ds = shuffled(tf.data.Dataset.from_tensor_slices((images, labels)), len(labels), seed,
+                  shuffle_files)
+    return ds, DatasetInfo(name, len(names), names, len(labels), tuple(images.shape[1:]))

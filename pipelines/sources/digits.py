@@ -5,9 +5,8 @@ so tf.data can optimise and serialise it (no "GeneratorDatasetOp will not be opt
 from __future__ import annotations
 
 import numpy as np
-import tensorflow as tf
 
-from pipelines.sources.common import DatasetInfo, select_rows, shuffled
+from pipelines.sources.common import array_source
 
 _DIGITS_LOW, _DIGITS_HIGH = (0, 1, 2, 3, 4), (5, 6, 7, 8, 9)
 BUILTINS: dict[str, tuple[tuple[int, ...] | None, str]] = {
@@ -51,10 +50,4 @@ def load_builtin(name, split, classes, split_seed, *, seed, shuffle_files, deter
                          f"classes=... instead.")
     classes = subset if classes is None else classes
     images, labels = digits_arrays(split, split_seed=split_seed)
-    names = tuple(str(d) for d in range(10))
-    if classes is not None:
-        mask, labels, names = select_rows(labels, classes, names)
-        images = images[mask]
-    ds = tf.data.Dataset.from_tensor_slices((images, labels))
-    ds = shuffled(ds, len(labels), seed, shuffle_files)
-    return ds, DatasetInfo(name, len(names), names, len(labels), (8, 8, 1))
+    return array_source(name, images, labels, classes, seed=seed, shuffle_files=shuffle_files)
