@@ -6,6 +6,7 @@ with the keras.applications signature.
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Any, Callable, Sequence
 
 import keras
@@ -246,8 +247,15 @@ def variant_builder(builder_name: str, variant: str, generic: Callable[..., Any]
               **options):
         family_options = check_overrides(spec, fixed_options, options, builder_name)
         torch_weights = _torch_weights(variant, weights, include_top, classes)
+        state_dict = None
         if torch_weights is not None:
             weights = None  # loaded below, once the model exists
+            if torch_weights != "imagenet":  # a user's checkpoint: its head gives the classes
+                from kerasnets.weights import pretrained
+
+                state_dict, head = pretrained.read_torch_checkpoint(torch_weights, variant)
+                if include_top and head and classes == default_classes:
+                    classes = head
         elif isinstance(weights, str) and weights == "imagenet":  # Keras' file, fetched
             from kerasnets.weights import imagenet_weights
 
@@ -268,7 +276,10 @@ def variant_builder(builder_name: str, variant: str, generic: Callable[..., Any]
             if torch_weights == "imagenet":
                 pretrained.load_imagenet(model, variant)
             else:
-                pretrained.load_torch_checkpoint(model, torch_weights, variant=variant)
+                from kerasnets.weights.convert import load_torch_state_dict
+
+                load_torch_state_dict(model, state_dict, variant=variant,
+                                      where=f"checkpoint {os.fspath(torch_weights)!r}")
         return model
 
     build.__name__ = build.__qualname__ = builder_name

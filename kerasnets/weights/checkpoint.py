@@ -58,13 +58,14 @@ from typing import Any
 
 import numpy as np
 
+from kerasnets.weights.convert import STATE_DICT_KEYS
+
 __all__ = ["CheckpointError", "UnsafeCheckpointError", "read_checkpoint",
            "read_training_checkpoint", "STATE_DICT_KEYS",
            "STORAGE_TYPES"]
 
 LEGACY_MAGIC = 0x1950a86a20f9469cfc6c
 LEGACY_PROTOCOL = 1001
-STATE_DICT_KEYS = ("state_dict", "model_state_dict", "model", "state_dict_ema", "model_ema")
 
 
 class CheckpointError(ValueError):
