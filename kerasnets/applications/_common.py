@@ -246,6 +246,10 @@ def variant_builder(builder_name: str, variant: str, generic: Callable[..., Any]
               classes=default_classes, classifier_activation="softmax", name=variant,
               **options):
         family_options = check_overrides(spec, fixed_options, options, builder_name)
+        if isinstance(weights, str) and weights == "imagenet":  # an offline bundle's file first
+            from kerasnets.weights import bundle
+
+            weights = bundle.imagenet_file(variant, include_top=include_top) or weights
         torch_weights = _torch_weights(variant, weights, include_top, classes)
         state_dict = None
         if torch_weights is not None:
