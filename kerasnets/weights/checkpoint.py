@@ -38,8 +38,9 @@ The state dict is the pickled dict itself or, when that dict is a training check
 under its first key in `STATE_DICT_KEYS` (`state_dict`, `model_state_dict`, `model`,
 `state_dict_ema`, `model_ema`; pass `key=` to choose another). Every value must be a tensor;
 non-float tensors (`num_batches_tracked`) are kept as numpy integers for the converter to skip.
-A pickle that is not such a dict, a truncated or corrupt file (cut-off stream, zip without a
-storage record, garbage bytes, a bad safetensors header) raises `CheckpointError` naming the file.
+A pickle that is not such a dict, a truncated or corrupt file raises `CheckpointError` naming
+the file; every size it declares is bounded first (`checkpoint_limits`). timm's `args` (an
+`argparse.Namespace`) is read as plain data (`_Namespace`), so its training checkpoints load.
 """
 
 from __future__ import annotations
@@ -47,17 +48,18 @@ from __future__ import annotations
 import collections
 import dataclasses
 import io
-import json
 import math
 import os
 import pickle
-import pickletools
 import struct
 import zipfile
 from typing import Any
 
 import numpy as np
 
+from kerasnets.weights.checkpoint_limits import (CheckpointError,  # noqa: F401 (re-exported)
+                                                  UnsafeCheckpointError, check_zip_records,
+                                                  read_safetensors, scan_pickle)
 from kerasnets.weights.convert import STATE_DICT_KEYS
 
 __all__ = ["CheckpointError", "UnsafeCheckpointError", "read_checkpoint",
@@ -66,14 +68,6 @@ __all__ = ["CheckpointError", "UnsafeCheckpointError", "read_checkpoint",
 
 LEGACY_MAGIC = 0x1950a86a20f9469cfc6c
 LEGACY_PROTOCOL = 1001
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file is corrupt, truncated, or does not hold a state dict of tensors."""
-
-
-class UnsafeCheckpointError(CheckpointError):
-    """A checkpoint's pickle refers to a global outside the allow-list (it could run code)."""
 
 
 class _Sealed:
@@ -250,51 +244,10 @@ class _RestrictedUnpickler(pickle.Unpickler):
         return self._storage(pid[1:])
 
 
-# The opcodes a pickle of dicts, lists, tuples, numbers, strings and tensors needs (protocols
-# 2-4); the others build objects (INST, OBJ, NEWOBJ*), reach the copyreg registry (EXT*) or take
-# out-of-band buffers (protocol 5).
-_OPCODES = frozenset({
-    "PROTO", "FRAME", "STOP", "MARK", "POP", "POP_MARK", "DUP", "NONE", "NEWTRUE", "NEWFALSE",
-    "INT", "BININT", "BININT1", "BININT2", "LONG", "LONG1", "LONG4", "FLOAT", "BINFLOAT",
-    "STRING", "BINSTRING", "SHORT_BINSTRING", "BINBYTES", "SHORT_BINBYTES", "BINBYTES8",
-    "UNICODE", "BINUNICODE", "SHORT_BINUNICODE", "BINUNICODE8", "EMPTY_TUPLE", "TUPLE", "TUPLE1",
-    "TUPLE2", "TUPLE3", "EMPTY_LIST", "APPEND", "APPENDS", "LIST", "EMPTY_DICT", "DICT",
-    "SETITEM", "SETITEMS", "EMPTY_SET", "ADDITEMS", "FROZENSET", "GET", "BINGET", "LONG_BINGET",
-    "PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE", "GLOBAL", "STACK_GLOBAL", "REDUCE", "BUILD",
-    "PERSID", "BINPERSID", "NEWOBJ"})
-_PUTS = frozenset({"PUT", "BINPUT", "LONG_BINPUT"})
-
-
-def _scan_pickle(data, start: int, path: str) -> int:
-    """Where the pickle starting at `data[start]` ends, after checking every opcode first:
-    only `_OPCODES`, every length it declares present in the bytes that follow (pickletools
-    reads them from a BytesIO, which never allocates past its end), and memo indexes no larger
-    than the number of opcodes so far (pickle numbers its memo 0, 1, 2...; C's unpickler grows
-    its memo table to twice an index, so one flipped bit there would allocate gigabytes)."""
-    stream = io.BytesIO(data)
-    stream.seek(start)
-    count = 0
-    try:
-        for opcode, arg, _ in pickletools.genops(stream):
-            count += 1
-            if opcode.name not in _OPCODES:
-                raise CheckpointError(f"{path}: the pickle uses opcode {opcode.name}, which a "
-                                      f"state dict does not need")
-            if opcode.name in _PUTS and not 0 <= arg <= count:
-                raise CheckpointError(f"{path}: corrupt pickle: memo index {arg} after "
-                                      f"{count} opcodes")
-    except CheckpointError:
-        raise
-    except Exception as e:  # noqa: BLE001 - unknown opcode, cut-off argument, no STOP
-        raise CheckpointError(f"{path}: corrupt or truncated pickle ({type(e).__name__}: "
-                              f"{e})") from e
-    return stream.tell()
-
-
 def _unpickle(data, path: str, storage=None, start: int = 0):
     """`(object, end)`: the pickle at `data[start:]` unpickled through the allow-list, once
     `_scan_pickle` has checked it."""
-    end = _scan_pickle(data, start, path)
+    end = scan_pickle(data, start, path)
     try:
         return _RestrictedUnpickler(io.BytesIO(data[start:end]), path, storage).load(), end
     except CheckpointError:
@@ -317,22 +270,8 @@ def _storage_type(path, type_, key, numel, available: int) -> _StorageType:
     return type_
 
 
-def _check_records(path: str, archive: zipfile.ZipFile, size: int) -> None:
-    """Every zip record's declared sizes against the `size` bytes of the file, before any
-    record is read (zipfile reads a stored record in one call of its declared size)."""
-    for info in archive.infolist():
-        if info.header_offset + info.compress_size > size or (
-                info.compress_type == zipfile.ZIP_STORED and info.file_size != info.compress_size):
-            raise CheckpointError(f"{path}: zip record {info.filename!r} declares "
-                                  f"{info.compress_size} bytes at offset {info.header_offset}, "
-                                  f"past the end of the {size}-byte file (truncated or corrupt)")
-        if info.file_size > 8 * size:
-            raise CheckpointError(f"{path}: zip record {info.filename!r} would expand to "
-                                  f"{info.file_size} bytes, over 8 times the file")
-
-
 def _read_zip(path: str, archive: zipfile.ZipFile, size: int):
-    _check_records(path, archive, size)
+    check_zip_records(path, archive, size)
     names = archive.namelist()
     pickles = [n for n in names if n.endswith("/data.pkl") and n.count("/") == 1]
     if len(pickles) != 1:
@@ -514,48 +453,6 @@ def _state_dict(path: str, obj, key: str | None, byteorder: str,
     return result
 
 
-def _read_safetensors(path: str, size: int) -> dict[str, np.ndarray]:
-    try:
-        import safetensors
-        import safetensors.numpy
-    except ImportError:
-        raise CheckpointError(f"{path}: reading .safetensors needs the safetensors package "
-                              f"(pip install safetensors)") from None
-    try:
-        arrays = safetensors.numpy.load_file(path)
-        # where ml_dtypes registered numpy a bfloat16 (TensorFlow does), it loads as that type
-        return {name: array.astype(np.float32) if array.dtype.name == "bfloat16" else array
-                for name, array in arrays.items()}
-    except TypeError:
-        pass                                  # a dtype numpy lacks (bfloat16): tensor by tensor
-    except Exception as e:  # noqa: BLE001 - SafetensorError derives from Exception only
-        raise CheckpointError(f"{path}: not a valid safetensors file ({e})") from e
-    try:
-        with open(path, "rb") as f:
-            (length,) = struct.unpack("<Q", f.read(8))
-            if length > size - 8:
-                raise CheckpointError(f"{path}: the safetensors header declares {length} bytes, "
-                                      f"more than the file holds")
-            header = json.loads(f.read(length))
-        start = 8 + length
-        result = {}
-        with safetensors.safe_open(path, framework="np") as f:
-            for name in f.keys():
-                dtype = f.get_slice(name).get_dtype()
-                if dtype != "BF16":
-                    result[name] = np.array(f.get_tensor(name))
-                    continue
-                begin, end = header[name]["data_offsets"]
-                raw = np.fromfile(path, dtype="<u2", count=(end - begin) // 2,
-                                  offset=start + begin)
-                result[name] = (raw.astype(np.uint32) << 16).view(np.float32).reshape(
-                    header[name]["shape"])
-        return result
-    except Exception as e:  # noqa: BLE001
-        raise CheckpointError(f"{path}: cannot read safetensors file ({type(e).__name__}: "
-                              f"{e})") from e
-
-
 def read_checkpoint(path, *, key: str | None = None) -> dict[str, np.ndarray]:
     """The state dict in a `.safetensors` or PyTorch (`.pth`, `.pt`, `.bin`, zip or legacy)
     file as `{name: numpy.ndarray}`, without importing torch or running any code from the file.
@@ -584,7 +481,7 @@ def read_training_checkpoint(path, *, key: str | None = None
     with open(path, "rb") as f:
         head = f.read(9)
     if path.endswith(".safetensors") or (head[:1] != b"\x80" and head[8:9] == b"{"):
-        return _read_safetensors(path, size), {}
+        return read_safetensors(path, size), {}
     if head[:4] == b"PK\x03\x04":
         try:
             with zipfile.ZipFile(path) as archive:
