@@ -8,6 +8,9 @@
   torchvision / timm state dicts onto kerasnets layers, verified tensor by tensor.
 - `pretrained`: which published checkpoint each variant has, `variant_for`, and the
   download -> verify -> convert -> cache path behind `weights="imagenet"`.
+- `checkpoint_limits`: the size bounds checked before the reader allocates anything.
+- `conversion` / `parity`: a user's checkpoint to a Keras file, compared with the torch model.
+- `bundle`: offline weights bundles (`KERASNETS_WEIGHTS_DIR`, `weights.lock.json`).
 """
 
 from kerasnets.weights.checkpoint import (CheckpointError, UnsafeCheckpointError,  # noqa: F401
