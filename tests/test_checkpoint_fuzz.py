@@ -125,6 +125,19 @@ def test_regression_flip_stays_small_in_resident_memory(tmp_path):
     assert int(proc.stdout.split()[-1]) < MEMORY_FACTOR * len(data)
 
 
+def test_pickles_with_too_many_opcodes_are_refused(tmp_path, monkeypatch):
+    from kerasnets.weights import checkpoint_limits
+    from test_checkpoint import _tensor_pickle, _write_zip
+
+    pkl = _tensor_pickle({"w": ("FloatStorage", "0", 4, 0, (4,), (1,))})
+    path = _write_zip(tmp_path / "many.pth", pkl[:2] + b"N0" * 600 + pkl[2:],
+                      {"0": np.ones(4, np.float32).tobytes()})
+    assert list(read_checkpoint(path)) == ["w"]
+    monkeypatch.setattr(checkpoint_limits, "MAX_OPCODES", 1000)
+    with pytest.raises(CheckpointError, match="over 1000 opcodes"):
+        read_checkpoint(path)
+
+
 def _small_zip(tmp_path) -> bytes:
     """A torch-style zip checkpoint (two tensors, one a strided view), written by hand."""
     from test_checkpoint import _tensor_pickle, _write_zip

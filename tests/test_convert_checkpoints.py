@@ -88,6 +88,9 @@ def test_timm_training_checkpoint_names_its_architecture(tmp_path):
     report = json.loads((tmp_path / "out" / "parity.json").read_text())
     assert [r["output"] for r in report["rows"]][-1] == "logits" and len(report["rows"]) == 5
     assert "legacy_seresnet18" in (tmp_path / "out" / "parity.md").read_text()
+    loaded = kerasnets.create_model("legacy_seresnet18", weights=str(path),
+                                    input_shape=(SIZE, SIZE, 3))
+    assert loaded.output_shape == (None, 5)
 
 
 def test_check_is_skipped_without_torch(resnet18_7, tmp_path, monkeypatch):

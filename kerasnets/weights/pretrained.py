@@ -168,7 +168,8 @@ def has_pretrained(variant: str) -> bool:
     return bool(pretrained_sources(variant))
 
 
-TORCH_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors", ".ckpt")
+# timm's training checkpoints are *.pth.tar
+TORCH_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors", ".ckpt", ".pth.tar")
 
 
 def is_torch_checkpoint(path) -> bool:
