@@ -189,8 +189,7 @@ def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=Fals
 
 
 class _Namespace:
-    """What timm's pickled `argparse.Namespace` (`args` of a training checkpoint) becomes: its
-    attributes as a plain dict. Made by NEWOBJ and filled by BUILD; it runs nothing."""
+    """timm's pickled `argparse.Namespace` (`args`): its attributes as a dict; runs nothing."""
 
     def __setstate__(self, state):
         if not isinstance(state, dict):
@@ -246,12 +245,14 @@ class _RestrictedUnpickler(pickle.Unpickler):
 
 def _unpickle(data, path: str, storage=None, start: int = 0):
     """`(object, end)`: the pickle at `data[start:]` unpickled through the allow-list, once
-    `_scan_pickle` has checked it."""
+    `scan_pickle` has checked it."""
     end = scan_pickle(data, start, path)
     try:
         return _RestrictedUnpickler(io.BytesIO(data[start:end]), path, storage).load(), end
-    except CheckpointError:
-        raise
+    except CheckpointError as e:           # raised by a rebuild function: name the file
+        if str(e).startswith(path):
+            raise
+        raise type(e)(f"{path}: {e}") from None
     except Exception as e:  # noqa: BLE001 - every unpickling failure means a corrupt file
         raise CheckpointError(f"{path}: corrupt or truncated pickle "
                               f"({type(e).__name__}: {e})") from e
@@ -399,9 +400,8 @@ def _read_legacy(path: str, data: bytes) -> tuple[Any, str]:
 
 
 def _metadata(obj) -> dict[str, Any]:
-    """A training checkpoint's plain facts: its top-level str / int / float / bool entries
-    (`epoch`, `arch`, `metric`, ...) and those of its `args` (timm saves its argparse Namespace,
-    read here as a `_Namespace`)."""
+    """A training checkpoint's top-level str / int / float / bool entries (`epoch`, `arch`, ...)
+    and those of its `args` (timm's argparse Namespace, read as a `_Namespace`)."""
     plain = (str, int, float, bool)
     if not isinstance(obj, dict) or any(isinstance(v, _TensorRef) for v in obj.values()):
         return {}
