@@ -24,6 +24,12 @@ from kerasnets import registry
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BACKENDS = ("jax", "torch")
 RTOL = 1e-4                 # max |backend - tensorflow| / max |tensorflow|
+# Differences that are Keras' own, measured (the test fails when one disappears, so that the entry
+# is removed): Keras 3.15's torch backend computes AveragePooling2D(padding="same") with
+# asymmetric padding (an even input, pool 3, stride 2: NIN's stage-2 pooling at 32 px) with
+# other windows at the bottom / right border than TensorFlow and JAX (on a 16x16 ramp the last
+# row gives 245.67 where TensorFlow and JAX give 243.0); the logits then differ by 1.1e-2.
+KNOWN = {("torch", "nin_cifar"): 0.05}
 # The default suite's sample (weights None: random, saved under TensorFlow): residual + torch
 # mapping, grouped convolution + channel shuffle, LeNet's custom layers. Under JAX every new weight
 # shape compiles its initializer with XLA (~0.4 s each on this machine), so its sample is LeNet
@@ -124,8 +130,14 @@ def compare_backends(variants: dict, tmp_path, backends=None) -> dict:
 
 
 def _assert_within(result):
-    bad = {(b, v): r for b, rs in result.items() for v, r in rs.items() if not r <= RTOL}
+    bad = {(b, v): r for b, rs in result.items() for v, r in rs.items()
+           if not r <= RTOL and (b, v) not in KNOWN}
     assert not bad, f"relative differences above {RTOL}: {bad}"
+    for (b, v), limit in KNOWN.items():
+        if v in result.get(b, {}):
+            assert RTOL < result[b][v] <= limit, (
+                f"{b} {v}: {result[b][v]:.2g}; the known Keras difference is gone (or grew): "
+                f"update KNOWN")
 
 
 def test_a_handful_of_families_under_jax_and_torch(tmp_path):
