@@ -111,7 +111,8 @@ def compare_backends(variants: dict, tmp_path, backends=None, *, readme=False) -
     for backend, names in backends.items():
         spec = tmp_path / f"{backend}.json"
         spec.write_text(json.dumps({"cases": [c for c in cases if c["variant"] in names],
-                                    "readme": readme_blocks(backend) if readme else [], "inputs": str(tmp_path / "inputs.npz"),
+                                    "readme": readme_blocks(backend) if readme else [],
+                                    "inputs": str(tmp_path / "inputs.npz"),
                                     "output": str(tmp_path / f"{backend}.npz")}))
         proc = subprocess.run(
             [sys.executable, os.path.join(ROOT, "tests", "backend_outputs.py"), str(spec)],

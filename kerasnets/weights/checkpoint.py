@@ -489,7 +489,7 @@ def read_training_checkpoint(path, *, key: str | None = None
                 return _state_dict(path, obj, key, byteorder, 4 * size + (1 << 20)), _metadata(obj)
         except CheckpointError:
             raise
-        except Exception as e:  # noqa: BLE001 - BadZipFile and the errors a corrupt directory raises
+        except Exception as e:  # noqa: BLE001 - BadZipFile, errors of a corrupt directory
             raise CheckpointError(f"{path}: corrupt or truncated zip checkpoint "
                                   f"({type(e).__name__}: {e})") from e
     if head[:1] == b"\x80":                       # a pickle (protocol >= 2): the legacy stream
