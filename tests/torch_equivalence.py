@@ -34,6 +34,7 @@ import numpy as np
 import pytest
 
 import kerasnets
+from kerasnets.weights import parity
 from kerasnets.weights.convert import load_torch_state_dict
 
 
@@ -166,11 +167,6 @@ class Differences(dict):
     damped: int = 0
 
 
-def _relative(a, b) -> float:
-    scale = float(np.max(np.abs(b)))
-    return float(np.max(np.abs(a - b))) / max(scale, 1e-12)
-
-
 def compare_with_torch(variant: str, torch_model, *, source: str, input_size: int,
                        taps=True, seed: int = 0, batch: int = 2, randomize: bool = True,
                        mapping=None, model=None, noise_above: float | None = None,
@@ -188,8 +184,6 @@ def compare_with_torch(variant: str, torch_model, *, source: str, input_size: in
     model in float64 by more than 1e-4 in the last stages of a 100-layer ResNet. When a
     difference exceeds `noise_above`, that float32 error is measured (`result.noise`, same keys)
     so the caller can tell rounding from a wrong conversion (which is off by 1e-2 to 1)."""
-    import torch
-
     from kerasnets.weights import pretrained
 
     torch_model.eval()
@@ -209,30 +203,12 @@ def compare_with_torch(variant: str, torch_model, *, source: str, input_size: in
     state = {k: v.detach().cpu().numpy() for k, v in torch_model.state_dict().items()}
     load_torch_state_dict(model, state, source, variant=variant, mapping=mapping)
 
-    modules = dict(torch_model.named_modules())
-    missing = [path for path in taps.values() if path not in modules]
-    assert not missing, f"torch modules {missing} (taps of {variant}) are not in the torch model"
-    captured, hooks = {}, []
-    for tap, path in taps.items():
-        def hook(module, args, output, tap=tap):  # a copy: later in-place ReLUs change it
-            captured[tap] = output.detach().cpu().clone().numpy().transpose(0, 2, 3, 1)
-        hooks.append(modules[path].register_forward_hook(hook))
-
     x = np.random.default_rng(seed).standard_normal(
         (batch, 3, input_size, input_size)).astype(np.float32)
-    try:
-        with torch.no_grad():
-            expected = torch_model(torch.from_numpy(x)).cpu().numpy()
-    finally:
-        for h in hooks:
-            h.remove()
+    expected, captured = parity.torch_outputs(torch_model, x, taps)
     captured32 = dict(captured)
-
-    import keras
-
-    probe = keras.Model(model.inputs, [model.get_layer(t).output for t in taps] + [model.output])
-    outputs = probe([x.transpose(0, 2, 3, 1)], training=False)
-    outputs = [np.asarray(keras.ops.convert_to_numpy(o)) for o in outputs]
+    got, keras_taps = parity.keras_outputs(model, x.transpose(0, 2, 3, 1), taps)
+    outputs = [keras_taps[t] for t in taps] + [got]
 
     # The comparison means nothing on degenerate logits (all equal, vanishing or non-finite).
     assert np.all(np.isfinite(expected)), f"{variant}: torch logits are not finite"
@@ -246,10 +222,10 @@ def compare_with_torch(variant: str, torch_model, *, source: str, input_size: in
         assert got.shape == captured[tap].shape, (
             f"{variant}: tap {tap} has shape {got.shape}, torch {taps[tap]} gives "
             f"{captured[tap].shape}")
-        result[tap] = _relative(got, captured[tap])
+        result[tap] = parity.relative(got, captured[tap])
     assert outputs[-1].shape == expected.shape, (
         f"{variant}: logits shape {outputs[-1].shape} vs torch {expected.shape}")
-    result["logits"] = _relative(outputs[-1], expected)
+    result["logits"] = parity.relative(outputs[-1], expected)
     result.noise = {}
     result.damped = damped
     if noise_above is not None and max(result.values()) > noise_above:
@@ -261,23 +237,10 @@ def _float32_noise(torch_model, x, taps, captured32, expected32) -> dict[str, fl
     """Relative difference between the float32 torch outputs and those of a float64 copy."""
     import copy
 
-    import torch
-
     reference = copy.deepcopy(torch_model).double().eval()
-    modules = dict(reference.named_modules())
-    captured, hooks = {}, []
-    for tap, path in taps.items():
-        def hook(module, args, output, tap=tap):
-            captured[tap] = output.detach().cpu().clone().numpy().transpose(0, 2, 3, 1)
-        hooks.append(modules[path].register_forward_hook(hook))
-    try:
-        with torch.no_grad():
-            exact = reference(torch.from_numpy(x).double()).cpu().numpy()
-    finally:
-        for h in hooks:
-            h.remove()
-    noise = {tap: _relative(captured32[tap], captured[tap]) for tap in taps}
-    noise["logits"] = _relative(expected32, exact)
+    exact, captured = parity.torch_outputs(reference, x.astype(np.float64), taps)
+    noise = {tap: parity.relative(captured32[tap], captured[tap]) for tap in taps}
+    noise["logits"] = parity.relative(expected32, exact)
     return noise
 
 

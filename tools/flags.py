@@ -2,6 +2,10 @@
 
 from absl import flags
 
+flags.DEFINE_string("weights_dir", None, "An offline weights bundle (tools.weights download): "
+                    "weights='imagenet' resolves from it, each file checked against its lock "
+                    "(sets KERASNETS_WEIGHTS_DIR).")
+
 
 def define_model_selection(default_pattern="resnet*"):
     flags.DEFINE_string("models", default_pattern,
@@ -167,6 +171,10 @@ def run(main):
 
     def guarded(argv):
         try:
+            if flags.FLAGS.weights_dir:
+                from kerasnets.weights.bundle import ENV
+
+                os.environ[ENV] = flags.FLAGS.weights_dir
             return main(argv)
         except (ValueError, FileNotFoundError, RuntimeError) as e:
             if os.environ.get("KERASNETS_TRACEBACK") or type(e).__name__ not in (

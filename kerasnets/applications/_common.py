@@ -271,8 +271,12 @@ def variant_builder(builder_name: str, variant: str, generic: Callable[..., Any]
               classes=default_classes, classifier_activation="softmax", name=variant,
               **options):
         family_options = check_overrides(spec, fixed_options, options, builder_name)
+        if isinstance(weights, str) and weights == "imagenet":  # an offline bundle's file first
+            from kerasnets.weights import bundle
+
+            weights = bundle.imagenet_file(variant, include_top=include_top) or weights
         record = _weights_record(variant, weights)
-        torch_file = None
+        torch_file = state_dict = None
         if record is not None:
             _check_top(registry.get_entry(variant), include_top, classes, weights)
             if record.source == "keras":  # Keras' file, fetched
@@ -286,7 +290,13 @@ def variant_builder(builder_name: str, variant: str, generic: Callable[..., Any]
                 weights = None  # loaded below, once the model exists
         elif isinstance(weights, (str, os.PathLike)) and os.fspath(weights).lower().endswith(
                 records.TORCH_SUFFIXES):
-            torch_file, weights = weights, None
+            from kerasnets.weights import pretrained
+
+            torch_file, weights = weights, None  # loaded below, once the model exists
+            # a user's checkpoint, unwrapped from a trainer's dict: its head gives the classes
+            state_dict, head = pretrained.read_torch_checkpoint(torch_file, variant)
+            if include_top and head and classes == default_classes:
+                classes = head
         with deep_graphs():
             model = generic(spec, include_top=include_top, weights=weights,
                             input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
@@ -299,9 +309,10 @@ def variant_builder(builder_name: str, variant: str, generic: Callable[..., Any]
 
             pretrained.load_imagenet(model, variant, record)
         elif torch_file is not None:
-            from kerasnets.weights import pretrained
+            from kerasnets.weights.convert import load_torch_state_dict
 
-            pretrained.load_torch_checkpoint(model, torch_file, variant=variant)
+            load_torch_state_dict(model, state_dict, variant=variant,
+                                  where=f"checkpoint {os.fspath(torch_file)!r}")
         return model
 
     build.__name__ = build.__qualname__ = builder_name

@@ -15,10 +15,14 @@
   torchvision / timm state dicts onto kerasnets layers, verified tensor by tensor.
 - `pretrained`: `variant_for(source, name)`, `load_torch_checkpoint(model, path, variant=...)`
   and the download -> verify -> convert -> cache path behind `weights="imagenet"`.
+- `checkpoint_limits`: the size bounds checked before the reader allocates anything.
+- `conversion` / `parity`: a user's checkpoint to a Keras file, compared with the torch model.
+- `bundle`: offline weights bundles (`KERASNETS_WEIGHTS_DIR`, `weights.lock.json`).
 """
 
-from kerasnets.weights.checkpoint import CheckpointError, UnsafeCheckpointError, read_checkpoint
-from kerasnets.weights.convert import TorchMapping, load_torch_state_dict
+from kerasnets.weights.checkpoint import (CheckpointError, UnsafeCheckpointError, read_checkpoint,
+                                          read_training_checkpoint)
+from kerasnets.weights.convert import TorchMapping, load_torch_state_dict, unwrap_state_dict
 from kerasnets.weights.keras_files import (PUBLISHED, WeightsMismatchError,
                                            WeightsUnavailableError, imagenet_weights,
                                            load_weights, sha256sum)
@@ -32,6 +36,6 @@ __all__ = [
     "Checkpoint", "CheckpointError", "PUBLISHED", "Published", "TorchMapping", "Transform",
     "UnsafeCheckpointError", "WeightsMismatchError", "WeightsUnavailableError", "checkpoints",
     "default_checkpoint", "imagenet_weights", "load_torch_checkpoint", "load_torch_state_dict",
-    "load_weights", "pretrained_sources", "read_checkpoint", "select_checkpoint", "sha256sum",
-    "torch_mapping", "variant_for",
+    "load_weights", "pretrained_sources", "read_checkpoint", "read_training_checkpoint",
+    "select_checkpoint", "sha256sum", "torch_mapping", "unwrap_state_dict", "variant_for",
 ]

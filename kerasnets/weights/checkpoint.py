@@ -38,8 +38,9 @@ The state dict is the pickled dict itself or, when that dict is a training check
 under its first key in `STATE_DICT_KEYS` (`state_dict`, `model_state_dict`, `model`,
 `state_dict_ema`, `model_ema`; pass `key=` to choose another). Every value must be a tensor;
 non-float tensors (`num_batches_tracked`) are kept as numpy integers for the converter to skip.
-A pickle that is not such a dict, a truncated or corrupt file (cut-off stream, zip without a
-storage record, garbage bytes, a bad safetensors header) raises `CheckpointError` naming the file.
+A pickle that is not such a dict, a truncated or corrupt file raises `CheckpointError` naming
+the file; every size it declares is bounded first (`checkpoint_limits`). timm's `args` (an
+`argparse.Namespace`) is read as plain data (`_Namespace`), so its training checkpoints load.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import io
-import json
+import math
 import os
 import pickle
 import struct
@@ -56,20 +57,17 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CheckpointError", "UnsafeCheckpointError", "read_checkpoint", "STATE_DICT_KEYS",
+from kerasnets.weights.checkpoint_limits import (CheckpointError,  # noqa: F401 (re-exported)
+                                                  UnsafeCheckpointError, check_zip_records,
+                                                  read_safetensors, scan_pickle)
+from kerasnets.weights.convert import STATE_DICT_KEYS
+
+__all__ = ["CheckpointError", "UnsafeCheckpointError", "read_checkpoint",
+           "read_training_checkpoint", "STATE_DICT_KEYS",
            "STORAGE_TYPES"]
 
 LEGACY_MAGIC = 0x1950a86a20f9469cfc6c
 LEGACY_PROTOCOL = 1001
-STATE_DICT_KEYS = ("state_dict", "model_state_dict", "model", "state_dict_ema", "model_ema")
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file is corrupt, truncated, or does not hold a state dict of tensors."""
-
-
-class UnsafeCheckpointError(CheckpointError):
-    """A checkpoint's pickle refers to a global outside the allow-list (it could run code)."""
 
 
 class _Sealed:
@@ -190,6 +188,15 @@ def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=Fals
     return _rebuild_tensor(storage, storage_offset, size, stride)
 
 
+class _Namespace:
+    """timm's pickled `argparse.Namespace` (`args`): its attributes as a dict; runs nothing."""
+
+    def __setstate__(self, state):
+        if not isinstance(state, dict):
+            raise CheckpointError(f"a Namespace's state is a {type(state).__name__}, not a dict")
+        self.values = dict(state)
+
+
 def _rebuild_parameter(data, requires_grad=True, backward_hooks=None):
     if not isinstance(data, _TensorRef):
         raise CheckpointError(f"a Parameter wraps {type(data).__name__}, not a tensor")
@@ -201,6 +208,7 @@ _ALLOWED = {
     ("torch._utils", "_rebuild_tensor"): _rebuild_tensor,
     ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor_v2,
     ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
+    ("argparse", "Namespace"): _Namespace,
     **{("torch", name): type_ for name, type_ in STORAGE_TYPES.items()},
 }
 
@@ -235,25 +243,36 @@ class _RestrictedUnpickler(pickle.Unpickler):
         return self._storage(pid[1:])
 
 
-def _unpickle(file, path: str, storage=None):
+def _unpickle(data, path: str, storage=None, start: int = 0):
+    """`(object, end)`: the pickle at `data[start:]` unpickled through the allow-list, once
+    `scan_pickle` has checked it."""
+    end = scan_pickle(data, start, path)
     try:
-        return _RestrictedUnpickler(file, path, storage).load()
-    except CheckpointError:
-        raise
+        return _RestrictedUnpickler(io.BytesIO(data[start:end]), path, storage).load(), end
+    except CheckpointError as e:           # raised by a rebuild function: name the file
+        if str(e).startswith(path):
+            raise
+        raise type(e)(f"{path}: {e}") from None
     except Exception as e:  # noqa: BLE001 - every unpickling failure means a corrupt file
         raise CheckpointError(f"{path}: corrupt or truncated pickle "
                               f"({type(e).__name__}: {e})") from e
 
 
-def _storage_type(path, type_, key, numel) -> _StorageType:
+def _storage_type(path, type_, key, numel, available: int) -> _StorageType:
+    """The storage's type, once its element count is known to fit in the `available` bytes."""
     if not isinstance(type_, _StorageType):
         raise CheckpointError(f"{path}: storage {key!r} has type {type_!r}, not a storage type")
     if not isinstance(numel, int) or isinstance(numel, bool) or numel < 0:
         raise CheckpointError(f"{path}: storage {key!r} has {numel!r} elements")
+    if numel * type_.itemsize > available:
+        raise CheckpointError(f"{path}: storage {key!r} declares {numel} elements "
+                              f"({numel * type_.itemsize} bytes), more than the file's "
+                              f"{available} bytes")
     return type_
 
 
-def _read_zip(path: str, archive: zipfile.ZipFile):
+def _read_zip(path: str, archive: zipfile.ZipFile, size: int):
+    check_zip_records(path, archive, size)
     names = archive.namelist()
     pickles = [n for n in names if n.endswith("/data.pkl") and n.count("/") == 1]
     if len(pickles) != 1:
@@ -275,7 +294,7 @@ def _read_zip(path: str, archive: zipfile.ZipFile):
             raise CheckpointError(f"{path}: storage persistent id {data!r} is not "
                                   f"(type, key, location, numel)")
         type_, key, _, numel = data
-        type_ = _storage_type(path, type_, key, numel)
+        type_ = _storage_type(path, type_, key, numel, size)
         key = str(key)
         if key in storages:
             if storages[key].type != type_:
@@ -302,31 +321,38 @@ def _read_zip(path: str, archive: zipfile.ZipFile):
         storages[key] = _Storage(key, type_, numel, loader=load)
         return storages[key]
 
-    with archive.open(pickles[0]) as f:
-        obj = _unpickle(io.BytesIO(f.read()), path, storage)
-    return obj, byteorder
+    try:
+        data = archive.read(pickles[0])
+    except Exception as e:  # noqa: BLE001 - bad CRC, cut-off or undecompressable record
+        raise CheckpointError(f"{path}: cannot read {pickles[0]} ({type(e).__name__}: "
+                              f"{e})") from e
+    return _unpickle(data, path, storage)[0], byteorder
 
 
-def _read_legacy(path: str, f) -> tuple[Any, str]:
-    magic = _unpickle(f, path)
+def _read_legacy(path: str, data: bytes) -> tuple[Any, str]:
+    """The legacy stream held in `data` (the whole file): every length is checked against the
+    bytes present before it is used."""
+    magic, end = _unpickle(data, path)
     if magic != LEGACY_MAGIC:
         raise CheckpointError(f"{path}: not a PyTorch checkpoint (no legacy magic number)")
-    protocol = _unpickle(f, path)
+    protocol, end = _unpickle(data, path, start=end)
     if protocol != LEGACY_PROTOCOL:
         raise CheckpointError(f"{path}: unsupported legacy protocol version {protocol!r}")
-    sys_info = _unpickle(f, path)
+    sys_info, end = _unpickle(data, path, start=end)
     if not isinstance(sys_info, dict):
         raise CheckpointError(f"{path}: legacy sys_info is {type(sys_info).__name__}, not a dict")
     byteorder = "little" if sys_info.get("little_endian", True) else "big"
     roots: dict[str, _Storage] = {}
     views: dict[str, _Storage] = {}
 
+    data_ = data
+
     def storage(data):
         if len(data) != 5:
             raise CheckpointError(f"{path}: storage persistent id {data!r} is not "
                                   f"(type, key, location, numel, view)")
         type_, key, _, numel, view = data
-        type_ = _storage_type(path, type_, key, numel)
+        type_ = _storage_type(path, type_, key, numel, len(data_))
         key = str(key)
         root = roots.get(key)
         if root is None:
@@ -349,30 +375,48 @@ def _read_legacy(path: str, f) -> tuple[Any, str]:
             views[view_key].base, views[view_key].offset = root, offset
         return views[view_key]
 
-    obj = _unpickle(f, path, storage)
-    keys = _unpickle(f, path)
+    obj, end = _unpickle(data, path, storage, start=end)
+    keys, end = _unpickle(data, path, start=end)
     if not isinstance(keys, list) or set(map(str, keys)) != set(roots):
         raise CheckpointError(f"{path}: the legacy storage key list does not match the storages "
                               f"the pickle uses")
     count = struct.Struct("<q" if byteorder == "little" else ">q")
     for key in map(str, keys):
         root = roots[key]
-        header = f.read(count.size)
-        if len(header) != count.size:
+        if end + count.size > len(data):
             raise CheckpointError(f"{path}: truncated: the bytes of storage {key!r} are missing")
-        (numel,) = count.unpack(header)
+        (numel,) = count.unpack_from(data, end)
+        end += count.size
         if numel != root.numel:
             raise CheckpointError(f"{path}: storage {key!r} holds {numel} elements, the pickle "
                                   f"says {root.numel}")
         nbytes = numel * root.type.itemsize
-        root.data = f.read(nbytes)
-        if len(root.data) != nbytes:
-            raise CheckpointError(f"{path}: truncated: storage {key!r} has {len(root.data)} of "
-                                  f"its {nbytes} bytes")
+        if end + nbytes > len(data):
+            raise CheckpointError(f"{path}: truncated: storage {key!r} has "
+                                  f"{max(len(data) - end, 0)} of its {nbytes} bytes")
+        root.data = memoryview(data)[end:end + nbytes]
+        end += nbytes
     return obj, byteorder
 
 
-def _state_dict(path: str, obj, key: str | None, byteorder: str) -> dict[str, np.ndarray]:
+def _metadata(obj) -> dict[str, Any]:
+    """A training checkpoint's top-level str / int / float / bool entries (`epoch`, `arch`, ...)
+    and those of its `args` (timm's argparse Namespace, read as a `_Namespace`)."""
+    plain = (str, int, float, bool)
+    if not isinstance(obj, dict) or any(isinstance(v, _TensorRef) for v in obj.values()):
+        return {}
+    out = {k: v for k, v in obj.items() if isinstance(k, str) and isinstance(v, plain)}
+    args = obj.get("args")
+    if isinstance(args, _Namespace):
+        out["args"] = {k: v for k, v in args.values.items()
+                       if isinstance(k, str) and isinstance(v, plain + (type(None),))}
+    return out
+
+
+def _state_dict(path: str, obj, key: str | None, byteorder: str,
+                budget: int) -> dict[str, np.ndarray]:
+    """The tensors of the state dict in `obj`, rebuilt once their total size is known to be
+    within `budget` bytes (views with zero strides could otherwise declare any size)."""
     if not isinstance(obj, dict):
         raise CheckpointError(f"{path}: holds a {type(obj).__name__}, not a state dict")
     if key is not None:
@@ -387,7 +431,7 @@ def _state_dict(path: str, obj, key: str | None, byteorder: str) -> dict[str, np
                 break
     if not obj:
         raise CheckpointError(f"{path}: the state dict is empty")
-    result = {}
+    total = 0
     for name, value in obj.items():
         if not isinstance(name, str):
             raise CheckpointError(f"{path}: state dict key {name!r} is not a string")
@@ -395,50 +439,18 @@ def _state_dict(path: str, obj, key: str | None, byteorder: str) -> dict[str, np
             raise CheckpointError(f"{path}: state dict entry {name!r} is a "
                                   f"{type(value).__name__}, not a tensor (keys tried for a "
                                   f"nested state dict: {', '.join(STATE_DICT_KEYS)})")
+        itemsize = 4 if value.storage.type.bfloat16 else value.storage.type.itemsize
+        total += math.prod(max(n, 0) for n in value.size) * itemsize
+        if total > budget:
+            raise CheckpointError(f"{path}: the tensors up to {name!r} would take {total} bytes, "
+                                  f"more than {budget} (4 times the file): corrupt sizes")
+    result = {}
+    for name, value in obj.items():
         try:
             result[name] = value.materialize(byteorder)
         except CheckpointError as e:
             raise CheckpointError(f"{path}: {name}: {e}") from None
     return result
-
-
-def _read_safetensors(path: str) -> dict[str, np.ndarray]:
-    try:
-        import safetensors
-        import safetensors.numpy
-    except ImportError:
-        raise CheckpointError(f"{path}: reading .safetensors needs the safetensors package "
-                              f"(pip install safetensors)") from None
-    try:
-        arrays = safetensors.numpy.load_file(path)
-        # where ml_dtypes registered numpy a bfloat16 (TensorFlow does), it loads as that type
-        return {name: array.astype(np.float32) if array.dtype.name == "bfloat16" else array
-                for name, array in arrays.items()}
-    except TypeError:
-        pass                                  # a dtype numpy lacks (bfloat16): tensor by tensor
-    except Exception as e:  # noqa: BLE001 - SafetensorError derives from Exception only
-        raise CheckpointError(f"{path}: not a valid safetensors file ({e})") from e
-    try:
-        with open(path, "rb") as f:
-            (length,) = struct.unpack("<Q", f.read(8))
-            header = json.loads(f.read(length))
-        start = 8 + length
-        result = {}
-        with safetensors.safe_open(path, framework="np") as f:
-            for name in f.keys():
-                dtype = f.get_slice(name).get_dtype()
-                if dtype != "BF16":
-                    result[name] = np.array(f.get_tensor(name))
-                    continue
-                begin, end = header[name]["data_offsets"]
-                raw = np.fromfile(path, dtype="<u2", count=(end - begin) // 2,
-                                  offset=start + begin)
-                result[name] = (raw.astype(np.uint32) << 16).view(np.float32).reshape(
-                    header[name]["shape"])
-        return result
-    except Exception as e:  # noqa: BLE001
-        raise CheckpointError(f"{path}: cannot read safetensors file ({type(e).__name__}: "
-                              f"{e})") from e
 
 
 def read_checkpoint(path, *, key: str | None = None) -> dict[str, np.ndarray]:
@@ -451,27 +463,38 @@ def read_checkpoint(path, *, key: str | None = None) -> dict[str, np.ndarray]:
     tensors become float32 (exactly); other dtypes keep their numpy type. Raises
     `FileNotFoundError` for a missing file, `UnsafeCheckpointError` for a pickle that refers to
     anything but tensors and dicts, and `CheckpointError` for a corrupt, truncated or
-    non-state-dict file; the messages name the file.
+    non-state-dict file; the messages name the file. Every size the file declares is checked
+    against the bytes present before anything is allocated for it.
     """
+    return read_training_checkpoint(path, key=key)[0]
+
+
+def read_training_checkpoint(path, *, key: str | None = None
+                             ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """`(state dict, metadata)`: `read_checkpoint`'s state dict and, for a training checkpoint
+    (a dict holding the state dict beside other entries), its plain entries (`epoch`, timm's
+    `arch`, `metric`; timm's `args` as a dict). A bare state dict or safetensors file has {}."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"No checkpoint file at {path}")
+    size = os.path.getsize(path)
     with open(path, "rb") as f:
         head = f.read(9)
-    if path.endswith(".safetensors"):
-        return _read_safetensors(path)
+    if path.endswith(".safetensors") or (head[:1] != b"\x80" and head[8:9] == b"{"):
+        return read_safetensors(path, size), {}
     if head[:4] == b"PK\x03\x04":
         try:
             with zipfile.ZipFile(path) as archive:
-                obj, byteorder = _read_zip(path, archive)
-                return _state_dict(path, obj, key, byteorder)
-        except zipfile.BadZipFile as e:
-            raise CheckpointError(f"{path}: corrupt or truncated zip checkpoint ({e})") from e
+                obj, byteorder = _read_zip(path, archive, size)
+                return _state_dict(path, obj, key, byteorder, 4 * size + (1 << 20)), _metadata(obj)
+        except CheckpointError:
+            raise
+        except Exception as e:  # noqa: BLE001 - BadZipFile, errors of a corrupt directory
+            raise CheckpointError(f"{path}: corrupt or truncated zip checkpoint "
+                                  f"({type(e).__name__}: {e})") from e
     if head[:1] == b"\x80":                       # a pickle (protocol >= 2): the legacy stream
         with open(path, "rb") as f:
-            obj, byteorder = _read_legacy(path, f)
-            return _state_dict(path, obj, key, byteorder)
-    if head[8:9] == b"{":                         # a safetensors file under another name
-        return _read_safetensors(path)
+            obj, byteorder = _read_legacy(path, f.read())
+        return _state_dict(path, obj, key, byteorder, 4 * size + (1 << 20)), _metadata(obj)
     raise CheckpointError(f"{path}: not a PyTorch (zip or legacy) or safetensors checkpoint "
                           f"(starts with {head[:8]!r})")

@@ -31,6 +31,47 @@ import numpy as np
 from kerasnets.weights.keras_files import WeightsMismatchError
 
 SKIPPED_SUFFIXES = ("num_batches_tracked",)
+# Where trainers put the model's state dict in the dict they save, and the prefixes their
+# wrappers add to every key (DataParallel / DistributedDataParallel: `module.`; Lightning and
+# EMA wrappers: `model.`).
+STATE_DICT_KEYS = ("state_dict", "model_state_dict", "model", "state_dict_ema", "model_ema")
+WRAPPER_PREFIXES = ("module.", "model.")
+
+
+def _array(value):
+    if hasattr(value, "detach"):              # a torch tensor, from a caller's torch.load
+        value = value.detach().cpu().numpy()
+    return value
+
+
+def unwrap_state_dict(obj: Mapping) -> dict[str, np.ndarray]:
+    """The model's state dict in what a trainer saved: `obj` itself, or the dict under its first
+    key in `STATE_DICT_KEYS` when `obj` is a training checkpoint (`{"epoch": 9, "state_dict":
+    {...}, "optimizer": {...}}`), with the wrapper prefixes (`module.`, `model.`) removed while
+    every key carries one. Torch tensors become numpy arrays."""
+    if not any(hasattr(v, "shape") for v in obj.values()):
+        for key in STATE_DICT_KEYS:
+            if isinstance(obj.get(key), Mapping):
+                obj = obj[key]
+                break
+    state = {k: _array(v) for k, v in obj.items()}
+    while state:
+        prefix = next((p for p in WRAPPER_PREFIXES if all(k.startswith(p) for k in state)), None)
+        if prefix is None:
+            break
+        state = {k[len(prefix):]: v for k, v in state.items()}
+    return state
+
+
+def head_classes(state_dict: Mapping[str, np.ndarray], mapping: TorchMapping) -> int | None:
+    """The class count of a state dict's classifier: the output size of the tensor that maps
+    to the last layer of `mapping.head` (None when the state dict has no such tensor)."""
+    last = mapping.head[-1] if mapping.head else None
+    for key, value in state_dict.items():
+        module, attr = split_key(key)
+        if attr == "weight" and last is not None and mapping.rename(module) == last:
+            return int(np.shape(value)[0])
+    return None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -202,8 +243,11 @@ def load_torch_state_dict(model, state_dict: Mapping[str, np.ndarray], source: s
 
     `variant` (default: the model's registry variant, or its name) selects the family mapping
     registered for `source` ("torchvision", "timm" or "package"); `mapping` overrides it.
-    Checks everything first, then assigns; returns the model.
+    Checks everything first, then assigns; returns the model. A trainer's checkpoint dict
+    (`{"epoch": ..., "state_dict": {"module.conv1.weight": ...}}`) is unwrapped first
+    (`unwrap_state_dict`).
     """
+    state_dict = unwrap_state_dict(state_dict)
     if mapping is None:
         from kerasnets.weights import pretrained
 

@@ -177,6 +177,21 @@ def _has_full_top(model, mapping: TorchMapping, classes: int) -> bool:
     return all(name in names for name in mapping.head) and model.output_shape[-1] == classes
 
 
+def read_torch_checkpoint(path, variant: str) -> tuple[dict, int | None]:
+    """`(state dict, classes)` of a user's torch / safetensors checkpoint for `variant`: read
+    safely, unwrapped from a trainer's dict (`convert.unwrap_state_dict`: `state_dict`,
+    `model`, `state_dict_ema`; `module.` / `model.` prefixes), and the class count of its
+    classifier (None without one)."""
+    from kerasnets.weights.checkpoint import read_checkpoint
+    from kerasnets.weights.convert import head_classes, unwrap_state_dict
+
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"Weights file not found: {path!r}.")
+    state_dict = unwrap_state_dict(read_checkpoint(path))
+    return state_dict, head_classes(state_dict, torch_mapping(variant))
+
+
 def load_torch_checkpoint(model, path, *, variant: str, source: str | None = None):
     """Read a torch / safetensors checkpoint safely and load it into `model` (a build of
     `variant`), verified tensor by tensor; nothing is assigned unless everything fits."""

@@ -24,7 +24,7 @@ import os
 from typing import Any, Callable, Optional
 
 SOURCES = ("keras", "torchvision", "timm", "package")
-TORCH_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors", ".ckpt")
+TORCH_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors", ".ckpt", ".pth.tar")  # timm: .pth.tar
 # file names `weights=` loads as a path even before they exist (a clear FileNotFoundError then)
 WEIGHTS_SUFFIXES = (".h5", ".hdf5", ".keras") + TORCH_SUFFIXES
 INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
