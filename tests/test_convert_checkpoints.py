@@ -83,7 +83,7 @@ def test_timm_training_checkpoint_names_its_architecture(tmp_path):
                 "version": 2, "metric": 61.5, "state_dict_ema": model.state_dict()}, path)
     result = convert_checkpoint(None, path, tmp_path / "out" / "se18.weights.h5", check=True,
                                 input_size=SIZE)
-    assert (result.variant, result.source, result.classes) == ("legacy_seresnet18", "timm", 5)
+    assert (result.variant, result.source, result.classes) == ("seresnet18_timm", "timm", 5)
     assert result.parity.ok, result.parity.rows
     report = json.loads((tmp_path / "out" / "parity.json").read_text())
     assert [r["output"] for r in report["rows"]][-1] == "logits" and len(report["rows"]) == 5
