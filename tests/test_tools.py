@@ -54,7 +54,7 @@ def test_models_table_lists_every_model(tmp_path):
 
 
 def test_readme_lists_every_model_and_ci_runs_its_test_command():
-    from tools.models import README_END, README_START, table
+    from kerasnets.model_table import README_END, README_START, table
 
     readme = open(os.path.join(ROOT, "README.md")).read()
     in_readme = readme.split(README_START, 1)[1].split(README_END, 1)[0].strip()
