@@ -11,7 +11,7 @@ import dataclasses
 import os
 from typing import Callable
 
-from kerasnets.utils import write_tables
+from kerasnets.utils import tables, write_tables
 
 
 def cell_format(float_format: str | Callable[[float], str]) -> Callable[[object], str]:
@@ -37,13 +37,21 @@ FOUR_SIGNIFICANT = cell_format(".4g")
 
 @dataclasses.dataclass
 class Table:
-    """Rows (dicts) over `columns`, with the `header` paragraph the Markdown starts with and the
-    `output` path a tool writes to when the user names none."""
+    """Rows (dicts) over `columns`, with the `header` paragraph the Markdown starts with, the
+    `footer` text after its table, the `output` path a tool writes to when the user names none,
+    the cell format and the columns the Markdown shows (default: all; the CSV has all)."""
     rows: list[dict]
     columns: list[str]
     header: str = ""
     output: str | None = None
     fmt: Callable[[object], str] = SPEED
+    footer: str = ""
+    markdown_columns: list[str] | None = None
+
+    def markdown(self) -> str:
+        """The Markdown table and footer (without the header)."""
+        return tables(self.rows, self.columns, fmt=self.fmt,
+                      markdown_columns=self.markdown_columns)[0] + self.footer
 
 
 def write_table(table: Table, path: str | None = None) -> tuple[str, str]:
@@ -52,5 +60,7 @@ def write_table(table: Table, path: str | None = None) -> tuple[str, str]:
     path = path or table.output
     if not path:
         raise ValueError("write_table needs a path: the table has no default output.")
-    markdown = write_tables(path, table.rows, table.columns, header=table.header, fmt=table.fmt)
+    markdown = write_tables(path, table.rows, table.columns, header=table.header,
+                            footer=table.footer, fmt=table.fmt,
+                            markdown_columns=table.markdown_columns)
     return markdown, f"Wrote {path} and {os.path.splitext(path)[0]}.md"
