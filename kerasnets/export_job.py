@@ -75,7 +75,8 @@ def export_model(output: str, *, model: str | None = None, weights: str | None =
                  input_size: int | None = None, preprocessing: str | None = None,
                  crop_fraction: float | None = None, class_names_file: str | None = None,
                  input_dtype: str = "float32", calibrate: Callable | None = None,
-                 log: Callable[[str], None] = print, **options) -> tuple[str, ExportResult]:
+                 log: Callable[[str], None] | None = print,
+                 **options) -> tuple[str, ExportResult]:
     """(the model's name, `export`'s result) for the model `load_model` gives. Normalisation,
     crop and class names default to the model card's, then the registry entry's (crop 0.875).
     With `quantization="int8"`, `calibrate(classes, size=, channels=, preprocessing=,
@@ -93,7 +94,8 @@ def export_model(output: str, *, model: str | None = None, weights: str | None =
         size, _, channels = built.input_shape[1:]
         found = calibrate(built.output_shape[-1], size=size, channels=channels,
                           preprocessing=preprocessing, input_dtype=input_dtype, model=built.name)
-        log(f"int8: {found.describe()}")
+        if log:
+            log(f"int8: {found.describe()}")
         options.update(calibration_data=found.calibration_data, check_data=found.check_data)
     # bad input / a failed check raises, and tools.flags.run says why
     return built.name, export(built, output, input_dtype=input_dtype,
