@@ -122,3 +122,10 @@ def test_tables_markdown_and_csv(tmp_path):
     written = write_tables(tmp_path / "t.csv", rows, ["model"], header="# T", fmt=str.upper)
     assert written == (tmp_path / "t.md").read_text() == "# T\n\n| model |\n|---|\n| A |\n| B,C |\n"
     assert (tmp_path / "t.csv").read_text() == 'model\nA\n"B,C"\n'
+
+
+def test_thin_tools_stay_thin():
+    """design.md's thin tools: flags, one library call, the result written (issue 22)."""
+    for name in ("benchmark", "export", "finetune", "transfer", "models", "train"):
+        with open(os.path.join(ROOT, "tools", f"{name}.py")) as f:
+            assert len(f.read().splitlines()) <= 150, name
