@@ -295,20 +295,24 @@ def test_finetune_tool_end_to_end(tmp_path):
     assert metrics["linear_probe"][0]["tap"] == probe[0]["features"]
 
 
-def test_finetune_tool_plateau_preset_lowers_the_learning_rate(tmp_path):
+def test_finetune_plateau_preset_lowers_the_learning_rate(tmp_path, capsys):
     """AlexNet's recipe ("divided by 10 when the validation error stopped improving") through
-    tools.finetune: at lr 20 the loss climbs every epoch, so after 2 epochs without improvement
-    the rate is divided by 10 (before #16 it stayed constant in every tool but tools.train)."""
-    run_dir = tmp_path / "run"
-    proc = run_tool("tools.finetune", "--backbone", "lenet5", "--weights", "none",
-                    "--preset", "alexnet", "--lr", "20", "--recipe", "none", "--epochs", "4",
-                    "--steps_per_epoch", "3", "--nobaseline", "--noscratch", "--few_shot", "",
-                    "--model_dir", str(run_dir))
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    metrics = json.load(open(run_dir / "metrics.json"))
-    assert metrics["settings"]["schedule"] == "plateau"
-    assert metrics["history"]["learning_rate"] == pytest.approx([20.0, 20.0, 20.0, 2.0])
-    assert "reducing learning rate to 2.0" in proc.stdout
+    tools.finetune's experiment: at lr 20 the loss climbs every epoch, so after 2 epochs without
+    improvement the rate is divided by 10 (before #16 it stayed constant in every tool but
+    tools.train)."""
+    from kerasnets import transfer_experiment as X
+
+    settings = training.resolve_settings(
+        {"optimizer": "adam", "lr": 20.0, "schedule": "cosine", "weight_decay": 0.0,
+         "label_smoothing": 0.0, "recipe": "none", "momentum": 0.9, "randaugment": False},
+        preset="alexnet", given=["lr", "recipe"], batch_size=32)
+    assert settings["schedule"] == "plateau"
+    d = _data(n=24, classes=2, seed=0)
+    result = X.finetune("lenet5", X.Task(d, d, 2, steps_per_epoch=3, class_names=("0", "1")),
+                        input_shape=SHAPE, settings=settings, epochs=4, model_dir=str(tmp_path),
+                        shots=[], baseline=False, scratch=False, steps_per_epoch=3)
+    assert result.run.history["learning_rate"] == pytest.approx([20.0, 20.0, 20.0, 2.0])
+    assert "reducing learning rate to 2.0" in capsys.readouterr().out
 
 
 def offline(monkeypatch, tmp_path):
