@@ -73,12 +73,14 @@ def tables(rows, columns, *, fmt=_cell, markdown_columns=None) -> tuple[str, str
     return "\n".join(markdown) + "\n", buffer.getvalue()
 
 
-def write_tables(path, rows, columns, *, header: str = "", fmt=_cell, **options) -> str:
+def write_tables(path, rows, columns, *, header: str = "", footer: str = "", fmt=_cell,
+                 **options) -> str:
     """`tables(...)` written atomically to `path` (its extension replaced: `.csv` and `.md`,
-    the Markdown after `header` and a blank line); returns the Markdown written."""
+    the Markdown after `header` and a blank line, `footer` after it); returns the Markdown
+    written."""
     stem = os.path.splitext(os.fspath(path))[0]
     markdown, csv_text = tables(rows, columns, fmt=fmt, **options)
-    markdown = f"{header}\n\n{markdown}" if header else markdown
+    markdown = (f"{header}\n\n{markdown}" if header else markdown) + footer
     atomic_write_text(stem + ".csv", csv_text)
     atomic_write_text(stem + ".md", markdown)
     return markdown

@@ -7,19 +7,22 @@ augmenting, normalising and batching, nothing else -- and (b) the training image
 registry model on random data (`kerasnets.benchmark`), and reports their ratio (the target: the
 pipeline >= 10x the model). With no folder given it writes random JPEGs of 300-500 px first.
 Both figures share the machine's cores, so the ratio is what matters; `python -m tools.benchmark
---pipeline` writes the table.
+--pipeline` writes `pipeline_table`'s table.
 """
 
 from __future__ import annotations
 
 import os
+import platform
 import tempfile
 import time
 from typing import Callable, Sequence
 
+import keras
 import numpy as np
 import tensorflow as tf
 
+from kerasnets.results import Table
 from kerasnets.utils import atomic_directory
 from pipelines import transforms as T
 
@@ -147,3 +150,29 @@ def benchmark_pipeline(data_dir=None, *, model_name: str = "resnet50",
             if callback:
                 callback(i, row)
     return rows
+
+
+def pipeline_table(data_dir=None, *, model_name: str = "resnet50",
+                   recipes: Sequence[str] = DEFAULT_RECIPES, image_size: int | None = None,
+                   batch_size: int = 32, batches: int = 10, warmup: int = 2, model_steps: int = 3,
+                   num_images: int = 300) -> Table:
+    """`benchmark_pipeline`'s rows (model warm-up = `warmup`) with a progress bar, as a table
+    whose header says how they were measured; default output
+    docs/results/pipeline_<model>_<size>.csv."""
+    progress = keras.utils.Progbar(len(recipes), unit_name="recipe")
+    rows = benchmark_pipeline(
+        data_dir, model_name=model_name, recipes=recipes, image_size=image_size,
+        batch_size=batch_size, batches=batches, warmup=warmup, model_steps=model_steps,
+        model_warmup=warmup, num_images=num_images,
+        callback=lambda i, row: progress.update(i + 1, [("img_s", row["pipeline_img_s"])]))
+    source = data_dir or f"{num_images} random JPEGs of 300-500 px"
+    header = (f"Input pipeline: TensorFlow {tf.__version__}, Keras {keras.__version__}, "
+              f"{platform.machine()} with {os.cpu_count()} CPUs; {source}. pipeline_img_s = "
+              f"read + decode + recipe + normalise + batch {batch_size} (tf.data, "
+              f"AUTOTUNE), {batches} batches after {warmup}; "
+              f"model_train_img_s = {model_name}'s training step on random data (median of "
+              f"{model_steps}); ratio = pipeline / model (target >= 10).")
+    columns = ["recipe", "model", "input", "batch", "pipeline_img_s", "model_precision",
+               "model_train_img_s", "ratio", "images", "seconds"]
+    return Table(rows, columns, header,
+                 output=f"docs/results/pipeline_{model_name}_{rows[0]['input']}.csv")

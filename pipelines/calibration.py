@@ -1,7 +1,8 @@
 """Real images for int8 calibration and agreement checks, drawn through the evaluation pipeline.
 
 `kerasnets.export` takes calibration and check images as arrays (kerasnets never imports
-`pipelines`); `tools.export --quantization int8` and `tools.benchmark --serving` get them here:
+`pipelines`); `tools.export --quantization int8` and `tools.benchmark --serving` get them
+here, through `int8_data`:
 any source `pipelines.sources.load` reads (the built-in digits, a TFDS name, an image folder,
 TFRecords), converted to the model's channels, resized or centre-cropped by a recipe's
 evaluation geometry, and returned as the export takes them: uint8 pixels, or model-ready
@@ -12,6 +13,8 @@ ones.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 
@@ -84,3 +87,37 @@ def images(dataset: str, split: str, count: int, *, size: int, channels: int,
     if input_dtype == "uint8":
         return np.clip(np.round(pixels), 0, 255).astype("uint8")
     return transforms.normalize(pixels, preprocessing).numpy()
+
+
+@dataclasses.dataclass(frozen=True)
+class Int8Data:
+    """The calibration and check images of one model, and where they came from."""
+    calibration_data: np.ndarray
+    check_data: np.ndarray
+    dataset: str
+    calibration_split: str
+    check_split: str
+
+    def describe(self) -> str:
+        return (f"calibrating on {len(self.calibration_data)} {self.calibration_split} images "
+                f"of {self.dataset}, checking top-1 agreement on {len(self.check_data)} "
+                f"{self.check_split} images")
+
+
+def int8_data(classes: int, *, size: int, channels: int, preprocessing: str | None,
+              dataset: str | None = None, calibration_split: str | None = None,
+              check_split: str | None = None, calibration_images: int = 200,
+              check_images: int = 200, input_dtype: str = "float32",
+              recipe: str | None = None, data_dir: str | None = None,
+              model: str = "the model") -> Int8Data:
+    """The images int8 exports of a model with `classes` outputs are calibrated and checked on:
+    the sources of `default_source` (values given win), `calibration_images` of the
+    calibration split and `check_images` of the check split through `images`. The one helper
+    of `tools.export --quantization int8` and `tools.benchmark --serving`."""
+    dataset, calibration_split, check_split = default_source(
+        classes, dataset, calibration_split, check_split, model=model)
+    common = dict(size=size, channels=channels, input_dtype=input_dtype,
+                  preprocessing=preprocessing, recipe=recipe, data_dir=data_dir)
+    return Int8Data(images(dataset, calibration_split, calibration_images, **common),
+                    images(dataset, check_split, check_images, **common),
+                    dataset, calibration_split, check_split)

@@ -3,6 +3,7 @@ with the Keras model on registry models of different families, the bytes signatu
 float path, grouped convolutions in ONNX, clear errors, atomic writes."""
 
 import csv
+import functools
 import json
 import os
 
@@ -270,20 +271,34 @@ def test_tool_exports_grayscale_model_taking_bytes(tmp_path):
         ["zero", "one", "two"][int(np.argmax(model(x)))]
 
 
-def test_tool_error_is_clear_and_leaves_nothing(tmp_path):
-    proc = run_tool("tools.export", "--model", "lenet5", "--format", "tflite", "--dtype", "string",
-                    "--output", str(tmp_path / "e"), check=False)
-    assert proc.returncode != 0
-    assert "need the saved_model format" in proc.stderr
+def test_export_job_error_is_clear_and_leaves_nothing(tmp_path):
+    """tools.export's job (`kerasnets.export_job.export_model`); the tool prints its errors."""
+    from kerasnets.export_job import export_model
+
+    with pytest.raises(ValueError, match="only the saved_model format has"):
+        export_model(str(tmp_path / "e"), model="lenet5", format="tflite", input_dtype="string",
+                     log=None)
+    with pytest.raises(ValueError, match="Pass --model NAME"):
+        export_model(str(tmp_path / "e"))
+    (tmp_path / "empty.txt").write_text("\n")
+    with pytest.raises(ValueError, match="holds no class names"):
+        export_model(str(tmp_path / "e"), model="lenet5", class_names_file=str(
+            tmp_path / "empty.txt"))
     assert not (tmp_path / "e").exists()
 
 
 def test_benchmark_serving_measures_every_runtime(tmp_path):
+    """tools.benchmark --serving's job, calibrated by the helper tools.export uses."""
+    from kerasnets.benchmark_tables import serving_table
+    from kerasnets.results import write_table
+    from pipelines.calibration import int8_data
+
     out = tmp_path / "serving.csv"
-    run_tool("tools.benchmark", "--serving", "--models", "lenet5", "--input_size", "32",
-             "--steps", "2", "--warmup", "1", "--serving_batches", "1,4", "--output", str(out),
-             "--serving_runtimes", "keras,saved_model,tflite,onnx,tflite_int8",
-             "--calibration_images", "100", "--check_images", "40")
+    write_table(serving_table(
+        ["lenet5"], input_size=32, steps=2, warmup=1, batch_sizes=[1, 4],
+        runtimes="keras,saved_model,tflite,onnx,tflite_int8".split(","),
+        calibrate=functools.partial(int8_data, calibration_images=100, check_images=40)),
+        str(out))
     rows = {r["runtime"]: r for r in csv.DictReader(open(out))}
     assert list(rows) == ["keras", "saved_model", "tflite", "onnx", "tflite_int8"]
     # int8 calibrates where tools.export would: the built-in digits for a 10-class model
@@ -447,25 +462,31 @@ def test_stable_top1_marks_images_one_pixel_level_from_a_tie():
         assert 5 < stable[:40].sum() < 35 and stable[40:].all()
 
 
-def test_tool_exports_int8_calibrated_on_the_digits_pipeline(tmp_path, digits_lenet):
+def test_export_job_int8_calibrated_on_the_digits_pipeline(tmp_path, digits_lenet):
+    """tools.export --quantization int8's job: images from pipelines.calibration.int8_data."""
+    from kerasnets.export_job import export_model
+    from pipelines.calibration import int8_data
+
     path, _, _ = digits_lenet
-    proc = run_tool("tools.export", "--model", "lenet5", "--classes", "10", "--weights",
-                    str(path), "--format", "tflite", "--quantization", "int8", "--dtype",
-                    "uint8", "--calibration_images", "120", "--check_images", "150",
-                    "--output", str(tmp_path / "e"))
-    assert "top-1 agreement with float32" in proc.stdout
+    lines = []
+    name, result = export_model(
+        str(tmp_path / "e"), model="lenet5", classes=10, weights=str(path), format="tflite",
+        quantization="int8", input_dtype="uint8", log=lines.append,
+        calibrate=functools.partial(int8_data, calibration_images=120, check_images=150))
+    assert name == "lenet5" and result.check is not None
+    assert lines[0] == ("int8: calibrating on 120 train images of digits, checking top-1 "
+                        "agreement on 150 test images")
     meta = json.load(open(tmp_path / "e" / "export.json"))
     assert meta["input_dtype"] == "uint8" and meta["calibration_images"] == 120
     assert meta["check"]["agreement_images"] == 150 and meta["check"]["top1_agreement"] >= 0.95
-    proc = run_tool("tools.export", "--model", "lenet5", "--format", "tflite", "--quantization",
-                    "int8", "--calibration_images", "20", "--output", str(tmp_path / "f"),
-                    check=False)
-    assert proc.returncode == 2 and "at least 100" in proc.stderr
+    with pytest.raises(ValueError, match="at least 100"):
+        export_model(str(tmp_path / "f"), model="lenet5", format="tflite", quantization="int8",
+                     calibrate=functools.partial(int8_data, calibration_images=20), log=None)
     assert not (tmp_path / "f").exists()
     # Digits calibrate a digits model only: any other must name its calibration images.
-    proc = run_tool("tools.export", "--model", "lenet5", "--classes", "5", "--format", "tflite",
-                    "--quantization", "int8", "--output", str(tmp_path / "g"), check=False)
-    assert proc.returncode == 2 and "needs --calibration_dataset" in proc.stderr
+    with pytest.raises(ValueError, match="needs --calibration_dataset"):
+        export_model(str(tmp_path / "g"), model="lenet5", classes=5, format="tflite",
+                     quantization="int8", calibrate=int8_data, log=None)
     assert not (tmp_path / "g").exists()
 
 

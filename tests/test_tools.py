@@ -17,12 +17,16 @@ from conftest import run_tool  # noqa: E402
 
 
 def test_benchmark_writes_table_with_keras_comparison(tmp_path):
+    """tools.benchmark's model job (`kerasnets.benchmark_tables.model_table`) through the one
+    table writer: float32 and no peaks (the probe and the MFU columns have tests of their own,
+    test_benchmark.py, whose tool run is tools.benchmark's end-to-end test)."""
+    from kerasnets.benchmark_tables import model_table
+    from kerasnets.results import write_table
+
     out = tmp_path / "bench.csv"
-    # float32 and no peaks: the probe and the MFU columns have tests of their own
-    # (test_benchmark.py); this one is about the keras.applications comparison
-    run_tool("tools.benchmark", "--models", "vgg16,vgg11", "--input_size", "32",
-             "--batch_size", "2", "--steps", "1", "--warmup", "1", "--precision", "float32",
-             "--jit_compile", "false", "--peak_size", "0", "--output", str(out))
+    table = model_table(["vgg16", "vgg11"], input_size=32, batch_size=2, steps=1, warmup=1,
+                        precision="float32", jit_compile="false", peak_size=0, log=lambda _: None)
+    write_table(table, str(out))
     rows = {r["model"]: r for r in csv.DictReader(open(out))}
     assert set(rows) == {"vgg16", "vgg11"}
     ours = kerasnets.create_model("vgg11", input_shape=(32, 32, 3))
@@ -34,14 +38,32 @@ def test_benchmark_writes_table_with_keras_comparison(tmp_path):
     assert ratio == pytest.approx(float(rows["vgg16"]["infer_img_s"])
                                   / float(rows["vgg16"]["keras_infer_img_s"]), rel=0.01)
     assert "| vgg16 |" in (tmp_path / "bench.md").read_text()
+    with pytest.raises(ValueError, match="below vgg11's minimum"):
+        model_table(["vgg11"], input_size=8, peak_size=0)
 
 
 def test_benchmark_unknown_model_fails_with_suggestion(tmp_path):
-    proc = run_tool("tools.benchmark", "--models", "resnet5O", "--output",
-                    str(tmp_path / "x.csv"), check=False)
-    assert proc.returncode != 0
-    assert "Unknown model name 'resnet5O'" in proc.stderr
-    assert not (tmp_path / "x.csv").exists()
+    from tools.flags import resolve_models
+
+    with pytest.raises(ValueError, match="Unknown model name 'resnet5O'"):
+        resolve_models("resnet5O")
+    with pytest.raises(ValueError, match=r"No registered model matches 'nope\*'"):
+        resolve_models("vgg11,nope*")
+
+
+def test_table_formats_and_writer(tmp_path):
+    from kerasnets.results import ACCURACY, FOUR_SIGNIFICANT, SPEED, Table, write_table
+
+    assert [SPEED(v) for v in (3.14159, 1234.5, None, 7)] == ["3.14", "1234", "", "7"]
+    assert [ACCURACY(v) for v in (0.5, 1e-5, 0.0)] == ["0.5000", "1.00e-05", "0.0000"]
+    assert FOUR_SIGNIFICANT(1.23456) == "1.235"
+    table = Table([{"a": 1.5, "b": None}], ["a", "b"], header="# T", footer="\nnote\n",
+                  markdown_columns=["a"], output=str(tmp_path / "default.csv"))
+    markdown, where = write_table(table)
+    assert markdown == "# T\n\n| a |\n|---|\n| 1.5 |\n\nnote\n" == \
+        (tmp_path / "default.md").read_text()
+    assert (tmp_path / "default.csv").read_text() == "a,b\n1.5,\n"
+    assert where.endswith("default.md") and table.markdown() == markdown[len("# T\n\n"):]
 
 
 def test_models_table_lists_every_model(tmp_path):
@@ -54,7 +76,7 @@ def test_models_table_lists_every_model(tmp_path):
 
 
 def test_readme_lists_every_model_and_ci_runs_its_test_command():
-    from tools.models import README_END, README_START, table
+    from kerasnets.model_table import README_END, README_START, table
 
     readme = open(os.path.join(ROOT, "README.md")).read()
     in_readme = readme.split(README_START, 1)[1].split(README_END, 1)[0].strip()
@@ -100,3 +122,10 @@ def test_tables_markdown_and_csv(tmp_path):
     written = write_tables(tmp_path / "t.csv", rows, ["model"], header="# T", fmt=str.upper)
     assert written == (tmp_path / "t.md").read_text() == "# T\n\n| model |\n|---|\n| A |\n| B,C |\n"
     assert (tmp_path / "t.csv").read_text() == 'model\nA\n"B,C"\n'
+
+
+def test_thin_tools_stay_thin():
+    """design.md's thin tools: flags, one library call, the result written (issue 22)."""
+    for name in ("benchmark", "export", "finetune", "transfer", "models", "train"):
+        with open(os.path.join(ROOT, "tools", f"{name}.py")) as f:
+            assert len(f.read().splitlines()) <= 150, name

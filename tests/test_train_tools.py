@@ -1,4 +1,5 @@
-"""tools.train and tools.evaluate end to end on the built-in digits (offline)."""
+"""tools.train and tools.evaluate end to end on the built-in digits (offline); tools.train's job
+(`kerasnets.train_job.train`) through the library."""
 
 import csv
 import json
@@ -100,17 +101,39 @@ def test_train_resumes_after_a_kill(tmp_path):
     assert len(json.load(open(tmp_path / "metrics.json"))["history"]["loss"]) == 4
 
 
-def test_train_preset_prints_what_it_sets_and_unknown_model_fails(tmp_path):
-    proc = run_tool("tools.train", "--model", "lenet5", "--dataset", "digits", "--epochs", "1",
-                    "--steps_per_epoch", "2", "--preset", "resnet", "--lr", "0.01",
-                    "--model_dir", str(tmp_path))
+DEFAULTS = {"optimizer": "sgd", "lr": None, "schedule": "cosine", "weight_decay": 0.0,
+            "label_smoothing": 0.0, "recipe": None, "momentum": 0.9, "randaugment": False}
+
+
+def train_lenet(data, model_dir, settings, steps_per_epoch=None):
+    """tools.train's job (`kerasnets.train_job.train`) on prepared data, one epoch."""
+    import tensorflow as tf
+
+    from kerasnets import train_job
+
+    settings["steps_per_epoch"] = steps_per_epoch or data.steps_per_epoch or 100
+    return train_job.train("lenet5", data, strategy=tf.distribute.get_strategy(),
+                           settings=settings, epochs=1, model_dir=str(model_dir),
+                           bn_momentum=0.9, steps_per_epoch=steps_per_epoch, batch_size=4)
+
+
+def test_train_preset_sets_what_it_says_and_unknown_model_fails(tmp_path):
+    import kerasnets
+    from kerasnets import training
+    from pipelines.data import prepare
+
+    settings = training.resolve_settings({**DEFAULTS, "lr": 0.01}, preset="resnet",
+                                         given=["lr"], batch_size=32)
     assert "preset resnet: optimizer=sgd, lr=0.01, schedule=step, weight_decay=0.0001" \
-        in proc.stdout
-    assert json.load(open(tmp_path / "metrics.json"))["settings"]["recipe"] == "inception"
-    proc = run_tool("tools.train", "--model", "resnet2O_cifar", "--model_dir", str(tmp_path),
-                    check=False)
-    assert proc.returncode == 2 and "Unknown model name 'resnet2O_cifar'" in proc.stderr
-    assert "resnet20_cifar" in proc.stderr and "Traceback" not in proc.stderr
+        in training.describe("resnet", {k: settings[k] for k in (
+            "optimizer", "lr", "schedule", "weight_decay", "label_smoothing", "recipe")})
+    data = prepare("digits", kerasnets.get_entry("lenet5"), batch_size=32,
+                   recipe=settings["recipe"])
+    train_lenet(data, tmp_path, settings, steps_per_epoch=2)
+    metrics = json.load(open(tmp_path / "metrics.json"))
+    assert metrics["settings"]["recipe"] == "inception" and metrics["settings"]["lr"] == 0.01
+    with pytest.raises(ValueError, match="Unknown model name 'resnet2O_cifar'.*resnet20_cifar"):
+        kerasnets.get_entry("resnet2O_cifar")
 
 
 @pytest.mark.slow
@@ -121,15 +144,19 @@ def test_issue_command_resnet20_cifar_learns_digits(tmp_path):
 
 
 def test_train_on_a_folder_with_bad_files_fails_naming_them_or_skips_them(tmp_path):
+    import kerasnets
+    from kerasnets import training
+    from pipelines.data import prepare
     from test_sources import make_folder
 
     root = make_folder(tmp_path / "pets", per_class=6)
-    common = ("tools.train", "--model", "lenet5", "--dataset", str(root), "--eval_split",
-              "validation", "--image_size", "32", "--epochs", "1", "--batch_size", "4")
-    proc = run_tool(*common, "--model_dir", str(tmp_path / "raise"), check=False)
-    assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert str(root / "cat" / "corrupt.jpg") in proc.stderr and "--on_error skip" in proc.stderr
-    assert not os.path.exists(tmp_path / "raise" / "metrics.json")
-    run_tool(*common, "--on_error", "skip", "--model_dir", str(tmp_path / "skip"))
+    common = dict(eval_split="validation", image_size=32, batch_size=4)
+    entry = kerasnets.get_entry("lenet5")
+    with pytest.raises(Exception) as failed:
+        prepare(str(root), entry, **common)
+    assert str(root / "cat" / "corrupt.jpg") in str(failed.value)
+    assert "--on_error skip" in str(failed.value)
+    data = prepare(str(root), entry, on_error="skip", **common)
+    train_lenet(data, tmp_path / "skip", training.resolve_settings(DEFAULTS, batch_size=4))
     metrics = json.load(open(tmp_path / "skip" / "metrics.json"))
     assert metrics["classes"] == 3 and len(metrics["history"]["loss"]) == 1

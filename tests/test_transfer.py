@@ -295,37 +295,49 @@ def test_finetune_tool_end_to_end(tmp_path):
     assert metrics["linear_probe"][0]["tap"] == probe[0]["features"]
 
 
-def test_finetune_tool_plateau_preset_lowers_the_learning_rate(tmp_path):
+def test_finetune_plateau_preset_lowers_the_learning_rate(tmp_path, capsys):
     """AlexNet's recipe ("divided by 10 when the validation error stopped improving") through
-    tools.finetune: at lr 20 the loss climbs every epoch, so after 2 epochs without improvement
-    the rate is divided by 10 (before #16 it stayed constant in every tool but tools.train)."""
-    run_dir = tmp_path / "run"
-    proc = run_tool("tools.finetune", "--backbone", "lenet5", "--weights", "none",
-                    "--preset", "alexnet", "--lr", "20", "--recipe", "none", "--epochs", "4",
-                    "--steps_per_epoch", "3", "--nobaseline", "--noscratch", "--few_shot", "",
-                    "--model_dir", str(run_dir))
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    metrics = json.load(open(run_dir / "metrics.json"))
-    assert metrics["settings"]["schedule"] == "plateau"
-    assert metrics["history"]["learning_rate"] == pytest.approx([20.0, 20.0, 20.0, 2.0])
-    assert "reducing learning rate to 2.0" in proc.stdout
+    tools.finetune's experiment: at lr 20 the loss climbs every epoch, so after 2 epochs without
+    improvement the rate is divided by 10 (before #16 it stayed constant in every tool but
+    tools.train)."""
+    from kerasnets import transfer_experiment as X
+
+    settings = training.resolve_settings(
+        {"optimizer": "adam", "lr": 20.0, "schedule": "cosine", "weight_decay": 0.0,
+         "label_smoothing": 0.0, "recipe": "none", "momentum": 0.9, "randaugment": False},
+        preset="alexnet", given=["lr", "recipe"], batch_size=32)
+    assert settings["schedule"] == "plateau"
+    d = _data(n=24, classes=2, seed=0)
+    result = X.finetune("lenet5", X.Task(d, d, 2, steps_per_epoch=3, class_names=("0", "1")),
+                        input_shape=SHAPE, settings=settings, epochs=4, model_dir=str(tmp_path),
+                        shots=[], baseline=False, scratch=False, steps_per_epoch=3)
+    assert result.run.history["learning_rate"] == pytest.approx([20.0, 20.0, 20.0, 2.0])
+    assert "reducing learning rate to 2.0" in capsys.readouterr().out
 
 
-def test_finetune_tool_imagenet_offline_fails_fast_with_how_to(tmp_path):
+def offline(monkeypatch, tmp_path):
+    """No network (a proxy nobody listens on) and an empty Keras cache."""
+    from kerasnets.weights import keras_files
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setattr(keras_files, "_keras_cache_dir", lambda: str(tmp_path / "keras"))
+
+
+def test_finetune_imagenet_offline_fails_fast_with_how_to(tmp_path, monkeypatch):
+    """tools.finetune's bad inputs are the library's errors (tools.flags.run prints them as
+    `error: ...`, exit 2), raised before anything is written."""
+    import kerasnets
+    from kerasnets.weights import WeightsUnavailableError
+
+    offline(monkeypatch, tmp_path)
     start = time.time()
-    proc = run_tool("tools.finetune", "--backbone", "resnet50", "--weights", "imagenet",
-                    "--model_dir", str(tmp_path / "run"),
-                    env={"HTTPS_PROXY": "http://127.0.0.1:9", "KERAS_HOME": str(tmp_path)})
-    assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5" in proc.stderr
-    assert "--weights /path/to/" in proc.stderr and "no network" in proc.stderr
-    assert not (tmp_path / "run").exists()
-    assert time.time() - start < 120     # TensorFlow's import included, on a loaded machine
-    proc = run_tool("tools.finetune", "--backbone", "resnet5O", "--model_dir",
-                    str(tmp_path / "run"))
-    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
-    assert "Unknown model name 'resnet5O'" in proc.stderr and not (tmp_path / "run").exists()
-    # The tool's other bad inputs are the library's errors (the tool prints them the same way).
+    with pytest.raises(WeightsUnavailableError) as failed:
+        transfer.choose_weights("resnet50", "imagenet")
+    assert "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5" in str(failed.value)
+    assert "--weights /path/to/" in str(failed.value) and "no network" in str(failed.value)
+    assert time.time() - start < 30
+    with pytest.raises(ValueError, match="Unknown model name 'resnet5O'"):
+        kerasnets.get_entry("resnet5O")
     with pytest.raises(FileNotFoundError, match="no such file"):
         transfer.choose_weights("lenet5", str(tmp_path / "nope.h5"))
     from kerasnets import transfer_experiment as X
@@ -396,19 +408,18 @@ def test_transfer_tool_with_imagenet_weights_adds_the_pretrained_network(tmp_pat
             np.testing.assert_array_equal(ours.numpy(), theirs.numpy(), err_msg=ours.path)
 
 
-def test_transfer_tool_imagenet_offline_fails_fast(tmp_path):
+def test_transfer_imagenet_offline_fails_fast(tmp_path, monkeypatch):
+    """tools.transfer checks its weights and kinds through the library before anything runs."""
+    from kerasnets import transfer_experiment as X
+    from kerasnets.weights import WeightsUnavailableError
+
+    offline(monkeypatch, tmp_path)
     start = time.time()
-    proc = run_tool("tools.transfer", "--model", "resnet18", "--weights", "imagenet",
-                    "--model_dir", str(tmp_path / "run"),
-                    env={"HTTPS_PROXY": "http://127.0.0.1:9", "KERAS_HOME": str(tmp_path)})
-    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
-    assert "error: " in proc.stderr and "resnet18" in proc.stderr
-    assert not (tmp_path / "run").exists()
-    assert time.time() - start < 120     # TensorFlow's import included, on a loaded machine
-    proc = run_tool("tools.transfer", "--model", "lenet5", "--kinds", "BnB,PnB",
-                    "--model_dir", str(tmp_path / "run"))
-    assert proc.returncode != 0 and "give --weights imagenet" in proc.stderr
-    assert not (tmp_path / "run").exists()
+    with pytest.raises(WeightsUnavailableError, match="resnet18"):
+        transfer.choose_weights("resnet18", "imagenet")
+    assert time.time() - start < 30
+    with pytest.raises(ValueError, match="give --weights imagenet"):
+        X.table_kinds(["BnB", "PnB"], pretrained=False)
 
 
 def test_experiment_jobs_train_only_the_base_networks_the_kinds_need():

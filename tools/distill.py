@@ -111,16 +111,11 @@ shared.define_training_flags(default_epochs=10)
 FLAGS = flags.FLAGS
 
 
-def _fmt(value):
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return "" if value is None else str(value)
-
-
 def write_table(rows, columns, header, path) -> None:
+    from kerasnets.results import FOUR_SIGNIFICANT
     from kerasnets.utils import write_tables
 
-    write_tables(path, rows, columns, header=header, fmt=_fmt)
+    write_tables(path, rows, columns, header=header, fmt=FOUR_SIGNIFICANT)
 
 
 def benchmark(output):

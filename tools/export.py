@@ -26,12 +26,13 @@ sample photographs, `train` to calibrate, `validation` to check -- for ImageNet-
 model on `--check_images` images of the evaluation split (at least
 `--min_agreement` on those where float32's top-1 probability is >= 0.5; the agreement on all is
 printed too). int8 converts a bias-corrected copy (`--bias_correction`, on by default:
-`kerasnets.quantization`), checked against the float32 model. Library: `kerasnets.export`.
+`kerasnets.quantization`), checked against the float32 model. The job is
+`kerasnets.export_job.export_model` (library: `kerasnets.export`).
 """
 
 from __future__ import annotations
 
-import sys
+import functools
 
 from absl import flags
 
@@ -108,106 +109,32 @@ def _format_options(values):  # checked at parse time, before TensorFlow is impo
                                                                           ("none",)))
 
 
-def _entry_or_none(name):
-    import kerasnets
-
-    try:
-        return kerasnets.get_entry(name)
-    except ValueError:
-        return None
-
-
-def build_model():
-    """The model to export, its registry entry (None when unknown) and its model card (None
-    without one: `kerasnets.model_card`)."""
-    import keras
-
-    import kerasnets
-    from kerasnets import model_card
-
-    if not (FLAGS.model or FLAGS.keras_file):
-        raise ValueError("Pass --model NAME [--weights PATH] or --keras_file PATH.")
-    if FLAGS.keras_file:
-        if FLAGS.weights or FLAGS.classes:
-            raise ValueError("--weights and --classes go with --model alone; --keras_file holds "
-                             "its weights and classes.")
-        model, card = model_card.load(FLAGS.keras_file)
-        entry = kerasnets.get_entry(FLAGS.model) if FLAGS.model else _entry_or_none(model.name)
-        height, width, channels = model.input_shape[1:]
-        size = FLAGS.input_size
-        if height is None or width is None:
-            size = size or (entry.input_shape[0] if entry else None)
-            if size is None:
-                raise ValueError(f"{FLAGS.keras_file} takes any input size: pass --input_size.")
-            inputs = keras.Input((size, size, channels), name="input")
-            model = keras.Model(inputs, model(inputs), name=model.name)
-        elif size and (size, size) != (height, width):
-            raise ValueError(f"--input_size={size}, but {FLAGS.keras_file} takes {height}x{width} "
-                             f"images.")
-        return model, entry, card
-    entry = kerasnets.get_entry(FLAGS.model)
-    size = FLAGS.input_size or entry.input_shape[0]
-    if size < entry.min_size:
-        raise ValueError(f"--input_size={size} is below {entry.name}'s minimum {entry.min_size}.")
-    if not FLAGS.weights:
-        print(f"Warning: no --weights; exporting {entry.name} with freshly initialised weights.",
-              file=sys.stderr)
-    model = kerasnets.create_model(entry.name, input_shape=(size, size, entry.input_shape[2]),
-                                   classes=FLAGS.classes or entry.classes, weights=FLAGS.weights)
-    return model, entry, None
-
-
-def read_class_names(path):
-    with open(path) as f:
-        names = [line.strip() for line in f if line.strip()]
-    if not names:
-        raise ValueError(f"{path} holds no class names (one per line).")
-    return names
-
-
 def main(argv):
     del argv
-    from kerasnets.export import MIN_CALIBRATION, export
+    from kerasnets.export import MIN_CALIBRATION
+    from kerasnets.export_job import export_model
+    from pipelines.calibration import int8_data
 
-    model, entry, card = build_model()
-    preprocessing = FLAGS.preprocessing or (card.preprocessing if card else None) or \
-        (entry.preprocessing if entry else None)
-    crop_fraction = FLAGS.crop_fraction if FLAGS.crop_fraction is not None else \
-        (card.crop_fraction if card else 0.875)
-    class_names = read_class_names(FLAGS.class_names) if FLAGS.class_names else \
-        (list(card.class_names) if card else None)
-    int8 = {}
-    if FLAGS.quantization == "int8":
-        if FLAGS.calibration_images < MIN_CALIBRATION or FLAGS.check_images < 1:
-            raise ValueError(f"--calibration_images must be at least {MIN_CALIBRATION} and "
-                             f"--check_images at least 1.")
-        from pipelines import calibration
-
-        dataset, calibration_split, check_split = calibration.default_source(
-            model.output_shape[-1], FLAGS.calibration_dataset, FLAGS.calibration_split,
-            FLAGS.check_split, model=model.name)
-
-        size, _, channels = model.input_shape[1:]
-        common = dict(size=size, channels=channels, input_dtype=FLAGS.dtype,
-                      preprocessing=preprocessing, recipe=FLAGS.calibration_recipe,
-                      data_dir=FLAGS.data_dir)
-        int8 = dict(calibration_data=calibration.images(
-                        dataset, calibration_split, FLAGS.calibration_images, **common),
-                    check_data=calibration.images(dataset, check_split, FLAGS.check_images,
-                                                  **common),
-                    min_agreement=FLAGS.min_agreement, bias_correction=FLAGS.bias_correction)
-        print(f"int8: calibrating on {FLAGS.calibration_images} {calibration_split} images "
-              f"of {dataset}, checking top-1 agreement on {FLAGS.check_images} {check_split} "
-              f"images")
-    result = export(   # bad input / a failed check raises, and tools.flags.run says why
-        model, FLAGS.output, format=FLAGS.format, input_dtype=FLAGS.dtype,
-        preprocessing=preprocessing, include_preprocessing=FLAGS.include_preprocessing,
-        crop_fraction=crop_fraction, top_k=FLAGS.top_k, class_names=class_names,
-        quantization=FLAGS.quantization, tolerance=FLAGS.tolerance,
-        num_checks=FLAGS.num_checks, **int8)
+    if FLAGS.quantization == "int8" and (FLAGS.calibration_images < MIN_CALIBRATION
+                                         or FLAGS.check_images < 1):
+        raise ValueError(f"--calibration_images must be at least {MIN_CALIBRATION} and "
+                         f"--check_images at least 1.")
+    name, result = export_model(
+        FLAGS.output, model=FLAGS.model, weights=FLAGS.weights, keras_file=FLAGS.keras_file,
+        classes=FLAGS.classes, input_size=FLAGS.input_size, preprocessing=FLAGS.preprocessing,
+        crop_fraction=FLAGS.crop_fraction, class_names_file=FLAGS.class_names,
+        input_dtype=FLAGS.dtype, format=FLAGS.format,
+        include_preprocessing=FLAGS.include_preprocessing, top_k=FLAGS.top_k,
+        quantization=FLAGS.quantization, tolerance=FLAGS.tolerance, num_checks=FLAGS.num_checks,
+        min_agreement=FLAGS.min_agreement, bias_correction=FLAGS.bias_correction,
+        calibrate=functools.partial(
+            int8_data, dataset=FLAGS.calibration_dataset, check_split=FLAGS.check_split,
+            calibration_split=FLAGS.calibration_split, data_dir=FLAGS.data_dir,
+            calibration_images=FLAGS.calibration_images, check_images=FLAGS.check_images,
+            recipe=FLAGS.calibration_recipe))
     agreement = (f"; top-1 agreement with float32 {result.check.describe()}"
                  if result.check is not None else "")
-    print(f"Exported {model.name} ({FLAGS.format}, signatures: {', '.join(result.signatures)}) "
+    print(f"Exported {name} ({FLAGS.format}, signatures: {', '.join(result.signatures)}) "
           f"to {result.artifact}; max abs difference after reload {result.max_abs_diff:.3g} "
           f"(tolerance {result.tolerance:g}){agreement}.")
 

@@ -17,24 +17,14 @@ dataset, then transfer it to the target classes `--classes`), `none` (random), o
 made RGB by the pipeline).
 
 Unless `--nobaseline`, the same head is also trained on the frozen features of a *randomly
-initialised* backbone, and the target accuracy is reported beside it. With the backbone frozen
-and no augmentation, its features are computed once and only the head trains on them
-(`--cache_features`, on by default): BatchNorm of a frozen backbone runs in inference mode, so
-this is the same computation, much cheaper.
-
+initialised* backbone; `--scratch`, `--few_shot` and `--linear_probe` add further comparisons.
+With the backbone frozen and no augmentation, its features are computed once and only the head
+trains on them (`--cache_features`: frozen BatchNorm runs in inference mode, so this is exact).
 `--dataset PATH` fine-tunes on a folder of your own images (`PATH/<class>/*.jpg`). The run
-directory (`--model_dir`, default runs/finetune_<backbone>) receives one subdirectory per
-phase (`pretrain/`, `warmup/`, `finetune/`, `baseline/`), each with Keras' resume state, per-epoch
-checkpoints, `best.keras`, `history.csv` and TensorBoard logs. As soon as the target network is
-evaluated, before the comparisons run: `final.keras` with its model card (class names,
-normalisation, eval geometry, backbone, weights, dataset: `kerasnets.model_card`, read by
-tools.predict / evaluate / distill / export), `metrics.json`, `curves.png` (the epoch where the
-backbone was unfrozen marked), `summary.{md,csv}` (also written to `--output` when given) and,
-for an image folder, `per_class.{md,csv}`, `confusion.png` and `misclassified.png`
-(`kerasnets.run_report`); both are rewritten with the comparisons at the end. Few-shot rows use
-only the k every class can give (others are skipped with a line). `--linear_probe` adds `probe.{md,csv}`:
-a logistic regression on the pooled features of every stage, of this backbone and of a random
-one (which depth transfers, free of the head's optimiser settings). The experiment is
+directory (`--model_dir`, default runs/finetune_<backbone>) receives the phases' checkpoints,
+then `final.keras` with its model card, `metrics.json`, `curves.png`, `summary.{md,csv}` and, for
+an image folder, the error report, all as soon as the target network is evaluated (rewritten
+with the comparisons at the end; `kerasnets.transfer_report`). The experiment is
 `kerasnets.transfer_experiment.finetune`; this tool parses flags and writes its results.
 """
 
@@ -46,8 +36,6 @@ import time
 from absl import flags
 
 from tools import flags as shared
-
-DIGITS_SOURCE, DIGITS_TARGET = ("0", "1", "2", "3", "4"), ("5", "6", "7", "8", "9")
 
 flags.DEFINE_string("backbone", "resnet50", "Registry model name (kerasnets.list_models()).")
 flags.DEFINE_string("weights", "auto", "auto | imagenet | pretrain | none | a local weights file.")
@@ -92,18 +80,14 @@ def main(argv):
     import kerasnets
     from kerasnets import transfer
     from kerasnets import transfer_experiment as X
-
+    from kerasnets import transfer_report as R
     from pipelines import sources
 
     entry = kerasnets.get_entry(FLAGS.backbone)
     folder = sources.check_data_dir(FLAGS.dataset, FLAGS.data_dir)[0] == "folder"
-    digits = FLAGS.dataset in ("digits", "mnist5k")
-    target = tuple(FLAGS.classes or (DIGITS_TARGET if digits else ()))
-    source = tuple(FLAGS.source_classes or (DIGITS_SOURCE if digits else ()))
-    if set(source) & set(target):
-        raise ValueError(f"--source_classes {','.join(source)} and --classes "
-                         f"{','.join(target)} overlap.")
-    image_size = FLAGS.image_size or (32 if digits else entry.input_shape[0])
+    target, source = R.finetune_classes(FLAGS.dataset, FLAGS.classes, FLAGS.source_classes)
+    image_size = FLAGS.image_size or (32 if FLAGS.dataset in R.DIGITS_SETS
+                                      else entry.input_shape[0])
     # weights first: an unavailable file fails in seconds, before any precision probe
     kind, weights_path = transfer.choose_weights(entry.name, FLAGS.weights,
                                                  can_pretrain=bool(source),
@@ -111,8 +95,6 @@ def main(argv):
     strategy, policy = shared.start_strategy(FLAGS, image_size=image_size)  # before any device
     import keras
 
-    from kerasnets import model_card, run_report
-    from kerasnets.utils import tables
     from pipelines import strategy as S
     from pipelines.transforms import EVAL_CROP_FRACTION
 
@@ -133,59 +115,21 @@ def main(argv):
     data, target_task = task(target)
     model_dir = FLAGS.model_dir or os.path.join("runs", f"finetune_{entry.name}")
     chief = S.is_chief()
-    freeze_upto = FLAGS.freeze_upto or (transfer.BACKBONE_OUT if FLAGS.freeze else None)
-    schedule = ("2.B" if FLAGS.unfreeze_at_epoch is not None else "2.A") if freeze_upto \
-        else "full"
+    freeze_upto, schedule = R.finetune_schedule(FLAGS.freeze, FLAGS.freeze_upto,
+                                                FLAGS.unfreeze_at_epoch)
     print(f"{entry.name} on {data.info.name} classes {','.join(data.info.class_names)} "
           f"({data.image_size}px), weights {kind}{' ' + weights_path if weights_path else ''}, "
           f"schedule {schedule}; strategy {type(strategy).__name__} "
           f"x{strategy.num_replicas_in_sync}, {policy}; run directory {model_dir}")
-    imagenet_label = ("ImageNet (keras.applications)" if entry.keras_equivalent else
-                      "ImageNet (" + ", ".join(kerasnets.model_info(entry.name, flops=False)[
-                          "pretrained"]) + ")")
-    label = {"imagenet": imagenet_label, "file": weights_path,
-             "pretrain": f"pre-trained on classes {','.join(source)}", "none": "random"}[kind]
-    how = {"2.A": "frozen backbone, head trained",
-           "2.B": f"frozen {FLAGS.unfreeze_at_epoch} epochs, then unfrozen from stage "
-                  f"{FLAGS.unfreeze_from_stage} at lr {FLAGS.fine_tune_lr or settings['lr'] / 10:g}"
-                  + (f", discriminative x{FLAGS.discriminative:g}" if FLAGS.discriminative != 1
-                     else ""),
-           "full": "whole network trained"}[schedule]
-    card = model_card.ModelCard(
-        class_names=data.info.class_names, preprocessing=entry.preprocessing,
-        image_size=data.image_size, crop_fraction=EVAL_CROP_FRACTION[settings["recipe"]],
-        channels=data.channels, backbone=entry.name,
-        weights=weights_path if kind == "file" else kind, dataset=FLAGS.dataset)
-    config = {"backbone": entry.name, "dataset": data.info.name, "source_classes": list(source),
-              "weights": kind, "weights_path": weights_path, "schedule": schedule,
-              "freeze_upto": freeze_upto, "unfreeze_from_stage": FLAGS.unfreeze_from_stage,
-              "epochs": FLAGS.epochs, "batch_size": FLAGS.batch_size, "settings": settings,
-              "strategy": type(strategy).__name__, "precision": policy}
-    title = (f"# tools.finetune: {entry.name} on {data.info.name} classes "
-             f"{','.join(data.info.class_names)}")
-
-    def write(result, done):  # the main result first (done=False), then with the add-ons
-        if not done:
-            model_card.save(result.model, os.path.join(model_dir, "final.keras"), card)
-            if folder:
-                result.report = run_report.error_report(
-                    result.model, data.eval, data.info.class_names, model_dir,
-                    preprocessing=entry.preprocessing, title=f"{entry.name} on {data.info.name}")
-        result.seconds["total"] = round(time.time() - start, 1)
-        rows = X.write_finetune(result, model_dir, config=config, card=card, label=label,
-                                how=how, title=title, output=FLAGS.output, complete=done)
-        if done:
-            print(tables(rows, list(rows[0]))[0], end="")
-            if result.report:
-                print("per class: " + ", ".join(f"{r['class']} {r['accuracy']}"
-                                                 for r in result.report["per_class"]))
-            print(X.closing_line(result, model_dir))
-        else:
-            print(f"target accuracy {result.final['accuracy']:.4f}: wrote "
-                  f"{os.path.join(model_dir, 'final.keras')} (classes "
-                  f"{', '.join(card.class_names)}), metrics.json, summary.md"
-                  + (", per_class.md, confusion.png, misclassified.png" if folder else ""))
-
+    write = R.finetune_writer(
+        model_dir, name=entry.name, data=data, dataset=FLAGS.dataset, kind=kind,
+        weights_path=weights_path, source=source, schedule=schedule, freeze_upto=freeze_upto,
+        settings=settings, epochs=FLAGS.epochs, batch_size=FLAGS.batch_size,
+        crop_fraction=EVAL_CROP_FRACTION[settings["recipe"]],
+        strategy_name=type(strategy).__name__, precision=policy,
+        unfreeze_at_epoch=FLAGS.unfreeze_at_epoch, unfreeze_from_stage=FLAGS.unfreeze_from_stage,
+        fine_tune_lr=FLAGS.fine_tune_lr, discriminative=FLAGS.discriminative,
+        output=FLAGS.output, folder=folder, start=start)
     result = X.finetune(
         entry.name, target_task, input_shape=(image_size, image_size, data.channels),
         settings=settings, epochs=FLAGS.epochs, model_dir=model_dir, weights=weights_path,

@@ -31,6 +31,7 @@ import sys
 
 from absl import flags
 
+from kerasnets.results import ACCURACY
 from kerasnets.utils import write_tables
 from tools import flags as shared
 
@@ -68,12 +69,6 @@ def parse_options(text: str) -> dict:
         except (ValueError, SyntaxError):
             options[key.strip()] = value.strip()
     return options
-
-
-def _fmt(value):
-    if isinstance(value, float):
-        return f"{value:.2e}" if 0 < abs(value) < 1e-3 else f"{value:.4f}"
-    return "" if value is None else str(value)
 
 
 def main(argv):
@@ -126,7 +121,7 @@ def main(argv):
         f"grown, {result.seconds['scratch']:.0f} s scratch; TensorFlow {tf.__version__}, Keras "
         f"{keras.__version__}, {platform.machine()} with {os.cpu_count()} CPUs.\n\n"
         f"    python -m tools.net2net {' '.join(shlex.quote(a) for a in sys.argv[1:])}")
-    markdown = write_tables(FLAGS.output, rows, N.COLUMNS, header=header, fmt=_fmt)
+    markdown = write_tables(FLAGS.output, rows, N.COLUMNS, header=header, fmt=ACCURACY)
 
     epochs = [r["epoch"] for r in rows]
     series = {"Net2Net (grown)": (epochs, [r.get("grown_val_accuracy") for r in rows])}

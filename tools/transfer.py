@@ -33,8 +33,8 @@ on B against n for the four kinds, baseB as a line) to `--output` (default
 `<model_dir>/transfer.md`), and to the run directory (`--model_dir`, default
 runs/transfer_<model>) the base networks' weights and `runs.json`, one entry per finished
 network: a killed run started again with the same flags goes on with the next network. The
-experiment is `kerasnets.transfer_experiment.yosinski`; this tool parses flags, prepares the
-data and writes the table and plot.
+experiment is `kerasnets.transfer_experiment.yosinski`, its table and plot
+`kerasnets.transfer_report.yosinski_report`; this tool parses flags and prepares the data.
 """
 
 from __future__ import annotations
@@ -44,8 +44,6 @@ import os
 from absl import flags
 
 from tools import flags as shared
-
-KINDS = ("BnB", "BnB+", "AnB", "AnB+")   # transfer.YOSINSKI_KINDS; PnB / PnB+ with --weights
 
 flags.DEFINE_string("model", "resnet20_cifar", "Registry model name (kerasnets.list_models()).")
 flags.DEFINE_list("split_a", None, "Classes of task A (default: the first half).")
@@ -70,23 +68,6 @@ flags.FLAGS.set_default("batch_size", 32)
 FLAGS = flags.FLAGS
 
 
-def table(rows: dict, stages, base: dict, kinds=KINDS) -> tuple[str, str]:
-    """Markdown and CSV of the accuracies: one row per n, one column per kind."""
-    from kerasnets.utils import tables
-
-    table_rows = [{"n": n, **{k: f"{rows[f'{k} n={n}']['accuracy']:.4f}" for k in kinds},
-                   "baseB": f"{base['baseB']['accuracy']:.4f}"} for n in stages]
-    md, csv_text = tables(table_rows, ["n", *kinds, "baseB"], markdown_columns=["n", *kinds])
-    notes = [f"baseB (trained on B): **{base['baseB']['accuracy']:.4f}**"]
-    if any(k.startswith("A") for k in kinds):
-        notes.append(f"baseA on A: {base['baseA']['accuracy']:.4f}")
-    if any(k.startswith("P") for k in kinds):
-        notes.append(f"baseP (pre-trained backbone frozen, head trained on A) on A: "
-                     f"{base['baseP']['accuracy']:.4f}")
-    md += "\n" + "; ".join(notes) + ". Accuracy on B's test split.\n"
-    return md, csv_text
-
-
 def main(argv):
     del argv
     import kerasnets
@@ -103,8 +84,8 @@ def main(argv):
     kinds = X.table_kinds(FLAGS.kinds, pretrained=pretrained)
     strategy, policy = shared.start_strategy(FLAGS)   # before TensorFlow touches a device
     from kerasnets import weights as W
-    from kerasnets.plots import plot_lines
-    from kerasnets.utils import atomic_write_text
+    from kerasnets.results import write_table
+    from kerasnets.transfer_report import yosinski_report
     from pipelines import sources
     from pipelines import strategy as S
 
@@ -144,28 +125,13 @@ def main(argv):
                         dropout=FLAGS.dropout, cache_features=cache, strategy=strategy,
                         steps_per_epoch=FLAGS.steps_per_epoch, seed=FLAGS.seed,
                         chief=S.is_chief())
-    runs, jobs = result.runs, result.jobs
-    md, csv_text = table(runs, stages, runs, kinds)
-    series = {k: (stages, [runs[f"{k} n={n}"]["accuracy"] for n in stages]) for k in kinds}
-    series["baseB"] = (stages, [runs["baseB"]["accuracy"]] * len(stages))
-    png = plot_lines(series, base_out + ".png", xlabel="stages copied from the base network (n)",
-                     ylabel="accuracy on B (test)",
-                     title=f"{entry.name} on {info.name}: A={split_a}, B={split_b}")
-    head = (f"# Yosinski et al. transfer experiment: {entry.name} on {info.name}\n\n"
-            f"A = classes {split_a}, B = classes {split_b}; {image_size}px; "
-            f"{FLAGS.epochs} epochs per network ({settings['optimizer']}, lr {settings['lr']:g}, "
-            f"{settings['schedule']}), batch {FLAGS.batch_size}, seed {FLAGS.seed}; "
-            f"n = stages copied (stem included). XnY: copied from baseX and frozen; XnY+: "
-            f"fine-tuned."
-            + (f" P: {entry.name} with {'ImageNet' if weights_kind == 'imagenet' else 'file'} "
-               f"weights{'' if weights_kind == 'imagenet' else ' ' + weights_arg}, backbone "
-               f"frozen, new head trained on A (its stages are the pre-trained ones)."
-               if pretrained else "")
-            + f" Training the {len(jobs)} networks took "
-            f"{round(sum(runs[k]['seconds'] for k in jobs if k in runs))} s.\n\n")
-    atomic_write_text(base_out + ".md", head + md)
-    atomic_write_text(base_out + ".csv", csv_text)
-    print(md, end="")
+    table, png = yosinski_report(
+        result, name=entry.name, dataset=info.name, split_a=split_a, split_b=split_b,
+        stages=stages, kinds=kinds, image_size=image_size, epochs=FLAGS.epochs,
+        settings=settings, batch_size=FLAGS.batch_size, seed=FLAGS.seed,
+        weights_kind=weights_kind, weights_path=weights_arg, plot_path=base_out + ".png")
+    write_table(table, base_out + ".md")
+    print(table.markdown(), end="")
     print(f"table {base_out}.md, {base_out}.csv; plot {png}")
 
 
