@@ -90,6 +90,11 @@ def finetune_classes(dataset: str, classes=None, source_classes=None) -> tuple[t
     return target, source
 
 
+def default_image_size(dataset: str, entry) -> int:
+    """32 px on the built-in digit sets, else the backbone's own input size."""
+    return 32 if dataset in DIGITS_SETS else entry.input_shape[0]
+
+
 def finetune_schedule(freeze: bool, freeze_upto: str | None = None,
                       unfreeze_at_epoch: int | None = None) -> tuple[str | None, str]:
     """(where the backbone is frozen up to, schedule "2.A" | "2.B" | "full")."""

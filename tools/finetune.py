@@ -86,8 +86,7 @@ def main(argv):
     entry = kerasnets.get_entry(FLAGS.backbone)
     folder = sources.check_data_dir(FLAGS.dataset, FLAGS.data_dir)[0] == "folder"
     target, source = R.finetune_classes(FLAGS.dataset, FLAGS.classes, FLAGS.source_classes)
-    image_size = FLAGS.image_size or (32 if FLAGS.dataset in R.DIGITS_SETS
-                                      else entry.input_shape[0])
+    image_size = FLAGS.image_size or R.default_image_size(FLAGS.dataset, entry)
     # weights first: an unavailable file fails in seconds, before any precision probe
     kind, weights_path = transfer.choose_weights(entry.name, FLAGS.weights,
                                                  can_pretrain=bool(source),
