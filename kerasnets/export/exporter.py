@@ -35,9 +35,6 @@ class ExportResult:
     check: "AgreementCheck | None" = None   # int8: the agreement check in full
 
 
-# ---------------------------------------------------------------------------------------------
-# The one entry point.
-
 # Python modules each format needs to be written and checked, and the extra that installs them.
 _RUNTIME_MODULES = {"tflite": (("ai_edge_litert", "ai-edge-litert"), "tflite"),
                     "onnx": (("tf2onnx", "tf2onnx"), ("onnxruntime", "onnxruntime"), "onnx")}
