@@ -10,6 +10,9 @@ over seeds (test errors, mean ± standard deviation).
 The datasets come from the caller as an `ExperimentData` (`pipelines.distillation.prepare` makes
 one from a dataset name; kerasnets never imports pipelines); optimisers from a settings dict of
 `kerasnets.training.resolve_settings` (`training.optimizer_from_settings`).
+
+This module runs one seed (`run_seed`); what it is set up with is `experiment_setup`, the
+table over seeds `experiment_results`, and both are re-exported here.
 """
 
 from __future__ import annotations
@@ -23,134 +26,29 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kerasnets.distillation.experiment_results import (comparison_rows, distilled_curves,
+                                                       mean_std, params_without_bn_statistics,
+                                                       teacher_how, teacher_label, with_softmax)
+from kerasnets.distillation.experiment_setup import (IMAGENET, NATIVE_SIZE_FAMILIES,
+                                                     ExperimentData, Setup, build,
+                                                     check_setup, default_input_size,
+                                                     parse_hints, student_input_shape,
+                                                     teacher_name, teacher_sources)
 from kerasnets.distillation.losses import distiller
 from kerasnets.distillation.teachers import (ensemble_teacher, file_teacher, hint_distiller,
                                              pretrained_teacher)
 from kerasnets.distillation.transfer_data import (best_bias_shift, compute_teacher_logits,
                                                   shift_class_bias, transfer_set)
 
-IMAGENET = "imagenet"
-# Hinton et al.'s MLPs flatten the image as the dataset has it (the registry's 28 px is MNIST's).
-NATIVE_SIZE_FAMILIES = frozenset({"mlp"})
+__all__ = [
+    "IMAGENET", "NATIVE_SIZE_FAMILIES", "ExperimentData", "Run", "SeedResult", "Setup",
+    "Teachers", "build", "check_setup", "comparison_rows", "default_input_size",
+    "distilled_curves", "errors", "logits_cache_key", "mean_std", "omit_class_run",
+    "params_without_bn_statistics", "parse_hints", "predict", "run_seed", "student_input_shape",
+    "student_runs", "teacher_how", "teacher_label", "teacher_name", "teacher_sources",
+    "teachers_for", "train_teacher_head", "with_softmax",
+]
 
-
-# ----------------------------------------------------------------------------- models and checks
-
-def default_input_size(student: str, image_size: int | None = None) -> int | None:
-    """`image_size`, else the student's registry size; None for a model that reads the image at
-    the dataset's own size (`NATIVE_SIZE_FAMILIES`)."""
-    from kerasnets.registry import get_entry
-
-    entry = get_entry(student)
-    if image_size or entry.family in NATIVE_SIZE_FAMILIES:
-        return image_size
-    return entry.input_shape[0]
-
-
-def student_input_shape(student: str, *, image_size: int | None = None,
-                        native_shape=None) -> tuple[int, int, int]:
-    """The student's (and the pipeline's) input shape: `image_size` (else the registry's) with
-    the student's channels; for `NATIVE_SIZE_FAMILIES`, the dataset's `native_shape`."""
-    from kerasnets.registry import get_entry
-
-    entry = get_entry(student)
-    if entry.family not in NATIVE_SIZE_FAMILIES:
-        size = default_input_size(student, image_size)
-        return (size, size, entry.input_shape[2])
-    native = tuple(native_shape or (None, None, None))
-    size = image_size or native[0]
-    if not size:
-        raise ValueError(f"The dataset's images vary in size: give image_size for the "
-                         f"{student} student.")
-    return (size, size, native[-1] or 3)
-
-
-def build(name: str, *, input_shape, classes: int, model_name: str | None = None,
-          weights: str | None = None, activation=None) -> keras.Model:
-    """`kerasnets.create_model(name)` at `input_shape` and `classes`, in logits (or
-    `activation`), named `model_name` (default: the registry name)."""
-    from kerasnets.registry import create_model
-
-    options = dict(classes=classes, input_shape=tuple(input_shape), weights=weights,
-                   classifier_activation=activation)
-    if model_name:
-        options["name"] = model_name
-    return create_model(name, **options)
-
-
-def teacher_name(names: Sequence[str], k: int) -> str:
-    """The name of teacher `k`: one name for every teacher, or one name per teacher."""
-    return names[k] if len(names) > 1 else names[0]
-
-
-def parse_hints(specs: Sequence[str]) -> list[tuple[str, str]]:
-    """`["teacher_layer:student_layer", ...]` -> pairs."""
-    hints = []
-    for spec in specs:
-        teacher_layer, sep, student_layer = spec.partition(":")
-        if not sep or not teacher_layer or not student_layer:
-            raise ValueError(f"hint layers want teacher_layer:student_layer, got {spec!r}.")
-        hints.append((teacher_layer, student_layer))
-    return hints
-
-
-def check_setup(teachers: Sequence[str], student: str, *, teacher_weights: Sequence[str] = (),
-                num_teachers: int = 1, train_teacher_epochs: int = 0,
-                hints: Sequence = (), temperature: float = 4.0, alpha: float = 0.1) -> None:
-    """Refuse, before anything is built, an experiment that cannot run: unknown models, neither
-    weights nor teacher training, weights files missing or normalised for another model than the
-    student, ImageNet weights for a model without them, hints from an ensemble. A teacher file
-    normalised for another model than the student is adapted (`teachers.file_teacher`)."""
-    from kerasnets.registry import get_entry
-    from kerasnets.weights import pretrained
-
-    entries = [get_entry(n) for n in teachers]
-    get_entry(student)
-    count = len(teacher_weights) or num_teachers
-    if len(teachers) > 1 and len(teachers) != count:
-        raise ValueError(f"{len(teachers)} teacher names for {count} teachers "
-                         f"({len(teacher_weights)} weights files).")
-    if not teacher_weights and train_teacher_epochs <= 0:
-        raise ValueError("No teacher weights: give train_teacher_epochs to train the teacher "
-                         "first.")
-    for k, path in enumerate(teacher_weights):
-        entry = entries[k] if len(entries) > 1 else entries[0]
-        if path == IMAGENET:
-            if not pretrained.has_pretrained(entry.name):
-                raise ValueError(f"teacher weights imagenet: {entry.name} has no ImageNet "
-                                 "weights; give a registry teacher that has "
-                                 "(kerasnets.list_models(pretrained=True)).")
-            if train_teacher_epochs <= 0:
-                raise ValueError("teacher weights imagenet train a new head on the frozen "
-                                 "ImageNet backbone: give train_teacher_epochs N (N >= 1).")
-            continue   # its own normalisation: a Renormalize layer in front
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"teacher weights {path!r} do not exist.")
-        # another normalisation than the student's: `file_teacher` puts a Renormalize in front
-    if hints and count > 1:
-        raise ValueError("Hint layers need one teacher (FitNets' hints come from one network's "
-                         "inner layer), not an ensemble.")
-    if not 0 <= alpha <= 1:
-        raise ValueError(f"alpha must be in [0, 1], got {alpha}.")
-    if temperature <= 0:
-        raise ValueError(f"temperature must be positive, got {temperature}.")
-
-
-def teacher_sources(names: Sequence[str], teacher_weights: Sequence[str] = (), *,
-                    num_teachers: int = 1,
-                    input_size: int | None = None) -> list[tuple[str, str | None]]:
-    """Per teacher `(kind, weights)`: ("train", None) to train it here, ("file", path), or
-    ("imagenet", the builder's weights argument). ImageNet files are checked (or fetched) now,
-    so a teacher whose weights are not here fails before anything trains."""
-    from kerasnets import transfer
-
-    if not teacher_weights:
-        return [("train", None)] * num_teachers
-    return [transfer.choose_weights(teacher_name(names, k), IMAGENET, input_size=input_size)
-            if path == IMAGENET else ("file", path) for k, path in enumerate(teacher_weights)]
-
-
-# ----------------------------------------------------------------------------- evaluation
 
 def predict(model, dataset) -> tuple[np.ndarray, np.ndarray]:
     """(logits, labels) of `model` over a batched `(x, y)` dataset, in inference mode."""
@@ -166,67 +64,6 @@ def errors(model, dataset) -> int:
     """Misclassified examples of a batched `(x, y)` dataset."""
     logits, labels = predict(model, dataset)
     return int((logits.argmax(-1) != labels).sum())
-
-
-def mean_std(values) -> tuple[float, float]:
-    """Mean and sample standard deviation (0 for one value)."""
-    values = np.asarray(values, "float64")
-    return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0
-
-
-def params_without_bn_statistics(model) -> int:
-    """Every weight but BatchNorm's moving statistics (a frozen teacher has no trainable ones)."""
-    return int(sum(np.prod(w.shape) for w in model.weights
-                   if not w.path.endswith(("moving_mean", "moving_variance"))))
-
-
-# ----------------------------------------------------------------------------- one seed
-
-@dataclasses.dataclass
-class ExperimentData:
-    """One seed's datasets, made by the caller at the student's input (`pipelines.distillation
-    .prepare`).
-
-    `examples` is the non-augmented transfer set, unbatched, in a fixed order (the teacher's
-    cached logits are aligned to it); `teacher_train` the batched training set of the teachers
-    (the data recipe; one-hot labels when `mixing`); `augmented_transfer(excluded_labels)` the
-    student's augmented training batches (None: the transfer set is `examples`, not augmented).
-    `source` and `recipe` identify `examples` in the logits cache's key."""
-
-    name: str
-    class_names: Sequence[str]
-    num_classes: int
-    num_train: int
-    input_shape: tuple[int, int, int]
-    preprocessing: str
-    eval: tf.data.Dataset
-    examples: tf.data.Dataset
-    teacher_train: tf.data.Dataset
-    mixing: bool = False
-    teacher_augmented: bool = False
-    augmented_transfer: Callable[[Sequence[int]], tf.data.Dataset] | None = None
-    source: tuple[str, ...] = ()
-    recipe: str = "none"
-
-
-@dataclasses.dataclass(frozen=True)
-class Setup:
-    """What the experiment trains (the same for every seed): `sources` from `teacher_sources`,
-    `hints` from `parse_hints`."""
-
-    teachers: Sequence[str]
-    student: str
-    sources: Sequence[tuple[str, str | None]]
-    epochs: int
-    temperature: float = 4.0
-    alpha: float = 0.1
-    train_teacher_epochs: int = 0
-    ensemble: str = "logits"
-    hints: Sequence[tuple[str, str]] = ()
-    hint_epochs: int = 0
-    compare: bool = True
-    cache_teacher: bool = True
-    omit_class: int | None = None
 
 
 class Run:
@@ -469,92 +306,3 @@ def run_seed(data: ExperimentData, setup: Setup, settings: dict[str, Any], *, ba
            "alone_errors": result.get("alone_errors"),
            "distilled_errors": result["distilled_errors"], "omit": result.get("omit")}
     return SeedResult(row, result, teachers)
-
-
-# ----------------------------------------------------------------------------- results
-
-def teacher_label(setup: Setup) -> str:
-    """`mlp_1200 x2 (probabilities ensemble)`, with how an ImageNet teacher came to be."""
-    n = len(setup.sources)
-    label = "+".join(dict.fromkeys(setup.teachers)) + (
-        f" x{n} ({setup.ensemble} ensemble)" if n > 1 else "")
-    if any(kind == IMAGENET for kind, _ in setup.sources):
-        label += (f" (ImageNet backbone frozen, new head trained "
-                  f"{setup.train_teacher_epochs} epochs)")
-    return label
-
-
-def teacher_how(setup: Setup, recipe: str = "none") -> str:
-    """How the teachers came to be, for the table's header."""
-    kinds = {kind for kind, _ in setup.sources}
-    trained = f"{setup.train_teacher_epochs} epochs (recipe {recipe})"
-    parts = []
-    if "train" in kinds:
-        parts.append(f"trained {trained}")
-    if IMAGENET in kinds:
-        parts.append(f"its ImageNet backbone frozen and a new head trained {trained}")
-    if "file" in kinds:
-        parts.append("loaded from --teacher_weights")
-    return "; ".join(parts)
-
-
-def comparison_rows(per_seed: Sequence[dict], *, teacher_label: str, teacher_params: int,
-                    student: str, student_params: int, temperature: float, alpha: float,
-                    hint_layers: Sequence[str] = ()) -> tuple[list[dict], list[str]]:
-    """The comparison table (rows, columns) from the per-seed rows of `run_seed`."""
-    n_test = per_seed[0]["test_examples"]
-    rows = []
-    for label, key, n_params in (
-            (f"teacher: {teacher_label}", "teacher_errors", teacher_params),
-            (f"student alone: {student}", "alone_errors", student_params),
-            (f"student distilled: {student} (T={temperature:g}, alpha={alpha:g}"
-             + (f", hints {','.join(hint_layers)}" if hint_layers else "") + ")",
-             "distilled_errors", student_params)):
-        values = [r[key] for r in per_seed if r[key] is not None]
-        if not values:
-            continue
-        m, s = mean_std(values)
-        rows.append({"model": label, "params": n_params, "test_errors": f"{m:.1f} ± {s:.1f}",
-                     "test_error_pct": f"{100 * m / n_test:.2f} ± {100 * s / n_test:.2f}",
-                     "per_seed": " ".join(str(v) for v in values)})
-    if per_seed[0]["omit"]:
-        omit = [r["omit"] for r in per_seed]
-        name = omit[0]["class_name"]
-        for label, when in ((f"distilled, transfer set without class {name}", "before"),
-                            ("same, its bias raised (shift chosen on train: "
-                             + ", ".join(f"{o['bias_shift']:g}" for o in omit) + ")", "after")):
-            errs = [o[f"errors_{when}"] for o in omit]
-            accuracy = [100 * o[f"class_accuracy_{when}"] for o in omit]
-            m, s = mean_std(errs)
-            am, sd = mean_std(accuracy)
-            rows.append({"model": label, "params": student_params,
-                         "test_errors": f"{m:.1f} ± {s:.1f}",
-                         "test_error_pct": f"{100 * m / n_test:.2f} ± {100 * s / n_test:.2f}",
-                         "per_seed": " ".join(map(str, errs)),
-                         f"class_{name}_accuracy_pct": f"{am:.1f} ± {sd:.1f} ("
-                         + " ".join(f"{a:.1f}" for a in accuracy) + ")"})
-    columns = ["model", "params", "test_errors", "test_error_pct", "per_seed"]
-    if per_seed[0]["omit"]:
-        columns.append(f"class_{per_seed[0]['omit']['class_name']}_accuracy_pct")
-    return rows, columns
-
-
-def distilled_curves(result: dict, hint_epochs: int = 0) -> dict[str, list[float]]:
-    """The distilled student's history over both stages: the hint stage's epochs, then KD's
-    (its metrics padded with NaN over the hint epochs)."""
-    history = {}
-    for k, v in result.get("hint_history", {}).items():
-        history.setdefault(k, []).extend(v)
-    for k, v in result["distilled_history"].items():
-        history.setdefault(k, [float("nan")] * hint_epochs)
-        history[k].extend(v)
-    return history
-
-
-def with_softmax(student: keras.Model, name: str, *, input_shape, classes: int) -> keras.Model:
-    """The trained logits `student` (registry model `name`) rebuilt with its softmax."""
-    final = build(name, input_shape=input_shape, classes=classes, activation="softmax",
-                  model_name=name)
-    final.set_weights(student.get_weights())
-    return final
-

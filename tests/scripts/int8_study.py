@@ -155,7 +155,7 @@ def main():
     steps = args.steps.split(",")
     run = lambda step: "all" in steps or step in steps
     if run("baseline"):  # the library's export as it is
-        from kerasnets.export import _write_tflite
+        from kerasnets.export.writers import _write_tflite
         path = os.path.join(args.work, "baseline.tflite")
         if not os.path.exists(path):
             _write_tflite(model, path, input_dtype="uint8", preprocessing=mode,
