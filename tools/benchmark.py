@@ -253,7 +253,8 @@ def main(argv):
     import tensorflow as tf
 
     import kerasnets
-    from kerasnets.benchmark import compare_default_paths, mfu
+    from kerasnets.benchmark import mfu
+    from kerasnets.default_paths import compare_default_paths
     from kerasnets.precision import choose
 
     if FLAGS.threads:

@@ -233,7 +233,7 @@ def load_weights(model, path, *, sha256: str | None = None):
     elif path.endswith(".keras"):
         import keras
 
-        from kerasnets import load_model
+        from kerasnets.utils import load_model
 
         source = load_model(path, compile=False)
         _check_and_assign(model, path, [(layer.name, layer.get_weights())

@@ -11,11 +11,10 @@ from __future__ import annotations
 import os
 
 from kerasnets.weights import records
-from kerasnets.weights.convert import TorchMapping
+from kerasnets.weights.convert import SOURCES, TorchMapping, torch_mapping  # noqa: F401
 from kerasnets.weights.keras_files import WeightsMismatchError, WeightsUnavailableError
 from kerasnets.weights.records import Checkpoint, Transform
 
-SOURCES = ("torchvision", "timm", "package")
 
 
 def TorchWeights(source: str, model: str, url: str | None = None, sha256: str | None = None,
@@ -40,25 +39,6 @@ def _loaded():
 def torch_weights(variant: str) -> tuple[Checkpoint, ...]:
     """The torch checkpoints of a variant (any registry name): its records without Keras' own."""
     return tuple(r for r in records.checkpoints(variant) if r.source != "keras")
-
-
-_MAPPING_CACHE: dict[str, TorchMapping] = {}
-
-
-def torch_mapping(variant: str, source: str | None = None) -> TorchMapping:
-    """The family mapping of `variant`'s torch checkpoints; raises naming the variants that have
-    one."""
-    registry = _loaded()
-    name = registry.get_entry(variant).name
-    if source is not None and source not in SOURCES:
-        raise ValueError(f"source must be one of {SOURCES}, got {source!r}.")
-    factory = records.torch_mapping_factory(name)
-    if factory is None:
-        have = ", ".join(sorted(v for v in records.declared() if records.torch_mapping_factory(v)))
-        raise WeightsMismatchError(f"{name} has no torch mapping (variants with one: {have}).")
-    if name not in _MAPPING_CACHE:
-        _MAPPING_CACHE[name] = factory()
-    return _MAPPING_CACHE[name]
 
 
 def variant_for(source: str, name: str) -> str:
