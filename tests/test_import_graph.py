@@ -12,6 +12,7 @@ that names B: `from kerasnets.weights import records` is an edge to the module
 from __future__ import annotations
 
 import ast
+import functools
 import os
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -76,6 +77,7 @@ def _internal(name: str, modules) -> str | None:
     return name or None
 
 
+@functools.lru_cache(maxsize=1)
 def import_graph():
     """({module: {imported internal module}}, [(module, target, line, internal)] of
     function-level imports)."""
