@@ -29,6 +29,9 @@ from absl import app, flags
 from kerasnets.precision import PRECISIONS
 from kerasnets.utils import write_tables
 from tools import flags as shared
+import kerasnets
+from kerasnets.precision import choose, cpu_info
+from pipelines import calibration
 
 shared.define_model_selection("resnet*")
 shared.define_device_flags()
@@ -146,8 +149,6 @@ def pipeline(output):
 def _entry_and_shape(name):
     """The registry entry and the `--input_size` input shape of `name`, checked against the
     model's minimum."""
-    import kerasnets
-
     entry = kerasnets.get_entry(name)
     size = FLAGS.input_size or entry.input_shape[0]
     if size < entry.min_size:
@@ -161,7 +162,6 @@ def serving(output):
     import keras
     import tensorflow as tf
 
-    import kerasnets
     from kerasnets.serving import serving_benchmark
 
     names = shared.resolve_models(FLAGS.models)
@@ -176,8 +176,6 @@ def serving(output):
         data = {}
         if any(r.endswith("_int8") for r in FLAGS.serving_runtimes) or \
                 FLAGS["check_images"].present:
-            from pipelines import calibration
-
             try:   # the same default as tools.export's
                 dataset, calibration_split, check_split = calibration.default_source(
                     model.output_shape[-1], FLAGS.calibration_dataset, FLAGS.calibration_split,
@@ -234,7 +232,6 @@ def _write_tables(rows, columns, header, output):
 def machine_report(peak_size):
     """The CPU, its relevant flags and the matmul peaks (GFLOP/s by dtype), printed."""
     from kerasnets.benchmark import machine_peaks
-    from kerasnets.precision import cpu_info
 
     cpu = cpu_info()
     flags_text = ", ".join(cpu.relevant_flags) or "none found"
@@ -252,10 +249,8 @@ def main(argv):
     import keras
     import tensorflow as tf
 
-    import kerasnets
     from kerasnets.benchmark import mfu
     from kerasnets.default_paths import compare_default_paths
-    from kerasnets.precision import choose
 
     if FLAGS.threads:
         tf.config.threading.set_intra_op_parallelism_threads(FLAGS.threads)

@@ -15,6 +15,9 @@ from __future__ import annotations
 from absl import flags
 
 from tools import flags as shared
+import kerasnets
+from kerasnets.utils import atomic_write_text
+from kerasnets.weights import records
 
 shared.define_model_selection("*")
 flags.DEFINE_bool("flops", False, "Add GMACs at the default input size (builds each model).")
@@ -28,10 +31,6 @@ FLAGS = flags.FLAGS
 
 def table(names, with_flops=False) -> str:
     import keras
-
-    import kerasnets
-
-    from kerasnets.weights import records
 
     cols = ["model", "builder", "params", "source", "input", "weights", "top-1",
             "weights source", "paper"]
@@ -63,7 +62,6 @@ def main(argv):
     del argv
     text = table(shared.resolve_models(FLAGS.models), FLAGS.flops)
     print(text)
-    from kerasnets.utils import atomic_write_text
 
     if FLAGS.output:
         atomic_write_text(FLAGS.output, text)

@@ -15,6 +15,7 @@ from keras import layers
 from kerasnets import registry
 from kerasnets.utils import deep_graphs
 from kerasnets.weights import records
+from kerasnets.weights import imagenet_weights, load_weights, pretrained
 
 BASE_ARGS = ("include_top", "weights", "input_tensor", "input_shape", "pooling", "classes",
              "classifier_activation", "name")
@@ -124,8 +125,6 @@ def finish(inputs, outputs, *, name, weights=None):
     with deep_graphs():
         model = keras.Model(inputs, outputs, name=name)
     if weights is not None:
-        from kerasnets.weights import load_weights
-
         load_weights(model, weights)
     return model
 
@@ -276,7 +275,6 @@ def variant_builder(builder_name: str, variant: str, generic: Callable[..., Any]
         if record is not None:
             _check_top(registry.get_entry(variant), include_top, classes, weights)
             if record.source == "keras":  # Keras' file, fetched
-                from kerasnets.weights import imagenet_weights
 
                 shape = input_shape or (input_tensor.shape[1:] if input_tensor is not None
                                         else default_input_shape)
@@ -295,12 +293,8 @@ def variant_builder(builder_name: str, variant: str, generic: Callable[..., Any]
                             min_size=min_size, **family_options)
         model.kerasnets_variant = variant
         if record is not None and record.source != "keras":
-            from kerasnets.weights import pretrained
-
             pretrained.load_imagenet(model, variant, record)
         elif torch_file is not None:
-            from kerasnets.weights import pretrained
-
             pretrained.load_torch_checkpoint(model, torch_file, variant=variant)
         return model
 

