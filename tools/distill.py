@@ -57,10 +57,6 @@ import time
 from absl import app, flags
 
 from tools import flags as shared
-from kerasnets import model_card
-from kerasnets.plots import plot_history, plot_lines
-from kerasnets.utils import atomic_write_text, write_tables
-from pipelines import distillation as P, strategy as S
 
 RECIPES = ("none", "cifar", "alexnet", "vgg", "inception")
 
@@ -111,6 +107,8 @@ def _fmt(value):
 
 
 def write_table(rows, columns, header, path) -> None:
+    from kerasnets.utils import write_tables
+
     write_tables(path, rows, columns, header=header, fmt=_fmt)
 
 
@@ -179,7 +177,12 @@ def main(argv):
     import tensorflow as tf
 
     from kerasnets.benchmark import trainable_params
+    from kerasnets.plots import plot_history, plot_lines
+    from kerasnets import model_card
+    from kerasnets.utils import atomic_write_text
+    from pipelines import distillation as P
     from pipelines.transforms import EVAL_CROP_FRACTION
+    from pipelines import strategy as S
 
     settings = shared.training_settings(FLAGS)
     model_dir = FLAGS.model_dir or os.path.join("runs", f"distill_{FLAGS.student}")

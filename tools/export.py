@@ -39,9 +39,6 @@ from kerasnets.export import FORMAT_QUANTIZATIONS, FORMATS, INPUT_DTYPES, QUANTI
 from kerasnets.preprocessing import MODES
 from pipelines.transforms import RECIPES
 from tools import flags as shared
-import kerasnets
-from kerasnets import model_card
-from pipelines import calibration
 
 flags.DEFINE_string("model", None, "Registry name: the model to build (with --weights), or with "
                     "--keras_file the entry whose preprocessing image inputs use.")
@@ -112,6 +109,8 @@ def _format_options(values):  # checked at parse time, before TensorFlow is impo
 
 
 def _entry_or_none(name):
+    import kerasnets
+
     try:
         return kerasnets.get_entry(name)
     except ValueError:
@@ -122,6 +121,9 @@ def build_model():
     """The model to export, its registry entry (None when unknown) and its model card (None
     without one: `kerasnets.model_card`)."""
     import keras
+
+    import kerasnets
+    from kerasnets import model_card
 
     if not (FLAGS.model or FLAGS.keras_file):
         raise ValueError("Pass --model NAME [--weights PATH] or --keras_file PATH.")
@@ -179,6 +181,7 @@ def main(argv):
         if FLAGS.calibration_images < MIN_CALIBRATION or FLAGS.check_images < 1:
             raise ValueError(f"--calibration_images must be at least {MIN_CALIBRATION} and "
                              f"--check_images at least 1.")
+        from pipelines import calibration
 
         dataset, calibration_split, check_split = calibration.default_source(
             model.output_shape[-1], FLAGS.calibration_dataset, FLAGS.calibration_split,

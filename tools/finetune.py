@@ -45,10 +45,6 @@ import time
 from absl import flags
 
 from tools import flags as shared
-import kerasnets
-from kerasnets import model_card, run_report
-from kerasnets.utils import tables
-from pipelines import strategy as S
 
 DIGITS_SOURCE, DIGITS_TARGET = ("0", "1", "2", "3", "4"), ("5", "6", "7", "8", "9")
 
@@ -92,6 +88,7 @@ FLAGS = flags.FLAGS
 def main(argv):
     del argv
     start = time.time()
+    import kerasnets
     from kerasnets import transfer
     from kerasnets import transfer_experiment as X
 
@@ -113,6 +110,9 @@ def main(argv):
     strategy, policy = shared.start_strategy(FLAGS, image_size=image_size)  # before any device
     import keras
 
+    from kerasnets import model_card, run_report
+    from kerasnets.utils import tables
+    from pipelines import strategy as S
     from pipelines.transforms import EVAL_CROP_FRACTION
 
     keras.utils.set_random_seed(FLAGS.seed)

@@ -2,12 +2,6 @@
 
 from absl import flags
 
-import kerasnets
-from kerasnets.precision import JIT_CHOICES, PRECISIONS
-from pipelines import strategy as S
-from pipelines.data import prepare
-from pipelines.strategy import STRATEGIES
-
 
 def define_model_selection(default_pattern="resnet*"):
     flags.DEFINE_string("models", default_pattern,
@@ -20,6 +14,8 @@ def define_device_flags():
 
 def resolve_models(pattern: str) -> list[str]:
     """Names for a comma-separated list of names and/or fnmatch patterns; unknown ones raise."""
+    import kerasnets
+
     names: list[str] = []
     for part in [p.strip() for p in pattern.split(",") if p.strip()]:
         matched = kerasnets.list_models(part) if any(c in part for c in "*?[") else \
@@ -60,6 +56,9 @@ def define_data_flags(default_dataset="digits", default_recipe=None):
 
 def define_strategy_flags():
     """tf.distribute strategy and precision (pipelines.strategy, kerasnets.precision)."""
+    from kerasnets.precision import JIT_CHOICES, PRECISIONS
+    from pipelines.strategy import STRATEGIES
+
     flags.DEFINE_enum("strategy", "auto", list(STRATEGIES),
                       "Distribution strategy; multi_worker reads TF_CONFIG.")
     flags.DEFINE_string("tpu", None, "TPU name or grpc:// address ('' for a local TPU VM).")
@@ -109,6 +108,8 @@ def start_strategy(FLAGS, *, model: str | None = None, image_size: int | None = 
     at `image_size` (default: --image_size, else the model's) and --batch_size; the choice and
     its reason are printed (`pipelines.strategy.configure_precision`). `probe=False`: the
     model's input is not known yet, nothing is probed (auto keeps float32 on CPU)."""
+    from pipelines import strategy as S
+
     if FLAGS.logical_cpus:
         S.configure_logical_cpus(FLAGS.logical_cpus)
     strategy = S.make_strategy(FLAGS.strategy, tpu=FLAGS.tpu, num_gpus=FLAGS.num_gpus)
@@ -118,6 +119,8 @@ def start_strategy(FLAGS, *, model: str | None = None, image_size: int | None = 
     shape = None
     size = image_size or (FLAGS.image_size if "image_size" in FLAGS else None)
     if name and size:
+        import kerasnets
+
         try:
             shape = (size, size, kerasnets.get_entry(name).input_shape[2])
         except ValueError:
@@ -141,6 +144,8 @@ def training_settings(FLAGS) -> dict:
 
 def data_from_flags(FLAGS, entry, **overrides):
     """`pipelines.data.prepare` with the data flags (keywords override them)."""
+    from pipelines.data import prepare
+
     options = dict(train_split=FLAGS.train_split, eval_split=FLAGS.eval_split,
                    data_dir=FLAGS.data_dir, on_error=FLAGS.on_error,
                    classes=[int(c) for c in FLAGS.classes] if FLAGS.classes else None,

@@ -33,8 +33,6 @@ from absl import flags
 
 from kerasnets.utils import write_tables
 from tools import flags as shared
-import kerasnets
-from kerasnets.plots import plot_history, plot_lines
 
 shared.define_device_flags()
 shared.define_data_flags()
@@ -83,8 +81,10 @@ def main(argv):
     import keras
     import tensorflow as tf
 
+    import kerasnets
     from kerasnets import net2net
     from kerasnets import net2net_experiment as N
+    from kerasnets.plots import plot_history, plot_lines
 
     if FLAGS.threads:
         tf.config.threading.set_intra_op_parallelism_threads(FLAGS.threads)

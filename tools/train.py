@@ -23,8 +23,6 @@ from absl import flags
 
 from kerasnets.utils import save_model
 from tools import flags as shared
-import kerasnets
-from pipelines import strategy as S
 
 flags.DEFINE_string("model", "resnet20_cifar", "Registry model name (kerasnets.list_models()).")
 flags.DEFINE_string("weights", None, "Initial weights: a local .weights.h5 / .keras / .h5 file.")
@@ -51,7 +49,9 @@ def main(argv):
     strategy, policy = shared.start_strategy(FLAGS)   # before TensorFlow touches a device
     import keras
 
+    import kerasnets
     from kerasnets import training
+    from pipelines import strategy as S
 
     entry = kerasnets.get_entry(FLAGS.model)
     keras.utils.set_random_seed(FLAGS.seed)

@@ -44,11 +44,6 @@ import os
 from absl import flags
 
 from tools import flags as shared
-import kerasnets
-from kerasnets import weights as W
-from kerasnets.plots import plot_lines
-from kerasnets.utils import atomic_write_text, tables
-from pipelines import strategy as S
 
 KINDS = ("BnB", "BnB+", "AnB", "AnB+")   # transfer.YOSINSKI_KINDS; PnB / PnB+ with --weights
 
@@ -77,6 +72,8 @@ FLAGS = flags.FLAGS
 
 def table(rows: dict, stages, base: dict, kinds=KINDS) -> tuple[str, str]:
     """Markdown and CSV of the accuracies: one row per n, one column per kind."""
+    from kerasnets.utils import tables
+
     table_rows = [{"n": n, **{k: f"{rows[f'{k} n={n}']['accuracy']:.4f}" for k in kinds},
                    "baseB": f"{base['baseB']['accuracy']:.4f}"} for n in stages]
     md, csv_text = tables(table_rows, ["n", *kinds, "baseB"], markdown_columns=["n", *kinds])
@@ -92,6 +89,7 @@ def table(rows: dict, stages, base: dict, kinds=KINDS) -> tuple[str, str]:
 
 def main(argv):
     del argv
+    import kerasnets
     from kerasnets import transfer
     from kerasnets import transfer_experiment as X
 
@@ -104,7 +102,11 @@ def main(argv):
     pretrained = weights_kind != "none"
     kinds = X.table_kinds(FLAGS.kinds, pretrained=pretrained)
     strategy, policy = shared.start_strategy(FLAGS)   # before TensorFlow touches a device
+    from kerasnets import weights as W
+    from kerasnets.plots import plot_lines
+    from kerasnets.utils import atomic_write_text
     from pipelines import sources
+    from pipelines import strategy as S
 
     _, info = sources.load(FLAGS.dataset, FLAGS.train_split, data_dir=FLAGS.data_dir,
                            on_error=FLAGS.on_error)

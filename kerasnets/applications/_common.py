@@ -14,8 +14,7 @@ from keras import layers
 
 from kerasnets import registry
 from kerasnets.utils import deep_graphs
-from kerasnets.weights import records
-from kerasnets.weights import imagenet_weights, load_weights, pretrained
+from kerasnets.weights import imagenet_weights, load_weights, pretrained, records
 
 BASE_ARGS = ("include_top", "weights", "input_tensor", "input_shape", "pooling", "classes",
              "classifier_activation", "name")
@@ -275,7 +274,6 @@ def variant_builder(builder_name: str, variant: str, generic: Callable[..., Any]
         if record is not None:
             _check_top(registry.get_entry(variant), include_top, classes, weights)
             if record.source == "keras":  # Keras' file, fetched
-
                 shape = input_shape or (input_tensor.shape[1:] if input_tensor is not None
                                         else default_input_shape)
                 weights = imagenet_weights(variant, include_top=include_top, classes=classes,

@@ -72,8 +72,8 @@ from kerasnets.applications._common import (correct_pad, finish, gap_head, model
 from kerasnets.applications._torch_names import exact, nested, rename_rules
 from kerasnets.layers import conv_bn_act, squeeze_excite
 from kerasnets.registry import Paper, Variant
-from kerasnets.weights.records import Checkpoint, Published, Transform, keras_checkpoint
 from kerasnets.weights.convert import TorchMapping
+from kerasnets.weights.records import Checkpoint, Published, Transform, keras_checkpoint
 
 PAPER = Paper("EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks",
               "1905.11946", 2019)

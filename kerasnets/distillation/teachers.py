@@ -15,10 +15,10 @@ from typing import Sequence
 import keras
 from keras import layers
 
-from kerasnets.distillation.losses import Distiller
-from kerasnets.layers.ensemble import EnsembleLogits
 from kerasnets import model_card
+from kerasnets.distillation.losses import Distiller
 from kerasnets.layers import Renormalize
+from kerasnets.layers.ensemble import EnsembleLogits
 from kerasnets.registry import create_model, get_entry
 
 

@@ -9,8 +9,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kerasnets.benchmark import interleaved_times, medians  # the one timing loop
 from kerasnets.distillation.losses import IMAGES, TEACHER_LOGITS, distiller
-from kerasnets.benchmark import interleaved_times, medians
 from kerasnets.registry import create_model, get_entry
 
 

@@ -28,10 +28,10 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from kerasnets.weights.records import Published
 from kerasnets import registry, utils
 from kerasnets.utils import load_model
 from kerasnets.weights import records
+from kerasnets.weights.records import Published
 
 
 class WeightsMismatchError(ValueError):

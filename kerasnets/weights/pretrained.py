@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import os
 
-from kerasnets.weights import records
-from kerasnets.weights.convert import SOURCES, TorchMapping, torch_mapping  # noqa: F401
-from kerasnets.weights.keras_files import WeightsMismatchError, WeightsUnavailableError
-from kerasnets.weights.records import Checkpoint, Transform
 from kerasnets import registry, utils
 from kerasnets.utils import atomic_file
+from kerasnets.weights import records
 from kerasnets.weights.checkpoint import read_checkpoint
-from kerasnets.weights.convert import load_torch_state_dict
-from kerasnets.weights.keras_files import sha256sum
-
+from kerasnets.weights.convert import (SOURCES, TorchMapping, load_torch_state_dict,  # noqa: F401
+                                       torch_mapping)
+from kerasnets.weights.keras_files import (WeightsMismatchError, WeightsUnavailableError,
+                                           sha256sum)
+from kerasnets.weights.records import Checkpoint, Transform
 
 
 def TorchWeights(source: str, model: str, url: str | None = None, sha256: str | None = None,
