@@ -8,28 +8,19 @@
 
 __version__ = "0.1.0"
 
-from kerasnets.registry import ModelEntry, Paper, create_model, get_entry, list_models, model_info
+from kerasnets import registry
+from kerasnets.registry import ModelEntry, Paper, create_model, get_entry
+from kerasnets.utils import load_model
+from kerasnets.zoo import list_models, model_info
 from kerasnets.imagenet import decode_predictions
 from kerasnets.preprocessing import preprocess_input
 
 
+def _register_families() -> None:
+    from kerasnets import applications  # noqa: F401  (each family file registers itself)
 
-def load_model(path, *, compile: bool = True):
-    """`keras.saving.load_model` with kerasnets' custom layers registered first (a `.keras` file
-    of a kerasnets model names layers such as `kerasnets>TrainableSubsampling`). They all live in
-    `kerasnets.layers`, so no model family is imported. A missing file is an error that names
-    it."""
-    import os
 
-    import keras
-
-    from kerasnets import layers  # noqa: F401  (registers the custom layers)
-    from kerasnets.utils import deep_graphs
-
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"No saved model at {os.fspath(path)!r}.")
-    with deep_graphs():  # rebuilding the graph walks it recursively, like building it
-        return keras.saving.load_model(path, compile=compile)
+registry.set_loader(_register_families)
 
 
 __all__ = ["ModelEntry", "Paper", "create_model", "decode_predictions", "get_entry",

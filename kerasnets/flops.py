@@ -7,7 +7,8 @@ multiply-and-add-counted-twice convention.
 
 TensorFlow's profiler gives the same numbers for ungrouped convolutions (tested), but it takes
 about a minute for VGG16 and counts Keras' grouped `Conv2D(groups>1)` as zero; this counter is
-instant and sees `GroupedConv2D`.
+instant and sees `GroupedConv2D`. Custom layers count themselves (a `macs` method; every
+kerasnets layer that multiplies has one), so this module imports no kerasnets module.
 """
 
 from __future__ import annotations
@@ -16,8 +17,6 @@ import math
 
 import keras
 from keras import layers
-
-from kerasnets.layers import GroupedConv2D
 
 
 def _prod(values) -> int:
@@ -53,8 +52,6 @@ def layer_macs(layer, in_shape, out_shape) -> int:
     """
     if callable(getattr(layer, "macs", None)):
         return int(layer.macs(in_shape, out_shape))
-    if isinstance(layer, GroupedConv2D):
-        return _conv_macs(layer, in_shape, out_shape)
     if isinstance(layer, (layers.SeparableConv1D, layers.SeparableConv2D)):
         depth = _spatial(layer, out_shape) * _channels(layer, in_shape) * layer.depth_multiplier
         return depth * _prod(layer.kernel_size) + depth * _channels(layer, out_shape)

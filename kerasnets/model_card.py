@@ -23,6 +23,10 @@ import os
 import zipfile
 from typing import Sequence
 
+import kerasnets
+from kerasnets.preprocessing import check_mode
+from kerasnets.utils import atomic_file
+
 CARD_MEMBER = "kerasnets.json"
 MAX_CARD_BYTES = 1 << 20
 VERSION = 1
@@ -40,8 +44,6 @@ class ModelCard:
     dataset: str | None = None         # the dataset it was trained on, as given to the tools
 
     def __post_init__(self):
-        from kerasnets.preprocessing import check_mode
-
         names = tuple(str(n) for n in self.class_names)
         if not names:
             raise ValueError("a model card needs the class names.")
@@ -78,8 +80,6 @@ class ModelCard:
 
 def save(model, path, card: ModelCard) -> str:
     """`model.save` to the `.keras` file `path` with `card` inside, atomically."""
-    from kerasnets.utils import atomic_file
-
     path = os.fspath(path)
     if not path.endswith(".keras"):
         raise ValueError(f"a model card goes in a .keras file, not {path!r}.")
@@ -119,7 +119,5 @@ def read(path) -> ModelCard | None:
 
 def load(path, *, compile: bool = False):
     """`(model, card)` of a `.keras` file (`kerasnets.load_model`; card None without one)."""
-    import kerasnets
-
     card = read(path)
     return kerasnets.load_model(path, compile=compile), card

@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 from typing import Mapping, Sequence
 
+from kerasnets.utils import atomic_file
+
 
 def _figure():
     import matplotlib
@@ -19,8 +21,6 @@ def _figure():
 
 
 def _save(fig, path) -> str:
-    from kerasnets.utils import atomic_file
-
     try:
         with atomic_file(path) as tmp:
             fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png")

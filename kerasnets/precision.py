@@ -53,6 +53,9 @@ import os
 import platform
 from typing import Any, Callable, Mapping, Sequence
 
+import kerasnets
+from kerasnets.utils import atomic_write_text
+
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "onednn_bfloat16", "mixed_float16")
 # TensorFlow's grappler rewrite behind "onednn_bfloat16" (Keras policy float32).
 ONEDNN_REWRITE = "auto_mixed_precision_onednn_bfloat16"
@@ -255,8 +258,6 @@ def load_cache(path: str) -> dict:
 
 
 def _store(path: str, machine: str, key: str, figures: Mapping[str, float]) -> None:
-    from kerasnets.utils import atomic_write_text
-
     data = load_cache(path)
     data.setdefault(machine, {})[key] = {
         "img_s": {k: float(v) for k, v in figures.items()},
@@ -279,8 +280,6 @@ def probe(model: str | Callable[[], Any], candidates: Sequence[str], *, input_sh
     from kerasnets import benchmark
 
     if isinstance(model, str):
-        import kerasnets
-
         entry = kerasnets.get_entry(model)
         shape = tuple(input_shape or entry.input_shape)
         kwargs = {"input_shape": shape} if classes is None else {"input_shape": shape,
@@ -389,8 +388,6 @@ def _choose(precision, jit, *, model, input_shape, batch_size, classes, strategy
         return Choice(p, j, "; ".join(notes + [f"no model and batch to probe: {baseline}"]),
                       device)
     if isinstance(model, str):
-        import kerasnets
-
         try:
             entry = kerasnets.get_entry(model)
         except ValueError:

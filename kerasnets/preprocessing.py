@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import math
 
-from kerasnets.registry import PREPROCESSING
+from kerasnets.registry import PREPROCESSING, get_entry
+from kerasnets.weights.records import evaluation_transform
 
 MODES = tuple(PREPROCESSING)
 
@@ -108,8 +109,6 @@ def preprocess_input(name: str, images, weights="imagenet"):
     import numpy as np
     import tensorflow as tf
 
-    from kerasnets.registry import get_entry
-
     entry = get_entry(name)
     is_numpy = not (tf.is_tensor(images) or keras.backend.is_keras_tensor(images))
     if is_numpy:
@@ -130,7 +129,6 @@ def preprocess_input(name: str, images, weights="imagenet"):
         if not (np.isfinite(low) and np.isfinite(high)) or low < 0 or high > 255:
             raise ValueError(f"preprocess_input({name!r}): float pixels must be in [0, 255], "
                              f"got values in [{low:g}, {high:g}].")
-    from kerasnets.weights.records import evaluation_transform
 
     out = normalize(images, evaluation_transform(entry.name, weights).normalization)
     return out.numpy() if is_numpy else out

@@ -119,7 +119,6 @@ PREPROCESSING = {
 _REGISTRY: dict[str, ModelEntry] = {}
 _ALIASES: dict[str, str] = {}  # alias -> canonical name: old names, builder names, "timm/<name>"
 _ZOO_NAMES: dict[str, set[str]] = {}  # another zoo's bare name -> the variants holding its weights
-_FLOPS_CACHE: dict[str, int] = {}
 _RETIRED: dict[str, str] = {}  # a retired name -> the canonical name it became
 # canonical names whose meaning changed -> what to say
 _CHANGED: dict[str, str] = {}
@@ -217,9 +216,19 @@ def register_zoo_name(source: str, model: str, name: str) -> None:
     _ZOO_NAMES.setdefault(_key(model), set()).add(name)
 
 
+_LOADER: list[Callable[[], Any]] = []  # the one function that registers every family
+
+
+def set_loader(load: Callable[[], Any]) -> None:
+    """`load()` registers every family; the registry calls it before each look-up (the package
+    `kerasnets` passes the import of `kerasnets.applications`, so the registry itself imports no
+    kerasnets module)."""
+    _LOADER[:] = [load]
+
+
 def _ensure_loaded() -> None:
-    # Importing the applications package registers every family.
-    from kerasnets import applications  # noqa: F401
+    if _LOADER:
+        _LOADER[0]()
 
 
 def resolve(name: str) -> str | None:
@@ -278,22 +287,13 @@ def get_entry(name: str) -> ModelEntry:
     raise ValueError(f"Unknown model name {name!r}.{hint}")
 
 
-def list_models(pattern: str = "*", family: str | None = None,
-                pretrained: bool | None = None) -> list[str]:
-    """Registered model names matching an fnmatch `pattern` (case-insensitive), sorted.
-
-    `pretrained=True` keeps the variants with published ImageNet weights (keras.applications'
-    files, torchvision / timm checkpoints, or a package's file: `model_info(name)["pretrained"]`
-    lists them), `False` those without."""
+def list_models(pattern: str = "*", family: str | None = None) -> list[str]:
+    """Registered model names matching an fnmatch `pattern` (case-insensitive), sorted
+    (`kerasnets.list_models` adds the `pretrained` filter)."""
     _ensure_loaded()
     pattern = pattern.lower()
-    names = sorted(n for n, e in _REGISTRY.items()
-                   if fnmatch.fnmatchcase(n, pattern) and (family is None or e.family == family))
-    if pretrained is not None:
-        from kerasnets.weights.pretrained import has_pretrained
-
-        names = [n for n in names if has_pretrained(n) == pretrained]
-    return names
+    return sorted(n for n, e in _REGISTRY.items()
+                  if fnmatch.fnmatchcase(n, pattern) and (family is None or e.family == family))
 
 
 def create_model(name: str, /, **kwargs):
@@ -306,54 +306,3 @@ def create_model(name: str, /, **kwargs):
     options); a keyword that the variant fixes raises if given a different value.
     """
     return get_entry(name).builder(**kwargs)
-
-
-def _pretrained(name: str) -> tuple[list[str], dict[str, str], list[dict[str, Any]]]:
-    from kerasnets.weights import records
-    from kerasnets.weights.pretrained import pretrained_preprocessing, pretrained_sources
-
-    return (pretrained_sources(name), pretrained_preprocessing(name),
-            [record.as_dict() for record in records.checkpoints(name)])
-
-
-def model_info(name: str, *, flops: bool = True) -> dict[str, Any]:
-    """Family, paper, default input, reference parameter count and FLOPs of a registered model.
-
-    FLOPs are multiply-adds of one forward pass at the default input size, counted analytically
-    (`kerasnets.flops`); computing them builds the model once (cached).
-    """
-    entry = get_entry(name)
-    pretrained, pretrained_preprocessing, checkpoints = _pretrained(entry.name)
-    info = {
-        "name": entry.name,
-        "builder": f"kerasnets.applications.{entry.builder_name}",
-        "family": entry.family,
-        "paper": entry.paper.title,
-        "arxiv": entry.paper.arxiv,
-        "year": entry.paper.year,
-        "input_shape": entry.input_shape,
-        "min_size": entry.min_size,
-        "classes": entry.classes,
-        "params": entry.params,
-        "params_source": entry.params_source,
-        "keras_equivalent": entry.keras_equivalent,
-        "preprocessing": entry.preprocessing,
-        "aliases": aliases_of(entry.name),
-        "pretrained": pretrained,
-        # per checkpoint, the input normalisation it expects (`preprocessing` is the variant's
-        # default: its keras.applications twin's, else its checkpoints')
-        "pretrained_preprocessing": pretrained_preprocessing,
-        # every published checkpoint's record (kerasnets.weights.records), the default first
-        "checkpoints": checkpoints,
-    }
-    if flops:
-        if entry.name not in _FLOPS_CACHE:
-            from kerasnets.flops import count_flops
-            import keras
-
-            model = entry.builder()
-            _FLOPS_CACHE[entry.name] = count_flops(model)
-            del model
-            keras.backend.clear_session(free_memory=True)
-        info["flops"] = _FLOPS_CACHE[entry.name]
-    return info

@@ -16,6 +16,10 @@ from typing import Sequence
 
 import numpy as np
 
+from kerasnets.plots import plot_confusion, plot_image_grid
+from kerasnets.preprocessing import denormalize
+from kerasnets.utils import write_tables
+
 MAX_SHOWN = 24
 
 
@@ -36,8 +40,6 @@ def predictions(model, data, preprocessing: str, *, max_shown: int = MAX_SHOWN):
     image, and up to `max_shown` misclassified images as pixels with (true, predicted)."""
     import tensorflow as tf
 
-    from kerasnets.preprocessing import denormalize
-
     step = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
     labels, predicted, wrong = [], [], []
     for x, y in data:
@@ -57,9 +59,6 @@ def error_report(model, data, class_names: Sequence[str], model_dir, *, preproce
                  title: str = "", max_shown: int = MAX_SHOWN) -> dict:
     """Per-class accuracy (`per_class.{md,csv}`), `confusion.png` and `misclassified.png` (up to
     `max_shown` images captioned "true -> predicted") of `model` on `data`, in `model_dir`."""
-    from kerasnets.plots import plot_confusion, plot_image_grid
-    from kerasnets.utils import write_tables
-
     names = [str(n) for n in class_names]
     n = len(names)
     labels, predicted, wrong = predictions(model, data, preprocessing, max_shown=max_shown)

@@ -27,6 +27,8 @@ from typing import Any, Callable, Sequence
 import keras
 
 from kerasnets import training, transfer
+from kerasnets import weights as W
+from kerasnets.utils import atomic_write_text, write_tables
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,8 +151,6 @@ def yosinski(name: str, tasks: dict[str, Task], *, input_shape, model_dir: str, 
         state["runs"][key] = {"accuracy": float(logs["accuracy"]), "loss": float(logs["loss"]),
                               "seconds": round(seconds, 1)}
         if chief:
-            from kerasnets.utils import atomic_write_text
-
             atomic_write_text(state_path, json.dumps(state, indent=2, default=str) + "\n")
 
     progress = keras.utils.Progbar(len(jobs), unit_name="network") if verbose else None
@@ -164,8 +164,6 @@ def yosinski(name: str, tasks: dict[str, Task], *, input_shape, model_dir: str, 
             done = key in state["runs"] and os.path.exists(path)
             model = build(task, pretrained if source == "P" and not done else None)
             if done:
-                from kerasnets import weights as W
-
                 W.load_weights(model, path)
             else:
                 logs = train(model, task, transfer.BACKBONE_OUT if source == "P" else None)
@@ -258,7 +256,6 @@ def finetune(name: str, data: Task, *, input_shape, settings: dict, epochs: int,
         done = os.path.join(model_dir, "pretrain", "final.weights.h5")
         if os.path.exists(done):
             print(f"pre-training already done: {done}")
-            from kerasnets import weights as W
 
             W.load_weights(source_model, done)
             with scope():  # for the evaluation below
@@ -405,8 +402,6 @@ def write_finetune(result: FinetuneResult, model_dir: str, *, config: dict, card
     probe, `probe.{md,csv}` of a `finetune` result; `config` is the run's settings, `card` the
     saved model's `model_card.ModelCard`. `complete=False`: the main result alone, written
     before the add-ons run (marked `"complete": false`). Returns the summary rows."""
-    from kerasnets.utils import write_tables
-
     run, final, probe = result.run, result.final, result.probe
     classes = len(card.class_names)
     rows = summary_rows(result, label, how, classes)

@@ -25,6 +25,10 @@ import tensorflow as tf
 from kerasnets.results import Table
 from kerasnets.utils import atomic_directory
 from pipelines import transforms as T
+import kerasnets
+from kerasnets.benchmark import benchmark_models
+from kerasnets.precision import choose, keras_policy, set_rewrite
+from pipelines.sources import load
 
 DEFAULT_RECIPES = ("alexnet", "vgg", "inception", "cifar", "none", "inception+randaugment")
 
@@ -54,8 +58,6 @@ def write_random_jpegs(directory, *, num_images: int = 300, num_classes: int = 4
 def load_folder(directory, *, seed: int = 0) -> tuple[tf.data.Dataset, int]:
     """Unbatched (uint8 image, int64 label) pairs of an image folder, decoded in parallel, and
     the number of classes (`pipelines.sources.load`, headers checked)."""
-    from pipelines.sources import load
-
     ds, info = load(os.fspath(directory), "all", seed=seed, verify="header")
     return ds, info.num_classes
 
@@ -95,10 +97,6 @@ def model_train_throughput(model_name: str, *, image_size: int, batch_size: int,
     the precision `kerasnets.precision` chooses for it (`precision="auto"`): the pipeline must
     keep up with the model as it will train on this machine."""
     import keras
-
-    import kerasnets
-    from kerasnets.benchmark import benchmark_models
-    from kerasnets.precision import choose, keras_policy, set_rewrite
 
     shape = (image_size, image_size, kerasnets.get_entry(model_name).input_shape[2])
     choice = choose(precision, "false", model=model_name, input_shape=shape,

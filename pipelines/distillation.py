@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from kerasnets.registry import get_entry
+
 
 def prepare(dataset: str, student: str, *, seed: int = 0, train_split: str = "train",
             eval_split: str = "test", data_dir=None, classes: Sequence[int] | None = None,
@@ -19,7 +21,6 @@ def prepare(dataset: str, student: str, *, seed: int = 0, train_split: str = "tr
     import tensorflow as tf
 
     from kerasnets.distillation.experiment import ExperimentData, student_input_shape
-    from kerasnets.registry import get_entry
     from pipelines import sources
     from pipelines import transforms as T
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 import json
 import os
 
+from kerasnets import precision as P
+
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker", "tpu", "parameter_server")
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 JIT_CHOICES = ("auto", "true", "false")
@@ -124,8 +126,6 @@ def configure_precision(precision: str = "auto", jit_compile="auto", strategy=No
     `batch_size` under `strategy` (`kerasnets.precision.choose`, probing where `auto` needs it),
     apply it (Keras' global dtype policy; `fit(jit_compile="auto")` follows it) and return the
     `Choice`. Call before building the model."""
-    from kerasnets import precision as P
-
     choice = P.choose(precision, jit_compile, model=model, input_shape=input_shape,
                       batch_size=batch_size, classes=classes, strategy=strategy, log=log,
                       **options)
@@ -135,8 +135,6 @@ def configure_precision(precision: str = "auto", jit_compile="auto", strategy=No
 def resolve_precision(policy: str, strategy=None, **model) -> str:
     """The Keras dtype policy for `policy` (one of `PRECISIONS`) on this machine; `auto` as
     `kerasnets.precision.choose` decides it (without `model=`, float32 on CPU)."""
-    from kerasnets import precision as P
-
     if policy not in PRECISIONS:
         raise ValueError(f"Unknown precision {policy!r}; choose one of {', '.join(PRECISIONS)}.")
     if policy != "auto":

@@ -46,6 +46,9 @@ import tensorflow as tf
 from kerasnets.preprocessing import (MODES, central_crop, center_crop_resize,  # noqa: F401
                                      normalize, resize_shorter, resize_square, to_channels)
 
+from kerasnets.registry import get_entry
+from kerasnets.weights.records import evaluation_transform
+
 AUTOTUNE = tf.data.AUTOTUNE
 RECIPES = ("alexnet", "vgg", "inception", "cifar", "none")
 PROTOCOLS = ("center", "ten_crop", "multiscale")
@@ -408,9 +411,6 @@ def model_defaults(model_name: str, weights=None) -> dict[str, Any]:
     """image_size, channels and preprocessing of a registered model (its registry entry); with
     `weights` naming one of its checkpoints ("imagenet", "timm", ...), that checkpoint's
     preprocessing, crop_fraction and interpolation (its record's evaluation transform)."""
-    from kerasnets.registry import get_entry
-    from kerasnets.weights.records import evaluation_transform
-
     entry = get_entry(model_name)
     out = {"image_size": entry.input_shape[0], "channels": entry.input_shape[2],
            "preprocessing": entry.preprocessing}
@@ -425,8 +425,6 @@ def for_model(ds: tf.data.Dataset, model_name: str, *, training: bool, batch_siz
               **overrides) -> tf.data.Dataset:
     """`make_dataset` with image_size, channels and preprocessing from `model_name`'s registry
     entry; keyword arguments override them (an image_size below the model's minimum raises)."""
-    from kerasnets.registry import get_entry
-
     entry = get_entry(model_name)
     kwargs = {**model_defaults(model_name), **overrides}
     if kwargs["image_size"] < entry.min_size:

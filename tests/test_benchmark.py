@@ -43,7 +43,7 @@ def test_interleaved_times_stops_at_max_seconds():
 def test_default_paths_run_the_chosen_precision_against_keras_defaults():
     import keras
 
-    from kerasnets.benchmark import compare_default_paths
+    from kerasnets.default_paths import compare_default_paths
     from kerasnets.precision import Choice
 
     shape = (32, 32, 3)

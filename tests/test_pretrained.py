@@ -21,11 +21,11 @@ VARIANT, SHAPE = "resnet20_cifar", (32, 32, 3)
 
 def _declare(monkeypatch, record):
     """Make `record` VARIANT's only checkpoint, loaded through MAPPING, for one test."""
-    from kerasnets.weights import records
+    from kerasnets.weights import convert, records
 
     monkeypatch.setitem(records._RECORDS, VARIANT, (record,))
     monkeypatch.setitem(records._MAPPINGS, VARIANT, lambda: MAPPING)
-    monkeypatch.setattr(pretrained, "_MAPPING_CACHE", {})
+    monkeypatch.setattr(convert, "_MAPPING_CACHE", {})  # torch_mapping's cache
 
 
 def _torch_layout(model) -> dict[str, np.ndarray]:

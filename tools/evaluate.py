@@ -22,6 +22,12 @@ import os
 from absl import app, flags
 
 from tools import flags as shared
+import kerasnets
+from kerasnets import model_card
+from kerasnets.plots import plot_confusion
+from kerasnets.run_report import per_class_rows
+from kerasnets.utils import atomic_write_text
+from kerasnets.weights.records import evaluation_transform, names_a_record
 
 flags.DEFINE_string("model", None, "Registry model name (with --weights).")
 flags.DEFINE_string("weights", None, "Weights for --model: a file (.weights.h5 / .keras / .h5 / "
@@ -49,12 +55,6 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
-    import kerasnets
-    from kerasnets import model_card
-    from kerasnets.plots import plot_confusion
-    from kerasnets.run_report import per_class_rows
-    from kerasnets.utils import atomic_write_text
-    from kerasnets.weights.records import evaluation_transform, names_a_record
     from pipelines import evaluation, sources
 
     if bool(FLAGS.keras_file) == bool(FLAGS.model):

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from absl import flags
 
+from kerasnets.model_table import table, with_table
+from kerasnets.utils import atomic_write_text
 from tools import flags as shared
 
 shared.define_model_selection("*")
@@ -27,9 +29,6 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
-    from kerasnets.model_table import table, with_table
-    from kerasnets.utils import atomic_write_text
-
     text = table(shared.resolve_models(FLAGS.models), FLAGS.flops)
     print(text)
     if FLAGS.output:

@@ -26,6 +26,12 @@ import numpy as np
 from absl import flags
 
 from tools import flags as shared
+import kerasnets
+from kerasnets import model_card
+from kerasnets.imagenet import NUM_CLASSES
+from kerasnets.plots import plot_predictions
+from kerasnets.preprocessing import center_crop_resize, normalize, to_channels
+from kerasnets.weights.records import evaluation_transform, names_a_record
 
 flags.DEFINE_string("model", None, "Registry model name (e.g. efficientnet_lite0, resnet50).")
 flags.DEFINE_string("model_file", None, "A .keras model with its model card (e.g. a fine-tuned "
@@ -73,11 +79,6 @@ def plot_names(paths) -> list[str]:
 def load(paths):
     """(model, preprocessing, size, channels, crop_fraction, interpolation, decode) from the
     flags, where `decode(probs)` gives each image's top-k (label, probability, note) rows."""
-    import kerasnets
-    from kerasnets import model_card
-    from kerasnets.imagenet import NUM_CLASSES
-    from kerasnets.weights.records import evaluation_transform, names_a_record
-
     if bool(FLAGS.model) == bool(FLAGS.model_file):
         raise ValueError("Give --model (a registry name) or --model_file (a .keras file).")
     if not paths:
@@ -123,8 +124,6 @@ def load(paths):
 
 
 def main(argv):
-    from kerasnets.preprocessing import center_crop_resize, normalize, to_channels
-
     paths = argv[1:]
     # Every image is read before the model is built, so a bad path fails in a second.
     images = [read_image(path, 3) for path in paths]
@@ -140,8 +139,6 @@ def main(argv):
         for rank, (label, prob, note) in enumerate(top, start=1):
             print(f"  {rank}. {label:<30s} {prob:7.2%}  {note}".rstrip())
         if name:
-            from kerasnets.plots import plot_predictions
-
             written = plot_predictions(crop, [(label, prob) for label, prob, _ in top],
                                        os.path.join(FLAGS.plot, name),
                                        title=f"{model.name}: {os.path.basename(path)}")

@@ -14,7 +14,7 @@ from keras import layers
 
 from kerasnets import registry
 from kerasnets.utils import deep_graphs
-from kerasnets.weights import records
+from kerasnets.weights import bundle, convert, imagenet_weights, load_weights, pretrained, records
 
 BASE_ARGS = ("include_top", "weights", "input_tensor", "input_shape", "pooling", "classes",
              "classifier_activation", "name")
@@ -124,8 +124,6 @@ def finish(inputs, outputs, *, name, weights=None):
     with deep_graphs():
         model = keras.Model(inputs, outputs, name=name)
     if weights is not None:
-        from kerasnets.weights import load_weights
-
         load_weights(model, weights)
     return model
 
@@ -272,16 +270,12 @@ def variant_builder(builder_name: str, variant: str, generic: Callable[..., Any]
               **options):
         family_options = check_overrides(spec, fixed_options, options, builder_name)
         if isinstance(weights, str) and weights == "imagenet":  # an offline bundle's file first
-            from kerasnets.weights import bundle
-
             weights = bundle.imagenet_file(variant, include_top=include_top) or weights
         record = _weights_record(variant, weights)
         torch_file = state_dict = None
         if record is not None:
             _check_top(registry.get_entry(variant), include_top, classes, weights)
             if record.source == "keras":  # Keras' file, fetched
-                from kerasnets.weights import imagenet_weights
-
                 shape = input_shape or (input_tensor.shape[1:] if input_tensor is not None
                                         else default_input_shape)
                 weights = imagenet_weights(variant, include_top=include_top, classes=classes,
@@ -290,8 +284,6 @@ def variant_builder(builder_name: str, variant: str, generic: Callable[..., Any]
                 weights = None  # loaded below, once the model exists
         elif isinstance(weights, (str, os.PathLike)) and os.fspath(weights).lower().endswith(
                 records.TORCH_SUFFIXES):
-            from kerasnets.weights import pretrained
-
             torch_file, weights = weights, None  # loaded below, once the model exists
             # a user's checkpoint, unwrapped from a trainer's dict: its head gives the classes
             state_dict, head = pretrained.read_torch_checkpoint(torch_file, variant)
@@ -305,14 +297,10 @@ def variant_builder(builder_name: str, variant: str, generic: Callable[..., Any]
                             min_size=min_size, **family_options)
         model.kerasnets_variant = variant
         if record is not None and record.source != "keras":
-            from kerasnets.weights import pretrained
-
             pretrained.load_imagenet(model, variant, record)
         elif torch_file is not None:
-            from kerasnets.weights.convert import load_torch_state_dict
-
-            load_torch_state_dict(model, state_dict, variant=variant,
-                                  where=f"checkpoint {os.fspath(torch_file)!r}")
+            convert.load_torch_state_dict(model, state_dict, variant=variant,
+                                          where=f"checkpoint {os.fspath(torch_file)!r}")
         return model
 
     build.__name__ = build.__qualname__ = builder_name

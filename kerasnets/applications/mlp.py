@@ -29,7 +29,7 @@ import keras
 from keras import layers
 
 from kerasnets.applications._common import finish, model_input, predictions, register_family
-from kerasnets.registry import Paper, Variant
+from kerasnets.registry import Paper, Variant, create_model
 
 PAPER = Paper("Distilling the Knowledge in a Neural Network", "1503.02531", 2015)
 
@@ -112,8 +112,6 @@ MLPS = {name: dataclasses.asdict(v.spec) for name, v in VARIANTS.items()}
 def build_mlp(name: str, *, input_shape, classes: int, classifier_activation=None,
               model_name: str | None = None) -> keras.Model:
     """`kerasnets.create_model(name, ...)` for `mlp_1200` / `mlp_800`, in logits by default."""
-    from kerasnets.registry import create_model
-
     if name not in MLPS:
         raise ValueError(f"Unknown MLP {name!r}; choose one of {', '.join(MLPS)}.")
     return create_model(name, input_shape=tuple(input_shape), classes=classes,

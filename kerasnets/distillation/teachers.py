@@ -15,8 +15,11 @@ from typing import Sequence
 import keras
 from keras import layers
 
+from kerasnets import model_card
 from kerasnets.distillation.losses import Distiller
+from kerasnets.layers import Renormalize
 from kerasnets.layers.ensemble import EnsembleLogits
+from kerasnets.registry import create_model, get_entry
 
 
 # ----------------------------------------------------------------------------- teachers
@@ -82,8 +85,6 @@ def pretrained_teacher(name: str, classes: int, *, input_shape, input_preprocess
     `transfer.fine_tune(teacher, ..., freeze_upto="backbone_out")` before distilling. The
     backbone keeps its layer names, so FitNets hints can tap its `stage{s}_out`."""
     from kerasnets import transfer
-    from kerasnets.layers import Renormalize
-    from kerasnets.registry import get_entry
 
     entry = get_entry(name)
     input_shape = tuple(input_shape)
@@ -103,8 +104,6 @@ def pretrained_teacher(name: str, classes: int, *, input_shape, input_preprocess
 
 
 def _renormalized(inputs, input_preprocessing: str, preprocessing: str, channels: int):
-    from kerasnets.layers import Renormalize
-
     if input_preprocessing == preprocessing and inputs.shape[-1] == channels:
         return inputs
     return Renormalize(input_preprocessing, preprocessing, channels, name="renormalize")(inputs)
@@ -122,9 +121,6 @@ def file_teacher(name: str, path: str, classes: int, *, input_shape, input_prepr
     layer brings the student's images to its input size, and a card whose class names are not
     `class_names` (the dataset's) is an error naming both lists. Any other weights file is
     loaded into the registry model `name` with `classes` outputs."""
-    from kerasnets import model_card
-    from kerasnets.registry import create_model, get_entry
-
     input_shape = tuple(input_shape)
     inputs = keras.Input(input_shape, name="input")
     if not path.endswith(".keras"):

@@ -9,7 +9,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kerasnets.benchmark import interleaved_times, medians  # the one timing loop
 from kerasnets.distillation.losses import IMAGES, TEACHER_LOGITS, distiller
+from kerasnets.registry import create_model, get_entry
 
 
 # ----------------------------------------------------------------------------- step timing
@@ -49,15 +51,12 @@ def measure_step_times(teacher: keras.Model, student_builder: Callable[[], keras
            "kd_live": _compiled_step(live, (x, y)),
            "kd_cached": _compiled_step(cached, ({IMAGES: x, TEACHER_LOGITS: z}, y)),
            "teacher_forward": forward}
-    from kerasnets.benchmark import interleaved_times, medians  # the one timing loop
 
     return medians(interleaved_times(fns, steps=steps, warmup=warmup))
 
 
 def parse_pairs(pairs: Sequence[str]) -> list[tuple[str, str]]:
     """`["teacher:student", ...]` -> registry name pairs (unknown names raise)."""
-    from kerasnets.registry import get_entry
-
     parsed = []
     for pair in pairs:
         teacher, _, student = pair.partition(":")
@@ -73,8 +72,6 @@ def step_benchmark(teacher: str, student: str, *, image_size: int | None = None,
     """One row of the step benchmark for registry models `teacher` and `student` at the
     student's input (`image_size`, else its registry size): `measure_step_times` in ms and the
     ratios against the plain student step; teacher_share_live = (live - cached) / live."""
-    from kerasnets.registry import create_model, get_entry
-
     entry = get_entry(student)
     size = image_size or entry.input_shape[0]
     shape = (size, size, entry.input_shape[2])

@@ -11,6 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerasnets.distillation.losses import IMAGES, TEACHER_LOGITS
+from kerasnets.utils import atomic_file
 
 
 # ----------------------------------------------------------------------------- cached teacher
@@ -32,8 +33,6 @@ def compute_teacher_logits(teacher: keras.Model, examples: tf.data.Dataset, *,
     predict = tf.function(lambda x: teacher(x, training=False), reduce_retracing=True)
     logits = np.concatenate([np.asarray(predict(x), dtype="float32") for x in batched])
     if path is not None:
-        from kerasnets.utils import atomic_file
-
         with atomic_file(path) as tmp, open(tmp, "wb") as f:
             np.savez(f, logits=logits, key=np.array(key))
     return logits

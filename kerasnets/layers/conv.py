@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import keras
 from keras import layers, ops
 
@@ -81,6 +83,13 @@ class GroupedConv2D(layers.Layer):
         if self.bias is not None:
             out = out + ops.cast(self.bias, out.dtype)
         return out
+
+    def macs(self, input_shape, output_shape):
+        """Multiply-adds of one call (`kerasnets.flops`): every output value reads a kernel
+        window over its group's `input channels / groups` channels."""
+        kh, kw = self.kernel_size
+        return math.prod(int(d) for d in output_shape[1:]) * kh * kw * (
+            int(input_shape[-1]) // self.groups)
 
     def compute_output_shape(self, input_shape):
         return ops.conv(keras.KerasTensor(input_shape),

@@ -5,6 +5,8 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
+from kerasnets.preprocessing import check_mode, renormalize
+
 
 @keras.saving.register_keras_serializable(package="kerasnets")
 class LocalResponseNormalization(layers.Layer):
@@ -53,16 +55,12 @@ class Renormalize(layers.Layer):
 
     def __init__(self, source: str, target: str, channels: int | None = None, **kwargs):
         super().__init__(**kwargs)
-        from kerasnets.preprocessing import check_mode
-
         self.source, self.target = check_mode(source), check_mode(target)
         if channels not in (None, 1, 3):
             raise ValueError(f"Renormalize: channels must be 1, 3 or None, got {channels}.")
         self.channels = channels
 
     def call(self, inputs):
-        from kerasnets.preprocessing import renormalize
-
         return renormalize(inputs, self.source, self.target, self.channels)
 
     def compute_output_shape(self, input_shape):

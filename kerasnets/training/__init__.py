@@ -27,9 +27,7 @@ The package, by concern (every name is re-exported here): `loop` (`fit`, `evalua
 callbacks and result files).
 """
 
-# `_distribute`, `_step_function` and `_symbolic_build` are re-exported for kerasnets.benchmark.
-from kerasnets.training.loop import (_distribute, _step_function, _symbolic_build,  # noqa: F401
-                                     evaluate, fit, set_bn_momentum)
+from kerasnets.training.loop import evaluate, fit, set_bn_momentum  # noqa: F401
 from kerasnets.training.run_directory import (AtomicCheckpoint, ResumeState, run_callbacks,
                                               write_results)
 from kerasnets.training.settings import (OPTIMIZERS, PRESETS, SCHEDULES, SETTINGS_FROM_PRESET,

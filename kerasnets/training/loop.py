@@ -7,59 +7,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-
-def _on_the_host(strategy) -> bool:
-    """One replica on this process's CPU, where distributing a dataset only wraps it in a
-    `MultiDeviceIterator` to copy each batch to the device it is already on (a GeneratorDataset
-    that TensorFlow warns "will not be optimized" about); batches are then fed as they are."""
-    return isinstance(strategy, tf.distribute.OneDeviceStrategy) and \
-        "CPU" in strategy.extended.worker_devices[0].upper()
-
-
-def _distribute(strategy, data):
-    """A distributed dataset plus the element spec of one global batch."""
-    if callable(data) and not isinstance(data, tf.data.Dataset):
-        if _on_the_host(strategy):
-            data = data(tf.distribute.InputContext())
-        else:
-            spec = data(tf.distribute.InputContext()).element_spec
-            return strategy.distribute_datasets_from_function(data), spec, None
-    if not isinstance(data, tf.data.Dataset):
-        raise TypeError("training data must be a batched tf.data.Dataset or a function "
-                        f"InputContext -> tf.data.Dataset, got {type(data).__name__}.")
-    if data.element_spec is None or not isinstance(data.element_spec, (tuple, list, dict)):
-        raise ValueError("training data must yield (images, labels) batches; got elements of "
-                         f"spec {data.element_spec}.")
-    cardinality = int(data.cardinality())
-    steps = cardinality if cardinality > 0 else None
-    if _on_the_host(strategy):
-        return data, data.element_spec, steps
-    return strategy.experimental_distribute_dataset(data), data.element_spec, steps
-
-
-def _symbolic_build(model, spec, strategy) -> None:
-    """Create optimizer, loss and metric variables under the strategy before tracing steps."""
-    batch = tf.nest.map_structure(lambda s: keras.KerasTensor(
-        s.shape, keras.backend.standardize_dtype(s.dtype)), spec)
-    with strategy.scope():
-        model._symbolic_build(data_batch=batch)
-        if model.optimizer is not None and not model.optimizer.built:
-            model.optimizer.build(model.trainable_variables)
-
-
-def _step_function(model, strategy, step, jit_compile: bool):
-    inner = tf.function(step, jit_compile=True) if jit_compile else step
-
-    @tf.function(reduce_retracing=True)
-    def run(batch):
-        outputs = strategy.run(inner, args=(batch,))
-        # Step logs are for the progress bar only (epoch logs read the synchronised metrics):
-        # the first local replica's values. Keras' own "auto" reduction concatenates scalars
-        # under MultiWorkerMirroredStrategy and fails.
-        return tf.nest.map_structure(lambda v: strategy.experimental_local_results(v)[0],
-                                     outputs)
-
-    return run
+from kerasnets.steps import distribute, step_function, symbolic_build
 
 
 def _check_strategy(model, strategy):
@@ -91,10 +39,10 @@ def fit(model, train_data, *, epochs: int, validation_data=None, strategy=None,
 
     strategy = _check_strategy(model, strategy)
     jit_compile = resolve_jit(jit_compile, strategy)
-    train_dist, spec, steps = _distribute(strategy, train_data)
+    train_dist, spec, steps = distribute(strategy, train_data)
     steps = steps_per_epoch or steps
-    _symbolic_build(model, spec, strategy)
-    train_fn = _step_function(model, strategy, model.train_step, jit_compile)
+    symbolic_build(model, spec, strategy)
+    train_fn = step_function(model, strategy, model.train_step, jit_compile)
     if not isinstance(callbacks, keras.callbacks.CallbackList):
         callbacks = keras.callbacks.CallbackList(
             callbacks, add_history=True, add_progbar=verbose != 0, verbose=verbose,
@@ -134,11 +82,11 @@ def evaluate(model, data, *, strategy=None, steps: int | None = None, verbose: i
     """Loss and compiled metrics of `model` on `data` (like `Model.evaluate(return_dict=True)`),
     under any strategy."""
     strategy = _check_strategy(model, strategy)
-    dist, spec, n = _distribute(strategy, data)
-    _symbolic_build(model, spec, strategy)
+    dist, spec, n = distribute(strategy, data)
+    symbolic_build(model, spec, strategy)
     test_fn = getattr(model, "_kerasnets_test_fn", None)
     if test_fn is None or test_fn[0] is not strategy:
-        test_fn = (strategy, _step_function(model, strategy, model.test_step, False))
+        test_fn = (strategy, step_function(model, strategy, model.test_step, False))
         model._kerasnets_test_fn = test_fn
     progbar = keras.utils.Progbar(steps or n, verbose=verbose, unit_name="step")
     own_callbacks = callbacks is None

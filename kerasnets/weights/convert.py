@@ -28,6 +28,8 @@ from typing import Callable, Mapping
 
 import numpy as np
 
+from kerasnets import registry
+from kerasnets.weights import records
 from kerasnets.weights.keras_files import WeightsMismatchError
 
 SKIPPED_SUFFIXES = ("num_batches_tracked",)
@@ -236,6 +238,25 @@ def convert_state_dict(model, state_dict: Mapping[str, np.ndarray], mapping: Tor
     return plan
 
 
+SOURCES = ("torchvision", "timm", "package")
+_MAPPING_CACHE: dict[str, TorchMapping] = {}
+
+
+def torch_mapping(variant: str, source: str | None = None) -> TorchMapping:
+    """The family mapping of `variant`'s torch checkpoints; raises naming the variants that have
+    one."""
+    name = registry.get_entry(variant).name
+    if source is not None and source not in SOURCES:
+        raise ValueError(f"source must be one of {SOURCES}, got {source!r}.")
+    factory = records.torch_mapping_factory(name)
+    if factory is None:
+        have = ", ".join(sorted(v for v in records.declared() if records.torch_mapping_factory(v)))
+        raise WeightsMismatchError(f"{name} has no torch mapping (variants with one: {have}).")
+    if name not in _MAPPING_CACHE:
+        _MAPPING_CACHE[name] = factory()
+    return _MAPPING_CACHE[name]
+
+
 def load_torch_state_dict(model, state_dict: Mapping[str, np.ndarray], source: str = "torchvision",
                           *, variant: str | None = None, mapping: TorchMapping | None = None,
                           where: str | None = None):
@@ -249,10 +270,8 @@ def load_torch_state_dict(model, state_dict: Mapping[str, np.ndarray], source: s
     """
     state_dict = unwrap_state_dict(state_dict)
     if mapping is None:
-        from kerasnets.weights import pretrained
-
         variant = variant or getattr(model, "kerasnets_variant", None) or model.name
-        mapping = pretrained.torch_mapping(variant, source)
+        mapping = torch_mapping(variant, source)
     plan = convert_state_dict(model, state_dict, mapping, where=where or f"{source} state dict")
     for layer, arrays in plan:
         layer.set_weights(arrays)

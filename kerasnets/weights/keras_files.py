@@ -28,6 +28,9 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from kerasnets import registry, utils
+from kerasnets.utils import load_model
+from kerasnets.weights import records
 from kerasnets.weights.records import Published
 
 
@@ -45,8 +48,6 @@ class _PublishedView(Mapping):
     Keras' own constants."""
 
     def _table(self) -> dict[str, Published]:
-        from kerasnets.weights import records
-
         return {r.model: r.keras_files for rs in records.declared().values() for r in rs
                 if r.source == "keras"}
 
@@ -173,8 +174,6 @@ def imagenet_weights(model_name: str, *, include_top: bool = True, classes: int 
     """
     import keras
 
-    from kerasnets import registry
-
     entry = registry.get_entry(model_name)
     local = ("download the file on a machine with network and pass its local path "
              "(weights='/path/to/file.h5'; tools: --weights /path/to/file.h5)")
@@ -190,8 +189,6 @@ def imagenet_weights(model_name: str, *, include_top: bool = True, classes: int 
     fname, url, md5 = published.file(include_top, input_size)
     cached = os.path.join(_keras_cache_dir(), "models", fname)
     if not os.path.exists(cached):
-        from kerasnets import utils
-
         if not utils.network_available():
             raise WeightsUnavailableError(
                 f"weights='imagenet' for {entry.name} needs keras.applications' file {fname} "
@@ -232,8 +229,6 @@ def load_weights(model, path, *, sha256: str | None = None):
         model.load_weights(path)
     elif path.endswith(".keras"):
         import keras
-
-        from kerasnets import load_model
 
         source = load_model(path, compile=False)
         _check_and_assign(model, path, [(layer.name, layer.get_weights())

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import os
 
+from kerasnets import registry, utils
+from kerasnets.utils import atomic_file
 from kerasnets.weights import records
-from kerasnets.weights.convert import TorchMapping
-from kerasnets.weights.keras_files import WeightsMismatchError, WeightsUnavailableError
+from kerasnets.weights.checkpoint import read_checkpoint
+from kerasnets.weights.convert import (SOURCES, TorchMapping, load_torch_state_dict,  # noqa: F401
+                                       torch_mapping)
+from kerasnets.weights.keras_files import (WeightsMismatchError, WeightsUnavailableError,
+                                           sha256sum)
 from kerasnets.weights.records import Checkpoint, Transform
-
-SOURCES = ("torchvision", "timm", "package")
 
 
 def TorchWeights(source: str, model: str, url: str | None = None, sha256: str | None = None,
@@ -31,8 +34,6 @@ def TorchWeights(source: str, model: str, url: str | None = None, sha256: str | 
 
 
 def _loaded():
-    from kerasnets import registry
-
     registry._ensure_loaded()
     return registry
 
@@ -40,25 +41,6 @@ def _loaded():
 def torch_weights(variant: str) -> tuple[Checkpoint, ...]:
     """The torch checkpoints of a variant (any registry name): its records without Keras' own."""
     return tuple(r for r in records.checkpoints(variant) if r.source != "keras")
-
-
-_MAPPING_CACHE: dict[str, TorchMapping] = {}
-
-
-def torch_mapping(variant: str, source: str | None = None) -> TorchMapping:
-    """The family mapping of `variant`'s torch checkpoints; raises naming the variants that have
-    one."""
-    registry = _loaded()
-    name = registry.get_entry(variant).name
-    if source is not None and source not in SOURCES:
-        raise ValueError(f"source must be one of {SOURCES}, got {source!r}.")
-    factory = records.torch_mapping_factory(name)
-    if factory is None:
-        have = ", ".join(sorted(v for v in records.declared() if records.torch_mapping_factory(v)))
-        raise WeightsMismatchError(f"{name} has no torch mapping (variants with one: {have}).")
-    if name not in _MAPPING_CACHE:
-        _MAPPING_CACHE[name] = factory()
-    return _MAPPING_CACHE[name]
 
 
 def variant_for(source: str, name: str) -> str:
@@ -114,7 +96,6 @@ def _cache_dir() -> str:
 def _check_hash(path: str, expected: str | None, what: str) -> None:
     if not expected:
         return
-    from kerasnets.weights.keras_files import sha256sum
 
     actual = sha256sum(path)
     if not actual.startswith(expected.lower()):
@@ -140,8 +121,6 @@ def checkpoint_file(weights: Checkpoint, variant: str) -> str:
     if not weights.url:
         raise WeightsUnavailableError(f"{what}: no download address is recorded.")
     import keras
-
-    from kerasnets import utils
 
     fname = weights.file_name
     from kerasnets.weights.keras_files import _keras_cache_dir
@@ -195,9 +174,6 @@ def read_torch_checkpoint(path, variant: str) -> tuple[dict, int | None]:
 def load_torch_checkpoint(model, path, *, variant: str, source: str | None = None):
     """Read a torch / safetensors checkpoint safely and load it into `model` (a build of
     `variant`), verified tensor by tensor; nothing is assigned unless everything fits."""
-    from kerasnets.weights.checkpoint import read_checkpoint
-    from kerasnets.weights.convert import load_torch_state_dict
-
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"Weights file not found: {path!r}.")
@@ -211,8 +187,6 @@ def load_imagenet(model, variant: str, weights: Checkpoint | None = None):
     Keras `.weights.h5` from the cache when the model has the 1000-class top it was written for,
     else the checkpoint (packaged or downloaded, hash-checked), converted and verified, then
     cached."""
-    from kerasnets.utils import atomic_file
-
     weights = weights or preferred_weights(variant)
     mapping = torch_mapping(variant)
     entry = _loaded().get_entry(variant)

@@ -23,6 +23,8 @@ import importlib.util
 import os
 from typing import Any, Callable, Optional
 
+from kerasnets import registry
+
 SOURCES = ("keras", "torchvision", "timm", "package")
 TORCH_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors", ".ckpt", ".pth.tar")  # timm: .pth.tar
 # file names `weights=` loads as a path even before they exist (a clear FileNotFoundError then)
@@ -268,8 +270,6 @@ _MAPPINGS: dict[str, Callable[[], Any]] = {}
 def declare(variant: str, records, mapping: Optional[Callable[[], Any]] = None) -> None:
     """Record the checkpoints of the registered `variant` (first = default) and, for torch files,
     the `mapping()` that makes its `TorchMapping`; their source names become aliases."""
-    from kerasnets import registry
-
     records = tuple(records)
     if variant in _RECORDS:
         raise ValueError(f"Checkpoints of {variant!r} are already declared.")
@@ -287,8 +287,6 @@ def declare(variant: str, records, mapping: Optional[Callable[[], Any]] = None) 
 
 
 def _name(variant: str) -> str:
-    from kerasnets import registry
-
     return variant if variant in registry._REGISTRY else registry.get_entry(variant).name
 
 
@@ -338,8 +336,6 @@ def evaluation_transform(variant: str, weights=None) -> Transform:
     """The transform to evaluate `variant` with: the record's that `weights` names ("imagenet",
     a source or tag), else (None, a path, a variant without weights) the variant's input size,
     resize size / 0.875, bilinear, its registry preprocessing."""
-    from kerasnets import registry
-
     entry = registry.get_entry(variant)
     if checkpoints(entry.name) and names_a_record(weights):
         return select(entry.name, weights).transform
@@ -353,7 +349,5 @@ def torch_mapping_factory(variant: str) -> Optional[Callable[[], Any]]:
 
 def declared() -> dict[str, tuple[Checkpoint, ...]]:
     """`{variant: its checkpoints}` for every variant with one."""
-    from kerasnets import registry
-
     registry._ensure_loaded()
     return dict(_RECORDS)
