@@ -15,8 +15,8 @@ import keras
 import tensorflow as tf
 
 from kerasnets import registry
-from kerasnets.benchmark import (compare_default_paths, grouped_conv_models, machine_peaks,
-                                 measure_interleaved, mfu)
+from kerasnets.benchmark import grouped_conv_models, machine_peaks, measure_interleaved, mfu
+from kerasnets.default_paths import compare_default_paths
 from kerasnets.precision import choose, cpu_info
 from kerasnets.results import Table
 from kerasnets.serving import serving_benchmark
