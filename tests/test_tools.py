@@ -132,3 +132,22 @@ def test_thin_tools_stay_thin():
     for name in names:
         with open(os.path.join(ROOT, "tools", name)) as f:
             assert len(f.read().splitlines()) <= 150, name
+
+
+def test_design_layout_matches_the_tree():
+    """docs/design.md's Layout section is `kerasnets.design_layout.render()` of the tree (every
+    package and module with its docstring's first sentence), and what it names exists."""
+    from kerasnets import design_layout
+
+    with open(design_layout.DESIGN, encoding="utf-8") as f:
+        text = f.read()
+    assert text == design_layout.update(text), "run `python -m kerasnets.design_layout`"
+    section = text.split(design_layout.START, 1)[1].split(design_layout.END, 1)[0]
+    assert "    job.py                The jobs of `tools.distill`" in section
+    assert "  flags.py                Flags shared by several tools." in section
+    for name, _ in design_layout.OTHERS:
+        assert os.path.exists(os.path.join(ROOT, name)), name
+    for module in ("kerasnets/zoo.py", "pipelines/sources/folders.py", "tools/distill.py"):
+        assert design_layout.purpose(os.path.join(ROOT, module)).endswith(".")
+    assert design_layout.purpose(os.path.join(ROOT, "kerasnets", "quantization.py")).startswith(
+        "Bias correction for post-training int8 quantisation (Nagel et al. 2019,")
