@@ -1,5 +1,6 @@
 """The zoo's questions about registered models, answered from the registry, the checkpoint
-records and the layer shapes: `list_models` (with the `pretrained` filter) and `model_info`.
+records and the layer shapes: `list_models` (with the `pretrained` filter), `model_info`
+and `resolve_models` (the tools' `--models`: names and patterns).
 
 They sit above `kerasnets.registry`, which imports no other kerasnets module.
 """
@@ -14,6 +15,19 @@ from kerasnets.weights.pretrained import (has_pretrained, pretrained_preprocessi
                                           pretrained_sources)
 
 _FLOPS_CACHE: dict[str, int] = {}
+
+
+def resolve_models(pattern: str) -> list[str]:
+    """Names for a comma-separated list of names and/or fnmatch patterns (the tools' `--models`);
+    unknown ones raise."""
+    names: list[str] = []
+    for part in [p.strip() for p in pattern.split(",") if p.strip()]:
+        matched = list_models(part) if any(c in part for c in "*?[") else \
+            [registry.get_entry(part).name]
+        if not matched:
+            raise ValueError(f"No registered model matches {part!r}.")
+        names += [n for n in matched if n not in names]
+    return names
 
 
 def list_models(pattern: str = "*", family: str | None = None,

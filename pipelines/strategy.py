@@ -18,6 +18,7 @@ import json
 import os
 
 from kerasnets import precision as P
+from kerasnets import registry
 
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker", "tpu", "parameter_server")
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
@@ -130,6 +131,29 @@ def configure_precision(precision: str = "auto", jit_compile="auto", strategy=No
                       batch_size=batch_size, classes=classes, strategy=strategy, log=log,
                       **options)
     return P.apply(choice)
+
+
+def start(strategy: str = "auto", *, tpu: str | None = None, num_gpus: int | None = None,
+          logical_cpus: int = 0, precision: str = "auto", jit_compile="auto",
+          model: str | None = None, image_size: int | None = None,
+          batch_size: int | None = None, classes: int | None = None):
+    """A run's strategy and precision, before anything is built (the tools' strategy flags):
+    `logical_cpus` CPU devices, `make_strategy`, then `configure_precision`, which may probe
+    `model` (a registry name; None: nothing is probed) at `image_size` (its channels from the
+    registry; an unknown name is not probed) and `batch_size`; the choice and its reason are
+    printed. Returns (strategy, the precision policy's name)."""
+    if logical_cpus:
+        configure_logical_cpus(logical_cpus)
+    made = make_strategy(strategy, tpu=tpu, num_gpus=num_gpus)
+    shape = None
+    if model and image_size:
+        try:
+            shape = (image_size, image_size, registry.get_entry(model).input_shape[2])
+        except ValueError:
+            shape = None
+    choice = configure_precision(precision, jit_compile, made, model=model, input_shape=shape,
+                                 batch_size=batch_size, classes=classes)
+    return made, choice.precision
 
 
 def resolve_precision(policy: str, strategy=None, **model) -> str:

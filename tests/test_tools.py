@@ -43,7 +43,7 @@ def test_benchmark_writes_table_with_keras_comparison(tmp_path):
 
 
 def test_benchmark_unknown_model_fails_with_suggestion(tmp_path):
-    from tools.flags import resolve_models
+    from kerasnets.zoo import resolve_models
 
     with pytest.raises(ValueError, match="Unknown model name 'resnet5O'"):
         resolve_models("resnet5O")
@@ -125,7 +125,29 @@ def test_tables_markdown_and_csv(tmp_path):
 
 
 def test_thin_tools_stay_thin():
-    """design.md's thin tools: flags, one library call, the result written (issue 22)."""
-    for name in ("benchmark", "export", "finetune", "transfer", "models", "train"):
-        with open(os.path.join(ROOT, "tools", f"{name}.py")) as f:
+    """design.md's thin tools: flags, one library call, the result written (issue 22). Every
+    file of tools/ (the shared flags and the package's runner too) has at most 150 lines."""
+    names = sorted(n for n in os.listdir(os.path.join(ROOT, "tools")) if n.endswith(".py"))
+    assert {"distill.py", "flags.py", "__init__.py", "train.py"} <= set(names)
+    for name in names:
+        with open(os.path.join(ROOT, "tools", name)) as f:
             assert len(f.read().splitlines()) <= 150, name
+
+
+def test_design_layout_matches_the_tree():
+    """docs/design.md's Layout section is `kerasnets.design_layout.render()` of the tree (every
+    package and module with its docstring's first sentence), and what it names exists."""
+    from kerasnets import design_layout
+
+    with open(design_layout.DESIGN, encoding="utf-8") as f:
+        text = f.read()
+    assert text == design_layout.update(text), "run `python -m kerasnets.design_layout`"
+    section = text.split(design_layout.START, 1)[1].split(design_layout.END, 1)[0]
+    assert "    job.py                The jobs of `tools.distill`" in section
+    assert "  flags.py                Flags shared by several tools." in section
+    for name, _ in design_layout.OTHERS:
+        assert os.path.exists(os.path.join(ROOT, name)), name
+    for module in ("kerasnets/zoo.py", "pipelines/sources/folders.py", "tools/distill.py"):
+        assert design_layout.purpose(os.path.join(ROOT, module)).endswith(".")
+    assert design_layout.purpose(os.path.join(ROOT, "kerasnets", "quantization.py")).startswith(
+        "Bias correction for post-training int8 quantisation (Nagel et al. 2019,")

@@ -6,6 +6,9 @@ argv (not given: errors only; an existing `TF_CPP_MIN_LOG_LEVEL` wins), and Tens
 with its stderr captured, because the INFO lines its libraries write while loading (oneDNN's
 notice, absl's "before absl::InitializeLog()" warning) ignore that variable. Captured lines below
 the chosen level are dropped; everything else is written back to stderr.
+
+`run(main)` is every tool's entry point (`tools.flags.run`): absl's `app.run` with bad input
+reported as `error: ...` and exit status 2.
 """
 
 from __future__ import annotations
@@ -99,3 +102,34 @@ def quiet_tensorflow(argv=None) -> int:
 
 
 quiet_tensorflow()
+
+# After TensorFlow is imported quietly: kerasnets imports it.
+from absl import app, logging  # noqa: E402
+from absl.flags import FLAGS as _FLAGS  # noqa: E402  (not `flags`: that is tools.flags)
+
+from kerasnets.weights.bundle import ENV  # noqa: E402
+
+# The errors a tool reports as `error: ...` (exit 2) instead of a traceback.
+_REPORTED = ("ValueError", "FileNotFoundError", "DatasetUnavailableError",
+             "WeightsUnavailableError", "WeightsMismatchError", "UsageError", "ExportError",
+             "UnsupportedOpError", "CheckpointError", "UnsafeCheckpointError")
+
+
+def run(main):
+    """`absl.app.run(main)`, where a bad input (ValueError, FileNotFoundError, the data
+    sources' DatasetUnavailableError, kerasnets.weights' errors) ends the tool with its message
+    and exit status 2 instead of a traceback; KERASNETS_TRACEBACK=1 shows the traceback.
+    `--weights_dir` (tools.flags) sets KERASNETS_WEIGHTS_DIR first."""
+    def guarded(argv):
+        try:
+            if _FLAGS.weights_dir:
+                os.environ[ENV] = _FLAGS.weights_dir
+            return main(argv)
+        except (ValueError, FileNotFoundError, RuntimeError) as e:
+            if os.environ.get("KERASNETS_TRACEBACK") or type(e).__name__ not in _REPORTED:
+                raise
+            print(f"error: {e}", file=sys.stderr)
+            sys.exit(2)
+
+    logging.set_verbosity(logging.WARNING)
+    app.run(guarded)

@@ -2,6 +2,10 @@
 
 from absl import flags
 
+from kerasnets.zoo import resolve_models  # noqa: F401  (the tools' --models)
+from pipelines import strategy
+from tools import run  # noqa: F401  (tools.flags.run: every tool's entry point)
+
 flags.DEFINE_string("weights_dir", None, "An offline weights bundle (tools.weights download): "
                     "weights='imagenet' resolves from it, each file checked against its lock "
                     "(sets KERASNETS_WEIGHTS_DIR).")
@@ -14,20 +18,6 @@ def define_model_selection(default_pattern="resnet*"):
 
 def define_device_flags():
     flags.DEFINE_integer("threads", 0, "Intra-op threads for TensorFlow (0 = TensorFlow's default).")
-
-
-def resolve_models(pattern: str) -> list[str]:
-    """Names for a comma-separated list of names and/or fnmatch patterns; unknown ones raise."""
-    import kerasnets
-
-    names: list[str] = []
-    for part in [p.strip() for p in pattern.split(",") if p.strip()]:
-        matched = kerasnets.list_models(part) if any(c in part for c in "*?[") else \
-            [kerasnets.get_entry(part).name]
-        if not matched:
-            raise ValueError(f"No registered model matches {part!r}.")
-        names += [n for n in matched if n not in names]
-    return names
 
 
 def define_data_flags(default_dataset="digits", default_recipe=None):
@@ -107,32 +97,18 @@ def define_training_flags(default_epochs=10):
 
 def start_strategy(FLAGS, *, model: str | None = None, image_size: int | None = None,
                    classes: int | None = None, probe: bool = True):
-    """Strategy, precision and XLA from the strategy flags; call before building anything.
+    """`pipelines.strategy.start` from the strategy flags; call before building anything.
     `--precision auto` may probe `model` (default: the tool's --model / --backbone / --student)
-    at `image_size` (default: --image_size, else the model's) and --batch_size; the choice and
-    its reason are printed (`pipelines.strategy.configure_precision`). `probe=False`: the
-    model's input is not known yet, nothing is probed (auto keeps float32 on CPU)."""
-    from pipelines import strategy as S
-
-    if FLAGS.logical_cpus:
-        S.configure_logical_cpus(FLAGS.logical_cpus)
-    strategy = S.make_strategy(FLAGS.strategy, tpu=FLAGS.tpu, num_gpus=FLAGS.num_gpus)
+    at `image_size` (default: --image_size, else the model's) and --batch_size. `probe=False`:
+    the model's input is not known yet, nothing is probed (auto keeps float32 on CPU)."""
     name = model or next((FLAGS[f].value for f in ("model", "backbone", "student")
                           if f in FLAGS and isinstance(FLAGS[f].value, str)), None)
-    name = name if probe else None
-    shape = None
-    size = image_size or (FLAGS.image_size if "image_size" in FLAGS else None)
-    if name and size:
-        import kerasnets
-
-        try:
-            shape = (size, size, kerasnets.get_entry(name).input_shape[2])
-        except ValueError:
-            shape = None
-    batch = FLAGS.batch_size if "batch_size" in FLAGS else None
-    choice = S.configure_precision(FLAGS.precision, FLAGS.jit_compile, strategy, model=name,
-                                   input_shape=shape, batch_size=batch, classes=classes)
-    return strategy, choice.precision
+    return strategy.start(
+        FLAGS.strategy, tpu=FLAGS.tpu, num_gpus=FLAGS.num_gpus, logical_cpus=FLAGS.logical_cpus,
+        precision=FLAGS.precision, jit_compile=FLAGS.jit_compile,
+        model=name if probe else None, classes=classes,
+        image_size=image_size or (FLAGS.image_size if "image_size" in FLAGS else None),
+        batch_size=FLAGS.batch_size if "batch_size" in FLAGS else None)
 
 
 def training_settings(FLAGS) -> dict:
@@ -158,33 +134,3 @@ def data_from_flags(FLAGS, entry, **overrides):
                    mixup=FLAGS.mixup, cutmix=FLAGS.cutmix, randaugment=FLAGS.randaugment)
     options.update(overrides)
     return prepare(FLAGS.dataset, entry, **options)
-
-
-def run(main):
-    """`absl.app.run(main)`, where a bad input (ValueError, FileNotFoundError, the data
-    sources' DatasetUnavailableError, kerasnets.weights' errors) ends the tool with its message and exit status 2 instead
-    of a traceback; KERASNETS_TRACEBACK=1 shows the traceback."""
-    import os
-    import sys
-
-    from absl import app, logging
-
-    def guarded(argv):
-        try:
-            if flags.FLAGS.weights_dir:
-                from kerasnets.weights.bundle import ENV
-
-                os.environ[ENV] = flags.FLAGS.weights_dir
-            return main(argv)
-        except (ValueError, FileNotFoundError, RuntimeError) as e:
-            if os.environ.get("KERASNETS_TRACEBACK") or type(e).__name__ not in (
-                    "ValueError", "FileNotFoundError", "DatasetUnavailableError",
-                    "WeightsUnavailableError", "WeightsMismatchError", "UsageError",
-                    "ExportError", "UnsupportedOpError", "CheckpointError",
-                    "UnsafeCheckpointError"):
-                raise
-            print(f"error: {e}", file=sys.stderr)
-            sys.exit(2)
-
-    logging.set_verbosity(logging.WARNING)
-    app.run(guarded)
