@@ -30,6 +30,30 @@ OTHERS = (("setup.cfg", "metadata, pinned dependencies, extras, pytest config"),
           ("docs/", "user guide pages, this design, the results tables that tools write"),
           (".ci/run", "installs from the project's files, then runs README's test command"))
 COLUMN, WIDTH = 26, 100
+# kerasnets' parts from the bottom up, as the layout lists them: a part imports only itself and
+# the parts before it (`tests/test_import_graph.py` checks every import, function-level ones
+# too); `kerasnets/__init__.py` belongs to the zoo. pipelines import kerasnets, never the other
+# way; tools import both.
+LAYERS = (("shared helpers", ("utils", "results", "plots", "design_layout", "_moved")),
+          ("the zoo", ("zoo", "layers", "weights", "applications")),
+          ("measurement", ("measurement",)),
+          ("training", ("training",)),
+          ("deployment", ("deployment",)),
+          ("mechanisms", ("transfer", "net2net", "distillation")),
+          ("experiments", ("experiments",)))
+
+
+def layer_of(module: str) -> int:
+    """The index in `LAYERS` of a kerasnets module's part (`kerasnets` itself: the zoo)."""
+    parts = module.split(".")
+    if parts[0] != "kerasnets":
+        raise ValueError(f"{module} is not a kerasnets module.")
+    if len(parts) == 1:
+        return 1
+    for index, (_, members) in enumerate(LAYERS):
+        if parts[1] in members:
+            return index
+    raise ValueError(f"kerasnets.{parts[1]} is in no part of design_layout.LAYERS: add it.")
 
 
 def purpose(path: str) -> str:
@@ -66,6 +90,19 @@ def _package(folder: str, depth: int) -> list[str]:
         private = [m for m in modules if m.startswith("_")]
         lines += _entry("", f"{len(public)} files: " + ", ".join(public), depth + 1)
         lines += _entry("", "shared private modules: " + ", ".join(private), depth + 1)
+        return lines
+    if relative == "kerasnets":  # its parts in LAYERS' order, bottom up
+        for title, members in LAYERS:
+            lines += _entry("", f"-- {title} --", depth + 1)
+            for member in members:
+                if member in modules:
+                    lines += _entry(member + ".py", purpose(os.path.join(folder, member + ".py")),
+                                    depth + 1)
+                elif member in packages:
+                    lines += _package(os.path.join(folder, member), depth + 1)
+        missing = set(modules + packages) - {m for _, members in LAYERS for m in members}
+        if missing:
+            raise ValueError(f"kerasnets/{sorted(missing)[0]} is in no part of LAYERS: add it.")
         return lines
     for module in modules:
         lines += _entry(module + ".py", purpose(os.path.join(folder, module + ".py")), depth + 1)

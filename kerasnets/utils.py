@@ -152,18 +152,3 @@ def deep_graphs(limit: int = DEEP_GRAPH_RECURSION_LIMIT):
         yield
     finally:
         sys.setrecursionlimit(before)
-
-
-def load_model(path, *, compile: bool = True):
-    """`keras.saving.load_model` with kerasnets' custom layers registered first (a `.keras` file
-    of a kerasnets model names layers such as `kerasnets>TrainableSubsampling`). They all live in
-    `kerasnets.layers`, so no model family is imported. A missing file is an error that names
-    it."""
-    import keras
-
-    from kerasnets import layers  # noqa: F401  (registers the custom layers)
-
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"No saved model at {os.fspath(path)!r}.")
-    with deep_graphs():  # rebuilding the graph walks it recursively, like building it
-        return keras.saving.load_model(path, compile=compile)

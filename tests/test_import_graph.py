@@ -4,8 +4,8 @@ dependencies (issue #22).
 
 An edge A -> B is any `import` or `from ... import` in A, at module level or inside a function,
 that names B: `from kerasnets.weights import records` is an edge to the module
-`kerasnets.weights.records`, `from kerasnets.registry import get_entry` one to
-`kerasnets.registry`, and relative imports resolve against A's package. A module importing itself
+`kerasnets.weights.records`, `from kerasnets.zoo.registry import get_entry` one to
+`kerasnets.zoo.registry`, and relative imports resolve against A's package. A module importing itself
 (a package's `__init__` naming its own attribute) is not a cycle.
 """
 
@@ -147,7 +147,7 @@ def _cycle_path(graph, component) -> str:
 
 def test_no_import_cycles():
     graph, _ = import_graph()
-    assert len(graph) > 100 and "kerasnets.registry" in graph and "tools.flags" in graph
+    assert len(graph) > 100 and "kerasnets.zoo.registry" in graph and "tools.flags" in graph
     found = cycles(graph)
     assert not found, "import cycles:\n" + "\n".join(
         f"  {len(c)} modules: {', '.join(c)}\n    e.g. {_cycle_path(graph, c)}" for c in found)
@@ -155,7 +155,7 @@ def test_no_import_cycles():
 
 def test_the_registry_is_a_leaf():
     graph, _ = import_graph()
-    assert not graph["kerasnets.registry"], sorted(graph["kerasnets.registry"])
+    assert not graph["kerasnets.zoo.registry"], sorted(graph["kerasnets.zoo.registry"])
 
 
 def test_function_level_imports_only_for_heavy_dependencies():
@@ -183,3 +183,57 @@ def test_the_graph_reader_sees_cycles_and_function_level_imports():
     seen = [(_targets(n, "p.a", False, modules), inside) for n, inside in _imports(tree)]
     assert seen == [(["os"], False), (["p.b"], False), (["p.c"], True)]
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"d"}}) == [["a", "b", "c"]]
+
+
+def layer_violations(graph) -> list[str]:
+    """Imports that go up `design_layout.LAYERS` (a part importing a later part), plus kerasnets
+    importing pipelines or tools and pipelines importing tools."""
+    from kerasnets.design_layout import layer_of
+
+    order = {"kerasnets": 0, "pipelines": 1, "tools": 2}
+    bad = []
+    for module, targets in sorted(graph.items()):
+        for target in sorted(targets):
+            top, target_top = module.split(".")[0], target.split(".")[0]
+            if order[target_top] > order[top]:
+                bad.append(f"{module} -> {target}")
+            elif top == target_top == "kerasnets" and layer_of(target) > layer_of(module):
+                bad.append(f"{module} -> {target}")
+    return bad
+
+
+def test_each_part_imports_only_the_parts_below_it():
+    """The layout is the architecture: shared helpers < the zoo < measurement < training <
+    deployment < mechanisms < experiments, then pipelines, then tools (docs/design.md)."""
+    graph, _ = import_graph()
+    assert not layer_violations(graph), "\n".join(layer_violations(graph))
+    # the check itself: an import from the zoo up into the experiments is caught
+    planted = {"kerasnets.zoo.registry": {"kerasnets.experiments.transfer"},
+               "kerasnets.experiments.transfer": set(), "pipelines.data": {"tools.flags"},
+               "tools.flags": set()}
+    assert layer_violations(planted) == ["kerasnets.zoo.registry -> kerasnets.experiments.transfer",
+                                         "pipelines.data -> tools.flags"]
+
+
+def test_old_module_paths_import_the_moved_modules_with_a_warning():
+    """The flat layout's paths (`kerasnets.registry`, `kerasnets.export.exporter`, ...) still
+    import, as the same module objects, each with a DeprecationWarning that names the new path."""
+    import importlib
+    import warnings
+
+    import kerasnets
+    from kerasnets import _moved
+
+    for old, new in sorted(_moved.MOVED.items()):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            module = importlib.import_module(old)
+        assert module is importlib.import_module(new) and module.__spec__.name == new, old
+        assert any(issubclass(w.category, DeprecationWarning) and new in str(w.message)
+                   for w in caught), (old, [str(w.message) for w in caught])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        from kerasnets.export.exporter import export  # a module inside a moved package
+        from kerasnets.zoo import model_info  # kerasnets.zoo was a module
+    assert export is importlib.import_module("kerasnets.deployment.export").export
+    assert model_info is kerasnets.model_info and len(caught) >= 2

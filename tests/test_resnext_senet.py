@@ -17,7 +17,7 @@ from kerasnets.applications.resnet import _resnet
 from kerasnets.applications.resnext import IMAGENET_VARIANTS, _resnext_cifar, cifar_spec
 from kerasnets.applications.senet import VARIANTS as SE_VARIANTS
 from kerasnets.applications.senet import _senet
-from kerasnets.flops import count_flops
+from kerasnets.zoo.flops import count_flops
 from kerasnets.layers import CeilModeMaxPooling2D, GroupedConv2D
 
 

@@ -28,8 +28,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from kerasnets import registry, utils
-from kerasnets.utils import load_model
+from kerasnets import utils
+from kerasnets.zoo import registry
 from kerasnets.weights import records
 from kerasnets.weights.records import Published
 
@@ -239,3 +239,18 @@ def load_weights(model, path, *, sha256: str | None = None):
         raise ValueError(f"Unknown weights format for {path!r}: expected a .weights.h5, .keras "
                          f"or .h5 file.")
     return model
+
+
+def load_model(path, *, compile: bool = True):
+    """`keras.saving.load_model` with kerasnets' custom layers registered first (a `.keras` file
+    of a kerasnets model names layers such as `kerasnets>TrainableSubsampling`). They all live in
+    `kerasnets.layers`, so no model family is imported. A missing file is an error that names
+    it."""
+    import keras
+
+    from kerasnets import layers  # noqa: F401  (registers the custom layers)
+
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"No saved model at {os.fspath(path)!r}.")
+    with utils.deep_graphs():  # rebuilding the graph walks it recursively, like building it
+        return keras.saving.load_model(path, compile=compile)
