@@ -6,8 +6,34 @@ import keras
 from keras import layers, ops
 
 
+class _PaddedValidMaxPooling(layers.MaxPooling2D):
+    """A valid max-pool after rows and columns of -inf (`_pads()`: (top, bottom), (left, right)),
+    so a padded value is never selected. Channels-last only."""
+
+    def __init__(self, pool_size=2, strides=None, padding="valid", data_format=None, **kwargs):
+        name = type(self).__name__
+        if padding != "valid":
+            raise ValueError(f"{name} pads by itself; padding must be 'valid', got {padding!r}.")
+        super().__init__(pool_size, strides, padding="valid", data_format=data_format, **kwargs)
+        if self.data_format != "channels_last":
+            raise ValueError(f"{name} supports channels_last only.")
+
+    def call(self, inputs):
+        rows, cols = self._pads()
+        padded = ops.pad(inputs, [[0, 0], list(rows), list(cols), [0, 0]],
+                         constant_values=float("-inf"))
+        return super().call(padded)
+
+    def compute_output_shape(self, input_shape):
+        batch, height, width, channels = input_shape
+        rows, cols = (sum(p) for p in self._pads())
+        padded = (batch, None if height is None else height + rows,
+                  None if width is None else width + cols, channels)
+        return super().compute_output_shape(padded)
+
+
 @keras.saving.register_keras_serializable(package="kerasnets")
-class CeilModeMaxPooling2D(layers.MaxPooling2D):
+class CeilModeMaxPooling2D(_PaddedValidMaxPooling):
     """Max pooling whose output size rounds up, as Caffe's pooling and PyTorch's `ceil_mode=True`:
 
         out = ceil((n - pool_size) / strides) + 1        (Keras' "valid" rounds down)
@@ -20,35 +46,17 @@ class CeilModeMaxPooling2D(layers.MaxPooling2D):
     """
 
     def __init__(self, pool_size=2, strides=None, padding="valid", data_format=None, **kwargs):
-        if padding != "valid":
-            raise ValueError(f"CeilModeMaxPooling2D pads by itself; padding must be 'valid', "
-                             f"got {padding!r}.")
-        super().__init__(pool_size, strides, padding="valid", data_format=data_format, **kwargs)
-        if self.data_format != "channels_last":
-            raise ValueError("CeilModeMaxPooling2D supports channels_last only.")
+        super().__init__(pool_size, strides, padding, data_format, **kwargs)
         if any(s > p for s, p in zip(self.strides, self.pool_size)):
             raise ValueError(f"CeilModeMaxPooling2D needs strides <= pool_size, got "
                              f"strides={self.strides}, pool_size={self.pool_size}.")
 
-    def _extra(self):
-        return [s - 1 for s in self.strides]
-
-    def call(self, inputs):
-        rows, cols = self._extra()
-        padded = ops.pad(inputs, [[0, 0], [0, rows], [0, cols], [0, 0]],
-                         constant_values=float("-inf"))
-        return super().call(padded)
-
-    def compute_output_shape(self, input_shape):
-        batch, height, width, channels = input_shape
-        rows, cols = self._extra()
-        padded = (batch, None if height is None else height + rows,
-                  None if width is None else width + cols, channels)
-        return super().compute_output_shape(padded)
+    def _pads(self):
+        return tuple((0, s - 1) for s in self.strides)
 
 
 @keras.saving.register_keras_serializable(package="kerasnets")
-class PaddedMaxPooling2D(layers.MaxPooling2D):
+class PaddedMaxPooling2D(_PaddedValidMaxPooling):
     """PyTorch's `MaxPool2d(pool_size, strides, padding=pad)`: `pad` rows and columns of -inf on
     every side, then a valid max-pool, so out = floor((n + 2 * pad - pool_size) / strides) + 1 and
     a padded value is never selected. Keras' "same" pads only the bottom/right of even sides
@@ -58,12 +66,7 @@ class PaddedMaxPooling2D(layers.MaxPooling2D):
 
     def __init__(self, pool_size=2, strides=None, pad=0, padding="valid", data_format=None,
                  **kwargs):
-        if padding != "valid":
-            raise ValueError(f"PaddedMaxPooling2D pads by itself (pad={pad!r}); padding must be "
-                             f"'valid', got {padding!r}.")
-        super().__init__(pool_size, strides, padding="valid", data_format=data_format, **kwargs)
-        if self.data_format != "channels_last":
-            raise ValueError("PaddedMaxPooling2D supports channels_last only.")
+        super().__init__(pool_size, strides, padding, data_format, **kwargs)
         pads = (pad, pad) if isinstance(pad, int) else tuple(pad)
         if len(pads) != 2 or any(not isinstance(p, int) or p < 0 for p in pads):
             raise ValueError(f"PaddedMaxPooling2D pad must be a non-negative int or a pair of "
@@ -73,18 +76,8 @@ class PaddedMaxPooling2D(layers.MaxPooling2D):
                              f"pad={pad!r}, pool_size={self.pool_size}.")
         self.pad = pads
 
-    def call(self, inputs):
-        rows, cols = self.pad
-        padded = ops.pad(inputs, [[0, 0], [rows, rows], [cols, cols], [0, 0]],
-                         constant_values=float("-inf"))
-        return super().call(padded)
-
-    def compute_output_shape(self, input_shape):
-        batch, height, width, channels = input_shape
-        rows, cols = self.pad
-        padded = (batch, None if height is None else height + 2 * rows,
-                  None if width is None else width + 2 * cols, channels)
-        return super().compute_output_shape(padded)
+    def _pads(self):
+        return tuple((p, p) for p in self.pad)
 
     def get_config(self):
         return {**super().get_config(), "pad": list(self.pad)}

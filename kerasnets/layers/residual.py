@@ -6,6 +6,8 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
+from kerasnets.layers._checks import positive_int
+
 
 @keras.saving.register_keras_serializable(package="kerasnets")
 class ScaledAdd(layers.Layer):
@@ -38,9 +40,7 @@ class ZeroPadChannels(layers.Layer):
 
     def __init__(self, extra, **kwargs):
         super().__init__(**kwargs)
-        if int(extra) < 1:
-            raise ValueError(f"ZeroPadChannels needs extra >= 1, got {extra}.")
-        self.extra = int(extra)
+        self.extra = positive_int("ZeroPadChannels", "extra", extra)
 
     def call(self, inputs):
         return ops.pad(inputs, [[0, 0]] * (len(inputs.shape) - 1) + [[0, self.extra]])

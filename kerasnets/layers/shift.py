@@ -7,6 +7,8 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
+from kerasnets.layers._checks import positive_int
+
 
 @keras.saving.register_keras_serializable(package="kerasnets")
 class Shift(layers.Layer):
@@ -27,10 +29,8 @@ class Shift(layers.Layer):
         super().__init__(**kwargs)
         if int(kernel_size) < 1 or int(kernel_size) % 2 == 0:
             raise ValueError(f"Shift needs an odd kernel_size >= 1, got {kernel_size}.")
-        if int(dilation_rate) < 1:
-            raise ValueError(f"Shift needs dilation_rate >= 1, got {dilation_rate}.")
         self.kernel_size = int(kernel_size)
-        self.dilation_rate = int(dilation_rate)
+        self.dilation_rate = positive_int("Shift", "dilation_rate", dilation_rate)
 
     def build(self, input_shape):
         channels = input_shape[-1]

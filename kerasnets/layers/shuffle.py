@@ -6,6 +6,8 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
+from kerasnets.layers._checks import positive_int
+
 
 def _check_groups(layer, channels, groups):
     if channels is None or channels % groups:
@@ -22,9 +24,7 @@ class ChannelShuffle(layers.Layer):
 
     def __init__(self, groups, **kwargs):
         super().__init__(**kwargs)
-        if int(groups) < 1:
-            raise ValueError(f"ChannelShuffle needs groups >= 1, got {groups}.")
-        self.groups = int(groups)
+        self.groups = positive_int("ChannelShuffle", "groups", groups)
 
     def build(self, input_shape):
         _check_groups(self, input_shape[-1], self.groups)
@@ -53,9 +53,7 @@ class ChannelSplit(layers.Layer):
 
     def __init__(self, parts=2, **kwargs):
         super().__init__(**kwargs)
-        if int(parts) < 1:
-            raise ValueError(f"ChannelSplit needs parts >= 1, got {parts}.")
-        self.parts = int(parts)
+        self.parts = positive_int("ChannelSplit", "parts", parts)
 
     def build(self, input_shape):
         _check_groups(self, input_shape[-1], self.parts)
