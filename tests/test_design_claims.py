@@ -3,6 +3,7 @@ setup.cfg) and of a few objects, no model built. Each test names the design's wo
 
 import ast
 import configparser
+import functools
 import importlib
 import inspect
 import os
@@ -10,6 +11,7 @@ import re
 import warnings
 
 import keras
+import pytest
 
 import kerasnets
 from kerasnets import _moved, design_layout
@@ -32,6 +34,12 @@ OPTIONAL = ("torch", "torchvision", "timm", "tf2onnx", "onnx", "onnxruntime", "a
             "jax", "skimage", "mlxtend")
 
 
+@pytest.fixture(autouse=True)
+def _fresh_keras_session():
+    """These tests build no model: conftest's session reset (0.3 s each) is not needed."""
+    yield
+
+
 def _python_files(*tops):
     for top in tops:
         for folder, _, names in os.walk(os.path.join(ROOT, top)):
@@ -40,9 +48,14 @@ def _python_files(*tops):
                     yield os.path.join(folder, name)
 
 
+@functools.lru_cache(maxsize=None)
+def _tree(path):
+    return ast.parse(open(path, encoding="utf-8").read())
+
+
 def _imports(path, module_level_only=False):
     """The modules `path` imports (`from a import b` gives `a` and `a.b`)."""
-    tree = ast.parse(open(path, encoding="utf-8").read())
+    tree = _tree(path)
     nodes = tree.body if module_level_only else ast.walk(tree)
     found = set()
     for node in nodes:
