@@ -49,7 +49,8 @@ def stage_taps(model) -> list[str]:
 
 @pytest.mark.parametrize("name", ALL)
 def test_reference_params_names_and_taps(name):
-    """Default build: trainable parameters equal the cited reference; unique names; stage taps."""
+    """Default build: trainable parameters equal the cited reference; unique names; stage taps
+    (Identity layers); no Keras grouped Conv2D."""
     entry = kerasnets.get_entry(name)
     model = kerasnets.create_model(name)
     assert model.name == name
@@ -60,6 +61,10 @@ def test_reference_params_names_and_taps(name):
     taps = stage_taps(model)
     assert taps, "no stage{s}_out layers"
     assert taps == [f"stage{s}_out" for s in range(1, len(taps) + 1)], taps
+    assert all(type(model.get_layer(tap)) is keras.layers.Identity for tap in taps), taps
+    grouped = [layer.name for layer in model.layers  # design.md: grouped convolutions are
+               if isinstance(layer, keras.layers.Conv2D) and layer.groups > 1]  # GroupedConv2D
+    assert not grouped, grouped
     assert model.output_shape == (None, entry.classes)
 
 
