@@ -1,6 +1,7 @@
 """The command-line tools, end to end on tiny inputs in a temporary directory."""
 
 import csv
+import glob
 import os
 import subprocess
 import sys
@@ -153,3 +154,19 @@ def test_design_layout_matches_the_tree():
         assert design_layout.purpose(os.path.join(ROOT, module)).endswith(".")
     assert design_layout.purpose(os.path.join(ROOT, "kerasnets", "deployment", "quantization.py")).startswith(
         "Bias correction for post-training int8 quantisation (Nagel et al. 2019,")
+
+
+def test_only_tools_that_apply_bn_momentum_offer_it():
+    """`--bn_momentum` is defined where the tool's job applies it (train, net2net), nowhere else:
+    finetune / transfer / distill once offered it through the shared training flags and ignored
+    it."""
+    offering = set()
+    for path in sorted(glob.glob(os.path.join(ROOT, "tools", "*.py"))):
+        with open(path, encoding="utf-8") as f:
+            source = f.read()
+        name = os.path.basename(path)[:-3]
+        if 'DEFINE_float("bn_momentum"' in source and name != "flags" or \
+                "define_training_flags(bn_momentum=True" in source:
+            offering.add(name)
+            assert "FLAGS.bn_momentum" in source, f"tools/{name}.py offers --bn_momentum unread"
+    assert offering == {"train", "net2net"}

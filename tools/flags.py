@@ -71,7 +71,7 @@ def define_strategy_flags():
                       "0.13-0.64x there: kerasnets.measurement.precision).")
 
 
-def define_training_flags(default_epochs=10):
+def define_training_flags(default_epochs=10, *, bn_momentum=False):
     """Optimiser, schedule and run directory (kerasnets.training's tables)."""
     from kerasnets.training import OPTIMIZERS, PRESETS, SCHEDULES
 
@@ -90,9 +90,10 @@ def define_training_flags(default_epochs=10):
     flags.DEFINE_float("weight_decay", 0.0, "Decoupled weight decay.")
     flags.DEFINE_float("label_smoothing", 0.0, "Label smoothing.")
     flags.DEFINE_float("momentum", 0.9, "Momentum (sgd, rmsprop).")
-    flags.DEFINE_float("bn_momentum", 0.9, "BatchNorm moving-average momentum for this run "
-                       "(Keras' 0.99 needs hundreds of steps before evaluation is meaningful; "
-                       "0.9 is PyTorch's default). 0 keeps the model's own.")
+    if bn_momentum:  # the tools whose job applies it (train); the others keep the model's
+        flags.DEFINE_float("bn_momentum", 0.9, "BatchNorm moving-average momentum for this run "
+                           "(Keras' 0.99 needs hundreds of steps before evaluation is "
+                           "meaningful; 0.9 is PyTorch's default). 0 keeps the model's own.")
 
 
 def start_strategy(FLAGS, *, model: str | None = None, image_size: int | None = None,

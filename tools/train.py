@@ -26,7 +26,7 @@ flags.DEFINE_string("model", "resnet20_cifar", "Registry model name (kerasnets.l
 flags.DEFINE_string("weights", None, "Initial weights: a local .weights.h5 / .keras / .h5 file.")
 shared.define_data_flags()
 shared.define_strategy_flags()
-shared.define_training_flags()
+shared.define_training_flags(bn_momentum=True)
 FLAGS = flags.FLAGS
 
 
