@@ -10,11 +10,10 @@ import pytest
 
 import kerasnets
 from kerasnets.applications import (ResNet18, ResNet20_CIFAR, ResNet50, ResNet50_V1_5,
-                                    WideResNet28_10)
+                                    WideResNet28_10, custom_model)
 from kerasnets.applications._resnet_blocks import ResNetSpec
-from kerasnets.applications.resnet import _resnet
 from kerasnets.applications.resnet_cifar import TABLE6, cifar_spec
-from kerasnets.applications.wide_resnet import _wide_resnet, wrn_spec
+from kerasnets.applications.wide_resnet import wrn_spec
 from kerasnets.layers import GroupedConv2D
 
 
@@ -31,10 +30,9 @@ def conv_bn(cin, cout, k=3):
     return k * k * cin * cout + 2 * cout
 
 
-def build(generic, spec, name, classes, shape, **options):
-    return generic(spec, include_top=True, weights=None, input_tensor=None, input_shape=shape,
-                   pooling=None, classes=classes, classifier_activation="softmax", name=name,
-                   default_shape=shape, min_size=32, **options)
+def build(like, spec, name, classes, shape, **options):
+    return custom_model(spec, like=like, input_shape=shape, classes=classes, name=name,
+                        **options)
 
 
 # --- CIFAR ResNets (section 4.2, Table 6) --------------------------------------------------------
@@ -143,7 +141,7 @@ def test_keras_layout_names_and_stage_strides(name, keras_name, tap_sizes):
 # --- Wide ResNets -------------------------------------------------------------------------------
 
 def test_wrn_16_10_matches_its_published_count():
-    model = build(_wide_resnet, wrn_spec(16, 10), "wrn16_10", 10, (32, 32, 3))
+    model = build("wide_resnet28_10", wrn_spec(16, 10), "wrn16_10", 10, (32, 32, 3))
     assert trainable_count(model) == 17_116_634  # imgclsmob wrn16_10_cifar10
     with pytest.raises(ValueError, match="6N \\+ 4"):
         wrn_spec(27, 10)
@@ -168,7 +166,7 @@ def test_wide_resnet50_2_doubles_only_the_inner_width():
 
 def test_grouped_bottleneck_spec_builds_torchvision_resnext50():
     spec = ResNetSpec("bottleneck", (3, 4, 6, 3), groups=32, width_per_group=4)
-    model = build(_resnet, spec, "resnext50_32x4d", 1000, (32, 32, 3), version="1.5")
+    model = build("resnet50_v1_5", spec, "resnext50_32x4d", 1000, (32, 32, 3))
     assert trainable_count(model) == 25_028_904  # torchvision resnext50_32x4d
     middle = model.get_layer("stage1_block1_2_conv")
     assert isinstance(middle, GroupedConv2D) and (middle.groups, middle.filters) == (32, 128)

@@ -27,7 +27,7 @@ versions (the stride is on the first 3x3 either way): torchvision's layout, whos
 
 from __future__ import annotations
 
-from kerasnets.applications._common import finish, gap_head, model_input, register_family
+from kerasnets.applications._common import GapHead, register_family
 from kerasnets.applications._resnet_blocks import (TORCH_MAPPING, ResNetSpec, basic_block,
                                                    bottleneck_block, imagenet_stem,
                                                    residual_stages)
@@ -68,17 +68,14 @@ _TABLE = [
 ]
 
 
-def _resnet(spec: ResNetSpec, *, include_top, weights, input_tensor, input_shape, pooling,
-            classes, classifier_activation, name, default_shape, min_size, version="1"):
-    """The ImageNet ResNet of `spec` (also ResNeXt / Wide ResNet bottlenecks through `groups` and
-    `width_per_group`)."""
+def _resnet(x, spec: ResNetSpec, *, name, version="1"):
+    """The body of the ImageNet ResNet of `spec` (also ResNeXt / Wide ResNet bottlenecks through
+    `groups` and `width_per_group`)."""
     if version not in VERSIONS:
         raise ValueError(f"{name}: version must be one of {VERSIONS}, got {version!r}.")
     keras_style = spec.block == "bottleneck" and version == "1"
     options = dict(use_bias=keras_style, bn_epsilon=1.001e-5 if keras_style else 1e-5,
                    kernel_initializer="glorot_uniform" if keras_style else "he_normal")
-    inputs, x = model_input(input_tensor, input_shape, default_shape=default_shape,
-                            min_size=min_size, model_name=name)
     x = imagenet_stem(x, width=spec.stem_width, **options)
     if spec.block == "basic":
         def block(x, width, **kw):
@@ -88,10 +85,7 @@ def _resnet(spec: ResNetSpec, *, include_top, weights, input_tensor, input_shape
             return bottleneck_block(x, width, groups=spec.groups,
                                     width_per_group=spec.width_per_group,
                                     stride_on_3x3=version == "1.5", **options, **kw)
-    x = residual_stages(x, spec, (1,) + (2,) * (len(spec.depths) - 1), block)
-    x = gap_head(x, include_top=include_top, pooling=pooling, classes=classes,
-                 classifier_activation=classifier_activation)
-    return finish(inputs, x, name=name, weights=weights)
+    return residual_stages(x, spec, (1,) + (2,) * (len(spec.depths) - 1), block)
 
 
 # Published checkpoints: one `Checkpoint` record each, the default first (weights.records).
@@ -143,6 +137,7 @@ WEIGHTS = {
 }
 
 VARIANTS = register_family(
-    globals(), _resnet, _TABLE, family="resnet", paper=PAPER, min_size=32, test_size=32,
+    globals(), _resnet, _TABLE, family="resnet", paper=PAPER, head=GapHead(), min_size=32,
+    test_size=32,
     doc=lambda v: f"ResNet-{v.name[6:].replace('_v1_5', ' v1.5')}",
     weights=WEIGHTS, torch_mapping=lambda variant: TORCH_MAPPING)

@@ -31,7 +31,8 @@ of the same network) would round to 68.2M.
 
 from __future__ import annotations
 
-from kerasnets.applications._common import finish, gap_head, model_input, register_family
+from kerasnets.applications._common import (GapHead, finish, gap_head, model_input,
+                                             register_family)
 from kerasnets.applications._resnet_blocks import (TORCH_MAPPING, ResNetSpec, bottleneck_block,
                                                    residual_stages)
 from kerasnets.applications.resnet import _resnet
@@ -145,8 +146,8 @@ WEIGHTS = {
 }
 
 IMAGENET_VARIANTS = register_family(
-    globals(), _resnet, _IMAGENET_TABLE, family="resnext", paper=PAPER, min_size=32,
-    test_size=32, doc=lambda v: _label(v.name),
+    globals(), _resnet, _IMAGENET_TABLE, family="resnext", paper=PAPER, head=GapHead(),
+    min_size=32, test_size=32, doc=lambda v: _label(v.name),
     weights=WEIGHTS, torch_mapping=lambda variant: TORCH_MAPPING)
 CIFAR_VARIANTS = register_family(
     globals(), _resnext_cifar, _CIFAR_TABLE, family="resnext", paper=PAPER,

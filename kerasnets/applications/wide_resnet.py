@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import functools
 
-from kerasnets.applications._common import finish, gap_head, model_input, register_family
+from kerasnets.applications._common import (GapHead, finish, gap_head, model_input,
+                                             register_family)
 from kerasnets.applications._resnet_blocks import (TORCH_MAPPING, ResNetSpec, post_norm,
                                                    preact_basic_block, residual_stages)
 from kerasnets.applications.resnet import _resnet
@@ -97,7 +98,8 @@ WEIGHTS = {
 }
 
 IMAGENET_VARIANTS = register_family(
-    globals(), _resnet, _IMAGENET_TABLE, family="wide_resnet", paper=PAPER, min_size=32,
+    globals(), _resnet, _IMAGENET_TABLE, family="wide_resnet", paper=PAPER, head=GapHead(),
+    min_size=32,
     test_size=32,
     doc=lambda v: f"ImageNet Wide ResNet WRN-{v.name[11:].replace('_', '-')}-bottleneck",
     weights=WEIGHTS, torch_mapping=lambda variant: TORCH_MAPPING)
