@@ -102,13 +102,13 @@ def test_v1_5_moves_the_stride_to_the_3x3_and_drops_conv_biases():
             v15.get_layer(f"stage{s}_out").output.shape
 
 
-def test_version_is_validated_and_pinned_variants_refuse_another():
-    with pytest.raises(ValueError, match="version must be one of"):
-        ResNet50(version="2")
-    with pytest.raises(ValueError, match="fixes version='1.5'"):
-        ResNet50_V1_5(version="1")
-    with pytest.raises(ValueError, match="fixes groups=1"):
-        ResNet50(groups=32)
+@pytest.mark.parametrize("builder, option, match", [
+    (ResNet50, {"version": "2"}, "version must be one of"),
+    (ResNet50_V1_5, {"version": "1"}, "fixes version='1.5'"),
+    (ResNet50, {"groups": 32}, "fixes groups=1")])
+def test_version_is_validated_and_pinned_variants_refuse_another(builder, option, match):
+    with pytest.raises(ValueError, match=match):
+        builder(**option)
 
 
 def test_basic_block_resnets_are_unbiased_under_both_versions():

@@ -238,4 +238,4 @@ def test_residual_stages_hand_se_to_blocks_that_take_it():
     inputs = keras.Input((8, 8, 64))
     with pytest.raises(TypeError, match="se_reduction"):
         residual_stages(inputs, ResNetSpec("bottleneck", (1,), widths=(16,), se_reduction=4),
-                        (1,), preact_bottleneck_block)
+                        preact_bottleneck_block)

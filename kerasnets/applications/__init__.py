@@ -10,7 +10,7 @@ import importlib as _importlib
 import pkgutil as _pkgutil
 
 from kerasnets import registry as _registry
-from kerasnets.applications._common import custom_model
+from kerasnets.applications._common import custom_model  # noqa: F401 (public)
 
 __all__: list[str] = []
 

@@ -375,14 +375,14 @@ def register_family(namespace: dict[str, Any], body: Callable[..., Any],
 
     So a family writes, beside its blocks and table:
 
-        def _resnet(x, spec, *, name, version="1"):         # the body
+        def imagenet_resnet(x, spec, *, name, version="1"):     # the body
             if version not in VERSIONS:
                 raise ValueError(f"{name}: version must be one of {VERSIONS}, got {version!r}.")
             x = imagenet_stem(x, ...)
-            return residual_stages(x, spec, strides, block)   # ends in stage4_out
+            return residual_stages(x, spec, block)    # ends in stage4_out
 
-        VARIANTS = register_family(globals(), _resnet, _TABLE, family="resnet", paper=PAPER,
-                                   head=GapHead(), min_size=32, test_size=32)
+        VARIANTS = register_family(globals(), imagenet_resnet, _TABLE, family="resnet",
+                                   paper=PAPER, head=GapHead(), min_size=32, test_size=32)
 
     A variant's fixed options (`Variant.options`) reach the body and head as a caller's do. A
     body that flattens whatever the top calls `check_static(x.shape[1:], name)`. A custom spec
@@ -448,7 +448,8 @@ def resolution_shape(variant: registry.Variant) -> tuple[int, int, int]:
 
 
 def variant_builder(builder_name: str, variant: str, body: Callable[..., Any], spec, *,
-                    head: Callable[..., Any] | None = None, family: str, paper: registry.Paper, params: int, source: str,
+                    head: Callable[..., Any] | None = None, family: str,
+                    paper: registry.Paper, params: int, source: str,
                     input_shape=(224, 224, 3), min_size: int = 32, classes: int = 1000,
                     keras_equivalent: str | None = None, test_size: int | None = None,
                     doc: str = "", defaults: dict[str, Any] | None = None,
