@@ -172,3 +172,22 @@ def test_grouped_bottleneck_spec_builds_torchvision_resnext50():
     assert isinstance(middle, GroupedConv2D) and (middle.groups, middle.filters) == (32, 128)
     with pytest.raises(ValueError, match="basic blocks support only"):
         ResNetSpec("basic", (2, 2, 2, 2), groups=2)
+
+
+def test_compact_records_state_torchvision_and_keras_files():
+    """keras_file / torchvision_file rows: tag, transform and note follow from the file and the
+    recipe (values typed from torchvision's weight enums and keras.applications' sources)."""
+    from kerasnets.weights import records
+
+    v2, = records.checkpoints("resnet50_v1_5")
+    assert (v2.model, v2.tag, v2.transform.resize, v2.sha256) == ("resnet50", "IMAGENET1K_V2",
+                                                                  232, "11ad3fa6")
+    assert "IMAGENET1K_V1 is resnet50-0676ba61.pth" in v2.note
+    new_only, = records.checkpoints("resnext101_64x4d")  # the new recipe is its only file
+    assert (new_only.tag, new_only.transform.resize) == ("IMAGENET1K_V1", 232)
+    v1, = records.checkpoints("resnet18")
+    assert (v1.tag, v1.transform.resize, v1.note) == ("IMAGENET1K_V1", 256, "")
+    keras, = records.checkpoints("resnet50")
+    assert keras.transform.normalization == "caffe"
+    assert keras.keras_files.notop == "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    assert keras.keras_files.notop_md5 == "4d473c1dd8becc155b73f8504c6f6626"
