@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import os
 from typing import Any, Callable, ClassVar, Sequence
 
 import keras
 from keras import layers
 
 from kerasnets import registry
+from kerasnets.applications._weights_arg import resolve_weights, weights_doc
 from kerasnets.utils import deep_graphs
-from kerasnets.weights import bundle, convert, imagenet_weights, load_weights, pretrained, records
+from kerasnets.weights import load_weights, records
 
 BASE_ARGS = ("include_top", "weights", "input_tensor", "input_shape", "pooling", "classes",
              "classifier_activation", "name")
@@ -95,16 +95,16 @@ def head_dtype():
 
 def predictions(x, classes, classifier_activation, name="predictions"):
     """The last Dense layer; `classifier_activation=None` gives logits."""
-    if classes is None or classes < 1:
-        raise ValueError(f"classes must be a positive integer, got {classes!r}.")
+    check_classes(classes)
     return layers.Dense(classes, activation=classifier_activation, name=name,
                         dtype=head_dtype())(x)
 
 
-def check_classes(classes, model_name="model"):
+def check_classes(classes, model_name=None):
     """Refuse a top without a positive number of classes (the factory calls it before `head`)."""
     if classes is None or classes < 1:
-        raise ValueError(f"{model_name}: classes must be a positive integer, got {classes!r}.")
+        raise ValueError(f"{model_name + ': ' if model_name else ''}classes must be a positive "
+                         f"integer, got {classes!r}.")
 
 
 class Head:
@@ -323,21 +323,6 @@ def custom_model(spec, *, like: str, include_top=True, weights=None, input_tenso
                   name=name or f"{entry.name}_custom", **{**parts.options, **options})
 
 
-def _weights_record(variant, weights):
-    """The checkpoint record that `weights` names, or None for None / a file path: "imagenet"
-    (the default record), a source ("keras", "torchvision", "timm", "package") or a source's tag
-    ("racm_in1k"); a string that is neither an existing file nor a weights file name must name a
-    record (`records.select` raises listing them)."""
-    return records.select(variant, weights) if records.names_a_record(weights) else None
-
-
-def _check_top(entry, include_top, classes, weights):
-    if include_top and classes not in (None, entry.classes):
-        raise ValueError(f"weights={weights!r} with include_top=True needs classes="
-                         f"{entry.classes} (got classes={classes}); build with include_top=False "
-                         f"(or kerasnets.transfer.build_classifier) for a new head.")
-
-
 def register_family(namespace: dict[str, Any], body: Callable[..., Any],
                     variants: Sequence[registry.Variant], *, family: str, paper: registry.Paper,
                     head: Callable[..., Any] | None = None, preprocessing: str = "torch",
@@ -420,7 +405,7 @@ def register_family(namespace: dict[str, Any], body: Callable[..., Any],
             records.declare(variant.name, weights[variant.name],
                             mapping=None if torch_mapping is None
                             else _bind(torch_mapping, variant))
-        build.__doc__ = build.__doc__.replace("{weights}", _weights_doc(variant.name))
+        build.__doc__ = build.__doc__.replace("{weights}", weights_doc(variant.name))
         namespace[variant.builder] = build
         exported.append(variant.builder)
         table[variant.name] = variant
@@ -429,17 +414,6 @@ def register_family(namespace: dict[str, Any], body: Callable[..., Any],
 
 def _bind(torch_mapping, variant):
     return lambda: torch_mapping(variant)
-
-
-def _weights_doc(name: str) -> str:
-    found = records.checkpoints(name)
-    if not found:
-        return "none published (weights=None or a local file)"
-    lines = []
-    for i, record in enumerate(found):
-        top1 = f", top-1 {record.top1:g}%" if record.top1 is not None else ""
-        lines.append(f"{'imagenet = ' if i == 0 else ''}{record.source} ({record.tag}){top1}")
-    return "; ".join(lines)
 
 
 def resolution_shape(variant: registry.Variant) -> tuple[int, int, int]:
@@ -477,26 +451,11 @@ def variant_builder(builder_name: str, variant: str, body: Callable[..., Any], s
               classes=default_classes, classifier_activation="softmax", name=variant,
               **options):
         family_options = check_overrides(spec, fixed_options, options, builder_name)
-        if isinstance(weights, str) and weights == "imagenet":  # an offline bundle's file first
-            weights = bundle.imagenet_file(variant, include_top=include_top) or weights
-        record = _weights_record(variant, weights)
-        torch_file = state_dict = None
-        if record is not None:
-            _check_top(registry.get_entry(variant), include_top, classes, weights)
-            if record.source == "keras":  # Keras' file, fetched
-                shape = input_shape or (input_tensor.shape[1:] if input_tensor is not None
-                                        else default_input_shape)
-                weights = imagenet_weights(variant, include_top=include_top, classes=classes,
-                                           input_size=shape[0])
-            else:
-                weights = None  # loaded below, once the model exists
-        elif isinstance(weights, (str, os.PathLike)) and os.fspath(weights).lower().endswith(
-                records.TORCH_SUFFIXES):
-            torch_file, weights = weights, None  # loaded below, once the model exists
-            # a user's checkpoint, unwrapped from a trainer's dict: its head gives the classes
-            state_dict, head = pretrained.read_torch_checkpoint(torch_file, variant)
-            if include_top and head and classes == default_classes:
-                classes = head
+        weights, classes, load = resolve_weights(
+            variant, weights, include_top=include_top, classes=classes,
+            default_classes=default_classes,
+            shape=input_shape or (input_tensor.shape[1:] if input_tensor is not None
+                                  else default_input_shape))
         with deep_graphs():
             model = _build(parts, spec, default_shape=default_input_shape, min_size=min_size,
                            include_top=include_top, weights=weights, input_tensor=input_tensor,
@@ -504,11 +463,7 @@ def variant_builder(builder_name: str, variant: str, body: Callable[..., Any], s
                            classifier_activation=classifier_activation, name=name,
                            **family_options)
         model.kerasnets_variant = variant
-        if record is not None and record.source != "keras":
-            pretrained.load_imagenet(model, variant, record)
-        elif torch_file is not None:
-            convert.load_torch_state_dict(model, state_dict, variant=variant,
-                                          where=f"checkpoint {os.fspath(torch_file)!r}")
+        load(model)
         return model
 
     build.__name__ = build.__qualname__ = builder_name
