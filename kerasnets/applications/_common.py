@@ -13,7 +13,7 @@ from typing import Any, Callable, ClassVar, Sequence
 import keras
 from keras import layers
 
-from kerasnets import registry
+from kerasnets.zoo import registry
 from kerasnets.applications._weights_arg import resolve_weights, weights_doc
 from kerasnets.utils import deep_graphs
 from kerasnets.weights import load_weights, records

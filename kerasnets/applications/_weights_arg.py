@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 
-from kerasnets import registry
+from kerasnets.zoo import registry
 from kerasnets.weights import bundle, convert, imagenet_weights, pretrained, records
 
 

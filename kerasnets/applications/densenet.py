@@ -54,7 +54,7 @@ from keras import layers
 from kerasnets.applications._common import GapHead, register_family
 from kerasnets.applications._resnet_blocks import imagenet_stem, keras_file, torchvision_file
 from kerasnets.applications._torch_names import rename_rules
-from kerasnets.registry import Paper, Variant
+from kerasnets.zoo.registry import Paper, Variant
 from kerasnets.weights.convert import TorchMapping
 
 PAPER = Paper("Densely Connected Convolutional Networks", "1608.06993", 2017)

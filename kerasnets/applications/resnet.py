@@ -32,7 +32,7 @@ import functools
 from kerasnets.applications._common import GapHead, register_family
 from kerasnets.applications._resnet_blocks import (TORCH_MAPPING, ResNetSpec, imagenet_resnet,
                                                    keras_file, torchvision_file)
-from kerasnets.registry import Paper, Variant
+from kerasnets.zoo.registry import Paper, Variant
 
 PAPER = Paper("Deep Residual Learning for Image Recognition", "1512.03385", 2016)
 

@@ -21,7 +21,7 @@ from kerasnets.applications._common import GapHead, register_family
 from kerasnets.applications._resnet_blocks import (ResNetSpec, imagenet_stem, keras_file,
                                                    post_norm, preact_bottleneck_block,
                                                    residual_stages)
-from kerasnets.registry import Paper, Variant
+from kerasnets.zoo.registry import Paper, Variant
 
 PAPER = Paper("Identity Mappings in Deep Residual Networks", "1603.05027", 2016)
 BN_EPSILON = 1.001e-5

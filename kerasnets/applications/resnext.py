@@ -35,7 +35,7 @@ from kerasnets.applications._common import GapHead, register_family
 from kerasnets.applications._resnet_blocks import (TORCH_MAPPING, ResNetSpec, cifar_stem,
                                                    imagenet_resnet, residual_stages, spec_block,
                                                    torchvision_file)
-from kerasnets.registry import Paper, Variant
+from kerasnets.zoo.registry import Paper, Variant
 from kerasnets.weights.records import Transform, timm_checkpoint
 
 PAPER = Paper("Aggregated Residual Transformations for Deep Neural Networks", "1611.05431", 2017)

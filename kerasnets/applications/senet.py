@@ -48,7 +48,7 @@ from kerasnets.applications._common import GapHead, register_family
 from kerasnets.applications._resnet_blocks import (TORCH_DEEP_STEM_MAPPING, TORCH_MAPPING,
                                                    ResNetSpec, residual_stages, spec_block)
 from kerasnets.layers import CeilModeMaxPooling2D, conv_bn_act
-from kerasnets.registry import Paper, Variant
+from kerasnets.zoo.registry import Paper, Variant
 from kerasnets.weights.records import TIMM_RELEASES, Transform, timm_checkpoint
 
 PAPER = Paper("Squeeze-and-Excitation Networks", "1709.01507", 2018)

@@ -32,7 +32,7 @@ from kerasnets.applications._common import GapHead, register_family
 from kerasnets.applications._resnet_blocks import ResNetSpec, cifar_stem, residual_stages
 from kerasnets.layers import conv_bn_act
 from kerasnets.layers.shift import Shift
-from kerasnets.registry import Paper, Variant
+from kerasnets.zoo.registry import Paper, Variant
 
 PAPER = Paper("Shift: A Zero FLOP, Zero Parameter Alternative to Spatial Convolutions",
               "1711.08141", 2018)

@@ -27,7 +27,7 @@ from kerasnets.applications._common import GapHead, register_family
 from kerasnets.applications._resnet_blocks import (TORCH_MAPPING, ResNetSpec, cifar_stem,
                                                    imagenet_resnet, post_norm, preact_basic_block,
                                                    residual_stages, torchvision_file)
-from kerasnets.registry import Paper, Variant
+from kerasnets.zoo.registry import Paper, Variant
 
 PAPER = Paper("Wide Residual Networks", "1605.07146", 2016)
 
