@@ -12,8 +12,8 @@ import pytest
 from keras.src.applications.densenet import DenseNet as KerasDenseNet
 
 import kerasnets
-from kerasnets.applications import DenseNet121, DenseNetBC100_k12
-from kerasnets.applications.densenet import TABLE2, DenseNetSpec, _densenet, cifar_spec
+from kerasnets.applications import DenseNet121, DenseNetBC100_k12, custom_model
+from kerasnets.applications.densenet import TABLE2, DenseNetSpec, cifar_spec
 
 
 def trainable_count(model) -> int:
@@ -21,9 +21,8 @@ def trainable_count(model) -> int:
 
 
 def build(spec, shape=(32, 32, 3), classes=10, **options):
-    return _densenet(spec, include_top=True, weights=None, input_tensor=None, input_shape=shape,
-                     pooling=None, classes=classes, classifier_activation="softmax",
-                     name="densenet_test", default_shape=shape, min_size=32, **options)
+    return custom_model(spec, like="densenet121", input_shape=shape, classes=classes,
+                        name="densenet_test", **options)
 
 
 def by_hand(blocks, k, *, bc, theta, stem, imagenet, classes):

@@ -1,9 +1,12 @@
 import re
 
+import keras
+import numpy as np
 import pytest
 
 import kerasnets
 from kerasnets import applications
+from kerasnets.applications._common import FlattenHead, GapHead, build_model
 
 
 def test_list_models_is_sorted_and_filters():
@@ -98,3 +101,65 @@ def test_builders_are_visible_to_static_tools():
     assert text == _stub.render(), "run `python -m kerasnets.applications._stub`"
     defined = re.findall(r"^def (\w+)\(", text, flags=re.M)
     assert defined == applications.__all__ and len(defined) >= len(kerasnets.list_models())
+
+
+# --- the builder protocol: a family's body and head, the factory's input, top and weights --------
+
+def _toy_body(x, spec, *, name, classes, width=4):
+    """A body with an auxiliary classifier: it names `classes`, so the factory passes it."""
+    x = keras.layers.Conv2D(width, 3, name="stage1_conv")(x)
+    x = keras.layers.Identity(name="stage1_out")(x)
+    aux = keras.layers.Dense(classes, name="aux")(keras.layers.GlobalAveragePooling2D()(x))
+    return x, [aux]
+
+
+def _toy_head(x, spec, *, classes, classifier_activation, head_dropout=0.0):
+    return GapHead(head_dropout)(x, spec, classes=classes,
+                                 classifier_activation=classifier_activation)
+
+
+def test_factory_hands_each_option_to_the_part_that_names_it():
+    def toy(**kwargs):
+        return build_model(None, _toy_body, _toy_head, input_shape=(8, 8, 3), min_size=8,
+                           name="toy", **kwargs)
+
+    model = toy(classes=3, width=2, head_dropout=0.25)
+    assert [tuple(t.shape) for t in model.outputs] == [(None, 3), (None, 3)]
+    assert model.get_layer("stage1_conv").filters == 2
+    assert model.get_layer("head_dropout").rate == 0.25
+    with pytest.raises(TypeError, match="toy.*'depth'"):
+        toy(depth=3)
+    with pytest.raises(ValueError, match="classes must be a positive integer"):
+        toy(classes=0)
+    features = toy(include_top=False, pooling="max")
+    assert [tuple(t.shape) for t in features.outputs] == [(None, 4), (None, 1000)]
+
+
+def test_flatten_head_needs_a_fixed_size_only_with_the_top():
+    def body(x, spec, *, name):
+        return keras.layers.Conv2D(2, 3, name="stage1_conv")(x)
+
+    head = FlattenHead(units=(5,), dropout=0.0)
+    model = build_model(None, body, head, input_shape=(6, 6, 3), classes=4, min_size=3)
+    assert [layer.name for layer in model.layers][-3:] == ["flatten", "fc1", "predictions"]
+    assert model.get_layer("fc1").units == 5
+    with pytest.raises(ValueError, match="fixed input size"):
+        build_model(None, body, head, input_shape=(None, None, 3), min_size=3)
+    model = build_model(None, body, head, include_top=False, input_shape=(None, None, 3),
+                        min_size=3)
+    assert model.output_shape == (None, None, None, 2)
+
+
+def test_custom_model_builds_a_spec_as_its_variant_is_built():
+    from kerasnets.applications._resnet_blocks import ResNetSpec
+
+    spec = kerasnets.get_entry("resnet18").spec
+    same = applications.custom_model(spec, like="ResNet18", input_shape=(32, 32, 3))
+    assert same.name == "resnet18_custom"
+    assert sum(int(np.prod(w.shape)) for w in same.trainable_weights) == 11_689_512
+    small = ResNetSpec("bottleneck", (1, 1), widths=(16, 32))
+    v15 = applications.custom_model(small, like="resnet50_v1_5", classes=10, name="mine")
+    assert (v15.name, v15.output_shape) == ("mine", (None, 10))
+    assert not v15.get_layer("stage1_block1_1_conv").use_bias  # the variant's version="1.5"
+    v1 = applications.custom_model(small, like="resnet50_v1_5", version="1")
+    assert v1.get_layer("stage1_block1_1_conv").use_bias  # the spec is yours: options may change

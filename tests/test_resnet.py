@@ -10,11 +10,10 @@ import pytest
 
 import kerasnets
 from kerasnets.applications import (ResNet18, ResNet20_CIFAR, ResNet50, ResNet50_V1_5,
-                                    WideResNet28_10)
+                                    WideResNet28_10, custom_model)
 from kerasnets.applications._resnet_blocks import ResNetSpec
-from kerasnets.applications.resnet import _resnet
 from kerasnets.applications.resnet_cifar import TABLE6, cifar_spec
-from kerasnets.applications.wide_resnet import _wide_resnet, wrn_spec
+from kerasnets.applications.wide_resnet import wrn_spec
 from kerasnets.layers import GroupedConv2D
 
 
@@ -31,10 +30,9 @@ def conv_bn(cin, cout, k=3):
     return k * k * cin * cout + 2 * cout
 
 
-def build(generic, spec, name, classes, shape, **options):
-    return generic(spec, include_top=True, weights=None, input_tensor=None, input_shape=shape,
-                   pooling=None, classes=classes, classifier_activation="softmax", name=name,
-                   default_shape=shape, min_size=32, **options)
+def build(like, spec, name, classes, shape, **options):
+    return custom_model(spec, like=like, input_shape=shape, classes=classes, name=name,
+                        **options)
 
 
 # --- CIFAR ResNets (section 4.2, Table 6) --------------------------------------------------------
@@ -104,13 +102,13 @@ def test_v1_5_moves_the_stride_to_the_3x3_and_drops_conv_biases():
             v15.get_layer(f"stage{s}_out").output.shape
 
 
-def test_version_is_validated_and_pinned_variants_refuse_another():
-    with pytest.raises(ValueError, match="version must be one of"):
-        ResNet50(version="2")
-    with pytest.raises(ValueError, match="fixes version='1.5'"):
-        ResNet50_V1_5(version="1")
-    with pytest.raises(ValueError, match="fixes groups=1"):
-        ResNet50(groups=32)
+@pytest.mark.parametrize("builder, option, match", [
+    (ResNet50, {"version": "2"}, "version must be one of"),
+    (ResNet50_V1_5, {"version": "1"}, "fixes version='1.5'"),
+    (ResNet50, {"groups": 32}, "fixes groups=1")])
+def test_version_is_validated_and_pinned_variants_refuse_another(builder, option, match):
+    with pytest.raises(ValueError, match=match):
+        builder(**option)
 
 
 def test_basic_block_resnets_are_unbiased_under_both_versions():
@@ -143,7 +141,7 @@ def test_keras_layout_names_and_stage_strides(name, keras_name, tap_sizes):
 # --- Wide ResNets -------------------------------------------------------------------------------
 
 def test_wrn_16_10_matches_its_published_count():
-    model = build(_wide_resnet, wrn_spec(16, 10), "wrn16_10", 10, (32, 32, 3))
+    model = build("wide_resnet28_10", wrn_spec(16, 10), "wrn16_10", 10, (32, 32, 3))
     assert trainable_count(model) == 17_116_634  # imgclsmob wrn16_10_cifar10
     with pytest.raises(ValueError, match="6N \\+ 4"):
         wrn_spec(27, 10)
@@ -168,9 +166,28 @@ def test_wide_resnet50_2_doubles_only_the_inner_width():
 
 def test_grouped_bottleneck_spec_builds_torchvision_resnext50():
     spec = ResNetSpec("bottleneck", (3, 4, 6, 3), groups=32, width_per_group=4)
-    model = build(_resnet, spec, "resnext50_32x4d", 1000, (32, 32, 3), version="1.5")
+    model = build("resnet50_v1_5", spec, "resnext50_32x4d", 1000, (32, 32, 3))
     assert trainable_count(model) == 25_028_904  # torchvision resnext50_32x4d
     middle = model.get_layer("stage1_block1_2_conv")
     assert isinstance(middle, GroupedConv2D) and (middle.groups, middle.filters) == (32, 128)
     with pytest.raises(ValueError, match="basic blocks support only"):
         ResNetSpec("basic", (2, 2, 2, 2), groups=2)
+
+
+def test_compact_records_state_torchvision_and_keras_files():
+    """keras_file / torchvision_file rows: tag, transform and note follow from the file and the
+    recipe (values typed from torchvision's weight enums and keras.applications' sources)."""
+    from kerasnets.weights import records
+
+    v2, = records.checkpoints("resnet50_v1_5")
+    assert (v2.model, v2.tag, v2.transform.resize, v2.sha256) == ("resnet50", "IMAGENET1K_V2",
+                                                                  232, "11ad3fa6")
+    assert "IMAGENET1K_V1 is resnet50-0676ba61.pth" in v2.note
+    new_only, = records.checkpoints("resnext101_64x4d")  # the new recipe is its only file
+    assert (new_only.tag, new_only.transform.resize) == ("IMAGENET1K_V1", 232)
+    v1, = records.checkpoints("resnet18")
+    assert (v1.tag, v1.transform.resize, v1.note) == ("IMAGENET1K_V1", 256, "")
+    keras, = records.checkpoints("resnet50")
+    assert keras.transform.normalization == "caffe"
+    assert keras.keras_files.notop == "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    assert keras.keras_files.notop_md5 == "4d473c1dd8becc155b73f8504c6f6626"

@@ -10,13 +10,11 @@ import numpy as np
 import pytest
 
 import kerasnets
-from kerasnets.applications import ResNeXt50, SENet154, SEResNet50
+from kerasnets.applications import ResNeXt50, SENet154, SEResNet50, custom_model
 from kerasnets.applications._resnet_blocks import (ResNetSpec, bottleneck_block,
                                                    preact_bottleneck_block, residual_stages)
-from kerasnets.applications.resnet import _resnet
-from kerasnets.applications.resnext import IMAGENET_VARIANTS, _resnext_cifar, cifar_spec
+from kerasnets.applications.resnext import IMAGENET_VARIANTS, cifar_spec
 from kerasnets.applications.senet import VARIANTS as SE_VARIANTS
-from kerasnets.applications.senet import _senet
 from kerasnets.zoo.flops import count_flops
 from kerasnets.layers import CeilModeMaxPooling2D, GroupedConv2D
 
@@ -35,10 +33,9 @@ def se(c, r=16):
     return 2 * c * (c // r) + c // r + c
 
 
-def build(generic, spec, shape=(32, 32, 3), classes=10, **options):
-    return generic(spec, include_top=True, weights=None, input_tensor=None, input_shape=shape,
-                   pooling=None, classes=classes, classifier_activation="softmax", name="probe",
-                   default_shape=shape, min_size=32, **options)
+def build(like, spec, shape=(32, 32, 3), classes=10, **options):
+    return custom_model(spec, like=like, input_shape=shape, classes=classes, name="probe",
+                        **options)
 
 
 def small(spec, depths=(1, 1), widths=(64, 128)):
@@ -131,7 +128,7 @@ def test_resnext29_counts_follow_the_official_layout_and_table7(C, figure):
 
 
 def test_cifar_resnext_layout():
-    model = build(_resnext_cifar, cifar_spec(2, 4, depth=11))
+    model = build("resnext29_8x64d", cifar_spec(2, 4, depth=11))
     sizes = [tuple(model.get_layer(f"stage{s}_out").output.shape[1:]) for s in (1, 2, 3)]
     assert sizes == [(32, 32, 256), (16, 16, 512), (8, 8, 1024)]
     assert model.get_layer("stage2_block1_1_conv").strides == (1, 1)
@@ -185,7 +182,7 @@ def test_senet154_count_follows_cadenes_layout():
 
 def test_senet154_stem_blocks_shortcuts_and_head():
     spec = small(SE_VARIANTS["senet154"].spec)
-    model = build(_senet, spec)
+    model = build("senet154", spec)
     assert trainable_count(model) == senet154_params(spec.depths, spec.widths, classes=10)
     assert [model.get_layer(f"stem_{i}_conv").filters for i in (1, 2, 3)] == [64, 64, 128]
     assert model.get_layer("stem_1_conv").strides == (2, 2)
@@ -205,7 +202,8 @@ def test_senet154_stem_blocks_shortcuts_and_head():
 
 
 def test_se_sits_on_the_residual_branch_before_the_addition():
-    model = build(_senet, small(SE_VARIANTS["seresnet18"].spec, (1, 1, 1, 1), (64, 128, 256, 512)))
+    spec = small(SE_VARIANTS["seresnet18"].spec, (1, 1, 1, 1), (64, 128, 256, 512))
+    model = build("seresnet18", spec)
     scale = model.get_layer("stage1_block1_se_scale")
     assert scale.input[0] is model.get_layer("stage1_block1_2_bn").output
     assert model.get_layer("stage1_block1_add").input[1] is scale.output
@@ -217,7 +215,7 @@ def test_se_sits_on_the_residual_branch_before_the_addition():
 @pytest.mark.parametrize("name, first, middle", [("seresnet50", (2, 2), (1, 1)),
                                                  ("seresnext50_32x4d", (1, 1), (2, 2))])
 def test_stride_sits_where_cadenes_blocks_put_it(name, first, middle):
-    model = build(_senet, small(SE_VARIANTS[name].spec))
+    model = build(name, small(SE_VARIANTS[name].spec))
     assert model.get_layer("stage2_block1_1_conv").strides == first
     assert model.get_layer("stage2_block1_2_conv").strides == middle
     assert model.get_layer("stage2_block1_0_conv").kernel_size == (1, 1)
@@ -235,9 +233,9 @@ def test_senet_variants_refuse_other_settings():
 
 def test_residual_stages_hand_se_to_blocks_that_take_it():
     spec = ResNetSpec("basic", (1, 1, 1, 1), se_reduction=16)
-    model = build(_resnet, spec, version="1.5")
+    model = build("resnet50_v1_5", spec)
     assert len([layer for layer in model.layers if layer.name.endswith("_se_scale")]) == 4
     inputs = keras.Input((8, 8, 64))
     with pytest.raises(TypeError, match="se_reduction"):
         residual_stages(inputs, ResNetSpec("bottleneck", (1,), widths=(16,), se_reduction=4),
-                        (1,), preact_bottleneck_block)
+                        preact_bottleneck_block)

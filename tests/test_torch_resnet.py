@@ -45,7 +45,7 @@ def shallow(variant):
     from timm.models import senet as timm_senet
     from torchvision.models import resnet as tv_resnet
 
-    from kerasnets.applications import resnet, resnext, senet, wide_resnet
+    from kerasnets.applications import custom_model, resnext, senet, wide_resnet
 
     one = (1, 1, 1, 1)
     se = dict(block_args=dict(attn_layer="se"))
@@ -65,15 +65,10 @@ def shallow(variant):
             timm_resnet.Bottleneck, one, cardinality=64, base_width=4, stem_type="deep",
             down_kernel_size=3, block_reduce_first=2, **se),
     }
-    tables = {"resnext50_32x4d": (resnext.IMAGENET_VARIANTS, resnet._resnet, {"version": "1.5"}),
-              "wide_resnet50_2": (wide_resnet.IMAGENET_VARIANTS, resnet._resnet,
-                                  {"version": "1.5"})}
-    table, generic, options = tables.get(variant, (senet.VARIANTS, senet._senet, {}))
+    table = {**resnext.IMAGENET_VARIANTS, **wide_resnet.IMAGENET_VARIANTS, **senet.VARIANTS}
     spec = dataclasses.replace(table[variant].spec, depths=one)
-    model = generic(spec, include_top=True, weights=None, input_tensor=None,
-                    input_shape=(64, 64, 3), pooling=None, classes=1000,
-                    classifier_activation=None, name=f"{variant}_shallow",
-                    default_shape=(64, 64, 3), min_size=32, **options)
+    model = custom_model(spec, like=variant, input_shape=(64, 64, 3), classes=1000,
+                         classifier_activation=None, name=f"{variant}_shallow")
     return pretrained.torch_weights(variant)[0].source, torch_models[variant](), model
 
 

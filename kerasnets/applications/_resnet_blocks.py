@@ -1,5 +1,6 @@
 """What the ResNet families share (resnet, resnet_v2, resnet_cifar, wide_resnet, resnext, senet):
-the spec, the stems, the residual blocks and the stage loop.
+the spec, the stems, the residual blocks, the stage loop, the torch names and compact records of
+the published files (also DenseNet's).
 
 Block layer names, for a block called `name` (`stage{s}_block{b}`): `{name}_0_*` is the shortcut
 branch (projection `_0_conv`/`_0_bn`, or the parameter-free `_0_pool`/`_0_pad`), `{name}_1_*`,
@@ -20,6 +21,8 @@ from keras import layers
 from kerasnets.applications._torch_names import nested, rename_rules
 from kerasnets.layers import ZeroPadChannels, conv_bn_act, squeeze_excite
 from kerasnets.weights.convert import TorchMapping
+from kerasnets.weights.records import (Transform, keras_checkpoint, tf_kernels,
+                                       torchvision_checkpoint)
 
 EXPANSION = 4  # bottleneck blocks output 4x their base width (He et al., Table 1)
 
@@ -72,11 +75,23 @@ def imagenet_stem(x, *, width=64, use_bias, batch_norm=True, bn_epsilon, kernel_
     return layers.MaxPooling2D(3, strides=2, name="stem_pool")(x)
 
 
-def residual_stages(x, spec: ResNetSpec, strides, block, *, stride_on_last=False):
+def cifar_stem(x, width, *, batch_norm=True):
+    """The CIFAR networks' 3x3 convolution of `width` (He initialised, unbiased) + BN + ReLU
+    (`stem_conv`, `stem_bn`, `stem_relu`); a bare convolution without `batch_norm` (pre-activation
+    networks, whose first block normalises it)."""
+    return conv_bn_act(x, width, 3, use_bias=False, batch_norm=batch_norm,
+                       activation="relu" if batch_norm else None, kernel_initializer="he_normal",
+                       name="stem")
+
+
+def residual_stages(x, spec: ResNetSpec, block, *, strides=None, stride_on_last=False):
     """`spec.depths[s]` blocks of width `spec.widths[s]` per stage, each stage closed by an
-    Identity `stage{s}_out`. The stage's stride goes to its first block (to its last with
-    `stride_on_last`, keras.applications' ResNetV2). `block(x, width, *, stride, name)`, also
-    given `se_reduction` where the spec asks for squeeze-excite (a block without SE refuses it)."""
+    Identity `stage{s}_out`. `strides` default to 1 for the first stage and 2 for the others; a
+    stage's stride goes to its first block (to its last with `stride_on_last`, keras.applications'
+    ResNetV2). `block(x, width, *, stride, name)`, also given `se_reduction` where the spec asks for
+    squeeze-excite (a block without SE refuses it)."""
+    if strides is None:
+        strides = (1,) + (2,) * (len(spec.depths) - 1)
     se = {"se_reduction": spec.se_reduction} if spec.se_reduction else {}
     for s, (depth, width, stride) in enumerate(zip(spec.depths, spec.widths, strides), start=1):
         strided = depth if stride_on_last else 1
@@ -85,6 +100,35 @@ def residual_stages(x, spec: ResNetSpec, strides, block, *, stride_on_last=False
                       **se)
         x = layers.Identity(name=f"stage{s}_out")(x)
     return x
+
+
+def spec_block(spec: ResNetSpec, *, stride_on_3x3=False, **options):
+    """The post-activation block of `spec.block` for `residual_stages`: `basic_block`, or
+    `bottleneck_block` with the spec's `groups` and `width_per_group` and `stride_on_3x3`;
+    `options` (use_bias, bn_epsilon, ...) go to either."""
+    if spec.block == "basic":
+        return functools.partial(basic_block, **options)
+    return functools.partial(bottleneck_block, groups=spec.groups,
+                             width_per_group=spec.width_per_group, stride_on_3x3=stride_on_3x3,
+                             **options)
+
+
+VERSIONS = ("1", "1.5")  # the ImageNet ResNets' two conventions (resnet.py's docstring)
+
+
+def imagenet_resnet(x, spec: ResNetSpec, *, name, version="1"):
+    """The body of the ImageNet ResNet of `spec` (resnet; resnext and wide_resnet through `groups`
+    and `width_per_group`): the 7x7 stem and post-activation stages. `version="1"`: bottlenecks
+    as keras.applications (stride on the first 1x1, biased convolutions, BN epsilon 1.001e-5,
+    Glorot); "1.5": torchvision's (stride on the 3x3, unbiased, 1e-5, He). Basic blocks are
+    torchvision's under both."""
+    if version not in VERSIONS:
+        raise ValueError(f"{name}: version must be one of {VERSIONS}, got {version!r}.")
+    keras_style = spec.block == "bottleneck" and version == "1"
+    options = dict(use_bias=keras_style, bn_epsilon=1.001e-5 if keras_style else 1e-5,
+                   kernel_initializer="glorot_uniform" if keras_style else "he_normal")
+    x = imagenet_stem(x, width=spec.stem_width, **options)
+    return residual_stages(x, spec, spec_block(spec, stride_on_3x3=version == "1.5", **options))
 
 
 def _projection(x, filters, *, stride, use_bias, bn_epsilon, kernel_initializer, name,
@@ -134,17 +178,18 @@ def basic_block(x, filters, *, stride=1, shortcut="B", se_reduction=0, residual_
 
 
 def bottleneck_block(x, filters, *, stride=1, groups=1, width_per_group=64, stride_on_3x3=False,
-                     se_reduction=0, reduce_width=None, shortcut_kernel=1, use_bias=False,
+                     se_reduction=0, reduce_factor=0, shortcut_kernel=1, use_bias=False,
                      bn_epsilon=1e-5, kernel_initializer="he_normal", name):
     """1x1 reduce, 3x3 (grouped when `groups` > 1), 1x1 expand to `EXPANSION * filters`
     (He et al., Fig. 5 right), post-activation, projection shortcut where the shape changes.
 
     The stride sits on the first 1x1 (the paper's and keras.applications' v1) or, with
     `stride_on_3x3`, on the 3x3 (v1.5, torchvision). The 1x1 and 3x3 in the middle have
-    `filters * width_per_group // 64 * groups` channels (see `ResNetSpec`); `reduce_width`, if
-    given, overrides the first 1x1's (SENet-154: half the 3x3's). The shortcut is built first, as
-    keras.applications does, so that the weights come in the same order; a strided projection
-    has a `shortcut_kernel` x `shortcut_kernel` kernel (SENet-154: 3), an unstrided one is 1x1.
+    `filters * width_per_group // 64 * groups` channels (see `ResNetSpec`); `reduce_factor` > 0
+    makes the first 1x1 `reduce_factor * filters` wide instead (SENet-154: 2, half the 3x3).
+    The shortcut is built first, as keras.applications does, so that the weights come in the same
+    order; a strided projection has a `shortcut_kernel` x `shortcut_kernel` kernel (SENet-154: 3),
+    an unstrided one is 1x1.
     `se_reduction` > 0: squeeze-excite (`{name}_se_*`) after the last BN, before the addition.
     """
     conv = functools.partial(conv_bn_act, use_bias=use_bias, bn_epsilon=bn_epsilon,
@@ -157,7 +202,8 @@ def bottleneck_block(x, filters, *, stride=1, groups=1, width_per_group=64, stri
                                kernel_initializer=kernel_initializer, name=name,
                                kernel_size=shortcut_kernel if stride > 1 else 1)
     first, middle = (1, stride) if stride_on_3x3 else (stride, 1)
-    y = conv(x, reduce_width or inner, 1, strides=first, padding="valid", name=f"{name}_1")
+    y = conv(x, reduce_factor * filters or inner, 1, strides=first, padding="valid",
+             name=f"{name}_1")
     y = conv(y, inner, 3, strides=middle, padding=_pad3(middle), groups=groups, name=f"{name}_2")
     y = conv(y, out, 1, padding="valid", activation=None, name=f"{name}_3")
     y = _merge(residual, y, se_reduction, name)
@@ -257,3 +303,30 @@ def torch_mapping(stem="7x7", stages=4) -> TorchMapping:
 
 TORCH_MAPPING = torch_mapping("7x7")
 TORCH_DEEP_STEM_MAPPING = torch_mapping("deep")
+
+
+# --- Published checkpoints: compact records of keras' and torchvision's files (weights.records) ---
+
+def keras_file(model, top1, top5, size_mb, *, md5, folder, normalization="torch"):
+    """keras.applications' ImageNet record of `model` (resnet, resnet_v2, densenet): its files
+    `{model lower-cased}_weights_tf_dim_ordering_tf_kernels[_notop].h5` in `folder`, `md5` the
+    pair (with the top, without), evaluated at 224 from 256 with `normalization`."""
+    return keras_checkpoint(model, tf_kernels(model.lower(), folder, *md5),
+                            Transform(224, 256, normalization=normalization), top1=top1,
+                            top5=top5, size_mb=size_mb)
+
+
+def torchvision_file(file, top1, top5, size_mb, *, new_recipe=False, replaces=None, **fields):
+    """torchvision's ImageNet record of the model that `file` (under download.pytorch.org) is
+    named after: IMAGENET1K_V1 evaluated at 224 from 256; with `new_recipe`, torchvision's new
+    training recipe evaluated at 224 from 232, tagged IMAGENET1K_V2 where it `replaces` an
+    IMAGENET1K_V1 file (which the note names: load it by path)."""
+    model = file.rsplit("-", 1)[0]
+    if not new_recipe:
+        return torchvision_checkpoint(model, "IMAGENET1K_V1", file, Transform(224, 256),
+                                      top1=top1, top5=top5, size_mb=size_mb, **fields)
+    note = "torchvision's new training recipe" + (
+        f"; IMAGENET1K_V1 is {replaces} (load it by path)" if replaces else "")
+    return torchvision_checkpoint(model, "IMAGENET1K_V2" if replaces else "IMAGENET1K_V1", file,
+                                  Transform(224, 232), top1=top1, top5=top5, size_mb=size_mb,
+                                  note=note, **fields)

@@ -47,16 +47,15 @@ parameters or results, and needs a custom gradient across the whole dense layer.
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 from keras import layers
 
-from kerasnets.applications._common import finish, gap_head, model_input, register_family
-from kerasnets.applications._resnet_blocks import imagenet_stem
+from kerasnets.applications._common import GapHead, register_family
+from kerasnets.applications._resnet_blocks import imagenet_stem, keras_file, torchvision_file
 from kerasnets.applications._torch_names import rename_rules
 from kerasnets.zoo.registry import Paper, Variant
 from kerasnets.weights.convert import TorchMapping
-from kerasnets.weights.records import (Transform, keras_checkpoint, tf_kernels,
-                                       torchvision_checkpoint)
 
 PAPER = Paper("Densely Connected Convolutional Networks", "1608.06993", 2017)
 BOTTLENECK_WIDTH = 4  # the 1x1 convolution of a "B" layer produces 4k feature maps (section 3)
@@ -159,16 +158,13 @@ def transition(x, compression, *, name, **conv):
     return layers.AveragePooling2D(2, strides=2, name=f"{name}_pool")(x)
 
 
-def _densenet(spec: DenseNetSpec, *, include_top, weights, input_tensor, input_shape, pooling,
-              classes, classifier_activation, name, default_shape, min_size, drop_rate=0.0):
+def _densenet(x, spec: DenseNetSpec, *, name, drop_rate=0.0):
     if not 0.0 <= drop_rate < 1.0:
         raise ValueError(f"{name}: drop_rate must be in [0, 1), got {drop_rate!r}.")
     bn_epsilon, init = STYLES[spec.stem]
     if spec.bn_epsilon is not None:
         bn_epsilon = spec.bn_epsilon
     conv = dict(drop_rate=drop_rate, bn_epsilon=bn_epsilon, kernel_initializer=init)
-    inputs, x = model_input(input_tensor, input_shape, default_shape=default_shape,
-                            min_size=min_size, model_name=name)
     if spec.stem == "imagenet":
         x = imagenet_stem(x, width=spec.stem_channels, use_bias=False, bn_epsilon=bn_epsilon,
                           kernel_initializer=init)
@@ -185,9 +181,7 @@ def _densenet(spec: DenseNetSpec, *, include_top, weights, input_tensor, input_s
             x = layers.BatchNormalization(epsilon=bn_epsilon, name="post_bn")(x)
             x = layers.Activation("relu", name="post_relu")(x)
         x = layers.Identity(name=f"stage{s}_out")(x)
-    x = gap_head(x, include_top=include_top, pooling=pooling, classes=classes,
-                 classifier_activation=classifier_activation)
-    return finish(inputs, x, name=name, weights=weights)
+    return x
 
 
 def _doc(variant: str, spec: DenseNetSpec) -> str:
@@ -196,43 +190,26 @@ def _doc(variant: str, spec: DenseNetSpec) -> str:
     return f"CIFAR DenseNet-BC (L={6 * spec.blocks[0] + 4}, k={spec.growth_rate})"
 
 
-# Published checkpoints: one `Checkpoint` record each, the default first (weights.records).
+# Published checkpoints, the default first (weights.records): keras.applications' files, then
+# torchvision's (BN epsilon 1e-5 there, 1.001e-5 here, but in DenseNet-161).
+_keras = functools.partial(keras_file, folder="densenet/")
+_tv = functools.partial(torchvision_file, note="BN epsilon 1e-5 there, 1.001e-5 here")
 WEIGHTS = {
-    "densenet121": (
-        keras_checkpoint("DenseNet121",
-            tf_kernels("densenet121", "densenet/", "9d60b8095a5708f2dcce2bca79d332c7",
-                "30ee3e1110167f948a6b9946edeeb738"),
-            Transform(224, 256), top1=75.0, top5=92.3, size_mb=33),
-        torchvision_checkpoint("densenet121", "IMAGENET1K_V1", "densenet121-a639ec97.pth",
-            Transform(224, 256), top1=74.434, top5=91.972, size_mb=30.845,
-            note="BN epsilon 1e-5 there, 1.001e-5 here"),
-    ),
-    "densenet161": (
-        torchvision_checkpoint("densenet161", "IMAGENET1K_V1", "densenet161-8d451a50.pth",
-            Transform(224, 256), top1=77.138, top5=93.56, size_mb=110.369),
-    ),
-    "densenet169": (
-        keras_checkpoint("DenseNet169",
-            tf_kernels("densenet169", "densenet/", "d699b8f76981ab1b30698df4c175e90b",
-                "b8c4d4c20dd625c148057b9ff1c1176b"),
-            Transform(224, 256), top1=76.2, top5=93.2, size_mb=57),
-        torchvision_checkpoint("densenet169", "IMAGENET1K_V1", "densenet169-b2777c0a.pth",
-            Transform(224, 256), top1=75.6, top5=92.806, size_mb=54.708,
-            note="BN epsilon 1e-5 there, 1.001e-5 here"),
-    ),
-    "densenet201": (
-        keras_checkpoint("DenseNet201",
-            tf_kernels("densenet201", "densenet/", "1ceb130c1ea1b78c3bf6114dbdfd8807",
-                "c13680b51ded0fb44dff2d8f86ac8bb1"),
-            Transform(224, 256), top1=77.3, top5=93.6, size_mb=80),
-        torchvision_checkpoint("densenet201", "IMAGENET1K_V1", "densenet201-c1103571.pth",
-            Transform(224, 256), top1=76.896, top5=93.37, size_mb=77.373,
-            note="BN epsilon 1e-5 there, 1.001e-5 here"),
-    ),
+    "densenet121": (_keras("DenseNet121", 75.0, 92.3, 33, md5=("9d60b8095a5708f2dcce2bca79d332c7",
+                                                             "30ee3e1110167f948a6b9946edeeb738")),
+                    _tv("densenet121-a639ec97.pth", 74.434, 91.972, 30.845)),
+    "densenet161": (torchvision_file("densenet161-8d451a50.pth", 77.138, 93.56, 110.369),),
+    "densenet169": (_keras("DenseNet169", 76.2, 93.2, 57, md5=("d699b8f76981ab1b30698df4c175e90b",
+                                                             "b8c4d4c20dd625c148057b9ff1c1176b")),
+                    _tv("densenet169-b2777c0a.pth", 75.6, 92.806, 54.708)),
+    "densenet201": (_keras("DenseNet201", 77.3, 93.6, 80, md5=("1ceb130c1ea1b78c3bf6114dbdfd8807",
+                                                             "c13680b51ded0fb44dff2d8f86ac8bb1")),
+                    _tv("densenet201-c1103571.pth", 76.896, 93.37, 77.373)),
 }
 
 VARIANTS = register_family(
-    globals(), _densenet, _TABLE, family="densenet", paper=PAPER, min_size=32, test_size=32,
+    globals(), _densenet, _TABLE, family="densenet", paper=PAPER, head=GapHead(), min_size=32,
+    test_size=32,
     doc=lambda v: _doc(v.name, v.spec),
     weights=WEIGHTS, torch_mapping=lambda variant: TORCH_MAPPING)
 

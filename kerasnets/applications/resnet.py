@@ -27,16 +27,14 @@ versions (the stride is on the first 3x3 either way): torchvision's layout, whos
 
 from __future__ import annotations
 
-from kerasnets.applications._common import finish, gap_head, model_input, register_family
-from kerasnets.applications._resnet_blocks import (TORCH_MAPPING, ResNetSpec, basic_block,
-                                                   bottleneck_block, imagenet_stem,
-                                                   residual_stages)
+import functools
+
+from kerasnets.applications._common import GapHead, register_family
+from kerasnets.applications._resnet_blocks import (TORCH_MAPPING, ResNetSpec, imagenet_resnet,
+                                                   keras_file, torchvision_file)
 from kerasnets.zoo.registry import Paper, Variant
-from kerasnets.weights.records import (Transform, keras_checkpoint, tf_kernels,
-                                      torchvision_checkpoint)
 
 PAPER = Paper("Deep Residual Learning for Image Recognition", "1512.03385", 2016)
-VERSIONS = ("1", "1.5")
 
 R18, R34, R50, R101, R152 = (2, 2, 2, 2), (3, 4, 6, 3), (3, 4, 6, 3), (3, 4, 23, 3), (3, 8, 36, 3)
 _KERAS = "keras.applications {}: {} parameters in all, of which {} are BatchNorm moving statistics"
@@ -68,81 +66,28 @@ _TABLE = [
 ]
 
 
-def _resnet(spec: ResNetSpec, *, include_top, weights, input_tensor, input_shape, pooling,
-            classes, classifier_activation, name, default_shape, min_size, version="1"):
-    """The ImageNet ResNet of `spec` (also ResNeXt / Wide ResNet bottlenecks through `groups` and
-    `width_per_group`)."""
-    if version not in VERSIONS:
-        raise ValueError(f"{name}: version must be one of {VERSIONS}, got {version!r}.")
-    keras_style = spec.block == "bottleneck" and version == "1"
-    options = dict(use_bias=keras_style, bn_epsilon=1.001e-5 if keras_style else 1e-5,
-                   kernel_initializer="glorot_uniform" if keras_style else "he_normal")
-    inputs, x = model_input(input_tensor, input_shape, default_shape=default_shape,
-                            min_size=min_size, model_name=name)
-    x = imagenet_stem(x, width=spec.stem_width, **options)
-    if spec.block == "basic":
-        def block(x, width, **kw):
-            return basic_block(x, width, shortcut="B", **options, **kw)
-    else:
-        def block(x, width, **kw):
-            return bottleneck_block(x, width, groups=spec.groups,
-                                    width_per_group=spec.width_per_group,
-                                    stride_on_3x3=version == "1.5", **options, **kw)
-    x = residual_stages(x, spec, (1,) + (2,) * (len(spec.depths) - 1), block)
-    x = gap_head(x, include_top=include_top, pooling=pooling, classes=classes,
-                 classifier_activation=classifier_activation)
-    return finish(inputs, x, name=name, weights=weights)
-
-
-# Published checkpoints: one `Checkpoint` record each, the default first (weights.records).
+# Published checkpoints, the default first (weights.records): keras.applications' (Caffe input)
+# and torchvision's files.
+_keras = functools.partial(keras_file, folder="resnet/", normalization="caffe")
 WEIGHTS = {
-    "resnet101": (
-        keras_checkpoint("ResNet101",
-            tf_kernels("resnet101", "resnet/", "f1aeb4b969a6efcfb50fad2f0c20cfc5",
-                "88cf7a10940856eca736dc7b7e228a21"),
-            Transform(224, 256, normalization="caffe"), top1=76.4, top5=92.8, size_mb=171),
-    ),
-    "resnet101_v1_5": (
-        torchvision_checkpoint("resnet101", "IMAGENET1K_V2", "resnet101-cd907fc2.pth",
-            Transform(224, 232), top1=81.886, top5=95.78, size_mb=170.53,
-            note="torchvision's new training recipe; IMAGENET1K_V1 is resnet101-63fe2227.pth "
-                 "(load it by path)"),
-    ),
-    "resnet152": (
-        keras_checkpoint("ResNet152",
-            tf_kernels("resnet152", "resnet/", "100835be76be38e30d865e96f2aaae62",
-                "ee4c566cf9a93f14d82f913c2dc6dd0c"),
-            Transform(224, 256, normalization="caffe"), top1=76.6, top5=93.1, size_mb=232),
-    ),
-    "resnet152_v1_5": (
-        torchvision_checkpoint("resnet152", "IMAGENET1K_V2", "resnet152-f82ba261.pth",
-            Transform(224, 232), top1=82.284, top5=96.002, size_mb=230.474,
-            note="torchvision's new training recipe; IMAGENET1K_V1 is resnet152-394f9c45.pth "
-                 "(load it by path)"),
-    ),
-    "resnet18": (
-        torchvision_checkpoint("resnet18", "IMAGENET1K_V1", "resnet18-f37072fd.pth",
-            Transform(224, 256), top1=69.758, top5=89.078, size_mb=44.661),
-    ),
-    "resnet34": (
-        torchvision_checkpoint("resnet34", "IMAGENET1K_V1", "resnet34-b627a593.pth",
-            Transform(224, 256), top1=73.314, top5=91.42, size_mb=83.275),
-    ),
-    "resnet50": (
-        keras_checkpoint("ResNet50",
-            tf_kernels("resnet50", "resnet/", "2cb95161c43110f7111970584f804107",
-                "4d473c1dd8becc155b73f8504c6f6626"),
-            Transform(224, 256, normalization="caffe"), top1=74.9, top5=92.1, size_mb=98),
-    ),
-    "resnet50_v1_5": (
-        torchvision_checkpoint("resnet50", "IMAGENET1K_V2", "resnet50-11ad3fa6.pth",
-            Transform(224, 232), top1=80.858, top5=95.434, size_mb=97.79,
-            note="torchvision's new training recipe; IMAGENET1K_V1 is resnet50-0676ba61.pth (load "
-                 "it by path)"),
-    ),
+    "resnet18": (torchvision_file("resnet18-f37072fd.pth", 69.758, 89.078, 44.661),),
+    "resnet34": (torchvision_file("resnet34-b627a593.pth", 73.314, 91.42, 83.275),),
+    "resnet50": (_keras("ResNet50", 74.9, 92.1, 98, md5=("2cb95161c43110f7111970584f804107",
+                                                       "4d473c1dd8becc155b73f8504c6f6626")),),
+    "resnet101": (_keras("ResNet101", 76.4, 92.8, 171, md5=("f1aeb4b969a6efcfb50fad2f0c20cfc5",
+                                                          "88cf7a10940856eca736dc7b7e228a21")),),
+    "resnet152": (_keras("ResNet152", 76.6, 93.1, 232, md5=("100835be76be38e30d865e96f2aaae62",
+                                                          "ee4c566cf9a93f14d82f913c2dc6dd0c")),),
+    "resnet50_v1_5": (torchvision_file("resnet50-11ad3fa6.pth", 80.858, 95.434, 97.79,
+                                       new_recipe=True, replaces="resnet50-0676ba61.pth"),),
+    "resnet101_v1_5": (torchvision_file("resnet101-cd907fc2.pth", 81.886, 95.78, 170.53,
+                                        new_recipe=True, replaces="resnet101-63fe2227.pth"),),
+    "resnet152_v1_5": (torchvision_file("resnet152-f82ba261.pth", 82.284, 96.002, 230.474,
+                                        new_recipe=True, replaces="resnet152-394f9c45.pth"),),
 }
 
 VARIANTS = register_family(
-    globals(), _resnet, _TABLE, family="resnet", paper=PAPER, min_size=32, test_size=32,
+    globals(), imagenet_resnet, _TABLE, family="resnet", paper=PAPER, head=GapHead(), min_size=32,
+    test_size=32,
     doc=lambda v: f"ResNet-{v.name[6:].replace('_v1_5', ' v1.5')}",
     weights=WEIGHTS, torch_mapping=lambda variant: TORCH_MAPPING)

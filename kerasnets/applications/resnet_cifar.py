@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import functools
 
-from kerasnets.applications._common import finish, gap_head, model_input, register_family
-from kerasnets.applications._resnet_blocks import ResNetSpec, basic_block, residual_stages
-from kerasnets.layers import conv_bn_act
+from kerasnets.applications._common import GapHead, register_family
+from kerasnets.applications._resnet_blocks import (ResNetSpec, basic_block, cifar_stem,
+                                                   residual_stages)
 from kerasnets.zoo.registry import Paper, Variant
 
 PAPER = Paper("Deep Residual Learning for Image Recognition", "1512.03385", 2016)
@@ -49,21 +49,14 @@ _TABLE = [
 ]
 
 
-def _resnet_cifar(spec: ResNetSpec, *, include_top, weights, input_tensor, input_shape, pooling,
-                  classes, classifier_activation, name, default_shape, min_size, shortcut="A"):
+def _resnet_cifar(x, spec: ResNetSpec, *, name, shortcut="A"):
     if shortcut not in SHORTCUTS:
         raise ValueError(f"{name}: shortcut must be one of {SHORTCUTS}, got {shortcut!r}.")
-    inputs, x = model_input(input_tensor, input_shape, default_shape=default_shape,
-                            min_size=min_size, model_name=name)
-    x = conv_bn_act(x, spec.stem_width, 3, use_bias=False, kernel_initializer="he_normal",
-                    name="stem")
-    block = functools.partial(basic_block, shortcut=shortcut)
-    x = residual_stages(x, spec, (1,) + (2,) * (len(spec.depths) - 1), block)
-    x = gap_head(x, include_top=include_top, pooling=pooling, classes=classes,
-                 classifier_activation=classifier_activation)
-    return finish(inputs, x, name=name, weights=weights)
+    x = cifar_stem(x, spec.stem_width)
+    return residual_stages(x, spec, functools.partial(basic_block, shortcut=shortcut))
 
 
 VARIANTS = register_family(
-    globals(), _resnet_cifar, _TABLE, family="resnet_cifar", paper=PAPER, input_shape=(32, 32, 3),
-    min_size=32, classes=10, test_size=32, doc=lambda v: f"CIFAR ResNet-{v.name[6:-6]}")
+    globals(), _resnet_cifar, _TABLE, family="resnet_cifar", paper=PAPER, head=GapHead(),
+    input_shape=(32, 32, 3), min_size=32, classes=10, test_size=32,
+    doc=lambda v: f"CIFAR ResNet-{v.name[6:-6]}")

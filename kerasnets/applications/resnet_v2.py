@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import functools
 
-from kerasnets.applications._common import finish, gap_head, model_input, register_family
-from kerasnets.applications._resnet_blocks import (ResNetSpec, imagenet_stem, post_norm,
-                                                   preact_bottleneck_block, residual_stages)
+from kerasnets.applications._common import GapHead, register_family
+from kerasnets.applications._resnet_blocks import (ResNetSpec, imagenet_stem, keras_file,
+                                                   post_norm, preact_bottleneck_block,
+                                                   residual_stages)
 from kerasnets.zoo.registry import Paper, Variant
-from kerasnets.weights.records import Transform, keras_checkpoint, tf_kernels
 
 PAPER = Paper("Identity Mappings in Deep Residual Networks", "1603.05027", 2016)
 BN_EPSILON = 1.001e-5
@@ -42,45 +42,31 @@ _TABLE = [
 ]
 
 
-def _resnet_v2(spec: ResNetSpec, *, include_top, weights, input_tensor, input_shape, pooling,
-               classes, classifier_activation, name, default_shape, min_size):
-    inputs, x = model_input(input_tensor, input_shape, default_shape=default_shape,
-                            min_size=min_size, model_name=name)
+def _resnet_v2(x, spec: ResNetSpec, *, name):
     x = imagenet_stem(x, width=spec.stem_width, use_bias=True, batch_norm=False,
                       bn_epsilon=BN_EPSILON, kernel_initializer="glorot_uniform")
     block = functools.partial(preact_bottleneck_block, groups=spec.groups,
                               width_per_group=spec.width_per_group, bn_epsilon=BN_EPSILON)
-    x = residual_stages(x, spec, (2,) * (len(spec.depths) - 1) + (1,), block,
+    x = residual_stages(x, spec, block, strides=(2,) * (len(spec.depths) - 1) + (1,),
                         stride_on_last=True)
-    x = post_norm(x, BN_EPSILON)
-    x = gap_head(x, include_top=include_top, pooling=pooling, classes=classes,
-                 classifier_activation=classifier_activation)
-    return finish(inputs, x, name=name, weights=weights)
+    return post_norm(x, BN_EPSILON)
 
 
-# Published checkpoints: one `Checkpoint` record each, the default first (weights.records).
+# Published checkpoints: keras.applications' files (weights.records).
+_keras = functools.partial(keras_file, folder="resnet/", normalization="tf")
 WEIGHTS = {
-    "resnet101_v2": (
-        keras_checkpoint("ResNet101V2",
-            tf_kernels("resnet101v2", "resnet/", "6343647c601c52e1368623803854d971",
-                "c0ed64b8031c3730f411d2eb4eea35b5"),
-            Transform(224, 256, normalization="tf"), top1=77.2, top5=93.8, size_mb=171),
-    ),
-    "resnet152_v2": (
-        keras_checkpoint("ResNet152V2",
-            tf_kernels("resnet152v2", "resnet/", "a49b44d1979771252814e80f8ec446f9",
-                "ed17cf2e0169df9d443503ef94b23b33"),
-            Transform(224, 256, normalization="tf"), top1=78.0, top5=94.2, size_mb=232),
-    ),
-    "resnet50_v2": (
-        keras_checkpoint("ResNet50V2",
-            tf_kernels("resnet50v2", "resnet/", "3ef43a0b657b3be2300d5770ece849e0",
-                "fac2f116257151a9d068a22e544a4917"),
-            Transform(224, 256, normalization="tf"), top1=76.0, top5=93.0, size_mb=98),
-    ),
+    "resnet50_v2": (_keras("ResNet50V2", 76.0, 93.0, 98, md5=("3ef43a0b657b3be2300d5770ece849e0",
+                                                            "fac2f116257151a9d068a22e544a4917")),),
+    "resnet101_v2": (_keras("ResNet101V2", 77.2, 93.8, 171,
+                            md5=("6343647c601c52e1368623803854d971",
+                                 "c0ed64b8031c3730f411d2eb4eea35b5")),),
+    "resnet152_v2": (_keras("ResNet152V2", 78.0, 94.2, 232,
+                            md5=("a49b44d1979771252814e80f8ec446f9",
+                                 "ed17cf2e0169df9d443503ef94b23b33")),),
 }
 
 VARIANTS = register_family(
-    globals(), _resnet_v2, _TABLE, family="resnet_v2", paper=PAPER, preprocessing="tf",
+    globals(), _resnet_v2, _TABLE, family="resnet_v2", paper=PAPER, head=GapHead(),
+    preprocessing="tf",
     min_size=32, test_size=32, doc=lambda v: f"Pre-activation {v.builder}",
     weights=WEIGHTS)

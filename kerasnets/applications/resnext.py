@@ -31,13 +31,12 @@ of the same network) would round to 68.2M.
 
 from __future__ import annotations
 
-from kerasnets.applications._common import finish, gap_head, model_input, register_family
-from kerasnets.applications._resnet_blocks import (TORCH_MAPPING, ResNetSpec, bottleneck_block,
-                                                   residual_stages)
-from kerasnets.applications.resnet import _resnet
-from kerasnets.layers import conv_bn_act
+from kerasnets.applications._common import GapHead, register_family
+from kerasnets.applications._resnet_blocks import (TORCH_MAPPING, ResNetSpec, cifar_stem,
+                                                   imagenet_resnet, residual_stages, spec_block,
+                                                   torchvision_file)
 from kerasnets.zoo.registry import Paper, Variant
-from kerasnets.weights.records import Transform, timm_checkpoint, torchvision_checkpoint
+from kerasnets.weights.records import Transform, timm_checkpoint
 
 PAPER = Paper("Aggregated Residual Transformations for Deep Neural Networks", "1611.05431", 2017)
 
@@ -93,22 +92,10 @@ _CIFAR_TABLE = [
 ]
 
 
-def _resnext_cifar(spec: ResNetSpec, *, include_top, weights, input_tensor, input_shape, pooling,
-                   classes, classifier_activation, name, default_shape, min_size):
-    """The CIFAR ResNeXt of `spec` (post-activation, as the official code)."""
-    inputs, x = model_input(input_tensor, input_shape, default_shape=default_shape,
-                            min_size=min_size, model_name=name)
-    x = conv_bn_act(x, spec.stem_width, 3, use_bias=False, kernel_initializer="he_normal",
-                    name="stem")
-
-    def block(x, width, **kw):
-        return bottleneck_block(x, width, groups=spec.groups, width_per_group=spec.width_per_group,
-                                stride_on_3x3=True, **kw)
-
-    x = residual_stages(x, spec, (1,) + (2,) * (len(spec.depths) - 1), block)
-    x = gap_head(x, include_top=include_top, pooling=pooling, classes=classes,
-                 classifier_activation=classifier_activation)
-    return finish(inputs, x, name=name, weights=weights)
+def _resnext_cifar(x, spec: ResNetSpec, *, name):
+    """The body of the CIFAR ResNeXt of `spec` (post-activation, as the official code)."""
+    x = cifar_stem(x, spec.stem_width)
+    return residual_stages(x, spec, spec_block(spec, stride_on_3x3=True))
 
 
 def _label(variant):
@@ -116,39 +103,30 @@ def _label(variant):
     return f"ResNeXt-{depth} ({shape})"
 
 
-# Published checkpoints: one `Checkpoint` record each, the default first (weights.records).
+# Published checkpoints, the default first (weights.records): torchvision's files (its new
+# training recipe) and timm's.
 WEIGHTS = {
+    "resnext50_32x4d": (torchvision_file("resnext50_32x4d-1a0047aa.pth", 81.198, 95.34, 95.833,
+                                         new_recipe=True,
+                                         replaces="resnext50_32x4d-7cdf4587.pth"),),
     "resnext101_32x4d": (
         timm_checkpoint("resnext101_32x4d", "fb_ssl_yfcc100m_ft_in1k",
             Transform.from_crop(224, 0.875), top1=80.924, license="cc-by-nc-4.0",
             note="timm's default tag: Facebook's semi-supervised YFCC100M pre-training, ImageNet "
                  "fine-tuned"),
     ),
-    "resnext101_32x8d": (
-        torchvision_checkpoint("resnext101_32x8d", "IMAGENET1K_V2",
-            "resnext101_32x8d-110c445d.pth", Transform(224, 232), top1=82.834, top5=96.228,
-            size_mb=339.673,
-            note="torchvision's new training recipe; IMAGENET1K_V1 is "
-                 "resnext101_32x8d-8ba56ff5.pth (load it by path)"),
-    ),
-    "resnext101_64x4d": (
-        torchvision_checkpoint("resnext101_64x4d", "IMAGENET1K_V1",
-            "resnext101_64x4d-173b62eb.pth", Transform(224, 232), top1=83.246, top5=96.454,
-            size_mb=319.318, note="torchvision's new training recipe"),
-    ),
-    "resnext50_32x4d": (
-        torchvision_checkpoint("resnext50_32x4d", "IMAGENET1K_V2", "resnext50_32x4d-1a0047aa.pth",
-            Transform(224, 232), top1=81.198, top5=95.34, size_mb=95.833,
-            note="torchvision's new training recipe; IMAGENET1K_V1 is "
-                 "resnext50_32x4d-7cdf4587.pth (load it by path)"),
-    ),
+    "resnext101_32x8d": (torchvision_file("resnext101_32x8d-110c445d.pth", 82.834, 96.228,
+                                          339.673, new_recipe=True,
+                                          replaces="resnext101_32x8d-8ba56ff5.pth"),),
+    "resnext101_64x4d": (torchvision_file("resnext101_64x4d-173b62eb.pth", 83.246, 96.454,
+                                          319.318, new_recipe=True),),
 }
 
 IMAGENET_VARIANTS = register_family(
-    globals(), _resnet, _IMAGENET_TABLE, family="resnext", paper=PAPER, min_size=32,
-    test_size=32, doc=lambda v: _label(v.name),
+    globals(), imagenet_resnet, _IMAGENET_TABLE, family="resnext", paper=PAPER, head=GapHead(),
+    min_size=32, test_size=32, doc=lambda v: _label(v.name),
     weights=WEIGHTS, torch_mapping=lambda variant: TORCH_MAPPING)
 CIFAR_VARIANTS = register_family(
-    globals(), _resnext_cifar, _CIFAR_TABLE, family="resnext", paper=PAPER,
+    globals(), _resnext_cifar, _CIFAR_TABLE, family="resnext", paper=PAPER, head=GapHead(),
     input_shape=(32, 32, 3), min_size=32, classes=10, test_size=32,
     doc=lambda v: f"CIFAR {_label(v.name)}")

@@ -42,12 +42,11 @@ from __future__ import annotations
 import dataclasses
 import functools
 
-from kerasnets.applications._common import finish, gap_head, model_input, register_family
 from keras import layers
 
+from kerasnets.applications._common import GapHead, register_family
 from kerasnets.applications._resnet_blocks import (TORCH_DEEP_STEM_MAPPING, TORCH_MAPPING,
-                                                   ResNetSpec, basic_block, bottleneck_block,
-                                                   residual_stages)
+                                                   ResNetSpec, residual_stages, spec_block)
 from kerasnets.layers import CeilModeMaxPooling2D, conv_bn_act
 from kerasnets.zoo.registry import Paper, Variant
 from kerasnets.weights.records import TIMM_RELEASES, Transform, timm_checkpoint
@@ -144,26 +143,20 @@ def _stem(x, spec: SENetSpec, conv):
     return CeilModeMaxPooling2D(3, strides=2, name="stem_pool")(x)
 
 
-def _senet(spec: SENetSpec, *, include_top, weights, input_tensor, input_shape, pooling, classes,
-           classifier_activation, name, default_shape, min_size):
+def _senet(x, spec: SENetSpec, *, name):
     options = dict(use_bias=False, bn_epsilon=1e-5, kernel_initializer="he_normal")
-    inputs, x = model_input(input_tensor, input_shape, default_shape=default_shape,
-                            min_size=min_size, model_name=name)
     x = _stem(x, spec, functools.partial(conv_bn_act, **options))
     if spec.block == "basic":
-        block = functools.partial(basic_block, shortcut="B", residual_relu=spec.residual_relu,
-                                  **options)
+        options["residual_relu"] = spec.residual_relu
     else:
-        def block(x, width, **kw):
-            return bottleneck_block(x, width, groups=spec.groups,
-                                    width_per_group=spec.width_per_group,
-                                    stride_on_3x3=spec.stride_on_3x3,
-                                    reduce_width=width * spec.reduce_factor or None,
-                                    shortcut_kernel=spec.shortcut_kernel, **options, **kw)
-    x = residual_stages(x, spec, (1,) + (2,) * (len(spec.depths) - 1), block)
-    x = gap_head(x, include_top=include_top, pooling=pooling, classes=classes,
-                 classifier_activation=classifier_activation, dropout=spec.dropout)
-    return finish(inputs, x, name=name, weights=weights)
+        options.update(reduce_factor=spec.reduce_factor, shortcut_kernel=spec.shortcut_kernel)
+    return residual_stages(x, spec, spec_block(spec, stride_on_3x3=spec.stride_on_3x3, **options))
+
+
+def _head(x, spec: SENetSpec, *, classes, classifier_activation):
+    """`GapHead` with the spec's dropout (SENet-154: 0.2)."""
+    return GapHead(spec.dropout)(x, spec, classes=classes,
+                                 classifier_activation=classifier_activation)
 
 
 def _label(variant):
@@ -182,72 +175,43 @@ def _label(variant):
     raise ValueError(f"no label for {variant!r}")
 
 
-# Published checkpoints: one `Checkpoint` record each, the default first (weights.records).
+# Published checkpoints (weights.records): timm's. The legacy ones are timm's ports of Cadene's
+# files (224 px, crop 0.875), named by their path under timm's releases.
+def _legacy(model, top1, path, note="timm's legacy (Cadene-layout) port", **transform):
+    return timm_checkpoint(model, "in1k", Transform.from_crop(224, 0.875, **transform), top1=top1,
+                           url=TIMM_RELEASES + path, note=note)
+
+
+_bicubic = functools.partial(Transform.from_crop, interpolation="bicubic")
 WEIGHTS = {
-    "seresnet18_timm": (
-        timm_checkpoint("legacy_seresnet18", "in1k",
-            Transform.from_crop(224, 0.875, interpolation="bicubic"), top1=71.766,
-            url=TIMM_RELEASES + "v0.1-weights/seresnet18-4bb0ce65.pth",
-            note="timm's legacy SE-ResNet-18"),
-    ),
-    "seresnet34_timm": (
-        timm_checkpoint("legacy_seresnet34", "in1k", Transform.from_crop(224, 0.875), top1=74.808,
-            url=TIMM_RELEASES + "v0.1-weights/seresnet34-a4004e63.pth",
-            note="timm's legacy (Cadene-layout) port"),
-    ),
-    "senet154": (
-        timm_checkpoint("legacy_senet154", "in1k", Transform.from_crop(224, 0.875), top1=81.308,
-            url=TIMM_RELEASES + "v0.1-weights/legacy_senet154-e9eb9fe6.pth",
-            note="timm's legacy (Cadene-layout) port"),
-    ),
-    "senet154_timm": (
-        timm_checkpoint("senet154", "gluon_in1k",
-            Transform.from_crop(224, 0.875, interpolation="bicubic"), top1=81.226,
-            note="Gluon weights"),
-    ),
-    "seresnet101": (
-        timm_checkpoint("legacy_seresnet101", "in1k", Transform.from_crop(224, 0.875), top1=78.386,
-            url=TIMM_RELEASES + "v0.1-cadene/se_resnet101-7e38fcc6.pth",
-            note="timm's legacy (Cadene-layout) port"),
-    ),
-    "seresnet152": (
-        timm_checkpoint("legacy_seresnet152", "in1k", Transform.from_crop(224, 0.875), top1=78.66,
-            url=TIMM_RELEASES + "v0.1-cadene/se_resnet152-d17c99b7.pth",
-            note="timm's legacy (Cadene-layout) port"),
-    ),
-    "seresnet50": (
-        timm_checkpoint("legacy_seresnet50", "in1k", Transform.from_crop(224, 0.875), top1=77.644,
-            url=TIMM_RELEASES + "v0.1-cadene/se_resnet50-ce0d4300.pth",
-            note="timm's legacy (Cadene-layout) port"),
-    ),
-    "seresnet50_timm": (
-        timm_checkpoint("seresnet50", "a1_in1k",
-            Transform.from_crop(288, 1.0, interpolation="bicubic"), top1=81.102,
-            note="timm's default tag"),
-    ),
-    "seresnext101_32x4d": (
-        timm_checkpoint("legacy_seresnext101_32x4d", "in1k", Transform.from_crop(224, 0.875),
-            top1=80.23, url=TIMM_RELEASES + "v0.1-weights/legacy_se_resnext101_32x4d-37725eac.pth",
-            note="timm's legacy (Cadene-layout) port"),
-    ),
-    "seresnext101_32x4d_timm": (
-        timm_checkpoint("seresnext101_32x4d", "gluon_in1k",
-            Transform.from_crop(224, 0.875, interpolation="bicubic"), top1=80.892,
-            note="Gluon weights"),
-    ),
-    "seresnext50_32x4d": (
-        timm_checkpoint("legacy_seresnext50_32x4d", "in1k", Transform.from_crop(224, 0.875),
-            top1=79.076, url=TIMM_RELEASES + "v0.1-weights/legacy_se_resnext50_32x4d-f3651bad.pth",
-            note="timm's legacy (Cadene-layout) port"),
-    ),
-    "seresnext50_32x4d_timm": (
-        timm_checkpoint("seresnext50_32x4d", "racm_in1k",
-            Transform.from_crop(288, 0.95, interpolation="bicubic"), top1=82.196),
-    ),
+    "seresnet50": (_legacy("legacy_seresnet50", 77.644, "v0.1-cadene/se_resnet50-ce0d4300.pth"),),
+    "seresnet101": (_legacy("legacy_seresnet101", 78.386,
+                            "v0.1-cadene/se_resnet101-7e38fcc6.pth"),),
+    "seresnet152": (_legacy("legacy_seresnet152", 78.66,
+                            "v0.1-cadene/se_resnet152-d17c99b7.pth"),),
+    "seresnext50_32x4d": (_legacy("legacy_seresnext50_32x4d", 79.076,
+                                  "v0.1-weights/legacy_se_resnext50_32x4d-f3651bad.pth"),),
+    "seresnext101_32x4d": (_legacy("legacy_seresnext101_32x4d", 80.23,
+                                   "v0.1-weights/legacy_se_resnext101_32x4d-37725eac.pth"),),
+    "senet154": (_legacy("legacy_senet154", 81.308, "v0.1-weights/legacy_senet154-e9eb9fe6.pth"),),
+    "seresnet18_timm": (_legacy("legacy_seresnet18", 71.766, "v0.1-weights/seresnet18-4bb0ce65.pth",
+                                "timm's legacy SE-ResNet-18", interpolation="bicubic"),),
+    "seresnet34_timm": (_legacy("legacy_seresnet34", 74.808,
+                                "v0.1-weights/seresnet34-a4004e63.pth"),),
+    "seresnet50_timm": (timm_checkpoint("seresnet50", "a1_in1k", _bicubic(288, 1.0), top1=81.102,
+                                        note="timm's default tag"),),
+    "seresnext50_32x4d_timm": (timm_checkpoint("seresnext50_32x4d", "racm_in1k",
+                                               _bicubic(288, 0.95), top1=82.196),),
+    "seresnext101_32x4d_timm": (timm_checkpoint("seresnext101_32x4d", "gluon_in1k",
+                                                _bicubic(224, 0.875), top1=80.892,
+                                                note="Gluon weights"),),
+    "senet154_timm": (timm_checkpoint("senet154", "gluon_in1k", _bicubic(224, 0.875), top1=81.226,
+                                      note="Gluon weights"),),
 }
 
 VARIANTS = register_family(
-    globals(), _senet, _TABLE, family="senet", paper=PAPER, min_size=32, test_size=32,
+    globals(), _senet, _TABLE, family="senet", paper=PAPER, head=_head, min_size=32,
+    test_size=32,
     doc=lambda v: _label(v.name),
     weights=WEIGHTS,
     torch_mapping=lambda v: TORCH_DEEP_STEM_MAPPING if v.spec.deep_stem else TORCH_MAPPING)

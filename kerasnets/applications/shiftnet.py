@@ -24,10 +24,12 @@ no multiply-adds.
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 from keras import layers
 
-from kerasnets.applications._common import finish, gap_head, model_input, register_family
+from kerasnets.applications._common import GapHead, register_family
+from kerasnets.applications._resnet_blocks import ResNetSpec, cifar_stem, residual_stages
 from kerasnets.layers import conv_bn_act
 from kerasnets.layers.shift import Shift
 from kerasnets.zoo.registry import Paper, Variant
@@ -83,26 +85,15 @@ def csc_block(x, filters, *, expansion, stride=1, kernel_size=3, name):
     return layers.Activation("relu", name=f"{name}_relu")(y)
 
 
-def _shiftresnet(spec: ShiftResNetSpec, *, include_top, weights, input_tensor, input_shape,
-                 pooling, classes, classifier_activation, name, default_shape, min_size,
-                 expansion=6):
+def _shiftresnet(x, spec: ShiftResNetSpec, *, name, expansion=6):
     if expansion <= 0:
         raise ValueError(f"{name}: expansion must be positive, got {expansion!r}.")
-    inputs, x = model_input(input_tensor, input_shape, default_shape=default_shape,
-                            min_size=min_size, model_name=name)
-    x = conv_bn_act(x, WIDTHS[0], 3, use_bias=False, kernel_initializer="he_normal", name="stem")
-    for s, width in enumerate(WIDTHS, start=1):
-        for b in range(1, spec.blocks + 1):
-            stride = 2 if s > 1 and b == 1 else 1
-            x = csc_block(x, width, expansion=expansion, stride=stride,
-                          name=f"stage{s}_block{b}")
-        x = layers.Identity(name=f"stage{s}_out")(x)
-    x = gap_head(x, include_top=include_top, pooling=pooling, classes=classes,
-                 classifier_activation=classifier_activation)
-    return finish(inputs, x, name=name, weights=weights)
+    x = cifar_stem(x, WIDTHS[0])
+    stages = ResNetSpec("basic", (spec.blocks,) * 3, widths=WIDTHS)  # the CIFAR ResNet's stages
+    return residual_stages(x, stages, functools.partial(csc_block, expansion=expansion))
 
 
 VARIANTS = register_family(
-    globals(), _shiftresnet, _TABLE, family="shiftnet", paper=PAPER, input_shape=(32, 32, 3),
-    min_size=32, classes=10, test_size=32,
+    globals(), _shiftresnet, _TABLE, family="shiftnet", paper=PAPER, head=GapHead(),
+    input_shape=(32, 32, 3), min_size=32, classes=10, test_size=32,
     doc=lambda v: f"CIFAR ShiftResNet-{v.spec.depth} (expansion 6)")

@@ -23,13 +23,11 @@ from __future__ import annotations
 
 import functools
 
-from kerasnets.applications._common import finish, gap_head, model_input, register_family
-from kerasnets.applications._resnet_blocks import (TORCH_MAPPING, ResNetSpec, post_norm,
-                                                   preact_basic_block, residual_stages)
-from kerasnets.applications.resnet import _resnet
-from kerasnets.layers import conv_bn_act
+from kerasnets.applications._common import GapHead, register_family
+from kerasnets.applications._resnet_blocks import (TORCH_MAPPING, ResNetSpec, cifar_stem,
+                                                   imagenet_resnet, post_norm, preact_basic_block,
+                                                   residual_stages, torchvision_file)
 from kerasnets.zoo.registry import Paper, Variant
-from kerasnets.weights.records import Transform, torchvision_checkpoint
 
 PAPER = Paper("Wide Residual Networks", "1605.07146", 2016)
 
@@ -59,45 +57,31 @@ _IMAGENET_TABLE = [
 ]
 
 
-def _wide_resnet(spec: ResNetSpec, *, include_top, weights, input_tensor, input_shape, pooling,
-                 classes, classifier_activation, name, default_shape, min_size, dropout=0.0):
+def _wide_resnet(x, spec: ResNetSpec, *, name, dropout=0.0):
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"{name}: dropout must be in [0, 1), got {dropout!r}.")
-    inputs, x = model_input(input_tensor, input_shape, default_shape=default_shape,
-                            min_size=min_size, model_name=name)
-    x = conv_bn_act(x, spec.stem_width, 3, use_bias=False, batch_norm=False, activation=None,
-                    kernel_initializer="he_normal", name="stem")
-    block = functools.partial(preact_basic_block, dropout=dropout)
-    x = residual_stages(x, spec, (1,) + (2,) * (len(spec.depths) - 1), block)
-    x = post_norm(x, 1e-5)
-    x = gap_head(x, include_top=include_top, pooling=pooling, classes=classes,
-                 classifier_activation=classifier_activation)
-    return finish(inputs, x, name=name, weights=weights)
+    x = cifar_stem(x, spec.stem_width, batch_norm=False)
+    x = residual_stages(x, spec, functools.partial(preact_basic_block, dropout=dropout))
+    return post_norm(x, 1e-5)
 
 
 CIFAR_VARIANTS = register_family(
-    globals(), _wide_resnet, _CIFAR_TABLE, family="wide_resnet", paper=PAPER,
+    globals(), _wide_resnet, _CIFAR_TABLE, family="wide_resnet", paper=PAPER, head=GapHead(),
     input_shape=(32, 32, 3), min_size=32, classes=10, test_size=32,
     doc=lambda v: f"CIFAR Wide ResNet WRN-{v.name[11:].replace('_', '-')}")
-# Published checkpoints: one `Checkpoint` record each, the default first (weights.records).
+# Published checkpoints: torchvision's files, its new training recipe (weights.records).
 WEIGHTS = {
-    "wide_resnet101_2": (
-        torchvision_checkpoint("wide_resnet101_2", "IMAGENET1K_V2",
-            "wide_resnet101_2-d733dc28.pth", Transform(224, 232), top1=82.51, top5=96.02,
-            size_mb=484.747,
-            note="torchvision's new training recipe; IMAGENET1K_V1 is "
-                 "wide_resnet101_2-32ee1156.pth (load it by path)"),
-    ),
-    "wide_resnet50_2": (
-        torchvision_checkpoint("wide_resnet50_2", "IMAGENET1K_V2", "wide_resnet50_2-9ba9bcbe.pth",
-            Transform(224, 232), top1=81.602, top5=95.758, size_mb=263.124,
-            note="torchvision's new training recipe; IMAGENET1K_V1 is "
-                 "wide_resnet50_2-95faca4d.pth (load it by path)"),
-    ),
+    "wide_resnet50_2": (torchvision_file("wide_resnet50_2-9ba9bcbe.pth", 81.602, 95.758, 263.124,
+                                         new_recipe=True,
+                                         replaces="wide_resnet50_2-95faca4d.pth"),),
+    "wide_resnet101_2": (torchvision_file("wide_resnet101_2-d733dc28.pth", 82.51, 96.02, 484.747,
+                                          new_recipe=True,
+                                          replaces="wide_resnet101_2-32ee1156.pth"),),
 }
 
 IMAGENET_VARIANTS = register_family(
-    globals(), _resnet, _IMAGENET_TABLE, family="wide_resnet", paper=PAPER, min_size=32,
+    globals(), imagenet_resnet, _IMAGENET_TABLE, family="wide_resnet", paper=PAPER, head=GapHead(),
+    min_size=32,
     test_size=32,
     doc=lambda v: f"ImageNet Wide ResNet WRN-{v.name[11:].replace('_', '-')}-bottleneck",
     weights=WEIGHTS, torch_mapping=lambda variant: TORCH_MAPPING)
