@@ -40,6 +40,7 @@ def test_interleaved_times_stops_at_max_seconds():
     assert 1 <= len(times["slow"]) <= 4
 
 
+@pytest.mark.slow  # ResNet-50 in emulated bf16; the tool test compares in float32
 def test_default_paths_run_the_chosen_precision_against_keras_defaults():
     import keras
 

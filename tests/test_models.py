@@ -16,13 +16,11 @@ from kerasnets.applications._common import BASE_ARGS
 ALL = kerasnets.list_models()
 REPS = representatives()
 
-# The default suite checks every registered model's parameter count, names and taps. The more
-# expensive checks (a second build at the minimum size; the keras.applications weight copy) run
-# by default on light models and one keras-equivalent per family; heavy variants (> 40M
-# parameters or over a thousand layers, or a non-representative keras equivalent) run them
-# under `pytest -m slow`.
-HEAVY_PARAMS = 40_000_000
-DEEP = {"resnet1202_cifar"}   # 19.4M parameters but 1,202 layers: 20 s per extra build
+# The default suite builds every registered model and checks its parameter count, names and taps.
+# The more expensive checks (a second build at the minimum size, forward / backward, mixed
+# precision, the `.keras` round trip, the keras.applications weight copy) run by default on one
+# variant per family (`representatives()`, the keras equivalent: the lightest of its family);
+# the other variants run them under `pytest -m slow`.
 
 
 def _slow_unless(condition, name):
@@ -68,8 +66,7 @@ def test_reference_params_names_and_taps(name):
     assert model.output_shape == (None, entry.classes)
 
 
-@pytest.mark.parametrize("name", [_slow_unless(kerasnets.get_entry(n).params <= HEAVY_PARAMS
-                                               and n not in DEEP, n) for n in ALL])
+@pytest.mark.parametrize("name", [_slow_unless(n in REPS, n) for n in ALL])
 def test_minimum_input_size(name):
     """The registered minimum builds (headless, avg-pooled); one pixel less is a clear error."""
     entry = kerasnets.get_entry(name)

@@ -65,6 +65,7 @@ def test_evaluate_protocols_on_the_trained_model(lenet_run, tmp_path):
     assert best >= trained - 0.15        # centre crop of an 8x8 digit cuts little
 
 
+@pytest.mark.slow  # a second tools.evaluate run (test_evaluate_protocols_... by default)
 def test_evaluate_refuses_mismatched_classes_and_missing_files(lenet_run, tmp_path):
     run, _ = lenet_run
     proc = run_tool("tools.evaluate", "--keras_file", str(run / "best.keras"), "--dataset",
@@ -75,6 +76,7 @@ def test_evaluate_refuses_mismatched_classes_and_missing_files(lenet_run, tmp_pa
     assert proc.returncode != 0 and "nope.keras' does not exist" in proc.stderr
 
 
+@pytest.mark.slow  # more tools.train runs (test_train_learns_digits_... by default)
 def test_train_resumes_after_a_kill(tmp_path):
     args = [sys.executable, "-m", "tools.train", "--model", "lenet5", "--dataset", "digits",
             "--epochs", "4", "--steps_per_epoch", "4", "--batch_size", "16",

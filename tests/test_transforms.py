@@ -372,6 +372,7 @@ def test_random_jpeg_folder(tmp_path):
     assert sorted(y for _, y in images) == [0, 0, 0, 1, 1, 1]
 
 
+@pytest.mark.slow  # a second tools.benchmark run (test_benchmark has the default one)
 def test_benchmark_tool_pipeline_mode(tmp_path):
     out = tmp_path / "pipe.csv"
     proc = subprocess.run(
