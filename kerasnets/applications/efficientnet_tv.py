@@ -33,15 +33,15 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 
-from keras import layers
-
-from kerasnets.applications._common import (finish, gap_head, model_input, register_family,
-                                            resolution_shape)
-from kerasnets.applications._mobilenet_blocks import depthwise_bn_act, torch_block_rules
+from kerasnets.applications._common import register_family, resolution_shape
+from kerasnets.applications._mobilenet_blocks import (depthwise_bn_act, residual_add,
+                                                      torch_block_rules)
 from kerasnets.applications._torch_names import exact, rename_rules
-from kerasnets.applications.efficientnet import (B0_STAGES, CONV_INIT, Stage,
-                                                 efficientnet_stages, round_filters)
+from kerasnets.applications.efficientnet import (B0_STAGES, CONV_INIT, Stage, check_rate,
+                                                 dropout_head, efficientnet_stages,
+                                                 round_filters)
 from kerasnets.applications.efficientnet import PAPER as PAPER_V1
 from kerasnets.applications.efficientnet_v2 import L as V2_L
 from kerasnets.applications.efficientnet_v2 import M as V2_M
@@ -77,15 +77,6 @@ def _conv(x, filters, kernel, *, stride=1, activation=ACTIVATION, bn_epsilon, bn
                        kernel_initializer=CONV_INIT, name=name)
 
 
-def _residual(inputs, x, *, stride, drop_rate, name):
-    """torchvision's `use_res_connect`: stochastic depth, then + input, where the shape holds."""
-    if stride != 1 or inputs.shape[-1] != x.shape[-1]:
-        return x
-    if drop_rate > 0:
-        x = layers.Dropout(drop_rate, noise_shape=(None, 1, 1, 1), name=f"{name}_drop")(x)
-    return layers.Add(name=f"{name}_add")([x, inputs])
-
-
 def torch_mbconv(x, filters, *, expand, kernel, stride=1, se_ratio=0.25, drop_rate=0.0,
                  bn_epsilon, bn_momentum, name):
     """torchvision's `MBConv`: `{name}_expand_*` (1x1, when expand > 1), `{name}_dw_*`,
@@ -101,7 +92,7 @@ def torch_mbconv(x, filters, *, expand, kernel, stride=1, se_ratio=0.25, drop_ra
         y = squeeze_excite(y, max(1, int(in_channels * se_ratio)), activation=ACTIVATION,
                            name=f"{name}_se")
     y = _conv(y, filters, 1, activation=None, name=f"{name}_project", **norm)
-    return _residual(x, y, stride=stride, drop_rate=drop_rate, name=name)
+    return residual_add(x, y, stride=stride, drop_rate=drop_rate, name=name)
 
 
 def torch_fused_mbconv(x, filters, *, expand, kernel, stride=1, se_ratio=0.0, drop_rate=0.0,
@@ -117,28 +108,21 @@ def torch_fused_mbconv(x, filters, *, expand, kernel, stride=1, se_ratio=0.0, dr
         y = _conv(y, filters, 1, activation=None, name=f"{name}_project", **norm)
     else:
         y = _conv(x, filters, kernel, stride=stride, name=f"{name}_project", **norm)
-    return _residual(x, y, stride=stride, drop_rate=drop_rate, name=name)
+    return residual_add(x, y, stride=stride, drop_rate=drop_rate, name=name)
 
 
 TORCH_BLOCKS = {"mbconv": torch_mbconv, "fused": torch_fused_mbconv}
 
 
-def _efficientnet_tv(spec: TorchEfficientNetSpec, *, include_top, weights, input_tensor,
-                     input_shape, pooling, classes, classifier_activation, name, default_shape,
-                     min_size, drop_connect_rate=0.2):
-    if not 0 <= drop_connect_rate < 1:
-        raise ValueError(f"{name}: drop_connect_rate must be in [0, 1), got {drop_connect_rate}.")
-    inputs, x = model_input(input_tensor, input_shape, default_shape=default_shape,
-                            min_size=min_size, model_name=name)
+def _efficientnet_tv(x, spec: TorchEfficientNetSpec, *, name, drop_connect_rate=0.2):
+    """The body: stem, the stages of torchvision's blocks, the 1x1 `top` convolution."""
+    check_rate(drop_connect_rate, name)
     norm = dict(bn_epsilon=spec.bn_epsilon, bn_momentum=spec.bn_momentum)
     width = functools.partial(round_filters, width=spec.width)
     x = _conv(x, width(spec.stem_width), 3, stride=2, name="stem", **norm)
     x = efficientnet_stages(x, spec.stages, width=width, depth=spec.depth,
                             drop_connect_rate=drop_connect_rate, blocks=TORCH_BLOCKS, **norm)
-    x = _conv(x, width(spec.top_width), 1, name="top", **norm)
-    x = gap_head(x, include_top=include_top, pooling=pooling, classes=classes,
-                 classifier_activation=classifier_activation, dropout=spec.dropout)
-    return finish(inputs, x, name=name, weights=weights)
+    return _conv(x, width(spec.top_width), 1, name="top", **norm)
 
 
 _B = functools.partial(TorchEfficientNetSpec, B0_STAGES)
@@ -256,16 +240,13 @@ WEIGHTS = {
     ),
 }
 
-VARIANTS = {
-    **register_family(globals(), _efficientnet_tv, _V1_TABLE, input_shape=resolution_shape,
-                      family="efficientnet", paper=PAPER_V1, min_size=32, test_size=32,
-                      doc=_doc("EfficientNet"), weights=WEIGHTS,
-                      torch_mapping=lambda variant: torch_mapping(variant.spec)),
-    **register_family(globals(), _efficientnet_tv, _V2_TABLE, input_shape=resolution_shape,
-                      family="efficientnet_v2", paper=PAPER_V2, min_size=32, test_size=32,
-                      doc=_doc("EfficientNetV2"), weights=WEIGHTS,
-                      torch_mapping=lambda variant: torch_mapping(variant.spec)),
-}
+VARIANTS = {}  # EfficientNet (B0-B7) and EfficientNetV2 (S/M/L), each in its own family
+for _table, _family, _paper, _prefix in ((_V1_TABLE, "efficientnet", PAPER_V1, "EfficientNet"),
+                                         (_V2_TABLE, "efficientnet_v2", PAPER_V2, "EfficientNetV2")):
+    VARIANTS.update(register_family(
+        globals(), _efficientnet_tv, _table, head=dropout_head, input_shape=resolution_shape,
+        family=_family, paper=_paper, min_size=32, test_size=32, doc=_doc(_prefix),
+        weights=WEIGHTS, torch_mapping=lambda variant: torch_mapping(variant.spec)))
 # efficientnet_b0..b7 and efficientnet_v2_{s,m,l} named these rebuilds on 2026-12-04 only; they
 # name the paper's / keras.applications' networks now, with a warning for the old meaning.
 for _variant in VARIANTS:
@@ -278,8 +259,6 @@ for _variant in VARIANTS:
 def torch_mapping(spec: TorchEfficientNetSpec) -> TorchMapping:
     """torchvision's `features.0` (stem), `features.{s}.{b}` (stage s, block b + 1),
     `features.{last}` (top) and `classifier.1`."""
-    import math
-
     parts = {}
     for s, stage in enumerate(spec.stages, start=1):
         if stage.block == "fused":
