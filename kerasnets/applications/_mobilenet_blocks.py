@@ -20,7 +20,7 @@ import re
 
 from keras import layers
 
-from kerasnets.applications._common import correct_pad
+from kerasnets.applications._common import correct_pad, head_dtype
 from kerasnets.applications._torch_names import nested
 from kerasnets.layers import conv_bn_act, squeeze_excite
 
@@ -106,6 +106,16 @@ def residual_add(inputs, x, *, stride, drop_rate=0.0, name):
     if drop_rate > 0:
         x = layers.Dropout(drop_rate, noise_shape=(None, 1, 1, 1), name=f"{name}_drop")(x)
     return layers.Add(name=f"{name}_add")([x, inputs])
+
+
+def class_map_head(x, classes, classifier_activation, *, name, reshape=False):
+    """The end of keras' convolutional MobileNet heads on a pooled 1x1 map: a 1x1 convolution to
+    `classes` maps (`name`), `flatten` (or `reshape` where `reshape`: MobileNet v1) and the
+    activation `predictions` (float32 under a mixed policy)."""
+    x = layers.Conv2D(classes, 1, padding="same", name=name)(x)
+    x = (layers.Reshape((classes,), name="reshape") if reshape
+         else layers.Flatten(name="flatten"))(x)
+    return layers.Activation(classifier_activation, name="predictions", dtype=head_dtype())(x)
 
 
 def staged(strides):
