@@ -28,9 +28,9 @@ import dataclasses
 
 from keras import layers
 
-from kerasnets.applications._common import finish, gap_head, model_input, register_family
+from kerasnets.applications._common import GapHead, register_family
+from kerasnets.applications._shufflenet_blocks import depthwise_bn, shufflenet_stages
 from kerasnets.applications._torch_names import exact, nested, rename_rules
-from kerasnets.applications.shufflenet import depthwise_bn, shufflenet_stem
 from kerasnets.layers import conv_bn_act
 from kerasnets.layers.shuffle import ChannelShuffle, ChannelSplit
 from kerasnets.registry import Paper, Variant
@@ -93,20 +93,11 @@ def shufflenet_v2_unit(x, filters, *, stride=1, name):
     return ChannelShuffle(2, name=f"{name}_shuffle")(y)
 
 
-def _shufflenet_v2(spec: ShuffleNetV2Spec, *, include_top, weights, input_tensor, input_shape,
-                   pooling, classes, classifier_activation, name, default_shape, min_size):
-    inputs, x = model_input(input_tensor, input_shape, default_shape=default_shape,
-                            min_size=min_size, model_name=name)
-    x = shufflenet_stem(x, spec.stem_width)
-    for s, (depth, width) in enumerate(zip(spec.depths, spec.widths), start=1):
-        for b in range(1, depth + 1):
-            x = shufflenet_v2_unit(x, width, stride=2 if b == 1 else 1, name=f"stage{s}_block{b}")
-        x = layers.Identity(name=f"stage{s}_out")(x)
-    x = conv_bn_act(x, spec.final_width, 1, padding="valid", kernel_initializer="he_normal",
-                    name="post")
-    x = gap_head(x, include_top=include_top, pooling=pooling, classes=classes,
-                 classifier_activation=classifier_activation)
-    return finish(inputs, x, name=name, weights=weights)
+def _shufflenet_v2(x, spec: ShuffleNetV2Spec, *, name):
+    """The body: stem, stages, conv5 (`post_*`)."""
+    x = shufflenet_stages(x, spec, shufflenet_v2_unit)
+    return conv_bn_act(x, spec.final_width, 1, padding="valid", kernel_initializer="he_normal",
+                       name="post")
 
 
 # Published checkpoints: one `Checkpoint` record each, the default first (weights.records).
@@ -134,8 +125,8 @@ WEIGHTS = {
 }
 
 VARIANTS = register_family(
-    globals(), _shufflenet_v2, _TABLE, family="shufflenet_v2", paper=PAPER, min_size=32,
-    test_size=32,
+    globals(), _shufflenet_v2, _TABLE, head=GapHead(), family="shufflenet_v2", paper=PAPER,
+    min_size=32, test_size=32,
     doc=lambda v: (f"ShuffleNet v2 {v.name[-3:].replace('_', '.')}x "
                    f"(paper: {MFLOPS[v.name]} MFLOPs)"),
     weights=WEIGHTS, torch_mapping=lambda variant: TORCH_MAPPING)
