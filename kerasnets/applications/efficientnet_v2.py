@@ -37,10 +37,10 @@ from keras import layers
 
 from kerasnets.applications._common import register_family, resolution_shape
 from kerasnets.applications.efficientnet import (BLOCKS, Stage, check_rate, conv_bn_swish,
-                                                 dropout_head, efficientnet_stages, mbconv_block,
-                                                 round_filters)
+                                                 dropout_head, efficientnet_stages, keras_weights,
+                                                 mbconv_block, round_filters)
 from kerasnets.registry import Paper, Variant
-from kerasnets.weights.records import KERAS_URL, Published, Transform, keras_checkpoint
+from kerasnets.weights.records import KERAS_URL
 
 PAPER = Paper("EfficientNetV2: Smaller Models and Faster Training", "2104.00298", 2021)
 BN_MOMENTUM = 0.9
@@ -173,14 +173,8 @@ _KERAS_EVAL = {  # size, resize, top-1, top-5, MB
     "l": (480, 548, 85.7, 97.5, 479), "m": (480, 548, 85.3, 97.4, 220),
     "s": (384, 438, 83.9, 96.7, 88),
 }
-WEIGHTS = {
-    f"efficientnet_v2_{v}": (keras_checkpoint(
-        f"EfficientNetV2{v.upper()}",
-        Published(f"efficientnetv2-{v}.h5", f"efficientnetv2-{v}_notop.h5",
-                  KERAS_URL + "efficientnet_v2/", *_KERAS_MD5[v]),
-        Transform(size, resize, normalization="raw"), top1=top1, top5=top5, size_mb=mb),)
-    for v, (size, resize, top1, top5, mb) in _KERAS_EVAL.items()
-}
+WEIGHTS = keras_weights("efficientnet_v2_{}", "EfficientNetV2{}", "efficientnetv2-{}",
+                        KERAS_URL + "efficientnet_v2/", _KERAS_MD5, _KERAS_EVAL)
 
 VARIANTS = register_family(
     globals(), _efficientnet_v2, _TABLE, head=dropout_head,
