@@ -179,48 +179,39 @@ def _doc(prefix):
     return lambda v: f"{prefix}-{v.name.split('_')[-2].upper()} as torchvision builds it"
 
 
-# Published checkpoints: one `Checkpoint` record each, the default first (weights.records).
+# Published checkpoints (weights.records), one per variant: torchvision's weights enum tag and
+# file, the transform (crop, resize, interpolation, normalisation) and meta (top-1, top-5, MB).
+# B0 and B2-B7: IMAGENET1K_V1, bicubic, ImageNet mean/std; where the weights come from.
+_TIMM, _TF = "ported from timm", "ported from TF"
+_BICUBIC = {  # variant: (file, crop, resize, top-1, top-5, MB, note)
+    "b0": ("efficientnet_b0_rwightman-7f5810bc.pth", 224, 256, 77.692, 93.532, 20.451, _TIMM),
+    "b2": ("efficientnet_b2_rwightman-c35c1473.pth", 288, 288, 80.608, 95.31, 35.174, _TIMM),
+    "b3": ("efficientnet_b3_rwightman-b3899882.pth", 300, 320, 82.008, 96.054, 47.184, _TIMM),
+    "b4": ("efficientnet_b4_rwightman-23ab8bcd.pth", 380, 384, 83.384, 96.594, 74.489, _TIMM),
+    "b5": ("efficientnet_b5_lukemelas-1a07897c.pth", 456, 456, 83.444, 96.628, 116.864, _TF),
+    "b6": ("efficientnet_b6_lukemelas-24a108a5.pth", 528, 528, 84.008, 96.916, 165.362, _TF),
+    "b7": ("efficientnet_b7_lukemelas-c5b4e57e.pth", 600, 600, 84.122, 96.908, 254.675, _TF),
+}
 WEIGHTS = {
-    "efficientnet_b0_tv": (
-        torchvision_checkpoint("efficientnet_b0", "IMAGENET1K_V1",
-            "efficientnet_b0_rwightman-7f5810bc.pth", Transform(224, 256, interpolation="bicubic"),
-            top1=77.692, top5=93.532, size_mb=20.451, note="ported from timm"),
-    ),
+    **{f"efficientnet_{b}_tv": (torchvision_checkpoint(
+        f"efficientnet_{b}", "IMAGENET1K_V1", file,
+        Transform(crop, resize, interpolation="bicubic"), top1=top1, top5=top5, size_mb=mb,
+        note=note),) for b, (file, crop, resize, top1, top5, mb, note) in _BICUBIC.items()},
     "efficientnet_b1_tv": (
         torchvision_checkpoint("efficientnet_b1", "IMAGENET1K_V2", "efficientnet_b1-c27df63c.pth",
             Transform(240, 255), top1=79.838, top5=94.934, size_mb=30.136,
             note="IMAGENET1K_V1 (78.642%, from timm, bicubic 256) is "
                  "efficientnet_b1_rwightman-bac287d4.pth, (load it by path)"),
     ),
-    "efficientnet_b2_tv": (
-        torchvision_checkpoint("efficientnet_b2", "IMAGENET1K_V1",
-            "efficientnet_b2_rwightman-c35c1473.pth", Transform(288, 288, interpolation="bicubic"),
-            top1=80.608, top5=95.31, size_mb=35.174, note="ported from timm"),
+    "efficientnet_v2_s_tv": (
+        torchvision_checkpoint("efficientnet_v2_s", "IMAGENET1K_V1",
+            "efficientnet_v2_s-dd5fe13b.pth", Transform(384, 384), top1=84.228, top5=96.878,
+            size_mb=82.704),
     ),
-    "efficientnet_b3_tv": (
-        torchvision_checkpoint("efficientnet_b3", "IMAGENET1K_V1",
-            "efficientnet_b3_rwightman-b3899882.pth", Transform(300, 320, interpolation="bicubic"),
-            top1=82.008, top5=96.054, size_mb=47.184, note="ported from timm"),
-    ),
-    "efficientnet_b4_tv": (
-        torchvision_checkpoint("efficientnet_b4", "IMAGENET1K_V1",
-            "efficientnet_b4_rwightman-23ab8bcd.pth", Transform(380, 384, interpolation="bicubic"),
-            top1=83.384, top5=96.594, size_mb=74.489, note="ported from timm"),
-    ),
-    "efficientnet_b5_tv": (
-        torchvision_checkpoint("efficientnet_b5", "IMAGENET1K_V1",
-            "efficientnet_b5_lukemelas-1a07897c.pth", Transform(456, 456, interpolation="bicubic"),
-            top1=83.444, top5=96.628, size_mb=116.864, note="ported from TF"),
-    ),
-    "efficientnet_b6_tv": (
-        torchvision_checkpoint("efficientnet_b6", "IMAGENET1K_V1",
-            "efficientnet_b6_lukemelas-24a108a5.pth", Transform(528, 528, interpolation="bicubic"),
-            top1=84.008, top5=96.916, size_mb=165.362, note="ported from TF"),
-    ),
-    "efficientnet_b7_tv": (
-        torchvision_checkpoint("efficientnet_b7", "IMAGENET1K_V1",
-            "efficientnet_b7_lukemelas-c5b4e57e.pth", Transform(600, 600, interpolation="bicubic"),
-            top1=84.122, top5=96.908, size_mb=254.675, note="ported from TF"),
+    "efficientnet_v2_m_tv": (
+        torchvision_checkpoint("efficientnet_v2_m", "IMAGENET1K_V1",
+            "efficientnet_v2_m-dc08266a.pth", Transform(480, 480), top1=85.112, top5=97.156,
+            size_mb=208.01),
     ),
     "efficientnet_v2_l_tv": (
         torchvision_checkpoint("efficientnet_v2_l", "IMAGENET1K_V1",
@@ -228,21 +219,12 @@ WEIGHTS = {
             Transform(480, 480, interpolation="bicubic", normalization="tf"), top1=85.808,
             top5=97.788, size_mb=454.573, note="ported from google/automl"),
     ),
-    "efficientnet_v2_m_tv": (
-        torchvision_checkpoint("efficientnet_v2_m", "IMAGENET1K_V1",
-            "efficientnet_v2_m-dc08266a.pth", Transform(480, 480), top1=85.112, top5=97.156,
-            size_mb=208.01),
-    ),
-    "efficientnet_v2_s_tv": (
-        torchvision_checkpoint("efficientnet_v2_s", "IMAGENET1K_V1",
-            "efficientnet_v2_s-dd5fe13b.pth", Transform(384, 384), top1=84.228, top5=96.878,
-            size_mb=82.704),
-    ),
 }
 
 VARIANTS = {}  # EfficientNet (B0-B7) and EfficientNetV2 (S/M/L), each in its own family
 for _table, _family, _paper, _prefix in ((_V1_TABLE, "efficientnet", PAPER_V1, "EfficientNet"),
-                                         (_V2_TABLE, "efficientnet_v2", PAPER_V2, "EfficientNetV2")):
+                                         (_V2_TABLE, "efficientnet_v2", PAPER_V2,
+                                          "EfficientNetV2")):
     VARIANTS.update(register_family(
         globals(), _efficientnet_tv, _table, head=dropout_head, input_shape=resolution_shape,
         family=_family, paper=_paper, min_size=32, test_size=32, doc=_doc(_prefix),
