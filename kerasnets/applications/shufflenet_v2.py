@@ -100,28 +100,19 @@ def _shufflenet_v2(x, spec: ShuffleNetV2Spec, *, name):
                        name="post")
 
 
-# Published checkpoints: one `Checkpoint` record each, the default first (weights.records).
+# Published checkpoints (weights.records), one per variant: torchvision's IMAGENET1K_V1 file, the
+# transform's resize (224 crops) and the weights enum's meta.
+_TORCHVISION = {  # width: (file, resize, top-1, top-5, MB)
+    "x0_5": ("shufflenetv2_x0.5-f707e7126e.pth", 256, 60.552, 81.746, 5.282),
+    "x1_0": ("shufflenetv2_x1-5666bf0f80.pth", 256, 69.362, 88.316, 8.791),
+    "x1_5": ("shufflenetv2_x1_5-3c479a10.pth", 232, 72.996, 91.086, 13.557),
+    "x2_0": ("shufflenetv2_x2_0-8be3c8ee.pth", 232, 76.23, 93.006, 28.433),
+}
 WEIGHTS = {
-    "shufflenet_v2_x0_5": (
-        torchvision_checkpoint("shufflenet_v2_x0_5", "IMAGENET1K_V1",
-            "shufflenetv2_x0.5-f707e7126e.pth", Transform(224, 256), top1=60.552, top5=81.746,
-            size_mb=5.282),
-    ),
-    "shufflenet_v2_x1_0": (
-        torchvision_checkpoint("shufflenet_v2_x1_0", "IMAGENET1K_V1",
-            "shufflenetv2_x1-5666bf0f80.pth", Transform(224, 256), top1=69.362, top5=88.316,
-            size_mb=8.791),
-    ),
-    "shufflenet_v2_x1_5": (
-        torchvision_checkpoint("shufflenet_v2_x1_5", "IMAGENET1K_V1",
-            "shufflenetv2_x1_5-3c479a10.pth", Transform(224, 232), top1=72.996, top5=91.086,
-            size_mb=13.557),
-    ),
-    "shufflenet_v2_x2_0": (
-        torchvision_checkpoint("shufflenet_v2_x2_0", "IMAGENET1K_V1",
-            "shufflenetv2_x2_0-8be3c8ee.pth", Transform(224, 232), top1=76.23, top5=93.006,
-            size_mb=28.433),
-    ),
+    f"shufflenet_v2_{w}": (torchvision_checkpoint(
+        f"shufflenet_v2_{w}", "IMAGENET1K_V1", file, Transform(224, resize), top1=top1,
+        top5=top5, size_mb=mb),)
+    for w, (file, resize, top1, top5, mb) in _TORCHVISION.items()
 }
 
 VARIANTS = register_family(
