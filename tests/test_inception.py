@@ -12,7 +12,7 @@ import pytest
 
 from kerasnets.applications import BNInception, GoogLeNet, InceptionV3, SEBNInception
 from kerasnets.applications import bn_inception, googlenet
-from kerasnets.flops import count_flops
+from kerasnets.zoo.flops import count_flops
 from kerasnets.layers import LocalResponseNormalization
 
 

@@ -31,7 +31,7 @@ from keras import layers
 from kerasnets.applications._common import finish, model_input, register_family
 from kerasnets.applications.nin import caffe_pool, class_map_head
 from kerasnets.layers import conv_bn_act
-from kerasnets.registry import Paper, Variant
+from kerasnets.zoo.registry import Paper, Variant
 
 PAPER = Paper("Striving for Simplicity: The All Convolutional Net", "1412.6806", 2015)
 

@@ -72,7 +72,7 @@ from kerasnets.applications._common import (GapHead, correct_pad, register_famil
                                             resolution_shape)
 from kerasnets.applications._mobilenet_blocks import depthwise_bn_act, residual_add
 from kerasnets.layers import conv_bn_act, squeeze_excite
-from kerasnets.registry import Paper, Variant
+from kerasnets.zoo.registry import Paper, Variant
 from kerasnets.weights.records import Checkpoint, Published, Transform, keras_checkpoint
 
 PAPER = Paper("EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks",

@@ -39,7 +39,7 @@ from kerasnets.applications._common import register_family, resolution_shape
 from kerasnets.applications.efficientnet import (BLOCKS, Stage, check_rate, conv_bn_swish,
                                                  dropout_head, efficientnet_stages, keras_weights,
                                                  mbconv_block, round_filters)
-from kerasnets.registry import Paper, Variant
+from kerasnets.zoo.registry import Paper, Variant
 from kerasnets.weights.records import KERAS_URL
 
 PAPER = Paper("EfficientNetV2: Smaller Models and Faster Training", "2104.00298", 2021)

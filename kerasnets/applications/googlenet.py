@@ -77,7 +77,7 @@ from kerasnets.applications._inception import (Conv, Pool, apply, inception_modu
                                                transform_input as torch_input_transform)
 from kerasnets.applications._torch_names import rename_rules
 from kerasnets.layers import LocalResponseNormalization, conv_bn_act
-from kerasnets.registry import Paper, Variant
+from kerasnets.zoo.registry import Paper, Variant
 from kerasnets.weights.convert import TorchMapping
 from kerasnets.weights.records import Transform, torchvision_checkpoint
 

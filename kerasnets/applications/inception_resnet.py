@@ -50,7 +50,7 @@ from kerasnets.applications._torch_names import nested, rename_rules
 from kerasnets.applications.inception_v4 import (AVG_POOL, MAX_POOL_V2, TIMM_BRANCH_RULES, V,
                                                  conv_bn, reduction_a, stem)
 from kerasnets.layers.residual import ScaledAdd
-from kerasnets.registry import Paper, Variant
+from kerasnets.zoo.registry import Paper, Variant
 from kerasnets.weights.convert import TorchMapping
 from kerasnets.weights.records import Transform, keras_checkpoint, tf_kernels, timm_checkpoint
 

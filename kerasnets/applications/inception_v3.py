@@ -58,7 +58,7 @@ from kerasnets.applications._common import register_family
 from kerasnets.applications._inception import (Conv, Pool, Split, apply, inception_module,
                                                transform_input as torch_input_transform)
 from kerasnets.applications._torch_names import rename_rules
-from kerasnets.registry import Paper, Variant
+from kerasnets.zoo.registry import Paper, Variant
 from kerasnets.weights.convert import TorchMapping
 from kerasnets.weights.records import (Transform, keras_checkpoint, tf_kernels,
                                        torchvision_checkpoint)

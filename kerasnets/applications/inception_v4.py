@@ -32,7 +32,7 @@ from keras import layers
 from kerasnets.applications._common import finish, gap_head, model_input, register_family
 from kerasnets.applications._inception import Conv, Pool, Split, apply, inception_module
 from kerasnets.applications._torch_names import nested, rename_rules
-from kerasnets.registry import Paper, Variant
+from kerasnets.zoo.registry import Paper, Variant
 from kerasnets.weights.convert import TorchMapping
 from kerasnets.weights.records import Transform, timm_checkpoint
 

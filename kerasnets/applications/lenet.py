@@ -40,7 +40,7 @@ from kerasnets.applications._common import finish, model_input, pool_features, p
 from kerasnets.applications._common import head_dtype, register_family
 from kerasnets.layers.lenet import (  # noqa: F401  (re-exported: their home is kerasnets.layers)
     ConnectionTableConv2D, EuclideanRBF, TrainableSubsampling, scaled_tanh)
-from kerasnets.registry import Paper, Variant
+from kerasnets.zoo.registry import Paper, Variant
 
 PAPER = Paper("Gradient-Based Learning Applied to Document Recognition", None, 1998)
 

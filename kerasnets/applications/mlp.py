@@ -29,7 +29,7 @@ import keras
 from keras import layers
 
 from kerasnets.applications._common import finish, model_input, predictions, register_family
-from kerasnets.registry import Paper, Variant, create_model
+from kerasnets.zoo.registry import Paper, Variant, create_model
 
 PAPER = Paper("Distilling the Knowledge in a Neural Network", "1503.02531", 2015)
 

@@ -36,7 +36,7 @@ from keras import layers
 from kerasnets.applications._common import register_family
 from kerasnets.applications._mobilenet_blocks import class_map_head, depthwise_bn_act, stage_loop
 from kerasnets.layers import conv_bn_act
-from kerasnets.registry import Paper, Variant
+from kerasnets.zoo.registry import Paper, Variant
 from kerasnets.weights.records import KERAS_URL, Published, Transform, keras_checkpoint
 
 PAPER = Paper("MobileNets: Efficient Convolutional Neural Networks for Mobile Vision "

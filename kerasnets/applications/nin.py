@@ -35,7 +35,7 @@ from keras import layers
 from kerasnets.applications._common import (finish, head_dtype, model_input, pool_features,
                                             register_family)
 from kerasnets.layers import conv_bn_act
-from kerasnets.registry import Paper, Variant
+from kerasnets.zoo.registry import Paper, Variant
 
 PAPER = Paper("Network In Network", "1312.4400", 2014)
 

@@ -39,7 +39,7 @@ from keras import initializers, layers
 from kerasnets.applications._common import head_dtype, register_family
 from kerasnets.applications._torch_names import rename_rules
 from kerasnets.layers import CeilModeMaxPooling2D, conv_bn_act
-from kerasnets.registry import Paper, Variant
+from kerasnets.zoo.registry import Paper, Variant
 from kerasnets.weights.convert import TorchMapping
 from kerasnets.weights.records import Transform, torchvision_checkpoint
 

@@ -24,7 +24,7 @@ from kerasnets.applications._common import finish, flatten_fc_head, model_input
 from kerasnets.applications._common import register_family
 from kerasnets.applications._torch_names import rename_rules
 from kerasnets.layers import LocalResponseNormalization
-from kerasnets.registry import Paper, Variant
+from kerasnets.zoo.registry import Paper, Variant
 from kerasnets.weights.convert import TorchMapping
 from kerasnets.weights.records import (Transform, keras_checkpoint, tf_kernels,
                                        torchvision_checkpoint)

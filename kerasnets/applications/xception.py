@@ -35,7 +35,7 @@ from keras import layers
 from kerasnets.applications._common import finish, gap_head, model_input, register_family
 from kerasnets.applications._torch_names import nested, rename_rules
 from kerasnets.layers import PaddedMaxPooling2D, conv_bn_act
-from kerasnets.registry import Paper, Variant
+from kerasnets.zoo.registry import Paper, Variant
 from kerasnets.weights.convert import TorchMapping
 from kerasnets.weights.records import (TIMM_RELEASES, Transform, keras_checkpoint, tf_kernels,
                                        timm_checkpoint)
