@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import kerasnets
-from kerasnets.applications import EfficientNetB0, EfficientNetV2B1
+from kerasnets.applications import EfficientNetB0, EfficientNetV2B1, custom_model
 from kerasnets.applications import efficientnet, efficientnet_v2
 from kerasnets.applications.efficientnet import ALPHA, BETA, GAMMA, compound_spec, round_filters
 from kerasnets.zoo.flops import count_flops
@@ -94,10 +94,8 @@ def test_exact_counts_round_to_the_published_figures():
 
 # --- EfficientNet-B0 (Table 1) and the options -------------------------------------------------
 
-def build(generic, spec, shape, **options):
-    return generic(spec, include_top=True, weights=None, input_tensor=None, input_shape=shape,
-                   pooling=None, classes=10, classifier_activation="softmax", name="tiny",
-                   default_shape=shape, min_size=32, **options)
+def build(like, spec, shape, **options):
+    return custom_model(spec, like=like, input_shape=shape, classes=10, name="tiny", **options)
 
 
 def test_b0_builds_table_1_at_0_39_gflops_with_linearly_rising_stochastic_depth():
@@ -131,7 +129,7 @@ def test_b0_builds_table_1_at_0_39_gflops_with_linearly_rising_stochastic_depth(
 
 def test_no_stochastic_depth_variable_input_and_fixed_options():
     spec = dataclasses.replace(V1["efficientnet_b0"], stages=efficientnet.B0_STAGES[:3])
-    model = build(efficientnet._efficientnet, spec, (None, None, 3), drop_connect_rate=0.0)
+    model = build("efficientnet_b0", spec, (None, None, 3), drop_connect_rate=0.0)
     names = layer_names(model)
     assert "stage3_block2_add" in names and not drop_rates(model)
     out = model.predict(np.ones((1, 64, 96, 3), "float32"), verbose=0)
@@ -183,7 +181,7 @@ def test_v2_preprocessing_follows_keras():
     tiny = dataclasses.replace(V2["efficientnet_v2_b0"], stages=efficientnet_v2.BASE[:1])
 
     def stem_input(shape, spec=tiny, **options):
-        model = build(efficientnet_v2._efficientnet_v2, spec, shape, **options)
+        model = build("efficientnet_v2_b0", spec, shape, **options)
         return model, keras.Model(model.input, model.get_layer("stem_conv").input)
 
     model, probe = stem_input((32, 32, 3))

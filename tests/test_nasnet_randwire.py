@@ -10,18 +10,16 @@ import numpy as np
 import pytest
 
 import kerasnets
-from kerasnets.applications import NASNetMobile, RandWireWS_Small
+from kerasnets.applications import NASNetMobile, RandWireWS_Small, custom_model
 from kerasnets.applications.nasnet import VARIANTS as NASNET_VARIANTS
-from kerasnets.applications.nasnet import NASNetSpec, _nasnet
-from kerasnets.applications.randwire import (RandWireSpec, WeightedSum, _randwire,
-                                             randwire_graphs, watts_strogatz)
+from kerasnets.applications.nasnet import NASNetSpec
+from kerasnets.applications.randwire import (RandWireSpec, WeightedSum, randwire_graphs,
+                                             watts_strogatz)
 from kerasnets.zoo.flops import count_flops
 
 
 def build_nasnet(spec, shape, name="nasnet_test"):
-    return _nasnet(spec, include_top=True, weights=None, input_tensor=None, input_shape=shape,
-                   pooling=None, classes=10, classifier_activation="softmax", name=name,
-                   default_shape=shape, min_size=32)
+    return custom_model(spec, like="nasnet_mobile", input_shape=shape, classes=10, name=name)
 
 
 def inbound(model) -> dict[str, list[str]]:
@@ -204,10 +202,8 @@ def wiring(links, stage):
 
 def test_model_wiring_is_the_seeded_graph_and_survives_a_keras_round_trip(tmp_path):
     spec, seed = RandWireSpec("small", 16, nodes=12), 5  # a narrow, 12-node small regime
-    model = _randwire(spec, include_top=True, weights=None, input_tensor=None,
-                      input_shape=(32, 32, 3), pooling=None, classes=3,
-                      classifier_activation="softmax", name="randwire_test",
-                      default_shape=(32, 32, 3), min_size=32, seed=seed)
+    model = custom_model(spec, like="randwire_ws_small", input_shape=(32, 32, 3), classes=3,
+                         name="randwire_test", seed=seed)
     links = inbound(model)
     for s, (n, edges) in enumerate(randwire_graphs(spec, seed), start=1):
         sources = sorted(set(range(n)) - {j for _, j in edges})

@@ -47,13 +47,13 @@ def test_narrow_nasnetalarge_layout_and_mapping_match_timm():
     under -m slow): the same cells, padding and names as `nasnetalarge`, in seconds."""
     import dataclasses
 
-    from kerasnets.applications.nasnet import VARIANTS, _nasnet
+    from kerasnets.applications import custom_model
+    from kerasnets.applications.nasnet import VARIANTS
 
     spec = dataclasses.replace(VARIANTS["nasnet_large_timm"].spec, penultimate_filters=96,
                                stem_block_filters=8)
-    model = _nasnet(spec, include_top=True, weights=None, input_tensor=None,
-                    input_shape=(32, 32, 3), pooling=None, classes=10, classifier_activation=None,
-                    name="narrow_nasnetalarge", default_shape=(331, 331, 3), min_size=32)
+    model = custom_model(spec, like="nasnet_large_timm", input_shape=(32, 32, 3), classes=10,
+                         classifier_activation=None, name="narrow_nasnetalarge")
     torch_model = timm_model("nasnetalarge", num_features=96, stem_size=8, num_classes=10)
     trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
     assert torch_param_count(torch_model) == trainable

@@ -15,6 +15,8 @@ agrees to ~1e-6 (ShuffleNet, which has no residual adds: ~1e-5) in float32 at 64
 wrong detail still shows: torchvision's B0 with BN epsilon 1e-3 instead of 1e-5 differs by ~1.
 """
 
+import dataclasses
+
 import pytest
 
 import kerasnets
@@ -122,8 +124,10 @@ def test_torch_variants_fix_their_options():
         kerasnets.create_model("mobilenet_v2_tv", padding="keras")
     with pytest.raises(ValueError, match="padding must be one of"):
         kerasnets.create_model("mobilenet_v2", padding="reflect")
+    with pytest.raises(ValueError, match="fixes head='conv'"):  # a field of the spec
+        kerasnets.create_model("mobilenet_v3_small", head="linear")
     with pytest.raises(ValueError, match="head must be one of"):
-        kerasnets.create_model("mobilenet_v3_small", head="mlp")
+        dataclasses.replace(kerasnets.get_entry("mobilenet_v3_small").spec, head="mlp")
 
 
 def test_unknown_torch_module_is_named():

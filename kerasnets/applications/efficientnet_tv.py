@@ -33,15 +33,15 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 
-from keras import layers
-
-from kerasnets.applications._common import (finish, gap_head, model_input, register_family,
-                                            resolution_shape)
-from kerasnets.applications._mobilenet_blocks import depthwise_bn_act, torch_block_rules
+from kerasnets.applications._common import register_family, resolution_shape
+from kerasnets.applications._mobilenet_blocks import (depthwise_bn_act, residual_add,
+                                                      torch_block_rules)
 from kerasnets.applications._torch_names import exact, rename_rules
-from kerasnets.applications.efficientnet import (B0_STAGES, CONV_INIT, Stage,
-                                                 efficientnet_stages, round_filters)
+from kerasnets.applications.efficientnet import (B0_STAGES, CONV_INIT, Stage, check_rate,
+                                                 dropout_head, efficientnet_stages,
+                                                 round_filters)
 from kerasnets.applications.efficientnet import PAPER as PAPER_V1
 from kerasnets.applications.efficientnet_v2 import L as V2_L
 from kerasnets.applications.efficientnet_v2 import M as V2_M
@@ -77,15 +77,6 @@ def _conv(x, filters, kernel, *, stride=1, activation=ACTIVATION, bn_epsilon, bn
                        kernel_initializer=CONV_INIT, name=name)
 
 
-def _residual(inputs, x, *, stride, drop_rate, name):
-    """torchvision's `use_res_connect`: stochastic depth, then + input, where the shape holds."""
-    if stride != 1 or inputs.shape[-1] != x.shape[-1]:
-        return x
-    if drop_rate > 0:
-        x = layers.Dropout(drop_rate, noise_shape=(None, 1, 1, 1), name=f"{name}_drop")(x)
-    return layers.Add(name=f"{name}_add")([x, inputs])
-
-
 def torch_mbconv(x, filters, *, expand, kernel, stride=1, se_ratio=0.25, drop_rate=0.0,
                  bn_epsilon, bn_momentum, name):
     """torchvision's `MBConv`: `{name}_expand_*` (1x1, when expand > 1), `{name}_dw_*`,
@@ -101,7 +92,7 @@ def torch_mbconv(x, filters, *, expand, kernel, stride=1, se_ratio=0.25, drop_ra
         y = squeeze_excite(y, max(1, int(in_channels * se_ratio)), activation=ACTIVATION,
                            name=f"{name}_se")
     y = _conv(y, filters, 1, activation=None, name=f"{name}_project", **norm)
-    return _residual(x, y, stride=stride, drop_rate=drop_rate, name=name)
+    return residual_add(x, y, stride=stride, drop_rate=drop_rate, name=name)
 
 
 def torch_fused_mbconv(x, filters, *, expand, kernel, stride=1, se_ratio=0.0, drop_rate=0.0,
@@ -117,28 +108,21 @@ def torch_fused_mbconv(x, filters, *, expand, kernel, stride=1, se_ratio=0.0, dr
         y = _conv(y, filters, 1, activation=None, name=f"{name}_project", **norm)
     else:
         y = _conv(x, filters, kernel, stride=stride, name=f"{name}_project", **norm)
-    return _residual(x, y, stride=stride, drop_rate=drop_rate, name=name)
+    return residual_add(x, y, stride=stride, drop_rate=drop_rate, name=name)
 
 
 TORCH_BLOCKS = {"mbconv": torch_mbconv, "fused": torch_fused_mbconv}
 
 
-def _efficientnet_tv(spec: TorchEfficientNetSpec, *, include_top, weights, input_tensor,
-                     input_shape, pooling, classes, classifier_activation, name, default_shape,
-                     min_size, drop_connect_rate=0.2):
-    if not 0 <= drop_connect_rate < 1:
-        raise ValueError(f"{name}: drop_connect_rate must be in [0, 1), got {drop_connect_rate}.")
-    inputs, x = model_input(input_tensor, input_shape, default_shape=default_shape,
-                            min_size=min_size, model_name=name)
+def _efficientnet_tv(x, spec: TorchEfficientNetSpec, *, name, drop_connect_rate=0.2):
+    """The body: stem, the stages of torchvision's blocks, the 1x1 `top` convolution."""
+    check_rate(drop_connect_rate, name)
     norm = dict(bn_epsilon=spec.bn_epsilon, bn_momentum=spec.bn_momentum)
     width = functools.partial(round_filters, width=spec.width)
     x = _conv(x, width(spec.stem_width), 3, stride=2, name="stem", **norm)
     x = efficientnet_stages(x, spec.stages, width=width, depth=spec.depth,
                             drop_connect_rate=drop_connect_rate, blocks=TORCH_BLOCKS, **norm)
-    x = _conv(x, width(spec.top_width), 1, name="top", **norm)
-    x = gap_head(x, include_top=include_top, pooling=pooling, classes=classes,
-                 classifier_activation=classifier_activation, dropout=spec.dropout)
-    return finish(inputs, x, name=name, weights=weights)
+    return _conv(x, width(spec.top_width), 1, name="top", **norm)
 
 
 _B = functools.partial(TorchEfficientNetSpec, B0_STAGES)
@@ -195,48 +179,39 @@ def _doc(prefix):
     return lambda v: f"{prefix}-{v.name.split('_')[-2].upper()} as torchvision builds it"
 
 
-# Published checkpoints: one `Checkpoint` record each, the default first (weights.records).
+# Published checkpoints (weights.records), one per variant: torchvision's weights enum tag and
+# file, the transform (crop, resize, interpolation, normalisation) and meta (top-1, top-5, MB).
+# B0 and B2-B7: IMAGENET1K_V1, bicubic, ImageNet mean/std; where the weights come from.
+_TIMM, _TF = "ported from timm", "ported from TF"
+_BICUBIC = {  # variant: (file, crop, resize, top-1, top-5, MB, note)
+    "b0": ("efficientnet_b0_rwightman-7f5810bc.pth", 224, 256, 77.692, 93.532, 20.451, _TIMM),
+    "b2": ("efficientnet_b2_rwightman-c35c1473.pth", 288, 288, 80.608, 95.31, 35.174, _TIMM),
+    "b3": ("efficientnet_b3_rwightman-b3899882.pth", 300, 320, 82.008, 96.054, 47.184, _TIMM),
+    "b4": ("efficientnet_b4_rwightman-23ab8bcd.pth", 380, 384, 83.384, 96.594, 74.489, _TIMM),
+    "b5": ("efficientnet_b5_lukemelas-1a07897c.pth", 456, 456, 83.444, 96.628, 116.864, _TF),
+    "b6": ("efficientnet_b6_lukemelas-24a108a5.pth", 528, 528, 84.008, 96.916, 165.362, _TF),
+    "b7": ("efficientnet_b7_lukemelas-c5b4e57e.pth", 600, 600, 84.122, 96.908, 254.675, _TF),
+}
 WEIGHTS = {
-    "efficientnet_b0_tv": (
-        torchvision_checkpoint("efficientnet_b0", "IMAGENET1K_V1",
-            "efficientnet_b0_rwightman-7f5810bc.pth", Transform(224, 256, interpolation="bicubic"),
-            top1=77.692, top5=93.532, size_mb=20.451, note="ported from timm"),
-    ),
+    **{f"efficientnet_{b}_tv": (torchvision_checkpoint(
+        f"efficientnet_{b}", "IMAGENET1K_V1", file,
+        Transform(crop, resize, interpolation="bicubic"), top1=top1, top5=top5, size_mb=mb,
+        note=note),) for b, (file, crop, resize, top1, top5, mb, note) in _BICUBIC.items()},
     "efficientnet_b1_tv": (
         torchvision_checkpoint("efficientnet_b1", "IMAGENET1K_V2", "efficientnet_b1-c27df63c.pth",
             Transform(240, 255), top1=79.838, top5=94.934, size_mb=30.136,
             note="IMAGENET1K_V1 (78.642%, from timm, bicubic 256) is "
                  "efficientnet_b1_rwightman-bac287d4.pth, (load it by path)"),
     ),
-    "efficientnet_b2_tv": (
-        torchvision_checkpoint("efficientnet_b2", "IMAGENET1K_V1",
-            "efficientnet_b2_rwightman-c35c1473.pth", Transform(288, 288, interpolation="bicubic"),
-            top1=80.608, top5=95.31, size_mb=35.174, note="ported from timm"),
+    "efficientnet_v2_s_tv": (
+        torchvision_checkpoint("efficientnet_v2_s", "IMAGENET1K_V1",
+            "efficientnet_v2_s-dd5fe13b.pth", Transform(384, 384), top1=84.228, top5=96.878,
+            size_mb=82.704),
     ),
-    "efficientnet_b3_tv": (
-        torchvision_checkpoint("efficientnet_b3", "IMAGENET1K_V1",
-            "efficientnet_b3_rwightman-b3899882.pth", Transform(300, 320, interpolation="bicubic"),
-            top1=82.008, top5=96.054, size_mb=47.184, note="ported from timm"),
-    ),
-    "efficientnet_b4_tv": (
-        torchvision_checkpoint("efficientnet_b4", "IMAGENET1K_V1",
-            "efficientnet_b4_rwightman-23ab8bcd.pth", Transform(380, 384, interpolation="bicubic"),
-            top1=83.384, top5=96.594, size_mb=74.489, note="ported from timm"),
-    ),
-    "efficientnet_b5_tv": (
-        torchvision_checkpoint("efficientnet_b5", "IMAGENET1K_V1",
-            "efficientnet_b5_lukemelas-1a07897c.pth", Transform(456, 456, interpolation="bicubic"),
-            top1=83.444, top5=96.628, size_mb=116.864, note="ported from TF"),
-    ),
-    "efficientnet_b6_tv": (
-        torchvision_checkpoint("efficientnet_b6", "IMAGENET1K_V1",
-            "efficientnet_b6_lukemelas-24a108a5.pth", Transform(528, 528, interpolation="bicubic"),
-            top1=84.008, top5=96.916, size_mb=165.362, note="ported from TF"),
-    ),
-    "efficientnet_b7_tv": (
-        torchvision_checkpoint("efficientnet_b7", "IMAGENET1K_V1",
-            "efficientnet_b7_lukemelas-c5b4e57e.pth", Transform(600, 600, interpolation="bicubic"),
-            top1=84.122, top5=96.908, size_mb=254.675, note="ported from TF"),
+    "efficientnet_v2_m_tv": (
+        torchvision_checkpoint("efficientnet_v2_m", "IMAGENET1K_V1",
+            "efficientnet_v2_m-dc08266a.pth", Transform(480, 480), top1=85.112, top5=97.156,
+            size_mb=208.01),
     ),
     "efficientnet_v2_l_tv": (
         torchvision_checkpoint("efficientnet_v2_l", "IMAGENET1K_V1",
@@ -244,28 +219,16 @@ WEIGHTS = {
             Transform(480, 480, interpolation="bicubic", normalization="tf"), top1=85.808,
             top5=97.788, size_mb=454.573, note="ported from google/automl"),
     ),
-    "efficientnet_v2_m_tv": (
-        torchvision_checkpoint("efficientnet_v2_m", "IMAGENET1K_V1",
-            "efficientnet_v2_m-dc08266a.pth", Transform(480, 480), top1=85.112, top5=97.156,
-            size_mb=208.01),
-    ),
-    "efficientnet_v2_s_tv": (
-        torchvision_checkpoint("efficientnet_v2_s", "IMAGENET1K_V1",
-            "efficientnet_v2_s-dd5fe13b.pth", Transform(384, 384), top1=84.228, top5=96.878,
-            size_mb=82.704),
-    ),
 }
 
-VARIANTS = {
-    **register_family(globals(), _efficientnet_tv, _V1_TABLE, input_shape=resolution_shape,
-                      family="efficientnet", paper=PAPER_V1, min_size=32, test_size=32,
-                      doc=_doc("EfficientNet"), weights=WEIGHTS,
-                      torch_mapping=lambda variant: torch_mapping(variant.spec)),
-    **register_family(globals(), _efficientnet_tv, _V2_TABLE, input_shape=resolution_shape,
-                      family="efficientnet_v2", paper=PAPER_V2, min_size=32, test_size=32,
-                      doc=_doc("EfficientNetV2"), weights=WEIGHTS,
-                      torch_mapping=lambda variant: torch_mapping(variant.spec)),
-}
+VARIANTS = {}  # EfficientNet (B0-B7) and EfficientNetV2 (S/M/L), each in its own family
+for _table, _family, _paper, _prefix in ((_V1_TABLE, "efficientnet", PAPER_V1, "EfficientNet"),
+                                         (_V2_TABLE, "efficientnet_v2", PAPER_V2,
+                                          "EfficientNetV2")):
+    VARIANTS.update(register_family(
+        globals(), _efficientnet_tv, _table, head=dropout_head, input_shape=resolution_shape,
+        family=_family, paper=_paper, min_size=32, test_size=32, doc=_doc(_prefix),
+        weights=WEIGHTS, torch_mapping=lambda variant: torch_mapping(variant.spec)))
 # efficientnet_b0..b7 and efficientnet_v2_{s,m,l} named these rebuilds on 2026-12-04 only; they
 # name the paper's / keras.applications' networks now, with a warning for the old meaning.
 for _variant in VARIANTS:
@@ -278,8 +241,6 @@ for _variant in VARIANTS:
 def torch_mapping(spec: TorchEfficientNetSpec) -> TorchMapping:
     """torchvision's `features.0` (stem), `features.{s}.{b}` (stage s, block b + 1),
     `features.{last}` (top) and `classifier.1`."""
-    import math
-
     parts = {}
     for s, stage in enumerate(spec.stages, start=1):
         if stage.block == "fused":

@@ -35,12 +35,12 @@ import functools
 
 from keras import layers
 
-from kerasnets.applications._common import (finish, gap_head, model_input, register_family,
-                                            resolution_shape)
-from kerasnets.applications.efficientnet import (BLOCKS, Stage, conv_bn_swish,
-                                                 efficientnet_stages, mbconv_block, round_filters)
+from kerasnets.applications._common import register_family, resolution_shape
+from kerasnets.applications.efficientnet import (BLOCKS, Stage, check_rate, conv_bn_swish,
+                                                 dropout_head, efficientnet_stages, keras_weights,
+                                                 mbconv_block, round_filters)
 from kerasnets.zoo.registry import Paper, Variant
-from kerasnets.weights.records import KERAS_URL, Published, Transform, keras_checkpoint
+from kerasnets.weights.records import KERAS_URL
 
 PAPER = Paper("EfficientNetV2: Smaller Models and Faster Training", "2104.00298", 2021)
 BN_MOMENTUM = 0.9
@@ -81,13 +81,10 @@ class EfficientNetV2Spec:
     top_width: int = 1280
 
 
-def _efficientnet_v2(spec: EfficientNetV2Spec, *, include_top, weights, input_tensor,
-                     input_shape, pooling, classes, classifier_activation, name, default_shape,
-                     min_size, drop_connect_rate=0.2, include_preprocessing=True):
-    if not 0 <= drop_connect_rate < 1:
-        raise ValueError(f"{name}: drop_connect_rate must be in [0, 1), got {drop_connect_rate}.")
-    inputs, x = model_input(input_tensor, input_shape, default_shape=default_shape,
-                            min_size=min_size, model_name=name)
+def _efficientnet_v2(x, spec: EfficientNetV2Spec, *, name, drop_connect_rate=0.2,
+                     include_preprocessing=True):
+    """The body: [keras' input scaling], stem, the stages, the 1x1 `top` convolution."""
+    check_rate(drop_connect_rate, name)
     if include_preprocessing:
         if spec.normalization == "imagenet" and x.shape[-1] == 3:
             x = layers.Rescaling(1.0 / 255, name="stem_rescaling")(x)
@@ -103,10 +100,7 @@ def _efficientnet_v2(spec: EfficientNetV2Spec, *, include_top, weights, input_te
     x = efficientnet_stages(x, spec.stages, width=width, depth=spec.depth,
                             drop_connect_rate=drop_connect_rate, blocks=blocks,
                             bn_momentum=BN_MOMENTUM)
-    x = conv_bn_swish(x, width(spec.top_width), 1, bn_momentum=BN_MOMENTUM, name="top")
-    x = gap_head(x, include_top=include_top, pooling=pooling, classes=classes,
-                 classifier_activation=classifier_activation, dropout=spec.dropout)
-    return finish(inputs, x, name=name, weights=weights)
+    return conv_bn_swish(x, width(spec.top_width), 1, bn_momentum=BN_MOMENTUM, name="top")
 
 
 # google/automl efficientnetv2/README.md: parameters as published (rounded)
@@ -161,61 +155,29 @@ _TABLE = [
 ]
 
 # keras' EfficientNetV2s scale their input inside (module docstring): pixels in [0, 255].
-# Published checkpoints: one `Checkpoint` record each, the default first (weights.records).
-WEIGHTS = {
-    "efficientnet_v2_b0": (
-        keras_checkpoint("EfficientNetV2B0",
-            Published("efficientnetv2-b0.h5", "efficientnetv2-b0_notop.h5",
-                KERAS_URL + "efficientnet_v2/", "21ecbf6da12460d5c40bb2f29ceb2188",
-                "893217f2bb855e2983157299931e43ff"),
-            Transform(224, 256, normalization="raw"), top1=78.7, top5=94.3, size_mb=29),
-    ),
-    "efficientnet_v2_b1": (
-        keras_checkpoint("EfficientNetV2B1",
-            Published("efficientnetv2-b1.h5", "efficientnetv2-b1_notop.h5",
-                KERAS_URL + "efficientnet_v2/", "069f0534ff22adf035c89e2d9547a9dc",
-                "0e80663031ca32d657f9caa404b6ec37"),
-            Transform(240, 274, normalization="raw"), top1=79.8, top5=95.0, size_mb=34),
-    ),
-    "efficientnet_v2_b2": (
-        keras_checkpoint("EfficientNetV2B2",
-            Published("efficientnetv2-b2.h5", "efficientnetv2-b2_notop.h5",
-                KERAS_URL + "efficientnet_v2/", "424e49f28180edbde1e94797771950a7",
-                "1dfe2e7a5d45b6632553a8961ea609eb"),
-            Transform(260, 297, normalization="raw"), top1=80.5, top5=95.1, size_mb=42),
-    ),
-    "efficientnet_v2_b3": (
-        keras_checkpoint("EfficientNetV2B3",
-            Published("efficientnetv2-b3.h5", "efficientnetv2-b3_notop.h5",
-                KERAS_URL + "efficientnet_v2/", "1f1fc43bd98a6e4fd8fdfd551e02c7a0",
-                "f6abf7b5849ac99a89b50dd3fd532856"),
-            Transform(300, 342, normalization="raw"), top1=82.0, top5=95.8, size_mb=59),
-    ),
-    "efficientnet_v2_l": (
-        keras_checkpoint("EfficientNetV2L",
-            Published("efficientnetv2-l.h5", "efficientnetv2-l_notop.h5",
-                KERAS_URL + "efficientnet_v2/", "27e6d408b53c7ebc868fefa357689935",
-                "b0b66b5c863aef5b46e8608fe1711615"),
-            Transform(480, 548, normalization="raw"), top1=85.7, top5=97.5, size_mb=479),
-    ),
-    "efficientnet_v2_m": (
-        keras_checkpoint("EfficientNetV2M",
-            Published("efficientnetv2-m.h5", "efficientnetv2-m_notop.h5",
-                KERAS_URL + "efficientnet_v2/", "a3bf6aa3276309f4fc6a34aa114c95cd",
-                "1b8dc055df72dde80d614482840fe342"),
-            Transform(480, 548, normalization="raw"), top1=85.3, top5=97.4, size_mb=220),
-    ),
-    "efficientnet_v2_s": (
-        keras_checkpoint("EfficientNetV2S",
-            Published("efficientnetv2-s.h5", "efficientnetv2-s_notop.h5",
-                KERAS_URL + "efficientnet_v2/", "e1d88a8495beba45748fedd0cecbe016",
-                "af0682fb74e8c54910f2d4393339c070"),
-            Transform(384, 438, normalization="raw"), top1=83.9, top5=96.7, size_mb=88),
-    ),
+# Published checkpoints (weights.records), one per variant: keras' efficientnetv2-{v}.h5 and
+# efficientnetv2-{v}_notop.h5 with their md5 hashes; the transform's size and resize, and
+# keras.io's top-1, top-5 and size (MB).
+_KERAS_MD5 = {
+    "b0": ("21ecbf6da12460d5c40bb2f29ceb2188", "893217f2bb855e2983157299931e43ff"),
+    "b1": ("069f0534ff22adf035c89e2d9547a9dc", "0e80663031ca32d657f9caa404b6ec37"),
+    "b2": ("424e49f28180edbde1e94797771950a7", "1dfe2e7a5d45b6632553a8961ea609eb"),
+    "b3": ("1f1fc43bd98a6e4fd8fdfd551e02c7a0", "f6abf7b5849ac99a89b50dd3fd532856"),
+    "l": ("27e6d408b53c7ebc868fefa357689935", "b0b66b5c863aef5b46e8608fe1711615"),
+    "m": ("a3bf6aa3276309f4fc6a34aa114c95cd", "1b8dc055df72dde80d614482840fe342"),
+    "s": ("e1d88a8495beba45748fedd0cecbe016", "af0682fb74e8c54910f2d4393339c070"),
 }
+_KERAS_EVAL = {  # size, resize, top-1, top-5, MB
+    "b0": (224, 256, 78.7, 94.3, 29), "b1": (240, 274, 79.8, 95.0, 34),
+    "b2": (260, 297, 80.5, 95.1, 42), "b3": (300, 342, 82.0, 95.8, 59),
+    "l": (480, 548, 85.7, 97.5, 479), "m": (480, 548, 85.3, 97.4, 220),
+    "s": (384, 438, 83.9, 96.7, 88),
+}
+WEIGHTS = keras_weights("efficientnet_v2_{}", "EfficientNetV2{}", "efficientnetv2-{}",
+                        KERAS_URL + "efficientnet_v2/", _KERAS_MD5, _KERAS_EVAL)
 
 VARIANTS = register_family(
-    globals(), _efficientnet_v2, _TABLE,
+    globals(), _efficientnet_v2, _TABLE, head=dropout_head,
     input_shape=resolution_shape, family="efficientnet_v2", paper=PAPER,
     preprocessing="raw", min_size=32, test_size=32,
     doc=lambda v: f"EfficientNetV2-{v.builder[14:]}",

@@ -33,9 +33,8 @@ import dataclasses
 
 from keras import layers
 
-from kerasnets.applications._common import (finish, head_dtype, model_input, pool_features,
-                                            register_family)
-from kerasnets.applications._mobilenet_blocks import depthwise_bn_act, stage_loop
+from kerasnets.applications._common import register_family
+from kerasnets.applications._mobilenet_blocks import class_map_head, depthwise_bn_act, stage_loop
 from kerasnets.layers import conv_bn_act
 from kerasnets.zoo.registry import Paper, Variant
 from kerasnets.weights.records import KERAS_URL, Published, Transform, keras_checkpoint
@@ -94,17 +93,14 @@ def conv_unit(x, filters, stride, *, alpha, depth_multiplier, depthwise, name):
                        bn_epsilon=1e-3, name=f"{name}_pw")
 
 
-def _mobilenet(spec: MobileNetSpec, *, include_top, weights, input_tensor, input_shape, pooling,
-               classes, classifier_activation, name, default_shape, min_size, alpha=1.0,
-               depth_multiplier=1, dropout=1e-3, depthwise=True):
+def _mobilenet(x, spec: MobileNetSpec, *, name, alpha=1.0, depth_multiplier=1, depthwise=True):
+    """The body: the stem and Table 1's dw + pw rows."""
     if alpha <= 0 or depth_multiplier < 1 or int(depth_multiplier) != depth_multiplier:
         raise ValueError(f"{name}: alpha must be > 0 and depth_multiplier a positive integer, "
                          f"got alpha={alpha}, depth_multiplier={depth_multiplier}.")
     if not depthwise and depth_multiplier != 1:
         raise ValueError(f"{name}: depth_multiplier applies to depthwise convolutions; "
                          f"depthwise=False needs depth_multiplier=1.")
-    inputs, x = model_input(input_tensor, input_shape, default_shape=default_shape,
-                            min_size=min_size, model_name=name)
     x = conv_bn_act(x, int(spec.stem_filters * alpha), 3, strides=2, padding="same",
                     use_bias=False, activation="relu6", bn_epsilon=1e-3, name="stem")
 
@@ -112,18 +108,15 @@ def _mobilenet(spec: MobileNetSpec, *, include_top, weights, input_tensor, input
         return conv_unit(x, filters, stride, alpha=alpha, depth_multiplier=int(depth_multiplier),
                          depthwise=depthwise, name=name)
 
-    x = stage_loop(x, spec.blocks, block)
-    if include_top:
-        if classes is None or classes < 1:
-            raise ValueError(f"classes must be a positive integer, got {classes!r}.")
-        x = layers.GlobalAveragePooling2D(keepdims=True, name="avg_pool")(x)
-        x = layers.Dropout(dropout, name="head_dropout")(x)
-        x = layers.Conv2D(classes, 1, padding="same", name="conv_preds")(x)
-        x = layers.Reshape((classes,), name="reshape")(x)
-        x = layers.Activation(classifier_activation, name="predictions", dtype=head_dtype())(x)
-    else:
-        x = pool_features(x, pooling)
-    return finish(inputs, x, name=name, weights=weights)
+    return stage_loop(x, spec.blocks, block)
+
+
+def _head(x, spec, *, classes, classifier_activation, dropout=1e-3):
+    """keras' head: global average pool (1x1 map), dropout, 1x1 convolution `conv_preds`,
+    reshape, activation `predictions`."""
+    x = layers.GlobalAveragePooling2D(keepdims=True, name="avg_pool")(x)
+    x = layers.Dropout(dropout, name="head_dropout")(x)
+    return class_map_head(x, classes, classifier_activation, name="conv_preds", reshape=True)
 
 
 # Published checkpoints: one `Checkpoint` record each, the default first (weights.records).
@@ -137,7 +130,8 @@ WEIGHTS = {
 }
 
 VARIANTS = register_family(
-    globals(), _mobilenet, _TABLE, family="mobilenet", paper=PAPER, min_size=32, test_size=32,
+    globals(), _mobilenet, _TABLE, head=_head, family="mobilenet", paper=PAPER, min_size=32,
+    test_size=32,
     doc=lambda v: ("Conv MobileNet (full convolutions)" if v.name.endswith("conv")
                    else f"{v.options.get('alpha', 1.0)} MobileNet"),
     weights=WEIGHTS)

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from kerasnets.applications._common import finish, gap_head, model_input, register_family
+from kerasnets.applications._common import GapHead, register_family
 from kerasnets.applications._mobilenet_blocks import (check_padding, inverted_residual,
                                                       make_divisible, stage_loop, staged,
                                                       torch_block_rules)
@@ -79,18 +79,13 @@ def _blocks(spec: MobileNetV2Spec):
     return [(t, c, s if i == 0 else 1) for t, c, n, s in spec.rows for i in range(n)]
 
 
-def _mobilenet_v2(spec: MobileNetV2Spec, *, include_top, weights, input_tensor, input_shape,
-                  pooling, classes, classifier_activation, name, default_shape, min_size,
-                  alpha=1.0, padding="keras", bn_epsilon=1e-3, bn_momentum=0.999,
-                  dropout_rate=0.0):
+def _mobilenet_v2(x, spec: MobileNetV2Spec, *, name, alpha=1.0, padding="keras", bn_epsilon=1e-3,
+                  bn_momentum=0.999):
+    """The body: stem, Table 2's bottlenecks, the 1x1 `top` convolution."""
     if alpha <= 0:
         raise ValueError(f"{name}: alpha must be > 0, got {alpha}.")
-    if not 0 <= dropout_rate < 1:
-        raise ValueError(f"{name}: dropout_rate must be in [0, 1), got {dropout_rate}.")
     check_padding(padding, name)
     norm = dict(bn_epsilon=bn_epsilon, bn_momentum=bn_momentum)
-    inputs, x = model_input(input_tensor, input_shape, default_shape=default_shape,
-                            min_size=min_size, model_name=name)
     x = conv_bn_act(x, make_divisible(spec.stem_filters * alpha), 3, strides=2,
                     padding="same" if padding == "keras" else 1, use_bias=False,
                     activation="relu6", name="stem", **norm)
@@ -102,11 +97,16 @@ def _mobilenet_v2(spec: MobileNetV2Spec, *, include_top, weights, input_tensor, 
 
     x = stage_loop(x, _blocks(spec), block)
     top = make_divisible(spec.top_filters * alpha) if alpha > 1.0 else spec.top_filters
-    x = conv_bn_act(x, top, 1, padding="valid", use_bias=False, activation="relu6", name="top",
-                    **norm)
-    x = gap_head(x, include_top=include_top, pooling=pooling, classes=classes,
-                 classifier_activation=classifier_activation, dropout=dropout_rate)
-    return finish(inputs, x, name=name, weights=weights)
+    return conv_bn_act(x, top, 1, padding="valid", use_bias=False, activation="relu6",
+                       name="top", **norm)
+
+
+def _head(x, spec, *, classes, classifier_activation, dropout_rate=0.0):
+    """`GapHead` with the `dropout_rate` option (torchvision's 0.2)."""
+    if not 0 <= dropout_rate < 1:
+        raise ValueError(f"dropout_rate must be in [0, 1), got {dropout_rate}.")
+    return GapHead(dropout_rate)(x, spec, classes=classes,
+                                 classifier_activation=classifier_activation)
 
 
 # Published checkpoints: one `Checkpoint` record each, the default first (weights.records).
@@ -126,7 +126,7 @@ WEIGHTS = {
 }
 
 VARIANTS = register_family(
-    globals(), _mobilenet_v2, _TABLE, family="mobilenet_v2", paper=PAPER, min_size=32,
+    globals(), _mobilenet_v2, _TABLE, head=_head, family="mobilenet_v2", paper=PAPER, min_size=32,
     test_size=32, doc=lambda v: "MobileNetV2 1.0",
     weights=WEIGHTS, torch_mapping=lambda variant: torch_mapping(variant.spec))
 

@@ -20,8 +20,9 @@ in keras: `alpha` (block widths `_depth(c * alpha)`; the stem stays at 16), `min
 `mobilenet_v3_large` (same widths, SE widths, hard-sigmoid gate, BN epsilon 1e-3 and count as
 keras'): strided convolutions padded `k // 2` on every side (`padding="torch"`), no rescaling
 inside (inputs take torchvision's mean/std normalisation), BN momentum 0.99 (PyTorch's 0.01), and
-the head as torchvision's `Linear` layers after pooling (`head="linear"`: `avg_pool`, `head_fc`
-(Dense + h-swish), `head_dropout`, `predictions` (Dense)) instead of keras' 1x1 convolutions. They
+the head as torchvision's `Linear` layers after pooling (their spec's `head="linear"`: `avg_pool`,
+`head_fc` (Dense + h-swish), `head_dropout`, `predictions` (Dense)) instead of keras' 1x1
+convolutions. They
 load torchvision's ImageNet weights and give its outputs (tests/test_torch_mobile.py).
 """
 
@@ -31,11 +32,10 @@ import dataclasses
 
 from keras import layers
 
-from kerasnets.applications._common import (finish, head_dtype, model_input, pool_features,
-                                            register_family)
-from kerasnets.applications._mobilenet_blocks import (check_padding, inverted_residual,
-                                                      make_divisible, stage_loop, staged,
-                                                      torch_block_rules)
+from kerasnets.applications._common import predictions, register_family
+from kerasnets.applications._mobilenet_blocks import (check_padding, class_map_head,
+                                                      inverted_residual, make_divisible,
+                                                      stage_loop, staged, torch_block_rules)
 from kerasnets.applications._torch_names import exact, rename_rules
 from kerasnets.layers import conv_bn_act
 from kerasnets.zoo.registry import Paper, Variant
@@ -46,8 +46,7 @@ from kerasnets.weights.records import (KERAS_URL, Published, Transform, keras_ch
 PAPER = Paper("Searching for MobileNetV3", "1905.02244", 2019)
 HS = "hard_swish"
 HEADS = ("conv", "linear")
-TORCHVISION_OPTIONS = dict(padding="torch", include_preprocessing=False, bn_momentum=0.99,
-                           head="linear")
+TORCHVISION_OPTIONS = dict(padding="torch", include_preprocessing=False, bn_momentum=0.99)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,6 +57,13 @@ class MobileNetV3Spec:
     head_filters: int  # width of the 1x1 convolution after pooling
     stem_filters: int = 16
     top_expansion: int = 6
+    # the classifier after pooling: keras' 1x1 convolutions ("conv") or torchvision's Linear
+    # layers ("linear"); a field of the spec, not an option, as `head` names the factory's head
+    head: str = "conv"
+
+    def __post_init__(self):
+        if self.head not in HEADS:
+            raise ValueError(f"head must be one of {HEADS}, got {self.head!r}.")
 
 
 LARGE = MobileNetV3Spec((
@@ -71,6 +77,9 @@ SMALL = MobileNetV3Spec((
     (3, 88 / 24, 24, False, "relu", 1), (5, 4, 40, True, HS, 2), (5, 6, 40, True, HS, 1),
     (5, 6, 40, True, HS, 1), (5, 3, 48, True, HS, 1), (5, 3, 48, True, HS, 1),
     (5, 6, 96, True, HS, 2), (5, 6, 96, True, HS, 1), (5, 6, 96, True, HS, 1)), 1024)
+
+SMALL_TV = dataclasses.replace(SMALL, head="linear")
+LARGE_TV = dataclasses.replace(LARGE, head="linear")
 
 _KERAS = ("keras.applications {}: {} parameters in all, of which {} are BatchNorm moving "
           "statistics; paper Table 3: {}")
@@ -87,12 +96,12 @@ _TABLE = [
                           "5.4M (this count, = torchvision's, is 5.48M)"),
             keras_equivalent="MobileNetV3Large",
             aliases=("timm/tf_mobilenetv3_large_100",)),
-    Variant("mobilenet_v3_small_tv", "MobileNetV3SmallTV", SMALL, 2_542_856,
+    Variant("mobilenet_v3_small_tv", "MobileNetV3SmallTV", SMALL_TV, 2_542_856,
             "torchvision mobilenet_v3_small (num_params 2,542,856)", options=TORCHVISION_OPTIONS,
             preprocessing="torch",
             doc="MobileNetV3-Small 1.0 (torchvision's padding and head)",
             aliases=("timm/mobilenetv3_small_100",)),
-    Variant("mobilenet_v3_large_tv", "MobileNetV3LargeTV", LARGE, 5_483_032,
+    Variant("mobilenet_v3_large_tv", "MobileNetV3LargeTV", LARGE_TV, 5_483_032,
             "torchvision mobilenet_v3_large (num_params 5,483,032)", options=TORCHVISION_OPTIONS,
             preprocessing="torch",
             doc="MobileNetV3-Large 1.0 (torchvision's padding and head)",
@@ -100,19 +109,14 @@ _TABLE = [
 ]
 
 
-def _mobilenet_v3(spec: MobileNetV3Spec, *, include_top, weights, input_tensor, input_shape,
-                  pooling, classes, classifier_activation, name, default_shape, min_size,
-                  alpha=1.0, minimalistic=False, dropout_rate=0.2, include_preprocessing=True,
-                  padding="keras", bn_momentum=0.999, head="conv"):
+def _mobilenet_v3(x, spec: MobileNetV3Spec, *, name, alpha=1.0, minimalistic=False,
+                  include_preprocessing=True, padding="keras", bn_momentum=0.999):
+    """The body: [keras' input scaling], stem, the blocks, the 1x1 `top` convolution (with BN)."""
     if alpha <= 0:
         raise ValueError(f"{name}: alpha must be > 0, got {alpha}.")
     check_padding(padding, name)
-    if head not in HEADS:
-        raise ValueError(f"{name}: head must be one of {HEADS}, got {head!r}.")
     norm = dict(bn_epsilon=1e-3, bn_momentum=bn_momentum)
     act = "relu" if minimalistic else HS
-    inputs, x = model_input(input_tensor, input_shape, default_shape=default_shape,
-                            min_size=min_size, model_name=name)
     if include_preprocessing:
         x = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="stem_rescaling")(x)
     x = conv_bn_act(x, spec.stem_filters, 3, strides=2,
@@ -130,32 +134,31 @@ def _mobilenet_v3(spec: MobileNetV3Spec, *, include_top, weights, input_tensor, 
             padding=padding, name=name, **norm)
 
     x = stage_loop(x, spec.blocks, block)
-    x = conv_bn_act(x, make_divisible(x.shape[-1] * spec.top_expansion), 1, padding="same",
-                    use_bias=False, activation=act, name="top", **norm)
-    if include_top:
-        if classes is None or classes < 1:
-            raise ValueError(f"classes must be a positive integer, got {classes!r}.")
-        width = make_divisible(spec.head_filters * alpha) if alpha > 1.0 else spec.head_filters
-        if head == "linear":  # torchvision: Linear layers on the pooled vector
-            x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-            x = layers.Dense(width, name="head_fc")(x)
-            x = layers.Activation(act, name=f"head_{act}")(x)
-            if dropout_rate > 0:
-                x = layers.Dropout(dropout_rate, name="head_dropout")(x)
-            x = layers.Dense(classes, activation=classifier_activation, name="predictions",
-                             dtype=head_dtype())(x)
-            return finish(inputs, x, name=name, weights=weights)
-        x = layers.GlobalAveragePooling2D(keepdims=True, name="avg_pool")(x)
+    return conv_bn_act(x, make_divisible(x.shape[-1] * spec.top_expansion), 1, padding="same",
+                       use_bias=False, activation=act, name="top", **norm)
+
+
+def _head(x, spec: MobileNetV3Spec, *, classes, classifier_activation, alpha=1.0,
+          minimalistic=False, dropout_rate=0.2):
+    """Global average pooling, the `head_filters`-wide layer with the non-linearity (no BN),
+    [dropout], the classifier: keras' 1x1 convolutions (`spec.head="conv"`: `head_conv`,
+    `logits`, `flatten`) or torchvision's Linear layers (`"linear"`: `head_fc`, Dense
+    `predictions`)."""
+    head = spec.head
+    act = "relu" if minimalistic else HS
+    width = make_divisible(spec.head_filters * alpha) if alpha > 1.0 else spec.head_filters
+    x = layers.GlobalAveragePooling2D(keepdims=head == "conv", name="avg_pool")(x)
+    if head == "linear":
+        x = layers.Dense(width, name="head_fc")(x)
+        x = layers.Activation(act, name=f"head_{act}")(x)
+    else:
         x = conv_bn_act(x, width, 1, padding="same", batch_norm=False, use_bias=True,
                         activation=act, name="head")
-        if dropout_rate > 0:
-            x = layers.Dropout(dropout_rate, name="head_dropout")(x)
-        x = layers.Conv2D(classes, 1, padding="same", name="logits")(x)
-        x = layers.Flatten(name="flatten")(x)
-        x = layers.Activation(classifier_activation, name="predictions", dtype=head_dtype())(x)
-    else:
-        x = pool_features(x, pooling)
-    return finish(inputs, x, name=name, weights=weights)
+    if dropout_rate > 0:
+        x = layers.Dropout(dropout_rate, name="head_dropout")(x)
+    if head == "linear":
+        return predictions(x, classes, classifier_activation)
+    return class_map_head(x, classes, classifier_activation, name="logits")
 
 
 # Published checkpoints: one `Checkpoint` record each, the default first (weights.records).
@@ -192,8 +195,8 @@ WEIGHTS = {
 }
 
 VARIANTS = register_family(
-    globals(), _mobilenet_v3, _TABLE, family="mobilenet_v3", paper=PAPER, preprocessing="raw",
-    min_size=32, test_size=32,
+    globals(), _mobilenet_v3, _TABLE, head=_head, family="mobilenet_v3", paper=PAPER,
+    preprocessing="raw", min_size=32, test_size=32,
     doc=lambda v: f"MobileNetV3-{'Small' if v.spec is SMALL else 'Large'} 1.0",
     weights=WEIGHTS, torch_mapping=lambda variant: torch_mapping(variant.spec))
 

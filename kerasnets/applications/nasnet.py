@@ -40,8 +40,7 @@ import dataclasses
 
 from keras import layers
 
-from kerasnets.applications._common import (correct_pad, finish, gap_head, model_input,
-                                            register_family)
+from kerasnets.applications._common import GapHead, correct_pad, register_family
 from kerasnets.applications._torch_names import nested, rename_rules
 from kerasnets.zoo.registry import Paper, Variant
 from kerasnets.weights.convert import TorchMapping
@@ -208,10 +207,8 @@ def nasnet_cell(x, p, cell: Cell, filters, *, reduce_p, max_pool_padding="zeros"
     return layers.Concatenate(name=f"{name}_concat")([states[k] for k in cell.concat])
 
 
-def _nasnet(spec: NASNetSpec, *, include_top, weights, input_tensor, input_shape, pooling,
-            classes, classifier_activation, name, default_shape, min_size):
-    inputs, x = model_input(input_tensor, input_shape, default_shape=default_shape,
-                            min_size=min_size, model_name=name)
+def _nasnet(x, spec: NASNetSpec, *, name):
+    """The body: stem convolution, the two stem reduction cells, the three stages, ReLU."""
     m, filters = spec.filter_multiplier, spec.penultimate_filters // 24
     x = layers.Conv2D(spec.stem_block_filters, 3, strides=2, padding="valid", use_bias=False,
                       kernel_initializer="he_normal", name="stem_conv")(x)
@@ -236,10 +233,7 @@ def _nasnet(spec: NASNetSpec, *, include_top, weights, input_tensor, input_shape
         else:
             p, p_reduced = x, cell.reduction
         x = out
-    x = layers.Activation("relu", name="post_relu")(x)
-    x = gap_head(x, include_top=include_top, pooling=pooling, classes=classes,
-                 classifier_activation=classifier_activation)
-    return finish(inputs, x, name=name, weights=weights)
+    return layers.Activation("relu", name="post_relu")(x)
 
 
 # All three take inputs scaled to [-1, 1]: keras' NASNets and timm's TF-slim port alike.
@@ -265,8 +259,8 @@ WEIGHTS = {
 }
 
 VARIANTS = register_family(
-    globals(), _nasnet, _TABLE, family="nasnet", paper=PAPER, preprocessing="tf", min_size=32,
-    test_size=32,
+    globals(), _nasnet, _TABLE, head=GapHead(), family="nasnet", paper=PAPER, preprocessing="tf",
+    min_size=32, test_size=32,
     doc=lambda v: (f"NASNet-A ({v.spec.num_blocks} @ {v.spec.penultimate_filters})"
                    + ("" if v.keras_equivalent else " (timm's nasnetalarge)")),
     weights=WEIGHTS, torch_mapping=lambda variant: TIMM_MAPPING)

@@ -44,7 +44,7 @@ import dataclasses
 import numpy as np
 from keras import layers
 
-from kerasnets.applications._common import finish, gap_head, model_input, register_family
+from kerasnets.applications._common import GapHead, register_family
 from kerasnets.layers import WeightedSum, conv_bn_act
 from kerasnets.zoo.registry import Paper, Variant
 
@@ -156,11 +156,9 @@ def random_stage(x, num_nodes, edges, filters, *, name):
     return sinks[0] if len(sinks) == 1 else layers.Average(name=f"{name}_average")(sinks)
 
 
-def _randwire(spec: RandWireSpec, *, include_top, weights, input_tensor, input_shape, pooling,
-              classes, classifier_activation, name, default_shape, min_size, seed=DEFAULT_SEED,
-              dropout=0.0):
-    inputs, x = model_input(input_tensor, input_shape, default_shape=default_shape,
-                            min_size=min_size, model_name=name)
+def _randwire(x, spec: RandWireSpec, *, name, seed=DEFAULT_SEED):
+    """The body: conv1 [conv2], the random stages of the graphs drawn from `seed`, the 1x1
+    head convolution (`head_*`)."""
     c = spec.channels
     x = conv_bn_act(x, c // 2, 3, strides=2, padding=1, activation=None, name="stem_conv1")
     if spec.regime == "small":
@@ -171,12 +169,15 @@ def _randwire(spec: RandWireSpec, *, include_top, weights, input_tensor, input_s
         x = random_stage(x, num_nodes, edges, width, name=f"stage{s}")
         x = layers.Identity(name=f"stage{s}_out")(x)
     x = layers.Activation("relu", name="head_preact")(x)
-    x = conv_bn_act(x, HEAD_WIDTH, 1, padding="valid", name="head")
-    x = gap_head(x, include_top=include_top, pooling=pooling, classes=classes,
-                 classifier_activation=classifier_activation, dropout=dropout)
-    return finish(inputs, x, name=name, weights=weights)
+    return conv_bn_act(x, HEAD_WIDTH, 1, padding="valid", name="head")
+
+
+def _head(x, spec, *, classes, classifier_activation, dropout=0.0):
+    """`GapHead` with the `dropout` option (before the fc)."""
+    return GapHead(dropout)(x, spec, classes=classes, classifier_activation=classifier_activation)
 
 
 VARIANTS = register_family(
-    globals(), _randwire, _TABLE, family="randwire", paper=PAPER, min_size=32, test_size=32,
+    globals(), _randwire, _TABLE, head=_head, family="randwire", paper=PAPER, min_size=32,
+    test_size=32,
     doc=lambda v: f"RandWire-WS(4, 0.75), {v.spec.regime} regime, C={v.spec.channels}")

@@ -35,7 +35,8 @@ import dataclasses
 
 from keras import layers
 
-from kerasnets.applications._common import finish, gap_head, model_input, register_family
+from kerasnets.applications._common import GapHead, custom_model, register_family
+from kerasnets.applications._shufflenet_blocks import depthwise_bn, shufflenet_stages
 from kerasnets.layers import conv_bn_act
 from kerasnets.layers.shuffle import ChannelShuffle
 from kerasnets.zoo.registry import Paper, Variant
@@ -111,26 +112,6 @@ MFLOPS = {"shufflenet_g1": 140, "shufflenet_g2": 140, "shufflenet_g3": 140, "shu
           "shufflenet_g3_x2_0": 524}
 
 
-def depthwise_bn(x, stride, *, name):
-    """3x3 depthwise convolution (padded by 1 on every side, as in the papers) + BN, no
-    activation: `{name}_pad` (stride 2 only), `{name}_conv`, `{name}_bn`."""
-    padding = "same"
-    if stride > 1:
-        x = layers.ZeroPadding2D(1, name=f"{name}_pad")(x)
-        padding = "valid"
-    x = layers.DepthwiseConv2D(3, strides=stride, padding=padding, use_bias=False,
-                               name=f"{name}_conv")(x)
-    return layers.BatchNormalization(epsilon=1e-5, name=f"{name}_bn")(x)
-
-
-def shufflenet_stem(x, width):
-    """3x3/2 convolution + BN + ReLU, 3x3/2 max-pool (both padded by 1): `stem_*`."""
-    x = conv_bn_act(x, width, 3, strides=2, padding=1, kernel_initializer="he_normal",
-                    name="stem")
-    x = layers.ZeroPadding2D(1, name="stem_pool_pad")(x)  # after a ReLU: zeros never win
-    return layers.MaxPooling2D(3, strides=2, name="stem_pool")(x)
-
-
 def shuffle_unit(x, filters, *, groups, stride=1, group_first=True, name):
     """ShuffleNet unit (Fig. 2b/c) with `filters` output channels. Layers: `{name}_1_*` grouped
     1x1 (+ BN + ReLU), `{name}_shuffle`, `{name}_dw_*` depthwise 3x3 (+ BN), `{name}_2_*`
@@ -153,19 +134,13 @@ def shuffle_unit(x, filters, *, groups, stride=1, group_first=True, name):
     return layers.Activation("relu", name=f"{name}_relu")(y)
 
 
-def _shufflenet(spec: ShuffleNetSpec, *, include_top, weights, input_tensor, input_shape,
-                pooling, classes, classifier_activation, name, default_shape, min_size):
-    inputs, x = model_input(input_tensor, input_shape, default_shape=default_shape,
-                            min_size=min_size, model_name=name)
-    x = shufflenet_stem(x, spec.stem_width)
-    for s, (depth, width) in enumerate(zip(spec.depths, spec.widths), start=1):
-        for b in range(1, depth + 1):
-            x = shuffle_unit(x, width, groups=spec.groups, stride=2 if b == 1 else 1,
-                             group_first=(s, b) != (1, 1), name=f"stage{s}_block{b}")
-        x = layers.Identity(name=f"stage{s}_out")(x)
-    x = gap_head(x, include_top=include_top, pooling=pooling, classes=classes,
-                 classifier_activation=classifier_activation)
-    return finish(inputs, x, name=name, weights=weights)
+def _shufflenet(x, spec: ShuffleNetSpec, *, name):
+    """The body: stem and stages; stage 2's first 1x1 is not grouped (section 3.3)."""
+    def unit(x, width, *, stride, name):
+        return shuffle_unit(x, width, groups=spec.groups, stride=stride,
+                            group_first=name != "stage1_block1", name=name)
+
+    return shufflenet_stages(x, spec, unit)
 
 
 def _doc(spec: ShuffleNetSpec, mflops) -> str:
@@ -174,7 +149,8 @@ def _doc(spec: ShuffleNetSpec, mflops) -> str:
 
 
 VARIANTS = register_family(
-    globals(), _shufflenet, _TABLE, family="shufflenet", paper=PAPER, min_size=32, test_size=32,
+    globals(), _shufflenet, _TABLE, head=GapHead(), family="shufflenet", paper=PAPER,
+    min_size=32, test_size=32,
     doc=lambda v: _doc(v.spec, MFLOPS[v.name]))
 
 
@@ -208,5 +184,5 @@ def ShuffleNet(include_top=True, weights=None, input_tensor=None, input_shape=No
                          f"the registered variants are {', '.join(VARIANTS)}.")
     if options:
         raise TypeError(f"ShuffleNet got unexpected keyword arguments {sorted(options)}.")
-    return _shufflenet(spec, **base, name=name or f"shufflenet_g{spec.groups}_{spec.scale:g}x"
-                       .replace(".", "_"), default_shape=(224, 224, 3), min_size=32)
+    return custom_model(spec, like=f"shufflenet_g{spec.groups}", **base,
+                        name=name or f"shufflenet_g{spec.groups}_{spec.scale:g}x".replace(".", "_"))

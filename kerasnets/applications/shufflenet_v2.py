@@ -28,9 +28,9 @@ import dataclasses
 
 from keras import layers
 
-from kerasnets.applications._common import finish, gap_head, model_input, register_family
+from kerasnets.applications._common import GapHead, register_family
+from kerasnets.applications._shufflenet_blocks import depthwise_bn, shufflenet_stages
 from kerasnets.applications._torch_names import exact, nested, rename_rules
-from kerasnets.applications.shufflenet import depthwise_bn, shufflenet_stem
 from kerasnets.layers import conv_bn_act
 from kerasnets.layers.shuffle import ChannelShuffle, ChannelSplit
 from kerasnets.zoo.registry import Paper, Variant
@@ -93,49 +93,31 @@ def shufflenet_v2_unit(x, filters, *, stride=1, name):
     return ChannelShuffle(2, name=f"{name}_shuffle")(y)
 
 
-def _shufflenet_v2(spec: ShuffleNetV2Spec, *, include_top, weights, input_tensor, input_shape,
-                   pooling, classes, classifier_activation, name, default_shape, min_size):
-    inputs, x = model_input(input_tensor, input_shape, default_shape=default_shape,
-                            min_size=min_size, model_name=name)
-    x = shufflenet_stem(x, spec.stem_width)
-    for s, (depth, width) in enumerate(zip(spec.depths, spec.widths), start=1):
-        for b in range(1, depth + 1):
-            x = shufflenet_v2_unit(x, width, stride=2 if b == 1 else 1, name=f"stage{s}_block{b}")
-        x = layers.Identity(name=f"stage{s}_out")(x)
-    x = conv_bn_act(x, spec.final_width, 1, padding="valid", kernel_initializer="he_normal",
-                    name="post")
-    x = gap_head(x, include_top=include_top, pooling=pooling, classes=classes,
-                 classifier_activation=classifier_activation)
-    return finish(inputs, x, name=name, weights=weights)
+def _shufflenet_v2(x, spec: ShuffleNetV2Spec, *, name):
+    """The body: stem, stages, conv5 (`post_*`)."""
+    x = shufflenet_stages(x, spec, shufflenet_v2_unit)
+    return conv_bn_act(x, spec.final_width, 1, padding="valid", kernel_initializer="he_normal",
+                       name="post")
 
 
-# Published checkpoints: one `Checkpoint` record each, the default first (weights.records).
+# Published checkpoints (weights.records), one per variant: torchvision's IMAGENET1K_V1 file, the
+# transform's resize (224 crops) and the weights enum's meta.
+_TORCHVISION = {  # width: (file, resize, top-1, top-5, MB)
+    "x0_5": ("shufflenetv2_x0.5-f707e7126e.pth", 256, 60.552, 81.746, 5.282),
+    "x1_0": ("shufflenetv2_x1-5666bf0f80.pth", 256, 69.362, 88.316, 8.791),
+    "x1_5": ("shufflenetv2_x1_5-3c479a10.pth", 232, 72.996, 91.086, 13.557),
+    "x2_0": ("shufflenetv2_x2_0-8be3c8ee.pth", 232, 76.23, 93.006, 28.433),
+}
 WEIGHTS = {
-    "shufflenet_v2_x0_5": (
-        torchvision_checkpoint("shufflenet_v2_x0_5", "IMAGENET1K_V1",
-            "shufflenetv2_x0.5-f707e7126e.pth", Transform(224, 256), top1=60.552, top5=81.746,
-            size_mb=5.282),
-    ),
-    "shufflenet_v2_x1_0": (
-        torchvision_checkpoint("shufflenet_v2_x1_0", "IMAGENET1K_V1",
-            "shufflenetv2_x1-5666bf0f80.pth", Transform(224, 256), top1=69.362, top5=88.316,
-            size_mb=8.791),
-    ),
-    "shufflenet_v2_x1_5": (
-        torchvision_checkpoint("shufflenet_v2_x1_5", "IMAGENET1K_V1",
-            "shufflenetv2_x1_5-3c479a10.pth", Transform(224, 232), top1=72.996, top5=91.086,
-            size_mb=13.557),
-    ),
-    "shufflenet_v2_x2_0": (
-        torchvision_checkpoint("shufflenet_v2_x2_0", "IMAGENET1K_V1",
-            "shufflenetv2_x2_0-8be3c8ee.pth", Transform(224, 232), top1=76.23, top5=93.006,
-            size_mb=28.433),
-    ),
+    f"shufflenet_v2_{w}": (torchvision_checkpoint(
+        f"shufflenet_v2_{w}", "IMAGENET1K_V1", file, Transform(224, resize), top1=top1,
+        top5=top5, size_mb=mb),)
+    for w, (file, resize, top1, top5, mb) in _TORCHVISION.items()
 }
 
 VARIANTS = register_family(
-    globals(), _shufflenet_v2, _TABLE, family="shufflenet_v2", paper=PAPER, min_size=32,
-    test_size=32,
+    globals(), _shufflenet_v2, _TABLE, head=GapHead(), family="shufflenet_v2", paper=PAPER,
+    min_size=32, test_size=32,
     doc=lambda v: (f"ShuffleNet v2 {v.name[-3:].replace('_', '.')}x "
                    f"(paper: {MFLOPS[v.name]} MFLOPs)"),
     weights=WEIGHTS, torch_mapping=lambda variant: TORCH_MAPPING)

@@ -36,8 +36,7 @@ import dataclasses
 
 from keras import initializers, layers
 
-from kerasnets.applications._common import (finish, head_dtype, model_input, pool_features,
-                                            register_family)
+from kerasnets.applications._common import head_dtype, register_family
 from kerasnets.applications._torch_names import rename_rules
 from kerasnets.layers import CeilModeMaxPooling2D, conv_bn_act
 from kerasnets.zoo.registry import Paper, Variant
@@ -96,13 +95,10 @@ def fire(x, squeeze, expand1x1, expand3x3, *, bypass="none", name):
     return layers.Add(name=f"{name}_add")([shortcut, x])
 
 
-def _squeezenet(spec: SqueezeNetSpec, *, include_top, weights, input_tensor, input_shape,
-                pooling, classes, classifier_activation, name, default_shape, min_size,
-                bypass="none", dropout=0.5):
+def _squeezenet(x, spec: SqueezeNetSpec, *, name, bypass="none"):
+    """The body: conv1 + max-pool, then the stages of fire modules."""
     if bypass not in BYPASSES:
         raise ValueError(f"{name}: bypass must be one of {BYPASSES}, got {bypass!r}.")
-    inputs, x = model_input(input_tensor, input_shape, default_shape=default_shape,
-                            min_size=min_size, model_name=name)
     filters, kernel = spec.stem
     x = conv_bn_act(x, filters, kernel, strides=2, padding="valid", batch_norm=False,
                     use_bias=True, name="stem")
@@ -113,20 +109,20 @@ def _squeezenet(spec: SqueezeNetSpec, *, include_top, weights, input_tensor, inp
         for b, widths in enumerate(fires, start=1):
             x = fire(x, *widths, bypass=bypass, name=f"stage{s}_block{b}")
         x = layers.Identity(name=f"stage{s}_out")(x)
-    if include_top:
-        if classes is None or classes < 1:
-            raise ValueError(f"classes must be a positive integer, got {classes!r}.")
-        if dropout:
-            x = layers.Dropout(dropout, name="head_dropout")(x)
-        # conv10, initialised N(0, 0.01) as in the released Caffe model and torchvision
-        x = conv_bn_act(x, classes, 1, padding="valid", batch_norm=False, use_bias=True,
-                        kernel_initializer=initializers.RandomNormal(stddev=0.01),
-                        name="classifier")
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        x = layers.Activation(classifier_activation, name="predictions", dtype=head_dtype())(x)
-    else:
-        x = pool_features(x, pooling)
-    return finish(inputs, x, name=name, weights=weights)
+    return x
+
+
+def _head(x, spec, *, classes, classifier_activation, dropout=0.5):
+    """[dropout], conv10 (`classifier_*`: 1x1 convolution to one map per class + ReLU), global
+    average pool, activation `predictions`."""
+    if dropout:
+        x = layers.Dropout(dropout, name="head_dropout")(x)
+    # conv10, initialised N(0, 0.01) as in the released Caffe model and torchvision
+    x = conv_bn_act(x, classes, 1, padding="valid", batch_norm=False, use_bias=True,
+                    kernel_initializer=initializers.RandomNormal(stddev=0.01),
+                    name="classifier")
+    x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    return layers.Activation(classifier_activation, name="predictions", dtype=head_dtype())(x)
 
 
 # Published checkpoints: one `Checkpoint` record each, the default first (weights.records).
@@ -142,7 +138,7 @@ WEIGHTS = {
 }
 
 VARIANTS = register_family(
-    globals(), _squeezenet, _TABLE, family="squeezenet", paper=PAPER, test_size=32,
+    globals(), _squeezenet, _TABLE, head=_head, family="squeezenet", paper=PAPER, test_size=32,
     doc=lambda v: f"SqueezeNet {v.name[10:13].replace('_', '.')}"
                   + (f" with {v.options['bypass']} bypass" if v.options else ""),
     weights=WEIGHTS, torch_mapping=lambda variant: torch_mapping(variant.spec))

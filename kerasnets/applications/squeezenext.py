@@ -31,8 +31,7 @@ import functools
 
 from keras import layers
 
-from kerasnets.applications._common import (finish, head_dtype, model_input, pool_features,
-                                            register_family)
+from kerasnets.applications._common import head_dtype, register_family
 from kerasnets.layers import CeilModeMaxPooling2D, conv_bn_act
 from kerasnets.zoo.registry import Paper, Variant
 
@@ -89,10 +88,8 @@ def sqnxt_block(x, filters, *, stride=1, project=False, separable_order="3x1", b
     return layers.Activation("relu", name=f"{name}_relu")(y)
 
 
-def _squeezenext(spec: SqueezeNextSpec, *, include_top, weights, input_tensor, input_shape,
-                 pooling, classes, classifier_activation, name, default_shape, min_size):
-    inputs, x = model_input(input_tensor, input_shape, default_shape=default_shape,
-                            min_size=min_size, model_name=name)
+def _squeezenext(x, spec: SqueezeNextSpec, *, name):
+    """The body: stem, the four stages, the 1x1 `top` convolution."""
     conv = functools.partial(conv_bn_act, use_bias=False, bn_epsilon=1e-5)
     x = conv(x, spec.stem_width, 7, strides=2, padding="valid", name="stem")
     x = CeilModeMaxPooling2D(3, strides=2, name="stem_pool")(x)
@@ -103,18 +100,16 @@ def _squeezenext(spec: SqueezeNextSpec, *, include_top, weights, input_tensor, i
                             separable_order="3x1" if b % 2 else "1x3",
                             name=f"stage{s}_block{b}")
         x = layers.Identity(name=f"stage{s}_out")(x)
-    x = conv(x, spec.top_width, 1, padding="valid", name="top")
-    if include_top:
-        if classes is None or classes < 1:
-            raise ValueError(f"classes must be a positive integer, got {classes!r}.")
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        x = layers.Dense(classes, use_bias=False, activation=classifier_activation,
-                         name="predictions", dtype=head_dtype())(x)
-    else:
-        x = pool_features(x, pooling)
-    return finish(inputs, x, name=name, weights=weights)
+    return conv(x, spec.top_width, 1, padding="valid", name="top")
+
+
+def _head(x, spec, *, classes, classifier_activation):
+    """Global average pool, fully connected without bias (`predictions`)."""
+    x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    return layers.Dense(classes, use_bias=False, activation=classifier_activation,
+                        name="predictions", dtype=head_dtype())(x)
 
 
 VARIANTS = register_family(
-    globals(), _squeezenext, _TABLE, family="squeezenext", paper=PAPER, min_size=9,
+    globals(), _squeezenext, _TABLE, head=_head, family="squeezenext", paper=PAPER, min_size=9,
     test_size=32, doc=lambda v: f"{v.spec.width_multiplier:.1f}-SqNxt-23")
