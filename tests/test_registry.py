@@ -135,6 +135,17 @@ def test_factory_hands_each_option_to_the_part_that_names_it():
     assert [tuple(t.shape) for t in features.outputs] == [(None, 4), (None, 1000)]
 
 
+def test_options_may_share_a_name_with_the_factorys_own_arguments():
+    """`spec`, `body` and `head` are positional-only, so a family option may be called `head`
+    (MobileNetV3 once needed one)."""
+    def body(x, spec, *, name, head="conv"):
+        return keras.layers.Conv2D(2, 3, name=f"stage1_{head}")(x)
+
+    model = build_model(None, body, GapHead(), head="linear", input_shape=(6, 6, 3), classes=4,
+                        min_size=3)
+    assert model.get_layer("stage1_linear").filters == 2
+
+
 def test_flatten_head_needs_a_fixed_size_only_with_the_top():
     def body(x, spec, *, name):
         return keras.layers.Conv2D(2, 3, name="stage1_conv")(x)

@@ -246,7 +246,7 @@ def _dispatch(options: dict[str, Any], takers: dict[str, Callable[..., Any]], mo
     return out
 
 
-def build_model(spec, body: Callable[..., Any], head: Callable[..., Any], *, include_top=True,
+def build_model(spec, body: Callable[..., Any], head: Callable[..., Any], /, *, include_top=True,
                 weights=None, input_tensor=None, input_shape=None, pooling=None, classes=1000,
                 classifier_activation="softmax", name="model", default_shape=(224, 224, 3),
                 min_size=32, **options):
@@ -293,7 +293,7 @@ class _Parts:
 _PARTS: dict[str, _Parts] = {}
 
 
-def _build(parts: _Parts, spec, *, default_shape, min_size, **kwargs):
+def _build(parts: _Parts, spec, /, *, default_shape, min_size, **kwargs):
     if parts.head is None:  # legacy protocol, removed when every family is converted
         return parts.body(spec, default_shape=tuple(default_shape), min_size=min_size, **kwargs)
     return build_model(spec, parts.body, parts.head, default_shape=default_shape,
