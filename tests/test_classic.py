@@ -12,7 +12,7 @@ import tensorflow as tf
 import kerasnets
 from kerasnets.applications import (CNN_F, CNN_M, CNN_M2048, CNN_S, AlexNet, AlexNet2Tower,
                                     LeNet5, OverFeatAccurate, OverFeatFast, ZFNet)
-from kerasnets.applications import _chain, _common, alexnet, chatfield, lenet, overfeat, zfnet
+from kerasnets.applications import _common, alexnet, chatfield, lenet, overfeat, zfnet
 from kerasnets.applications._common import build_model
 from kerasnets.layers import CeilModeMaxPooling2D, GroupedConv2D, LocalResponseNormalization
 

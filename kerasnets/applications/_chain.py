@@ -166,13 +166,14 @@ def caffe_pool(x, kind, *, name):
 def caffe_stage(x, convs, *, pool=None, dropout=0.0, name):
     """A stage of NIN / All-CNN: dropout on its input (`{name}_dropout`, when `dropout` > 0),
     biased convolutions + ReLU `{name}_block{b}` from `(filters, kernel, stride, pad)` rows
-    ("same" where that is what the padding gives), Caffe's 3x3/2 `pool` ("max", "avg" or None:
-    `{name}_pool`), then `{name}_out`."""
+    (an int pad: "same" where that is what it gives; or a Keras padding string), Caffe's 3x3/2
+    `pool` ("max", "avg" or None: `{name}_pool`), then `{name}_out`."""
     if dropout:
         x = layers.Dropout(dropout, name=f"{name}_dropout")(x)
     for b, (filters, kernel, stride, pad) in enumerate(convs, start=1):
-        padding = "same" if stride == 1 and 2 * pad == kernel - 1 else pad
-        x = conv_bn_act(x, filters, kernel, strides=stride, padding=padding, batch_norm=False,
+        if not isinstance(pad, str):
+            pad = "same" if stride == 1 and 2 * pad == kernel - 1 else pad
+        x = conv_bn_act(x, filters, kernel, strides=stride, padding=pad, batch_norm=False,
                         use_bias=True, name=f"{name}_block{b}")
     if pool:
         x = caffe_pool(x, pool, name=f"{name}_pool")

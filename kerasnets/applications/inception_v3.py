@@ -53,10 +53,9 @@ import functools
 
 from keras import layers
 
-from kerasnets.applications._common import finish, gap_head, model_input, predictions
-from kerasnets.applications._common import register_family
-from kerasnets.applications._inception import (Conv, Pool, Split, apply, inception_module,
-                                               transform_input as torch_input_transform)
+from kerasnets.applications._common import GapHead, predictions, register_family
+from kerasnets.applications._inception import (Conv, Pool, Split, conv_bn, inception_stages,
+                                               torch_stem)
 from kerasnets.applications._torch_names import rename_rules
 from kerasnets.registry import Paper, Variant
 from kerasnets.weights.convert import TorchMapping
@@ -128,20 +127,7 @@ class InceptionV3Spec:
             raise ValueError(f"Inception v3 style must be one of {STYLES}, got {self.style!r}.")
 
 
-def conv_bn(x, filters, kernel, *, strides=1, padding="same", scale=False, name):
-    """keras.applications' `conv2d_bn`: unbiased convolution, BatchNorm without scale (default
-    epsilon 1e-3; `scale=True`: torchvision's BasicConv2d), ReLU. Layers `{name}_conv`,
-    `{name}_bn`, `{name}_relu`. An int `padding` pads explicitly first (`{name}_pad`)."""
-    if not isinstance(padding, str):
-        x = layers.ZeroPadding2D(padding, name=f"{name}_pad")(x)
-        padding = "valid"
-    x = layers.Conv2D(filters, kernel, strides=strides, padding=padding, use_bias=False,
-                      name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(scale=scale, name=f"{name}_bn")(x)
-    return layers.Activation("relu", name=f"{name}_relu")(x)
-
-
-def auxiliary_classifier(x, classes, classifier_activation, *, conv=conv_bn, name="aux"):
+def auxiliary_classifier(x, classes, classifier_activation, *, conv, name="aux"):
     """Fig. 8's side head (TF-slim / torchvision layout): layers `{name}_pool`, `{name}_1_*`,
     `{name}_2_*`, `{name}_avg_pool`, `{name}_predictions`."""
     x = layers.AveragePooling2D(5, 3, name=f"{name}_pool")(x)
@@ -151,38 +137,25 @@ def auxiliary_classifier(x, classes, classifier_activation, *, conv=conv_bn, nam
     return predictions(x, classes, classifier_activation, name=f"{name}_predictions")
 
 
-def _inception_v3(spec: InceptionV3Spec, *, include_top, weights, input_tensor, input_shape,
-                  pooling, classes, classifier_activation, name, default_shape, min_size,
-                  aux_logits=False, transform_input=None):
-    """`transform_input` (default: on for the torchvision style) adds torchvision's input
-    transform before the stem."""
-    if aux_logits and not include_top:
-        raise ValueError(f"{name}: aux_logits=True adds a classifier; it needs include_top=True.")
+def _inception_v3(x, spec: InceptionV3Spec, *, name, include_top, classes,
+                  classifier_activation, aux_logits=False, transform_input=None):
+    """The body (and the side classifier with `aux_logits`). `transform_input` (default: on for
+    the torchvision style) adds torchvision's input transform before the stem."""
     tv = spec.style == "torchvision"
     conv = functools.partial(conv_bn, scale=tv)
-    inputs, x = model_input(input_tensor, input_shape, default_shape=default_shape,
-                            min_size=min_size, model_name=name)
-    if transform_input is None:
-        transform_input = tv
-    if transform_input:
-        x = torch_input_transform(x, name="stem_transform_input")
-    for j, op in enumerate(spec.stem, start=1):
-        x = apply(x, op, conv, name=f"stem_{j}")
-    aux = None
-    for s, modules in enumerate(spec.stages, start=1):
-        for b, branches in enumerate(modules, start=1):
-            x = inception_module(x, branches, conv, name=f"stage{s}_block{b}")
-            if aux_logits and (s, b) == AUX_AFTER:
-                if any(side is not None and side < 17 for side in x.shape[1:3]):
-                    raise ValueError(f"{name}: aux_logits=True needs an input of "
-                                     f"{AUX_MIN_SIZE}x{AUX_MIN_SIZE} or more (the auxiliary "
-                                     f"classifier's 5x5/3 pool and 5x5 convolution); mixed7 is "
-                                     f"{x.shape[1]}x{x.shape[2]}.")
-                aux = auxiliary_classifier(x, classes, classifier_activation, conv=conv)
-        x = layers.Identity(name=f"stage{s}_out")(x)
-    x = gap_head(x, include_top=include_top, pooling=pooling, classes=classes,
-                 classifier_activation=classifier_activation)
-    return finish(inputs, [x, aux] if aux_logits else x, name=name, weights=weights)
+    x = torch_stem(x, spec.stem, conv, name=name, aux_logits=aux_logits, include_top=include_top,
+                   transform=tv if transform_input is None else transform_input)
+
+    def side(x, s, b):
+        if not aux_logits or (s, b) != AUX_AFTER:
+            return None
+        if any(n is not None and n < 17 for n in x.shape[1:3]):
+            raise ValueError(f"{name}: aux_logits=True needs an input of {AUX_MIN_SIZE}x"
+                             f"{AUX_MIN_SIZE} or more (the auxiliary classifier's 5x5/3 pool and "
+                             f"5x5 convolution); mixed7 is {x.shape[1]}x{x.shape[2]}.")
+        return auxiliary_classifier(x, classes, classifier_activation, conv=conv)
+
+    return inception_stages(x, spec.stages, conv, side=side)
 
 
 # One record per variant; register_family (just below) makes the builders and __all__.
@@ -215,7 +188,7 @@ WEIGHTS = {
 }
 
 VARIANTS = register_family(
-    globals(), _inception_v3, _TABLE, family="inception_v3", paper=PAPER,
+    globals(), _inception_v3, _TABLE, family="inception_v3", paper=PAPER, head=GapHead(),
     input_shape=(299, 299, 3), min_size=75, test_size=75,
     doc=lambda v: "Inception v3" + ("" if v.keras_equivalent else ", torchvision's"),
     weights=WEIGHTS, torch_mapping=lambda variant: TV_MAPPING)

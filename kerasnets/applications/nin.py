@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from kerasnets.applications._chain import caffe_pool, caffe_stage, class_map_head  # noqa: F401
+from kerasnets.applications._chain import caffe_pool, caffe_stage, class_map_head  # noqa: F401 (caffe_pool: re-exported)
 from kerasnets.applications._common import register_family
 from kerasnets.registry import Paper, Variant
 
@@ -68,7 +68,7 @@ _TABLE = [
 def _nin(x, spec: NINSpec, *, name, dropout=0.5):
     """The body: the mlpconv stages (the class-map convolution is the head's)."""
     for s, (filters, kernel, stride, pad, cccp, pool) in enumerate(spec.stages, start=1):
-        convs = [(filters, kernel, stride, pad)] + [(c, 1, 1, 0) for c in cccp]
+        convs = [(filters, kernel, stride, pad)] + [(c, 1, 1, "valid") for c in cccp]
         x = caffe_stage(x, convs, pool=pool, name=f"stage{s}",
                         dropout=dropout if s in spec.dropout_stages else 0.0)
     return x

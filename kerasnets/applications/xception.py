@@ -32,7 +32,8 @@ import dataclasses
 
 from keras import layers
 
-from kerasnets.applications._common import finish, gap_head, model_input, register_family
+from kerasnets.applications._common import register_family
+from kerasnets.applications._inception import dropout_head
 from kerasnets.applications._torch_names import nested, rename_rules
 from kerasnets.layers import PaddedMaxPooling2D, conv_bn_act
 from kerasnets.registry import Paper, Variant
@@ -110,12 +111,8 @@ def xception_block(x, widths, *, preact=True, bn_epsilon=BN_EPSILON, pool_paddin
     return layers.Add(name=f"{name}_add")([y, shortcut])
 
 
-def _xception(spec: XceptionSpec, *, include_top, weights, input_tensor, input_shape, pooling,
-              classes, classifier_activation, name, default_shape, min_size, dropout=0.5):
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"{name}: dropout must be in [0, 1), got {dropout!r}.")
-    inputs, x = model_input(input_tensor, input_shape, default_shape=default_shape,
-                            min_size=min_size, model_name=name)
+def _xception(x, spec: XceptionSpec, *, name):
+    """The body: the stem, the entry and middle flows' blocks, the exit flow."""
     for j, (width, stride) in enumerate(zip(spec.stem_widths, (2, 1)), start=1):
         x = conv_bn_act(x, width, 3, strides=stride, padding="valid", use_bias=False,
                         bn_epsilon=spec.bn_epsilon, name=f"stem_{j}")
@@ -129,9 +126,7 @@ def _xception(spec: XceptionSpec, *, include_top, weights, input_tensor, input_s
                 x = _bn(_sepconv(x, width, f"{prefix}_{j}"), f"{prefix}_{j}_bn", spec.bn_epsilon)
                 x = layers.Activation("relu", name=f"{prefix}_{j}_relu")(x)
         x = layers.Identity(name=f"stage{s}_out")(x)
-    x = gap_head(x, include_top=include_top, pooling=pooling, classes=classes,
-                 classifier_activation=classifier_activation, dropout=dropout)
-    return finish(inputs, x, name=name, weights=weights)
+    return x
 
 
 # preprocessing: keras' Xception weights (and timm's port of them) take [-1, 1]
@@ -152,8 +147,8 @@ WEIGHTS = {
 }
 
 VARIANTS = register_family(
-    globals(), _xception, _TABLE, family="xception", paper=PAPER, preprocessing="tf",
-    input_shape=(299, 299, 3), min_size=71, test_size=71,
+    globals(), _xception, _TABLE, family="xception", paper=PAPER, head=dropout_head(0.5),
+    preprocessing="tf", input_shape=(299, 299, 3), min_size=71, test_size=71,
     doc=lambda v: "Xception" + (" (timm's legacy_xception)" if v.keras_equivalent is None
                                 else ""),
     weights=WEIGHTS, torch_mapping=lambda variant: TIMM_MAPPING)
