@@ -111,6 +111,10 @@ def apply(x, op: Op, conv: ConvFn, *, name):
 TORCH_MEAN, TORCH_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
+# how torchvision builds the published GoogLeNet / Inception v3 (`Checkpoint.build_options`)
+TV_BUILD_OPTIONS = (("transform_input", True), ("aux_logits", False), ("init_weights", True))
+
+
 def transform_input(x, *, name):
     """torchvision's `transform_input` as one `Rescaling` layer `name`: x * std / 0.5 +
     (mean - 0.5) / 0.5 per channel."""

@@ -73,8 +73,8 @@ import functools
 from keras import layers
 
 from kerasnets.applications._common import GapHead, check_static, register_family
-from kerasnets.applications._inception import (LRN, Conv, Pool, inception_stages, pool,
-                                               torch_stem)
+from kerasnets.applications._inception import (LRN, TV_BUILD_OPTIONS, Conv, Pool,
+                                               inception_stages, pool, torch_stem)
 from kerasnets.applications._torch_names import rename_rules
 from kerasnets.layers import conv_bn_act
 from kerasnets.registry import Paper, Variant
@@ -201,8 +201,7 @@ WEIGHTS = {
     "googlenet_tv": (
         torchvision_checkpoint("googlenet", "IMAGENET1K_V1", "googlenet-1378be20.pth",
             Transform(224, 256), top1=69.778, top5=89.53, size_mb=49.731,
-            build_options=(("transform_input", True), ("aux_logits", False),
-                           ("init_weights", True)),
+            build_options=TV_BUILD_OPTIONS,
             note="ported from TensorFlow"),
     ),
 }

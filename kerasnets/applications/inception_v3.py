@@ -54,8 +54,8 @@ import functools
 from keras import layers
 
 from kerasnets.applications._common import GapHead, predictions, register_family
-from kerasnets.applications._inception import (Conv, Pool, Split, conv_bn, inception_stages,
-                                               torch_stem)
+from kerasnets.applications._inception import (TV_BUILD_OPTIONS, Conv, Pool, Split, conv_bn,
+                                               inception_stages, torch_stem)
 from kerasnets.applications._torch_names import rename_rules
 from kerasnets.registry import Paper, Variant
 from kerasnets.weights.convert import TorchMapping
@@ -181,8 +181,7 @@ WEIGHTS = {
     "inception_v3_tv": (
         torchvision_checkpoint("inception_v3", "IMAGENET1K_V1", "inception_v3_google-0cc3c7bd.pth",
             Transform(299, 342), top1=77.294, top5=93.45, size_mb=103.903,
-            build_options=(("transform_input", True), ("aux_logits", False),
-                           ("init_weights", True)),
+            build_options=TV_BUILD_OPTIONS,
             note="Google's weights, ported"),
     ),
 }
