@@ -47,34 +47,29 @@ def _config(depths, last_1x1=False):
 
 A, B, D, E = (1, 1, 2, 2, 2), (2, 2, 2, 2, 2), (2, 2, 3, 3, 3), (2, 2, 4, 4, 4)
 
+
+def _tv(name, builder, depths, params, *, batch_norm=False, source=None, **fields):
+    """A configuration as torchvision has it (and timm under the same name)."""
+    return Variant(name, builder, VGGSpec(_config(depths), batch_norm=batch_norm), params,
+                   source or f"torchvision {name}", aliases=(f"timm/{name}",), **fields)
+
+
 # One record per variant; register_family (below) makes the builders and __all__.
 _TABLE = [
-    Variant("vgg11", "VGG11", VGGSpec(_config(A)), 132_863_336, "torchvision vgg11",
-            aliases=("timm/vgg11",)),
+    _tv("vgg11", "VGG11", A, 132_863_336),
     Variant("vgg11_lrn", "VGG11_LRN", VGGSpec(_config(A), lrn=True), 132_863_336,
             "= configuration A (LRN has no parameters); paper Table 2: 133M"),
-    Variant("vgg13", "VGG13", VGGSpec(_config(B)), 133_047_848, "torchvision vgg13",
-            aliases=("timm/vgg13",)),
+    _tv("vgg13", "VGG13", B, 133_047_848),
     Variant("vgg16c", "VGG16C", VGGSpec(_config(D, last_1x1=True)), 133_638_952,
             "paper Table 2: 134M for configuration C; exact count of Table 1's layers"),
-    Variant("vgg16", "VGG16", VGGSpec(_config(D)), 138_357_544, "keras.applications VGG16",
-            keras_equivalent="VGG16", preprocessing="caffe",
-            aliases=("timm/vgg16",)),
-    Variant("vgg19", "VGG19", VGGSpec(_config(E)), 143_667_240, "keras.applications VGG19",
-            keras_equivalent="VGG19", preprocessing="caffe",
-            aliases=("timm/vgg19",)),
-    Variant("vgg11_bn", "VGG11_BN", VGGSpec(_config(A), batch_norm=True), 132_868_840,
-            "torchvision vgg11_bn",
-            aliases=("timm/vgg11_bn",)),
-    Variant("vgg13_bn", "VGG13_BN", VGGSpec(_config(B), batch_norm=True), 133_053_736,
-            "torchvision vgg13_bn",
-            aliases=("timm/vgg13_bn",)),
-    Variant("vgg16_bn", "VGG16_BN", VGGSpec(_config(D), batch_norm=True), 138_365_992,
-            "torchvision vgg16_bn",
-            aliases=("timm/vgg16_bn",)),
-    Variant("vgg19_bn", "VGG19_BN", VGGSpec(_config(E), batch_norm=True), 143_678_248,
-            "torchvision vgg19_bn",
-            aliases=("timm/vgg19_bn",)),
+    _tv("vgg16", "VGG16", D, 138_357_544, source="keras.applications VGG16",
+        keras_equivalent="VGG16", preprocessing="caffe"),
+    _tv("vgg19", "VGG19", E, 143_667_240, source="keras.applications VGG19",
+        keras_equivalent="VGG19", preprocessing="caffe"),
+    _tv("vgg11_bn", "VGG11_BN", A, 132_868_840, batch_norm=True),
+    _tv("vgg13_bn", "VGG13_BN", B, 133_053_736, batch_norm=True),
+    _tv("vgg16_bn", "VGG16_BN", D, 138_365_992, batch_norm=True),
+    _tv("vgg19_bn", "VGG19_BN", E, 143_678_248, batch_norm=True),
 ]
 
 
