@@ -197,14 +197,9 @@ _TABLE = [
 ]
 
 # Published checkpoints: one `Checkpoint` record each, the default first (weights.records).
-WEIGHTS = {
-    "googlenet_tv": (
-        torchvision_checkpoint("googlenet", "IMAGENET1K_V1", "googlenet-1378be20.pth",
-            Transform(224, 256), top1=69.778, top5=89.53, size_mb=49.731,
-            build_options=TV_BUILD_OPTIONS,
-            note="ported from TensorFlow"),
-    ),
-}
+WEIGHTS = {"googlenet_tv": (torchvision_checkpoint(
+    "googlenet", "IMAGENET1K_V1", "googlenet-1378be20.pth", Transform(224, 256), top1=69.778,
+    top5=89.53, size_mb=49.731, build_options=TV_BUILD_OPTIONS, note="ported from TensorFlow"),)}
 
 VARIANTS = register_family(
     globals(), _googlenet, _TABLE, family="googlenet", paper=PAPER, head=_head, min_size=MIN_SIZE,

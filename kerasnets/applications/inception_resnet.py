@@ -170,19 +170,15 @@ def _inception_resnet(x, spec: InceptionResNetSpec, *, name, scale=SCALES):
 
 # Published checkpoints: one `Checkpoint` record each, the default first (weights.records).
 WEIGHTS = {
-    "inception_resnet_v2": (
-        keras_checkpoint("InceptionResNetV2",
-            tf_kernels("inception_resnet_v2", "inception_resnet_v2/",
-                "e693bd0210a403b3192acc6073ad2e96", "d19885ff4a710c122648d3b5c3b684e4"),
-            Transform(299, 341, normalization="tf"), top1=80.3, top5=95.3, size_mb=215),
-    ),
-    "inception_resnet_v2_timm": (
-        timm_checkpoint("inception_resnet_v2", "tf_in1k",
-            Transform.from_crop(299, 0.8975, interpolation="bicubic", normalization="tf"),
-            top1=80.462, note="Cadene's port of TF-slim's checkpoint"),
-    ),
+    "inception_resnet_v2": (keras_checkpoint("InceptionResNetV2", tf_kernels(
+        "inception_resnet_v2", "inception_resnet_v2/", "e693bd0210a403b3192acc6073ad2e96",
+        "d19885ff4a710c122648d3b5c3b684e4"), Transform(299, 341, normalization="tf"), top1=80.3,
+        top5=95.3, size_mb=215),),
+    "inception_resnet_v2_timm": (timm_checkpoint(
+        "inception_resnet_v2", "tf_in1k", Transform.from_crop(
+            299, 0.8975, interpolation="bicubic", normalization="tf"),
+        top1=80.462, note="Cadene's port of TF-slim's checkpoint"),),
 }
-
 VARIANTS = register_family(
     globals(), _inception_resnet, _TABLE, family="inception_resnet", paper=PAPER,
     head=dropout_head(0.2),

@@ -172,20 +172,15 @@ _TABLE = [
 
 # Published checkpoints: one `Checkpoint` record each, the default first (weights.records).
 WEIGHTS = {
-    "inception_v3": (
-        keras_checkpoint("InceptionV3",
-            tf_kernels("inception_v3", "inception_v3/", "9a0d58056eeedaa3f26cb7ebd46da564",
-                "bcbd6486424b2319ff4ef7d526e38f63"),
-            Transform(299, 341, normalization="tf"), top1=77.9, top5=93.7, size_mb=92),
-    ),
-    "inception_v3_tv": (
-        torchvision_checkpoint("inception_v3", "IMAGENET1K_V1", "inception_v3_google-0cc3c7bd.pth",
-            Transform(299, 342), top1=77.294, top5=93.45, size_mb=103.903,
-            build_options=TV_BUILD_OPTIONS,
-            note="Google's weights, ported"),
-    ),
+    "inception_v3": (keras_checkpoint("InceptionV3", tf_kernels(
+        "inception_v3", "inception_v3/", "9a0d58056eeedaa3f26cb7ebd46da564",
+        "bcbd6486424b2319ff4ef7d526e38f63"), Transform(299, 341, normalization="tf"), top1=77.9,
+        top5=93.7, size_mb=92),),
+    "inception_v3_tv": (torchvision_checkpoint(
+        "inception_v3", "IMAGENET1K_V1", "inception_v3_google-0cc3c7bd.pth", Transform(299, 342),
+        top1=77.294, top5=93.45, size_mb=103.903, build_options=TV_BUILD_OPTIONS,
+        note="Google's weights, ported"),),
 }
-
 VARIANTS = register_family(
     globals(), _inception_v3, _TABLE, family="inception_v3", paper=PAPER, head=GapHead(),
     input_shape=(299, 299, 3), min_size=75, test_size=75,

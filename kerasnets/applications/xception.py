@@ -132,20 +132,15 @@ def _xception(x, spec: XceptionSpec, *, name):
 # preprocessing: keras' Xception weights (and timm's port of them) take [-1, 1]
 # Published checkpoints: one `Checkpoint` record each, the default first (weights.records).
 WEIGHTS = {
-    "xception_timm": (
-        timm_checkpoint("legacy_xception", "tf_in1k",
-            Transform.from_crop(299, 0.8975, interpolation="bicubic", normalization="tf"),
-            top1=79.04, url=TIMM_RELEASES + "v0.1-cadene/xception-43020ad28.pth",
-            note="Cadene's port of keras' Xception weights"),
-    ),
-    "xception": (
-        keras_checkpoint("Xception",
-            tf_kernels("xception", "xception/", "0a58e3b7378bc2990ea3b43d5981f1f6",
-                "b0042744bf5b25fce3cb969f33bebb97"),
-            Transform(299, 341, normalization="tf"), top1=79.0, top5=94.5, size_mb=88),
-    ),
+    "xception_timm": (timm_checkpoint("legacy_xception", "tf_in1k", Transform.from_crop(
+        299, 0.8975, interpolation="bicubic", normalization="tf"), top1=79.04,
+        url=TIMM_RELEASES + "v0.1-cadene/xception-43020ad28.pth",
+        note="Cadene's port of keras' Xception weights"),),
+    "xception": (keras_checkpoint("Xception", tf_kernels(
+        "xception", "xception/", "0a58e3b7378bc2990ea3b43d5981f1f6",
+        "b0042744bf5b25fce3cb969f33bebb97"), Transform(299, 341, normalization="tf"), top1=79.0,
+        top5=94.5, size_mb=88),),
 }
-
 VARIANTS = register_family(
     globals(), _xception, _TABLE, family="xception", paper=PAPER, head=dropout_head(0.5),
     preprocessing="tf", input_shape=(299, 299, 3), min_size=71, test_size=71,
