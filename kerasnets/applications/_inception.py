@@ -25,6 +25,7 @@ from keras import layers
 
 from kerasnets.applications._common import GapHead
 from kerasnets.layers import CeilModeMaxPooling2D, LocalResponseNormalization
+from kerasnets.weights.records import Transform, keras_checkpoint, tf_kernels
 
 Padding = Union[str, int]  # "same", "valid", or explicit zero padding on every side
 
@@ -113,6 +114,14 @@ TORCH_MEAN, TORCH_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 # how torchvision builds the published GoogLeNet / Inception v3 (`Checkpoint.build_options`)
 TV_BUILD_OPTIONS = (("transform_input", True), ("aux_logits", False), ("init_weights", True))
+
+
+def keras_299_checkpoint(app, name, md5_top, md5_notop, *, top1, top5, size_mb):
+    """The `Checkpoint` of keras.applications' `app` (Inception v3, Inception-ResNet-v2,
+    Xception): `tf_kernels` files `name`, a 299 crop of 341, [-1, 1] inputs."""
+    return keras_checkpoint(app, tf_kernels(name, f"{name}/", md5_top, md5_notop),
+                            Transform(299, 341, normalization="tf"), top1=top1, top5=top5,
+                            size_mb=size_mb)
 
 
 def transform_input(x, *, name):

@@ -46,13 +46,13 @@ from keras import layers
 
 from kerasnets.applications._common import register_family
 from kerasnets.applications._inception import (AVG_POOL, MAX_POOL_V2, TIMM_BRANCH_RULES, Conv, V,
-                                               conv_bn, dropout_head, inception_module, modules,
-                                               reduction_a)
+                                               conv_bn, dropout_head, inception_module,
+                                               keras_299_checkpoint, modules, reduction_a)
 from kerasnets.applications._torch_names import nested, rename_rules
 from kerasnets.layers.residual import ScaledAdd
 from kerasnets.registry import Paper, Variant
 from kerasnets.weights.convert import TorchMapping
-from kerasnets.weights.records import Transform, keras_checkpoint, tf_kernels, timm_checkpoint
+from kerasnets.weights.records import Transform, timm_checkpoint
 
 PAPER = Paper("Inception-v4, Inception-ResNet and the Impact of Residual Connections on Learning",
               "1602.07261", 2017)
@@ -170,10 +170,9 @@ def _inception_resnet(x, spec: InceptionResNetSpec, *, name, scale=SCALES):
 
 # Published checkpoints: one `Checkpoint` record each, the default first (weights.records).
 WEIGHTS = {
-    "inception_resnet_v2": (keras_checkpoint("InceptionResNetV2", tf_kernels(
-        "inception_resnet_v2", "inception_resnet_v2/", "e693bd0210a403b3192acc6073ad2e96",
-        "d19885ff4a710c122648d3b5c3b684e4"), Transform(299, 341, normalization="tf"), top1=80.3,
-        top5=95.3, size_mb=215),),
+    "inception_resnet_v2": (keras_299_checkpoint(
+        "InceptionResNetV2", "inception_resnet_v2", "e693bd0210a403b3192acc6073ad2e96",
+        "d19885ff4a710c122648d3b5c3b684e4", top1=80.3, top5=95.3, size_mb=215),),
     "inception_resnet_v2_timm": (timm_checkpoint(
         "inception_resnet_v2", "tf_in1k", Transform.from_crop(
             299, 0.8975, interpolation="bicubic", normalization="tf"),

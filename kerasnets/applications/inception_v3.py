@@ -55,12 +55,12 @@ from keras import layers
 
 from kerasnets.applications._common import GapHead, predictions, register_family
 from kerasnets.applications._inception import (TV_BUILD_OPTIONS, Conv, Pool, Split, conv_bn,
-                                               inception_stages, torch_stem)
+                                               inception_stages, keras_299_checkpoint,
+                                               torch_stem)
 from kerasnets.applications._torch_names import rename_rules
 from kerasnets.registry import Paper, Variant
 from kerasnets.weights.convert import TorchMapping
-from kerasnets.weights.records import (Transform, keras_checkpoint, tf_kernels,
-                                       torchvision_checkpoint)
+from kerasnets.weights.records import Transform, torchvision_checkpoint
 
 PAPER = Paper("Rethinking the Inception Architecture for Computer Vision", "1512.00567", 2016)
 AUX_AFTER = (2, 5)  # (stage, block): mixed7, the last 17x17 module
@@ -172,10 +172,9 @@ _TABLE = [
 
 # Published checkpoints: one `Checkpoint` record each, the default first (weights.records).
 WEIGHTS = {
-    "inception_v3": (keras_checkpoint("InceptionV3", tf_kernels(
-        "inception_v3", "inception_v3/", "9a0d58056eeedaa3f26cb7ebd46da564",
-        "bcbd6486424b2319ff4ef7d526e38f63"), Transform(299, 341, normalization="tf"), top1=77.9,
-        top5=93.7, size_mb=92),),
+    "inception_v3": (keras_299_checkpoint(
+        "InceptionV3", "inception_v3", "9a0d58056eeedaa3f26cb7ebd46da564",
+        "bcbd6486424b2319ff4ef7d526e38f63", top1=77.9, top5=93.7, size_mb=92),),
     "inception_v3_tv": (torchvision_checkpoint(
         "inception_v3", "IMAGENET1K_V1", "inception_v3_google-0cc3c7bd.pth", Transform(299, 342),
         top1=77.294, top5=93.45, size_mb=103.903, build_options=TV_BUILD_OPTIONS,

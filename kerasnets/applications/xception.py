@@ -33,13 +33,12 @@ import dataclasses
 from keras import layers
 
 from kerasnets.applications._common import register_family
-from kerasnets.applications._inception import dropout_head
+from kerasnets.applications._inception import dropout_head, keras_299_checkpoint
 from kerasnets.applications._torch_names import nested, rename_rules
 from kerasnets.layers import PaddedMaxPooling2D, conv_bn_act
 from kerasnets.registry import Paper, Variant
 from kerasnets.weights.convert import TorchMapping
-from kerasnets.weights.records import (TIMM_RELEASES, Transform, keras_checkpoint, tf_kernels,
-                                       timm_checkpoint)
+from kerasnets.weights.records import TIMM_RELEASES, Transform, timm_checkpoint
 
 PAPER = Paper("Xception: Deep Learning with Depthwise Separable Convolutions", "1610.02357", 2017)
 BN_EPSILON = 1e-3
@@ -136,10 +135,9 @@ WEIGHTS = {
         299, 0.8975, interpolation="bicubic", normalization="tf"), top1=79.04,
         url=TIMM_RELEASES + "v0.1-cadene/xception-43020ad28.pth",
         note="Cadene's port of keras' Xception weights"),),
-    "xception": (keras_checkpoint("Xception", tf_kernels(
-        "xception", "xception/", "0a58e3b7378bc2990ea3b43d5981f1f6",
-        "b0042744bf5b25fce3cb969f33bebb97"), Transform(299, 341, normalization="tf"), top1=79.0,
-        top5=94.5, size_mb=88),),
+    "xception": (keras_299_checkpoint(
+        "Xception", "xception", "0a58e3b7378bc2990ea3b43d5981f1f6",
+        "b0042744bf5b25fce3cb969f33bebb97", top1=79.0, top5=94.5, size_mb=88),),
 }
 VARIANTS = register_family(
     globals(), _xception, _TABLE, family="xception", paper=PAPER, head=dropout_head(0.5),
