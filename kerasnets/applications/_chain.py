@@ -1,5 +1,6 @@
 """The plain convolution chains of 2012-2014 (AlexNet, ZFNet, OverFeat, CNN-F/M/S): each variant is
-a table of layers (`ChainSpec`) and one builder turns any table into a model.
+a table of layers (`ChainSpec`), and one body (`chain_body`) and one head (`chain_head`) build any
+table.
 
 A table has a stem (the first convolution with its normalisation and pooling) and stages (a run of
 layers at one resolution, ending at its pooling); then fully connected layers. Layer names:
