@@ -8,12 +8,12 @@
 
 __version__ = "0.1.0"
 
-from kerasnets import registry
-from kerasnets.registry import ModelEntry, Paper, create_model, get_entry
+from kerasnets.zoo import registry
+from kerasnets.zoo.registry import ModelEntry, Paper, create_model, get_entry
 from kerasnets.utils import load_model
-from kerasnets.zoo import list_models, model_info
-from kerasnets.imagenet import decode_predictions
-from kerasnets.preprocessing import preprocess_input
+from kerasnets.zoo.info import list_models, model_info
+from kerasnets.zoo.imagenet import decode_predictions
+from kerasnets.zoo.preprocessing import preprocess_input
 
 
 def _register_families() -> None:

@@ -5,14 +5,14 @@ Every figure in kerasnets that compares speeds comes from `interleaved_times`: w
 first (tracing, compilation, buffers), then rounds that call each candidate once (ours, theirs,
 ours, ...), and each figure is taken from the *median* time, so a load that comes and goes on the
 machine hits every candidate alike. The distillation step benchmark, the serving benchmark, the
-precision probe (`kerasnets.precision`), the default-path comparison (`kerasnets.default_paths`)
+precision probe (`kerasnets.measurement.precision`), the default-path comparison (`kerasnets.experiments.default_paths`)
 and the tables of `tools.benchmark` all go through it.
 Figures are only comparable within one run on one machine: report ratios.
 
 MFU (model FLOPs utilisation) is achieved FLOP/s over the peak FLOP/s of the precision used,
 both measured in the same run: the peak is a large square matmul (`matmul_gflops`, the kernel
 convolutions lower to), the achieved rate is images/s x 2 x multiply-adds per image
-(`kerasnets.flops`), times 3 for a training step (forward, gradient of the input, gradient of
+(`kerasnets.zoo.flops`), times 3 for a training step (forward, gradient of the input, gradient of
 the weights).
 """
 
@@ -26,7 +26,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kerasnets.flops import count_flops
+from kerasnets.zoo.flops import count_flops
 from kerasnets.layers import GroupedConv2D
 
 # Peak precision of a Keras dtype policy: what its matmuls and convolutions compute in.

@@ -1,6 +1,6 @@
 """The tables of `tools.benchmark`: models (kerasnets' default path against keras.applications,
 with MFU), Keras' grouped convolution against `GroupedConv2D`, and serving runtimes. Each job
-measures through `kerasnets.benchmark` / `kerasnets.serving`, shows a progress bar and returns a
+measures through `kerasnets.measurement.benchmark` / `kerasnets.deployment.serving`, shows a progress bar and returns a
 `kerasnets.results.Table` whose header says how the figures were taken; the tool writes it.
 """
 
@@ -14,12 +14,12 @@ from typing import Callable, Sequence
 import keras
 import tensorflow as tf
 
-from kerasnets import registry
-from kerasnets.benchmark import grouped_conv_models, machine_peaks, measure_interleaved, mfu
-from kerasnets.default_paths import compare_default_paths
-from kerasnets.precision import choose, cpu_info
+from kerasnets.zoo import registry
+from kerasnets.measurement.benchmark import grouped_conv_models, machine_peaks, measure_interleaved, mfu
+from kerasnets.experiments.default_paths import compare_default_paths
+from kerasnets.measurement.precision import choose, cpu_info
 from kerasnets.results import Table
-from kerasnets.serving import serving_benchmark
+from kerasnets.deployment.serving import serving_benchmark
 
 MODEL_COLUMNS = ["model", "family", "input", "batch", "precision", "jit_compile", "params",
                  "gmacs", "infer_img_s", "train_img_s", "mfu", "infer_mfu", "peak_gflops",
@@ -80,7 +80,7 @@ def model_table(names: Sequence[str], *, input_size: int | None = None, batch_si
                 precision: str = "auto", jit_compile: str = "auto", peak_size: int = 4096,
                 log=print) -> Table:
     """One row per model through kerasnets' default path (precision and XLA as
-    `kerasnets.precision.choose` picks them, `training.fit`'s step), its keras.applications
+    `kerasnets.measurement.precision.choose` picks them, `training.fit`'s step), its keras.applications
     twin interleaved with it, and MFU against the matmul peak of the precision used."""
     cpu, flags_text, peaks = machine_report(peak_size, log)
     rows = []
@@ -127,7 +127,7 @@ def model_table(names: Sequence[str], *, input_size: int | None = None, batch_si
               f"{steps} timed steps after {warmup} warm-up, a keras.applications equivalent "
               f"interleaved step by step with ours. kerasnets runs its default path: precision "
               f"and jit_compile as `--precision {precision} --jit_compile {jit_compile}` chose "
-              f"them (kerasnets.precision), the step of kerasnets.training.fit; "
+              f"them (kerasnets.measurement.precision), the step of kerasnets.training.fit; "
               f"keras.applications runs model.fit / model.predict's steps with Keras' defaults "
               f"(float32; both SGD). gmacs = multiply-adds per image (forward, counted once); "
               f"mfu (training) and infer_mfu = achieved FLOP/s (2 x gmacs x img/s, x3 for "

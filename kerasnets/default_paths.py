@@ -1,9 +1,9 @@
 """kerasnets' default training / inference path against keras.applications' `model.fit` /
 `model.predict` defaults (`python -m tools.benchmark`), timed by the one
-interleaved loop of `kerasnets.benchmark`.
+interleaved loop of `kerasnets.measurement.benchmark`.
 
-Ours trains through `kerasnets.training.fit`'s step (`kerasnets.steps`) under the precision a
-`kerasnets.precision.Choice` names; theirs through the functions `fit` and `predict` make.
+Ours trains through `kerasnets.training.fit`'s step (`kerasnets.training.steps`) under the precision a
+`kerasnets.measurement.precision.Choice` names; theirs through the functions `fit` and `predict` make.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from typing import Any, Callable
 import keras
 import tensorflow as tf
 
-from kerasnets.benchmark import (COMPUTE_DTYPE, interleaved_times, matmul_call, medians,
+from kerasnets.measurement.benchmark import (COMPUTE_DTYPE, interleaved_times, matmul_call, medians,
                                  random_batch, trainable_params)
-from kerasnets.flops import count_flops
-from kerasnets.precision import keras_policy, under
-from kerasnets.steps import distribute, step_function, symbolic_build
+from kerasnets.zoo.flops import count_flops
+from kerasnets.measurement.precision import keras_policy, under
+from kerasnets.training.steps import distribute, step_function, symbolic_build
 
 
 def _fit_default_steps(model, x, y, optimizer):
@@ -57,7 +57,7 @@ def compare_default_paths(build_ours: Callable[[], Any], build_keras: Callable[[
                           ) -> dict[str, dict]:
     """Images/s of kerasnets' default path and keras.applications' defaults, interleaved.
 
-    `choice` is a `kerasnets.precision.Choice`: ours is built under its precision and trains
+    `choice` is a `kerasnets.measurement.precision.Choice`: ours is built under its precision and trains
     through `kerasnets.training.fit`'s step (with its jit_compile); the keras.applications model
     is built under float32 (Keras' default policy) and runs `model.fit`'s / `model.predict`'s
     own step functions. Both use SGD (momentum 0.9) and the same random batch. Returns

@@ -1,7 +1,7 @@
 """The job of `tools.export`: the model to export (a registry model with its weights, or a
 saved `.keras` file with its model card), what its inputs need (normalisation, crop, class
 names: the user's, else the card's, else the registry entry's), int8 calibration images from
-the caller, then `kerasnets.export.export`.
+the caller, then `kerasnets.deployment.export.export`.
 """
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ from typing import Callable
 
 import keras
 
-from kerasnets import model_card, registry
-from kerasnets.export import ExportResult, export
+from kerasnets.deployment import model_card
+from kerasnets.zoo import registry
+from kerasnets.deployment.export import ExportResult, export
 
 
 def _entry_or_none(name):
@@ -81,7 +82,7 @@ def export_model(output: str, *, model: str | None = None, weights: str | None =
     crop and class names default to the model card's, then the registry entry's (crop 0.875).
     With `quantization="int8"`, `calibrate(classes, size=, channels=, preprocessing=,
     input_dtype=, model=)` gives the calibration and check images
-    (`pipelines.calibration.int8_data`). `options` go to `kerasnets.export.export`."""
+    (`pipelines.calibration.int8_data`). `options` go to `kerasnets.deployment.export.export`."""
     built, entry, card = load_model(model, weights=weights, keras_file=keras_file,
                                     classes=classes, input_size=input_size)
     preprocessing = preprocessing or (card.preprocessing if card else None) or \

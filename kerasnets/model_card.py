@@ -8,7 +8,7 @@
 
 A `.keras` file is a zip archive (`config.json`, `metadata.json`, `model.weights.h5`); the card
 is one more member, `kerasnets.json`, which Keras' loader ignores. So the class names, in index
-order, the input normalisation (`kerasnets.preprocessing` mode) and evaluation geometry (input
+order, the input normalisation (`kerasnets.zoo.preprocessing` mode) and evaluation geometry (input
 size, channels, centre-crop fraction: None is the square resize of recipe `none`), the backbone,
 its weights source and the dataset travel with the one file a user copies: no sidecar to lose or
 to leave out of date, and no layer in the graph that exports would have to carry. The card is
@@ -24,7 +24,7 @@ import zipfile
 from typing import Sequence
 
 import kerasnets
-from kerasnets.preprocessing import check_mode
+from kerasnets.zoo.preprocessing import check_mode
 from kerasnets.utils import atomic_file
 
 CARD_MEMBER = "kerasnets.json"
@@ -35,7 +35,7 @@ VERSION = 1
 @dataclasses.dataclass(frozen=True)
 class ModelCard:
     class_names: tuple[str, ...]
-    preprocessing: str                 # a kerasnets.preprocessing mode
+    preprocessing: str                 # a kerasnets.zoo.preprocessing mode
     image_size: int
     crop_fraction: float | None = None  # eval geometry: centre crop fraction, None: square resize
     channels: int = 3

@@ -21,7 +21,7 @@ How `auto` decides:
   training img/s): float32 6.8-7.0, mixed_bfloat16 8.2, onednn_bfloat16 9.2-9.3; MobileNetV2
   loses with mixed_bfloat16 (0.89x: depthwise layers are memory-bound and bf16 adds casts). So
   a short probe times a few training steps of the actual model at the actual input shape and
-  batch, each candidate interleaved (`kerasnets.benchmark.interleaved_times`, median), and a
+  batch, each candidate interleaved (`kerasnets.measurement.benchmark.interleaved_times`, median), and a
   bf16 candidate is chosen only when it is at least `GAIN` faster than float32, so `auto` never makes a model slower than its
   float32 self by more than the probe's noise. The figures are cached in
   `$KERAS_HOME/kerasnets/precision_probe.json` (default ~/.keras), keyed by the machine (CPU
@@ -277,7 +277,7 @@ def probe(model: str | Callable[[], Any], candidates: Sequence[str], *, input_sh
     `max_seconds` of timed rounds). The global dtype policy is restored afterwards."""
     import keras
 
-    from kerasnets import benchmark
+    from kerasnets.measurement import benchmark
 
     if isinstance(model, str):
         entry = kerasnets.get_entry(model)
@@ -375,7 +375,7 @@ def _choose(precision, jit, *, model, input_shape, batch_size, classes, strategy
                      f"CPU {cpu.model!r} has no native bf16 (no AVX512_BF16 / AMX-BF16 / BF16 "
                      f"flag; emulated bf16 is several times slower)")
     if jit == "auto" and not probe_jit:
-        notes.append("XLA off on CPU (measured 0.13-0.64x without it, see kerasnets.precision)")
+        notes.append("XLA off on CPU (measured 0.13-0.64x without it, see kerasnets.measurement.precision)")
     candidates = [label(p, j) for p in precisions for j in jits]
     baseline = candidates[0]
     if len(candidates) == 1:

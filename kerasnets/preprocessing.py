@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 
-from kerasnets.registry import PREPROCESSING, get_entry
+from kerasnets.zoo.registry import PREPROCESSING, get_entry
 from kerasnets.weights.records import evaluation_transform
 
 MODES = tuple(PREPROCESSING)

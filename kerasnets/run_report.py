@@ -4,7 +4,7 @@ plot, and a grid of the misclassified images with their true and predicted class
     report = error_report(model, data.eval, class_names, "runs/finetune_x", preprocessing="lite")
 
 `data` is a batched `(model-ready images, labels)` dataset (`pipelines.data.Data.eval`); the
-images shown are the model's inputs turned back into pixels (`kerasnets.preprocessing.
+images shown are the model's inputs turned back into pixels (`kerasnets.zoo.preprocessing.
 denormalize`). Writes `per_class.{md,csv}`, `confusion.png` and `misclassified.png` to the run
 directory and returns what it wrote, with the per-class rows.
 """
@@ -17,7 +17,7 @@ from typing import Sequence
 import numpy as np
 
 from kerasnets.plots import plot_confusion, plot_image_grid
-from kerasnets.preprocessing import denormalize
+from kerasnets.zoo.preprocessing import denormalize
 from kerasnets.utils import write_tables
 
 MAX_SHOWN = 24

@@ -5,8 +5,8 @@ Each runtime is called the way a server calls it, numpy in and numpy out: the Ke
 compiled `tf.function` (the fastest way to call it in TensorFlow), the SavedModel's
 `serving_default` signature after `tf.saved_model.load`, the TFLite flatbuffer through
 ai-edge-litert's interpreter (XNNPACK, `threads` threads), the ONNX file through onnxruntime
-(CPU provider). Every export is written and verified by `kerasnets.export.export` first. Like
-`kerasnets.benchmark` (whose `interleaved_times` it uses), warm-up calls come first, then the
+(CPU provider). Every export is written and verified by `kerasnets.deployment.export.export` first. Like
+`kerasnets.measurement.benchmark` (whose `interleaved_times` it uses), warm-up calls come first, then the
 runtimes' calls are interleaved (keras, saved_model, tflite, onnx, keras, ...) so that load on
 the machine hits them alike, and each figure is a median: latency in ms per call at batch 1,
 images/s at larger batches.
@@ -20,7 +20,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from kerasnets.benchmark import interleaved_times  # the one interleaved timing loop
+from kerasnets.measurement.benchmark import interleaved_times  # the one interleaved timing loop
 
 RUNTIMES = ("keras", "saved_model", "tflite", "onnx", "tflite_int8", "onnx_int8")
 DEFAULT_RUNTIMES = ("keras", "saved_model", "tflite", "onnx")
@@ -76,13 +76,13 @@ def serving_benchmark(model, workdir, *, runtimes: Sequence[str] = DEFAULT_RUNTI
     `size_mb` (artifact), the `measure_serving` figures and `b{b}_speedup` (Keras' median time
     over the runtime's; > 1: faster than Keras).
 
-    `tflite_int8` / `onnx_int8` are the int8 exports (`kerasnets.export`, quantization="int8"),
+    `tflite_int8` / `onnx_int8` are the int8 exports (`kerasnets.deployment.export`, quantization="int8"),
     calibrated on `calibration_data` (model-ready float32 images). With `check_data` (model-ready
     images), every row also gets `top1_agreement`: the fraction of them whose top-1 class the
     runtime shares with the float32 Keras model, and `top1_agreement_confident`: the same on
-    those where float32's top-1 probability is at least `kerasnets.export.CONFIDENT` (the export
+    those where float32's top-1 probability is at least `kerasnets.deployment.export.CONFIDENT` (the export
     check itself is not enforced here: a benchmark reports, the export tool refuses)."""
-    from kerasnets.export import export, load_export
+    from kerasnets.deployment.export import export, load_export
 
     unknown = [r for r in runtimes if r not in RUNTIMES]
     if unknown or not runtimes:
@@ -106,7 +106,7 @@ def serving_benchmark(model, workdir, *, runtimes: Sequence[str] = DEFAULT_RUNTI
         sizes[runtime] = _size_mb(result.artifact)
     agreement, confident_agreement = {}, {}
     if check_data is not None:
-        from kerasnets.export import CONFIDENT
+        from kerasnets.deployment.export import CONFIDENT
 
         check = np.asarray(check_data, "float32")
         reference = _predict_all(predictors.get("keras") or keras_predictor(model), check)

@@ -1,5 +1,5 @@
 """The training step as `kerasnets.training.fit` runs it, in three public pieces that the
-benchmark's default-path comparison (`kerasnets.default_paths`) reuses: `distribute` a dataset,
+benchmark's default-path comparison (`kerasnets.experiments.default_paths`) reuses: `distribute` a dataset,
 `symbolic_build` the model's and optimiser's variables under the strategy, and wrap a step in
 `step_function` (the model's `train_step` / `test_step` inside `strategy.run`).
 """

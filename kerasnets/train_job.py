@@ -10,7 +10,8 @@ import dataclasses
 import os
 import time
 
-from kerasnets import registry, training
+from kerasnets import training
+from kerasnets.zoo import registry
 from kerasnets.utils import save_model
 
 

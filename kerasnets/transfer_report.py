@@ -1,16 +1,16 @@
 """What the transfer tools write: Yosinski's accuracy table, its header and Figure-2-style plot
 (`tools.transfer`), and the fine-tuning run's descriptions and its two writes, the main result
 first and then with the add-ons (`tools.finetune`). The experiments themselves are
-`kerasnets.transfer_experiment`.
+`kerasnets.experiments.transfer`.
 
 A fine-tuning run directory receives one subdirectory per phase (`pretrain/`, `warmup/`,
 `finetune/`, `baseline/`), each with Keras' resume state, per-epoch checkpoints, `best.keras`,
 `history.csv` and TensorBoard logs. As soon as the target network is evaluated, before the
-comparisons run: `final.keras` with its model card (`kerasnets.model_card`, read by
+comparisons run: `final.keras` with its model card (`kerasnets.deployment.model_card`, read by
 tools.predict / evaluate / distill / export), `metrics.json`, `curves.png` (the epoch where the
 backbone was unfrozen marked), `summary.{md,csv}` (also written to the tool's `--output`) and,
 for an image folder, `per_class.{md,csv}`, `confusion.png` and `misclassified.png`
-(`kerasnets.run_report`); both are rewritten with the comparisons at the end. A linear probe
+(`kerasnets.measurement.run_report`); both are rewritten with the comparisons at the end. A linear probe
 adds `probe.{md,csv}`.
 """
 
@@ -21,8 +21,11 @@ import time
 from typing import Sequence
 
 import kerasnets
-from kerasnets import model_card, registry, run_report, transfer
-from kerasnets import transfer_experiment as X
+from kerasnets import transfer
+from kerasnets.deployment import model_card
+from kerasnets.zoo import registry
+from kerasnets.measurement import run_report
+from kerasnets.experiments import transfer as X
 from kerasnets.plots import plot_lines
 from kerasnets.results import Table
 from kerasnets.utils import tables

@@ -2,14 +2,14 @@
 records and the layer shapes: `list_models` (with the `pretrained` filter), `model_info`
 and `resolve_models` (the tools' `--models`: names and patterns).
 
-They sit above `kerasnets.registry`, which imports no other kerasnets module.
+They sit above `kerasnets.zoo.registry`, which imports no other kerasnets module.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from kerasnets import registry
+from kerasnets.zoo import registry
 from kerasnets.weights import records
 from kerasnets.weights.pretrained import (has_pretrained, pretrained_preprocessing,
                                           pretrained_sources)
@@ -47,7 +47,7 @@ def model_info(name: str, *, flops: bool = True) -> dict[str, Any]:
     """Family, paper, default input, reference parameter count and FLOPs of a registered model.
 
     FLOPs are multiply-adds of one forward pass at the default input size, counted analytically
-    (`kerasnets.flops`); computing them builds the model once (cached).
+    (`kerasnets.zoo.flops`); computing them builds the model once (cached).
     """
     entry = registry.get_entry(name)
     info = {
@@ -77,7 +77,7 @@ def model_info(name: str, *, flops: bool = True) -> dict[str, Any]:
             # keras (under flops) loads here, not when kerasnets is imported
             import keras
 
-            from kerasnets.flops import count_flops
+            from kerasnets.zoo.flops import count_flops
 
             model = entry.builder()
             _FLOPS_CACHE[entry.name] = count_flops(model)

@@ -7,6 +7,6 @@
 - `pipelines.evaluation`: centre, 10-crop and multi-scale evaluation protocols.
 - `pipelines.data.prepare`: both splits for one model in one call (what the tools use).
 - `pipelines.distillation.prepare`: one seed's datasets of the distillation experiment
-  (`kerasnets.distillation.experiment.ExperimentData`).
+  (`kerasnets.experiments.distillation.experiment.ExperimentData`).
 - `pipelines.strategy`: strategies and mixed precision from names.
 """

@@ -4,7 +4,7 @@ A training input pipeline keeps an accelerator busy only if it delivers images f
 model consumes them. `benchmark_pipeline` measures, on the same machine, (a) the images/s of
 `pipelines.transforms.make_dataset` over a folder of JPEGs for each recipe -- reading, decoding,
 augmenting, normalising and batching, nothing else -- and (b) the training images/s of a
-registry model on random data (`kerasnets.benchmark`), and reports their ratio (the target: the
+registry model on random data (`kerasnets.measurement.benchmark`), and reports their ratio (the target: the
 pipeline >= 10x the model). With no folder given it writes random JPEGs of 300-500 px first.
 Both figures share the machine's cores, so the ratio is what matters; `python -m tools.benchmark
 --pipeline` writes `pipeline_table`'s table.
@@ -26,8 +26,8 @@ from kerasnets.results import Table
 from kerasnets.utils import atomic_directory
 from pipelines import transforms as T
 import kerasnets
-from kerasnets.benchmark import benchmark_models
-from kerasnets.precision import choose, keras_policy, set_rewrite
+from kerasnets.measurement.benchmark import benchmark_models
+from kerasnets.measurement.precision import choose, keras_policy, set_rewrite
 from pipelines.sources import load
 
 DEFAULT_RECIPES = ("alexnet", "vgg", "inception", "cifar", "none", "inception+randaugment")
@@ -94,7 +94,7 @@ def pipeline_throughput(ds: tf.data.Dataset, *, batches: int = 10, warmup: int =
 def model_train_throughput(model_name: str, *, image_size: int, batch_size: int, steps: int = 3,
                            warmup: int = 1, precision: str = "auto") -> dict:
     """Training (and inference) images/s of a registry model on random data, median step, in
-    the precision `kerasnets.precision` chooses for it (`precision="auto"`): the pipeline must
+    the precision `kerasnets.measurement.precision` chooses for it (`precision="auto"`): the pipeline must
     keep up with the model as it will train on this machine."""
     import keras
 

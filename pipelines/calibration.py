@@ -1,6 +1,6 @@
 """Real images for int8 calibration and agreement checks, drawn through the evaluation pipeline.
 
-`kerasnets.export` takes calibration and check images as arrays (kerasnets never imports
+`kerasnets.deployment.export` takes calibration and check images as arrays (kerasnets never imports
 `pipelines`); `tools.export --quantization int8` and `tools.benchmark --serving` get them
 here, through `int8_data`:
 any source `pipelines.sources.load` reads (the built-in digits, a TFDS name, an image folder,

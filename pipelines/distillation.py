@@ -1,4 +1,4 @@
-"""The datasets of one seed of the distillation experiment (`kerasnets.distillation.experiment`),
+"""The datasets of one seed of the distillation experiment (`kerasnets.experiments.distillation.experiment`),
 from a dataset name: the evaluation split, the non-augmented transfer set in a fixed order (the
 teacher's cached logits are aligned to it), the teachers' training set (data recipe, MixUp /
 CutMix / RandAugment) and, with a `transfer_recipe`, the student's augmented transfer batches.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from kerasnets.registry import get_entry
+from kerasnets.zoo.registry import get_entry
 
 
 def prepare(dataset: str, student: str, *, seed: int = 0, train_split: str = "train",
@@ -20,7 +20,7 @@ def prepare(dataset: str, student: str, *, seed: int = 0, train_split: str = "tr
     `experiment.student_input_shape`)."""
     import tensorflow as tf
 
-    from kerasnets.distillation.experiment import ExperimentData, student_input_shape
+    from kerasnets.experiments.distillation.experiment import ExperimentData, student_input_shape
     from pipelines import sources
     from pipelines import transforms as T
 

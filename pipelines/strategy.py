@@ -6,7 +6,7 @@ more than one worker, else one device. Every strategy trains through the same lo
 `kerasnets.training.fit` (Keras' own `fit` fails under `MultiWorkerMirroredStrategy` in Keras
 3.15, keras-team/keras#20585).
 
-Precision and XLA are chosen by `kerasnets.precision` (`configure_precision` here applies the
+Precision and XLA are chosen by `kerasnets.measurement.precision` (`configure_precision` here applies the
 choice for a strategy): `auto` is float16 + XLA on GPU, bfloat16 on TPU, and on CPU float32
 unless the CPU computes bfloat16 natively (AVX512_BF16 / AMX) *and* a short cached probe of the
 model says bf16 trains faster; XLA stays off on CPU (measured slower, 0.13-0.64x).
@@ -17,8 +17,8 @@ from __future__ import annotations
 import json
 import os
 
-from kerasnets import precision as P
-from kerasnets import registry
+from kerasnets.measurement import precision as P
+from kerasnets.zoo import registry
 
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker", "tpu", "parameter_server")
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
@@ -73,7 +73,7 @@ def make_strategy(name: str = "auto", *, tpu: str | None = None, num_gpus: int |
     `tpu` connects to `tpu` (a name or grpc:// address; "" for a local TPU VM). With
     `precision` (and `jit_compile`, and the `model=`, `input_shape=`, `batch_size=`,
     `classes=` a probe needs), the choice is made and applied for the new strategy
-    (`configure_precision`; `kerasnets.precision.applied()` returns it).
+    (`configure_precision`; `kerasnets.measurement.precision.applied()` returns it).
     """
     strategy = _make_strategy(name, tpu=tpu, num_gpus=num_gpus)
     if precision is not None:
@@ -124,7 +124,7 @@ def configure_precision(precision: str = "auto", jit_compile="auto", strategy=No
                         model=None, input_shape=None, batch_size: int | None = None,
                         classes: int | None = None, log=print, **options):
     """Choose precision and XLA for training `model` (a registry name) at `input_shape` and
-    `batch_size` under `strategy` (`kerasnets.precision.choose`, probing where `auto` needs it),
+    `batch_size` under `strategy` (`kerasnets.measurement.precision.choose`, probing where `auto` needs it),
     apply it (Keras' global dtype policy; `fit(jit_compile="auto")` follows it) and return the
     `Choice`. Call before building the model."""
     choice = P.choose(precision, jit_compile, model=model, input_shape=input_shape,
@@ -158,7 +158,7 @@ def start(strategy: str = "auto", *, tpu: str | None = None, num_gpus: int | Non
 
 def resolve_precision(policy: str, strategy=None, **model) -> str:
     """The Keras dtype policy for `policy` (one of `PRECISIONS`) on this machine; `auto` as
-    `kerasnets.precision.choose` decides it (without `model=`, float32 on CPU)."""
+    `kerasnets.measurement.precision.choose` decides it (without `model=`, float32 on CPU)."""
     if policy not in PRECISIONS:
         raise ValueError(f"Unknown precision {policy!r}; choose one of {', '.join(PRECISIONS)}.")
     if policy != "auto":

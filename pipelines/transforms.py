@@ -43,10 +43,10 @@ import tensorflow as tf
 
 # The model's input normalisation and the eval geometry live in kerasnets (their one home, used
 # by exported graphs too); re-exported here.
-from kerasnets.preprocessing import (MODES, central_crop, center_crop_resize,  # noqa: F401
+from kerasnets.zoo.preprocessing import (MODES, central_crop, center_crop_resize,  # noqa: F401
                                      normalize, resize_shorter, resize_square, to_channels)
 
-from kerasnets.registry import get_entry
+from kerasnets.zoo.registry import get_entry
 from kerasnets.weights.records import evaluation_transform
 
 AUTOTUNE = tf.data.AUTOTUNE

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import kerasnets
-from kerasnets import registry
+from kerasnets.zoo import registry
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BACKENDS = ("jax", "torch")

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from kerasnets import applications
-from kerasnets.benchmark import benchmark_models, grouped_conv_models, measure_interleaved
+from kerasnets.measurement.benchmark import benchmark_models, grouped_conv_models, measure_interleaved
 
 
 def test_grouped_conv_pair_is_the_same_function():
@@ -22,7 +22,7 @@ def test_benchmark_models_counts_and_measures():
 
 
 def test_matmul_peak_and_mfu():
-    from kerasnets.benchmark import matmul_gflops, mfu
+    from kerasnets.measurement.benchmark import matmul_gflops, mfu
 
     assert matmul_gflops("float32", n=128, steps=1) > 0.01
     # 100 img/s of a 1-GMAC model is 200 GFLOP/s forward, 600 training: half of a 1200 peak.
@@ -33,7 +33,7 @@ def test_matmul_peak_and_mfu():
 def test_interleaved_times_stops_at_max_seconds():
     import time
 
-    from kerasnets.benchmark import interleaved_times
+    from kerasnets.measurement.benchmark import interleaved_times
 
     times = interleaved_times({"slow": lambda: time.sleep(0.05)}, steps=50, warmup=0,
                               max_seconds=0.1)
@@ -43,8 +43,8 @@ def test_interleaved_times_stops_at_max_seconds():
 def test_default_paths_run_the_chosen_precision_against_keras_defaults():
     import keras
 
-    from kerasnets.default_paths import compare_default_paths
-    from kerasnets.precision import Choice
+    from kerasnets.experiments.default_paths import compare_default_paths
+    from kerasnets.measurement.precision import Choice
 
     shape = (32, 32, 3)
     out = compare_default_paths(

@@ -22,7 +22,7 @@ import conftest
 import kerasnets
 from kerasnets import distillation as D
 from kerasnets import training
-from kerasnets.distillation import experiment as E
+from kerasnets.experiments.distillation import experiment as E
 from kerasnets.distillation import timing
 from pipelines import distillation as pipelines_distillation
 

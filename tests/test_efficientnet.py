@@ -14,7 +14,7 @@ import kerasnets
 from kerasnets.applications import EfficientNetB0, EfficientNetV2B1
 from kerasnets.applications import efficientnet, efficientnet_v2
 from kerasnets.applications.efficientnet import ALPHA, BETA, GAMMA, compound_spec, round_filters
-from kerasnets.flops import count_flops
+from kerasnets.zoo.flops import count_flops
 
 V1 = {name: v.spec for name, v in efficientnet.VARIANTS.items()}
 V2 = {name: v.spec for name, v in efficientnet_v2.VARIANTS.items()}

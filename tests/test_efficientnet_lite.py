@@ -17,7 +17,7 @@ import pytest
 import kerasnets
 from kerasnets.applications import efficientnet
 from kerasnets.applications.efficientnet import LITE_VARIANTS, LITE_WEIGHTS, stage_repeats
-from kerasnets.imagenet import imagenet_classes
+from kerasnets.zoo.imagenet import imagenet_classes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LITE = list(LITE_VARIANTS)
@@ -139,7 +139,7 @@ def test_weights_expect_lite_normalisation_by_their_stem_batchnorm():
     photos shipped with scikit-image, the stem convolution's output variance (pooled over
     channels) matches them under (x - 127) / 128 (measured: log ratio -0.11), not under
     torchvision's mean/std (+1.48) or [0, 1] (-1.49)."""
-    from kerasnets.preprocessing import normalize
+    from kerasnets.zoo.preprocessing import normalize
 
     skimage_data = pytest.importorskip("skimage.data")
     images = [getattr(skimage_data, name)() for name in (
@@ -218,7 +218,7 @@ def test_tf_padding_and_lite_normalisation_fit_the_weights_best(monkeypatch):
     """The four hypotheses on lite0: the true classes' mean log-probability over 12 views of the
     labelled photos is highest with TF "same" padding and (x - 127) / 128 (measured: -0.076;
     symmetric padding -0.104; torchvision's mean/std -0.174)."""
-    from kerasnets.preprocessing import normalize
+    from kerasnets.zoo.preprocessing import normalize
     from kerasnets.weights.convert import load_torch_state_dict
 
     images = photos()
@@ -296,13 +296,13 @@ def test_kerasnets_never_imports_pipelines():
     """kerasnets (the normalisation included) works without loading pipelines; pipelines'
     `normalize` is kerasnets'."""
     code = "\n".join([
-        "import sys, numpy as np, kerasnets, kerasnets.applications, kerasnets.export",
-        "import kerasnets.weights, kerasnets.imagenet",
+        "import sys, numpy as np, kerasnets, kerasnets.applications, kerasnets.deployment.export",
+        "import kerasnets.weights, kerasnets.zoo.imagenet",
         "kerasnets.preprocess_input('efficientnet_lite0', np.zeros((1, 2, 2, 3), 'uint8'))",
         "assert not [m for m in sys.modules if m.startswith('pipelines')], 'pipelines imported'",
         "from pipelines import transforms",
-        "assert transforms.normalize is kerasnets.preprocessing.normalize",
-        "assert transforms.MODES == tuple(kerasnets.registry.PREPROCESSING)"])
+        "assert transforms.normalize is kerasnets.zoo.preprocessing.normalize",
+        "assert transforms.MODES == tuple(kerasnets.zoo.registry.PREPROCESSING)"])
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -1,4 +1,4 @@
-"""kerasnets.export, tools.export and the serving benchmark: every format reloaded and compared
+"""kerasnets.deployment.export, tools.export and the serving benchmark: every format reloaded and compared
 with the Keras model on registry models of different families, the bytes signature against the
 float path, grouped convolutions in ONNX, clear errors, atomic writes."""
 
@@ -14,9 +14,9 @@ import tensorflow as tf
 
 import kerasnets
 from conftest import randomize_weights
-from kerasnets import export as E
-from kerasnets.export import exporter
-from kerasnets import serving as S
+from kerasnets.deployment import export as E
+from kerasnets.deployment.export import exporter
+from kerasnets.deployment import serving as S
 from pipelines.transforms import center_crop_resize, normalize, to_channels
 from test_tools import run_tool
 
@@ -273,8 +273,8 @@ def test_tool_exports_grayscale_model_taking_bytes(tmp_path):
 
 
 def test_export_job_error_is_clear_and_leaves_nothing(tmp_path):
-    """tools.export's job (`kerasnets.export_job.export_model`); the tool prints its errors."""
-    from kerasnets.export_job import export_model
+    """tools.export's job (`kerasnets.deployment.export_job.export_model`); the tool prints its errors."""
+    from kerasnets.deployment.export_job import export_model
 
     with pytest.raises(ValueError, match="only the saved_model format has"):
         export_model(str(tmp_path / "e"), model="lenet5", format="tflite", input_dtype="string",
@@ -290,7 +290,7 @@ def test_export_job_error_is_clear_and_leaves_nothing(tmp_path):
 
 def test_benchmark_serving_measures_every_runtime(tmp_path):
     """tools.benchmark --serving's job, calibrated by the helper tools.export uses."""
-    from kerasnets.benchmark_tables import serving_table
+    from kerasnets.experiments.benchmark_tables import serving_table
     from kerasnets.results import write_table
     from pipelines.calibration import int8_data
 
@@ -465,7 +465,7 @@ def test_stable_top1_marks_images_one_pixel_level_from_a_tie():
 
 def test_export_job_int8_calibrated_on_the_digits_pipeline(tmp_path, digits_lenet):
     """tools.export --quantization int8's job: images from pipelines.calibration.int8_data."""
-    from kerasnets.export_job import export_model
+    from kerasnets.deployment.export_job import export_model
     from pipelines.calibration import int8_data
 
     path, _, _ = digits_lenet

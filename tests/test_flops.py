@@ -1,4 +1,4 @@
-"""kerasnets.flops: per-layer arithmetic on hand-computed layers, graph traversal, and a
+"""kerasnets.zoo.flops: per-layer arithmetic on hand-computed layers, graph traversal, and a
 cross-check against TensorFlow's profiler (which counts 2 FLOPs per multiply-add)."""
 
 import re
@@ -9,7 +9,7 @@ import tensorflow as tf
 from keras import layers
 
 import kerasnets
-from kerasnets.flops import count_flops, format_flops
+from kerasnets.zoo.flops import count_flops, format_flops
 from kerasnets.layers import GroupedConv2D
 
 

@@ -1,5 +1,5 @@
 """The built-in `mnist5k` source and Hinton et al.'s MNIST experiments
-(`kerasnets.distillation.hinton`, `tools.distill --experiment hinton_mnist`)."""
+(`kerasnets.experiments.distillation.hinton`, `tools.distill --experiment hinton_mnist`)."""
 
 import gzip
 import json
@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kerasnets.distillation import distiller, hinton
+from kerasnets.distillation import distiller
+from kerasnets.experiments.distillation import hinton
 from kerasnets.weights import sha256sum
 from pipelines import sources
 from pipelines.sources import mnist5k
@@ -187,7 +188,7 @@ def test_one_seed_distilled_student_beats_the_student_alone(tmp_path):
 # ----------------------------------------------------------------------------- specialists
 
 def test_specialist_targets_combination_and_groups():
-    from kerasnets.distillation import specialists as S
+    from kerasnets.experiments.distillation import specialists as S
 
     rng = np.random.default_rng(3)
     z = rng.normal(0, 3, (6, 10))

@@ -4,8 +4,8 @@ dependencies (issue #22).
 
 An edge A -> B is any `import` or `from ... import` in A, at module level or inside a function,
 that names B: `from kerasnets.weights import records` is an edge to the module
-`kerasnets.weights.records`, `from kerasnets.registry import get_entry` one to
-`kerasnets.registry`, and relative imports resolve against A's package. A module importing itself
+`kerasnets.weights.records`, `from kerasnets.zoo.registry import get_entry` one to
+`kerasnets.zoo.registry`, and relative imports resolve against A's package. A module importing itself
 (a package's `__init__` naming its own attribute) is not a cycle.
 """
 
@@ -147,7 +147,7 @@ def _cycle_path(graph, component) -> str:
 
 def test_no_import_cycles():
     graph, _ = import_graph()
-    assert len(graph) > 100 and "kerasnets.registry" in graph and "tools.flags" in graph
+    assert len(graph) > 100 and "kerasnets.zoo.registry" in graph and "tools.flags" in graph
     found = cycles(graph)
     assert not found, "import cycles:\n" + "\n".join(
         f"  {len(c)} modules: {', '.join(c)}\n    e.g. {_cycle_path(graph, c)}" for c in found)
@@ -155,7 +155,7 @@ def test_no_import_cycles():
 
 def test_the_registry_is_a_leaf():
     graph, _ = import_graph()
-    assert not graph["kerasnets.registry"], sorted(graph["kerasnets.registry"])
+    assert not graph["kerasnets.zoo.registry"], sorted(graph["kerasnets.zoo.registry"])
 
 
 def test_function_level_imports_only_for_heavy_dependencies():

@@ -13,7 +13,7 @@ import pytest
 from kerasnets.applications import BNInception, GoogLeNet, InceptionV3, SEBNInception
 from kerasnets.applications import bn_inception, googlenet
 from kerasnets.applications._common import GapHead, build_model
-from kerasnets.flops import count_flops
+from kerasnets.zoo.flops import count_flops
 from kerasnets.layers import LocalResponseNormalization
 
 

@@ -21,7 +21,8 @@ import numpy as np
 import pytest
 
 import kerasnets
-from kerasnets import applications, registry
+from kerasnets import applications
+from kerasnets.zoo import registry
 from kerasnets.weights import pretrained
 
 DATA = os.path.join(os.path.dirname(__file__), "data")

@@ -15,7 +15,7 @@ from kerasnets.applications.nasnet import VARIANTS as NASNET_VARIANTS
 from kerasnets.applications.nasnet import NASNetSpec, _nasnet
 from kerasnets.applications.randwire import (RandWireSpec, WeightedSum, _randwire,
                                              randwire_graphs, watts_strogatz)
-from kerasnets.flops import count_flops
+from kerasnets.zoo.flops import count_flops
 
 
 def build_nasnet(spec, shape, name="nasnet_test"):

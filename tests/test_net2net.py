@@ -393,7 +393,7 @@ def test_resolve_width(vgg):
 def test_grow_trains_grows_saves_and_compares_with_scratch(tmp_path):
     import tensorflow as tf
 
-    from kerasnets import net2net_experiment as N
+    from kerasnets.experiments import net2net as N
 
     x_in = keras.Input((8, 8, 1))
     x = layers.Conv2D(4, 3, padding="same", name="conv")(x_in)

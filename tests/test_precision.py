@@ -1,4 +1,4 @@
-"""kerasnets.precision: `auto` precision and XLA by machine and model (faked CPUs and probes), the
+"""kerasnets.measurement.precision: `auto` precision and XLA by machine and model (faked CPUs and probes), the
 probe cache, the real probe on a tiny model, and bf16 training reaching float32's accuracy."""
 
 import json
@@ -6,7 +6,7 @@ import json
 import keras
 import pytest
 
-from kerasnets import precision as P
+from kerasnets.measurement import precision as P
 
 PLAIN = P.CpuInfo("Plain AVX2 CPU", frozenset({"fma", "avx2", "avx512f"}))
 BF16 = P.CpuInfo("AMX CPU", frozenset({"fma", "avx2", "avx512f", "avx512_bf16", "amx_bf16"}))

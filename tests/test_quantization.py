@@ -1,4 +1,4 @@
-"""Bias correction for int8 (kerasnets.quantization): the converters' weight grid is predicted
+"""Bias correction for int8 (kerasnets.deployment.quantization): the converters' weight grid is predicted
 exactly, the correction cancels the mean shift it causes, and the float32 model is untouched."""
 
 import json
@@ -8,8 +8,8 @@ import keras
 import numpy as np
 import pytest
 
-from kerasnets import export as E
-from kerasnets import quantization as Q
+from kerasnets.deployment import export as E
+from kerasnets.deployment import quantization as Q
 
 
 def _toy(seed=0, padding="valid"):

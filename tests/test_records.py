@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import kerasnets
-from kerasnets import registry
+from kerasnets.zoo import registry
 from kerasnets.weights import records
 from kerasnets.weights.records import Checkpoint, Transform
 

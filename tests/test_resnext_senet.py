@@ -15,7 +15,7 @@ from kerasnets.applications._resnet_blocks import (ResNetSpec, bottleneck_block,
                                                    preact_bottleneck_block, residual_stages)
 from kerasnets.applications.resnext import IMAGENET_VARIANTS, cifar_spec
 from kerasnets.applications.senet import VARIANTS as SE_VARIANTS
-from kerasnets.flops import count_flops
+from kerasnets.zoo.flops import count_flops
 from kerasnets.layers import CeilModeMaxPooling2D, GroupedConv2D
 
 

@@ -12,7 +12,7 @@ from keras import layers
 import kerasnets
 from kerasnets.applications import ShiftResNet20, ShuffleNetG3, SimpNet_Slim_600K
 from kerasnets.applications import shiftnet, shufflenet, shufflenet_v2, simpnet
-from kerasnets.flops import count_flops
+from kerasnets.zoo.flops import count_flops
 from kerasnets.layers import GroupedConv2D
 from kerasnets.layers.shift import Shift
 from kerasnets.layers.shuffle import ChannelShuffle, ChannelSplit

@@ -12,7 +12,7 @@ import kerasnets
 from kerasnets.applications import (MobileNet, MobileNet_x0_25, MobileNetV2, MobileNetV3Large,
                                     MobileNetV3Small, SqueezeNet1_0, SqueezeNet1_0_ComplexBypass,
                                     SqueezeNet1_0_SimpleBypass, SqueezeNet1_1, SqueezeNext23)
-from kerasnets.flops import count_flops
+from kerasnets.zoo.flops import count_flops
 
 
 def trainable_count(model) -> int:

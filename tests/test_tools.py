@@ -17,10 +17,10 @@ from conftest import run_tool  # noqa: E402
 
 
 def test_benchmark_writes_table_with_keras_comparison(tmp_path):
-    """tools.benchmark's model job (`kerasnets.benchmark_tables.model_table`) through the one
+    """tools.benchmark's model job (`kerasnets.experiments.benchmark_tables.model_table`) through the one
     table writer: float32 and no peaks (the probe and the MFU columns have tests of their own,
     test_benchmark.py, whose tool run is tools.benchmark's end-to-end test)."""
-    from kerasnets.benchmark_tables import model_table
+    from kerasnets.experiments.benchmark_tables import model_table
     from kerasnets.results import write_table
 
     out = tmp_path / "bench.csv"
@@ -43,7 +43,7 @@ def test_benchmark_writes_table_with_keras_comparison(tmp_path):
 
 
 def test_benchmark_unknown_model_fails_with_suggestion(tmp_path):
-    from kerasnets.zoo import resolve_models
+    from kerasnets.zoo.info import resolve_models
 
     with pytest.raises(ValueError, match="Unknown model name 'resnet5O'"):
         resolve_models("resnet5O")
@@ -76,7 +76,7 @@ def test_models_table_lists_every_model(tmp_path):
 
 
 def test_readme_lists_every_model_and_ci_runs_its_test_command():
-    from kerasnets.model_table import README_END, README_START, table
+    from kerasnets.zoo.model_table import README_END, README_START, table
 
     readme = open(os.path.join(ROOT, "README.md")).read()
     in_readme = readme.split(README_START, 1)[1].split(README_END, 1)[0].strip()
@@ -147,7 +147,7 @@ def test_design_layout_matches_the_tree():
     assert "  flags.py                Flags shared by several tools." in section
     for name, _ in design_layout.OTHERS:
         assert os.path.exists(os.path.join(ROOT, name)), name
-    for module in ("kerasnets/zoo.py", "pipelines/sources/folders.py", "tools/distill.py"):
+    for module in ("kerasnets/zoo/info.py", "pipelines/sources/folders.py", "tools/distill.py"):
         assert design_layout.purpose(os.path.join(ROOT, module)).endswith(".")
     assert design_layout.purpose(os.path.join(ROOT, "kerasnets", "quantization.py")).startswith(
         "Bias correction for post-training int8 quantisation (Nagel et al. 2019,")

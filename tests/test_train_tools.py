@@ -1,5 +1,5 @@
 """tools.train and tools.evaluate end to end on the built-in digits (offline); tools.train's job
-(`kerasnets.train_job.train`) through the library."""
+(`kerasnets.training.job.train`) through the library."""
 
 import csv
 import json
@@ -106,10 +106,10 @@ DEFAULTS = {"optimizer": "sgd", "lr": None, "schedule": "cosine", "weight_decay"
 
 
 def train_lenet(data, model_dir, settings, steps_per_epoch=None):
-    """tools.train's job (`kerasnets.train_job.train`) on prepared data, one epoch."""
+    """tools.train's job (`kerasnets.training.job.train`) on prepared data, one epoch."""
     import tensorflow as tf
 
-    from kerasnets import train_job
+    from kerasnets.training import job as train_job
 
     settings["steps_per_epoch"] = steps_per_epoch or data.steps_per_epoch or 100
     return train_job.train("lenet5", data, strategy=tf.distribute.get_strategy(),

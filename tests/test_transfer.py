@@ -300,7 +300,7 @@ def test_finetune_plateau_preset_lowers_the_learning_rate(tmp_path, capsys):
     tools.finetune's experiment: at lr 20 the loss climbs every epoch, so after 2 epochs without
     improvement the rate is divided by 10 (before #16 it stayed constant in every tool but
     tools.train)."""
-    from kerasnets import transfer_experiment as X
+    from kerasnets.experiments import transfer as X
 
     settings = training.resolve_settings(
         {"optimizer": "adam", "lr": 20.0, "schedule": "cosine", "weight_decay": 0.0,
@@ -340,7 +340,7 @@ def test_finetune_imagenet_offline_fails_fast_with_how_to(tmp_path, monkeypatch)
         kerasnets.get_entry("resnet5O")
     with pytest.raises(FileNotFoundError, match="no such file"):
         transfer.choose_weights("lenet5", str(tmp_path / "nope.h5"))
-    from kerasnets import transfer_experiment as X
+    from kerasnets.experiments import transfer as X
 
     with pytest.raises(ValueError, match="--unfreeze_at_epoch needs --freeze"):
         X.finetune("lenet5", X.Task(None, None, 2), input_shape=SHAPE, settings={},
@@ -410,7 +410,7 @@ def test_transfer_tool_with_imagenet_weights_adds_the_pretrained_network(tmp_pat
 
 def test_transfer_imagenet_offline_fails_fast(tmp_path, monkeypatch):
     """tools.transfer checks its weights and kinds through the library before anything runs."""
-    from kerasnets import transfer_experiment as X
+    from kerasnets.experiments import transfer as X
     from kerasnets.weights import WeightsUnavailableError
 
     offline(monkeypatch, tmp_path)
@@ -436,7 +436,7 @@ def test_experiment_jobs_train_only_the_base_networks_the_kinds_need():
 # ----------------------------------------------------------------------------- experiments
 
 def test_yosinski_trains_each_network_once_and_resumes(tmp_path, monkeypatch):
-    from kerasnets import transfer_experiment as X
+    from kerasnets.experiments import transfer as X
 
     def task(classes, seed):
         d = _data(n=16, classes=2, seed=seed)
@@ -484,7 +484,7 @@ def test_yosinski_trains_each_network_once_and_resumes(tmp_path, monkeypatch):
 
 
 def test_finetune_pretrains_once_transfers_and_tabulates(tmp_path, monkeypatch):
-    from kerasnets import transfer_experiment as X
+    from kerasnets.experiments import transfer as X
 
     def task(seed, names):
         d = _data(n=16, classes=2, seed=seed)

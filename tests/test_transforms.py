@@ -173,7 +173,7 @@ def test_normalize_raw_and_gray():
 
 
 def test_denormalize_and_renormalize_invert_normalize():
-    from kerasnets import preprocessing as P
+    from kerasnets.zoo import preprocessing as P
     from kerasnets.layers import Renormalize
 
     rng = np.random.default_rng(0)

@@ -1,5 +1,5 @@
 """The main job on a user's own folder of images: the model card a fine-tuned model carries
-(kerasnets.model_card), every training image seen once by features, the run's error report,
+(kerasnets.deployment.model_card), every training image seen once by features, the run's error report,
 the teacher-file seam of distillation, the export seam and, slow, the whole journey through the
 five tools (fine-tune, predict, distil, export, serve)."""
 
@@ -15,7 +15,9 @@ import pytest
 import tensorflow as tf
 
 import conftest
-from kerasnets import model_card, run_report, transfer
+from kerasnets import transfer
+from kerasnets.deployment import model_card
+from kerasnets.measurement import run_report
 from photo_folder import photo_folder, write_jpeg
 
 NAMES = ("zebra", "apple", "mango")   # deliberately not sorted: index order is what counts
@@ -106,7 +108,7 @@ def test_features_see_every_training_image_once_and_few_shot_adapts(tmp_path, ca
 
 def test_finetune_writes_the_main_result_first_and_skips_what_the_data_cannot_give(tmp_path):
     from kerasnets import training
-    from kerasnets import transfer_experiment as X
+    from kerasnets.experiments import transfer as X
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(10, 32, 32, 3)).astype("float32")
@@ -152,7 +154,7 @@ def test_error_report_names_true_and_predicted_classes(tmp_path):
 def test_teacher_file_is_adapted_like_an_imagenet_teacher_and_its_classes_checked(tmp_path):
     from kerasnets.distillation.teachers import file_teacher
     from kerasnets.layers import Renormalize
-    from kerasnets.preprocessing import renormalize
+    from kerasnets.zoo.preprocessing import renormalize
 
     teacher, path = _tiny(size=16), str(tmp_path / "final.keras")
     model_card.save(teacher, path, _card())
@@ -175,8 +177,8 @@ def test_teacher_file_is_adapted_like_an_imagenet_teacher_and_its_classes_checke
 def test_export_of_a_carded_model_serves_jpeg_bytes_to_its_names(tmp_path):
     """The export seam: a model card's normalisation, square-resize geometry and class names
     are all an image-bytes SavedModel needs, and the served names are the card's."""
-    from kerasnets.export import export
-    from kerasnets.preprocessing import center_crop_resize, normalize
+    from kerasnets.deployment.export import export
+    from kerasnets.zoo.preprocessing import center_crop_resize, normalize
 
     model, path = _tiny(), str(tmp_path / "final.keras")
     model_card.save(model, path, _card())
@@ -211,7 +213,7 @@ def test_data_dir_with_a_folder_points_to_dataset(tmp_path):
 def test_tool_flags_offer_the_library_tables():
     proc = subprocess.run([sys.executable, "-c",
         "from absl import flags; import tools.export; "
-        "from kerasnets.preprocessing import MODES; from kerasnets.export import FORMATS; "
+        "from kerasnets.zoo.preprocessing import MODES; from kerasnets.deployment.export import FORMATS; "
         "F = flags.FLAGS; assert F['preprocessing'].parser.enum_values == list(MODES); "
         "assert 'lite' in MODES and F['format'].parser.enum_values == list(FORMATS); "
         "import tools.flags as s; s.define_training_flags(); s.define_strategy_flags(); "

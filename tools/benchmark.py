@@ -8,7 +8,7 @@
         --output docs/results/serving_32px.csv   # Keras vs SavedModel vs TFLite vs ONNX latency
 
 One row per model, measured through kerasnets' default path: the precision and XLA setting
-`--precision auto` / `--jit_compile auto` choose on this machine (`kerasnets.precision`, which
+`--precision auto` / `--jit_compile auto` choose on this machine (`kerasnets.measurement.precision`, which
 may probe the model once and cache the result), the training step of `kerasnets.training.fit`,
 Keras' `predict` step. For models that keras.applications also has (same weights, same graph),
 the keras model is measured in the same run with `model.fit` / `model.predict` defaults (float32,
@@ -17,7 +17,7 @@ peaks (float32, bfloat16) are measured first in the same run, its CPU flags prin
 row's MFU is the achieved FLOP/s (2 x multiply-adds per image, x3 for training) over the peak of
 the precision used. gmacs are multiply-adds of one forward pass per image at the measured input
 size. Writes a CSV and a Markdown table (default docs/results/benchmark.{csv,md}). The jobs are
-`kerasnets.benchmark_tables` and `pipelines.benchmark.pipeline_table`; `kerasnets.results`
+`kerasnets.experiments.benchmark_tables` and `pipelines.benchmark.pipeline_table`; `kerasnets.results`
 writes their tables.
 """
 
@@ -27,7 +27,7 @@ import functools
 
 from absl import app, flags
 
-from kerasnets.precision import PRECISIONS
+from kerasnets.measurement.precision import PRECISIONS
 from tools import flags as shared
 
 shared.define_model_selection("resnet*")
@@ -39,7 +39,7 @@ flags.DEFINE_integer("warmup", 2, "Untimed steps first (tracing).")
 flags.DEFINE_bool("train", True, "Also measure training steps.")
 flags.DEFINE_bool("compare_keras", True, "Measure keras.applications' equivalent in the same run.")
 flags.DEFINE_enum("precision", "auto", list(PRECISIONS),
-                  "kerasnets' precision (auto: kerasnets.precision decides per machine and model).")
+                  "kerasnets' precision (auto: kerasnets.measurement.precision decides per machine and model).")
 flags.DEFINE_enum("jit_compile", "auto", ["auto", "true", "false"], "XLA for kerasnets' step.")
 flags.DEFINE_integer("peak_size", 4096, "Square matmul size for the machine's peaks (0: skip the "
                      "peaks and MFU).")
@@ -56,7 +56,7 @@ flags.DEFINE_integer("pipeline_images", 300, "--pipeline: random JPEGs to write.
 flags.DEFINE_integer("pipeline_batches", 10, "--pipeline: timed batches per recipe.")
 flags.DEFINE_bool("serving", False, "Instead of training: serving latency (batch 1) and images/s "
                   "(larger batches) of each model in Keras against its verified SavedModel, "
-                  "TFLite and ONNX exports (kerasnets.serving).")
+                  "TFLite and ONNX exports (kerasnets.deployment.serving).")
 flags.DEFINE_list("serving_runtimes", "keras,saved_model,tflite,onnx", "--serving: runtimes "
                   "(keras, saved_model, tflite, onnx, tflite_int8, onnx_int8).")
 flags.DEFINE_string("weights", None, "--serving: weights of each model ('imagenet' or a file); "
@@ -81,7 +81,7 @@ def main(argv):
     del argv
     import tensorflow as tf
 
-    from kerasnets import benchmark_tables as B
+    from kerasnets.experiments import benchmark_tables as B
     from kerasnets.results import write_table
 
     if FLAGS.threads:

@@ -14,8 +14,8 @@
 
 Teachers and students are registry names (`mlp_1200`, `mlp_800`, ...). How each mode trains,
 what it checks first and what it writes (the ImageNet teacher, `--experiment hinton_mnist`, the
-run directory): `kerasnets.distillation.job`'s docstring. The experiment is
-`kerasnets.distillation.experiment` on the datasets of `pipelines.distillation.prepare`.
+run directory): `kerasnets.experiments.distillation.job`'s docstring. The experiment is
+`kerasnets.experiments.distillation.experiment` on the datasets of `pipelines.distillation.prepare`.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ import os
 
 from absl import app, flags
 
-from kerasnets.distillation import experiment as E
-from kerasnets.distillation import job
+from kerasnets.experiments.distillation import experiment as E
+from kerasnets.experiments.distillation import job
 from kerasnets.results import write_table
 from pipelines import distillation as P
 from pipelines import strategy as S

@@ -9,7 +9,7 @@ and centre, with flips) and `multiscale` (VGG: the image at several scales Q wit
 softmax averaged; `--scales 256,384,512` at 224 px, scaled with the input size). Writes
 `results.json` (with per-class accuracy) and `confusion.png` to `--output_dir`.
 
-A `--keras_file` with a model card (`kerasnets.model_card`, e.g. tools.finetune's
+A `--keras_file` with a model card (`kerasnets.deployment.model_card`, e.g. tools.finetune's
 `final.keras`) brings its normalisation, eval geometry, class names and dataset (the default of
 `--dataset`); a dataset whose class names differ from the card's is an error naming both.
 """
@@ -23,9 +23,9 @@ from absl import app, flags
 
 from tools import flags as shared
 import kerasnets
-from kerasnets import model_card
+from kerasnets.deployment import model_card
 from kerasnets.plots import plot_confusion
-from kerasnets.run_report import per_class_rows
+from kerasnets.measurement.run_report import per_class_rows
 from kerasnets.utils import atomic_write_text
 from kerasnets.weights.records import evaluation_transform, names_a_record
 

@@ -10,7 +10,7 @@
         --quantization int8 --calibration_dataset imagenette/320px --output export/lite0_int8
 
 `--model` alone builds the registry model (at `--input_size`, `--classes`) and loads `--weights`;
-with `--keras_file`, the model comes from the file, and its model card (`kerasnets.model_card`,
+with `--keras_file`, the model comes from the file, and its model card (`kerasnets.deployment.model_card`,
 e.g. tools.finetune's `final.keras`) gives the normalisation, crop and class names, so
 `--keras_file RUN/final.keras --include_preprocessing --dtype string` needs no other flag;
 without a card, `--model` names the registry entry whose input normalisation image inputs need
@@ -26,8 +26,8 @@ sample photographs, `train` to calibrate, `validation` to check -- for ImageNet-
 model on `--check_images` images of the evaluation split (at least
 `--min_agreement` on those where float32's top-1 probability is >= 0.5; the agreement on all is
 printed too). int8 converts a bias-corrected copy (`--bias_correction`, on by default:
-`kerasnets.quantization`), checked against the float32 model. The job is
-`kerasnets.export_job.export_model` (library: `kerasnets.export`).
+`kerasnets.deployment.quantization`), checked against the float32 model. The job is
+`kerasnets.deployment.export_job.export_model` (library: `kerasnets.deployment.export`).
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ import functools
 
 from absl import flags
 
-from kerasnets.export import FORMAT_QUANTIZATIONS, FORMATS, INPUT_DTYPES, QUANTIZATIONS
-from kerasnets.preprocessing import MODES
+from kerasnets.deployment.export import FORMAT_QUANTIZATIONS, FORMATS, INPUT_DTYPES, QUANTIZATIONS
+from kerasnets.zoo.preprocessing import MODES
 from pipelines.transforms import RECIPES
 from tools import flags as shared
 
@@ -82,10 +82,10 @@ flags.DEFINE_enum("calibration_recipe", None, list(RECIPES),
                   "Evaluation geometry of the calibration images (default: none, a square "
                   "resize, for digits; inception, a 0.875 centre crop, otherwise).")
 flags.DEFINE_float("min_agreement", None, "int8: minimum top-1 agreement with float32 (default "
-                   "kerasnets.export.DEFAULT_AGREEMENT).")
+                   "kerasnets.deployment.export.DEFAULT_AGREEMENT).")
 flags.DEFINE_bool("bias_correction", True, "int8: cancel the mean output shift that int8 "
                   "weight rounding causes in each convolution + BatchNorm, measured on the "
-                  "calibration images (kerasnets.quantization).")
+                  "calibration images (kerasnets.deployment.quantization).")
 flags.DEFINE_string("class_names", None, "Text file with one class name per line (default: the "
                     "--keras_file's model card's).")
 flags.DEFINE_integer("top_k", 5, "Classes in the top_k outputs.")
@@ -111,8 +111,8 @@ def _format_options(values):  # checked at parse time, before TensorFlow is impo
 
 def main(argv):
     del argv
-    from kerasnets.export import MIN_CALIBRATION
-    from kerasnets.export_job import export_model
+    from kerasnets.deployment.export import MIN_CALIBRATION
+    from kerasnets.deployment.export_job import export_model
     from pipelines.calibration import int8_data
 
     if FLAGS.quantization == "int8" and (FLAGS.calibration_images < MIN_CALIBRATION

@@ -24,8 +24,8 @@ trains on them (`--cache_features`: frozen BatchNorm runs in inference mode, so 
 directory (`--model_dir`, default runs/finetune_<backbone>) receives the phases' checkpoints,
 then `final.keras` with its model card, `metrics.json`, `curves.png`, `summary.{md,csv}` and, for
 an image folder, the error report, all as soon as the target network is evaluated (rewritten
-with the comparisons at the end; `kerasnets.transfer_report`). The experiment is
-`kerasnets.transfer_experiment.finetune`; this tool parses flags and writes its results.
+with the comparisons at the end; `kerasnets.experiments.transfer_report`). The experiment is
+`kerasnets.experiments.transfer.finetune`; this tool parses flags and writes its results.
 """
 
 from __future__ import annotations
@@ -79,8 +79,8 @@ def main(argv):
     start = time.time()
     import kerasnets
     from kerasnets import transfer
-    from kerasnets import transfer_experiment as X
-    from kerasnets import transfer_report as R
+    from kerasnets.experiments import transfer as X
+    from kerasnets.experiments import transfer_report as R
     from pipelines import sources
 
     entry = kerasnets.get_entry(FLAGS.backbone)

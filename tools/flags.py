@@ -2,7 +2,7 @@
 
 from absl import flags
 
-from kerasnets.zoo import resolve_models  # noqa: F401  (the tools' --models)
+from kerasnets.zoo.info import resolve_models  # noqa: F401  (the tools' --models)
 from pipelines import strategy
 from tools import run  # noqa: F401  (tools.flags.run: every tool's entry point)
 
@@ -49,8 +49,8 @@ def define_data_flags(default_dataset="digits", default_recipe=None):
 
 
 def define_strategy_flags():
-    """tf.distribute strategy and precision (pipelines.strategy, kerasnets.precision)."""
-    from kerasnets.precision import JIT_CHOICES, PRECISIONS
+    """tf.distribute strategy and precision (pipelines.strategy, kerasnets.measurement.precision)."""
+    from kerasnets.measurement.precision import JIT_CHOICES, PRECISIONS
     from pipelines.strategy import STRATEGIES
 
     flags.DEFINE_enum("strategy", "auto", list(STRATEGIES),
@@ -64,11 +64,11 @@ def define_strategy_flags():
                       "(Keras' mixed_bfloat16 policy, or TensorFlow's oneDNN bf16 graph rewrite "
                       "under a float32 policy: onednn_bfloat16) only where the CPU has native "
                       "bf16 (AVX512_BF16 / AMX) and a short probe of the model (cached per "
-                      "machine) trains faster with it, else float32 (kerasnets.precision).")
+                      "machine) trains faster with it, else float32 (kerasnets.measurement.precision).")
     flags.DEFINE_alias("mixed_precision", "precision")
     flags.DEFINE_enum("jit_compile", "auto", list(JIT_CHOICES),
                       "XLA-compile the train step. auto: on for GPU, off on CPU (measured "
-                      "0.13-0.64x there: kerasnets.precision).")
+                      "0.13-0.64x there: kerasnets.measurement.precision).")
 
 
 def define_training_flags(default_epochs=10):

@@ -8,14 +8,14 @@ default input; from the checkpoint records (`kerasnets.weights.records`): every 
 ImageNet checkpoint as `source (tag)` (the first is `weights="imagenet"`'s, the others are
 selected by their source or tag), the default's published top-1 and its source; paper. With
 --flops, multiply-adds at the default input (builds every model). The table is
-`kerasnets.model_table.table`.
+`kerasnets.zoo.model_table.table`.
 """
 
 from __future__ import annotations
 
 from absl import flags
 
-from kerasnets.model_table import table, with_table
+from kerasnets.zoo.model_table import table, with_table
 from kerasnets.utils import atomic_write_text
 from tools import flags as shared
 

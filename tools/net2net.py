@@ -18,7 +18,7 @@ re-created after each growth (its variables change) with a constant learning rat
 
 Writes the per-epoch table (CSV at `--output`, Markdown beside it) and two PNGs:
 `<output>.png` (validation accuracy, grown vs scratch) and `<output>_grown.png` (the grown run's
-curves with the growth steps marked). The experiment is `kerasnets.net2net_experiment.grow`.
+curves with the growth steps marked). The experiment is `kerasnets.experiments.net2net.grow`.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def main(argv):
 
     import kerasnets
     from kerasnets import net2net
-    from kerasnets import net2net_experiment as N
+    from kerasnets.experiments import net2net as N
     from kerasnets.plots import plot_history, plot_lines
 
     if FLAGS.threads:

@@ -13,7 +13,7 @@ cropped, then normalised, all as the checkpoint's record says (its evaluation tr
 size / 0.875, bilinear, the registry's preprocessing).
 Labels are the ImageNet class index shipped with kerasnets (`kerasnets.decode_predictions`).
 With `--model_file`, size, crop, normalisation and class names come from the file's model card
-(`kerasnets.model_card`).
+(`kerasnets.deployment.model_card`).
 `--plot DIR` writes `DIR/<image name>.png`: the crop the model saw beside its top-k bars.
 """
 
@@ -27,10 +27,10 @@ from absl import flags
 
 from tools import flags as shared
 import kerasnets
-from kerasnets import model_card
-from kerasnets.imagenet import NUM_CLASSES
+from kerasnets.deployment import model_card
+from kerasnets.zoo.imagenet import NUM_CLASSES
 from kerasnets.plots import plot_predictions
-from kerasnets.preprocessing import center_crop_resize, normalize, to_channels
+from kerasnets.zoo.preprocessing import center_crop_resize, normalize, to_channels
 from kerasnets.weights.records import evaluation_transform, names_a_record
 
 flags.DEFINE_string("model", None, "Registry model name (e.g. efficientnet_lite0, resnet50).")
@@ -87,7 +87,7 @@ def load(paths):
         model, card = model_card.load(FLAGS.model_file)
         if card is None:
             raise ValueError(f"{FLAGS.model_file} has no model card (class names, "
-                             f"preprocessing); save it with kerasnets.model_card.save.")
+                             f"preprocessing); save it with kerasnets.deployment.model_card.save.")
         names = card.class_names
         top = min(FLAGS.top, len(names))
         crop = card.crop_fraction if FLAGS.crop_fraction is None else FLAGS.crop_fraction

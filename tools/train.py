@@ -11,7 +11,7 @@ on from its last finished epoch), TensorBoard logs (`logs/`), `history.csv`, the
 validation accuracy (`best.keras`), the final model (`final.keras`), `metrics.json` and
 `curves.png`. A preset (`--preset resnet`) sets the paper's optimiser, schedule, weight decay
 and augmentation and prints what it set; flags given explicitly win. The job is
-`kerasnets.train_job.train`.
+`kerasnets.training.job.train`.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def main(argv):
 
     import kerasnets
     from kerasnets import training
-    from kerasnets.train_job import train
+    from kerasnets.training.job import train
     from pipelines import strategy as S
 
     entry = kerasnets.get_entry(FLAGS.model)

@@ -33,8 +33,8 @@ on B against n for the four kinds, baseB as a line) to `--output` (default
 `<model_dir>/transfer.md`), and to the run directory (`--model_dir`, default
 runs/transfer_<model>) the base networks' weights and `runs.json`, one entry per finished
 network: a killed run started again with the same flags goes on with the next network. The
-experiment is `kerasnets.transfer_experiment.yosinski`, its table and plot
-`kerasnets.transfer_report.yosinski_report`; this tool parses flags and prepares the data.
+experiment is `kerasnets.experiments.transfer.yosinski`, its table and plot
+`kerasnets.experiments.transfer_report.yosinski_report`; this tool parses flags and prepares the data.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def main(argv):
     del argv
     import kerasnets
     from kerasnets import transfer
-    from kerasnets import transfer_experiment as X
+    from kerasnets.experiments import transfer as X
 
     entry = kerasnets.get_entry(FLAGS.model)
     digits = FLAGS.dataset == "digits"
@@ -85,7 +85,7 @@ def main(argv):
     strategy, policy = shared.start_strategy(FLAGS)   # before TensorFlow touches a device
     from kerasnets import weights as W
     from kerasnets.results import write_table
-    from kerasnets.transfer_report import yosinski_report
+    from kerasnets.experiments.transfer_report import yosinski_report
     from pipelines import sources
     from pipelines import strategy as S
 

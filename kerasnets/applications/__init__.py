@@ -2,14 +2,14 @@
 
 Each family lives in one module of this package and lists its public builders in `__all__`;
 importing this package imports every family module (which registers its variants in
-`kerasnets.registry`) and re-exports those builders here, so a new family needs no other edit.
+`kerasnets.zoo.registry`) and re-exports those builders here, so a new family needs no other edit.
 `custom_model(spec, like=variant)` builds a spec of your own as a registered variant is built.
 """
 
 import importlib as _importlib
 import pkgutil as _pkgutil
 
-from kerasnets import registry as _registry
+from kerasnets.zoo import registry as _registry
 from kerasnets.applications._common import custom_model
 
 __all__: list[str] = []

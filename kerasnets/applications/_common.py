@@ -14,7 +14,7 @@ from typing import Any, Callable, ClassVar, Sequence
 import keras
 from keras import layers
 
-from kerasnets import registry
+from kerasnets.zoo import registry
 from kerasnets.utils import deep_graphs
 from kerasnets.weights import bundle, convert, imagenet_weights, load_weights, pretrained, records
 

@@ -43,7 +43,7 @@ from kerasnets.applications._chain import (LRN, ChainSpec, Conv, Pool, chain_bod
                                            min_input_size)
 from kerasnets.applications._common import register_family
 from kerasnets.applications._torch_names import rename_rules
-from kerasnets.registry import Paper, Variant
+from kerasnets.zoo.registry import Paper, Variant
 from kerasnets.weights.convert import TorchMapping
 from kerasnets.weights.records import Transform, torchvision_checkpoint
 

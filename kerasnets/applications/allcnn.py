@@ -28,7 +28,7 @@ import dataclasses
 
 from kerasnets.applications._chain import caffe_stage, class_map_head
 from kerasnets.applications._common import register_family
-from kerasnets.registry import Paper, Variant
+from kerasnets.zoo.registry import Paper, Variant
 
 PAPER = Paper("Striving for Simplicity: The All Convolutional Net", "1412.6806", 2015)
 

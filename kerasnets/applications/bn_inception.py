@@ -65,7 +65,7 @@ from keras import layers
 from kerasnets.applications._common import register_family
 from kerasnets.applications._inception import Conv, Pool, apply, dropout_head, inception_module
 from kerasnets.layers import conv_bn_act, squeeze_excite
-from kerasnets.registry import Paper, Variant
+from kerasnets.zoo.registry import Paper, Variant
 
 PAPER = Paper("Batch Normalization: Accelerating Deep Network Training by Reducing Internal "
               "Covariate Shift", "1502.03167", 2015)

@@ -28,7 +28,7 @@ from __future__ import annotations
 from kerasnets.applications._chain import (LRN, ChainSpec, Conv, Pool, chain_body, chain_head,
                                            min_input_size)
 from kerasnets.applications._common import register_family
-from kerasnets.registry import Paper, Variant
+from kerasnets.zoo.registry import Paper, Variant
 
 PAPER = Paper("Return of the Devil in the Details: Delving Deep into Convolutional Nets",
               "1405.3531", 2014)

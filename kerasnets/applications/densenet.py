@@ -53,7 +53,7 @@ from keras import layers
 from kerasnets.applications._common import finish, gap_head, model_input, register_family
 from kerasnets.applications._resnet_blocks import imagenet_stem
 from kerasnets.applications._torch_names import rename_rules
-from kerasnets.registry import Paper, Variant
+from kerasnets.zoo.registry import Paper, Variant
 from kerasnets.weights.convert import TorchMapping
 from kerasnets.weights.records import (Transform, keras_checkpoint, tf_kernels,
                                        torchvision_checkpoint)

@@ -71,7 +71,7 @@ from kerasnets.applications import _efficientnet_lite_torch as _lite_torch
 from kerasnets.applications._common import (correct_pad, finish, gap_head, model_input,
                                             register_family, resolution_shape)
 from kerasnets.layers import conv_bn_act, squeeze_excite
-from kerasnets.registry import Paper, Variant
+from kerasnets.zoo.registry import Paper, Variant
 from kerasnets.weights.records import Checkpoint, Published, Transform, keras_checkpoint
 
 PAPER = Paper("EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks",

@@ -48,7 +48,7 @@ from kerasnets.applications.efficientnet_v2 import M as V2_M
 from kerasnets.applications.efficientnet_v2 import PAPER as PAPER_V2
 from kerasnets.applications.efficientnet_v2 import S as V2_S
 from kerasnets.layers import conv_bn_act, squeeze_excite
-from kerasnets.registry import Variant, register_changed_meaning
+from kerasnets.zoo.registry import Variant, register_changed_meaning
 from kerasnets.weights.convert import TorchMapping
 from kerasnets.weights.records import Transform, torchvision_checkpoint
 

@@ -39,7 +39,7 @@ from kerasnets.applications._common import (finish, gap_head, model_input, regis
                                             resolution_shape)
 from kerasnets.applications.efficientnet import (BLOCKS, Stage, conv_bn_swish,
                                                  efficientnet_stages, mbconv_block, round_filters)
-from kerasnets.registry import Paper, Variant
+from kerasnets.zoo.registry import Paper, Variant
 from kerasnets.weights.records import KERAS_URL, Published, Transform, keras_checkpoint
 
 PAPER = Paper("EfficientNetV2: Smaller Models and Faster Training", "2104.00298", 2021)

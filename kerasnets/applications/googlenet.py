@@ -77,7 +77,7 @@ from kerasnets.applications._inception import (LRN, TV_BUILD_OPTIONS, Conv, Pool
                                                inception_stages, pool, torch_stem)
 from kerasnets.applications._torch_names import rename_rules
 from kerasnets.layers import conv_bn_act
-from kerasnets.registry import Paper, Variant
+from kerasnets.zoo.registry import Paper, Variant
 from kerasnets.weights.convert import TorchMapping
 from kerasnets.weights.records import Transform, torchvision_checkpoint
 

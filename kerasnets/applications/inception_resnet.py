@@ -50,7 +50,7 @@ from kerasnets.applications._inception import (AVG_POOL, MAX_POOL_V2, TIMM_BRANC
                                                keras_299_checkpoint, modules, reduction_a)
 from kerasnets.applications._torch_names import nested, rename_rules
 from kerasnets.layers.residual import ScaledAdd
-from kerasnets.registry import Paper, Variant
+from kerasnets.zoo.registry import Paper, Variant
 from kerasnets.weights.convert import TorchMapping
 from kerasnets.weights.records import Transform, timm_checkpoint
 

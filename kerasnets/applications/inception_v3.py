@@ -58,7 +58,7 @@ from kerasnets.applications._inception import (TV_BUILD_OPTIONS, Conv, Pool, Spl
                                                inception_stages, keras_299_checkpoint,
                                                torch_stem)
 from kerasnets.applications._torch_names import rename_rules
-from kerasnets.registry import Paper, Variant
+from kerasnets.zoo.registry import Paper, Variant
 from kerasnets.weights.convert import TorchMapping
 from kerasnets.weights.records import Transform, torchvision_checkpoint
 

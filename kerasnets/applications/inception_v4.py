@@ -32,7 +32,7 @@ from kerasnets.applications._inception import (AVG_POOL, MAX_POOL_V2, TIMM_BRANC
                                                Split, V, conv_bn, dropout_head, inception_stages,
                                                modules, reduction_a)
 from kerasnets.applications._torch_names import nested, rename_rules
-from kerasnets.registry import Paper, Variant
+from kerasnets.zoo.registry import Paper, Variant
 from kerasnets.weights.convert import TorchMapping
 from kerasnets.weights.records import Transform, timm_checkpoint
 

@@ -39,7 +39,7 @@ from keras import layers
 from kerasnets.applications._common import check_static, head_dtype, predictions, register_family
 from kerasnets.layers.lenet import (  # noqa: F401  (re-exported: their home is kerasnets.layers)
     ConnectionTableConv2D, EuclideanRBF, TrainableSubsampling, scaled_tanh)
-from kerasnets.registry import Paper, Variant
+from kerasnets.zoo.registry import Paper, Variant
 
 PAPER = Paper("Gradient-Based Learning Applied to Document Recognition", None, 1998)
 

@@ -30,7 +30,7 @@ from keras import layers
 
 from kerasnets.applications._common import (Head, build_model, check_static, predictions,
                                             register_family)
-from kerasnets.registry import Paper, Variant, create_model
+from kerasnets.zoo.registry import Paper, Variant, create_model
 
 PAPER = Paper("Distilling the Knowledge in a Neural Network", "1503.02531", 2015)
 

@@ -37,7 +37,7 @@ from kerasnets.applications._common import (finish, head_dtype, model_input, poo
                                             register_family)
 from kerasnets.applications._mobilenet_blocks import depthwise_bn_act, stage_loop
 from kerasnets.layers import conv_bn_act
-from kerasnets.registry import Paper, Variant
+from kerasnets.zoo.registry import Paper, Variant
 from kerasnets.weights.records import KERAS_URL, Published, Transform, keras_checkpoint
 
 PAPER = Paper("MobileNets: Efficient Convolutional Neural Networks for Mobile Vision "

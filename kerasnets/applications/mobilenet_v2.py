@@ -42,7 +42,7 @@ from kerasnets.applications._mobilenet_blocks import (check_padding, inverted_re
                                                       torch_block_rules)
 from kerasnets.applications._torch_names import exact, rename_rules
 from kerasnets.layers import conv_bn_act
-from kerasnets.registry import Paper, Variant
+from kerasnets.zoo.registry import Paper, Variant
 from kerasnets.weights.convert import TorchMapping
 from kerasnets.weights.records import (KERAS_URL, Published, Transform, keras_checkpoint,
                                        torchvision_checkpoint)

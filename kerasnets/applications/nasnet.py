@@ -43,7 +43,7 @@ from keras import layers
 from kerasnets.applications._common import (correct_pad, finish, gap_head, model_input,
                                             register_family)
 from kerasnets.applications._torch_names import nested, rename_rules
-from kerasnets.registry import Paper, Variant
+from kerasnets.zoo.registry import Paper, Variant
 from kerasnets.weights.convert import TorchMapping
 from kerasnets.weights.records import (KERAS_URL, Published, Transform, keras_checkpoint,
                                        timm_checkpoint)

@@ -33,7 +33,7 @@ import dataclasses
 
 from kerasnets.applications._chain import caffe_pool, caffe_stage, class_map_head  # noqa: F401 (caffe_pool: re-exported)
 from kerasnets.applications._common import register_family
-from kerasnets.registry import Paper, Variant
+from kerasnets.zoo.registry import Paper, Variant
 
 PAPER = Paper("Network In Network", "1312.4400", 2014)
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 from kerasnets.applications._chain import (ChainSpec, Conv, Pool, chain_body, chain_head,
                                            min_input_size)
 from kerasnets.applications._common import register_family
-from kerasnets.registry import Paper, Variant
+from kerasnets.zoo.registry import Paper, Variant
 
 PAPER = Paper("OverFeat: Integrated Recognition, Localization and Detection using Convolutional "
               "Networks", "1312.6229", 2014)

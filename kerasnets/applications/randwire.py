@@ -46,7 +46,7 @@ from keras import layers
 
 from kerasnets.applications._common import finish, gap_head, model_input, register_family
 from kerasnets.layers import WeightedSum, conv_bn_act
-from kerasnets.registry import Paper, Variant
+from kerasnets.zoo.registry import Paper, Variant
 
 PAPER = Paper("Exploring Randomly Wired Neural Networks for Image Recognition", "1904.01569",
               2019)

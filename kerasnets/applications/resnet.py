@@ -31,7 +31,7 @@ from kerasnets.applications._common import GapHead, register_family
 from kerasnets.applications._resnet_blocks import (TORCH_MAPPING, ResNetSpec, basic_block,
                                                    bottleneck_block, imagenet_stem,
                                                    residual_stages)
-from kerasnets.registry import Paper, Variant
+from kerasnets.zoo.registry import Paper, Variant
 from kerasnets.weights.records import (Transform, keras_checkpoint, tf_kernels,
                                       torchvision_checkpoint)
 

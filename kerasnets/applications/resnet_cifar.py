@@ -23,7 +23,7 @@ import functools
 from kerasnets.applications._common import finish, gap_head, model_input, register_family
 from kerasnets.applications._resnet_blocks import ResNetSpec, basic_block, residual_stages
 from kerasnets.layers import conv_bn_act
-from kerasnets.registry import Paper, Variant
+from kerasnets.zoo.registry import Paper, Variant
 
 PAPER = Paper("Deep Residual Learning for Image Recognition", "1512.03385", 2016)
 SHORTCUTS = ("A", "B")

@@ -20,7 +20,7 @@ import functools
 from kerasnets.applications._common import finish, gap_head, model_input, register_family
 from kerasnets.applications._resnet_blocks import (ResNetSpec, imagenet_stem, post_norm,
                                                    preact_bottleneck_block, residual_stages)
-from kerasnets.registry import Paper, Variant
+from kerasnets.zoo.registry import Paper, Variant
 from kerasnets.weights.records import Transform, keras_checkpoint, tf_kernels
 
 PAPER = Paper("Identity Mappings in Deep Residual Networks", "1603.05027", 2016)

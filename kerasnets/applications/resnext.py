@@ -37,7 +37,7 @@ from kerasnets.applications._resnet_blocks import (TORCH_MAPPING, ResNetSpec, bo
                                                    residual_stages)
 from kerasnets.applications.resnet import _resnet
 from kerasnets.layers import conv_bn_act
-from kerasnets.registry import Paper, Variant
+from kerasnets.zoo.registry import Paper, Variant
 from kerasnets.weights.records import Transform, timm_checkpoint, torchvision_checkpoint
 
 PAPER = Paper("Aggregated Residual Transformations for Deep Neural Networks", "1611.05431", 2017)

@@ -49,7 +49,7 @@ from kerasnets.applications._resnet_blocks import (TORCH_DEEP_STEM_MAPPING, TORC
                                                    ResNetSpec, basic_block, bottleneck_block,
                                                    residual_stages)
 from kerasnets.layers import CeilModeMaxPooling2D, conv_bn_act
-from kerasnets.registry import Paper, Variant
+from kerasnets.zoo.registry import Paper, Variant
 from kerasnets.weights.records import TIMM_RELEASES, Transform, timm_checkpoint
 
 PAPER = Paper("Squeeze-and-Excitation Networks", "1709.01507", 2018)

@@ -30,7 +30,7 @@ from keras import layers
 from kerasnets.applications._common import finish, gap_head, model_input, register_family
 from kerasnets.layers import conv_bn_act
 from kerasnets.layers.shift import Shift
-from kerasnets.registry import Paper, Variant
+from kerasnets.zoo.registry import Paper, Variant
 
 PAPER = Paper("Shift: A Zero FLOP, Zero Parameter Alternative to Spatial Convolutions",
               "1711.08141", 2018)

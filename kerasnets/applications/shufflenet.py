@@ -24,7 +24,7 @@ Reference counts are pytorchcv's exact ones (osmr/imgclsmob, whose ShuffleNet th
 they do not depend on the concatenation order, which follows megvii's: shortcut first); for 1.5x
 and 2x, which pytorchcv does not ship, they are exact counts of this layout, with megvii's rounded
 figures cited. Table 2 / 5 give multiply-adds (MFLOPs), checked against
-`kerasnets.flops.count_flops` in the tests (1x: 134-143 for Table 2's 140; 0.5x: 37.6 for 38; 2x:
+`kerasnets.zoo.flops.count_flops` in the tests (1x: 134-143 for Table 2's 140; 0.5x: 37.6 for 38; 2x:
 524.0 for 524). Not registered: pytorchcv's 0.25x (conv1 6 wide: 11.0 MFLOPs where Table 2 says 13,
 which a 12-wide conv1 gives).
 """
@@ -38,7 +38,7 @@ from keras import layers
 from kerasnets.applications._common import finish, gap_head, model_input, register_family
 from kerasnets.layers import conv_bn_act
 from kerasnets.layers.shuffle import ChannelShuffle
-from kerasnets.registry import Paper, Variant
+from kerasnets.zoo.registry import Paper, Variant
 
 __all__ = ["ShuffleNet"]  # register_family adds one builder per variant
 

@@ -16,7 +16,7 @@ through 1x1 (+ BN + ReLU), 3x3 depthwise (+ BN) and 1x1 (+ BN + ReLU); the halve
 and shuffled with 2 groups. The stride-2 unit (Fig. 3d) feeds the whole input to both branches, the
 first becoming 3x3/2 depthwise (+ BN) and 1x1 (+ BN + ReLU). Convolutions are unbiased and padded
 as in torchvision, whose layout and exact counts (1,366,792 / 2,278,604 / 3,503,624 / 7,393,996)
-this reproduces; Table 5's complexities are checked against `kerasnets.flops.count_flops`.
+this reproduces; Table 5's complexities are checked against `kerasnets.zoo.flops.count_flops`.
 Each variant is torchvision's model of the same name: it loads torchvision's ImageNet weights
 (`kerasnets.weights.load_torch_state_dict`; torchvision's `stage{s}` is `stage{s - 1}` here) and
 gives its outputs (tests/test_torch_mobile.py).
@@ -33,7 +33,7 @@ from kerasnets.applications._torch_names import exact, nested, rename_rules
 from kerasnets.applications.shufflenet import depthwise_bn, shufflenet_stem
 from kerasnets.layers import conv_bn_act
 from kerasnets.layers.shuffle import ChannelShuffle, ChannelSplit
-from kerasnets.registry import Paper, Variant
+from kerasnets.zoo.registry import Paper, Variant
 from kerasnets.weights.convert import TorchMapping
 from kerasnets.weights.records import Transform, torchvision_checkpoint
 

@@ -32,7 +32,7 @@ from keras import layers
 
 from kerasnets.applications._common import predictions, register_family
 from kerasnets.layers import CeilModeMaxPooling2D, conv_bn_act
-from kerasnets.registry import Paper, Variant
+from kerasnets.zoo.registry import Paper, Variant
 
 PAPER = Paper("Towards Principled Design of Deep Convolutional Networks: Introducing SimpNet",
               "1802.06205", 2018)

@@ -40,7 +40,7 @@ from kerasnets.applications._common import (finish, head_dtype, model_input, poo
                                             register_family)
 from kerasnets.applications._torch_names import rename_rules
 from kerasnets.layers import CeilModeMaxPooling2D, conv_bn_act
-from kerasnets.registry import Paper, Variant
+from kerasnets.zoo.registry import Paper, Variant
 from kerasnets.weights.convert import TorchMapping
 from kerasnets.weights.records import Transform, torchvision_checkpoint
 

@@ -34,7 +34,7 @@ from keras import layers
 from kerasnets.applications._common import (finish, head_dtype, model_input, pool_features,
                                             register_family)
 from kerasnets.layers import CeilModeMaxPooling2D, conv_bn_act
-from kerasnets.registry import Paper, Variant
+from kerasnets.zoo.registry import Paper, Variant
 
 PAPER = Paper("SqueezeNext: Hardware-Aware Neural Network Design", "1803.10615", 2018)
 

@@ -23,7 +23,7 @@ from keras import layers
 from kerasnets.applications._common import FlattenHead, register_family
 from kerasnets.applications._torch_names import rename_rules
 from kerasnets.layers import LocalResponseNormalization
-from kerasnets.registry import Paper, Variant
+from kerasnets.zoo.registry import Paper, Variant
 from kerasnets.weights.convert import TorchMapping
 from kerasnets.weights.records import (Transform, keras_checkpoint, tf_kernels,
                                        torchvision_checkpoint)

@@ -29,7 +29,7 @@ from kerasnets.applications._resnet_blocks import (TORCH_MAPPING, ResNetSpec, po
                                                    preact_basic_block, residual_stages)
 from kerasnets.applications.resnet import _resnet
 from kerasnets.layers import conv_bn_act
-from kerasnets.registry import Paper, Variant
+from kerasnets.zoo.registry import Paper, Variant
 from kerasnets.weights.records import Transform, torchvision_checkpoint
 
 PAPER = Paper("Wide Residual Networks", "1605.07146", 2016)

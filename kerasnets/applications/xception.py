@@ -36,7 +36,7 @@ from kerasnets.applications._common import register_family
 from kerasnets.applications._inception import dropout_head, keras_299_checkpoint
 from kerasnets.applications._torch_names import nested, rename_rules
 from kerasnets.layers import PaddedMaxPooling2D, conv_bn_act
-from kerasnets.registry import Paper, Variant
+from kerasnets.zoo.registry import Paper, Variant
 from kerasnets.weights.convert import TorchMapping
 from kerasnets.weights.records import TIMM_RELEASES, Transform, timm_checkpoint
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 from kerasnets.applications._chain import (LRN, ChainSpec, Conv, Pool, chain_body, chain_head,
                                            min_input_size)
 from kerasnets.applications._common import register_family
-from kerasnets.registry import Paper, Variant
+from kerasnets.zoo.registry import Paper, Variant
 
 PAPER = Paper("Visualizing and Understanding Convolutional Networks", "1311.2901", 2014)
 

@@ -26,10 +26,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kerasnets.distillation.experiment_results import (comparison_rows, distilled_curves,
+from kerasnets.experiments.distillation.results import (comparison_rows, distilled_curves,
                                                        mean_std, params_without_bn_statistics,
                                                        teacher_how, teacher_label, with_softmax)
-from kerasnets.distillation.experiment_setup import (IMAGENET, NATIVE_SIZE_FAMILIES,
+from kerasnets.experiments.distillation.setup import (IMAGENET, NATIVE_SIZE_FAMILIES,
                                                      ExperimentData, Setup, build,
                                                      check_setup, default_input_size,
                                                      parse_hints, student_input_shape,

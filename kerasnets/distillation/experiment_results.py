@@ -9,7 +9,7 @@ from typing import Sequence
 import keras
 import numpy as np
 
-from kerasnets.distillation.experiment_setup import IMAGENET, Setup, build
+from kerasnets.experiments.distillation.setup import IMAGENET, Setup, build
 
 
 def mean_std(values) -> tuple[float, float]:

@@ -21,7 +21,7 @@ NATIVE_SIZE_FAMILIES = frozenset({"mlp"})
 def default_input_size(student: str, image_size: int | None = None) -> int | None:
     """`image_size`, else the student's registry size; None for a model that reads the image at
     the dataset's own size (`NATIVE_SIZE_FAMILIES`)."""
-    from kerasnets.registry import get_entry
+    from kerasnets.zoo.registry import get_entry
 
     entry = get_entry(student)
     if image_size or entry.family in NATIVE_SIZE_FAMILIES:
@@ -33,7 +33,7 @@ def student_input_shape(student: str, *, image_size: int | None = None,
                         native_shape=None) -> tuple[int, int, int]:
     """The student's (and the pipeline's) input shape: `image_size` (else the registry's) with
     the student's channels; for `NATIVE_SIZE_FAMILIES`, the dataset's `native_shape`."""
-    from kerasnets.registry import get_entry
+    from kerasnets.zoo.registry import get_entry
 
     entry = get_entry(student)
     if entry.family not in NATIVE_SIZE_FAMILIES:
@@ -51,7 +51,7 @@ def build(name: str, *, input_shape, classes: int, model_name: str | None = None
           weights: str | None = None, activation=None) -> keras.Model:
     """`kerasnets.create_model(name)` at `input_shape` and `classes`, in logits (or
     `activation`), named `model_name` (default: the registry name)."""
-    from kerasnets.registry import create_model
+    from kerasnets.zoo.registry import create_model
 
     options = dict(classes=classes, input_shape=tuple(input_shape), weights=weights,
                    classifier_activation=activation)
@@ -83,7 +83,7 @@ def check_setup(teachers: Sequence[str], student: str, *, teacher_weights: Seque
     weights nor teacher training, weights files missing or normalised for another model than the
     student, ImageNet weights for a model without them, hints from an ensemble. A teacher file
     normalised for another model than the student is adapted (`teachers.file_teacher`)."""
-    from kerasnets.registry import get_entry
+    from kerasnets.zoo.registry import get_entry
     from kerasnets.weights import pretrained
 
     entries = [get_entry(n) for n in teachers]

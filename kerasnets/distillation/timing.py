@@ -1,5 +1,5 @@
 """Step timing: a KD step (live or cached teacher) against a plain student step, through
-`kerasnets.benchmark`'s one timing loop."""
+`kerasnets.measurement.benchmark`'s one timing loop."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kerasnets.benchmark import interleaved_times, medians  # the one timing loop
+from kerasnets.measurement.benchmark import interleaved_times, medians  # the one timing loop
 from kerasnets.distillation.losses import IMAGES, TEACHER_LOGITS, distiller
-from kerasnets.registry import create_model, get_entry
+from kerasnets.zoo.registry import create_model, get_entry
 
 
 # ----------------------------------------------------------------------------- step timing

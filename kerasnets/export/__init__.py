@@ -11,7 +11,7 @@ never sees a half-written or wrong export:
   pixels normalised inside, or encoded image bytes) and, with `include_preprocessing`,
   `serving_bytes` takes a string tensor of encoded JPEG / PNG / GIF / BMP images and decodes,
   converts channels, resizes and normalises them exactly as the evaluation pipeline
-  (`kerasnets.preprocessing.to_channels`, `center_crop_resize`, `normalize` with the registry
+  (`kerasnets.zoo.preprocessing.to_channels`, `center_crop_resize`, `normalize` with the registry
   entry's `preprocessing`, which `pipelines.transforms` re-exports).
 - `tflite` -- LiteRT flatbuffer by Keras' `Model.export(format="litert")`, built-in ops only (no
   Flex delegate in ai-edge-litert), float32, `dynamic_range` / `float16` quantised, or `int8`:
@@ -45,35 +45,35 @@ float32's top-1 probability is at least `CONFIDENT`: elsewhere the float32 answe
 (measured on photo views: EfficientNet-Lite0's float32 top-1 survives one pixel level on
 ~86-89%; bias-corrected int8 agrees on ~93% of all views and on 100% of the confident ones).
 All of it is stored in `export.json`. int8 is converted from a bias-corrected copy of the
-model by default (`kerasnets.quantization.bias_corrected`: each convolution + BatchNorm's mean
+model by default (`kerasnets.deployment.quantization.bias_corrected`: each convolution + BatchNorm's mean
 output shift from int8 weight rounding, measured on the calibration images, is cancelled in
 the BatchNorm's beta); the check compares with the model as given.
 The calibration images come from the caller (`tools.export` draws them from a pipeline):
 kerasnets never imports `pipelines`.
 
-The package, by concern (every name is re-exported here, so `from kerasnets.export import ...`
-and `kerasnets.export.export(...)` work as before):
+The package, by concern (every name is re-exported here, so `from kerasnets.deployment.export import ...`
+and `kerasnets.deployment.export.export(...)` work as before):
 
 - `formats`: the formats, input dtypes, quantisations, artifact names, tolerances, thresholds
   and errors;
 - `graph`: the serving graph (softmax, uint8 normalisation, image-bytes decoding, top-k);
 - `writers`: one writer per format;
-- `runtimes`: `Served` / `load_export`, the four-runtime loader that `kerasnets.serving` reuses;
+- `runtimes`: `Served` / `load_export`, the four-runtime loader that `kerasnets.deployment.serving` reuses;
 - `checks`: the reload check (`verify_export`) and int8's top-1 agreement (`AgreementCheck`);
 - `exporter`: `export`, the one entry point.
 """
 
-from kerasnets.export.checks import (AgreementCheck, check_inputs, model_ready, stable_top1,
+from kerasnets.deployment.export.checks import (AgreementCheck, check_inputs, model_ready, stable_top1,
                                      top1_agreement, verify_export)
-from kerasnets.export.exporter import ExportResult, export
-from kerasnets.export.formats import (ARTIFACTS, BYTES_SIGNATURE, CONFIDENT, DEFAULT_AGREEMENT,
+from kerasnets.deployment.export.exporter import ExportResult, export
+from kerasnets.deployment.export.formats import (ARTIFACTS, BYTES_SIGNATURE, CONFIDENT, DEFAULT_AGREEMENT,
                                       DEFAULT_TOLERANCE, FORMAT_QUANTIZATIONS, FORMATS,
                                       INPUT_DTYPES, METADATA, MIN_CALIBRATION, MIN_CONFIDENT,
                                       QUANTIZATIONS, ExportError, UnsupportedOpError)
-from kerasnets.export.graph import (decode_images, ends_in_softmax, serving_model,
+from kerasnets.deployment.export.graph import (decode_images, ends_in_softmax, serving_model,
                                     split_grouped_convolutions)
-from kerasnets.export.runtimes import Served, load_export
-from kerasnets.preprocessing import MODES as PREPROCESSING_MODES
+from kerasnets.deployment.export.runtimes import Served, load_export
+from kerasnets.zoo.preprocessing import MODES as PREPROCESSING_MODES
 
 __all__ = [
     "ARTIFACTS", "BYTES_SIGNATURE", "CONFIDENT", "DEFAULT_AGREEMENT", "DEFAULT_TOLERANCE",

@@ -13,10 +13,10 @@ from typing import Callable
 import keras
 import numpy as np
 
-from kerasnets.export.formats import (BYTES_SIGNATURE, CONFIDENT, METADATA, MIN_CONFIDENT,
+from kerasnets.deployment.export.formats import (BYTES_SIGNATURE, CONFIDENT, METADATA, MIN_CONFIDENT,
                                       ExportError)
-from kerasnets.export.graph import decode_images, ends_in_softmax
-from kerasnets.export.runtimes import load_export
+from kerasnets.deployment.export.graph import decode_images, ends_in_softmax
+from kerasnets.deployment.export.runtimes import load_export
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,7 +54,7 @@ def check_inputs(model, *, preprocessing=None, num=4, seed=0, crop_fraction=0.87
     JPEG files of another, non-square size, alternating)."""
     import tensorflow as tf
 
-    from kerasnets.preprocessing import normalize
+    from kerasnets.zoo.preprocessing import normalize
 
     height, width, channels = model.input_shape[1:]
     rng = np.random.default_rng(seed)
@@ -85,7 +85,7 @@ def model_ready(images, input_dtype: str, preprocessing: str | None) -> np.ndarr
     `preprocessing`, float32 inputs as they are."""
     if input_dtype != "uint8":
         return np.asarray(images, "float32")
-    from kerasnets.preprocessing import normalize
+    from kerasnets.zoo.preprocessing import normalize
 
     return normalize(np.asarray(images).astype("float32"), preprocessing).numpy()
 

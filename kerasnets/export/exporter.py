@@ -11,14 +11,14 @@ from typing import Callable, Sequence
 import keras
 import numpy as np
 
-from kerasnets.export.checks import AgreementCheck, model_ready, verify_export
-from kerasnets.export.formats import (ARTIFACTS, BYTES_SIGNATURE, DEFAULT_AGREEMENT,
+from kerasnets.deployment.export.checks import AgreementCheck, model_ready, verify_export
+from kerasnets.deployment.export.formats import (ARTIFACTS, BYTES_SIGNATURE, DEFAULT_AGREEMENT,
                                       DEFAULT_TOLERANCE, FORMAT_QUANTIZATIONS, FORMATS,
                                       INPUT_DTYPES, METADATA, MIN_CALIBRATION, QUANTIZATIONS,
                                       ExportError)
-from kerasnets.export.graph import ends_in_softmax, split_grouped_convolutions
-from kerasnets.export.writers import _write_onnx, _write_saved_model, _write_tflite
-from kerasnets.preprocessing import MODES as PREPROCESSING_MODES
+from kerasnets.deployment.export.graph import ends_in_softmax, split_grouped_convolutions
+from kerasnets.deployment.export.writers import _write_onnx, _write_saved_model, _write_tflite
+from kerasnets.zoo.preprocessing import MODES as PREPROCESSING_MODES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,7 +133,7 @@ def export(model, output, *, format: str = "saved_model", input_dtype: str = "fl
            log: Callable[[str], None] | None = print) -> ExportResult:
     """Export a classifier to `output` (a directory), reload it, check it, move it into place.
 
-    `preprocessing` is a `kerasnets.preprocessing.MODES` mode (a registry entry's, or a model
+    `preprocessing` is a `kerasnets.zoo.preprocessing.MODES` mode (a registry entry's, or a model
     card's), needed for uint8 / string inputs and `include_preprocessing`; `crop_fraction` is
     the eval recipe's centre crop for image bytes (None: a square resize). `tolerance` (default
     `DEFAULT_TOLERANCE[quantization]`) bounds the max abs difference of probabilities on
@@ -145,7 +145,7 @@ def export(model, output, *, format: str = "saved_model", input_dtype: str = "fl
     `DEFAULT_AGREEMENT`) on the images where float32's top-1 probability is at least `CONFIDENT`
     (the result's `check` holds every figure). With `bias_correction` (int8 only, the default)
     the quantised graph is converted from a copy whose BatchNorm betas cancel the mean output
-    shift of int8 weight rounding (`kerasnets.quantization`); the check compares with `model`.
+    shift of int8 weight rounding (`kerasnets.deployment.quantization`); the check compares with `model`.
     Raises ValueError for bad arguments, UnsupportedOpError naming ops a format cannot express,
     ExportError when the reloaded artifact fails or differs; `output` is then left as it was.
     """
@@ -165,7 +165,7 @@ def export(model, output, *, format: str = "saved_model", input_dtype: str = "fl
     output = os.path.abspath(os.fspath(output))
     written, correction = model, None
     if int8 and bias_correction:
-        from kerasnets.quantization import bias_corrected
+        from kerasnets.deployment.quantization import bias_corrected
 
         written, correction = bias_corrected(
             model, model_ready(calibration_data, input_dtype, preprocessing))

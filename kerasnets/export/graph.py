@@ -36,14 +36,14 @@ def split_grouped_convolutions(model):
 
 class _Normalize(keras.layers.Layer):
     """uint8 / float pixels in [0, 255] -> model input, by the registry's preprocessing mode
-    (`kerasnets.preprocessing.normalize`). Used only inside exported graphs, never saved."""
+    (`kerasnets.zoo.preprocessing.normalize`). Used only inside exported graphs, never saved."""
 
     def __init__(self, mode: str, **kwargs):
         super().__init__(**kwargs)
         self.mode = mode
 
     def call(self, pixels):
-        from kerasnets.preprocessing import normalize
+        from kerasnets.zoo.preprocessing import normalize
 
         return normalize(keras.ops.cast(pixels, "float32"), self.mode)
 
@@ -67,8 +67,8 @@ def decode_images(image_bytes, size: int, channels: int, preprocessing: str,
     (`center_crop_resize`; `crop_fraction=None`: a square resize), normalise (`normalize`)."""
     import tensorflow as tf
 
-    from kerasnets.preprocessing import normalize
-    from kerasnets.preprocessing import center_crop_resize, to_channels
+    from kerasnets.zoo.preprocessing import normalize
+    from kerasnets.zoo.preprocessing import center_crop_resize, to_channels
 
     def one(data):
         image = tf.io.decode_image(data, channels=3, expand_animations=False)

@@ -1,6 +1,6 @@
 """The four-runtime loader: any export reloaded with its own runtime (TensorFlow for SavedModel,
 ai-edge-litert for TFLite, onnxruntime for ONNX, Keras for `.keras`) as one `Served` predictor.
-The serving benchmark (`kerasnets.serving`) reuses it."""
+The serving benchmark (`kerasnets.deployment.serving`) reuses it."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import os
 import keras
 import numpy as np
 
-from kerasnets.export.formats import ARTIFACTS, METADATA
+from kerasnets.deployment.export.formats import ARTIFACTS, METADATA
 
 
 class Served:

@@ -10,8 +10,8 @@ import re
 
 import keras
 
-from kerasnets.export.formats import BYTES_SIGNATURE, UnsupportedOpError
-from kerasnets.export.graph import _named_outputs, decode_images, serving_model
+from kerasnets.deployment.export.formats import BYTES_SIGNATURE, UnsupportedOpError
+from kerasnets.deployment.export.graph import _named_outputs, decode_images, serving_model
 
 
 def _write_saved_model(model, path, *, input_dtype, preprocessing, include_preprocessing,

@@ -85,7 +85,7 @@ class GroupedConv2D(layers.Layer):
         return out
 
     def macs(self, input_shape, output_shape):
-        """Multiply-adds of one call (`kerasnets.flops`): every output value reads a kernel
+        """Multiply-adds of one call (`kerasnets.zoo.flops`): every output value reads a kernel
         window over its group's `input channels / groups` channels."""
         kh, kw = self.kernel_size
         return math.prod(int(d) for d in output_shape[1:]) * kh * kw * (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
-from kerasnets.preprocessing import check_mode, renormalize
+from kerasnets.zoo.preprocessing import check_mode, renormalize
 
 
 @keras.saving.register_keras_serializable(package="kerasnets")
@@ -49,7 +49,7 @@ class LocalResponseNormalization(layers.Layer):
 @keras.saving.register_keras_serializable(package="kerasnets")
 class Renormalize(layers.Layer):
     """Input normalised by preprocessing mode `source` -> the same pixels normalised by `target`
-    with `channels` channels (`kerasnets.preprocessing.renormalize`): puts a model that expects
+    with `channels` channels (`kerasnets.zoo.preprocessing.renormalize`): puts a model that expects
     one normalisation (an ImageNet teacher) behind a pipeline made for another (its student).
     Parameter-free."""
 

@@ -29,7 +29,7 @@ units (the function is then preserved only approximately).
 
 The package, by concern (every name is re-exported here): `graph` (the functional graph and its
 generic rebuild, widths), `widen` (Net2WiderNet), `deepen` (Net2DeeperNet) and `schedule` (the
-growth schedule of the experiment, `kerasnets.net2net_experiment`: `parse_schedule`, `Step`,
+growth schedule of the experiment, `kerasnets.experiments.net2net`: `parse_schedule`, `Step`,
 `apply_step`).
 """
 

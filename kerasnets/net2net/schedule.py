@@ -1,4 +1,4 @@
-"""Growth schedules of the Net2Net experiment (`kerasnets.net2net_experiment`, `tools.net2net`):
+"""Growth schedules of the Net2Net experiment (`kerasnets.experiments.net2net`, `tools.net2net`):
 `parse_schedule` reads `"train:3,wider:LAYER:2x,deeper:LAYER"` into `Step`s, `apply_step` applies
 a `wider` / `deeper` step to a model."""
 

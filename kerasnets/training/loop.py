@@ -7,7 +7,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from kerasnets.steps import distribute, step_function, symbolic_build
+from kerasnets.training.steps import distribute, step_function, symbolic_build
 
 
 def _check_strategy(model, strategy):
@@ -32,10 +32,10 @@ def fit(model, train_data, *, epochs: int, validation_data=None, strategy=None,
     function: `distribute_datasets_from_function`). `steps_per_epoch` caps an epoch (required
     when the dataset's cardinality is unknown and every worker must agree on it).
     `jit_compile` (True, False or "auto") XLA-compiles the step; "auto" follows the choice
-    `kerasnets.precision.apply` made (XLA on GPU, off on CPU without one).
+    `kerasnets.measurement.precision.apply` made (XLA on GPU, off on CPU without one).
     Returns the `keras.callbacks.History`.
     """
-    from kerasnets.precision import resolve_jit
+    from kerasnets.measurement.precision import resolve_jit
 
     strategy = _check_strategy(model, strategy)
     jit_compile = resolve_jit(jit_compile, strategy)

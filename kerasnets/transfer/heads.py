@@ -35,7 +35,7 @@ def build_classifier(backbone, classes: int, *, input_shape=None, weights=None,
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be in [0, 1), got {dropout}.")
     if isinstance(backbone, str):
-        from kerasnets.registry import create_model
+        from kerasnets.zoo.registry import create_model
 
         base = create_model(backbone, include_top=False, weights=weights,
                             input_shape=input_shape, **options)

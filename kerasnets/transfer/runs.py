@@ -1,4 +1,4 @@
-"""The rules the transfer experiments (`kerasnets.transfer_experiment`, `tools.finetune`,
+"""The rules the transfer experiments (`kerasnets.experiments.transfer`, `tools.finetune`,
 `tools.transfer`, `tools.distill`) share: which backbone weights a run takes and where they come
 from (`choose_weights`, the download policy), the from-scratch baseline's time budget
 (`TimeBudget`) and Yosinski et al.'s job names (`experiment_jobs`)."""
@@ -48,7 +48,7 @@ def choose_weights(name: str, choice: str = "auto", *, can_pretrain: bool = Fals
     are fetched here, before anything is built, so an offline machine fails within seconds."""
     import os
 
-    from kerasnets import registry
+    from kerasnets.zoo import registry
     from kerasnets.weights import WeightsUnavailableError, imagenet_weights, pretrained
 
     entry = registry.get_entry(name)

@@ -55,7 +55,7 @@ def default_checkpoints(variant: str) -> list[Checkpoint]:
     """The adapter to the checkpoint records (`kerasnets.weights.records`): the file(s)
     `weights="imagenet"` uses for `variant` -- keras.applications' top and no-top files (224 px)
     for a Keras record, else the default record's one file."""
-    from kerasnets import registry
+    from kerasnets.zoo import registry
 
     entry = registry.get_entry(variant)
     record = records.default_checkpoint(entry.name)
@@ -111,7 +111,7 @@ def imagenet_file(variant: str, *, include_top: bool = True) -> str | None:
     directory = os.environ.get(ENV)
     if not directory:
         return None
-    from kerasnets import registry
+    from kerasnets.zoo import registry
 
     name = registry.get_entry(variant).name
     for entry in read_lock(directory):
@@ -158,7 +158,7 @@ def _fetch(checkpoint: Checkpoint, directory: str, mirror: str | None) -> str:
 def download(variants, directory, *, mirror: str | None = None, progress=print) -> list[dict]:
     """Fetch (or copy) each variant's default checkpoint(s) into `directory`, verify them, and
     write (merge into) `directory/weights.lock.json`; returns the lock's entries."""
-    from kerasnets import registry
+    from kerasnets.zoo import registry
 
     directory = os.fspath(directory)
     os.makedirs(directory, exist_ok=True)

@@ -28,7 +28,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from kerasnets import registry
+from kerasnets.zoo import registry
 from kerasnets.weights import records
 from kerasnets.weights.keras_files import WeightsMismatchError
 

@@ -28,7 +28,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from kerasnets import registry, utils
+from kerasnets import utils
+from kerasnets.zoo import registry
 from kerasnets.utils import load_model
 from kerasnets.weights import records
 from kerasnets.weights.records import Published

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 
-from kerasnets import registry, utils
+from kerasnets import utils
+from kerasnets.zoo import registry
 from kerasnets.utils import atomic_file
 from kerasnets.weights import records
 from kerasnets.weights.checkpoint import read_checkpoint

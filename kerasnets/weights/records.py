@@ -23,7 +23,7 @@ import importlib.util
 import os
 from typing import Any, Callable, Optional
 
-from kerasnets import registry
+from kerasnets.zoo import registry
 
 SOURCES = ("keras", "torchvision", "timm", "package")
 TORCH_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors", ".ckpt", ".pth.tar")  # timm: .pth.tar
@@ -69,7 +69,7 @@ def tf_kernels(stem: str, folder: str, top_md5: str, notop_md5: str) -> Publishe
 class Transform:
     """The evaluation transform a checkpoint's published accuracy was measured with: the shorter
     side resized to `resize` with `interpolation`, the centre `size` x `size` cropped, pixels
-    normalised by `normalization` (a key of `kerasnets.registry.PREPROCESSING`)."""
+    normalised by `normalization` (a key of `kerasnets.zoo.registry.PREPROCESSING`)."""
 
     size: int
     resize: int

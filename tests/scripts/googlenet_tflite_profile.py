@@ -3,7 +3,7 @@ op census of the flatbuffer and interleaved timings of variants in one run (a me
 
     python tests/scripts/googlenet_tflite_profile.py --size 32 --steps 15
 
-Variants: Keras (tf.function), the TFLite export as `kerasnets.serving` calls it (signature
+Variants: Keras (tf.function), the TFLite export as `kerasnets.deployment.serving` calls it (signature
 runner, 2 threads, XNNPACK), the same interpreter pre-sized and invoked directly (no per-call
 resize), 1 thread, without the XNNPACK delegate, and the model built with `lrn=False` (its two
 LRN layers left out) through the same exporter.
@@ -27,9 +27,9 @@ def main():
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     import kerasnets
-    from kerasnets.benchmark import interleaved_times
-    from kerasnets.export import export, load_export
-    from kerasnets.serving import keras_predictor
+    from kerasnets.measurement.benchmark import interleaved_times
+    from kerasnets.deployment.export import export, load_export
+    from kerasnets.deployment.serving import keras_predictor
 
     work = tempfile.mkdtemp()
     shape = (args.size, args.size, 3)

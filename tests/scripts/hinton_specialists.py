@@ -1,12 +1,12 @@
 """One specialist with a dustbin class beside the generalist on mnist5k, 3 seeds
-(`kerasnets.distillation.specialists`); writes docs/results/hinton_specialists.{md,csv}.
+(`kerasnets.experiments.distillation.specialists`); writes docs/results/hinton_specialists.{md,csv}.
 
     python tests/scripts/hinton_specialists.py [NUM_SEEDS]
 """
 
 import sys
 
-from kerasnets.distillation import hinton, specialists
+from kerasnets.experiments.distillation import hinton, specialists
 from kerasnets.utils import write_tables
 from pipelines.sources import mnist5k_arrays
 

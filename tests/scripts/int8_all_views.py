@@ -12,7 +12,7 @@ import shutil
 import numpy as np
 
 import kerasnets
-from kerasnets import export as ex
+from kerasnets.deployment import export as ex
 from pipelines import calibration
 
 

@@ -7,7 +7,7 @@ and quantises w_f per output channel, symmetric, to [-127, 127]. The rounding er
 shifts the channel's output by sum(e * E[x]) on average. The script predicts w_q as the converter
 computes it, measures E[x] (each convolution's mean input per channel on the calibration views),
 and subtracts the shift from the BatchNorm's beta, so the int8 model's expected output is
-float32's. The original float32 model stays the reference. (`kerasnets.export` has done this
+float32's. The original float32 model stays the reference. (`kerasnets.deployment.export` has done this
 for every int8 export since; this script compares none / the first two convolutions / all.)
 
     python tests/scripts/int8_bias_correction.py /tmp/bc [--layers stem|all]
@@ -21,13 +21,13 @@ import keras
 import numpy as np
 
 import kerasnets
-from kerasnets import export as ex
-from kerasnets import quantization as Q
+from kerasnets.deployment import export as ex
+from kerasnets.deployment import quantization as Q
 from pipelines import calibration
 
 
 def corrected_model(model, images, which):
-    """`kerasnets.quantization.bias_corrected` for "all"; for "stem", the same on the first two
+    """`kerasnets.deployment.quantization.bias_corrected` for "all"; for "stem", the same on the first two
     convolutions only (the ones TFLite's quantisation debugger found worst)."""
     if which == "all":
         fixed, correction = Q.bias_corrected(model, images)

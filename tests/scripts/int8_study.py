@@ -137,7 +137,7 @@ def main():
            "other_photos": pixels(args.work, "other_photos", other, "train", 200),
            "digits": pixels(args.work, "digits", "digits", "train", 200)}
     import kerasnets
-    from kerasnets.preprocessing import normalize
+    from kerasnets.zoo.preprocessing import normalize
 
     model = kerasnets.create_model("efficientnet_lite0", weights="imagenet")
     mode = kerasnets.get_entry("efficientnet_lite0").preprocessing
@@ -155,14 +155,14 @@ def main():
     steps = args.steps.split(",")
     run = lambda step: "all" in steps or step in steps
     if run("baseline"):  # the library's export as it is
-        from kerasnets.export.writers import _write_tflite
+        from kerasnets.deployment.export.writers import _write_tflite
         path = os.path.join(args.work, "baseline.tflite")
         if not os.path.exists(path):
             _write_tflite(model, path, input_dtype="uint8", preprocessing=mode,
                           quantization="int8", calibration=cal["train_views"])
         record("baseline_train_views", **evaluate(path, test, reference))
     import tensorflow as tf
-    from kerasnets.export import serving_model
+    from kerasnets.deployment.export import serving_model
 
     def saved(input_dtype, logits):
         path = os.path.join(args.work, f"sm_{input_dtype}_{'logits' if logits else 'probs'}")
@@ -283,7 +283,7 @@ def main():
         variant("int16x8", logits=True, int16=True)
     if run("debugger"):  # (e) per-layer error of the quantised ops, TFLite's own debugger
         import tensorflow as tf
-        from kerasnets.export import serving_model
+        from kerasnets.deployment.export import serving_model
 
         net = serving_model(model)  # float32 model-ready input
         saved = os.path.join(args.work, "serving_float_sm")

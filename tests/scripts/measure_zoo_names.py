@@ -10,7 +10,7 @@ import os
 import warnings
 
 import kerasnets
-from kerasnets import registry
+from kerasnets.zoo import registry
 
 NAMES = os.path.join(os.path.dirname(__file__), os.pardir, "data", "zoo_names.txt")
 
