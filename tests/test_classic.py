@@ -12,7 +12,8 @@ import tensorflow as tf
 import kerasnets
 from kerasnets.applications import (CNN_F, CNN_M, CNN_M2048, CNN_S, AlexNet, AlexNet2Tower,
                                     LeNet5, OverFeatAccurate, OverFeatFast, ZFNet)
-from kerasnets.applications import _chain, alexnet, chatfield, lenet, overfeat, zfnet
+from kerasnets.applications import _common, alexnet, chatfield, lenet, overfeat, zfnet
+from kerasnets.applications._common import build_model
 from kerasnets.layers import CeilModeMaxPooling2D, GroupedConv2D, LocalResponseNormalization
 
 
@@ -292,18 +293,18 @@ def test_minimum_sizes_are_minimal(name):
     """One pixel below the registered minimum, some layer has no output (Keras raises)."""
     entry = kerasnets.get_entry(name)
     spec = FAMILY_MODULES[entry.family].VARIANTS[name].spec
-    generic = lenet._lenet if entry.family == "lenet" else _chain.chain_model
+    parts = _common._PARTS[name]  # the variant's body, head and fixed options
     channels = entry.input_shape[2]
     for size, ok in ((entry.min_size, True), (entry.min_size - 1, False)):
-        kwargs = dict(include_top=False, weights=None, input_tensor=None,
-                      input_shape=(size, size, channels), pooling="avg", classes=10,
-                      classifier_activation=None, name="probe", default_shape=entry.input_shape,
-                      min_size=1)
+        def probe():
+            return build_model(spec, parts.body, parts.head, include_top=False,
+                               input_shape=(size, size, channels), pooling="avg", name="probe",
+                               default_shape=entry.input_shape, min_size=1, **parts.options)
         if ok:
-            generic(spec, **kwargs)
+            probe()
         else:
             with pytest.raises(ValueError, match="zero or negative"):
-                generic(spec, **kwargs)
+                probe()
 
 
 @pytest.mark.parametrize("implementation", ["split", "native"])

@@ -12,6 +12,7 @@ import pytest
 
 from kerasnets.applications import BNInception, GoogLeNet, InceptionV3, SEBNInception
 from kerasnets.applications import bn_inception, googlenet
+from kerasnets.applications._common import GapHead, build_model
 from kerasnets.zoo.flops import count_flops
 from kerasnets.layers import LocalResponseNormalization
 
@@ -154,17 +155,16 @@ def test_googlenet_aux_classifiers_need_a_classifier_and_a_large_enough_input():
         GoogLeNet(aux_logits=True, input_shape=(None, None, 3))
 
 
-@pytest.mark.parametrize("module,generic,spec", [
+@pytest.mark.parametrize("module,body,spec", [
     (googlenet, googlenet._googlenet, googlenet.GoogLeNetSpec()),
     (bn_inception, bn_inception._bn_inception, bn_inception.BNInceptionSpec()),
 ])
-def test_registered_minimum_is_the_true_minimum(module, generic, spec):
+def test_registered_minimum_is_the_true_minimum(module, body, spec):
     """One pixel below MIN_SIZE the network itself cannot run (a pooling runs out of input)."""
     size = module.MIN_SIZE - 1
     with pytest.raises(ValueError):
-        generic(spec, include_top=False, weights=None, input_tensor=None,
-                input_shape=(size, size, 3), pooling=None, classes=10, classifier_activation=None,
-                name="probe", default_shape=(224, 224, 3), min_size=1)
+        build_model(spec, body, GapHead(), include_top=False, input_shape=(size, size, 3),
+                    name="probe", min_size=1)
 
 
 # --- BN-Inception (Figure 5) and SE-BN-Inception -------------------------------------------------

@@ -10,6 +10,8 @@ import tensorflow as tf
 
 import kerasnets
 from kerasnets.applications import allcnn, nin
+from kerasnets.applications._chain import class_map_head
+from kerasnets.applications._common import build_model
 
 
 def conv_params(table, in_channels=3):
@@ -181,20 +183,18 @@ def test_caffe_pool_matches_caffe(kind, shape):
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.parametrize("module, generic, name", [
+@pytest.mark.parametrize("module, body, name", [
     (nin, nin._nin, "nin"), (nin, nin._nin, "nin_cifar"),
     (allcnn, allcnn._allcnn, "allcnn_c"), (allcnn, allcnn._allcnn, "base_cnn_c"),
 ])
-def test_registered_minimum_is_the_true_minimum(module, generic, name):
+def test_registered_minimum_is_the_true_minimum(module, body, name):
     """Without the registry's check, min_size builds and min_size - 1 leaves no pixel."""
     entry = kerasnets.get_entry(name)
     spec = module.VARIANTS[name].spec
 
     def build(size):
-        return generic(spec, include_top=True, weights=None, input_tensor=None,
-                       input_shape=(size, size, 3), pooling=None, classes=10,
-                       classifier_activation="softmax", name=name,
-                       default_shape=entry.input_shape, min_size=1)
+        return build_model(spec, body, class_map_head, input_shape=(size, size, 3), classes=10,
+                           name=name, default_shape=entry.input_shape, min_size=1)
 
     model = build(entry.min_size)
     assert model.get_layer("classifier_conv").output.shape[1:3] == (1, 1)

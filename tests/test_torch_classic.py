@@ -15,6 +15,7 @@ tv = pytest.importorskip("torchvision")
 
 import kerasnets  # noqa: E402
 from kerasnets.applications import densenet, googlenet, inception_v3  # noqa: E402
+from kerasnets.applications._common import build_model  # noqa: E402
 from kerasnets.applications._inception import transform_input  # noqa: E402
 from kerasnets.weights import pretrained  # noqa: E402
 from kerasnets.weights.convert import load_torch_state_dict  # noqa: E402
@@ -242,10 +243,9 @@ def test_googlenet_tv_refuses_lrn_and_its_minimum_is_the_true_one():
         kerasnets.create_model("googlenet_tv", lrn=True)
     size = googlenet.TV_MIN_SIZE - 1  # one pixel less: the 2x2/2 pool before 5a has no input
     with pytest.raises(ValueError):
-        googlenet._googlenet(googlenet.GoogLeNetSpec(style="torchvision"), include_top=False,
-                             weights=None, input_tensor=None, input_shape=(size, size, 3),
-                             pooling=None, classes=10, classifier_activation=None, name="probe",
-                             default_shape=(224, 224, 3), min_size=1)
+        build_model(googlenet.GoogLeNetSpec(style="torchvision"), googlenet._googlenet,
+                    googlenet._head, include_top=False, input_shape=(size, size, 3),
+                    name="probe", min_size=1)
 
 
 def _inception_v3(**kwargs):

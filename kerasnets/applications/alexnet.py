@@ -39,10 +39,9 @@ torchvision's ImageNet checkpoint (registered below; tested: equal logits).
 
 from __future__ import annotations
 
-from keras import layers
-
-from kerasnets.applications._chain import LRN, ChainSpec, Conv, Pool, chain_model, min_input_size
-from kerasnets.applications._common import finish, pool_features, predictions, register_family
+from kerasnets.applications._chain import (LRN, ChainSpec, Conv, Pool, chain_body, chain_head,
+                                           min_input_size)
+from kerasnets.applications._common import register_family
 from kerasnets.applications._torch_names import rename_rules
 from kerasnets.zoo.registry import Paper, Variant
 from kerasnets.weights.convert import TorchMapping
@@ -62,8 +61,8 @@ ALEXNET_TV = ChainSpec(
     stem=(Conv(64, 11, 4, 2), Pool(3, 2)),
     stages=((Conv(192, 5, 1, 2), Pool(3, 2)),
             (Conv(384, 3, 1, 1), Conv(256, 3, 1, 1), Conv(256, 3, 1, 1), Pool(3, 2))),
+    head="torchvision",  # AdaptiveAvgPool2d(6), dropout before fc6 and fc7
 )
-TV_POOL = 6  # torchvision's AdaptiveAvgPool2d((6, 6)) before the classifier
 
 # One record per variant; register_family (below the builders) makes the builders and __all__.
 _TABLE = [
@@ -79,37 +78,12 @@ _TABLE = [
 ]
 
 
-def _alexnet(spec: ChainSpec, *, groups=1, dropout=0.5, **base):
-    """`groups=2`: the paper's two towers (conv2, conv4, conv5 grouped); `dropout` on fc6/fc7."""
+def _alexnet(x, spec: ChainSpec, *, name, include_top, groups=1):
+    """The body: `groups=2`: the paper's two towers (conv2, conv4, conv5 grouped)."""
     if groups not in (1, 2):
         raise ValueError(f"AlexNet: groups must be 1 (one tower) or 2 (the paper's two GPUs), "
                          f"got {groups!r}.")
-    return chain_model(spec, groups=groups, dropout=dropout, **base)
-
-
-def _alexnet_tv(spec: ChainSpec, *, include_top, weights, pooling, classes,
-                classifier_activation, name, dropout=0.5, **base):
-    """torchvision's layout: the convolutions of `spec`, then AdaptiveAvgPool2d(6), flatten, and
-    dropout before each of fc6 and fc7 (`dropout` on both)."""
-    features = chain_model(spec, include_top=False, weights=None, pooling=None, classes=classes,
-                           classifier_activation=classifier_activation, name=name, **base)
-    x = features.output
-    if include_top:
-        x = layers.AdaptiveAveragePooling2D(TV_POOL, name="avg_pool")(x)
-        x = layers.Flatten(name="flatten")(x)
-        for i, width in enumerate(spec.fc, start=1):
-            if dropout:
-                x = layers.Dropout(dropout, name=f"fc{i}_dropout")(x)
-            x = layers.Dense(width, activation="relu", name=f"fc{i}")(x)
-        x = predictions(x, classes, classifier_activation)
-    else:
-        x = pool_features(x, pooling)
-    return finish(features.input, x, name=name, weights=weights)
-
-
-def _generic(spec: ChainSpec, **kw):
-    """The builder of `spec`: torchvision's layout for `ALEXNET_TV`, the paper's otherwise."""
-    return (_alexnet_tv if spec is ALEXNET_TV else _alexnet)(spec, **kw)
+    return chain_body(x, spec, name=name, include_top=include_top, groups=groups)
 
 
 # Published checkpoints: one `Checkpoint` record each, the default first (weights.records).
@@ -121,7 +95,7 @@ WEIGHTS = {
 }
 
 VARIANTS = register_family(
-    globals(), _generic, _TABLE, family="alexnet", paper=PAPER,
+    globals(), _alexnet, _TABLE, family="alexnet", paper=PAPER, head=chain_head,
     min_size=min_input_size(ALEXNET), doc=lambda v: "AlexNet",
     weights=WEIGHTS, torch_mapping=lambda variant: TV_MAPPING)
 

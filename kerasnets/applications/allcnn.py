@@ -17,7 +17,7 @@ Every convolution is followed by a ReLU (the class-map one too). 32x32x3 inputs,
 Dropout as in the paper's CIFAR-10 setup: 20% on the input image and 50% after each pooling layer
 or the layer replacing it. The 3x3 convolutions pad 1 (also the stride-2 ones, Caffe-style: pad
 both sides, 32 -> 16 -> 8 -> 6 as in the table); the max-pools round up like Caffe's
-(`kerasnets.applications.nin.caffe_pool`). Parameters: 1,369,738 for All-CNN-C and
+(`kerasnets.applications._chain.caffe_pool`). Parameters: 1,369,738 for All-CNN-C and
 ConvPool-CNN-C (the paper: ~1.4M in Table 3, ~1.3M in Table 4), 954,730 for model C and
 Strided-CNN-C. The class-map head maps onto keras.applications' arguments as in `nin.py`.
 """
@@ -26,11 +26,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from keras import layers
-
-from kerasnets.applications._common import finish, model_input, register_family
-from kerasnets.applications.nin import caffe_pool, class_map_head
-from kerasnets.layers import conv_bn_act
+from kerasnets.applications._chain import caffe_stage, class_map_head
+from kerasnets.applications._common import register_family
 from kerasnets.zoo.registry import Paper, Variant
 
 PAPER = Paper("Striving for Simplicity: The All Convolutional Net", "1412.6806", 2015)
@@ -65,27 +62,13 @@ _TABLE = [
 ]
 
 
-def _allcnn(spec: AllCNNSpec, *, include_top, weights, input_tensor, input_shape, pooling,
-            classes, classifier_activation, name, default_shape, min_size, dropout=0.5,
-            input_dropout=0.2, class_map_activation="relu"):
-    inputs, x = model_input(input_tensor, input_shape, default_shape=default_shape,
-                            min_size=min_size, model_name=name)
+def _allcnn(x, spec: AllCNNSpec, *, name, dropout=0.5, input_dropout=0.2):
+    """The body: `input_dropout` on the image, `dropout` after each downsampling."""
     for s, convs in enumerate(spec.stages, start=1):
-        rate = input_dropout if s == 1 else dropout  # the input, then each stage's downsampling
-        if rate:
-            x = layers.Dropout(rate, name=f"stage{s}_dropout")(x)
-        for b, (filters, kernel, stride, pad) in enumerate(convs, start=1):
-            padding = "same" if stride == 1 and 2 * pad == kernel - 1 else pad
-            x = conv_bn_act(x, filters, kernel, strides=stride, padding=padding,
-                            batch_norm=False, use_bias=True, name=f"stage{s}_block{b}")
-        if spec.pool and s < len(spec.stages):
-            x = caffe_pool(x, "max", name=f"stage{s}_pool")
-        x = layers.Identity(name=f"stage{s}_out")(x)
-    x = class_map_head(x, include_top=include_top, pooling=pooling, classes=classes,
-                       classifier_activation=classifier_activation,
-                       class_map_activation=class_map_activation)
-    return finish(inputs, x, name=name, weights=weights)
+        x = caffe_stage(x, convs, pool="max" if spec.pool and s < len(spec.stages) else None,
+                        dropout=input_dropout if s == 1 else dropout, name=f"stage{s}")
+    return x
 
 
 VARIANTS = register_family(globals(), _allcnn, _TABLE, family="allcnn", paper=PAPER,
-                           input_shape=(32, 32, 3), classes=10, test_size=32)
+                           head=class_map_head, input_shape=(32, 32, 3), classes=10, test_size=32)

@@ -62,8 +62,8 @@ import functools
 
 from keras import layers
 
-from kerasnets.applications._common import finish, gap_head, model_input, register_family
-from kerasnets.applications._inception import Conv, Pool, apply, inception_module
+from kerasnets.applications._common import register_family
+from kerasnets.applications._inception import Conv, Pool, apply, dropout_head, inception_module
 from kerasnets.layers import conv_bn_act, squeeze_excite
 from kerasnets.zoo.registry import Paper, Variant
 
@@ -110,12 +110,9 @@ def module_branches(n1x1, n3x3_reduce, n3x3, n_double_reduce, n_double, pool_kin
     return branches
 
 
-def _bn_inception(spec: BNInceptionSpec, *, include_top, weights, input_tensor, input_shape,
-                  pooling, classes, classifier_activation, name, default_shape, min_size,
-                  dropout=0.0):
+def _bn_inception(x, spec: BNInceptionSpec, *, name):
+    """The body: the stem, then Figure 5's modules (each followed by SE when `se_reduction`)."""
     conv = functools.partial(conv_bn_act, use_bias=spec.conv_bias)
-    inputs, x = model_input(input_tensor, input_shape, default_shape=default_shape,
-                            min_size=min_size, model_name=name)
     for j, op in enumerate(STEM, start=1):
         x = apply(x, op, conv, name=f"stem_{j}")
     for s, rows in enumerate(spec.stages, start=1):
@@ -125,10 +122,10 @@ def _bn_inception(spec: BNInceptionSpec, *, include_top, weights, input_tensor, 
             if spec.se_reduction:
                 x = squeeze_excite(x, x.shape[-1] // spec.se_reduction, name=f"{block}_se")
         x = layers.Identity(name=f"stage{s}_out")(x)
-    x = gap_head(x, include_top=include_top, pooling=pooling, classes=classes,
-                 classifier_activation=classifier_activation, dropout=dropout)
-    return finish(inputs, x, name=name, weights=weights)
+    return x
 
+
+HEAD = dropout_head(0.0)  # the paper removed dropout; `dropout=` puts one back
 
 # One record per variant, one table per paper (register_family takes the family's paper);
 # register_family makes the builders and __all__.
@@ -147,7 +144,7 @@ _SE_TABLE = [
 
 VARIANTS = {
     **register_family(globals(), _bn_inception, _BN_TABLE, family="bn_inception", paper=PAPER,
-                      min_size=MIN_SIZE, test_size=32),
+                      head=HEAD, min_size=MIN_SIZE, test_size=32),
     **register_family(globals(), _bn_inception, _SE_TABLE, family="bn_inception",
-                      paper=SE_PAPER, min_size=MIN_SIZE, test_size=32),
+                      paper=SE_PAPER, head=HEAD, min_size=MIN_SIZE, test_size=32),
 }

@@ -25,7 +25,8 @@ pool; full6 / full7 are `fc1` / `fc2` (see `kerasnets.applications._chain`).
 
 from __future__ import annotations
 
-from kerasnets.applications._chain import LRN, ChainSpec, Conv, Pool, chain_model, min_input_size
+from kerasnets.applications._chain import (LRN, ChainSpec, Conv, Pool, chain_body, chain_head,
+                                           min_input_size)
 from kerasnets.applications._common import register_family
 from kerasnets.zoo.registry import Paper, Variant
 
@@ -60,12 +61,6 @@ _TABLE = [
             min_size=min_input_size(CNN_S_SPEC)),
 ]
 
-
-def _chatfield(spec: ChainSpec, *, dropout=0.5, **base):
-    """`dropout` on full6 and full7 (the paper's drop-out, 0.5)."""
-    return chain_model(spec, dropout=dropout, **base)
-
-
 VARIANTS = register_family(
-    globals(), _chatfield, _TABLE, family="chatfield", paper=PAPER,
+    globals(), chain_body, _TABLE, head=chain_head, family="chatfield", paper=PAPER,
     doc=lambda v: f"{v.builder.replace('_', '-')} (Chatfield et al. Table 1)")

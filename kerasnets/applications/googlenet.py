@@ -72,20 +72,19 @@ import functools
 
 from keras import layers
 
-from kerasnets.applications._common import finish, gap_head, model_input, register_family
-from kerasnets.applications._inception import (Conv, Pool, apply, inception_module, pool,
-                                               transform_input as torch_input_transform)
+from kerasnets.applications._common import GapHead, check_static, register_family
+from kerasnets.applications._inception import (LRN, TV_BUILD_OPTIONS, Conv, Pool,
+                                               inception_stages, pool, torch_stem)
 from kerasnets.applications._torch_names import rename_rules
-from kerasnets.layers import LocalResponseNormalization, conv_bn_act
+from kerasnets.layers import conv_bn_act
 from kerasnets.zoo.registry import Paper, Variant
 from kerasnets.weights.convert import TorchMapping
 from kerasnets.weights.records import Transform, torchvision_checkpoint
 
 PAPER = Paper("Going Deeper with Convolutions", "1409.4842", 2015)
 
-LRN = "lrn"  # Caffe's LRN in the stem (bvlc_googlenet: local_size 5, alpha 1e-4, beta 0.75)
-STEM = (Conv(64, 7, 2, 3), Pool("max", 3, 2, "ceil"), LRN, Conv(64, 1), Conv(192, 3), LRN,
-        Pool("max", 3, 2, "ceil"))
+STEM = (Conv(64, 7, 2, 3), Pool("max", 3, 2, "ceil"), LRN(), Conv(64, 1), Conv(192, 3), LRN(),
+        Pool("max", 3, 2, "ceil"))  # LRN: Caffe's (bvlc_googlenet)
 STAGE_POOL = Pool("max", 3, 2, "ceil")  # opens stages 2 and 3
 AUX_AFTER = ((2, 1), (2, 4))  # (stage, block) of inception (4a) and (4d)
 AUX_MIN_SIZE = 79  # smallest input whose 4a / 4d maps (>= 5x5) fit the 5x5/3 average pool
@@ -145,52 +144,47 @@ def auxiliary_classifier(x, classes, classifier_activation, *, conv=_conv, adapt
     return layers.Dense(classes, activation=classifier_activation, name=f"{name}_predictions")(x)
 
 
-def _googlenet(spec: GoogLeNetSpec, *, include_top, weights, input_tensor, input_shape, pooling,
-               classes, classifier_activation, name, default_shape, min_size, lrn=None,
-               aux_logits=False, dropout=None, transform_input=None):
-    """`lrn`, `dropout` and `transform_input` default to the style's: bvlc True, 0.4, False;
-    torchvision False, 0.2, True."""
+def _googlenet(x, spec: GoogLeNetSpec, *, name, include_top, classes, classifier_activation,
+               lrn=None, aux_logits=False, transform_input=None):
+    """The body (and the side classifiers with `aux_logits`). `lrn` and `transform_input`
+    default to the style's: bvlc True, False; torchvision False, True."""
     tv = spec.style == "torchvision"
     if lrn is None:
         lrn = not tv
     elif lrn and tv:
         raise ValueError(f"{name}: torchvision's GoogLeNet has no LRN layers; lrn must be False.")
-    dropout = (0.2 if tv else 0.4) if dropout is None else dropout
-    transform_input = tv if transform_input is None else transform_input
+    if aux_logits and not tv:
+        check_static(x.shape[1:], name)
     conv = _tv_conv if tv else _conv
-    if aux_logits and not include_top:
-        raise ValueError(f"{name}: aux_logits=True adds classifiers; it needs include_top=True.")
-    inputs, x = model_input(input_tensor, input_shape, default_shape=default_shape,
-                            min_size=min_size, model_name=name,
-                            require_static=aux_logits and not tv)
-    if transform_input:
-        x = torch_input_transform(x, name="stem_transform_input")
-    for j, op in enumerate(TV_STEM if tv else STEM, start=1):
-        if op == LRN:
-            if lrn:
-                x = LocalResponseNormalization(size=5, k=1.0, alpha=1e-4 / 5, beta=0.75,
-                                               name=f"stem_{j}_lrn")(x)
-        else:
-            x = apply(x, op, conv, name=f"stem_{j}")
-    aux = []
-    for s, rows in enumerate(spec.stages, start=1):
-        if s > 1:
-            x = pool(x, TV_STAGE_POOLS[s] if tv else STAGE_POOL, name=f"stage{s}")
-        for b, row in enumerate(rows, start=1):
-            x = inception_module(x, module_branches(*row, kernel5=3 if tv else 5), conv,
-                                 name=f"stage{s}_block{b}")
-            if aux_logits and (s, b) in AUX_AFTER:
-                if not tv and min(x.shape[1:3]) < 5:
-                    raise ValueError(f"{name}: aux_logits=True needs an input of "
-                                     f"{AUX_MIN_SIZE}x{AUX_MIN_SIZE} or more (the auxiliary "
-                                     f"classifiers' 5x5 average pool); inception (4a) is "
-                                     f"{x.shape[1]}x{x.shape[2]}.")
-                aux.append(auxiliary_classifier(x, classes, classifier_activation, conv=conv,
-                                                adaptive=tv, name=f"aux{len(aux) + 1}"))
-        x = layers.Identity(name=f"stage{s}_out")(x)
-    x = gap_head(x, include_top=include_top, pooling=pooling, classes=classes,
-                 classifier_activation=classifier_activation, dropout=dropout)
-    return finish(inputs, [x] + aux if aux_logits else x, name=name, weights=weights)
+    stem = TV_STEM if tv else tuple(None if isinstance(op, LRN) and not lrn else op
+                                    for op in STEM)
+    x = torch_stem(x, stem, conv, name=name, aux_logits=aux_logits, include_top=include_top,
+                   transform=tv if transform_input is None else transform_input)
+
+    def opening(x, s):  # the max-pool that opens stages 2 and 3
+        return x if s == 1 else pool(x, TV_STAGE_POOLS[s] if tv else STAGE_POOL,
+                                     name=f"stage{s}")
+
+    def side(x, s, b):
+        if not aux_logits or (s, b) not in AUX_AFTER:
+            return None
+        if not tv and min(x.shape[1:3]) < 5:
+            raise ValueError(f"{name}: aux_logits=True needs an input of {AUX_MIN_SIZE}x"
+                             f"{AUX_MIN_SIZE} or more (the auxiliary classifiers' 5x5 average "
+                             f"pool); inception (4a) is {x.shape[1]}x{x.shape[2]}.")
+        return auxiliary_classifier(x, classes, classifier_activation, conv=conv, adaptive=tv,
+                                    name=f"aux{AUX_AFTER.index((s, b)) + 1}")
+
+    stages = [[module_branches(*row, kernel5=3 if tv else 5) for row in rows]
+              for rows in spec.stages]
+    return inception_stages(x, stages, conv, side=side, opening=opening)
+
+
+def _head(x, spec: GoogLeNetSpec, *, classes, classifier_activation, dropout=None):
+    """The style's head: global average pool, dropout (default bvlc 0.4, torchvision 0.2)."""
+    if dropout is None:
+        dropout = 0.2 if spec.style == "torchvision" else 0.4
+    return GapHead(dropout)(x, spec, classes=classes, classifier_activation=classifier_activation)
 
 
 # One record per variant; register_family (just below) makes the builders and __all__.
@@ -203,18 +197,12 @@ _TABLE = [
 ]
 
 # Published checkpoints: one `Checkpoint` record each, the default first (weights.records).
-WEIGHTS = {
-    "googlenet_tv": (
-        torchvision_checkpoint("googlenet", "IMAGENET1K_V1", "googlenet-1378be20.pth",
-            Transform(224, 256), top1=69.778, top5=89.53, size_mb=49.731,
-            build_options=(("transform_input", True), ("aux_logits", False),
-                           ("init_weights", True)),
-            note="ported from TensorFlow"),
-    ),
-}
+WEIGHTS = {"googlenet_tv": (torchvision_checkpoint(
+    "googlenet", "IMAGENET1K_V1", "googlenet-1378be20.pth", Transform(224, 256), top1=69.778,
+    top5=89.53, size_mb=49.731, build_options=TV_BUILD_OPTIONS, note="ported from TensorFlow"),)}
 
 VARIANTS = register_family(
-    globals(), _googlenet, _TABLE, family="googlenet", paper=PAPER, min_size=MIN_SIZE,
+    globals(), _googlenet, _TABLE, family="googlenet", paper=PAPER, head=_head, min_size=MIN_SIZE,
     test_size=32, doc=lambda v: "GoogLeNet (Inception v1)"
     + (", torchvision's" if v.spec.style == "torchvision" else ""),
     weights=WEIGHTS, torch_mapping=lambda variant: TV_MAPPING)

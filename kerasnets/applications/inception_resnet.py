@@ -44,19 +44,19 @@ import numbers
 
 from keras import layers
 
-from kerasnets.applications._common import finish, gap_head, model_input, register_family
-from kerasnets.applications._inception import Conv, inception_module
+from kerasnets.applications._common import register_family
+from kerasnets.applications._inception import (AVG_POOL, MAX_POOL_V2, TIMM_BRANCH_RULES, Conv, V,
+                                               conv_bn, dropout_head, inception_module,
+                                               keras_299_checkpoint, modules, reduction_a)
 from kerasnets.applications._torch_names import nested, rename_rules
-from kerasnets.applications.inception_v4 import (AVG_POOL, MAX_POOL_V2, TIMM_BRANCH_RULES, V,
-                                                 conv_bn, reduction_a, stem)
 from kerasnets.layers.residual import ScaledAdd
 from kerasnets.zoo.registry import Paper, Variant
 from kerasnets.weights.convert import TorchMapping
-from kerasnets.weights.records import Transform, keras_checkpoint, tf_kernels, timm_checkpoint
+from kerasnets.weights.records import Transform, timm_checkpoint
 
 PAPER = Paper("Inception-v4, Inception-ResNet and the Impact of Residual Connections on Learning",
               "1602.07261", 2017)
-CONV = functools.partial(conv_bn, bn_scale=False)  # TF-slim: BatchNorm without gamma
+CONV = functools.partial(conv_bn, scale=False)  # TF-slim: BatchNorm without gamma
 SCALES = (0.17, 0.10, 0.20)  # A, B, C residual scaling (TF-slim, keras.applications)
 
 
@@ -145,16 +145,11 @@ def inception_resnet_block(x, branches, *, scale, activation=True, conv=CONV, na
     return layers.Activation("relu", name=f"{name}_relu")(x) if activation else x
 
 
-def _inception_resnet(spec: InceptionResNetSpec, *, include_top, weights, input_tensor,
-                      input_shape, pooling, classes, classifier_activation, name, default_shape,
-                      min_size, scale=SCALES, dropout=0.2):
+def _inception_resnet(x, spec: InceptionResNetSpec, *, name, scale=SCALES):
+    """The body: the stem, then per stage its reduction and residual blocks scaled by `scale`."""
     scales = _scales(scale, name)
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"{name}: dropout must be in [0, 1), got {dropout!r}.")
-    inputs, x = model_input(input_tensor, input_shape, default_shape=default_shape,
-                            min_size=min_size, model_name=name)
-    conv = functools.partial(conv_bn, bn_scale=spec.bn_scale)
-    x = stem(x, spec.stem, conv)
+    conv = functools.partial(conv_bn, scale=spec.bn_scale)
+    x = modules(x, spec.stem, conv)
     stages = zip((None,) + spec.reductions, spec.blocks, spec.depths, scales)
     for s, (reduction, block, depth, block_scale) in enumerate(stages, start=1):
         b = 0
@@ -170,28 +165,22 @@ def _inception_resnet(spec: InceptionResNetSpec, *, include_top, weights, input_
         if s == len(spec.depths) and spec.final_conv:
             x = conv(x, spec.final_conv, 1, name=f"stage{s}_final")
         x = layers.Identity(name=f"stage{s}_out")(x)
-    x = gap_head(x, include_top=include_top, pooling=pooling, classes=classes,
-                 classifier_activation=classifier_activation, dropout=dropout)
-    return finish(inputs, x, name=name, weights=weights)
+    return x
 
 
 # Published checkpoints: one `Checkpoint` record each, the default first (weights.records).
 WEIGHTS = {
-    "inception_resnet_v2": (
-        keras_checkpoint("InceptionResNetV2",
-            tf_kernels("inception_resnet_v2", "inception_resnet_v2/",
-                "e693bd0210a403b3192acc6073ad2e96", "d19885ff4a710c122648d3b5c3b684e4"),
-            Transform(299, 341, normalization="tf"), top1=80.3, top5=95.3, size_mb=215),
-    ),
-    "inception_resnet_v2_timm": (
-        timm_checkpoint("inception_resnet_v2", "tf_in1k",
-            Transform.from_crop(299, 0.8975, interpolation="bicubic", normalization="tf"),
-            top1=80.462, note="Cadene's port of TF-slim's checkpoint"),
-    ),
+    "inception_resnet_v2": (keras_299_checkpoint(
+        "InceptionResNetV2", "inception_resnet_v2", "e693bd0210a403b3192acc6073ad2e96",
+        "d19885ff4a710c122648d3b5c3b684e4", top1=80.3, top5=95.3, size_mb=215),),
+    "inception_resnet_v2_timm": (timm_checkpoint(
+        "inception_resnet_v2", "tf_in1k", Transform.from_crop(
+            299, 0.8975, interpolation="bicubic", normalization="tf"),
+        top1=80.462, note="Cadene's port of TF-slim's checkpoint"),),
 }
-
 VARIANTS = register_family(
     globals(), _inception_resnet, _TABLE, family="inception_resnet", paper=PAPER,
+    head=dropout_head(0.2),
     input_shape=(299, 299, 3), min_size=75, test_size=75,
     doc=lambda v: f"Inception-ResNet-{v.name.split('_')[2]}"
                   + (" (timm's layout)" if v.name.endswith("_timm") else ""),

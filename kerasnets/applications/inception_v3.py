@@ -53,15 +53,14 @@ import functools
 
 from keras import layers
 
-from kerasnets.applications._common import finish, gap_head, model_input, predictions
-from kerasnets.applications._common import register_family
-from kerasnets.applications._inception import (Conv, Pool, Split, apply, inception_module,
-                                               transform_input as torch_input_transform)
+from kerasnets.applications._common import GapHead, predictions, register_family
+from kerasnets.applications._inception import (TV_BUILD_OPTIONS, Conv, Pool, Split, conv_bn,
+                                               inception_stages, keras_299_checkpoint,
+                                               torch_stem)
 from kerasnets.applications._torch_names import rename_rules
 from kerasnets.zoo.registry import Paper, Variant
 from kerasnets.weights.convert import TorchMapping
-from kerasnets.weights.records import (Transform, keras_checkpoint, tf_kernels,
-                                       torchvision_checkpoint)
+from kerasnets.weights.records import Transform, torchvision_checkpoint
 
 PAPER = Paper("Rethinking the Inception Architecture for Computer Vision", "1512.00567", 2016)
 AUX_AFTER = (2, 5)  # (stage, block): mixed7, the last 17x17 module
@@ -128,20 +127,7 @@ class InceptionV3Spec:
             raise ValueError(f"Inception v3 style must be one of {STYLES}, got {self.style!r}.")
 
 
-def conv_bn(x, filters, kernel, *, strides=1, padding="same", scale=False, name):
-    """keras.applications' `conv2d_bn`: unbiased convolution, BatchNorm without scale (default
-    epsilon 1e-3; `scale=True`: torchvision's BasicConv2d), ReLU. Layers `{name}_conv`,
-    `{name}_bn`, `{name}_relu`. An int `padding` pads explicitly first (`{name}_pad`)."""
-    if not isinstance(padding, str):
-        x = layers.ZeroPadding2D(padding, name=f"{name}_pad")(x)
-        padding = "valid"
-    x = layers.Conv2D(filters, kernel, strides=strides, padding=padding, use_bias=False,
-                      name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(scale=scale, name=f"{name}_bn")(x)
-    return layers.Activation("relu", name=f"{name}_relu")(x)
-
-
-def auxiliary_classifier(x, classes, classifier_activation, *, conv=conv_bn, name="aux"):
+def auxiliary_classifier(x, classes, classifier_activation, *, conv, name="aux"):
     """Fig. 8's side head (TF-slim / torchvision layout): layers `{name}_pool`, `{name}_1_*`,
     `{name}_2_*`, `{name}_avg_pool`, `{name}_predictions`."""
     x = layers.AveragePooling2D(5, 3, name=f"{name}_pool")(x)
@@ -151,38 +137,25 @@ def auxiliary_classifier(x, classes, classifier_activation, *, conv=conv_bn, nam
     return predictions(x, classes, classifier_activation, name=f"{name}_predictions")
 
 
-def _inception_v3(spec: InceptionV3Spec, *, include_top, weights, input_tensor, input_shape,
-                  pooling, classes, classifier_activation, name, default_shape, min_size,
-                  aux_logits=False, transform_input=None):
-    """`transform_input` (default: on for the torchvision style) adds torchvision's input
-    transform before the stem."""
-    if aux_logits and not include_top:
-        raise ValueError(f"{name}: aux_logits=True adds a classifier; it needs include_top=True.")
+def _inception_v3(x, spec: InceptionV3Spec, *, name, include_top, classes,
+                  classifier_activation, aux_logits=False, transform_input=None):
+    """The body (and the side classifier with `aux_logits`). `transform_input` (default: on for
+    the torchvision style) adds torchvision's input transform before the stem."""
     tv = spec.style == "torchvision"
     conv = functools.partial(conv_bn, scale=tv)
-    inputs, x = model_input(input_tensor, input_shape, default_shape=default_shape,
-                            min_size=min_size, model_name=name)
-    if transform_input is None:
-        transform_input = tv
-    if transform_input:
-        x = torch_input_transform(x, name="stem_transform_input")
-    for j, op in enumerate(spec.stem, start=1):
-        x = apply(x, op, conv, name=f"stem_{j}")
-    aux = None
-    for s, modules in enumerate(spec.stages, start=1):
-        for b, branches in enumerate(modules, start=1):
-            x = inception_module(x, branches, conv, name=f"stage{s}_block{b}")
-            if aux_logits and (s, b) == AUX_AFTER:
-                if any(side is not None and side < 17 for side in x.shape[1:3]):
-                    raise ValueError(f"{name}: aux_logits=True needs an input of "
-                                     f"{AUX_MIN_SIZE}x{AUX_MIN_SIZE} or more (the auxiliary "
-                                     f"classifier's 5x5/3 pool and 5x5 convolution); mixed7 is "
-                                     f"{x.shape[1]}x{x.shape[2]}.")
-                aux = auxiliary_classifier(x, classes, classifier_activation, conv=conv)
-        x = layers.Identity(name=f"stage{s}_out")(x)
-    x = gap_head(x, include_top=include_top, pooling=pooling, classes=classes,
-                 classifier_activation=classifier_activation)
-    return finish(inputs, [x, aux] if aux_logits else x, name=name, weights=weights)
+    x = torch_stem(x, spec.stem, conv, name=name, aux_logits=aux_logits, include_top=include_top,
+                   transform=tv if transform_input is None else transform_input)
+
+    def side(x, s, b):
+        if not aux_logits or (s, b) != AUX_AFTER:
+            return None
+        if any(n is not None and n < 17 for n in x.shape[1:3]):
+            raise ValueError(f"{name}: aux_logits=True needs an input of {AUX_MIN_SIZE}x"
+                             f"{AUX_MIN_SIZE} or more (the auxiliary classifier's 5x5/3 pool and "
+                             f"5x5 convolution); mixed7 is {x.shape[1]}x{x.shape[2]}.")
+        return auxiliary_classifier(x, classes, classifier_activation, conv=conv)
+
+    return inception_stages(x, spec.stages, conv, side=side)
 
 
 # One record per variant; register_family (just below) makes the builders and __all__.
@@ -199,23 +172,16 @@ _TABLE = [
 
 # Published checkpoints: one `Checkpoint` record each, the default first (weights.records).
 WEIGHTS = {
-    "inception_v3": (
-        keras_checkpoint("InceptionV3",
-            tf_kernels("inception_v3", "inception_v3/", "9a0d58056eeedaa3f26cb7ebd46da564",
-                "bcbd6486424b2319ff4ef7d526e38f63"),
-            Transform(299, 341, normalization="tf"), top1=77.9, top5=93.7, size_mb=92),
-    ),
-    "inception_v3_tv": (
-        torchvision_checkpoint("inception_v3", "IMAGENET1K_V1", "inception_v3_google-0cc3c7bd.pth",
-            Transform(299, 342), top1=77.294, top5=93.45, size_mb=103.903,
-            build_options=(("transform_input", True), ("aux_logits", False),
-                           ("init_weights", True)),
-            note="Google's weights, ported"),
-    ),
+    "inception_v3": (keras_299_checkpoint(
+        "InceptionV3", "inception_v3", "9a0d58056eeedaa3f26cb7ebd46da564",
+        "bcbd6486424b2319ff4ef7d526e38f63", top1=77.9, top5=93.7, size_mb=92),),
+    "inception_v3_tv": (torchvision_checkpoint(
+        "inception_v3", "IMAGENET1K_V1", "inception_v3_google-0cc3c7bd.pth", Transform(299, 342),
+        top1=77.294, top5=93.45, size_mb=103.903, build_options=TV_BUILD_OPTIONS,
+        note="Google's weights, ported"),),
 }
-
 VARIANTS = register_family(
-    globals(), _inception_v3, _TABLE, family="inception_v3", paper=PAPER,
+    globals(), _inception_v3, _TABLE, family="inception_v3", paper=PAPER, head=GapHead(),
     input_shape=(299, 299, 3), min_size=75, test_size=75,
     doc=lambda v: "Inception v3" + ("" if v.keras_equivalent else ", torchvision's"),
     weights=WEIGHTS, torch_mapping=lambda variant: TV_MAPPING)

@@ -27,10 +27,10 @@ from __future__ import annotations
 
 import dataclasses
 
-from keras import layers
-
-from kerasnets.applications._common import finish, gap_head, model_input, register_family
-from kerasnets.applications._inception import Conv, Pool, Split, apply, inception_module
+from kerasnets.applications._common import register_family
+from kerasnets.applications._inception import (AVG_POOL, MAX_POOL_V2, TIMM_BRANCH_RULES, Conv,
+                                               Split, V, conv_bn, dropout_head, inception_stages,
+                                               modules, reduction_a)
 from kerasnets.applications._torch_names import nested, rename_rules
 from kerasnets.zoo.registry import Paper, Variant
 from kerasnets.weights.convert import TorchMapping
@@ -38,39 +38,6 @@ from kerasnets.weights.records import Transform, timm_checkpoint
 
 PAPER = Paper("Inception-v4, Inception-ResNet and the Impact of Residual Connections on Learning",
               "1602.07261", 2017)
-MAX_POOL_V2 = Pool("max", 3, 2, "valid")  # the figures' 3x3/2 "V" max-pool
-AVG_POOL = Pool("avg", 3, 1, "same")  # the modules' pool branch (padding not averaged)
-
-
-def V(filters, kernel, strides=1) -> Conv:
-    """A valid-padded convolution (marked "V" in the figures; the others are "same")."""
-    return Conv(filters, kernel, strides, "valid")
-
-
-def reduction_a(k, l, m, n):
-    """Figure 7: 3x3/2 n V | 1x1 k, 3x3 l, 3x3/2 m V | 3x3/2 max-pool V, in the branch order of
-    TF-slim, keras.applications and timm (which fixes the channel order)."""
-    return ((V(n, 3, 2),), (Conv(k, 1), Conv(l, 3), V(m, 3, 2)), (MAX_POOL_V2,))
-
-
-def conv_bn(x, filters, kernel, *, strides=1, padding="same", bn_scale=True, name):
-    """Unbiased convolution, BatchNorm (epsilon 0.001; no gamma with `bn_scale=False`, as TF-slim
-    and keras.applications' InceptionResNetV2), ReLU: `{name}_conv`, `{name}_bn`, `{name}_relu`."""
-    x = layers.Conv2D(filters, kernel, strides=strides, padding=padding, use_bias=False,
-                      name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(epsilon=1e-3, scale=bn_scale, name=f"{name}_bn")(x)
-    return layers.Activation("relu", name=f"{name}_relu")(x)
-
-
-def stem(x, ops, conv, *, name="stem"):
-    """Operations (`Conv`, `Pool`) and modules (tuples of branches) in order, the j-th named
-    `{name}_{j}`."""
-    for j, op in enumerate(ops, start=1):
-        x = (inception_module(x, op, conv, name=f"{name}_{j}") if isinstance(op, tuple)
-             else apply(x, op, conv, name=f"{name}_{j}"))
-    return x
-
-
 STEM = (  # Figure 3; a tuple of branches is an Inception module
     V(32, 3, 2), V(32, 3), Conv(64, 3),
     ((MAX_POOL_V2,), (V(96, 3, 2),)),
@@ -116,24 +83,14 @@ _TABLE = [
 ]
 
 
-def _inception_v4(spec: InceptionV4Spec, *, include_top, weights, input_tensor, input_shape,
-                  pooling, classes, classifier_activation, name, default_shape, min_size,
-                  dropout=0.2):
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"{name}: dropout must be in [0, 1), got {dropout!r}.")
-    inputs, x = model_input(input_tensor, input_shape, default_shape=default_shape,
-                            min_size=min_size, model_name=name)
-    x = stem(x, STEM, conv_bn)
+def _inception_v4(x, spec: InceptionV4Spec, *, name):
+    """The body: Figure 3's stem, then Inception-A, -B and -C modules after their reductions."""
+    x = modules(x, STEM, conv_bn)
     stages = ((None, INCEPTION_A), (reduction_a(*spec.reduction_a), INCEPTION_B),
               (REDUCTION_B, INCEPTION_C))
-    for s, ((reduction, block), depth) in enumerate(zip(stages, spec.depths), start=1):
-        modules = ([reduction] if reduction else []) + [block] * depth
-        for b, module in enumerate(modules, start=1):
-            x = inception_module(x, module, conv_bn, name=f"stage{s}_block{b}")
-        x = layers.Identity(name=f"stage{s}_out")(x)
-    x = gap_head(x, include_top=include_top, pooling=pooling, classes=classes,
-                 classifier_activation=classifier_activation, dropout=dropout)
-    return finish(inputs, x, name=name, weights=weights)
+    return inception_stages(x, [([reduction] if reduction else []) + [block] * depth
+                                for (reduction, block), depth in zip(stages, spec.depths)],
+                            conv_bn)
 
 
 # preprocessing: TF-slim's [-1, 1], which the timm checkpoint registered below expects
@@ -147,21 +104,10 @@ WEIGHTS = {
 }
 
 VARIANTS = register_family(
-    globals(), _inception_v4, _TABLE, family="inception_v4", paper=PAPER, preprocessing="tf",
-    input_shape=(299, 299, 3), min_size=75, test_size=75, doc=lambda v: "Inception-v4",
+    globals(), _inception_v4, _TABLE, family="inception_v4", paper=PAPER, head=dropout_head(0.2),
+    preprocessing="tf", input_shape=(299, 299, 3), min_size=75, test_size=75,
+    doc=lambda v: "Inception-v4",
     weights=WEIGHTS, torch_mapping=lambda variant: TIMM_MAPPING)
-
-
-# timm / Cadene's Inception ports: module path -> layer name, as `_torch_names` rules. Inside a
-# module, `branch{b}` (a single ConvNormAct), `branch{b}.{j}` (a Sequential, pools included) and
-# `branch{b}_{j}{a|b}` (Inception-C's split convolutions) are our operation j+1 of branch b+1.
-TIMM_BRANCH_RULES = (
-    (r"branch(?P<b>\d)\.(?P<j>\d+)\.(?P<t>conv|bn)",
-     lambda m: f"{int(m['b']) + 1}_{int(m['j']) + 1}_{m['t']}"),
-    (r"branch(?P<b>\d)\.(?P<t>conv|bn)", lambda m: f"{int(m['b']) + 1}_1_{m['t']}"),
-    (r"branch(?P<b>\d)_(?P<j>\d)(?P<ab>[ab]?)\.(?P<t>conv|bn)",
-     lambda m: f"{int(m['b']) + 1}_{int(m['j']) + 1}{m['ab']}_{m['t']}"),
-)
 
 
 # timm `features.{i}` -> our module; Mixed3a's and Mixed5a's lone `conv` is their branch 2 / 1.

@@ -36,8 +36,7 @@ import dataclasses
 
 from keras import layers
 
-from kerasnets.applications._common import finish, model_input, pool_features, predictions
-from kerasnets.applications._common import head_dtype, register_family
+from kerasnets.applications._common import check_static, head_dtype, predictions, register_family
 from kerasnets.layers.lenet import (  # noqa: F401  (re-exported: their home is kerasnets.layers)
     ConnectionTableConv2D, EuclideanRBF, TrainableSubsampling, scaled_tanh)
 from kerasnets.zoo.registry import Paper, Variant
@@ -73,52 +72,51 @@ _TABLE = [
 ]
 
 
-def _lenet(spec: LeNetSpec, *, include_top, weights, input_tensor, input_shape, pooling, classes,
-           classifier_activation, name, default_shape, min_size, activation="tanh",
-           c3_table="lecun", output="rbf"):
-    if c3_table not in ("lecun", "full"):
-        raise ValueError(f"{name}: c3_table must be 'lecun' (Table I) or 'full', got {c3_table!r}.")
-    if output not in ("rbf", "dense"):
-        raise ValueError(f"{name}: output must be 'rbf' or 'dense', got {output!r}.")
-    if spec.c3 != len(C3_TABLE) and c3_table == "lecun":
-        raise ValueError(f"{name}: Table I defines 16 C3 maps, the spec has {spec.c3}.")
+def _squash(x, activation, prefix):
+    """The squashing function after a layer: `{prefix}_tanh` (or `_scaled_tanh`, `_act`)."""
     act_name = activation if isinstance(activation, str) else "act"
     act = scaled_tanh if activation == "scaled_tanh" else activation
+    return layers.Activation(act, name=f"{prefix}_{act_name}")(x)
 
-    def squash(x, prefix):
-        return layers.Activation(act, name=f"{prefix}_{act_name}")(x)
+
+def _lenet(x, spec: LeNetSpec, *, name, include_top, activation="tanh", c3_table="lecun"):
+    """The body: C1, S2, C3, S4, C5 (F6 and the output units are the head's, which flattens)."""
+    if c3_table not in ("lecun", "full"):
+        raise ValueError(f"{name}: c3_table must be 'lecun' (Table I) or 'full', got {c3_table!r}.")
+    if spec.c3 != len(C3_TABLE) and c3_table == "lecun":
+        raise ValueError(f"{name}: Table I defines 16 C3 maps, the spec has {spec.c3}.")
+    if include_top:
+        check_static(x.shape[1:], name)
 
     def subsample(x, prefix):
         x = TrainableSubsampling(spec.subsampling, name=f"{prefix}_pool")(x)
-        return squash(x, f"{prefix}_pool")
+        return _squash(x, activation, f"{prefix}_pool")
 
-    inputs, x = model_input(input_tensor, input_shape, default_shape=default_shape,
-                            min_size=min_size, model_name=name, require_static=include_top)
     x = layers.Conv2D(spec.c1, spec.kernel, name="stem_conv")(x)  # C1
-    x = subsample(squash(x, "stem"), "stem")  # S2
+    x = subsample(_squash(x, activation, "stem"), "stem")  # S2
     if c3_table == "lecun":  # C3
         x = ConnectionTableConv2D(C3_TABLE, spec.kernel, name="stage1_block1_conv")(x)
     else:
         x = layers.Conv2D(spec.c3, spec.kernel, name="stage1_block1_conv")(x)
-    x = subsample(squash(x, "stage1_block1"), "stage1")  # S4
+    x = subsample(_squash(x, activation, "stage1_block1"), "stage1")  # S4
     x = layers.Identity(name="stage1_out")(x)
     x = layers.Conv2D(spec.c5, spec.kernel, name="stage2_block1_conv")(x)  # C5
-    x = layers.Identity(name="stage2_out")(squash(x, "stage2_block1"))
-    if include_top:
-        x = layers.Flatten(name="flatten")(x)
-        x = squash(layers.Dense(spec.f6, name="fc1")(x), "fc1")  # F6
-        if output == "dense":
-            x = predictions(x, classes, classifier_activation)
-        elif classes is None or classes < 1:
-            raise ValueError(f"classes must be a positive integer, got {classes!r}.")
-        else:
-            x = EuclideanRBF(classes, activation=classifier_activation, name="predictions",
-                             dtype=head_dtype())(x)
-    else:
-        x = pool_features(x, pooling)
-    return finish(inputs, x, name=name, weights=weights)
+    return layers.Identity(name="stage2_out")(_squash(x, activation, "stage2_block1"))
+
+
+def _head(x, spec: LeNetSpec, *, classes, classifier_activation, activation="tanh",
+          output="rbf"):
+    """F6 (`fc1`) and the output: Euclidean RBF units, or a Dense layer (`output="dense"`)."""
+    if output not in ("rbf", "dense"):
+        raise ValueError(f"LeNet-5: output must be 'rbf' or 'dense', got {output!r}.")
+    x = layers.Flatten(name="flatten")(x)
+    x = _squash(layers.Dense(spec.f6, name="fc1")(x), activation, "fc1")  # F6
+    if output == "dense":
+        return predictions(x, classes, classifier_activation)
+    return EuclideanRBF(classes, activation=classifier_activation, name="predictions",
+                        dtype=head_dtype())(x)
 
 
 VARIANTS = register_family(
-    globals(), _lenet, _TABLE, family="lenet", paper=PAPER, input_shape=(32, 32, 1),
+    globals(), _lenet, _TABLE, family="lenet", paper=PAPER, head=_head, input_shape=(32, 32, 1),
     min_size=32, classes=10, doc=lambda v: "LeNet-5")

@@ -28,7 +28,8 @@ from typing import Sequence
 import keras
 from keras import layers
 
-from kerasnets.applications._common import finish, model_input, predictions, register_family
+from kerasnets.applications._common import (Head, build_model, check_static, predictions,
+                                            register_family)
 from kerasnets.zoo.registry import Paper, Variant, create_model
 
 PAPER = Paper("Distilling the Knowledge in a Neural Network", "1503.02531", 2015)
@@ -57,12 +58,10 @@ DEFAULT_SHAPE = (28, 28, 1)
 MIN_SIZE = 1
 
 
-def _mlp(spec: MLPSpec, *, include_top, weights, input_tensor, input_shape, pooling, classes,
-         classifier_activation, name, default_shape, min_size):
-    if pooling not in (None, "", "avg", "max"):
-        raise ValueError(f"pooling must be None, 'avg' or 'max', got {pooling!r}.")
-    inputs, x = model_input(input_tensor, input_shape, default_shape=default_shape,
-                            min_size=min_size, model_name=name, require_static=True)
+def _mlp(x, spec: MLPSpec, *, name):
+    """The body: rescale, [jitter], flatten, [dropout], the hidden layers (it flattens, so it
+    needs a fixed input size)."""
+    check_static(x.shape[1:], name)
     x = layers.Rescaling(1.0 / 255, name="stem_rescale")(x)
     if spec.jitter:
         h, w = x.shape[1], x.shape[2]
@@ -78,13 +77,27 @@ def _mlp(spec: MLPSpec, *, include_top, weights, input_tensor, input_shape, pool
         if spec.dropout:
             x = layers.Dropout(spec.dropout, name=f"stage{s}_block1_dropout")(x)
         x = layers.Identity(name=f"stage{s}_out")(x)
-    if include_top:
-        x = predictions(x, classes, classifier_activation)
-    return finish(inputs, x, name=name, weights=weights)
+    return x
 
+
+class DenseHead(Head):
+    """The classifier on the last hidden layer; without it the features are that vector, which
+    `pooling` (checked) has nothing to pool."""
+
+    def __call__(self, x, spec=None, *, classes, classifier_activation):
+        return predictions(x, classes, classifier_activation)
+
+    @staticmethod
+    def features(x, pooling):
+        if pooling not in (None, "", "avg", "max"):
+            raise ValueError(f"pooling must be None, 'avg' or 'max', got {pooling!r}.")
+        return x
+
+
+HEAD = DenseHead()
 
 VARIANTS = register_family(
-    globals(), _mlp, _TABLE, family="mlp", paper=PAPER, preprocessing="raw",
+    globals(), _mlp, _TABLE, family="mlp", paper=PAPER, head=HEAD, preprocessing="raw",
     input_shape=DEFAULT_SHAPE, min_size=MIN_SIZE, classes=10, test_size=8,
     doc=lambda v: f"Hinton et al.'s MNIST net {v.name}")
 
@@ -99,10 +112,9 @@ def hinton_mlp(hidden: Sequence[int], *, input_shape=DEFAULT_SHAPE, classes: int
     builder with free hidden sizes and regularisation (`MLP1200` / `MLP800` are its two rows)."""
     spec = MLPSpec(tuple(hidden), dropout=dropout, input_dropout=input_dropout, jitter=jitter,
                    max_norm=max_norm)
-    return _mlp(spec, include_top=True, weights=None, input_tensor=None,
-                input_shape=tuple(input_shape), pooling=None, classes=classes,
-                classifier_activation=classifier_activation, name=name,
-                default_shape=DEFAULT_SHAPE, min_size=MIN_SIZE)
+    return build_model(spec, _mlp, HEAD, input_shape=tuple(input_shape), classes=classes,
+                       classifier_activation=classifier_activation, name=name,
+                       default_shape=DEFAULT_SHAPE, min_size=MIN_SIZE)
 
 
 # name -> the builder keywords of its spec; the teacher is regularised, the student is not.

@@ -19,10 +19,11 @@ The layers are those of the authors' released Caffe / cuda-convnet models (Lin's
 float32) and 966,986 for NIN_CIFAR (commonly quoted as 0.97M).
 
 Caffe pools with the output size rounded *up*, ceil((n - 3) / 2) + 1: `caffe_pool` reproduces it
-exactly (54 -> 27 -> 13 -> 6 above). The class-map convolution keeps its ReLU as in the released
-models (`class_map_activation=None` removes it). Keras mapping: `include_top=False` returns the
-features before the class-map convolution (`stage{N}_out`, optionally pooled); `include_top=True`
-adds `classifier_conv` (1x1, `classes` maps) -> ReLU -> global average pooling -> the
+exactly (54 -> 27 -> 13 -> 6 above; it lives in `kerasnets.applications._chain`, shared with
+All-CNN). The class-map convolution keeps its ReLU as in the released models
+(`class_map_activation=None` removes it). Keras mapping: `include_top=False` returns the features
+before the class-map convolution (`stage{N}_out`, optionally pooled); `include_top=True` adds
+`classifier_conv` (1x1, `classes` maps) -> ReLU -> global average pooling -> the
 `classifier_activation` layer named "predictions".
 """
 
@@ -30,11 +31,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from keras import layers
-
-from kerasnets.applications._common import (finish, head_dtype, model_input, pool_features,
-                                            register_family)
-from kerasnets.layers import conv_bn_act
+from kerasnets.applications._chain import caffe_pool, caffe_stage, class_map_head  # noqa: F401 (caffe_pool: re-exported)
+from kerasnets.applications._common import register_family
 from kerasnets.zoo.registry import Paper, Variant
 
 PAPER = Paper("Network In Network", "1312.4400", 2014)
@@ -67,59 +65,16 @@ _TABLE = [
 ]
 
 
-def caffe_pool(x, kind, *, name):
-    """3x3/2 max- or average-pooling with Caffe's output size ceil((n - 3) / 2) + 1.
-
-    Even sides: Keras "same" (one padded row/column at the end, ignored by max and left out of
-    the average, as Caffe does); odd sides: "valid". When the sides are unknown or of mixed
-    parity, pads one zero row/column at the end: exact for max-pooling after a ReLU, approximate
-    (zeros counted) at the edge for averages.
-    """
-    pool = {"max": layers.MaxPooling2D, "avg": layers.AveragePooling2D}[kind]
-    height, width = x.shape[1:3]
-    if height is not None and width is not None and height % 2 == width % 2:
-        return pool(3, strides=2, padding="same" if height % 2 == 0 else "valid", name=name)(x)
-    x = layers.ZeroPadding2D(((0, 1), (0, 1)), name=f"{name}_pad")(x)
-    return pool(3, strides=2, name=name)(x)
-
-
-def class_map_head(x, *, include_top, pooling, classes, classifier_activation,
-                   class_map_activation="relu"):
-    """NIN's classifier: 1x1 convolution to `classes` maps (+ ReLU) -> global average pooling ->
-    `classifier_activation` ("predictions"); or, without the top, the (pooled) features."""
-    if not include_top:
-        return pool_features(x, pooling)
-    if classes is None or classes < 1:
-        raise ValueError(f"classes must be a positive integer, got {classes!r}.")
-    x = conv_bn_act(x, classes, 1, padding="valid", batch_norm=False, use_bias=True,
-                    activation=class_map_activation, name="classifier")
-    x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    return layers.Activation(classifier_activation, name="predictions", dtype=head_dtype())(x)
-
-
-def _nin(spec: NINSpec, *, include_top, weights, input_tensor, input_shape, pooling, classes,
-         classifier_activation, name, default_shape, min_size, dropout=0.5,
-         class_map_activation="relu"):
-    inputs, x = model_input(input_tensor, input_shape, default_shape=default_shape,
-                            min_size=min_size, model_name=name)
+def _nin(x, spec: NINSpec, *, name, dropout=0.5):
+    """The body: the mlpconv stages (the class-map convolution is the head's)."""
     for s, (filters, kernel, stride, pad, cccp, pool) in enumerate(spec.stages, start=1):
-        if dropout and s in spec.dropout_stages:
-            x = layers.Dropout(dropout, name=f"stage{s}_dropout")(x)
-        same = stride == 1 and 2 * pad == kernel - 1
-        convs = [(filters, kernel, stride, "same" if same else pad)] + [(c, 1, 1, 0) for c in cccp]
-        for b, (f, k, st, p) in enumerate(convs, start=1):
-            x = conv_bn_act(x, f, k, strides=st, padding=p, batch_norm=False, use_bias=True,
-                            name=f"stage{s}_block{b}")
-        if pool:
-            x = caffe_pool(x, pool, name=f"stage{s}_pool")
-        x = layers.Identity(name=f"stage{s}_out")(x)
-    x = class_map_head(x, include_top=include_top, pooling=pooling, classes=classes,
-                       classifier_activation=classifier_activation,
-                       class_map_activation=class_map_activation)
-    return finish(inputs, x, name=name, weights=weights)
+        convs = [(filters, kernel, stride, pad)] + [(c, 1, 1, "valid") for c in cccp]
+        x = caffe_stage(x, convs, pool=pool, name=f"stage{s}",
+                        dropout=dropout if s in spec.dropout_stages else 0.0)
+    return x
 
 
 # ImageNet: the 11x11/4 conv, then three 3x3/2 ceil-mode pools need 8 -> 4 -> 2 -> 1
 VARIANTS = register_family(
-    globals(), _nin, _TABLE, family="nin", paper=PAPER, min_size=39, test_size=39,
+    globals(), _nin, _TABLE, family="nin", paper=PAPER, head=class_map_head, min_size=39, test_size=39,
     doc=lambda v: "Network in Network " + ("(CIFAR-10)" if v.classes == 10 else "(ImageNet)"))

@@ -28,7 +28,8 @@ it is the usual flatten + dense head (same weights, reshaped).
 
 from __future__ import annotations
 
-from kerasnets.applications._chain import ChainSpec, Conv, Pool, chain_model, min_input_size
+from kerasnets.applications._chain import (ChainSpec, Conv, Pool, chain_body, chain_head,
+                                           min_input_size)
 from kerasnets.applications._common import register_family
 from kerasnets.zoo.registry import Paper, Variant
 
@@ -60,12 +61,6 @@ _TABLE = [
             min_size=min_input_size(ACCURATE)),
 ]
 
-
-def _overfeat(spec: ChainSpec, *, dropout=0.5, **base):
-    """`dropout` on the two hidden fully connected layers (the paper's 0.5)."""
-    return chain_model(spec, dropout=dropout, **base)
-
-
 VARIANTS = register_family(
-    globals(), _overfeat, _TABLE, family="overfeat", paper=PAPER,
+    globals(), chain_body, _TABLE, head=chain_head, family="overfeat", paper=PAPER,
     doc=lambda v: f"OverFeat {v.name.split('_')[1]} model")

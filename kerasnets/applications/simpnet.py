@@ -30,8 +30,7 @@ import dataclasses
 
 from keras import layers
 
-from kerasnets.applications._common import (finish, model_input, pool_features, predictions,
-                                            register_family)
+from kerasnets.applications._common import predictions, register_family
 from kerasnets.layers import CeilModeMaxPooling2D, conv_bn_act
 from kerasnets.zoo.registry import Paper, Variant
 
@@ -73,10 +72,8 @@ _TABLE = [
 ]
 
 
-def _simpnet(spec: SimpNetSpec, *, include_top, weights, input_tensor, input_shape, pooling,
-             classes, classifier_activation, name, default_shape, min_size, dropout=True):
-    inputs, x = model_input(input_tensor, input_shape, default_shape=default_shape,
-                            min_size=min_size, model_name=name)
+def _simpnet(x, spec: SimpNetSpec, *, name, dropout=True):
+    """The body: the three stages, SAF-pooling between them."""
     last = len(spec.widths)
     for s, (widths, conv_rate, pool_rate) in enumerate(
             zip(spec.widths, spec.conv_dropout, spec.pool_dropout), start=1):
@@ -91,15 +88,17 @@ def _simpnet(spec: SimpNetSpec, *, include_top, weights, input_tensor, input_sha
             if dropout and pool_rate:
                 x = layers.Dropout(pool_rate, name=f"stage{s}_dropout")(x)
         x = layers.Identity(name=f"stage{s}_out")(x)
-    if not include_top:
-        return finish(inputs, pool_features(x, pooling), name=name, weights=weights)
+    return x
+
+
+def _head(x, spec: SimpNetSpec, *, classes, classifier_activation, dropout=True):
+    """Global max-pooling (`max_pool`), the last stage's dropout (`head_dropout`), `predictions`."""
     x = layers.GlobalMaxPooling2D(name="max_pool")(x)
     if dropout and spec.pool_dropout[-1]:
         x = layers.Dropout(spec.pool_dropout[-1], name="head_dropout")(x)
-    x = predictions(x, classes, classifier_activation)
-    return finish(inputs, x, name=name, weights=weights)
+    return predictions(x, classes, classifier_activation)
 
 
 VARIANTS = register_family(
-    globals(), _simpnet, _TABLE, family="simpnet", paper=PAPER, input_shape=(32, 32, 3),
+    globals(), _simpnet, _TABLE, family="simpnet", paper=PAPER, head=_head, input_shape=(32, 32, 3),
     min_size=32, classes=10, test_size=32, doc=lambda v: f"SimpNet ({v.name})")

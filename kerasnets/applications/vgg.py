@@ -20,8 +20,7 @@ import dataclasses
 
 from keras import layers
 
-from kerasnets.applications._common import finish, flatten_fc_head, model_input
-from kerasnets.applications._common import register_family
+from kerasnets.applications._common import FlattenHead, register_family
 from kerasnets.applications._torch_names import rename_rules
 from kerasnets.layers import LocalResponseNormalization
 from kerasnets.zoo.registry import Paper, Variant
@@ -48,41 +47,34 @@ def _config(depths, last_1x1=False):
 
 A, B, D, E = (1, 1, 2, 2, 2), (2, 2, 2, 2, 2), (2, 2, 3, 3, 3), (2, 2, 4, 4, 4)
 
+
+def _tv(name, builder, depths, params, *, batch_norm=False, source=None, **fields):
+    """A configuration as torchvision has it (and timm under the same name)."""
+    return Variant(name, builder, VGGSpec(_config(depths), batch_norm=batch_norm), params,
+                   source or f"torchvision {name}", aliases=(f"timm/{name}",), **fields)
+
+
 # One record per variant; register_family (below) makes the builders and __all__.
 _TABLE = [
-    Variant("vgg11", "VGG11", VGGSpec(_config(A)), 132_863_336, "torchvision vgg11",
-            aliases=("timm/vgg11",)),
+    _tv("vgg11", "VGG11", A, 132_863_336),
     Variant("vgg11_lrn", "VGG11_LRN", VGGSpec(_config(A), lrn=True), 132_863_336,
             "= configuration A (LRN has no parameters); paper Table 2: 133M"),
-    Variant("vgg13", "VGG13", VGGSpec(_config(B)), 133_047_848, "torchvision vgg13",
-            aliases=("timm/vgg13",)),
+    _tv("vgg13", "VGG13", B, 133_047_848),
     Variant("vgg16c", "VGG16C", VGGSpec(_config(D, last_1x1=True)), 133_638_952,
             "paper Table 2: 134M for configuration C; exact count of Table 1's layers"),
-    Variant("vgg16", "VGG16", VGGSpec(_config(D)), 138_357_544, "keras.applications VGG16",
-            keras_equivalent="VGG16", preprocessing="caffe",
-            aliases=("timm/vgg16",)),
-    Variant("vgg19", "VGG19", VGGSpec(_config(E)), 143_667_240, "keras.applications VGG19",
-            keras_equivalent="VGG19", preprocessing="caffe",
-            aliases=("timm/vgg19",)),
-    Variant("vgg11_bn", "VGG11_BN", VGGSpec(_config(A), batch_norm=True), 132_868_840,
-            "torchvision vgg11_bn",
-            aliases=("timm/vgg11_bn",)),
-    Variant("vgg13_bn", "VGG13_BN", VGGSpec(_config(B), batch_norm=True), 133_053_736,
-            "torchvision vgg13_bn",
-            aliases=("timm/vgg13_bn",)),
-    Variant("vgg16_bn", "VGG16_BN", VGGSpec(_config(D), batch_norm=True), 138_365_992,
-            "torchvision vgg16_bn",
-            aliases=("timm/vgg16_bn",)),
-    Variant("vgg19_bn", "VGG19_BN", VGGSpec(_config(E), batch_norm=True), 143_678_248,
-            "torchvision vgg19_bn",
-            aliases=("timm/vgg19_bn",)),
+    _tv("vgg16", "VGG16", D, 138_357_544, source="keras.applications VGG16",
+        keras_equivalent="VGG16", preprocessing="caffe"),
+    _tv("vgg19", "VGG19", E, 143_667_240, source="keras.applications VGG19",
+        keras_equivalent="VGG19", preprocessing="caffe"),
+    _tv("vgg11_bn", "VGG11_BN", A, 132_868_840, batch_norm=True),
+    _tv("vgg13_bn", "VGG13_BN", B, 133_053_736, batch_norm=True),
+    _tv("vgg16_bn", "VGG16_BN", D, 138_365_992, batch_norm=True),
+    _tv("vgg19_bn", "VGG19_BN", E, 143_678_248, batch_norm=True),
 ]
 
 
-def _vgg(spec: VGGSpec, *, include_top, weights, input_tensor, input_shape, pooling, classes,
-         classifier_activation, name, default_shape, min_size, fc_units=4096, dropout=0.5):
-    inputs, x = model_input(input_tensor, input_shape, default_shape=default_shape,
-                            min_size=min_size, model_name=name, require_static=include_top)
+def _vgg(x, spec: VGGSpec, *, name):
+    """The body: five stages of 3x3 (or 1x1) convolutions, each closed by a 2x2/2 max-pool."""
     for s, kernels in enumerate(spec.kernels, start=1):
         for b, k in enumerate(kernels, start=1):
             prefix = f"stage{s}_block{b}"
@@ -95,68 +87,53 @@ def _vgg(spec: VGGSpec, *, include_top, weights, input_tensor, input_shape, pool
                 x = LocalResponseNormalization(name=f"{prefix}_lrn")(x)
         x = layers.MaxPooling2D(2, strides=2, name=f"stage{s}_pool")(x)
         x = layers.Identity(name=f"stage{s}_out")(x)
-    x = flatten_fc_head(x, include_top=include_top, pooling=pooling, classes=classes,
-                        classifier_activation=classifier_activation, units=(fc_units, fc_units),
-                        dropout=dropout)
-    return finish(inputs, x, name=name, weights=weights)
+    return x
+
+
+class VGGHead(FlattenHead):
+    """FC-`fc_units`, FC-`fc_units` (dropout `dropout` on both), the classifier; with the top
+    it needs a fixed input size."""
+
+    def __call__(self, x, spec=None, *, classes, classifier_activation, fc_units=4096,
+                 dropout=0.5):
+        return FlattenHead((fc_units, fc_units), dropout)(
+            x, spec, classes=classes, classifier_activation=classifier_activation)
 
 
 _TV_NOTE = ("torchvision's AdaptiveAvgPool2d(7) is the identity at 224x224: with the top, build at "
             "224x224 (without it, any size)")
+# torchvision's IMAGENET1K_V1 checkpoints (224 crop of 256): variant, file, top-1, top-5, MB
+_TV_TABLE = (
+    ("vgg11", "vgg11-8a719046.pth", 69.02, 88.628, 506.84),
+    ("vgg11_bn", "vgg11_bn-6002323d.pth", 70.37, 89.81, 506.881),
+    ("vgg13", "vgg13-19584684.pth", 69.928, 89.246, 507.545),
+    ("vgg13_bn", "vgg13_bn-abd245e5.pth", 71.586, 90.374, 507.59),
+    ("vgg16", "vgg16-397923af.pth", 71.592, 90.382, 527.796),
+    ("vgg16_bn", "vgg16_bn-6c64b313.pth", 73.36, 91.516, 527.866),
+    ("vgg19", "vgg19-dcbb9e9d.pth", 72.376, 90.876, 548.051),
+    ("vgg19_bn", "vgg19_bn-c79401a0.pth", 74.218, 91.842, 548.143),
+)
+# keras.applications' checkpoints (the default where there is one): variant, keras name, the
+# kernels' md5 with and without the top, top-1, top-5, MB
+_KERAS_TABLE = (
+    ("vgg16", "VGG16", "64373286793e3c8b2b4e3219cbf3544b", "6d6bbae143d832006294945121d1f1fc",
+     71.3, 90.1, 528),
+    ("vgg19", "VGG19", "cbe5617147190e668d6c5d5026f83318", "253f8cb515780f3b799900260a226db6",
+     71.3, 90.0, 549),
+)
 # Published checkpoints: one `Checkpoint` record each, the default first (weights.records).
-WEIGHTS = {
-    "vgg11": (
-        torchvision_checkpoint("vgg11", "IMAGENET1K_V1", "vgg11-8a719046.pth", Transform(224, 256),
-            top1=69.02, top5=88.628, size_mb=506.84,
-            note=_TV_NOTE),
-    ),
-    "vgg11_bn": (
-        torchvision_checkpoint("vgg11_bn", "IMAGENET1K_V1", "vgg11_bn-6002323d.pth",
-            Transform(224, 256), top1=70.37, top5=89.81, size_mb=506.881,
-            note=_TV_NOTE),
-    ),
-    "vgg13": (
-        torchvision_checkpoint("vgg13", "IMAGENET1K_V1", "vgg13-19584684.pth", Transform(224, 256),
-            top1=69.928, top5=89.246, size_mb=507.545,
-            note=_TV_NOTE),
-    ),
-    "vgg13_bn": (
-        torchvision_checkpoint("vgg13_bn", "IMAGENET1K_V1", "vgg13_bn-abd245e5.pth",
-            Transform(224, 256), top1=71.586, top5=90.374, size_mb=507.59,
-            note=_TV_NOTE),
-    ),
-    "vgg16": (
-        keras_checkpoint("VGG16",
-            tf_kernels("vgg16", "vgg16/", "64373286793e3c8b2b4e3219cbf3544b",
-                "6d6bbae143d832006294945121d1f1fc"),
-            Transform(224, 256, normalization="caffe"), top1=71.3, top5=90.1, size_mb=528),
-        torchvision_checkpoint("vgg16", "IMAGENET1K_V1", "vgg16-397923af.pth", Transform(224, 256),
-            top1=71.592, top5=90.382, size_mb=527.796,
-            note=_TV_NOTE),
-    ),
-    "vgg16_bn": (
-        torchvision_checkpoint("vgg16_bn", "IMAGENET1K_V1", "vgg16_bn-6c64b313.pth",
-            Transform(224, 256), top1=73.36, top5=91.516, size_mb=527.866,
-            note=_TV_NOTE),
-    ),
-    "vgg19": (
-        keras_checkpoint("VGG19",
-            tf_kernels("vgg19", "vgg19/", "cbe5617147190e668d6c5d5026f83318",
-                "253f8cb515780f3b799900260a226db6"),
-            Transform(224, 256, normalization="caffe"), top1=71.3, top5=90.0, size_mb=549),
-        torchvision_checkpoint("vgg19", "IMAGENET1K_V1", "vgg19-dcbb9e9d.pth", Transform(224, 256),
-            top1=72.376, top5=90.876, size_mb=548.051,
-            note=_TV_NOTE),
-    ),
-    "vgg19_bn": (
-        torchvision_checkpoint("vgg19_bn", "IMAGENET1K_V1", "vgg19_bn-c79401a0.pth",
-            Transform(224, 256), top1=74.218, top5=91.842, size_mb=548.143,
-            note=_TV_NOTE),
-    ),
-}
+WEIGHTS = {name: () for name, *_ in _TV_TABLE}
+for name, app, top_md5, notop_md5, top1, top5, size_mb in _KERAS_TABLE:
+    WEIGHTS[name] += (keras_checkpoint(app, tf_kernels(name, f"{name}/", top_md5, notop_md5),
+                                       Transform(224, 256, normalization="caffe"), top1=top1,
+                                       top5=top5, size_mb=size_mb),)
+for name, file, top1, top5, size_mb in _TV_TABLE:
+    WEIGHTS[name] += (torchvision_checkpoint(name, "IMAGENET1K_V1", file, Transform(224, 256),
+                                             top1=top1, top5=top5, size_mb=size_mb,
+                                             note=_TV_NOTE),)
 
 VARIANTS = register_family(
-    globals(), _vgg, _TABLE, family="vgg", paper=PAPER, min_size=32, test_size=32,
+    globals(), _vgg, _TABLE, family="vgg", paper=PAPER, head=VGGHead(), min_size=32, test_size=32,
     doc=lambda v: f"VGG configuration {v.name.upper()}",
     weights=WEIGHTS, torch_mapping=lambda variant: torch_mapping(variant.spec))
 

@@ -32,13 +32,13 @@ import dataclasses
 
 from keras import layers
 
-from kerasnets.applications._common import finish, gap_head, model_input, register_family
+from kerasnets.applications._common import register_family
+from kerasnets.applications._inception import dropout_head, keras_299_checkpoint
 from kerasnets.applications._torch_names import nested, rename_rules
 from kerasnets.layers import PaddedMaxPooling2D, conv_bn_act
 from kerasnets.zoo.registry import Paper, Variant
 from kerasnets.weights.convert import TorchMapping
-from kerasnets.weights.records import (TIMM_RELEASES, Transform, keras_checkpoint, tf_kernels,
-                                       timm_checkpoint)
+from kerasnets.weights.records import TIMM_RELEASES, Transform, timm_checkpoint
 
 PAPER = Paper("Xception: Deep Learning with Depthwise Separable Convolutions", "1610.02357", 2017)
 BN_EPSILON = 1e-3
@@ -110,12 +110,8 @@ def xception_block(x, widths, *, preact=True, bn_epsilon=BN_EPSILON, pool_paddin
     return layers.Add(name=f"{name}_add")([y, shortcut])
 
 
-def _xception(spec: XceptionSpec, *, include_top, weights, input_tensor, input_shape, pooling,
-              classes, classifier_activation, name, default_shape, min_size, dropout=0.5):
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"{name}: dropout must be in [0, 1), got {dropout!r}.")
-    inputs, x = model_input(input_tensor, input_shape, default_shape=default_shape,
-                            min_size=min_size, model_name=name)
+def _xception(x, spec: XceptionSpec, *, name):
+    """The body: the stem, the entry and middle flows' blocks, the exit flow."""
     for j, (width, stride) in enumerate(zip(spec.stem_widths, (2, 1)), start=1):
         x = conv_bn_act(x, width, 3, strides=stride, padding="valid", use_bias=False,
                         bn_epsilon=spec.bn_epsilon, name=f"stem_{j}")
@@ -129,31 +125,23 @@ def _xception(spec: XceptionSpec, *, include_top, weights, input_tensor, input_s
                 x = _bn(_sepconv(x, width, f"{prefix}_{j}"), f"{prefix}_{j}_bn", spec.bn_epsilon)
                 x = layers.Activation("relu", name=f"{prefix}_{j}_relu")(x)
         x = layers.Identity(name=f"stage{s}_out")(x)
-    x = gap_head(x, include_top=include_top, pooling=pooling, classes=classes,
-                 classifier_activation=classifier_activation, dropout=dropout)
-    return finish(inputs, x, name=name, weights=weights)
+    return x
 
 
 # preprocessing: keras' Xception weights (and timm's port of them) take [-1, 1]
 # Published checkpoints: one `Checkpoint` record each, the default first (weights.records).
 WEIGHTS = {
-    "xception_timm": (
-        timm_checkpoint("legacy_xception", "tf_in1k",
-            Transform.from_crop(299, 0.8975, interpolation="bicubic", normalization="tf"),
-            top1=79.04, url=TIMM_RELEASES + "v0.1-cadene/xception-43020ad28.pth",
-            note="Cadene's port of keras' Xception weights"),
-    ),
-    "xception": (
-        keras_checkpoint("Xception",
-            tf_kernels("xception", "xception/", "0a58e3b7378bc2990ea3b43d5981f1f6",
-                "b0042744bf5b25fce3cb969f33bebb97"),
-            Transform(299, 341, normalization="tf"), top1=79.0, top5=94.5, size_mb=88),
-    ),
+    "xception_timm": (timm_checkpoint("legacy_xception", "tf_in1k", Transform.from_crop(
+        299, 0.8975, interpolation="bicubic", normalization="tf"), top1=79.04,
+        url=TIMM_RELEASES + "v0.1-cadene/xception-43020ad28.pth",
+        note="Cadene's port of keras' Xception weights"),),
+    "xception": (keras_299_checkpoint(
+        "Xception", "xception", "0a58e3b7378bc2990ea3b43d5981f1f6",
+        "b0042744bf5b25fce3cb969f33bebb97", top1=79.0, top5=94.5, size_mb=88),),
 }
-
 VARIANTS = register_family(
-    globals(), _xception, _TABLE, family="xception", paper=PAPER, preprocessing="tf",
-    input_shape=(299, 299, 3), min_size=71, test_size=71,
+    globals(), _xception, _TABLE, family="xception", paper=PAPER, head=dropout_head(0.5),
+    preprocessing="tf", input_shape=(299, 299, 3), min_size=71, test_size=71,
     doc=lambda v: "Xception" + (" (timm's legacy_xception)" if v.keras_equivalent is None
                                 else ""),
     weights=WEIGHTS, torch_mapping=lambda variant: TIMM_MAPPING)

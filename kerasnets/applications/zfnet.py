@@ -22,7 +22,8 @@ layers 3-5; layers 6 / 7 are `fc1` / `fc2` (see `kerasnets.applications._chain`)
 
 from __future__ import annotations
 
-from kerasnets.applications._chain import LRN, ChainSpec, Conv, Pool, chain_model, min_input_size
+from kerasnets.applications._chain import (LRN, ChainSpec, Conv, Pool, chain_body, chain_head,
+                                           min_input_size)
 from kerasnets.applications._common import register_family
 from kerasnets.zoo.registry import Paper, Variant
 
@@ -41,12 +42,7 @@ _TABLE = [
             "exact count of Figure 3's layers (the paper states no total)"),
 ]
 
-
-def _zfnet(spec: ChainSpec, *, dropout=0.5, **base):
-    """`dropout` on layers 6 and 7 (the paper's 0.5)."""
-    return chain_model(spec, dropout=dropout, **base)
-
-
 VARIANTS = register_family(
-    globals(), _zfnet, _TABLE, family="zfnet", paper=PAPER, min_size=min_input_size(ZFNET),
+    globals(), chain_body, _TABLE, head=chain_head, family="zfnet", paper=PAPER,
+    min_size=min_input_size(ZFNET),
     doc=lambda v: "ZFNet (Zeiler & Fergus Figure 3)")
