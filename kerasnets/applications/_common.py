@@ -168,23 +168,6 @@ class FlattenHead(Head):
         return predictions(x, classes, classifier_activation)
 
 
-# legacy protocol, removed when every family is converted: the old generic builders' heads
-def gap_head(x, *, include_top, pooling, classes, classifier_activation, dropout=0.0):
-    """Legacy: `GapHead(dropout)` on `x`, or the pooled features without the top."""
-    if not include_top:
-        return pool_features(x, pooling)
-    return GapHead(dropout)(x, classes=classes, classifier_activation=classifier_activation)
-
-
-def flatten_fc_head(x, *, include_top, pooling, classes, classifier_activation, units,
-                    dropout=0.5):
-    """Legacy: `FlattenHead(units, dropout)` on `x`, or the pooled features without the top."""
-    if not include_top:
-        return pool_features(x, pooling)
-    return FlattenHead(units=tuple(units), dropout=dropout)(
-        x, classes=classes, classifier_activation=classifier_activation)
-
-
 def finish(inputs, outputs, *, name, weights=None):
     """Create the functional model and load `weights` (None or a local file path; the public
     builders have already turned "imagenet" into the path of Keras' published file). Runs under
@@ -286,7 +269,7 @@ class _Parts:
     """How a registered variant is built: its family's body and head, and its fixed options."""
 
     body: Callable[..., Any]
-    head: Callable[..., Any] | None  # legacy protocol: None, `body` is an old generic builder
+    head: Callable[..., Any]
     options: dict[str, Any]
 
 
@@ -294,8 +277,6 @@ _PARTS: dict[str, _Parts] = {}
 
 
 def _build(parts: _Parts, spec, /, *, default_shape, min_size, **kwargs):
-    if parts.head is None:  # legacy protocol, removed when every family is converted
-        return parts.body(spec, default_shape=tuple(default_shape), min_size=min_size, **kwargs)
     return build_model(spec, parts.body, parts.head, default_shape=default_shape,
                        min_size=min_size, **kwargs)
 
@@ -325,7 +306,7 @@ def custom_model(spec, *, like: str, include_top=True, weights=None, input_tenso
 
 def register_family(namespace: dict[str, Any], body: Callable[..., Any],
                     variants: Sequence[registry.Variant], *, family: str, paper: registry.Paper,
-                    head: Callable[..., Any] | None = None, preprocessing: str = "torch",
+                    head: Callable[..., Any], preprocessing: str = "torch",
                     input_shape=(224, 224, 3), min_size: int = 32,
                     classes: int = 1000, test_size: int | None = None,
                     doc: Callable[[registry.Variant], str] | None = None,
@@ -373,10 +354,6 @@ def register_family(namespace: dict[str, Any], body: Callable[..., Any],
     body that flattens whatever the top calls `check_static(x.shape[1:], name)`. A custom spec
     is built the same way by `custom_model(spec, like=variant)`.
 
-    # legacy protocol, removed when every family is converted: `head=None` means `body` is an
-    # old generic builder `generic(spec, *, include_top, weights, input_tensor, input_shape,
-    # pooling, classes, classifier_activation, name, default_shape, min_size, **options)`.
-
     `weights` maps variant names to their `Checkpoint` records (the default first; names of
     other tables are left to their own call); `torch_mapping(variant)` makes the
     `TorchMapping` their torch files load through.
@@ -422,7 +399,7 @@ def resolution_shape(variant: registry.Variant) -> tuple[int, int, int]:
 
 
 def variant_builder(builder_name: str, variant: str, body: Callable[..., Any], spec, *,
-                    head: Callable[..., Any] | None = None, family: str,
+                    head: Callable[..., Any], family: str,
                     paper: registry.Paper, params: int, source: str,
                     input_shape=(224, 224, 3), min_size: int = 32, classes: int = 1000,
                     keras_equivalent: str | None = None, test_size: int | None = None,
