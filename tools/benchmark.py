@@ -23,8 +23,6 @@ writes their tables.
 
 from __future__ import annotations
 
-import functools
-
 from absl import app, flags
 
 from kerasnets.measurement.precision import PRECISIONS
@@ -61,17 +59,7 @@ flags.DEFINE_list("serving_runtimes", "keras,saved_model,tflite,onnx", "--servin
                   "(keras, saved_model, tflite, onnx, tflite_int8, onnx_int8).")
 flags.DEFINE_string("weights", None, "--serving: weights of each model ('imagenet' or a file); "
                     "default: freshly initialised.")
-flags.DEFINE_string("calibration_dataset", None, "--serving: images the int8 runtimes are "
-                    "calibrated on and every runtime's top-1 agreement with Keras is measured on "
-                    "(pipelines.calibration: digits, photos, a TFDS name, an image folder, "
-                    "TFRecords; default as tools.export: digits for 10-class models, photos for "
-                    "ImageNet-class ones).")
-flags.DEFINE_string("calibration_split", None, "--serving: split to calibrate on (default train).")
-flags.DEFINE_string("check_split", None, "--serving: split to measure agreement on (default: "
-                    "validation of photos, test otherwise).")
-flags.DEFINE_integer("calibration_images", 200, "--serving: int8 calibration images.")
-flags.DEFINE_integer("check_images", 200, "--serving: images for top1_agreement (measured when "
-                     "an int8 runtime is asked for or this flag is given).")
+shared.define_int8_data_flags("--serving, int8 runtimes and top-1 agreement")
 flags.DEFINE_list("serving_batches", "1,32", "--serving: batch sizes.")
 flags.DEFINE_string("output", "docs/results/benchmark.csv", "CSV path; a .md table is written "
                     "beside it.")
@@ -103,12 +91,7 @@ def main(argv):
         calibrate = None
         if any(r.endswith("_int8") for r in FLAGS.serving_runtimes) or \
                 FLAGS["check_images"].present:   # the same images and defaults as tools.export
-            from pipelines.calibration import int8_data
-
-            calibrate = functools.partial(
-                int8_data, dataset=FLAGS.calibration_dataset, check_split=FLAGS.check_split,
-                calibration_split=FLAGS.calibration_split, check_images=FLAGS.check_images,
-                calibration_images=FLAGS.calibration_images)
+            calibrate = shared.int8_data(FLAGS)
         table = B.serving_table(shared.resolve_models(FLAGS.models), input_size=FLAGS.input_size,
                                 weights=FLAGS.weights, runtimes=FLAGS.serving_runtimes,
                                 batch_sizes=[int(b) for b in FLAGS.serving_batches],

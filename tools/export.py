@@ -32,11 +32,10 @@ printed too). int8 converts a bias-corrected copy (`--bias_correction`, on by de
 
 from __future__ import annotations
 
-import functools
-
 from absl import flags
 
-from kerasnets.deployment.export import FORMAT_QUANTIZATIONS, FORMATS, INPUT_DTYPES, QUANTIZATIONS
+from kerasnets.deployment.export import (FORMAT_QUANTIZATIONS, FORMATS, INPUT_DTYPES,
+                                         QUANTIZATIONS)
 from kerasnets.zoo.preprocessing import MODES
 from pipelines.transforms import RECIPES
 from tools import flags as shared
@@ -66,18 +65,8 @@ flags.DEFINE_enum("preprocessing", None, list(MODES),
 flags.DEFINE_enum("quantization", "none", list(QUANTIZATIONS),
                   "tflite: dynamic_range, float16 or int8 (full integer); onnx: int8 (static, "
                   "QDQ). int8 calibrates on --calibration_dataset.")
-flags.DEFINE_string("calibration_dataset", None, "--quantization int8: where calibration and "
-                    "check images come from ('digits', 'photos', a TFDS name, an image folder or "
-                    "TFRecords; pipelines.sources): images like the model's training data. "
-                    "Default: digits for 10-class models, photos (needs scikit-image) for "
-                    "ImageNet-class ones; others must name one.")
-flags.DEFINE_string("calibration_split", None, "Split the calibration images come from "
-                    "(default: train).")
-flags.DEFINE_string("check_split", None, "Split the top-1 agreement is checked on (default: "
-                    "validation for photos, test otherwise).")
+shared.define_int8_data_flags("--quantization int8")
 flags.DEFINE_string("data_dir", None, "TFDS data_dir for --calibration_dataset.")
-flags.DEFINE_integer("calibration_images", 200, "int8: calibration images (at least 100).")
-flags.DEFINE_integer("check_images", 200, "int8: images the top-1 agreement is measured on.")
 flags.DEFINE_enum("calibration_recipe", None, list(RECIPES),
                   "Evaluation geometry of the calibration images (default: none, a square "
                   "resize, for digits; inception, a 0.875 centre crop, otherwise).")
@@ -113,8 +102,6 @@ def main(argv):
     del argv
     from kerasnets.deployment.export import MIN_CALIBRATION
     from kerasnets.deployment.export_job import export_model
-    from pipelines.calibration import int8_data
-
     if FLAGS.quantization == "int8" and (FLAGS.calibration_images < MIN_CALIBRATION
                                          or FLAGS.check_images < 1):
         raise ValueError(f"--calibration_images must be at least {MIN_CALIBRATION} and "
@@ -127,11 +114,8 @@ def main(argv):
         include_preprocessing=FLAGS.include_preprocessing, top_k=FLAGS.top_k,
         quantization=FLAGS.quantization, tolerance=FLAGS.tolerance, num_checks=FLAGS.num_checks,
         min_agreement=FLAGS.min_agreement, bias_correction=FLAGS.bias_correction,
-        calibrate=functools.partial(
-            int8_data, dataset=FLAGS.calibration_dataset, check_split=FLAGS.check_split,
-            calibration_split=FLAGS.calibration_split, data_dir=FLAGS.data_dir,
-            calibration_images=FLAGS.calibration_images, check_images=FLAGS.check_images,
-            recipe=FLAGS.calibration_recipe))
+        calibrate=shared.int8_data(FLAGS, data_dir=FLAGS.data_dir,
+                                   recipe=FLAGS.calibration_recipe))
     agreement = (f"; top-1 agreement with float32 {result.check.describe()}"
                  if result.check is not None else "")
     print(f"Exported {name} ({FLAGS.format}, signatures: {', '.join(result.signatures)}) "

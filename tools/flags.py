@@ -1,10 +1,12 @@
-"""Flags shared by several tools. Library code never parses flags; tools call `define_*` here."""
+"""Flags shared by several tools. Library code never parses flags; tools call `define_*` here
+and read the values through `tools.flag_values` (re-exported)."""
 
 from absl import flags
 
 from kerasnets.zoo.info import resolve_models  # noqa: F401  (the tools' --models)
-from pipelines import strategy
 from tools import run  # noqa: F401  (tools.flags.run: every tool's entry point)
+from tools.flag_values import (data_from_flags, int8_data, start_strategy,  # noqa: F401
+                               training_settings)
 
 flags.DEFINE_string("weights_dir", None, "An offline weights bundle (tools.weights download): "
                     "weights='imagenet' resolves from it, each file checked against its lock "
@@ -71,6 +73,25 @@ def define_strategy_flags():
                       "0.13-0.64x there: kerasnets.measurement.precision).")
 
 
+def define_int8_data_flags(when: str) -> None:
+    """The images int8 runtimes are calibrated and checked on (`pipelines.calibration.int8_data`,
+    the same defaults in both tools): `tools.export --quantization int8` and `tools.benchmark
+    --serving`. `when` opens each help text."""
+    flags.DEFINE_string("calibration_dataset", None, f"{when}: where calibration and check images "
+                        "come from ('digits', 'photos', a TFDS name, an image folder or "
+                        "TFRecords; pipelines.sources): images like the model's training data. "
+                        "Default: digits for 10-class models, photos (needs scikit-image) for "
+                        "ImageNet-class ones; others must name one.")
+    flags.DEFINE_string("calibration_split", None, f"{when}: split the calibration images come "
+                        "from (default: train).")
+    flags.DEFINE_string("check_split", None, f"{when}: split the top-1 agreement is checked on "
+                        "(default: validation for photos, test otherwise).")
+    flags.DEFINE_integer("calibration_images", 200, f"{when}: calibration images (tools.export "
+                         "needs at least 100).")
+    flags.DEFINE_integer("check_images", 200, f"{when}: images the top-1 agreement is measured "
+                         "on.")
+
+
 def define_training_flags(default_epochs=10, *, bn_momentum=False):
     """Optimiser, schedule and run directory (kerasnets.training's tables)."""
     from kerasnets.training import OPTIMIZERS, PRESETS, SCHEDULES
@@ -94,44 +115,3 @@ def define_training_flags(default_epochs=10, *, bn_momentum=False):
         flags.DEFINE_float("bn_momentum", 0.9, "BatchNorm moving-average momentum for this run "
                            "(Keras' 0.99 needs hundreds of steps before evaluation is "
                            "meaningful; 0.9 is PyTorch's default). 0 keeps the model's own.")
-
-
-def start_strategy(FLAGS, *, model: str | None = None, image_size: int | None = None,
-                   classes: int | None = None, probe: bool = True):
-    """`pipelines.strategy.start` from the strategy flags; call before building anything.
-    `--precision auto` may probe `model` (default: the tool's --model / --backbone / --student)
-    at `image_size` (default: --image_size, else the model's) and --batch_size. `probe=False`:
-    the model's input is not known yet, nothing is probed (auto keeps float32 on CPU)."""
-    name = model or next((FLAGS[f].value for f in ("model", "backbone", "student")
-                          if f in FLAGS and isinstance(FLAGS[f].value, str)), None)
-    return strategy.start(
-        FLAGS.strategy, tpu=FLAGS.tpu, num_gpus=FLAGS.num_gpus, logical_cpus=FLAGS.logical_cpus,
-        precision=FLAGS.precision, jit_compile=FLAGS.jit_compile,
-        model=name if probe else None, classes=classes,
-        image_size=image_size or (FLAGS.image_size if "image_size" in FLAGS else None),
-        batch_size=FLAGS.batch_size if "batch_size" in FLAGS else None)
-
-
-def training_settings(FLAGS) -> dict:
-    """`kerasnets.training.resolve_settings` of the training flags and --preset (flags given
-    explicitly win). Returns the settings (printed by the tool and stored in metrics.json)."""
-    from kerasnets import training
-
-    names = training.SETTINGS_FROM_PRESET
-    return training.resolve_settings({name: FLAGS[name].value for name in names},
-                                     preset=FLAGS.preset, batch_size=FLAGS.batch_size,
-                                     given=[name for name in names if FLAGS[name].present])
-
-
-def data_from_flags(FLAGS, entry, **overrides):
-    """`pipelines.data.prepare` with the data flags (keywords override them)."""
-    from pipelines.data import prepare
-
-    options = dict(train_split=FLAGS.train_split, eval_split=FLAGS.eval_split,
-                   data_dir=FLAGS.data_dir, on_error=FLAGS.on_error,
-                   classes=[int(c) for c in FLAGS.classes] if FLAGS.classes else None,
-                   image_size=FLAGS.image_size, batch_size=FLAGS.batch_size,
-                   recipe=FLAGS.recipe or "none", seed=FLAGS.seed, cache=FLAGS.cache,
-                   mixup=FLAGS.mixup, cutmix=FLAGS.cutmix, randaugment=FLAGS.randaugment)
-    options.update(overrides)
-    return prepare(FLAGS.dataset, entry, **options)
