@@ -2135,11 +2135,7 @@ def ShuffleNet(include_top=True, weights=None, input_tensor=None, input_shape=No
     """ShuffleNet `scale`x with `groups` pointwise groups (Table 1, Table 2's g and s), in the
     keras.applications style of `MobileNet(alpha=...)`.
 
-    A (groups, scale) of the registry is its variant, built by that builder (same graph, layer
-    names, reference count and weights; default `name` the variant's, e.g. "shufflenet_g3"). Any
-    other scale whose widths split into the groups builds the same layout unregistered, named
-    `shufflenet_g{groups}_{scale}x`, with conv1 `int(24 * scale)` wide (24 at 1.5x, as
-    megvii's ShuffleNet-Series). Other arguments as the variant builders.
+    See kerasnets.applications.shufflenet.ShuffleNet for the whole docstring.
     """
 
 def ShuffleNetG1(include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None, classes=1000, classifier_activation="softmax", name="shufflenet_g1", **options) -> keras.Model:
@@ -2284,6 +2280,8 @@ def ShuffleNetV2(include_top=True, weights=None, input_tensor=None, input_shape=
     registered variant of that width, built by its builder (same graph, layer names, reference
     count and weights; default `name` the variant's, e.g. "shufflenet_v2_x1_0"). Other
     arguments as the variant builders.
+
+    See kerasnets.applications.shufflenet_v2.ShuffleNetV2 for the whole docstring.
     """
 
 def ShuffleNetV2_x0_5(include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None, classes=1000, classifier_activation="softmax", name="shufflenet_v2_x0_5", **options) -> keras.Model:

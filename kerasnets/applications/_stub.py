@@ -1,5 +1,6 @@
 """The checked-in stub `kerasnets/applications/__init__.pyi`: every public builder as a `def`
-with its signature and docstring, rendered from the registry, so grep, IDE completion,
+with its signature and docstring (a hand-written builder's first paragraph and where it lives),
+rendered from the registry, so grep, IDE completion,
 go-to-definition and type checkers see the builders that `register_family` generates.
 
     python -m kerasnets.applications._stub    # rewrite the stub after adding a variant
@@ -38,7 +39,12 @@ def render() -> str:
     for name in applications.__all__:
         builder = getattr(applications, name)
         signature = str(inspect.signature(builder)).replace("'", '"')
-        out.append(f"\ndef {name}{signature} -> keras.Model:\n{_docstring(builder.__doc__)}\n")
+        doc = builder.__doc__
+        if getattr(builder, "__code__", None) is None or builder.__code__.co_name != "build":
+            # written by hand: its first paragraph, and where the rest is (not a second copy)
+            doc = (doc.strip().split("\n\n")[0] + f"\n\nSee {builder.__module__}.{name} for "
+                   f"the whole docstring.")
+        out.append(f"\ndef {name}{signature} -> keras.Model:\n{_docstring(doc)}\n")
     return "".join(out)
 
 
