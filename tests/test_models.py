@@ -78,12 +78,45 @@ def test_minimum_input_size(name):
         kerasnets.create_model(name, include_top=False, input_shape=(size - 1, size, channels))
 
 
+# The `.keras` round trip proves the custom layers' configs: by default one variant per kerasnets
+# layer class (the classes listed), plus a model of Keras layers only; the other
+# representatives under `pytest -m slow`. A representative with a class not listed here fails
+# `test_forward_backward_finite`.
+ROUND_TRIP = {"lenet5": {"ConnectionTableConv2D", "EuclideanRBF", "TrainableSubsampling"},
+              "alexnet_2tower": {"GroupedConv2D", "LocalResponseNormalization"},
+              "squeezenet1_1": {"CeilModeMaxPooling2D"},
+              "inception_resnet_v1": {"ScaledAdd"},
+              "randwire_ws_small": {"WeightedSum"},
+              "resnet20_cifar": {"ZeroPadChannels"},
+              "shiftresnet20": {"Shift"},
+              "shufflenet_v2_x0_5": {"ChannelShuffle", "ChannelSplit"},
+              "mobilenet_x0_25": set()}
+
+
+def test_round_trip_variants_are_representatives():
+    assert set(ROUND_TRIP) <= set(REPS), sorted(set(ROUND_TRIP) - set(REPS))
+
+
+def kerasnets_layer_classes(model) -> set[str]:
+    return {type(layer).__name__ for layer in model.layers
+            if type(layer).__module__.startswith("kerasnets.")}
+
+
+def _small_build(name, classes):
+    entry = kerasnets.get_entry(name)
+    size = entry.test_size or entry.min_size
+    shape = (size, size, entry.input_shape[2])
+    return kerasnets.create_model(name, classes=classes, input_shape=shape), shape
+
+
 @pytest.mark.parametrize("name", REPS)
 def test_forward_backward_finite(name):
     entry = kerasnets.get_entry(name)
     size = entry.test_size or entry.min_size
     shape = (size, size, entry.input_shape[2])
     model = kerasnets.create_model(name, classes=5, input_shape=shape)
+    unlisted = kerasnets_layer_classes(model) - set().union(*ROUND_TRIP.values())
+    assert not unlisted, f"{name}: {sorted(unlisted)} need a variant in ROUND_TRIP"
     x = tf.random.uniform((2,) + shape)
     y = tf.constant([1, 3])
     with tf.GradientTape() as tape:
@@ -115,12 +148,11 @@ def test_mixed_precision_outputs_float32(name):
     assert any(layer.compute_dtype == "float16" for layer in model.layers if layer.weights)
 
 
-@pytest.mark.parametrize("name", REPS)
+@pytest.mark.parametrize("name", [_slow_unless(n in ROUND_TRIP, n) for n in REPS])
 def test_keras_file_round_trip(name, tmp_path):
-    entry = kerasnets.get_entry(name)
-    size = entry.test_size or entry.min_size
-    shape = (size, size, entry.input_shape[2])
-    model = kerasnets.create_model(name, classes=3, input_shape=shape)
+    model, shape = _small_build(name, 3)
+    if name in ROUND_TRIP:
+        assert kerasnets_layer_classes(model) == ROUND_TRIP[name]
     x = np.random.default_rng(0).uniform(size=(2,) + shape).astype("float32")
     path = os.path.join(tmp_path, f"{name}.keras")
     model.save(path)
