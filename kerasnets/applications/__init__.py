@@ -2,7 +2,8 @@
 
 Each family lives in one module of this package and lists its public builders in `__all__`;
 importing this package imports every family module (which registers its variants in
-`kerasnets.zoo.registry`) and re-exports those builders here, so a new family needs no other edit.
+`kerasnets.zoo.registry`) and re-exports those builders here, so this file needs no edit for a
+new family (the generated README table, stub and design layout do: docs/design.md, Layout).
 `custom_model(spec, like=variant)` builds a spec of your own as a registered variant is built.
 """
 
