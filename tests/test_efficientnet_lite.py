@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import kerasnets
-from kerasnets.applications import efficientnet
+from kerasnets.applications import _mobilenet_blocks, efficientnet
 from kerasnets.applications.efficientnet import LITE_VARIANTS, LITE_WEIGHTS, stage_repeats
 from kerasnets.zoo.imagenet import imagenet_classes
 
@@ -228,9 +228,10 @@ def test_tf_padding_and_lite_normalisation_fit_the_weights_best(monkeypatch):
     state = package_state_dict("efficientnet_lite0")
     scores = {}
     for padding in ("tf", "symmetric"):
-        if padding == "symmetric":
-            monkeypatch.setattr(efficientnet, "correct_pad",
-                                lambda x, k: ((k // 2, k // 2), (k // 2, k // 2)))
+        if padding == "symmetric":  # the stem's pad (efficientnet) and the MBConvs' (blocks)
+            for module in (efficientnet, _mobilenet_blocks):
+                monkeypatch.setattr(module, "correct_pad",
+                                    lambda x, k: ((k // 2, k // 2), (k // 2, k // 2)))
         model = kerasnets.create_model("efficientnet_lite0")
         load_torch_state_dict(model, state, "package")
         for mode in ("lite", "torch"):
