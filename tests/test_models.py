@@ -111,10 +111,7 @@ def _small_build(name, classes):
 
 @pytest.mark.parametrize("name", REPS)
 def test_forward_backward_finite(name):
-    entry = kerasnets.get_entry(name)
-    size = entry.test_size or entry.min_size
-    shape = (size, size, entry.input_shape[2])
-    model = kerasnets.create_model(name, classes=5, input_shape=shape)
+    model, shape = _small_build(name, 5)
     unlisted = kerasnets_layer_classes(model) - set().union(*ROUND_TRIP.values())
     assert not unlisted, f"{name}: {sorted(unlisted)} need a variant in ROUND_TRIP"
     x = tf.random.uniform((2,) + shape)
